@@ -1,0 +1,72 @@
+# dsxir-checkpoint: every task a developer or CI runs.
+# Everything is installed from a fresh clone by these targets (pinned versions,
+# lock files); nothing is taken from outside the repository but the registries.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+BUF := tools/node_modules/.bin/buf
+PROTO_FILES := $(shell find proto -name '*.proto' | sort)
+PY_GEN_DIR := python
+
+.PHONY: help setup tools generate generate-python check-generated lint test test-python test-protobuf-lowest bench demo clean
+
+help:
+	@echo "make demo             crash-and-resume demo (the main job)"
+	@echo "make test             lint, check-generated and every test in every language"
+	@echo "make setup            .venv with the package installed editable"
+	@echo "make generate         regenerate all code from proto/"
+	@echo "make check-generated  fail when generated code is stale"
+	@echo "make bench            speed and memory ratios against pickle/json"
+
+$(VENV)/.installed: python/pyproject.toml python/requirements-lock.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r python/requirements-lock.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e 'python[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+tools: tools/node_modules/.installed
+
+generate: generate-python
+
+generate-python: setup
+	rm -f $(PY_GEN_DIR)/dsxir/optimizer_session/v1/*_pb2.py $(PY_GEN_DIR)/dsxir/optimizer_session/v1/*_pb2.pyi
+	$(PY) -m grpc_tools.protoc -Iproto \
+	  --python_out=$(PY_GEN_DIR) \
+	  --plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --mypy_out=$(PY_GEN_DIR) \
+	  $(PROTO_FILES)
+
+# Regenerates everything and fails when that changed the tree.
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- python/dsxir/optimizer_session/v1)" ]; then \
+	  git status --porcelain -- python/dsxir/optimizer_session/v1; \
+	  echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
+	@echo "generated code is up to date"
+
+lint: setup tools
+	$(BUF) lint
+	$(BUF) format --diff --exit-code
+	cd python && ../$(BIN)/ruff check . && ../$(BIN)/ruff format --check .
+	cd python && ../$(BIN)/mypy dsxir
+
+test-python: setup
+	$(BIN)/pytest -q tests/python
+
+test: lint check-generated test-python
+
+bench: setup
+	$(PY) bench/bench.py
+
+clean:
+	rm -rf $(VENV) tools/node_modules
