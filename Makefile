@@ -14,6 +14,13 @@ BUF := tools/node_modules/.bin/buf
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PY_GEN_DIR := python
 
+# Per-language fragments (mk/*.mk) append to these lists.
+GENERATE_TARGETS := generate-python
+GENERATED_PATHS := python/dsxir/optimizer_session/v1
+TEST_TARGETS := test-python
+TESTEE_TARGETS :=
+include $(sort $(wildcard mk/*.mk))
+
 .PHONY: help setup tools generate generate-python check-generated lint test test-python test-protobuf-lowest bench demo clean
 
 help:
@@ -38,7 +45,7 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 
 tools: tools/node_modules/.installed
 
-generate: generate-python
+generate: $(GENERATE_TARGETS)
 
 generate-python: setup
 	rm -f $(PY_GEN_DIR)/dsxir/optimizer_session/v1/*_pb2.py $(PY_GEN_DIR)/dsxir/optimizer_session/v1/*_pb2.pyi
@@ -49,8 +56,8 @@ generate-python: setup
 
 # Regenerates everything and fails when that changed the tree.
 check-generated: generate
-	@if [ -n "$$(git status --porcelain -- python/dsxir/optimizer_session/v1)" ]; then \
-	  git status --porcelain -- python/dsxir/optimizer_session/v1; \
+	@if [ -n "$$(git status --porcelain -- $(GENERATED_PATHS))" ]; then \
+	  git status --porcelain -- $(GENERATED_PATHS); \
 	  echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
 	@echo "generated code is up to date"
 
@@ -63,7 +70,7 @@ lint: setup tools
 test-python: setup
 	$(BIN)/pytest -q tests/python
 
-test: lint check-generated test-python
+test: lint check-generated $(TEST_TARGETS)
 
 bench: setup
 	$(PY) bench/bench.py

@@ -1,0 +1,141 @@
+"""Errors of the dsxir checkpoint library.
+
+Every error a caller may want to handle is a :class:`CheckpointError`. Errors
+about a caller's data are also :class:`ValueError`, so code that treats bad
+input generically still catches them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AlreadyTerminal",
+    "CheckpointError",
+    "Conflict",
+    "CorruptStore",
+    "InvalidCheckpoint",
+    "InvalidSessionId",
+    "InvalidTransition",
+    "NotFound",
+    "ResumeMismatch",
+]
+
+
+class CheckpointError(Exception):
+    """Base class of every error raised by this library."""
+
+
+class InvalidCheckpoint(CheckpointError, ValueError):
+    """A checkpoint (or a value meant for one) breaks a rule of FORMAT.md.
+
+    ``path`` names the offending field, e.g. ``progress.trial_log[3].score``;
+    ``detail`` says what is wrong with it.
+    """
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+        self.detail = detail
+
+
+class ResumeMismatch(CheckpointError, ValueError):
+    """A checkpoint cannot be used to resume a session.
+
+    ``reason`` is one of ``checkpoint_shape`` (the bytes are not a valid
+    checkpoint; ``field`` names the offending field), ``optimizer``,
+    ``sampler_format``, ``sampler_version`` or ``trainset_hash``.
+    ``expected`` is what the caller asked for, ``got`` what the checkpoint
+    holds.
+    """
+
+    def __init__(
+        self,
+        session_id: str | None,
+        reason: str,
+        expected: Any = None,
+        got: Any = None,
+        *,
+        field: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.reason = reason
+        self.expected = expected
+        self.got = got
+        self.field = field
+        self.detail = detail
+        if reason == "checkpoint_shape":
+            message = f"checkpoint_shape: {field}: {detail}"
+        else:
+            message = (
+                f'resume mismatch for session "{session_id}": '
+                f"reason={reason} expected={_show(expected)} got={_show(got)}"
+            )
+        super().__init__(message)
+
+
+class AlreadyTerminal(CheckpointError):
+    """The session has ended (completed, failed or cancelled); it cannot go on."""
+
+    def __init__(self, session_id: str, status: str) -> None:
+        super().__init__(f'session "{session_id}" is already terminal: status={status}')
+        self.session_id = session_id
+        self.status = status
+
+
+class InvalidTransition(CheckpointError, ValueError):
+    """A transition that the session's current (non-terminal) status does not allow."""
+
+    def __init__(self, session_id: str, status: str, action: str) -> None:
+        super().__init__(f'session "{session_id}" cannot {action} while {status}')
+        self.session_id = session_id
+        self.status = status
+        self.action = action
+
+
+class InvalidSessionId(CheckpointError, ValueError):
+    """A session id that a store refuses (it could escape or confuse the store)."""
+
+
+class NotFound(CheckpointError, KeyError):
+    """No checkpoint is stored for the session."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(session_id)
+        self.session_id = session_id
+
+    def __str__(self) -> str:
+        return f'no checkpoint stored for session "{self.session_id}"'
+
+
+class Conflict(CheckpointError):
+    """A compare-and-swap commit found another generation than the one expected."""
+
+    def __init__(self, session_id: str, expected: int | None, actual: int | None) -> None:
+        super().__init__(
+            f'generation conflict for session "{session_id}": '
+            f"expected={_show(expected)} stored={_show(actual)}"
+        )
+        self.session_id = session_id
+        self.expected = expected
+        self.actual = actual
+
+
+class CorruptStore(CheckpointError):
+    """Stored bytes are torn, truncated or damaged; ``path`` says where."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+        self.detail = detail
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return "[" + ",".join(_show(v) for v in sorted(value, key=repr)) + "]"
+    return str(value)

@@ -1,0 +1,425 @@
+"""The checkpoint of an optimizer session: build, encode, decode, gate, transition.
+
+A checkpoint is the generated protobuf message
+:class:`dsxir.optimizer_session.v1.checkpoint_pb2.Checkpoint`; its state lives
+in the message, and the transitions here mutate it in place, at a cost that
+does not grow with the trial log. FORMAT.md is the normative description of
+the bytes and of every rule enforced here.
+
+- :func:`encode` writes the canonical bytes and refuses (``InvalidCheckpoint``,
+  a ``ValueError`` naming the field) any checkpoint :func:`decode` would refuse.
+- :func:`decode` takes any bytes and returns a valid checkpoint or raises
+  ``ResumeMismatch(reason="checkpoint_shape")`` naming the field; nothing else.
+- :func:`check_resume` is the gate a resuming optimizer passes first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import time
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, Literal
+
+from google.protobuf import json_format
+
+from dsxir.errors import (
+    AlreadyTerminal,
+    InvalidCheckpoint,
+    InvalidTransition,
+    ResumeMismatch,
+)
+from dsxir.optimizer_session.credentials import screen
+from dsxir.optimizer_session.terms import (
+    Atom,
+    from_term,
+    map_body,
+    term_bytes,
+    to_term,
+)
+from dsxir.optimizer_session.v1.checkpoint_pb2 import (
+    SESSION_STATUS_CANCELLED,
+    SESSION_STATUS_COMPLETED,
+    SESSION_STATUS_FAILED,
+    SESSION_STATUS_PAUSED,
+    SESSION_STATUS_RUNNING,
+    TRIAL_STATUS_ERROR,
+    TRIAL_STATUS_OK,
+    Checkpoint,
+)
+from dsxir.optimizer_session.validate import FORMAT_ID, MAX_CHECKPOINT_BYTES, check
+
+__all__ = [
+    "FORMAT_ID",
+    "MAX_CHECKPOINT_BYTES",
+    "Atom",
+    "Checkpoint",
+    "cancel",
+    "check_resume",
+    "complete",
+    "decode",
+    "encode",
+    "fail",
+    "from_json",
+    "from_term",
+    "hash_trainset",
+    "new",
+    "pause",
+    "record_trial",
+    "resume",
+    "status_name",
+    "to_json",
+    "to_term",
+]
+
+_STATUS_NAMES = {
+    SESSION_STATUS_RUNNING: "running",
+    SESSION_STATUS_PAUSED: "paused",
+    SESSION_STATUS_COMPLETED: "completed",
+    SESSION_STATUS_FAILED: "failed",
+    SESSION_STATUS_CANCELLED: "cancelled",
+}
+_TERMINAL = frozenset({SESSION_STATUS_COMPLETED, SESSION_STATUS_FAILED, SESSION_STATUS_CANCELLED})
+_TRAINSET_DOMAIN = b"dsxir.trainset.v1\n"
+_pack_u64 = struct.Struct(">Q").pack
+
+
+def status_name(cp: Checkpoint) -> str:
+    """The session's status as a word: running, paused, completed, failed or cancelled."""
+    return _STATUS_NAMES.get(cp.status, "unspecified")
+
+
+def _stamp_now(cp: Checkpoint, *fields: str) -> None:
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    for name in fields:
+        stamp = cp.progress.started_at if name == "started_at" else getattr(cp, name)
+        stamp.seconds = seconds
+        stamp.nanos = nanos
+
+
+# --- building -------------------------------------------------------------------
+
+
+def new(
+    *,
+    session_id: str,
+    optimizer: str,
+    trainset_hash: bytes,
+    sampler_blob: bytes,
+    sampler_format: tuple[str, int],
+    optimizer_opts: Mapping[str, Any] | Iterable[tuple[str, Any]] = (),
+    program_module: str | None = None,
+    redact_secrets: bool = False,
+) -> Checkpoint:
+    """Build the first checkpoint of a new session: running, empty progress, stamped now.
+
+    ``optimizer_opts`` is a mapping or a sequence of ``(key, value)`` pairs
+    (order kept, keys may repeat). An option key that looks like a credential
+    is refused unless ``redact_secrets`` is true, which stores ``[redacted]``
+    instead of its value. Refuses (``InvalidCheckpoint``) an empty session id
+    or optimizer, a hash that is not 32 bytes and a sampler version below 1;
+    ``TypeError`` for arguments of the wrong type.
+    """
+    _require(isinstance(session_id, str), "session_id must be a str")
+    _require(isinstance(optimizer, str), "optimizer must be a str")
+    _require(isinstance(trainset_hash, bytes), "trainset_hash must be bytes")
+    _require(isinstance(sampler_blob, (bytes, bytearray)), "sampler_blob must be bytes")
+    _require(
+        isinstance(sampler_format, tuple) and len(sampler_format) == 2,
+        "sampler_format must be a (module, version) pair",
+    )
+    module, version = sampler_format
+    _require(isinstance(module, str), "sampler_format module must be a str")
+    _require(
+        isinstance(version, int) and not isinstance(version, bool),
+        "sampler_format version must be an int",
+    )
+    if not 1 <= version <= 0xFFFFFFFF:
+        raise InvalidCheckpoint("sampler_format.version", "must be in [1, 2^32)")
+    _require(program_module is None or isinstance(program_module, str), "bad program_module")
+
+    cp = Checkpoint(
+        format=FORMAT_ID,
+        session_id=session_id,
+        optimizer=optimizer,
+        trainset_hash=trainset_hash,
+        sampler_blob=bytes(sampler_blob),
+        status=SESSION_STATUS_RUNNING,
+    )
+    cp.sampler_format.module = module
+    cp.sampler_format.version = version
+    if program_module is not None:
+        cp.program_module = program_module
+    pairs = optimizer_opts.items() if isinstance(optimizer_opts, Mapping) else optimizer_opts
+    for i, pair in enumerate(pairs):
+        _require(
+            isinstance(pair, tuple) and len(pair) == 2,
+            f"optimizer_opts[{i}] must be a (key, value) pair",
+        )
+        key, value = pair
+        _require(isinstance(key, str), f"optimizer_opts[{i}] key must be a str")
+        value = screen(key, value, i, redact=redact_secrets)
+        path = f"optimizer_opts[{i}].value"
+        cp.optimizer_opts.add(key=key).value.MergeFromString(term_bytes(value, root=path))
+    cp.progress.SetInParent()
+    _stamp_now(cp, "created_at", "updated_at", "started_at")
+    check(cp)
+    return cp
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise TypeError(message)
+
+
+# --- bytes ----------------------------------------------------------------------
+
+
+def encode(cp: Checkpoint) -> bytes:
+    """The canonical bytes of ``cp`` (FORMAT.md §2).
+
+    Refuses (``InvalidCheckpoint`` naming the field) a checkpoint that
+    :func:`decode` would refuse, so no invalid bytes are ever written.
+    """
+    check(cp)
+    return cp.SerializeToString(deterministic=True)
+
+
+def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
+    """Read checkpoint bytes, trusting nothing about them.
+
+    Returns a checkpoint that keeps every rule of FORMAT.md, or raises
+    ``ResumeMismatch(reason="checkpoint_shape")`` whose ``field`` names the
+    offending field (``<input>`` for input over the size limit or not
+    protobuf at all). Unknown fields of a newer minor version are kept and
+    written back by :func:`encode`.
+    """
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        raise _shape(
+            None, "<input>", f"{len(data)} bytes, over the limit of {MAX_CHECKPOINT_BYTES}"
+        )
+    cp = Checkpoint()
+    try:
+        cp.ParseFromString(bytes(data))
+    except Exception as exc:  # any parse failure of untrusted bytes is a refusal
+        raise _shape(None, "<input>", f"not a protobuf checkpoint ({exc})") from None
+    return _validated(cp)
+
+
+def _validated(cp: Checkpoint) -> Checkpoint:
+    try:
+        check(cp)
+    except InvalidCheckpoint as exc:
+        raise _shape(cp.session_id or None, exc.path, exc.detail) from None
+    return cp
+
+
+def _shape(session_id: str | None, field: str, detail: str) -> ResumeMismatch:
+    return ResumeMismatch(session_id, "checkpoint_shape", field=field, detail=detail)
+
+
+def to_json(cp: Checkpoint, *, indent: int | None = 2) -> str:
+    """The proto3 JSON form of a valid checkpoint (for people and tools, not hashing)."""
+    check(cp)
+    return json_format.MessageToJson(cp, indent=indent)
+
+
+def from_json(text: str | bytes) -> Checkpoint:
+    """Read the proto3 JSON form, with the same validation as :func:`decode`."""
+    if len(text) > MAX_CHECKPOINT_BYTES:
+        raise _shape(
+            None, "<input>", f"{len(text)} bytes, over the limit of {MAX_CHECKPOINT_BYTES}"
+        )
+    cp = Checkpoint()
+    try:
+        json_format.Parse(text, cp)
+    except Exception as exc:  # any parse failure of untrusted text is a refusal
+        raise _shape(None, "<input>", f"not a JSON checkpoint ({exc})") from None
+    return _validated(cp)
+
+
+# --- trainset -------------------------------------------------------------------
+
+
+def hash_trainset(trainset: Iterable[Any]) -> bytes:
+    """SHA-256 fingerprint of an ordered trainset (FORMAT.md §6), 32 bytes.
+
+    Each example is hashed as its canonical Term bytes, length-framed, after a
+    domain separator and the example count: map insertion order does not
+    matter; any change of value, type (``1``/``1.0``/``True``/``"1"``) or
+    example order does. Mappings, objects with ``toDict()`` or ``items()`` and
+    dataclass instances hash as maps. Raises ``TypeError`` naming the path
+    (``trainset[3]['meta']``) for a value with no Term form.
+    """
+    encoded = [term_bytes(example, root=f"trainset[{i}]") for i, example in enumerate(trainset)]
+    digest = hashlib.sha256(_TRAINSET_DOMAIN)
+    digest.update(_pack_u64(len(encoded)))
+    digest.update(b"".join(_pack_u64(len(t)) + t for t in encoded))
+    return digest.digest()
+
+
+# --- the resume gate ------------------------------------------------------------
+
+
+def check_resume(
+    cp: Checkpoint,
+    *,
+    optimizer: str,
+    sampler_format: tuple[str, int | Collection[int]],
+    trainset: Iterable[Any] | None = None,
+    trainset_hash: bytes | None = None,
+) -> None:
+    """Refuse to resume a session that cannot safely go on (FORMAT.md §8).
+
+    ``sampler_format`` is ``(module, version)`` where ``version`` may be a
+    collection of accepted versions. Raises ``AlreadyTerminal`` for a
+    completed, failed or cancelled session, then ``ResumeMismatch`` with
+    reason ``optimizer``, ``sampler_format``, ``sampler_version`` or
+    ``trainset_hash``. The trainset is checked only when ``trainset`` or
+    ``trainset_hash`` is given (not both).
+    """
+    if trainset is not None and trainset_hash is not None:
+        raise TypeError("give trainset or trainset_hash, not both")
+    sid = cp.session_id
+    if cp.status in _TERMINAL:
+        raise AlreadyTerminal(sid, status_name(cp))
+    if cp.optimizer != optimizer:
+        raise ResumeMismatch(sid, "optimizer", optimizer, cp.optimizer)
+    module, accepted = sampler_format
+    if cp.sampler_format.module != module:
+        raise ResumeMismatch(sid, "sampler_format", module, cp.sampler_format.module)
+    versions = {accepted} if isinstance(accepted, int) else set(accepted)
+    if cp.sampler_format.version not in versions:
+        expected = accepted if isinstance(accepted, int) else sorted(versions)
+        raise ResumeMismatch(sid, "sampler_version", expected, cp.sampler_format.version)
+    if trainset is not None:
+        trainset_hash = hash_trainset(trainset)
+    if trainset_hash is not None and trainset_hash != cp.trainset_hash:
+        raise ResumeMismatch(sid, "trainset_hash", trainset_hash, cp.trainset_hash)
+
+
+# --- transitions ----------------------------------------------------------------
+
+
+def _require_status(cp: Checkpoint, action: str, *allowed: int) -> None:
+    if cp.status in _TERMINAL:
+        raise AlreadyTerminal(cp.session_id, status_name(cp))
+    if cp.status not in allowed:
+        raise InvalidTransition(cp.session_id, status_name(cp), action)
+
+
+def record_trial(
+    cp: Checkpoint,
+    *,
+    score: float | None,
+    status: Literal["ok", "error"] = "ok",
+    candidate_id: str | None = None,
+    stats: Mapping[str, Any] | None = None,
+    duration_ms: int = 0,
+    error: Mapping[str, Any] | BaseException | None = None,
+    error_class: str | None = None,
+    sampler_blob: bytes | None = None,
+    best_program_artifact: Mapping[str, Any] | None = None,
+) -> int:
+    """Append the next finished trial to a running session; return its index.
+
+    Counts the attempt and the ok or error outcome; the trial becomes best
+    only when it is ok and its score is strictly greater than the best so far
+    (a trial without a score never is). ``error`` may be an exception, stored
+    as ``{"class", "message"}`` with ``error_class`` defaulting to its type.
+    ``sampler_blob`` and ``best_program_artifact``, when given, replace the
+    stored ones. Everything is checked before anything changes: NaN scores
+    and stats/errors with no Term form are refused and leave ``cp`` as it was.
+    """
+    _require_status(cp, "record a trial", SESSION_STATUS_RUNNING)
+    if status not in ("ok", "error"):
+        raise InvalidCheckpoint("status", f"must be 'ok' or 'error', got {status!r}")
+    if score is not None:
+        _require(isinstance(score, (int, float)) and not isinstance(score, bool), "bad score")
+        score = float(score)
+        if score != score:
+            raise InvalidCheckpoint("score", "NaN is not allowed")
+    _require(isinstance(duration_ms, int) and duration_ms >= 0, "duration_ms must be an int >= 0")
+    if isinstance(error, BaseException):
+        error_class = error_class or type(error).__qualname__
+        error = {"class": type(error).__qualname__, "message": str(error)}
+    stats_body = None if stats is None else map_body(stats, root="stats")
+    error_body = None if error is None else map_body(error, root="error")
+    artifact_body = (
+        None
+        if best_program_artifact is None
+        else map_body(best_program_artifact, root="best_program_artifact")
+    )
+
+    progress = cp.progress
+    idx = len(progress.trial_log)
+    ok = status == "ok"
+    entry = progress.trial_log.add(
+        trial_idx=idx, status=TRIAL_STATUS_OK if ok else TRIAL_STATUS_ERROR, duration_ms=duration_ms
+    )
+    if candidate_id is not None:
+        entry.candidate_id = candidate_id
+    if score is not None:
+        entry.score = score
+    if stats_body is not None:
+        entry.stats.MergeFromString(stats_body)
+    if error_body is not None:
+        entry.error.MergeFromString(error_body)
+    if error_class is not None:
+        entry.error_class = error_class
+    progress.attempts += 1
+    if ok:
+        progress.completed += 1
+        if score is not None and (
+            not progress.HasField("best_score") or score > progress.best_score
+        ):
+            progress.best_score = score
+            progress.best_trial_idx = idx
+    else:
+        progress.errors += 1
+    if sampler_blob is not None:
+        cp.sampler_blob = bytes(sampler_blob)
+    if artifact_body is not None:
+        cp.best_program_artifact.Clear()
+        cp.best_program_artifact.MergeFromString(artifact_body)
+    _stamp_now(cp, "updated_at")
+    return idx
+
+
+def pause(cp: Checkpoint) -> None:
+    """running → paused."""
+    _require_status(cp, "pause", SESSION_STATUS_RUNNING)
+    _move(cp, SESSION_STATUS_PAUSED, None)
+
+
+def resume(cp: Checkpoint) -> None:
+    """paused → running."""
+    _require_status(cp, "resume", SESSION_STATUS_PAUSED)
+    _move(cp, SESSION_STATUS_RUNNING, None)
+
+
+def cancel(cp: Checkpoint, reason: Any = None) -> None:
+    """running or paused → cancelled, with an optional reason (any Term value)."""
+    _require_status(cp, "cancel", SESSION_STATUS_RUNNING, SESSION_STATUS_PAUSED)
+    _move(cp, SESSION_STATUS_CANCELLED, reason)
+
+
+def complete(cp: Checkpoint, reason: Any = None) -> None:
+    """running → completed, with an optional reason (any Term value)."""
+    _require_status(cp, "complete", SESSION_STATUS_RUNNING)
+    _move(cp, SESSION_STATUS_COMPLETED, reason)
+
+
+def fail(cp: Checkpoint, reason: Any = None) -> None:
+    """running → failed, with an optional reason (any Term value)."""
+    _require_status(cp, "fail", SESSION_STATUS_RUNNING)
+    _move(cp, SESSION_STATUS_FAILED, reason)
+
+
+def _move(cp: Checkpoint, status: int, reason: Any) -> None:
+    reason_bytes = None if reason is None else term_bytes(reason, root="reason")
+    cp.status = status  # type: ignore[assignment]
+    cp.ClearField("terminal_reason")
+    if reason_bytes is not None:
+        cp.terminal_reason.MergeFromString(reason_bytes)
+    _stamp_now(cp, "updated_at")

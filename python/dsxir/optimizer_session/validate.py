@@ -1,0 +1,169 @@
+"""The rules a checkpoint message must keep (FORMAT.md §1-§4), in the order of §7.
+
+:func:`check` raises :class:`~dsxir.errors.InvalidCheckpoint` naming the first
+offending field; ``decode`` turns that into a ``ResumeMismatch`` and
+``encode`` raises it as is, so no writer produces bytes a reader refuses.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from dsxir.errors import InvalidCheckpoint
+from dsxir.optimizer_session.terms import check_term, check_term_map
+from dsxir.optimizer_session.v1.checkpoint_pb2 import (
+    SESSION_STATUS_CANCELLED,
+    SESSION_STATUS_RUNNING,
+    TRIAL_STATUS_ERROR,
+    TRIAL_STATUS_OK,
+    Checkpoint,
+    Progress,
+)
+
+__all__ = ["FORMAT_ID", "FORMAT_MAJOR", "MAX_CHECKPOINT_BYTES", "check"]
+
+FORMAT_MAJOR = 1
+FORMAT_ID = "dsxir.optimizer_session.checkpoint/v1.0"
+"""The identifier this library writes in field 1 of every checkpoint."""
+
+MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
+"""Readers refuse longer input before parsing it."""
+
+_FORMAT_RE = re.compile(r"dsxir\.optimizer_session\.checkpoint/v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+_MIN_SECONDS = -62_135_596_800
+_MAX_SECONDS = 253_402_300_799
+
+
+def check(cp: Checkpoint) -> None:
+    """Refuse a checkpoint that breaks a rule of FORMAT.md, naming the field."""
+    _check_format(cp.format)
+    if not cp.session_id:
+        raise InvalidCheckpoint("session_id", "must not be empty")
+    if not cp.optimizer:
+        raise InvalidCheckpoint("optimizer", "must not be empty")
+    for i, option in enumerate(cp.optimizer_opts):
+        if not option.key:
+            raise InvalidCheckpoint(f"optimizer_opts[{i}].key", "must not be empty")
+        if not option.HasField("value"):
+            raise InvalidCheckpoint(f"optimizer_opts[{i}].value", "is required")
+        check_term(option.value, f"optimizer_opts[{i}].value")
+    if cp.HasField("program_module") and not cp.program_module:
+        raise InvalidCheckpoint("program_module", "must not be empty when present")
+    if len(cp.trainset_hash) != 32:
+        raise InvalidCheckpoint(
+            "trainset_hash", f"must be 32 bytes (SHA-256), got {len(cp.trainset_hash)}"
+        )
+    _check_timestamp(cp, "created_at")
+    _check_timestamp(cp, "updated_at")
+    _check_progress(cp)
+    if cp.HasField("best_program_artifact"):
+        check_term_map(cp.best_program_artifact, "best_program_artifact")
+    if not cp.HasField("sampler_format"):
+        raise InvalidCheckpoint("sampler_format", "is required")
+    if not cp.sampler_format.module:
+        raise InvalidCheckpoint("sampler_format.module", "must not be empty")
+    if cp.sampler_format.version < 1:
+        raise InvalidCheckpoint("sampler_format.version", "must be at least 1")
+    if not SESSION_STATUS_RUNNING <= cp.status <= SESSION_STATUS_CANCELLED:
+        raise InvalidCheckpoint("status", f"unknown or unspecified status {cp.status}")
+    if cp.HasField("terminal_reason"):
+        check_term(cp.terminal_reason, "terminal_reason")
+
+
+def _check_format(format_id: str) -> None:
+    if not format_id:
+        raise InvalidCheckpoint("format", "missing format identifier: not a dsxir checkpoint")
+    match = _FORMAT_RE.fullmatch(format_id)
+    if match is None:
+        raise InvalidCheckpoint("format", f"wrong format identifier {format_id[:80]!r}")
+    if int(match.group(1)) != FORMAT_MAJOR:
+        raise InvalidCheckpoint(
+            "format", f"unsupported major version {match.group(1)} (this reader reads 1)"
+        )
+
+
+def _check_timestamp(message: Message, name: str, prefix: str = "") -> None:
+    if not message.HasField(name):
+        raise InvalidCheckpoint(prefix + name, "is required")
+    stamp: Timestamp = getattr(message, name)
+    if not 0 <= stamp.nanos < 1_000_000_000:
+        raise InvalidCheckpoint(prefix + name + ".nanos", "must be in [0, 1e9)")
+    if not _MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS:
+        raise InvalidCheckpoint(prefix + name + ".seconds", "outside 0001-01-01..9999-12-31")
+
+
+def _check_progress(cp: Checkpoint) -> None:
+    if not cp.HasField("progress"):
+        raise InvalidCheckpoint("progress", "is required")
+    progress = cp.progress
+    ok = error = 0
+    for i, entry in enumerate(progress.trial_log):
+        if entry.trial_idx != i:
+            raise InvalidCheckpoint(
+                f"progress.trial_log[{i}].trial_idx", f"is {entry.trial_idx}, must be {i}"
+            )
+        if entry.HasField("score") and entry.score != entry.score:
+            raise InvalidCheckpoint(f"progress.trial_log[{i}].score", "NaN is not allowed")
+        status = entry.status
+        if status == TRIAL_STATUS_OK:
+            ok += 1
+        elif status == TRIAL_STATUS_ERROR:
+            error += 1
+        else:
+            raise InvalidCheckpoint(
+                f"progress.trial_log[{i}].status", f"unknown or unspecified status {status}"
+            )
+        if entry.HasField("stats"):
+            check_term_map(entry.stats, f"progress.trial_log[{i}].stats")
+        if entry.HasField("error"):
+            check_term_map(entry.error, f"progress.trial_log[{i}].error")
+    _check_timestamp(progress, "started_at", "progress.")
+    _check_best(progress)
+    if progress.completed != ok:
+        raise InvalidCheckpoint(
+            "progress.completed", f"is {progress.completed}, but {ok} trials are ok"
+        )
+    if progress.errors != error:
+        raise InvalidCheckpoint(
+            "progress.errors", f"is {progress.errors}, but {error} trials are errors"
+        )
+    if progress.attempts < ok + error:
+        raise InvalidCheckpoint(
+            "progress.attempts", f"is {progress.attempts}, less than completed + errors"
+        )
+
+
+def _check_best(progress: Progress) -> None:
+    has_score = progress.HasField("best_score")
+    has_idx = progress.HasField("best_trial_idx")
+    if has_score and progress.best_score != progress.best_score:
+        raise InvalidCheckpoint("progress.best_score", "NaN is not allowed")
+    if has_score != has_idx:
+        raise InvalidCheckpoint(
+            "progress.best_score" if has_idx else "progress.best_trial_idx",
+            "best_score and best_trial_idx must be set together",
+        )
+    if not has_idx:
+        return
+    idx = progress.best_trial_idx
+    log = progress.trial_log
+    if idx >= len(log):
+        raise InvalidCheckpoint("progress.best_trial_idx", f"{idx} is past the trial log")
+    best = log[idx]
+    if best.status != TRIAL_STATUS_OK or not best.HasField("score"):
+        raise InvalidCheckpoint(
+            "progress.best_trial_idx", f"trial {idx} is not an ok trial with a score"
+        )
+    if _bits(best.score) != _bits(progress.best_score):  # -0.0 is not 0.0
+        raise InvalidCheckpoint(
+            "progress.best_trial_idx",
+            f"trial {idx} scored {best.score!r}, not best_score {progress.best_score!r}",
+        )
+
+
+def _bits(value: float) -> bytes:
+    return struct.pack("<d", value)
