@@ -59,7 +59,8 @@ check-generated: generate
 	@if [ -n "$$(git status --porcelain -- $(GENERATED_PATHS))" ]; then \
 	  git status --porcelain -- $(GENERATED_PATHS); \
 	  echo "generated code is stale: run 'make generate' and commit"; exit 1; fi
-	@echo "generated code is up to date"
+	$(PY) tests/vectors/generate.py --check
+	@echo "generated code and vectors are up to date"
 
 lint: setup tools
 	$(BUF) lint
