@@ -65,7 +65,7 @@ check-generated: generate
 lint: setup tools
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
-	cd python && ../$(BIN)/ruff check . && ../$(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	cd python && ../$(BIN)/mypy dsxir
 
 test-python: setup

@@ -194,10 +194,10 @@ def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
     protobuf at all). Unknown fields of a newer minor version are kept and
     written back by :func:`encode`.
     """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"decode takes bytes, not {type(data).__name__}")
     if len(data) > MAX_CHECKPOINT_BYTES:
-        raise _shape(
-            None, "<input>", f"{len(data)} bytes, over the limit of {MAX_CHECKPOINT_BYTES}"
-        )
+        raise _shape(None, "<input>", _too_long(len(data)))
     cp = Checkpoint()
     try:
         cp.ParseFromString(bytes(data))
@@ -214,6 +214,10 @@ def _validated(cp: Checkpoint) -> Checkpoint:
     return cp
 
 
+def _too_long(size: int) -> str:
+    return f"{size} bytes, over the limit of {MAX_CHECKPOINT_BYTES}"
+
+
 def _shape(session_id: str | None, field: str, detail: str) -> ResumeMismatch:
     return ResumeMismatch(session_id, "checkpoint_shape", field=field, detail=detail)
 
@@ -227,9 +231,7 @@ def to_json(cp: Checkpoint, *, indent: int | None = 2) -> str:
 def from_json(text: str | bytes) -> Checkpoint:
     """Read the proto3 JSON form, with the same validation as :func:`decode`."""
     if len(text) > MAX_CHECKPOINT_BYTES:
-        raise _shape(
-            None, "<input>", f"{len(text)} bytes, over the limit of {MAX_CHECKPOINT_BYTES}"
-        )
+        raise _shape(None, "<input>", _too_long(len(text)))
     cp = Checkpoint()
     try:
         json_format.Parse(text, cp)
@@ -339,7 +341,9 @@ def record_trial(
         score = float(score)
         if score != score:
             raise InvalidCheckpoint("score", "NaN is not allowed")
-    _require(isinstance(duration_ms, int) and duration_ms >= 0, "duration_ms must be an int >= 0")
+    _require(isinstance(duration_ms, int), "duration_ms must be an int")
+    if not 0 <= duration_ms < 1 << 64:
+        raise InvalidCheckpoint("duration_ms", f"must be in [0, 2^64), got {duration_ms}")
     if isinstance(error, BaseException):
         error_class = error_class or type(error).__qualname__
         error = {"class": type(error).__qualname__, "message": str(error)}

@@ -268,13 +268,17 @@ def to_term(value: Any) -> Term:
 # --- reading Terms -------------------------------------------------------------
 
 
-def from_term(term: Term) -> Any:
-    """Convert a ``Term`` message back to the Python value it stands for.
+def from_term(term: Term | TermMap) -> Any:
+    """Convert a ``Term`` (or a ``TermMap``, as stats and errors are) back to Python.
 
     A map becomes a ``dict``; refused (``InvalidCheckpoint``): a Term without a
     kind, a map key Python cannot hold (a list or a map), and two keys that
     Python considers equal (``1``, ``1.0`` and ``True``).
     """
+    if isinstance(term, TermMap):
+        wrapped = Term()
+        wrapped.map_value.CopyFrom(term)
+        term = wrapped
     try:
         return _from(term)
     except _Bad as bad:
