@@ -21,7 +21,7 @@ TEST_TARGETS := test-python
 TESTEE_TARGETS :=
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: help setup tools generate generate-python check-generated lint test test-python test-protobuf-lowest bench demo clean
+.PHONY: help setup tools generate generate-python check-generated lint test test-python test-conformance bench clean
 
 help:
 	@echo "make demo             crash-and-resume demo (the main job)"
@@ -71,7 +71,11 @@ lint: setup tools
 test-python: setup
 	$(BIN)/pytest -q tests/python
 
-test: lint check-generated $(TEST_TARGETS)
+# Every language's testee against the vectors and random input (tests/conformance).
+test-conformance: setup $(TESTEE_TARGETS)
+	$(BIN)/pytest -q tests/conformance
+
+test: lint check-generated $(TEST_TARGETS) test-conformance
 
 bench: setup
 	$(PY) bench/bench.py

@@ -1,0 +1,213 @@
+"""Every language reads and writes the same bytes as Python.
+
+Each language has an executable ``tests/conformance/testee-<lang>`` (see
+README.md beside this file). This suite feeds it every golden vector through
+the one-shot commands, then thousands of random checkpoints, random
+trainsets and corrupted checkpoints through its ``serve`` loop, and compares
+the answers with the Python library's. A missing or broken testee fails the
+suite: nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dsxir.errors import ResumeMismatch
+from dsxir.optimizer_session import checkpoint as ck
+from dsxir.optimizer_session.terms import term_bytes
+from strategies import checkpoints, terms
+
+HERE = Path(__file__).resolve().parent
+VECTORS = HERE.parent / "vectors"
+MANIFEST = json.loads((VECTORS / "manifest.json").read_text())
+
+
+@dataclass(frozen=True)
+class Lang:
+    """What a language's testee implements."""
+
+    name: str
+    hashes: bool  # implements hash-trainset
+    full: bool  # implements every rule of FORMAT.md §7 with the same field paths
+    keeps_unknown: bool  # its runtime keeps unknown fields
+
+
+LANGS = [
+    Lang("python", hashes=True, full=True, keeps_unknown=True),
+    Lang("go", hashes=True, full=True, keeps_unknown=True),
+    Lang("typescript", hashes=True, full=True, keeps_unknown=True),
+    Lang("java", hashes=False, full=True, keeps_unknown=True),
+    Lang("rust", hashes=False, full=True, keeps_unknown=False),
+]
+FULL = [lang for lang in LANGS if lang.full]
+HASHING = [lang for lang in LANGS if lang.hashes]
+OK, REFUSED = 0, 3
+
+
+def _lang_ids(langs: list[Lang]) -> list[Any]:
+    return [pytest.param(lang, id=lang.name) for lang in langs]
+
+
+def run_once(lang: Lang, command: str, data: bytes) -> subprocess.CompletedProcess[bytes]:
+    launcher = HERE / f"testee-{lang.name}"
+    assert launcher.is_file(), f"{launcher} is missing"
+    return subprocess.run(
+        [str(launcher), command], input=data, capture_output=True, timeout=120, check=False
+    )
+
+
+class Server:
+    """A testee's serve loop: length-framed requests and answers over pipes."""
+
+    def __init__(self, lang: Lang) -> None:
+        self.lang = lang
+        self.proc = subprocess.Popen(
+            [str(HERE / f"testee-{lang.name}"), "serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def ask(self, command: bytes, payload: bytes) -> tuple[int, bytes]:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(command + struct.pack(">I", len(payload)) + payload)
+        self.proc.stdin.flush()
+        head = self.proc.stdout.read(5)
+        assert len(head) == 5, f"testee-{self.lang.name} serve died (exit {self.proc.poll()})"
+        (length,) = struct.unpack(">I", head[1:])
+        return head[0], self.proc.stdout.read(length)
+
+    def close(self) -> None:
+        assert self.proc.stdin
+        self.proc.stdin.close()
+        assert self.proc.wait(timeout=60) == 0, f"testee-{self.lang.name} serve exited badly"
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, Server]]:
+    started = {lang.name: Server(lang) for lang in LANGS}
+    yield started
+    for server in started.values():
+        server.close()
+
+
+def python_verdict(data: bytes, *, keep_unknown: bool = True) -> tuple[int, bytes]:
+    """Python's answer; for a runtime that drops unknown fields, without them."""
+    try:
+        cp = ck.decode(data)
+    except ResumeMismatch as exc:
+        return REFUSED, str(exc).encode()
+    if not keep_unknown:
+        cp.DiscardUnknownFields()
+    return OK, ck.encode(cp)
+
+
+def field_of(refusal: bytes) -> str:
+    """The field path of a refusal line ``checkpoint_shape: <field>: <message>``."""
+    line = refusal.decode(errors="replace")
+    assert line.startswith("checkpoint_shape: "), line
+    return line[len("checkpoint_shape: ") :].split(": ", 1)[0]
+
+
+# --- golden vectors through the one-shot commands -----------------------------------
+
+
+@pytest.mark.parametrize("lang", _lang_ids(LANGS))
+def test_valid_vectors_reencode_identically(lang: Lang) -> None:
+    for vector in MANIFEST["valid"]:
+        raw = (VECTORS / vector["binpb"]).read_bytes()
+        result = run_once(lang, "reencode", raw)
+        assert result.returncode == OK, (vector["name"], result.stderr)
+        assert result.stdout == raw, vector["name"]
+
+
+@pytest.mark.parametrize("lang", _lang_ids(LANGS))
+def test_unknown_field_vectors(lang: Lang) -> None:
+    for vector in MANIFEST["unknown"]:
+        raw = (VECTORS / vector["binpb"]).read_bytes()
+        expected = raw if lang.keeps_unknown else (VECTORS / vector["known_only"]).read_bytes()
+        result = run_once(lang, "reencode", raw)
+        assert result.returncode == OK, (vector["name"], result.stderr)
+        assert result.stdout == expected, vector["name"]
+
+
+@pytest.mark.parametrize("lang", _lang_ids(LANGS))
+def test_invalid_vectors_are_refused(lang: Lang) -> None:
+    for vector in MANIFEST["invalid"]:
+        if not (lang.full or vector["protobuf_level"]):
+            continue
+        result = run_once(lang, "reencode", (VECTORS / vector["binpb"]).read_bytes())
+        assert result.returncode == REFUSED, (vector["name"], result.returncode, result.stderr)
+        assert result.stdout == b"", vector["name"]
+        lines = result.stderr.decode(errors="replace").splitlines()
+        assert len(lines) == 1, (vector["name"], lines)
+        if lang.full:
+            assert field_of(lines[0].encode()) == vector["field"], (vector["name"], lines[0])
+
+
+@pytest.mark.parametrize("lang", _lang_ids(HASHING))
+def test_trainset_vectors(lang: Lang) -> None:
+    for vector in MANIFEST["trainset"]:
+        result = run_once(lang, "hash-trainset", (VECTORS / vector["input"]).read_bytes())
+        assert result.returncode == OK, (vector["name"], result.stderr)
+        assert result.stdout.decode().strip() == vector["sha256"], vector["name"]
+
+
+@pytest.mark.parametrize("lang", _lang_ids(LANGS))
+def test_usage_errors_exit_2(lang: Lang) -> None:
+    assert run_once(lang, "no-such-command", b"").returncode == 2
+
+
+# --- random input through the serve loops ---------------------------------------------
+
+RANDOM = settings(
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@RANDOM
+@given(cp=checkpoints())
+def test_random_checkpoints_are_byte_identical(servers: dict[str, Server], cp: Any) -> None:
+    raw = ck.encode(cp)
+    for name, server in servers.items():
+        assert server.ask(b"r", raw) == (OK, raw), name
+
+
+@settings(RANDOM, max_examples=300)
+@given(examples=st.lists(terms, max_size=6))
+def test_random_trainsets_hash_identically(servers: dict[str, Server], examples: Any) -> None:
+    expected = (ck.hash_trainset(examples).hex() + "\n").encode()
+    payload = term_bytes(examples)
+    for lang in HASHING:
+        assert servers[lang.name].ask(b"h", payload) == (OK, expected), lang.name
+
+
+@settings(RANDOM, max_examples=400)
+@given(cp=checkpoints(max_trials=3), seed=st.integers(0, 2**32))
+def test_corrupted_checkpoints_get_the_same_verdict(
+    servers: dict[str, Server], cp: Any, seed: int
+) -> None:
+    rng = random.Random(seed)
+    data = bytearray(ck.encode(cp))
+    for _ in range(rng.randint(1, 3)):
+        data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    for lang in FULL:
+        status, answer = python_verdict(bytes(data), keep_unknown=lang.keeps_unknown)
+        got_status, got = servers[lang.name].ask(b"r", bytes(data))
+        assert got_status == status, (lang.name, bytes(data).hex(), answer, got)
+        if status == OK:
+            assert got == answer, lang.name
+        else:
+            assert field_of(got) == field_of(answer), (lang.name, answer, got)

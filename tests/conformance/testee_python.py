@@ -1,0 +1,70 @@
+"""The Python conformance testee (see tests/conformance/README.md for the contract)."""
+
+from __future__ import annotations
+
+import struct
+import sys
+from typing import BinaryIO
+
+from dsxir.errors import InvalidCheckpoint, ResumeMismatch
+from dsxir.optimizer_session import checkpoint as ck
+from dsxir.optimizer_session.v1.term_pb2 import Term
+
+REFUSED = 3
+
+
+def reencode(data: bytes) -> tuple[int, bytes]:
+    try:
+        return 0, ck.encode(ck.decode(data))
+    except ResumeMismatch as exc:
+        return REFUSED, str(exc).encode()
+
+
+def hash_trainset(data: bytes) -> tuple[int, bytes]:
+    try:
+        term = Term.FromString(data)
+    except Exception as exc:  # untrusted bytes: any parse failure is a refusal
+        return REFUSED, f"checkpoint_shape: <input>: not a Term ({exc})".encode()
+    if term.WhichOneof("kind") != "list_value":
+        return REFUSED, b"checkpoint_shape: <input>: not a Term list"
+    try:
+        examples = ck.from_term(term)
+        return 0, (ck.hash_trainset(examples).hex() + "\n").encode()
+    except (InvalidCheckpoint, TypeError) as exc:
+        return REFUSED, f"checkpoint_shape: {exc}".encode()
+
+
+COMMANDS = {"reencode": reencode, "hash-trainset": hash_trainset}
+FRAMED = {b"r": reencode, b"h": hash_trainset}
+
+
+def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
+    while True:
+        head = stdin.read(5)
+        if not head:
+            return 0
+        if len(head) < 5 or head[:1] not in FRAMED:
+            print("bad request frame", file=sys.stderr)
+            return 2
+        (length,) = struct.unpack(">I", head[1:])
+        status, payload = FRAMED[head[:1]](stdin.read(length))
+        stdout.write(bytes([status]) + struct.pack(">I", len(payload)) + payload)
+        stdout.flush()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or (argv[1] not in COMMANDS and argv[1] != "serve"):
+        print("usage: testee-python reencode|hash-trainset|serve", file=sys.stderr)
+        return 2
+    if argv[1] == "serve":
+        return serve(sys.stdin.buffer, sys.stdout.buffer)
+    status, payload = COMMANDS[argv[1]](sys.stdin.buffer.read())
+    if status:
+        sys.stderr.write(payload.decode(errors="replace") + "\n")
+    else:
+        sys.stdout.buffer.write(payload)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
