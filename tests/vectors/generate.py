@@ -155,9 +155,7 @@ def valid_vectors() -> dict[str, tuple[Checkpoint, str]]:
         cp,
         "every Term kind with edge values, as options; program_module set",
     )
-    cp = fresh(
-        optimizer_opts=[("max_bootstrapped_demos", 4), ("max_bootstrapped_demos", 8)]
-    )
+    cp = fresh(optimizer_opts=[("max_bootstrapped_demos", 4), ("max_bootstrapped_demos", 8)])
     out["duplicate_option_keys"] = (cp, "a keyword list keeps order and repeated keys")
     cp = fresh(optimizer="Dsxir.Optimizer.MIPROv2")
     ck.record_trial(cp, score=0.0, candidate_id="zero")
@@ -208,9 +206,7 @@ def valid_vectors() -> dict[str, tuple[Checkpoint, str]]:
     return out
 
 
-UNKNOWN_TOP = (
-    b"\x7a\x05newer" + b"\xf8\x06\x2a"
-)  # field 15 (string "newer"), field 111 (varint 42)
+UNKNOWN_TOP = b"\x7a\x05newer" + b"\xf8\x06\x2a"  # field 15 (string "newer"), field 111 (varint 42)
 UNKNOWN_PROGRESS = b"\x40\x07"  # field 8 (varint 7)
 UNKNOWN_ENTRY = b"\x4a\x03abc"  # field 9 (bytes "abc")
 
@@ -233,9 +229,7 @@ def unknown_vectors() -> dict[str, tuple[bytes, bytes, str]]:
     }
 
 
-def _mutated(
-    change: Callable[[Checkpoint], None], base: Checkpoint | None = None
-) -> bytes:
+def _mutated(change: Callable[[Checkpoint], None], base: Checkpoint | None = None) -> bytes:
     cp = Checkpoint()
     cp.CopyFrom(base if base is not None else with_trials(4))
     change(cp)
@@ -409,9 +403,7 @@ def invalid_vectors() -> list[tuple[str, bytes, str, str]]:
         ),
         (
             "trial_score_nan",
-            _mutated(
-                lambda cp: setattr(cp.progress.trial_log[1], "score", float("nan"))
-            ),
+            _mutated(lambda cp: setattr(cp.progress.trial_log[1], "score", float("nan"))),
             "progress.trial_log[1].score",
             "a NaN score",
         ),
@@ -465,9 +457,7 @@ def invalid_vectors() -> list[tuple[str, bytes, str, str]]:
         ),
         (
             "stats_value_go_nan",
-            _mutated(
-                _stats_raw(_entry(s, b"\x29" + struct.pack("<Q", 0x7FF8000000000001)))
-            ),
+            _mutated(_stats_raw(_entry(s, b"\x29" + struct.pack("<Q", 0x7FF8000000000001)))),
             "progress.trial_log[0].stats.entries[0].value.float_value",
             "NaN with Go's bit pattern",
         ),
@@ -644,9 +634,7 @@ def trainset_vectors() -> list[tuple[str, bytes, list[Any], str]]:
     ]
     vectors: list[tuple[str, bytes, list[Any], str]] = []
 
-    def add(
-        name: str, examples: list[Any], description: str, raw: bytes | None = None
-    ) -> None:
+    def add(name: str, examples: list[Any], description: str, raw: bytes | None = None) -> None:
         vectors.append((name, raw or term_bytes(examples), examples, description))
 
     add("empty", [], "no examples")
@@ -656,10 +644,7 @@ def trainset_vectors() -> list[tuple[str, bytes, list[Any], str]]:
         qa,
         "the same two maps with entries written in insertion order (answer last): same digest",
         raw=_list_of(
-            [
-                _unsorted_map([("question", e["question"]), ("answer", e["answer"])])
-                for e in qa
-            ]
+            [_unsorted_map([("question", e["question"]), ("answer", e["answer"])]) for e in qa]
         ),
     )
     add(
@@ -741,9 +726,7 @@ def build() -> dict[str, bytes]:
                 "description": description,
             }
         )
-    files["manifest.json"] = (
-        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-    ).encode()
+    files["manifest.json"] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
     return files
 
 
@@ -768,9 +751,7 @@ def main() -> int:
         if p.is_file() and p.suffix in (".binpb", ".json")
     }
     if args.check:
-        stale = sorted(
-            set(files) ^ set(on_disk) | {k for k in files if on_disk.get(k) != files[k]}
-        )
+        stale = sorted(set(files) ^ set(on_disk) | {k for k in files if on_disk.get(k) != files[k]})
         for name in stale:
             print(f"stale vector: tests/vectors/{name}", file=sys.stderr)
         return 1 if stale else 0
