@@ -17,11 +17,11 @@ PY_GEN_DIR := python
 # Per-language fragments (mk/*.mk) append to these lists.
 GENERATE_TARGETS := generate-python
 GENERATED_PATHS := python/dsxir/optimizer_session/v1
-TEST_TARGETS := test-python
+TEST_TARGETS := test-python test-protobuf-lowest
 TESTEE_TARGETS :=
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: help setup tools generate generate-python check-generated lint test test-python test-conformance bench clean
+.PHONY: help setup tools generate generate-python check-generated lint test test-python test-conformance test-protobuf-lowest bench clean
 
 help:
 	@echo "make demo             crash-and-resume demo (the main job)"
@@ -71,6 +71,24 @@ lint: setup tools
 test-python: setup
 	$(BIN)/pytest -q tests/python
 
+# The lowest protobuf runtime the generated code supports (python/pyproject.toml:
+# protobuf>=7.35.1,<8); test-python runs on the highest, pinned in the lock file.
+PROTOBUF_LOWEST := 7.35.1
+LOWEST_VENV := .venv-protobuf-lowest
+
+$(LOWEST_VENV)/.installed: python/pyproject.toml python/requirements-lock.txt
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	sed 's/^protobuf==.*/protobuf==$(PROTOBUF_LOWEST)/' python/requirements-lock.txt > $(LOWEST_VENV)/requirements.txt
+	$(LOWEST_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(LOWEST_VENV)/requirements.txt
+	$(LOWEST_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e python
+	touch $@
+
+test-protobuf-lowest: $(LOWEST_VENV)/.installed
+	$(LOWEST_VENV)/bin/python -c 'import google.protobuf as p; assert p.__version__ == "$(PROTOBUF_LOWEST)", p.__version__'
+	$(LOWEST_VENV)/bin/pytest -q tests/python/test_terms.py tests/python/test_checkpoint.py \
+	  tests/python/test_decode.py tests/python/test_vectors.py tests/python/test_trainset.py \
+	  tests/python/test_protoc.py
+
 # Every language's testee against the vectors and random input (tests/conformance).
 test-conformance: setup $(TESTEE_TARGETS)
 	$(BIN)/pytest -q tests/conformance
@@ -81,4 +99,4 @@ bench: setup
 	$(PY) bench/bench.py
 
 clean:
-	rm -rf $(VENV) tools/node_modules
+	rm -rf $(VENV) $(LOWEST_VENV) tools/node_modules
