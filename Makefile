@@ -64,11 +64,12 @@ check-generated: generate
 
 lint: setup tools
 	$(BUF) lint
+	$(BUF) breaking --against tests/schema/v1.0.binpb
 	$(BUF) format --diff --exit-code
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	cd python && ../$(BIN)/mypy dsxir
 
-test-python: setup
+test-python: setup tools
 	$(BIN)/pytest -q tests/python
 
 # The lowest protobuf runtime the generated code supports (python/pyproject.toml:
