@@ -1,0 +1,261 @@
+"""``make demo``: crash an optimizer with SIGKILL, resume it, prove nothing was lost.
+
+Steps (each printed as it happens; the demo exits 1 when a check fails):
+
+1. start a seeded random-search optimizer (``random_search.py``) in a child
+   process, checkpointing after every trial into the default file store
+   (``.dsxir/sessions`` under the current directory);
+2. kill the child with SIGKILL mid-run and show the committed progress with
+   ``dsxir-checkpoint show``;
+3. resume the session in a new child and let it finish; compare the final best
+   score and trial log with an uninterrupted run of the same seed;
+4. show the resume gate refusing a changed trainset, a bumped sampler
+   version and a resume of the completed session;
+5. write the history plot with ``dsxir-checkpoint history --plot``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dsxir.optimizer_session.store import (
+    DEFAULT_STORE_PATH,
+    FileStore,
+    MemoryStore,
+    Stored,
+)
+from random_search import run
+
+SEED = 20260101
+TRIALS = 40
+DELAY = 0.04
+SESSION = "demo"
+GATE_SESSION = "demo-gate"
+STORE_URL = f"file:{DEFAULT_STORE_PATH}"
+HERE = Path(__file__).resolve().parent
+PLOT = Path(".dsxir") / "demo" / "history.png"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class DemoFailed(Exception):
+    """A check of the demo failed."""
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def indent(text: str) -> str:
+    return "\n".join("      " + line for line in text.rstrip("\n").splitlines())
+
+
+def cli_command() -> list[str]:
+    script = Path(sys.executable).parent / "dsxir-checkpoint"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "dsxir.cli"]
+
+
+def child(*extra: str, session: str = SESSION) -> list[str]:
+    return [
+        sys.executable,
+        str(HERE / "child.py"),
+        "--store",
+        STORE_URL,
+        "--session",
+        session,
+        "--seed",
+        str(SEED),
+        "--trials",
+        str(TRIALS),
+        *extra,
+    ]
+
+
+def run_cli(*args: str) -> str:
+    command = [*cli_command(), *args]
+    say("      $ dsxir-checkpoint " + " ".join(args))
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise DemoFailed(
+            f"dsxir-checkpoint exited {done.returncode}: {done.stderr.strip()}"
+        )
+    return done.stdout
+
+
+def same_run(resumed: Stored, reference: Stored) -> list[str]:
+    """What differs between two finished runs (empty when they are the same)."""
+    a, b = resumed.checkpoint, reference.checkpoint
+    problems = []
+    log_a = [e.SerializeToString(deterministic=True) for e in a.progress.trial_log]
+    log_b = [e.SerializeToString(deterministic=True) for e in b.progress.trial_log]
+    if log_a != log_b:
+        first = next((i for i, (x, y) in enumerate(zip(log_a, log_b)) if x != y), None)
+        problems.append(
+            f"trial logs differ ({len(log_a)} vs {len(log_b)} entries, first {first})"
+        )
+    for name in ("best_score", "best_trial_idx", "attempts", "completed", "errors"):
+        if getattr(a.progress, name) != getattr(b.progress, name):
+            problems.append(
+                f"{name}: {getattr(a.progress, name)} != {getattr(b.progress, name)}"
+            )
+    if a.sampler_blob != b.sampler_blob:
+        problems.append("sampler blobs differ")
+    if a.best_program_artifact != b.best_program_artifact:
+        problems.append("best program artifacts differ")
+    if a.status != b.status:
+        problems.append("statuses differ")
+    return problems
+
+
+def step_1_and_2(store: FileStore) -> Stored:
+    say(
+        f"[1/5] starting the optimizer in a child process ({TRIALS} trials, seed {SEED}),"
+    )
+    say(f"      checkpointing after every trial into {STORE_URL}")
+    process = subprocess.Popen(child("--delay", str(DELAY)), stdout=subprocess.DEVNULL)
+    kill_after = random.randint(8, 20)
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise DemoFailed(
+                f"the child ended (exit {process.returncode}) before it was killed"
+            )
+        if time.monotonic() > deadline:
+            process.kill()
+            raise DemoFailed("the child made no progress within 30 seconds")
+        listed = {item.session_id: item for item in store.list()}
+        if SESSION in listed and listed[SESSION].trials >= kill_after:
+            break
+        time.sleep(0.005)
+    time.sleep(random.uniform(0, DELAY))  # land anywhere inside a trial or a commit
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed = store.get(SESSION)
+    trials = len(killed.checkpoint.progress.trial_log)
+    say(
+        f"[2/5] killed child pid {process.pid} with SIGKILL (exit {process.returncode})"
+    )
+    say(
+        f"      committed before the kill: {trials} of {TRIALS} trials, generation {killed.generation}"
+    )
+    if not 0 < trials < TRIALS or process.returncode != -signal.SIGKILL:
+        raise DemoFailed("the child was not killed mid-run")
+    say(indent(run_cli("show", "--store", STORE_URL, SESSION, "--last", "5")))
+    return killed
+
+
+def step_3(store: FileStore, killed: Stored) -> Stored:
+    say("[3/5] resuming the session from the store in a new child process")
+    done = subprocess.run(child(), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise DemoFailed(
+            f"the resumed child exited {done.returncode}: {done.stderr.strip()}"
+        )
+    say(indent(done.stdout))
+    resumed = store.get(SESSION)
+    reference = run(MemoryStore(), SESSION, seed=SEED, trials=TRIALS)
+    progress = resumed.checkpoint.progress
+    say(
+        f"      resumed run: {len(progress.trial_log)} trials, {progress.errors} errors, "
+        f"best {progress.best_score:.6f} at trial {progress.best_trial_idx}"
+    )
+    ref = reference.checkpoint.progress
+    say(
+        f"      uninterrupted run (same seed, in memory): {len(ref.trial_log)} trials, "
+        f"best {ref.best_score:.6f} at trial {ref.best_trial_idx}"
+    )
+    problems = same_run(resumed, reference)
+    if problems:
+        raise DemoFailed(
+            "the resumed run differs from the uninterrupted one: " + "; ".join(problems)
+        )
+    kept = len(killed.checkpoint.progress.trial_log)
+    say(
+        f"      OK: identical trial log, best score and sampler state; the {kept} trials "
+        "committed before the kill were kept, none was repeated"
+    )
+    return resumed
+
+
+def expect_refusal(label: str, command: list[str], code: int, needle: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    line = done.stderr.strip()
+    say(f"      {label:<24} exit {done.returncode}: {line}")
+    if done.returncode != code or needle not in line:
+        raise DemoFailed(f"expected exit {code} mentioning {needle!r} for {label}")
+
+
+def step_4() -> None:
+    say("[4/5] the resume gate")
+    paused = subprocess.run(
+        child("--stop-after", "3", session=GATE_SESSION),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if paused.returncode != 0:
+        raise DemoFailed(f"could not prepare {GATE_SESSION}: {paused.stderr.strip()}")
+    say(f"      prepared a paused session: {paused.stdout.strip()}")
+    expect_refusal(
+        "changed trainset",
+        child("--trainset", "changed", session=GATE_SESSION),
+        3,
+        "reason=trainset_hash",
+    )
+    expect_refusal(
+        "bumped sampler version",
+        child("--sampler-version", "2", session=GATE_SESSION),
+        3,
+        "reason=sampler_version expected=2 got=1",
+    )
+    expect_refusal("completed session", child(), 4, "status=completed")
+
+
+def step_5() -> None:
+    say("[5/5] the history plot")
+    PLOT.parent.mkdir(parents=True, exist_ok=True)
+    say(indent(run_cli("history", "--store", STORE_URL, SESSION, "--plot", str(PLOT))))
+    if PLOT.read_bytes()[:8] != PNG_SIGNATURE:
+        raise DemoFailed(f"{PLOT} is not a PNG file")
+    say(f"      plot written to {PLOT.resolve()}")
+
+
+def main() -> int:
+    started = time.monotonic()
+    store = FileStore(DEFAULT_STORE_PATH)
+    for session in (SESSION, GATE_SESSION):
+        store.delete(session)
+    if PLOT.exists():
+        PLOT.unlink()
+    say(
+        "dsxir-checkpoint demo: crash an optimizer, resume it, check that nothing was lost"
+    )
+    say()
+    try:
+        killed = step_1_and_2(store)
+        step_3(store, killed)
+        step_4()
+        step_5()
+    except DemoFailed as exc:
+        say(f"demo FAILED: {exc}")
+        return 1
+    say()
+    say(
+        f"demo OK in {time.monotonic() - started:.1f}s; the sessions stay in {DEFAULT_STORE_PATH}/:"
+    )
+    command = cli_command()
+    say(
+        f"  {' '.join([os.path.relpath(command[0]), *command[1:]])} ls --store {STORE_URL}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``dsxir-checkpoint`` command line (:mod:`dsxir.cli.main`); exit codes in :mod:`.exits`."""

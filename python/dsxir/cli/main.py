@@ -1,0 +1,461 @@
+"""``dsxir-checkpoint``: look at checkpoints and stores from a terminal.
+
+Every command reads checkpoints without the optimizer that wrote them. Bad
+input is reported as one line on stderr (``dsxir-checkpoint: error: …``) with
+a documented exit code (:class:`dsxir.cli.exits.Exit`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dsxir.cli.diffing import Difference, TrialLogDiff, diff_checkpoints
+from dsxir.cli.exits import EXIT_CODES_HELP, CliError, Exit
+from dsxir.cli.targets import load, open_store_or_fail, read_input, write_output
+from dsxir.cli.views import (
+    best_so_far,
+    json_float,
+    render_score,
+    render_term,
+    show_json,
+    timestamp_text,
+    trial_status,
+)
+from dsxir.errors import CorruptStore, InvalidCheckpoint, ResumeMismatch
+from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.store import STATUSES, Listing
+
+__all__ = ["cli", "main"]
+
+PROG = "dsxir-checkpoint"
+
+_STORE_HELP = (
+    "Read TARGET as a session id in this store (file:PATH, file:///PATH or memory:). "
+    "Without it, TARGET is a file, or - for stdin."
+)
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False))
+
+
+store_option = click.option("--store", "store_url", metavar="URL", default=None, help=_STORE_HELP)
+json_option = click.option("--json", "as_json", is_flag=True, help="Write JSON for scripts.")
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_CODES_HELP,
+)
+@click.version_option(package_name="dsxir-checkpoint", prog_name=PROG)
+def cli() -> None:
+    """Inspect, validate, convert and compare dsxir optimizer-session checkpoints.
+
+    A TARGET is a checkpoint file (binary, proto3 JSON or a store file), - for
+    stdin, or, with --store URL, a session id in a store.
+    """
+
+
+# --- show -----------------------------------------------------------------------
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("target")
+@store_option
+@json_option
+@click.option(
+    "--last", default=10, show_default=True, type=click.IntRange(min=0), help="Trials to list."
+)
+def show(target: str, store_url: str | None, as_json: bool, last: int) -> int:
+    """Show a checkpoint: header, status, sampler format, counters, best trial, last trials."""
+    loaded = load(target, store_url)
+    cp = loaded.checkpoint
+    if as_json:
+        _print_json(show_json(cp, source=loaded.name, generation=loaded.generation, last=last))
+        return Exit.OK
+    progress = cp.progress
+    rows: list[tuple[str, str]] = [("session", cp.session_id), ("source", loaded.name)]
+    if loaded.generation is not None:
+        rows.append(("generation", str(loaded.generation)))
+    rows += [("format", cp.format), ("optimizer", cp.optimizer)]
+    if cp.HasField("program_module"):
+        rows.append(("program", cp.program_module))
+    rows.append(("status", checkpoint.status_name(cp)))
+    if cp.HasField("terminal_reason"):
+        rows.append(("reason", render_term(cp.terminal_reason)))
+    rows += [
+        (
+            "sampler",
+            f"{cp.sampler_format.module} v{cp.sampler_format.version} "
+            f"({len(cp.sampler_blob)}-byte blob)",
+        ),
+        ("trainset", cp.trainset_hash.hex()),
+        ("created", timestamp_text(cp.created_at)),
+        ("started", timestamp_text(progress.started_at)),
+        ("updated", timestamp_text(cp.updated_at)),
+        (
+            "trials",
+            f"{len(progress.trial_log)} logged, attempts {progress.attempts}, "
+            f"completed {progress.completed}, errors {progress.errors}",
+        ),
+        (
+            "best",
+            f"{render_score(progress.best_score)} at trial {progress.best_trial_idx}"
+            if progress.HasField("best_score")
+            else "-",
+        ),
+    ]
+    rows += [("option", f"{o.key} = {render_term(o.value)}") for o in cp.optimizer_opts]
+    for key, value in rows:
+        click.echo(f"{key:<11} {value}")
+    console = _console()
+    trials = list(progress.trial_log)[-last:] if last > 0 else []
+    if trials:
+        table = Table(title=f"last {len(trials)} of {len(progress.trial_log)} trials")
+        for name, justify in (
+            ("trial", "right"),
+            ("status", "left"),
+            ("score", "right"),
+            ("candidate", "left"),
+            ("ms", "right"),
+            ("error", "left"),
+        ):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for entry in trials:
+            error = entry.error_class if entry.HasField("error_class") else ""
+            if entry.HasField("error"):
+                error = (error + " " + render_term(entry.error, 50)).strip()
+            marker = (
+                " *"
+                if progress.HasField("best_trial_idx")
+                and (entry.trial_idx == progress.best_trial_idx)
+                else ""
+            )
+            table.add_row(
+                str(entry.trial_idx),
+                Text(trial_status(entry), style="green" if entry.status == 1 else "red"),
+                render_score(entry.score if entry.HasField("score") else None) + marker,
+                entry.candidate_id if entry.HasField("candidate_id") else "",
+                str(entry.duration_ms),
+                error,
+            )
+        console.print(table)
+    return Exit.OK
+
+
+# --- ls -------------------------------------------------------------------------
+
+
+def _parse_since(value: str | None) -> _dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(Exit.USAGE, f"--updated-since: not an ISO 8601 time: {value!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=_dt.timezone.utc)
+
+
+def _listing_json(item: Listing) -> dict[str, Any]:
+    return {
+        "session_id": item.session_id,
+        "status": item.status,
+        "optimizer": item.optimizer,
+        "updated_at": item.updated_at.isoformat().replace("+00:00", "Z"),
+        "best_score": json_float(item.best_score),
+        "trials": item.trials,
+        "attempts": item.attempts,
+        "completed": item.completed,
+        "errors": item.errors,
+        "generation": item.generation,
+    }
+
+
+@cli.command(name="ls", epilog=EXIT_CODES_HELP)
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    default=None,
+    help="The store to list (default: the file store in .dsxir/sessions).",
+)
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
+@click.option("--optimizer", default=None, help="Only sessions of this optimizer.")
+@click.option(
+    "--updated-since",
+    metavar="TIME",
+    default=None,
+    help="Only sessions updated at or after this ISO 8601 time (UTC when no offset).",
+)
+@json_option
+def list_sessions(
+    store_url: str | None,
+    status: str | None,
+    optimizer: str | None,
+    updated_since: str | None,
+    as_json: bool,
+) -> int:
+    """List the sessions of a store, one row each (reads summaries only)."""
+    store = open_store_or_fail(store_url)
+    since = _parse_since(updated_since)
+    try:
+        listings = store.list(status=status, optimizer=optimizer, updated_since=since)
+    except CorruptStore as exc:
+        raise CliError(Exit.CORRUPT_STORE, str(exc)) from None
+    except OSError as exc:
+        raise CliError(Exit.IO_ERROR, f"{store_url}: {exc}") from None
+    if as_json:
+        _print_json([_listing_json(item) for item in listings])
+        return Exit.OK
+    table = Table(title=f"{len(listings)} session{'' if len(listings) == 1 else 's'}")
+    for name, justify in (
+        ("session", "left"),
+        ("status", "left"),
+        ("optimizer", "left"),
+        ("trials", "right"),
+        ("ok", "right"),
+        ("errors", "right"),
+        ("best", "right"),
+        ("updated", "left"),
+        ("gen", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for item in listings:
+        table.add_row(
+            item.session_id,
+            item.status,
+            item.optimizer,
+            str(item.trials),
+            str(item.completed),
+            str(item.errors),
+            render_score(item.best_score),
+            item.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(item.generation),
+        )
+    _console().print(table)
+    return Exit.OK
+
+
+# --- json / from-json -----------------------------------------------------------
+
+
+@cli.command(name="json", epilog=EXIT_CODES_HELP)
+@click.argument("target")
+@store_option
+@click.option("-o", "--output", default="-", metavar="OUT", help="Write here (default: stdout).")
+def to_json(target: str, store_url: str | None, output: str) -> int:
+    """Write a checkpoint as proto3 JSON."""
+    cp = load(target, store_url).checkpoint
+    write_output(output, (checkpoint.to_json(cp) + "\n").encode("utf-8"))
+    return Exit.OK
+
+
+@cli.command(name="from-json", epilog=EXIT_CODES_HELP)
+@click.argument("file")
+@click.option(
+    "-o", "--output", required=True, metavar="OUT", help="The binary checkpoint (- for stdout)."
+)
+def from_json(file: str, output: str) -> int:
+    """Read proto3 JSON (FILE, or - for stdin), validate it, write the canonical binary."""
+    name, text = read_input(file)
+    try:
+        cp = checkpoint.from_json(text)
+        data = checkpoint.encode(cp)
+    except (ResumeMismatch, InvalidCheckpoint) as exc:
+        raise CliError(Exit.INVALID_CHECKPOINT, f"{name}: {exc}") from None
+    write_output(output, data)
+    return Exit.OK
+
+
+# --- validate -------------------------------------------------------------------
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@store_option
+@json_option
+def validate(targets: Sequence[str], store_url: str | None, as_json: bool) -> int:
+    """Check checkpoints: exit 0 when all are valid, else one line per bad input and exit 1."""
+    results: list[tuple[str, bool, str]] = []
+    for target in targets:
+        try:
+            load(target, store_url)
+        except CliError as exc:
+            if exc.code == Exit.USAGE:
+                raise
+            reason = exc.message
+            prefix = f"{target}: "
+            results.append(
+                (target, False, reason[len(prefix) :] if reason.startswith(prefix) else reason)
+            )
+        else:
+            results.append((target, True, "ok"))
+    bad = [r for r in results if not r[1]]
+    if as_json:
+        _print_json(
+            [{"target": t, "valid": ok, "reason": None if ok else why} for t, ok, why in results]
+        )
+    else:
+        for target, ok, why in results:
+            click.echo(f"{target}: {'ok' if ok else why}")
+    return Exit.FOUND_PROBLEMS if bad else Exit.OK
+
+
+# --- diff -----------------------------------------------------------------------
+
+
+def _diff_json(fields: list[Difference], log: TrialLogDiff) -> dict[str, Any]:
+    return {
+        "identical": not fields and log.identical,
+        "fields": [{"path": d.path, "a": d.a, "b": d.b} for d in fields],
+        "trial_log": {
+            "a_entries": log.a_entries,
+            "b_entries": log.b_entries,
+            "common_prefix": log.common_prefix,
+            "differing": log.differing,
+            "details": [
+                {"trial_idx": i, "fields": [{"path": d.path, "a": d.a, "b": d.b} for d in diffs]}
+                for i, diffs in log.details.items()
+            ],
+        },
+    }
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("a")
+@click.argument("b")
+@store_option
+@json_option
+def diff(a: str, b: str, store_url: str | None, as_json: bool) -> int:
+    """Field-level differences between checkpoints A and B, the trial log summarized.
+
+    Exit 0 when they are identical, 1 when they differ.
+    """
+    left, right = load(a, store_url), load(b, store_url)
+    fields, log = diff_checkpoints(left.checkpoint, right.checkpoint)
+    identical = not fields and log.identical
+    if as_json:
+        _print_json(_diff_json(fields, log))
+        return Exit.OK if identical else Exit.FOUND_PROBLEMS
+    click.echo(f"--- a: {left.name}")
+    click.echo(f"+++ b: {right.name}")
+    for d in fields:
+        click.echo(f"{d.path}: {d.a} -> {d.b}")
+    click.echo(_log_summary(log))
+    for i, diffs in log.details.items():
+        for d in diffs:
+            click.echo(f"  trial_log[{i}].{d.path}: {d.a} -> {d.b}")
+    if len(log.differing) > len(log.details):
+        click.echo(f"  … and {len(log.differing) - len(log.details)} more differing entries")
+    click.echo("identical" if identical else f"{len(fields)} fields differ outside the trial log")
+    return Exit.OK if identical else Exit.FOUND_PROBLEMS
+
+
+def _log_summary(log: TrialLogDiff) -> str:
+    parts = [f"trial_log: a has {log.a_entries} entries, b has {log.b_entries}"]
+    parts.append(f"the first {log.common_prefix} are identical")
+    if log.differing:
+        parts.append(f"{len(log.differing)} of the shared entries differ")
+    if log.a_entries > log.b_entries:
+        parts.append(f"{log.a_entries - log.b_entries} only in a")
+    elif log.b_entries > log.a_entries:
+        parts.append(f"{log.b_entries - log.a_entries} only in b")
+    return "; ".join(parts)
+
+
+# --- history --------------------------------------------------------------------
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("target")
+@store_option
+@click.option("--plot", "plot_path", metavar="OUT.png", default=None, help="Write a PNG plot.")
+@json_option
+def history(target: str, store_url: str | None, plot_path: str | None, as_json: bool) -> int:
+    """Score per trial and best so far; --plot writes them as a PNG (needs the [plot] extra)."""
+    cp = load(target, store_url).checkpoint
+    best = best_so_far(cp)
+    rows = [(entry, best[i]) for i, entry in enumerate(cp.progress.trial_log)]
+    if plot_path is not None:
+        from dsxir.cli.plot import write_history_plot
+
+        write_history_plot(cp, plot_path)
+        errors = sum(1 for entry, _ in rows if entry.status != 1)
+        message = f"wrote {plot_path}: {len(rows)} trials, {errors} errors"
+        click.echo(message, err=as_json)
+    if as_json:
+        _print_json(
+            [
+                {
+                    "trial_idx": entry.trial_idx,
+                    "status": trial_status(entry),
+                    "score": json_float(entry.score) if entry.HasField("score") else None,
+                    "best_so_far": json_float(best_value),
+                }
+                for entry, best_value in rows
+            ]
+        )
+    elif plot_path is None:
+        table = Table(title=f"session {cp.session_id}: {len(rows)} trials")
+        for name in ("trial", "status", "score", "best so far"):
+            table.add_column(name, justify="left" if name == "status" else "right")
+        for entry, best_value in rows:
+            table.add_row(
+                str(entry.trial_idx),
+                trial_status(entry),
+                render_score(entry.score if entry.HasField("score") else None),
+                render_score(best_value),
+            )
+        _console().print(table)
+    return Exit.OK
+
+
+# --- entry point ------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line and exit with its documented exit code."""
+    code: int
+    try:
+        result = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+        code = int(result) if isinstance(result, int) else Exit.OK
+    except CliError as exc:
+        _error(exc.message)
+        code = exc.code
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.format_message(), err=True)
+        code = exc.exit_code
+    except click.ClickException as exc:
+        _error(
+            exc.format_message() + (" (see --help)" if isinstance(exc, click.UsageError) else "")
+        )
+        code = exc.exit_code
+    except click.Abort:
+        _error("aborted")
+        code = 130
+    except BrokenPipeError:
+        code = Exit.OK  # the reader went away (`| head`): not an error
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)
+
+
+def _error(message: str) -> None:
+    first_line = " ".join(message.split("\n")).strip()
+    click.echo(f"{PROG}: error: {first_line}", err=True)

@@ -1,0 +1,178 @@
+"""Checkpoint values as text for people and as JSON for scripts.
+
+Terms are shown without converting them to Python (which could refuse valid
+maps whose keys Python merges, such as ``1`` and ``True``): strings quoted,
+atoms as ``:name``, bytes as ``0x…``, tuples in parentheses. In ``--json``
+output, Term values appear in their proto3 JSON form (as ``dsxir-checkpoint
+json`` writes them) and floats that JSON cannot hold are the strings
+``"Infinity"`` and ``"-Infinity"``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, TrialLogEntry
+from dsxir.optimizer_session.v1.term_pb2 import Term, TermMap
+
+__all__ = [
+    "best_so_far",
+    "json_float",
+    "render_score",
+    "render_term",
+    "show_json",
+    "term_json",
+    "timestamp_text",
+    "trial_json",
+    "trial_status",
+]
+
+_MAX_TEXT = 80
+
+
+def render_score(score: float | None) -> str:
+    """A score for people: six significant digits, ``-`` when absent."""
+    if score is None:
+        return "-"
+    if math.isinf(score):
+        return "inf" if score > 0 else "-inf"
+    if score == 0:
+        return "-0.0" if math.copysign(1.0, score) < 0 else "0.0"
+    return f"{score:.6g}"
+
+
+def json_float(value: float | None) -> float | str | None:
+    """A float for JSON output (infinities as strings)."""
+    if value is not None and math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def timestamp_text(stamp: Timestamp) -> str:
+    """An RFC 3339 timestamp in UTC."""
+    return stamp.ToJsonString()
+
+
+def render_term(term: Term | TermMap, limit: int = _MAX_TEXT) -> str:
+    """A compact one-line form of a Term (or TermMap), cut to ``limit`` characters."""
+    text = _term_text(term) if isinstance(term, Term) else _map_text(term)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _term_text(term: Term) -> str:
+    kind = term.WhichOneof("kind")
+    if kind == "null_value":
+        return "null"
+    if kind == "bool_value":
+        return "true" if term.bool_value else "false"
+    if kind == "int_value":
+        return str(term.int_value)
+    if kind == "bigint_value":
+        return str(int.from_bytes(term.bigint_value, "big", signed=True))
+    if kind == "float_value":
+        value = term.float_value
+        return ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if kind == "string_value":
+        return json.dumps(term.string_value, ensure_ascii=False)
+    if kind == "bytes_value":
+        return "0x" + term.bytes_value.hex()
+    if kind == "atom_value":
+        return ":" + term.atom_value
+    if kind == "list_value":
+        return "[" + ", ".join(_term_text(item) for item in term.list_value.items) + "]"
+    if kind == "tuple_value":
+        return "(" + ", ".join(_term_text(item) for item in term.tuple_value.items) + ")"
+    if kind == "map_value":
+        return _map_text(term.map_value)
+    return "?"
+
+
+def _map_text(term_map: TermMap) -> str:
+    pairs = (f"{_term_text(e.key)}: {_term_text(e.value)}" for e in term_map.entries)
+    return "{" + ", ".join(pairs) + "}"
+
+
+def term_json(message: Message) -> Any:
+    """The proto3 JSON form of a Term or TermMap, as a JSON value."""
+    return json_format.MessageToDict(message)
+
+
+def trial_status(entry: TrialLogEntry) -> str:
+    """``ok`` or ``error``."""
+    return "ok" if entry.status == 1 else "error"
+
+
+def trial_json(entry: TrialLogEntry) -> dict[str, Any]:
+    """One trial for ``--json`` output."""
+    return {
+        "trial_idx": entry.trial_idx,
+        "status": trial_status(entry),
+        "score": json_float(entry.score) if entry.HasField("score") else None,
+        "candidate_id": entry.candidate_id if entry.HasField("candidate_id") else None,
+        "duration_ms": entry.duration_ms,
+        "error_class": entry.error_class if entry.HasField("error_class") else None,
+        "stats": term_json(entry.stats) if entry.HasField("stats") else None,
+        "error": term_json(entry.error) if entry.HasField("error") else None,
+    }
+
+
+def best_so_far(cp: Checkpoint) -> list[float | None]:
+    """For each trial, the best score up to and including it (the rule of record_trial)."""
+    best: float | None = None
+    out: list[float | None] = []
+    for entry in cp.progress.trial_log:
+        if entry.status == 1 and entry.HasField("score") and (best is None or entry.score > best):
+            best = entry.score
+        out.append(best)
+    return out
+
+
+def show_json(cp: Checkpoint, *, source: str, generation: int | None, last: int) -> dict[str, Any]:
+    """The ``show --json`` document."""
+    progress = cp.progress
+    has_best = progress.HasField("best_score")
+    trials = list(progress.trial_log)
+    return {
+        "source": source,
+        "generation": generation,
+        "session_id": cp.session_id,
+        "format": cp.format,
+        "optimizer": cp.optimizer,
+        "program_module": cp.program_module if cp.HasField("program_module") else None,
+        "status": checkpoint.status_name(cp),
+        "sampler_format": {
+            "module": cp.sampler_format.module,
+            "version": cp.sampler_format.version,
+        },
+        "sampler_blob_bytes": len(cp.sampler_blob),
+        "trainset_hash": cp.trainset_hash.hex(),
+        "created_at": timestamp_text(cp.created_at),
+        "updated_at": timestamp_text(cp.updated_at),
+        "started_at": timestamp_text(progress.started_at),
+        "optimizer_opts": [
+            {"key": option.key, "value": term_json(option.value)} for option in cp.optimizer_opts
+        ],
+        "counters": {
+            "trials": len(trials),
+            "attempts": progress.attempts,
+            "completed": progress.completed,
+            "errors": progress.errors,
+        },
+        "best": (
+            {"score": json_float(progress.best_score), "trial_idx": progress.best_trial_idx}
+            if has_best
+            else None
+        ),
+        "terminal_reason": (
+            term_json(cp.terminal_reason) if cp.HasField("terminal_reason") else None
+        ),
+        "has_best_program_artifact": cp.HasField("best_program_artifact"),
+        "last_trials": [trial_json(entry) for entry in trials[-last:]] if last > 0 else [],
+    }

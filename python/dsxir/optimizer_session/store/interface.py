@@ -1,0 +1,191 @@
+"""The store interface: what every store promises, and the values it returns.
+
+A store keeps the latest checkpoint of each session under a **generation**, a
+counter that the store assigns on every commit. Commits are compare-and-swap:
+
+- ``put(cp)`` (``expected_generation=None``) **creates** a session: it
+  commits generation 1 when no checkpoint is stored for ``cp.session_id`` and
+  raises :class:`~dsxir.errors.Conflict` (``expected=None``, ``actual`` = the
+  stored generation) when one is. Creating never overwrites.
+- ``put(cp, expected_generation=g)`` **updates** a session: it commits
+  generation ``g + 1`` when the stored generation is exactly ``g`` and raises
+  ``Conflict`` (``expected=g``, ``actual`` = the stored generation, or
+  ``None`` when nothing is stored) otherwise. ``g`` must be an ``int >= 1``;
+  anything else is a ``TypeError``/``ValueError`` before anything is read.
+- Of any number of callers (threads or processes) that pass the same
+  ``expected_generation``, exactly one commits; the others get ``Conflict``.
+- ``delete(session_id)`` forgets the session and its generation, and does
+  nothing when there is none. A session created again after a delete starts
+  at generation 1 again.
+
+Stores take and return checkpoints (the generated protobuf message) but keep
+only their canonical bytes (``checkpoint.encode``): ``put`` refuses an invalid
+checkpoint with :class:`~dsxir.errors.InvalidCheckpoint` and ``get`` returns a
+freshly decoded one, so changing a returned checkpoint never changes the
+store. Every method refuses a session id that :func:`check_session_id`
+refuses, before touching anything.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+
+__all__ = [
+    "STATUSES",
+    "Listing",
+    "Store",
+    "Stored",
+    "check_expected_generation",
+    "check_list_filters",
+    "listing_of",
+    "select",
+]
+
+STATUSES = ("running", "paused", "completed", "failed", "cancelled")
+"""The status names ``list(status=...)`` accepts, as ``checkpoint.status_name`` gives them."""
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A checkpoint as read from a store, with the generation it was committed as."""
+
+    checkpoint: Checkpoint
+    generation: int
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One session in a store listing, read from its summary (the trial log is not read).
+
+    ``updated_at`` is the checkpoint's ``updated_at`` (UTC, microsecond
+    precision); ``best_score`` is ``None`` while no ok trial has a score;
+    ``trials`` is the length of the trial log.
+    """
+
+    session_id: str
+    status: str
+    optimizer: str
+    updated_at: _dt.datetime
+    best_score: float | None
+    completed: int
+    errors: int
+    attempts: int
+    trials: int
+    generation: int
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The interface of every checkpoint store (see the module text for the CAS rule)."""
+
+    def put(self, cp: Checkpoint, *, expected_generation: int | None = None) -> int:
+        """Commit ``cp`` under the CAS rule; return the new generation."""
+        ...
+
+    def get(self, session_id: str) -> Stored:
+        """The latest committed checkpoint of a session; ``NotFound`` when there is none."""
+        ...
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        optimizer: str | None = None,
+        updated_since: _dt.datetime | None = None,
+    ) -> list[Listing]:
+        """Summaries of the stored sessions that match every filter given, by session id."""
+        ...
+
+    def delete(self, session_id: str) -> None:
+        """Forget a session; nothing happens when there is none."""
+        ...
+
+
+def check_expected_generation(expected_generation: object) -> int | None:
+    """Refuse an ``expected_generation`` that is neither ``None`` nor an ``int >= 1``."""
+    if expected_generation is None:
+        return None
+    if not isinstance(expected_generation, int) or isinstance(expected_generation, bool):
+        raise TypeError(
+            f"expected_generation must be None or an int, not {type(expected_generation).__name__}"
+        )
+    if expected_generation < 1:
+        raise ValueError(
+            f"expected_generation must be >= 1 (None creates), got {expected_generation}"
+        )
+    return expected_generation
+
+
+def check_list_filters(
+    status: str | None, optimizer: str | None, updated_since: _dt.datetime | None
+) -> None:
+    """Refuse filters that could never match by mistake: unknown statuses, naive datetimes."""
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+    if optimizer is not None and not isinstance(optimizer, str):
+        raise TypeError("optimizer must be a str")
+    if updated_since is not None:
+        if not isinstance(updated_since, _dt.datetime):
+            raise TypeError("updated_since must be a datetime")
+        if updated_since.tzinfo is None or updated_since.utcoffset() is None:
+            raise ValueError("updated_since must be timezone-aware (e.g. UTC)")
+
+
+def select(
+    listings: Iterable[Listing],
+    *,
+    status: str | None,
+    optimizer: str | None,
+    updated_since: _dt.datetime | None,
+) -> list[Listing]:
+    """The listings matching every filter given (``updated_at >= updated_since``), by id."""
+    chosen = [
+        item
+        for item in listings
+        if (status is None or item.status == status)
+        and (optimizer is None or item.optimizer == optimizer)
+        and (updated_since is None or item.updated_at >= updated_since)
+    ]
+    chosen.sort(key=lambda item: item.session_id)
+    return chosen
+
+
+def timestamp_to_datetime(seconds: int, nanos: int) -> _dt.datetime:
+    """A protobuf timestamp as an aware UTC datetime (nanoseconds cut to microseconds)."""
+    return _EPOCH + _dt.timedelta(seconds=seconds, microseconds=nanos // 1000)
+
+
+def listing_of(cp: Checkpoint, generation: int) -> Listing:
+    """The listing of a (valid) checkpoint committed as ``generation``."""
+    progress = cp.progress
+    return Listing(
+        session_id=cp.session_id,
+        status=checkpoint.status_name(cp),
+        optimizer=cp.optimizer,
+        updated_at=timestamp_to_datetime(cp.updated_at.seconds, cp.updated_at.nanos),
+        best_score=progress.best_score if progress.HasField("best_score") else None,
+        completed=progress.completed,
+        errors=progress.errors,
+        attempts=progress.attempts,
+        trials=len(progress.trial_log),
+        generation=generation,
+    )
+
+
+def same_score(a: float | None, b: float | None) -> bool:
+    """Whether two optional scores are the same 64 bits (``-0.0`` differs from ``0.0``)."""
+    if a is None or b is None:
+        return a is b
+    if math.isnan(a) or math.isnan(b):
+        return False
+    return struct.pack("<d", a) == struct.pack("<d", b)

@@ -1,0 +1,61 @@
+"""Which session ids a store accepts.
+
+A store names things after the session id (a file store uses it as a file
+name), so an id must not be able to escape the store's folder or confuse the
+file system or a person reading a listing. :func:`check_session_id` refuses,
+with :class:`~dsxir.errors.InvalidSessionId` (a ``ValueError``) saying why:
+
+- anything that is not a ``str``, and the empty string;
+- more than :data:`MAX_SESSION_ID_BYTES` bytes of UTF-8 (room is left for the
+  store's own prefixes and suffixes within the usual 255-byte name limit);
+- a lone surrogate (not encodable as UTF-8);
+- a leading dot (hidden files, ``.`` and ``..``; the file store keeps its own
+  lock and temporary files under names that start with a dot);
+- ``/`` and ``\\`` (path separators on POSIX and Windows) and ``..`` anywhere;
+- NUL and every other control character (Unicode category ``Cc``: C0, DEL, C1).
+
+Every store checks ids the same way, on every call, before touching anything.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from dsxir.errors import InvalidSessionId
+
+__all__ = ["MAX_SESSION_ID_BYTES", "check_session_id"]
+
+MAX_SESSION_ID_BYTES = 200
+"""The longest session id a store accepts, in bytes of UTF-8."""
+
+
+def check_session_id(session_id: object) -> str:
+    """Return ``session_id`` when a store may use it; raise ``InvalidSessionId`` otherwise."""
+    if not isinstance(session_id, str):
+        raise InvalidSessionId(f"session id must be a str, not {type(session_id).__name__}")
+    if not session_id:
+        raise InvalidSessionId("invalid session id '': it is empty")
+    try:
+        size = len(session_id.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise _bad(session_id, "it is not valid Unicode (lone surrogate)") from None
+    if size > MAX_SESSION_ID_BYTES:
+        raise _bad(
+            session_id, f"it is {size} bytes of UTF-8, over the limit of {MAX_SESSION_ID_BYTES}"
+        )
+    if session_id.startswith("."):
+        raise _bad(session_id, "it starts with a dot")
+    for separator in ("/", "\\"):
+        if separator in session_id:
+            raise _bad(session_id, f"it contains the path separator {separator!r}")
+    if ".." in session_id:
+        raise _bad(session_id, "it contains '..'")
+    for char in session_id:
+        if unicodedata.category(char) == "Cc":
+            raise _bad(session_id, f"it contains the control character U+{ord(char):04X}")
+    return session_id
+
+
+def _bad(session_id: str, reason: str) -> InvalidSessionId:
+    shown = session_id if len(session_id) <= 60 else session_id[:57] + "..."
+    return InvalidSessionId(f"invalid session id {shown!r}: {reason}")

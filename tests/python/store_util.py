@@ -1,0 +1,66 @@
+"""Checkpoints for the store, CLI and demo tests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+
+TRAINSET_HASH = hashlib.sha256(b"store tests").digest()
+
+
+def make_cp(
+    session_id: str = "s1",
+    *,
+    trials: int = 0,
+    optimizer: str = "test.Opt",
+    blob: bytes = b"blob",
+    **kw: Any,
+) -> Checkpoint:
+    """A running checkpoint with ``trials`` ok trials scored 0.0, 0.1, ..."""
+    cp = checkpoint.new(
+        session_id=session_id,
+        optimizer=optimizer,
+        trainset_hash=TRAINSET_HASH,
+        sampler_blob=blob,
+        sampler_format=("test.Sampler", 1),
+        **kw,
+    )
+    for i in range(trials):
+        checkpoint.record_trial(cp, score=i / 10, candidate_id=f"c{i}", stats={"i": i})
+    return cp
+
+
+def generation_blob(generation: int) -> bytes:
+    """A sampler blob that names its generation, of a size that varies with it (8 B - 32 KiB)."""
+    return generation.to_bytes(8, "big") * ((generation * 7919) % 4096 + 1)
+
+
+def generation_cp(session_id: str, generation: int) -> Checkpoint:
+    """The checkpoint the kill-9 writer commits as ``generation``: its content names it."""
+    cp = make_cp(session_id, optimizer="kill9", blob=generation_blob(generation))
+    for i in range(generation % 5):
+        checkpoint.record_trial(cp, score=generation + i / 10)
+    return cp
+
+
+def check_generation_cp(cp: Checkpoint, generation: int) -> None:
+    """Assert that ``cp`` is exactly what the writer committed as ``generation``."""
+    assert cp.sampler_blob == generation_blob(generation)
+    assert len(cp.progress.trial_log) == generation % 5
+    assert [e.score for e in cp.progress.trial_log] == [
+        generation + i / 10 for i in range(generation % 5)
+    ]
+
+
+def tree(root: Path) -> set[str]:
+    """Every path under ``root`` (relative), files and folders."""
+    found = set()
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            found.add(os.path.relpath(os.path.join(folder, name), root))
+    return found
