@@ -1,0 +1,478 @@
+package com.dsxir.checkpoint;
+
+import com.dsxir.optimizer_session.v1.Checkpoint;
+import com.dsxir.optimizer_session.v1.OptionEntry;
+import com.dsxir.optimizer_session.v1.Progress;
+import com.dsxir.optimizer_session.v1.SamplerFormat;
+import com.dsxir.optimizer_session.v1.SessionStatus;
+import com.dsxir.optimizer_session.v1.Term;
+import com.dsxir.optimizer_session.v1.TermList;
+import com.dsxir.optimizer_session.v1.TermMap;
+import com.dsxir.optimizer_session.v1.TermMapEntry;
+import com.dsxir.optimizer_session.v1.TrialLogEntry;
+import com.dsxir.optimizer_session.v1.TrialStatus;
+import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.MessageLite;
+import com.google.protobuf.Timestamp;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Reading and writing dsxir checkpoints (FORMAT.md).
+ *
+ * <p>{@link #decode(byte[])} applies every check of FORMAT.md §7 in its order and reports the first
+ * failure as a {@link ResumeMismatch} naming the offending field. {@link #encode(Checkpoint)} writes
+ * the canonical encoding (FORMAT.md §2). Unknown fields of a newer minor version are kept and
+ * written after the known fields of their message.
+ */
+public final class Checkpoints {
+  /** The largest input a reader accepts (256 MiB), checked before parsing. */
+  public static final int MAX_INPUT_BYTES = 268_435_456;
+
+  /** The deepest Term a reader accepts (a scalar Term has depth 1). */
+  public static final int MAX_TERM_DEPTH = 24;
+
+  /** The format identifier this schema's writers write. */
+  public static final String FORMAT_ID = "dsxir.optimizer_session.checkpoint/v1.0";
+
+  private static final Pattern FORMAT_RE =
+      Pattern.compile(
+          "dsxir\\.optimizer_session\\.checkpoint/v(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)");
+  private static final long MIN_SECONDS = -62_135_596_800L;
+  private static final long MAX_SECONDS = 253_402_300_799L;
+
+  private Checkpoints() {}
+
+  /**
+   * Reads checkpoint bytes: size limit, protobuf parsing, then every check of FORMAT.md §7 in
+   * order. Any valid protobuf encoding of a valid checkpoint is accepted.
+   *
+   * @throws ResumeMismatch with reason {@code checkpoint_shape} and the path of the first
+   *     offending field ({@code <input>} for a size or parse failure)
+   */
+  public static Checkpoint decode(byte[] bytes) throws ResumeMismatch {
+    checkSize(bytes);
+    try {
+      Canonical.canonicalize(bytes, Checkpoint.getDescriptor());
+    } catch (Canonical.Malformed e) {
+      throw notProtobuf(e.getMessage());
+    }
+    Checkpoint cp = parse(bytes);
+    validate(cp);
+    return cp;
+  }
+
+  /**
+   * Decodes and validates checkpoint bytes as {@link #decode(byte[])} does, and returns their
+   * canonical encoding. Unlike {@code encode(decode(bytes))}, which writes unknown fields ordered
+   * by field number (protobuf-java's {@code UnknownFieldSet} keeps no other order), this writes
+   * every message's unknown fields in the order read, as FORMAT.md §2.6 says. The two agree on
+   * every canonical input.
+   *
+   * @throws ResumeMismatch as {@link #decode(byte[])}
+   */
+  public static byte[] reencode(byte[] bytes) throws ResumeMismatch {
+    checkSize(bytes);
+    byte[] canonical;
+    try {
+      canonical = Canonical.canonicalize(bytes, Checkpoint.getDescriptor());
+    } catch (Canonical.Malformed e) {
+      throw notProtobuf(e.getMessage());
+    }
+    validate(parse(bytes));
+    return canonical;
+  }
+
+  private static void checkSize(byte[] bytes) throws ResumeMismatch {
+    if (bytes.length > MAX_INPUT_BYTES) {
+      throw ResumeMismatch.shape(
+          "<input>",
+          "input is " + bytes.length + " bytes, more than the limit of " + MAX_INPUT_BYTES);
+    }
+  }
+
+  private static Checkpoint parse(byte[] bytes) throws ResumeMismatch {
+    try {
+      return Checkpoint.parseFrom(bytes);
+    } catch (InvalidProtocolBufferException e) {
+      throw notProtobuf(e.getMessage());
+    }
+  }
+
+  private static ResumeMismatch notProtobuf(String why) {
+    return ResumeMismatch.shape("<input>", "not a valid protobuf message: " + why);
+  }
+
+  /**
+   * The canonical encoding of a checkpoint (FORMAT.md §2): known fields in field-number order,
+   * presence fields whenever set, unknown fields last, deterministic serialization.
+   */
+  public static byte[] encode(Checkpoint cp) {
+    return canonicalBytes(cp);
+  }
+
+  /** The canonical bytes of a Term (FORMAT.md §3.4), by which TermMap entries are ordered. */
+  public static byte[] termBytes(Term term) {
+    return canonicalBytes(term);
+  }
+
+  private static byte[] canonicalBytes(MessageLite message) {
+    byte[] out = new byte[message.getSerializedSize()];
+    CodedOutputStream stream = CodedOutputStream.newInstance(out);
+    stream.useDeterministicSerialization();
+    try {
+      message.writeTo(stream);
+    } catch (IOException e) {
+      throw new UncheckedIOException("writing to a byte array failed", e);
+    }
+    stream.checkNoSpaceLeft();
+    return out;
+  }
+
+  /** Applies every check of FORMAT.md §7 (steps 2-4) to a parsed checkpoint. */
+  public static void validate(Checkpoint cp) throws ResumeMismatch {
+    checkFormat(cp.getFormat());
+    if (cp.getSessionId().isEmpty()) {
+      throw ResumeMismatch.shape("session_id", "must not be empty");
+    }
+    if (cp.getOptimizer().isEmpty()) {
+      throw ResumeMismatch.shape("optimizer", "must not be empty");
+    }
+    List<OptionEntry> options = cp.getOptimizerOptsList();
+    for (int i = 0; i < options.size(); i++) {
+      OptionEntry option = options.get(i);
+      if (option.getKey().isEmpty()) {
+        throw ResumeMismatch.shape("optimizer_opts[" + i + "].key", "must not be empty");
+      }
+      String path = "optimizer_opts[" + i + "].value";
+      if (!option.hasValue()) {
+        throw ResumeMismatch.shape(path, "is required");
+      }
+      checkTerm(option.getValue(), path);
+    }
+    if (cp.hasProgramModule() && cp.getProgramModule().isEmpty()) {
+      throw ResumeMismatch.shape("program_module", "must not be empty when present");
+    }
+    if (cp.getTrainsetHash().size() != 32) {
+      throw ResumeMismatch.shape(
+          "trainset_hash", "must be 32 bytes (SHA-256), got " + cp.getTrainsetHash().size());
+    }
+    checkTimestamp(cp.hasCreatedAt(), cp.getCreatedAt(), "created_at");
+    checkTimestamp(cp.hasUpdatedAt(), cp.getUpdatedAt(), "updated_at");
+    if (!cp.hasProgress()) {
+      throw ResumeMismatch.shape("progress", "is required");
+    }
+    checkProgress(cp.getProgress());
+    if (cp.hasBestProgramArtifact()) {
+      checkTermMap(cp.getBestProgramArtifact(), "best_program_artifact");
+    }
+    if (!cp.hasSamplerFormat()) {
+      throw ResumeMismatch.shape("sampler_format", "is required");
+    }
+    SamplerFormat sampler = cp.getSamplerFormat();
+    if (sampler.getModule().isEmpty()) {
+      throw ResumeMismatch.shape("sampler_format.module", "must not be empty");
+    }
+    if (sampler.getVersion() == 0) { // uint32: 0 is the only value below 1
+      throw ResumeMismatch.shape("sampler_format.version", "must be at least 1");
+    }
+    int status = cp.getStatusValue();
+    if (status < SessionStatus.SESSION_STATUS_RUNNING_VALUE
+        || status > SessionStatus.SESSION_STATUS_CANCELLED_VALUE) {
+      throw ResumeMismatch.shape("status", "unknown or unspecified status " + status);
+    }
+    if (cp.hasTerminalReason()) {
+      checkTerm(cp.getTerminalReason(), "terminal_reason");
+    }
+  }
+
+  /** {@code dsxir.optimizer_session.checkpoint/v<major>.<minor>}, major 1. */
+  private static void checkFormat(String formatId) throws ResumeMismatch {
+    if (formatId.isEmpty()) {
+      throw ResumeMismatch.shape("format", "missing format identifier: not a dsxir checkpoint");
+    }
+    Matcher match = FORMAT_RE.matcher(formatId);
+    if (!match.matches()) {
+      String shown =
+          formatId.codePointCount(0, formatId.length()) > 80
+              ? formatId.substring(0, formatId.offsetByCodePoints(0, 80))
+              : formatId;
+      throw ResumeMismatch.shape("format", "wrong format identifier \"" + shown + "\"");
+    }
+    if (!match.group(1).equals("1")) {
+      throw ResumeMismatch.shape(
+          "format", "unsupported major version " + match.group(1) + " (this reader reads 1)");
+    }
+  }
+
+  private static void checkTimestamp(boolean present, Timestamp stamp, String path)
+      throws ResumeMismatch {
+    if (!present) {
+      throw ResumeMismatch.shape(path, "is required");
+    }
+    if (stamp.getNanos() < 0 || stamp.getNanos() >= 1_000_000_000) {
+      throw ResumeMismatch.shape(path + ".nanos", "must be in [0, 1e9)");
+    }
+    if (stamp.getSeconds() < MIN_SECONDS || stamp.getSeconds() > MAX_SECONDS) {
+      throw ResumeMismatch.shape(path + ".seconds", "outside 0001-01-01..9999-12-31");
+    }
+  }
+
+  private static void checkProgress(Progress progress) throws ResumeMismatch {
+    long ok = 0;
+    long error = 0;
+    List<TrialLogEntry> log = progress.getTrialLogList();
+    for (int i = 0; i < log.size(); i++) {
+      TrialLogEntry entry = log.get(i);
+      String at = "progress.trial_log[" + i + "]";
+      if (entry.getTrialIdx() != i) {
+        throw ResumeMismatch.shape(
+            at + ".trial_idx",
+            "is " + Long.toUnsignedString(entry.getTrialIdx()) + ", must be " + i);
+      }
+      if (entry.hasScore() && Double.isNaN(entry.getScore())) {
+        throw ResumeMismatch.shape(at + ".score", "NaN is not allowed");
+      }
+      int status = entry.getStatusValue();
+      if (status == TrialStatus.TRIAL_STATUS_OK_VALUE) {
+        ok++;
+      } else if (status == TrialStatus.TRIAL_STATUS_ERROR_VALUE) {
+        error++;
+      } else {
+        throw ResumeMismatch.shape(at + ".status", "unknown or unspecified status " + status);
+      }
+      if (entry.hasStats()) {
+        checkTermMap(entry.getStats(), at + ".stats");
+      }
+      if (entry.hasError()) {
+        checkTermMap(entry.getError(), at + ".error");
+      }
+    }
+    checkTimestamp(progress.hasStartedAt(), progress.getStartedAt(), "progress.started_at");
+    checkBest(progress);
+    if (progress.getCompleted() != ok) {
+      throw ResumeMismatch.shape(
+          "progress.completed",
+          "is " + Long.toUnsignedString(progress.getCompleted()) + ", but " + ok + " trials are ok");
+    }
+    if (progress.getErrors() != error) {
+      throw ResumeMismatch.shape(
+          "progress.errors",
+          "is "
+              + Long.toUnsignedString(progress.getErrors())
+              + ", but "
+              + error
+              + " trials are errors");
+    }
+    // ok + error is at most the log's length, so it cannot overflow.
+    if (Long.compareUnsigned(progress.getAttempts(), ok + error) < 0) {
+      throw ResumeMismatch.shape(
+          "progress.attempts",
+          "is "
+              + Long.toUnsignedString(progress.getAttempts())
+              + ", less than completed + errors");
+    }
+  }
+
+  private static void checkBest(Progress progress) throws ResumeMismatch {
+    boolean hasScore = progress.hasBestScore();
+    boolean hasIdx = progress.hasBestTrialIdx();
+    if (hasScore && Double.isNaN(progress.getBestScore())) {
+      throw ResumeMismatch.shape("progress.best_score", "NaN is not allowed");
+    }
+    if (hasScore != hasIdx) {
+      throw ResumeMismatch.shape(
+          hasIdx ? "progress.best_score" : "progress.best_trial_idx",
+          "best_score and best_trial_idx must be set together");
+    }
+    if (!hasIdx) {
+      return;
+    }
+    long idx = progress.getBestTrialIdx();
+    String shownIdx = Long.toUnsignedString(idx);
+    if (Long.compareUnsigned(idx, progress.getTrialLogCount()) >= 0) {
+      throw ResumeMismatch.shape("progress.best_trial_idx", shownIdx + " is past the trial log");
+    }
+    TrialLogEntry best = progress.getTrialLog((int) idx);
+    if (best.getStatusValue() != TrialStatus.TRIAL_STATUS_OK_VALUE || !best.hasScore()) {
+      throw ResumeMismatch.shape(
+          "progress.best_trial_idx", "trial " + shownIdx + " is not an ok trial with a score");
+    }
+    // Same 64 bits: -0.0 is not 0.0.
+    if (Double.doubleToRawLongBits(best.getScore())
+        != Double.doubleToRawLongBits(progress.getBestScore())) {
+      throw ResumeMismatch.shape(
+          "progress.best_trial_idx",
+          "trial "
+              + shownIdx
+              + " scored "
+              + best.getScore()
+              + ", not best_score "
+              + progress.getBestScore());
+    }
+  }
+
+  /**
+   * Refuses a Term that breaks a rule of FORMAT.md §3; {@code path} names the Term. Checks,
+   * depth-first in field order: depth, kind set, {@code float_value} not NaN, {@code bigint_value}
+   * minimal and outside int64, map entries with key and value, keys strictly increasing.
+   */
+  public static void checkTerm(Term term, String path) throws ResumeMismatch {
+    try {
+      check(term, 1);
+    } catch (Bad bad) {
+      throw bad.toMismatch(path);
+    }
+  }
+
+  /**
+   * Refuses a TermMap (a {@code stats}, {@code error} or {@code best_program_artifact} field) that
+   * breaks a rule of FORMAT.md §3. The map counts as a Term of depth 1, so its keys and values are
+   * at depth 2.
+   */
+  public static void checkTermMap(TermMap map, String path) throws ResumeMismatch {
+    try {
+      checkMap(map, 2);
+    } catch (Bad bad) {
+      throw bad.toMismatch(path);
+    }
+  }
+
+  /** A refusal on its way up the Term tree: each level prepends its part of the path. */
+  private static final class Bad extends Exception {
+    private static final long serialVersionUID = 1L;
+    private final String detail;
+    private final transient List<String> parts = new ArrayList<>();
+
+    Bad(String detail) {
+      super(detail, null, false, false);
+      this.detail = detail;
+    }
+
+    Bad at(String part) {
+      parts.add(part);
+      return this;
+    }
+
+    ResumeMismatch toMismatch(String root) {
+      StringBuilder field = new StringBuilder(root);
+      for (int i = parts.size() - 1; i >= 0; i--) {
+        field.append(parts.get(i));
+      }
+      return ResumeMismatch.shape(field.toString(), detail);
+    }
+  }
+
+  private static void check(Term term, int depth) throws Bad {
+    if (depth > MAX_TERM_DEPTH) {
+      throw new Bad("nesting deeper than " + MAX_TERM_DEPTH);
+    }
+    switch (term.getKindCase()) {
+      case KIND_NOT_SET:
+        throw new Bad("term has no kind");
+      case FLOAT_VALUE:
+        if (Double.isNaN(term.getFloatValue())) {
+          throw new Bad("NaN is not allowed").at(".float_value");
+        }
+        break;
+      case BIGINT_VALUE:
+        String problem = bigintProblem(term.getBigintValue());
+        if (problem != null) {
+          throw new Bad(problem).at(".bigint_value");
+        }
+        break;
+      case LIST_VALUE:
+        checkItems(term.getListValue(), depth, ".list_value");
+        break;
+      case TUPLE_VALUE:
+        checkItems(term.getTupleValue(), depth, ".tuple_value");
+        break;
+      case MAP_VALUE:
+        try {
+          checkMap(term.getMapValue(), depth + 1);
+        } catch (Bad bad) {
+          throw bad.at(".map_value");
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  private static void checkItems(TermList list, int depth, String kind) throws Bad {
+    List<Term> items = list.getItemsList();
+    for (int i = 0; i < items.size(); i++) {
+      try {
+        check(items.get(i), depth + 1);
+      } catch (Bad bad) {
+        throw bad.at(kind + ".items[" + i + "]");
+      }
+    }
+  }
+
+  private static void checkMap(TermMap map, int depth) throws Bad {
+    byte[] previous = null;
+    List<TermMapEntry> entries = map.getEntriesList();
+    for (int i = 0; i < entries.size(); i++) {
+      try {
+        previous = checkEntry(entries.get(i), depth, previous);
+      } catch (Bad bad) {
+        throw bad.at(".entries[" + i + "]");
+      }
+    }
+  }
+
+  /** Checks one map entry; returns the canonical bytes of its key. */
+  private static byte[] checkEntry(TermMapEntry entry, int depth, byte[] previous) throws Bad {
+    if (!entry.hasKey()) {
+      throw new Bad("map entry has no key");
+    }
+    try {
+      check(entry.getKey(), depth);
+    } catch (Bad bad) {
+      throw bad.at(".key");
+    }
+    if (!entry.hasValue()) {
+      throw new Bad("map entry has no value");
+    }
+    try {
+      check(entry.getValue(), depth);
+    } catch (Bad bad) {
+      throw bad.at(".value");
+    }
+    byte[] keyBytes = termBytes(entry.getKey());
+    if (previous != null) {
+      int order = Arrays.compareUnsigned(keyBytes, previous);
+      if (order <= 0) {
+        throw new Bad(order == 0 ? "duplicate map key" : "keys are not sorted").at(".key");
+      }
+    }
+    return keyBytes;
+  }
+
+  /** Why a {@code bigint_value} is refused (FORMAT.md §3.3), or null. */
+  private static String bigintProblem(ByteString raw) {
+    if (raw.isEmpty()) {
+      return "empty big integer";
+    }
+    if (raw.size() > 1) {
+      int first = raw.byteAt(0) & 0xff;
+      int second = raw.byteAt(1) & 0xff;
+      if ((first == 0x00 && second < 0x80) || (first == 0xff && second >= 0x80)) {
+        return "big integer is not minimal";
+      }
+    }
+    // A minimal encoding of at most 8 bytes is exactly an int64 value.
+    if (raw.size() <= 8) {
+      return "big integer fits in int64; it must be an int_value";
+    }
+    return null;
+  }
+}

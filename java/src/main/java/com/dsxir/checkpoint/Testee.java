@@ -1,0 +1,137 @@
+package com.dsxir.checkpoint;
+
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Conformance testee of the Java binding (see tests/conformance).
+ *
+ * <ul>
+ *   <li>{@code reencode}: checkpoint bytes on stdin, canonical bytes on stdout (exit 0), or one
+ *       refusal line on stderr (exit 3).
+ *   <li>{@code serve}: requests {@code <cmd byte><u32 BE length><payload>} on stdin, responses
+ *       {@code <status byte><u32 BE length><payload>} on stdout, until EOF.
+ *   <li>{@code hash-trainset} is not part of the Java binding: usage error (exit 2).
+ * </ul>
+ */
+public final class Testee {
+  static final String USAGE =
+      "usage: testee reencode|serve (hash-trainset is not implemented by the Java binding)";
+
+  private Testee() {}
+
+  public static void main(String[] args) {
+    OutputStream stdout = new FileOutputStream(FileDescriptor.out);
+    int code = run(args, System.in, stdout, System.err);
+    System.exit(code);
+  }
+
+  /** Runs the testee; returns its exit code. */
+  static int run(String[] args, InputStream in, OutputStream out, PrintStream err) {
+    if (args.length == 1 && args[0].equals("reencode")) {
+      return reencode(in, out, err);
+    }
+    if (args.length == 1 && args[0].equals("serve")) {
+      try {
+        serve(in, out);
+        return 0;
+      } catch (UsageError | IOException e) {
+        err.println("testee: " + e.getMessage());
+        return 2;
+      }
+    }
+    err.println(USAGE);
+    return 2;
+  }
+
+  private static int reencode(InputStream in, OutputStream out, PrintStream err) {
+    byte[] input;
+    try {
+      input = in.readAllBytes();
+    } catch (IOException e) {
+      err.println("testee: cannot read stdin: " + e.getMessage());
+      return 2;
+    }
+    byte[] canonical;
+    try {
+      canonical = Checkpoints.reencode(input);
+    } catch (ResumeMismatch e) {
+      err.println(oneLine(e.getMessage()));
+      return 3;
+    }
+    try {
+      out.write(canonical);
+      out.flush();
+    } catch (IOException e) {
+      err.println("testee: cannot write stdout: " + e.getMessage());
+      return 2;
+    }
+    return 0;
+  }
+
+  /** A protocol error of the serve loop: reported with exit code 2. */
+  private static final class UsageError extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    UsageError(String message) {
+      super(message);
+    }
+  }
+
+  private static void serve(InputStream rawIn, OutputStream rawOut)
+      throws IOException, UsageError {
+    DataInputStream in = new DataInputStream(new BufferedInputStream(rawIn));
+    DataOutputStream out = new DataOutputStream(new BufferedOutputStream(rawOut));
+    while (true) {
+      int cmd = in.read();
+      if (cmd < 0) {
+        return;
+      }
+      byte[] payload;
+      try {
+        int length = in.readInt();
+        if (length < 0) {
+          throw new UsageError("request payload longer than 2 GiB");
+        }
+        payload = in.readNBytes(length);
+        if (payload.length != length) {
+          throw new EOFException();
+        }
+      } catch (EOFException e) {
+        throw new UsageError("truncated request");
+      }
+      if (cmd != 'r') {
+        throw new UsageError(
+            "unsupported command '" + (char) cmd + "' (the Java testee serves only 'r')");
+      }
+      int status;
+      byte[] body;
+      try {
+        body = Checkpoints.reencode(payload);
+        status = 0;
+      } catch (ResumeMismatch e) {
+        body = oneLine(e.getMessage()).getBytes(StandardCharsets.UTF_8);
+        status = 3;
+      }
+      out.writeByte(status);
+      out.writeInt(body.length);
+      out.write(body);
+      out.flush();
+    }
+  }
+
+  /** The refusal as a single line (a detail never spans lines, but make sure). */
+  private static String oneLine(String message) {
+    return message.replace('\n', ' ').replace('\r', ' ');
+  }
+}

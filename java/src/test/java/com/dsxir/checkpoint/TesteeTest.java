@@ -1,0 +1,116 @@
+package com.dsxir.checkpoint;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+/** The conformance testee: exit codes, refusal lines, serve framing. */
+class TesteeTest {
+  private static final class Result {
+    int code;
+    byte[] out;
+    String err;
+  }
+
+  private static Result run(byte[] stdin, String... args) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    Result r = new Result();
+    r.code =
+        Testee.run(
+            args,
+            new ByteArrayInputStream(stdin),
+            out,
+            new PrintStream(err, true, StandardCharsets.UTF_8));
+    r.out = out.toByteArray();
+    r.err = err.toString(StandardCharsets.UTF_8);
+    return r;
+  }
+
+  private static byte[] request(char cmd, byte[] payload) {
+    return ByteBuffer.allocate(5 + payload.length)
+        .put((byte) cmd)
+        .putInt(payload.length)
+        .put(payload)
+        .array();
+  }
+
+  @Test
+  void reencodeWritesCanonicalBytes() {
+    byte[] bytes = Checkpoints.encode(CheckpointsTest.base());
+    Result r = run(bytes, "reencode");
+    assertEquals(0, r.code, r.err);
+    assertArrayEquals(bytes, r.out);
+    assertEquals("", r.err);
+  }
+
+  @Test
+  void refusalIsOneLineAndExit3() {
+    Result r = run(new byte[] {(byte) 0xff, (byte) 0xff}, "reencode");
+    assertEquals(3, r.code);
+    assertEquals(0, r.out.length);
+    assertTrue(r.err.startsWith("checkpoint_shape: <input>: "), r.err);
+    assertTrue(r.err.endsWith("\n") && r.err.indexOf('\n') == r.err.length() - 1, r.err);
+
+    r = run(CheckpointsTest.base().toBuilder().setStatusValue(0).build().toByteArray(), "reencode");
+    assertEquals(3, r.code);
+    assertTrue(r.err.startsWith("checkpoint_shape: status: "), r.err);
+  }
+
+  @Test
+  void usageErrorsExit2() {
+    for (String[] args :
+        new String[][] {{}, {"hash-trainset"}, {"nonsense"}, {"reencode", "extra"}}) {
+      Result r = run(new byte[0], args);
+      assertEquals(2, r.code, String.join(" ", args));
+      assertFalse(r.err.isEmpty());
+    }
+  }
+
+  @Test
+  void serveAnswersEachRequestInOrder() throws IOException {
+    byte[] bytes = Checkpoints.encode(CheckpointsTest.base());
+    ByteArrayOutputStream in = new ByteArrayOutputStream();
+    in.writeBytes(request('r', bytes));
+    in.writeBytes(request('r', new byte[] {0x12, 0x02, (byte) 0xc3, 0x28}));
+    in.writeBytes(request('r', new byte[0]));
+    in.writeBytes(request('r', bytes));
+    Result r = run(in.toByteArray(), "serve");
+    assertEquals(0, r.code, r.err);
+
+    DataInputStream responses = new DataInputStream(new ByteArrayInputStream(r.out));
+    assertEquals(0, responses.readUnsignedByte());
+    assertArrayEquals(bytes, responses.readNBytes(responses.readInt()));
+    assertEquals(3, responses.readUnsignedByte());
+    String line = new String(responses.readNBytes(responses.readInt()), StandardCharsets.UTF_8);
+    assertTrue(line.startsWith("checkpoint_shape: <input>: ") && !line.contains("\n"), line);
+    assertEquals(3, responses.readUnsignedByte());
+    line = new String(responses.readNBytes(responses.readInt()), StandardCharsets.UTF_8);
+    assertTrue(line.startsWith("checkpoint_shape: format: "), line);
+    assertEquals(0, responses.readUnsignedByte());
+    assertArrayEquals(bytes, responses.readNBytes(responses.readInt()));
+    assertEquals(-1, responses.read());
+  }
+
+  @Test
+  void serveRefusesHashTrainsetAndTruncatedRequests() {
+    Result r = run(request('h', new byte[] {0x4a, 0x00}), "serve");
+    assertEquals(2, r.code);
+    assertEquals(0, r.out.length);
+    r = run(new byte[] {'r', 0, 0, 0, 9, 1, 2}, "serve");
+    assertEquals(2, r.code);
+    r = run(new byte[0], "serve");
+    assertEquals(0, r.code);
+    assertEquals(0, r.out.length);
+  }
+}

@@ -1,0 +1,129 @@
+package com.dsxir.checkpoint;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.dsxir.optimizer_session.v1.Checkpoint;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import com.google.protobuf.InvalidProtocolBufferException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * The golden vectors of tests/vectors/manifest.json (FORMAT.md §11). The directory is
+ * ../tests/vectors, or the one named by the DSXIR_VECTORS_DIR environment variable.
+ */
+class VectorsTest {
+  private static Path dir() {
+    String override = System.getenv("DSXIR_VECTORS_DIR");
+    return override != null ? Path.of(override) : Path.of("..", "tests", "vectors");
+  }
+
+  private static JsonArray list(String kind) throws IOException {
+    Path manifest = dir().resolve("manifest.json");
+    JsonObject root =
+        JsonParser.parseString(Files.readString(manifest, StandardCharsets.UTF_8))
+            .getAsJsonObject();
+    JsonArray items = root.getAsJsonArray(kind);
+    assertTrue(items != null && items.size() > 0, "manifest lists no " + kind + " vectors");
+    return items;
+  }
+
+  private static byte[] read(JsonObject vector, String key) throws IOException {
+    return Files.readAllBytes(dir().resolve(vector.get(key).getAsString()));
+  }
+
+  private interface Check {
+    void run(JsonObject vector) throws Exception;
+  }
+
+  private static List<DynamicTest> each(String kind, Check check) throws IOException {
+    List<DynamicTest> tests = new ArrayList<>();
+    for (JsonElement element : list(kind)) {
+      JsonObject vector = element.getAsJsonObject();
+      String name = kind + "/" + vector.get("name").getAsString();
+      tests.add(DynamicTest.dynamicTest(name, () -> check.run(vector)));
+    }
+    return tests;
+  }
+
+  @TestFactory
+  List<DynamicTest> validVectorsReencodeIdentically() throws IOException {
+    return each(
+        "valid",
+        vector -> {
+          byte[] bytes = read(vector, "binpb");
+          assertArrayEquals(bytes, Checkpoints.encode(Checkpoints.decode(bytes)));
+          assertArrayEquals(bytes, Checkpoints.reencode(bytes));
+        });
+  }
+
+  @TestFactory
+  List<DynamicTest> unknownFieldVectorsAreKept() throws IOException {
+    return each(
+        "unknown",
+        vector -> {
+          byte[] bytes = read(vector, "binpb");
+          byte[] knownOnly = read(vector, "known_only");
+          assertFalse(Arrays.equals(bytes, knownOnly), "vector has no unknown fields");
+          Checkpoint cp = Checkpoints.decode(bytes);
+          // protobuf-java keeps unknown fields: the newer writer's bytes come back unchanged.
+          assertArrayEquals(bytes, Checkpoints.encode(cp));
+          assertArrayEquals(bytes, Checkpoints.reencode(bytes));
+          assertArrayEquals(knownOnly, Checkpoints.encode(Checkpoints.decode(knownOnly)));
+        });
+  }
+
+  @TestFactory
+  List<DynamicTest> invalidVectorsAreRefusedWithTheirField() throws IOException {
+    return each(
+        "invalid",
+        vector -> {
+          byte[] bytes = read(vector, "binpb");
+          String field = vector.get("field").getAsString();
+          ResumeMismatch e = assertThrows(ResumeMismatch.class, () -> Checkpoints.decode(bytes));
+          assertEquals("checkpoint_shape", e.reason());
+          assertEquals(field, e.field(), e.getMessage());
+          e = assertThrows(ResumeMismatch.class, () -> Checkpoints.reencode(bytes));
+          assertEquals(field, e.field(), e.getMessage());
+        });
+  }
+
+  @TestFactory
+  List<DynamicTest> protobufLevelVectorsAreRefusedByTheParser() throws IOException {
+    List<DynamicTest> tests = new ArrayList<>();
+    for (JsonElement element : list("invalid")) {
+      JsonObject vector = element.getAsJsonObject();
+      if (!vector.get("protobuf_level").getAsBoolean()) {
+        continue;
+      }
+      String name = "protobuf_level/" + vector.get("name").getAsString();
+      tests.add(
+          DynamicTest.dynamicTest(
+              name,
+              () -> {
+                byte[] bytes = read(vector, "binpb");
+                assertThrows(
+                    InvalidProtocolBufferException.class, () -> Checkpoint.parseFrom(bytes));
+                ResumeMismatch e =
+                    assertThrows(ResumeMismatch.class, () -> Checkpoints.decode(bytes));
+                assertEquals("<input>", e.field());
+              }));
+    }
+    assertFalse(tests.isEmpty(), "manifest flags no protobuf_level vector");
+    return tests;
+  }
+}

@@ -1,0 +1,114 @@
+//! Conformance testee of the Rust binding (see tests/conformance).
+//!
+//! - `testee reencode`: checkpoint bytes on stdin, canonical bytes on stdout
+//!   (exit 0), or one refusal line on stderr (exit 3).
+//! - `testee serve`: requests `<cmd byte><u32 BE length><payload>` on stdin,
+//!   responses `<status byte><u32 BE length><payload>` on stdout, until EOF.
+//! - `hash-trainset` is not part of the Rust binding: usage error (exit 2).
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::process::ExitCode;
+
+const USAGE: &str =
+    "usage: testee reencode|serve (hash-trainset is not implemented by the Rust binding)";
+
+fn reencode(input: &[u8]) -> Result<Vec<u8>, String> {
+    dsxir_checkpoint::decode(input)
+        .map(|cp| dsxir_checkpoint::encode(&cp))
+        .map_err(|e| e.to_string())
+}
+
+fn run_reencode() -> ExitCode {
+    let mut input = Vec::new();
+    if let Err(e) = io::stdin().lock().read_to_end(&mut input) {
+        eprintln!("testee: cannot read stdin: {e}");
+        return ExitCode::from(2);
+    }
+    match reencode(&input) {
+        Ok(out) => {
+            let mut stdout = io::stdout().lock();
+            if let Err(e) = stdout.write_all(&out).and_then(|()| stdout.flush()) {
+                eprintln!("testee: cannot write stdout: {e}");
+                return ExitCode::from(2);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(line) => {
+            eprintln!("{line}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// Reads exactly `buf.len()` bytes; `Ok(false)` at a clean EOF before the
+/// first byte when `eof_ok`.
+fn read_full(r: &mut impl Read, buf: &mut [u8], eof_ok: bool) -> Result<bool, String> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) if got == 0 && eof_ok => return Ok(false),
+            Ok(0) => return Err("truncated request".into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read stdin: {e}")),
+        }
+    }
+    Ok(true)
+}
+
+fn serve() -> Result<(), String> {
+    let mut stdin = io::stdin().lock();
+    let mut stdout = io::stdout().lock();
+    loop {
+        let mut cmd = [0u8; 1];
+        if !read_full(&mut stdin, &mut cmd, true)? {
+            return Ok(());
+        }
+        let mut len = [0u8; 4];
+        read_full(&mut stdin, &mut len, false)?;
+        let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
+        read_full(&mut stdin, &mut payload, false)?;
+        let (status, body) = match cmd[0] {
+            b'r' => match reencode(&payload) {
+                Ok(out) => (0u8, out),
+                Err(line) => (3u8, line.into_bytes()),
+            },
+            other => {
+                return Err(format!(
+                    "unsupported command {:?} (the Rust testee serves only 'r')",
+                    other as char
+                ))
+            }
+        };
+        let body_len = u32::try_from(body.len()).map_err(|_| "response too long".to_string())?;
+        stdout
+            .write_all(&[status])
+            .and_then(|()| stdout.write_all(&body_len.to_be_bytes()))
+            .and_then(|()| stdout.write_all(&body))
+            .and_then(|()| stdout.flush())
+            .map_err(|e| format!("cannot write stdout: {e}"))?;
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["reencode"] => run_reencode(),
+        ["serve"] => match serve() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("testee: {e}");
+                ExitCode::from(2)
+            }
+        },
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}

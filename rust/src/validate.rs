@@ -1,0 +1,363 @@
+//! The rules a checkpoint must keep (FORMAT.md §1-§4), applied in the order of
+//! FORMAT.md §7; the first failure is reported with the path of its field.
+
+use prost::Message;
+
+use crate::v1::{term, Checkpoint, Progress, Term, TermMap, TrialLogEntry};
+use crate::{ResumeMismatch, MAX_TERM_DEPTH};
+
+const MIN_SECONDS: i64 = -62_135_596_800;
+const MAX_SECONDS: i64 = 253_402_300_799;
+const FORMAT_PREFIX: &str = "dsxir.optimizer_session.checkpoint/v";
+
+const SESSION_STATUS_RUNNING: i32 = 1;
+const SESSION_STATUS_CANCELLED: i32 = 5;
+const TRIAL_STATUS_OK: i32 = 1;
+const TRIAL_STATUS_ERROR: i32 = 2;
+
+fn refuse<T>(field: impl Into<String>, detail: impl Into<String>) -> Result<T, ResumeMismatch> {
+    Err(ResumeMismatch::shape(field.into(), detail))
+}
+
+/// Applies every check of FORMAT.md §7 (steps 2-4) to a parsed checkpoint.
+pub fn validate(cp: &Checkpoint) -> Result<(), ResumeMismatch> {
+    check_format(&cp.format)?;
+    if cp.session_id.is_empty() {
+        return refuse("session_id", "must not be empty");
+    }
+    if cp.optimizer.is_empty() {
+        return refuse("optimizer", "must not be empty");
+    }
+    for (i, option) in cp.optimizer_opts.iter().enumerate() {
+        if option.key.is_empty() {
+            return refuse(format!("optimizer_opts[{i}].key"), "must not be empty");
+        }
+        let path = format!("optimizer_opts[{i}].value");
+        match &option.value {
+            None => return refuse(path, "is required"),
+            Some(value) => check_term(value, &path)?,
+        }
+    }
+    if let Some(module) = &cp.program_module {
+        if module.is_empty() {
+            return refuse("program_module", "must not be empty when present");
+        }
+    }
+    if cp.trainset_hash.len() != 32 {
+        return refuse(
+            "trainset_hash",
+            format!("must be 32 bytes (SHA-256), got {}", cp.trainset_hash.len()),
+        );
+    }
+    check_timestamp(cp.created_at.as_ref(), "created_at")?;
+    check_timestamp(cp.updated_at.as_ref(), "updated_at")?;
+    match &cp.progress {
+        None => return refuse("progress", "is required"),
+        Some(progress) => check_progress(progress)?,
+    }
+    if let Some(artifact) = &cp.best_program_artifact {
+        check_term_map(artifact, "best_program_artifact")?;
+    }
+    let Some(sampler_format) = &cp.sampler_format else {
+        return refuse("sampler_format", "is required");
+    };
+    if sampler_format.module.is_empty() {
+        return refuse("sampler_format.module", "must not be empty");
+    }
+    if sampler_format.version < 1 {
+        return refuse("sampler_format.version", "must be at least 1");
+    }
+    if !(SESSION_STATUS_RUNNING..=SESSION_STATUS_CANCELLED).contains(&cp.status) {
+        return refuse(
+            "status",
+            format!("unknown or unspecified status {}", cp.status),
+        );
+    }
+    if let Some(reason) = &cp.terminal_reason {
+        check_term(reason, "terminal_reason")?;
+    }
+    Ok(())
+}
+
+/// `dsxir.optimizer_session.checkpoint/v<major>.<minor>`, decimal without
+/// leading zeros, major 1.
+fn check_format(format_id: &str) -> Result<(), ResumeMismatch> {
+    if format_id.is_empty() {
+        return refuse(
+            "format",
+            "missing format identifier: not a dsxir checkpoint",
+        );
+    }
+    let wrong = || {
+        let shown: String = format_id.chars().take(80).collect();
+        refuse("format", format!("wrong format identifier {shown:?}"))
+    };
+    let Some(version) = format_id.strip_prefix(FORMAT_PREFIX) else {
+        return wrong();
+    };
+    let Some((major, minor)) = version.split_once('.') else {
+        return wrong();
+    };
+    if !is_decimal(major) || !is_decimal(minor) {
+        return wrong();
+    }
+    if major != "1" {
+        return refuse(
+            "format",
+            format!("unsupported major version {major} (this reader reads 1)"),
+        );
+    }
+    Ok(())
+}
+
+/// Decimal digits without a leading zero (`0` itself is allowed).
+fn is_decimal(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+}
+
+fn check_timestamp(
+    stamp: Option<&prost_types::Timestamp>,
+    path: &str,
+) -> Result<(), ResumeMismatch> {
+    let Some(stamp) = stamp else {
+        return refuse(path, "is required");
+    };
+    if !(0..1_000_000_000).contains(&stamp.nanos) {
+        return refuse(format!("{path}.nanos"), "must be in [0, 1e9)");
+    }
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&stamp.seconds) {
+        return refuse(format!("{path}.seconds"), "outside 0001-01-01..9999-12-31");
+    }
+    Ok(())
+}
+
+fn check_progress(progress: &Progress) -> Result<(), ResumeMismatch> {
+    let mut ok: u64 = 0;
+    let mut error: u64 = 0;
+    for (i, entry) in progress.trial_log.iter().enumerate() {
+        check_trial(entry, i, &mut ok, &mut error)?;
+    }
+    check_timestamp(progress.started_at.as_ref(), "progress.started_at")?;
+    check_best(progress)?;
+    if progress.completed != ok {
+        return refuse(
+            "progress.completed",
+            format!("is {}, but {ok} trials are ok", progress.completed),
+        );
+    }
+    if progress.errors != error {
+        return refuse(
+            "progress.errors",
+            format!("is {}, but {error} trials are errors", progress.errors),
+        );
+    }
+    // ok + error is at most the log's length, so it cannot overflow.
+    if progress.attempts < ok + error {
+        return refuse(
+            "progress.attempts",
+            format!("is {}, less than completed + errors", progress.attempts),
+        );
+    }
+    Ok(())
+}
+
+fn check_trial(
+    entry: &TrialLogEntry,
+    i: usize,
+    ok: &mut u64,
+    error: &mut u64,
+) -> Result<(), ResumeMismatch> {
+    if entry.trial_idx != i as u64 {
+        return refuse(
+            format!("progress.trial_log[{i}].trial_idx"),
+            format!("is {}, must be {i}", entry.trial_idx),
+        );
+    }
+    if entry.score.is_some_and(f64::is_nan) {
+        return refuse(
+            format!("progress.trial_log[{i}].score"),
+            "NaN is not allowed",
+        );
+    }
+    match entry.status {
+        TRIAL_STATUS_OK => *ok += 1,
+        TRIAL_STATUS_ERROR => *error += 1,
+        other => {
+            return refuse(
+                format!("progress.trial_log[{i}].status"),
+                format!("unknown or unspecified status {other}"),
+            )
+        }
+    }
+    if let Some(stats) = &entry.stats {
+        check_term_map(stats, &format!("progress.trial_log[{i}].stats"))?;
+    }
+    if let Some(err) = &entry.error {
+        check_term_map(err, &format!("progress.trial_log[{i}].error"))?;
+    }
+    Ok(())
+}
+
+fn check_best(progress: &Progress) -> Result<(), ResumeMismatch> {
+    if progress.best_score.is_some_and(f64::is_nan) {
+        return refuse("progress.best_score", "NaN is not allowed");
+    }
+    let (score, idx) = match (progress.best_score, progress.best_trial_idx) {
+        (None, None) => return Ok(()),
+        (Some(score), Some(idx)) => (score, idx),
+        (None, Some(_)) => {
+            return refuse(
+                "progress.best_score",
+                "best_score and best_trial_idx must be set together",
+            )
+        }
+        (Some(_), None) => {
+            return refuse(
+                "progress.best_trial_idx",
+                "best_score and best_trial_idx must be set together",
+            )
+        }
+    };
+    let best = usize::try_from(idx)
+        .ok()
+        .and_then(|i| progress.trial_log.get(i));
+    let Some(best) = best else {
+        return refuse(
+            "progress.best_trial_idx",
+            format!("{idx} is past the trial log"),
+        );
+    };
+    let best_score = match best.score {
+        Some(s) if best.status == TRIAL_STATUS_OK => s,
+        _ => {
+            return refuse(
+                "progress.best_trial_idx",
+                format!("trial {idx} is not an ok trial with a score"),
+            )
+        }
+    };
+    // Same 64 bits: -0.0 is not 0.0.
+    if best_score.to_bits() != score.to_bits() {
+        return refuse(
+            "progress.best_trial_idx",
+            format!("trial {idx} scored {best_score:?}, not best_score {score:?}"),
+        );
+    }
+    Ok(())
+}
+
+/// A refusal on its way up the Term tree: each level prepends its part of the
+/// path, so nothing is formatted unless a check fails.
+struct Bad {
+    detail: String,
+    parts: Vec<String>,
+}
+
+impl Bad {
+    fn new(detail: impl Into<String>) -> Self {
+        Bad {
+            detail: detail.into(),
+            parts: Vec::new(),
+        }
+    }
+
+    fn at(mut self, part: impl Into<String>) -> Self {
+        self.parts.push(part.into());
+        self
+    }
+
+    fn into_mismatch(self, root: &str) -> ResumeMismatch {
+        let mut field = String::from(root);
+        for part in self.parts.iter().rev() {
+            field.push_str(part);
+        }
+        ResumeMismatch::shape(field, self.detail)
+    }
+}
+
+/// Refuses a Term that breaks a rule of FORMAT.md §3; `path` names the Term.
+/// Checks, depth-first in field order: depth, kind set, `float_value` not NaN,
+/// `bigint_value` minimal and outside int64, map entries with key and value,
+/// keys strictly increasing.
+pub fn check_term(t: &Term, path: &str) -> Result<(), ResumeMismatch> {
+    check(t, 1).map_err(|bad| bad.into_mismatch(path))
+}
+
+/// Refuses a TermMap (a `stats`, `error` or `best_program_artifact` field)
+/// that breaks a rule of FORMAT.md §3. The map counts as a Term of depth 1, so
+/// its keys and values are at depth 2.
+pub fn check_term_map(map: &TermMap, path: &str) -> Result<(), ResumeMismatch> {
+    check_map(map, 2).map_err(|bad| bad.into_mismatch(path))
+}
+
+fn check(t: &Term, depth: usize) -> Result<(), Bad> {
+    if depth > MAX_TERM_DEPTH {
+        return Err(Bad::new(format!("nesting deeper than {MAX_TERM_DEPTH}")));
+    }
+    match &t.kind {
+        None => Err(Bad::new("term has no kind")),
+        Some(term::Kind::FloatValue(f)) if f.is_nan() => {
+            Err(Bad::new("NaN is not allowed").at(".float_value"))
+        }
+        Some(term::Kind::BigintValue(raw)) => match bigint_problem(raw) {
+            Some(detail) => Err(Bad::new(detail).at(".bigint_value")),
+            None => Ok(()),
+        },
+        Some(term::Kind::ListValue(list)) => check_items(&list.items, depth, ".list_value"),
+        Some(term::Kind::TupleValue(list)) => check_items(&list.items, depth, ".tuple_value"),
+        Some(term::Kind::MapValue(map)) => {
+            check_map(map, depth + 1).map_err(|b| b.at(".map_value"))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn check_items(items: &[Term], depth: usize, kind: &str) -> Result<(), Bad> {
+    for (i, item) in items.iter().enumerate() {
+        check(item, depth + 1).map_err(|b| b.at(format!("{kind}.items[{i}]")))?;
+    }
+    Ok(())
+}
+
+fn check_map(map: &TermMap, depth: usize) -> Result<(), Bad> {
+    let mut previous: Option<Vec<u8>> = None;
+    for (i, entry) in map.entries.iter().enumerate() {
+        let at_entry = |b: Bad| b.at(format!(".entries[{i}]"));
+        let Some(key) = &entry.key else {
+            return Err(at_entry(Bad::new("map entry has no key")));
+        };
+        check(key, depth).map_err(|b| at_entry(b.at(".key")))?;
+        let Some(value) = &entry.value else {
+            return Err(at_entry(Bad::new("map entry has no value")));
+        };
+        check(value, depth).map_err(|b| at_entry(b.at(".value")))?;
+        let key_bytes = key.encode_to_vec();
+        if let Some(prev) = &previous {
+            if key_bytes <= *prev {
+                let problem = if key_bytes == *prev {
+                    "duplicate map key"
+                } else {
+                    "keys are not sorted"
+                };
+                return Err(at_entry(Bad::new(problem).at(".key")));
+            }
+        }
+        previous = Some(key_bytes);
+    }
+    Ok(())
+}
+
+/// Why a `bigint_value` is refused (FORMAT.md §3.3), if it is.
+fn bigint_problem(raw: &[u8]) -> Option<&'static str> {
+    if raw.is_empty() {
+        return Some("empty big integer");
+    }
+    if raw.len() > 1 && ((raw[0] == 0x00 && raw[1] < 0x80) || (raw[0] == 0xFF && raw[1] >= 0x80)) {
+        return Some("big integer is not minimal");
+    }
+    // A minimal encoding of at most 8 bytes is exactly an int64 value.
+    if raw.len() <= 8 {
+        return Some("big integer fits in int64; it must be an int_value");
+    }
+    None
+}

@@ -1,0 +1,140 @@
+//! The conformance testee binary: exit codes, refusal lines, serve framing.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use dsxir_checkpoint::v1::term::Kind;
+use dsxir_checkpoint::{encode, Checkpoint, Progress, SamplerFormat, Term, FORMAT_ID};
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_testee"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn testee");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().expect("testee output")
+}
+
+fn valid() -> Vec<u8> {
+    let stamp = prost_types::Timestamp {
+        seconds: 1_767_225_600,
+        nanos: 0,
+    };
+    encode(&Checkpoint {
+        format: FORMAT_ID.into(),
+        session_id: "s1".into(),
+        optimizer: "demo.Optimizer".into(),
+        trainset_hash: vec![7; 32],
+        created_at: Some(stamp),
+        updated_at: Some(stamp),
+        progress: Some(Progress {
+            started_at: Some(stamp),
+            ..Default::default()
+        }),
+        sampler_format: Some(SamplerFormat {
+            module: "demo.Sampler".into(),
+            version: 2,
+        }),
+        status: 2,
+        terminal_reason: Some(Term {
+            kind: Some(Kind::FloatValue(-0.0)),
+        }),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn reencode_writes_canonical_bytes() {
+    let bytes = valid();
+    let out = run(&["reencode"], &bytes);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, bytes);
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn reencode_refusal_is_one_line_and_exit_3() {
+    let out = run(&["reencode"], &[0xff, 0xff, 0xff]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("checkpoint_shape: <input>: "), "{err}");
+    assert_eq!(err.matches('\n').count(), 1);
+    assert!(err.ends_with('\n'));
+
+    let out = run(&["reencode"], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .starts_with("checkpoint_shape: format: "));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["hash-trainset"][..],
+        &["nonsense"][..],
+        &["reencode", "x"][..],
+    ] {
+        let out = run(args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+}
+
+fn request(cmd: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![cmd];
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn response(out: &mut &[u8]) -> (u8, Vec<u8>) {
+    let status = out[0];
+    let len = u32::from_be_bytes(out[1..5].try_into().unwrap()) as usize;
+    let payload = out[5..5 + len].to_vec();
+    *out = &out[5 + len..];
+    (status, payload)
+}
+
+#[test]
+fn serve_answers_each_request_in_order() {
+    let bytes = valid();
+    let mut input = request(b'r', &bytes);
+    input.extend(request(b'r', b"\x12\x02\xc3\x28"));
+    input.extend(request(b'r', &bytes));
+    let out = run(&["serve"], &input);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut rest = out.stdout.as_slice();
+    assert_eq!(response(&mut rest), (0, bytes.clone()));
+    let (status, line) = response(&mut rest);
+    assert_eq!(status, 3);
+    let line = String::from_utf8(line).unwrap();
+    assert!(
+        line.starts_with("checkpoint_shape: <input>: ") && !line.contains('\n'),
+        "{line}"
+    );
+    assert_eq!(response(&mut rest), (0, bytes));
+    assert!(rest.is_empty());
+}
+
+#[test]
+fn serve_refuses_hash_trainset_and_truncated_requests() {
+    let out = run(&["serve"], &request(b'h', b"\x4a\x00"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let out = run(&["serve"], &[b'r', 0, 0, 0, 9, 1, 2]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["serve"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+}
