@@ -1,0 +1,13 @@
+// Package checkpoint reads, writes and checks dsxir optimizer-session
+// checkpoints (FORMAT.md at the repository's top is the normative
+// description).
+//
+//   - Decode parses checkpoint bytes and applies every validation of
+//     FORMAT.md §7 in its order; a refusal is a *ResumeMismatch with reason
+//     "checkpoint_shape" naming the offending field.
+//   - Encode validates a checkpoint and writes its canonical encoding
+//     (FORMAT.md §2).
+//   - ToTerm and FromTerm convert between Go values and Terms; HashTrainset
+//     fingerprints a trainset (FORMAT.md §6).
+//   - CheckResume is the resume gate (FORMAT.md §8).
+package checkpoint

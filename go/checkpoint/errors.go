@@ -1,0 +1,97 @@
+package checkpoint
+
+import (
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ReasonCheckpointShape is the reason of a ResumeMismatch for bytes that are
+// not a valid checkpoint.
+const ReasonCheckpointShape = "checkpoint_shape"
+
+// The reasons of the resume gate (FORMAT.md §8).
+const (
+	ReasonOptimizer      = "optimizer"
+	ReasonSamplerFormat  = "sampler_format"
+	ReasonSamplerVersion = "sampler_version"
+	ReasonTrainsetHash   = "trainset_hash"
+)
+
+// ResumeMismatch reports that a checkpoint cannot be used to resume a
+// session.
+//
+// With Reason "checkpoint_shape" the bytes are not a valid checkpoint: Field
+// is the path of the offending field (e.g. "progress.trial_log[3].score",
+// "<input>" for size and parse failures), Detail describes the problem and
+// SessionID is the session id read, if any.
+// Otherwise Reason is one of "optimizer", "sampler_format",
+// "sampler_version" or "trainset_hash", Expected is what the caller asked
+// for and Got what the checkpoint holds.
+type ResumeMismatch struct {
+	SessionID string
+	Reason    string
+	Expected  any
+	Got       any
+	Field     string
+	Detail    string
+}
+
+func (e *ResumeMismatch) Error() string {
+	if e.Reason == ReasonCheckpointShape {
+		return "checkpoint_shape: " + e.Field + ": " + e.Detail
+	}
+	return fmt.Sprintf("resume mismatch for session %q: reason=%s expected=%s got=%s",
+		e.SessionID, e.Reason, show(e.Expected), show(e.Got))
+}
+
+// AlreadyTerminal reports that a session has ended (completed, failed or
+// cancelled) and cannot go on.
+type AlreadyTerminal struct {
+	SessionID string
+	// Status is the lower-case status name: "completed", "failed" or "cancelled".
+	Status string
+}
+
+func (e *AlreadyTerminal) Error() string {
+	return fmt.Sprintf("session %q is already terminal: status=%s", e.SessionID, e.Status)
+}
+
+// InvalidCheckpoint reports a checkpoint, Term or value that breaks a rule of
+// FORMAT.md when it is written or converted. Path names the offending field
+// (or, for Go values, the element), Detail says what is wrong with it.
+type InvalidCheckpoint struct {
+	Path   string
+	Detail string
+}
+
+func (e *InvalidCheckpoint) Error() string { return e.Path + ": " + e.Detail }
+
+// shape turns a validation failure into the reader's refusal.
+func shape(sessionID string, err *InvalidCheckpoint) *ResumeMismatch {
+	return &ResumeMismatch{SessionID: sessionID, Reason: ReasonCheckpointShape, Field: err.Path, Detail: err.Detail}
+}
+
+// show renders a value of a ResumeMismatch: nil as "none", bytes as lowercase
+// hex, a set of versions as "[1,2]" (sorted by their decimal text, as the
+// Python library sorts them by repr), anything
+// else with %v.
+func show(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "none"
+	case []byte:
+		return hex.EncodeToString(x)
+	case []uint32:
+		parts := make([]string, len(x))
+		for i, n := range x {
+			parts[i] = strconv.FormatUint(uint64(n), 10)
+		}
+		sort.Strings(parts)
+		return "[" + strings.Join(parts, ",") + "]"
+	default:
+		return fmt.Sprint(x)
+	}
+}

@@ -1,0 +1,167 @@
+package checkpoint
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	v1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1"
+)
+
+// vectorsDir holds the golden vectors shared by every implementation.
+var vectorsDir = filepath.Join("..", "..", "tests", "vectors")
+
+type manifest struct {
+	Valid []struct {
+		Name, Binpb, JSON, Description string
+	} `json:"valid"`
+	Unknown []struct {
+		Name, Binpb, Description string
+		KnownOnly                string `json:"known_only"`
+	} `json:"unknown"`
+	Invalid []struct {
+		Name, Binpb, Field, Description string
+		ProtobufLevel                   bool `json:"protobuf_level"`
+	} `json:"invalid"`
+	Trainset []struct {
+		Name, Input, Sha256, Description string
+	} `json:"trainset"`
+}
+
+func loadManifest(t testing.TB) *manifest {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(vectorsDir, "manifest.json"))
+	if err != nil {
+		t.Fatalf("reading the vector manifest: %v", err)
+	}
+	var m manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("parsing the vector manifest: %v", err)
+	}
+	if len(m.Valid) == 0 || len(m.Invalid) == 0 || len(m.Unknown) == 0 || len(m.Trainset) == 0 {
+		t.Fatalf("the manifest lists no vectors of some kind: %d valid, %d unknown, %d invalid, %d trainset",
+			len(m.Valid), len(m.Unknown), len(m.Invalid), len(m.Trainset))
+	}
+	return &m
+}
+
+func readVector(t testing.TB, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(vectorsDir, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestValidVectors(t *testing.T) {
+	for _, v := range loadManifest(t).Valid {
+		t.Run(v.Name, func(t *testing.T) {
+			in := readVector(t, v.Binpb)
+			cp, err := Decode(in)
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			out, err := Encode(cp)
+			if err != nil {
+				t.Fatalf("Encode: %v", err)
+			}
+			if !bytes.Equal(in, out) {
+				t.Fatalf("re-encoding differs from the canonical bytes:\n got %x\nwant %x", out, in)
+			}
+			// The JSON form names the same checkpoint.
+			fromJSON := &v1.Checkpoint{}
+			if err := protojson.Unmarshal(readVector(t, v.JSON), fromJSON); err != nil {
+				t.Fatalf("reading %s: %v", v.JSON, err)
+			}
+			if !proto.Equal(fromJSON, cp) {
+				t.Fatalf("%s and %s hold different checkpoints", v.JSON, v.Binpb)
+			}
+			if err := Validate(fromJSON); err != nil {
+				t.Fatalf("JSON form refused: %v", err)
+			}
+		})
+	}
+}
+
+func TestUnknownFieldVectors(t *testing.T) {
+	for _, v := range loadManifest(t).Unknown {
+		t.Run(v.Name, func(t *testing.T) {
+			in := readVector(t, v.Binpb)
+			cp, err := Decode(in)
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			out, err := Encode(cp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The Go runtime keeps unknown fields: the re-encoding is the input.
+			if !bytes.Equal(in, out) {
+				t.Fatalf("re-encoding differs:\n got %x\nwant %x", out, in)
+			}
+			// Without its unknown fields it is the known-only encoding.
+			known := readVector(t, v.KnownOnly)
+			stripped := proto.Clone(cp)
+			dropUnknown(stripped.ProtoReflect())
+			kb, err := Encode(stripped.(*v1.Checkpoint))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(known, kb) {
+				t.Fatalf("known-only encoding differs:\n got %x\nwant %x", kb, known)
+			}
+			if bytes.Equal(known, in) {
+				t.Fatalf("the vector has no unknown fields")
+			}
+			// The known-only bytes are themselves a valid checkpoint.
+			if _, err := Decode(known); err != nil {
+				t.Fatalf("known-only bytes refused: %v", err)
+			}
+		})
+	}
+}
+
+func TestInvalidVectors(t *testing.T) {
+	for _, v := range loadManifest(t).Invalid {
+		t.Run(v.Name, func(t *testing.T) {
+			in := readVector(t, v.Binpb)
+			_, err := Decode(in)
+			if err == nil {
+				t.Fatalf("accepted an invalid checkpoint (%s)", v.Description)
+			}
+			if got := shapeField(t, err); got != v.Field {
+				t.Fatalf("field %q, want %q: %v", got, v.Field, err)
+			}
+			// A plain protobuf parser refuses exactly the protobuf-level vectors.
+			perr := unmarshalOptions.Unmarshal(in, &v1.Checkpoint{})
+			if (perr != nil) != v.ProtobufLevel {
+				t.Fatalf("plain parse error %v, but protobuf_level is %v", perr, v.ProtobufLevel)
+			}
+		})
+	}
+}
+
+func TestTrainsetVectors(t *testing.T) {
+	for _, v := range loadManifest(t).Trainset {
+		t.Run(v.Name, func(t *testing.T) {
+			examples, err := DecodeTrainsetTerm(readVector(t, v.Input))
+			if err != nil {
+				t.Fatal(err)
+			}
+			digest, err := HashTrainset(examples)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := hex.EncodeToString(digest[:]); got != v.Sha256 {
+				t.Fatalf("digest %s, want %s", got, v.Sha256)
+			}
+		})
+	}
+}

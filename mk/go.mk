@@ -1,0 +1,33 @@
+# Go binding (go/): code generation, conformance testee and tests.
+# Everything runs inside the module with `cd go && go ...`; dependencies come
+# from go.mod/go.sum through the Go module proxy.
+
+GO ?= go
+GO_ENV := GOFLAGS="-mod=readonly -buildvcs=false"
+GO_GEN_DIR := go/dsxir/optimizer_session/v1
+# A short fuzz run of Decode on every `make test-go`; longer runs: make test-go GO_FUZZTIME=10m
+GO_FUZZTIME ?= 10s
+
+GENERATE_TARGETS += generate-go
+GENERATED_PATHS += go/dsxir
+TEST_TARGETS += test-go
+TESTEE_TARGETS += testee-go
+
+.PHONY: generate-go testee-go test-go go-protoc-gen-go
+
+# protoc-gen-go at the version of google.golang.org/protobuf pinned in go.mod.
+go-protoc-gen-go:
+	cd go && $(GO_ENV) $(GO) build -o .bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+
+generate-go: tools go-protoc-gen-go
+	rm -f $(GO_GEN_DIR)/*.pb.go
+	$(BUF) generate --template buf.gen.go.yaml
+
+testee-go:
+	cd go && $(GO_ENV) $(GO) build -o .bin/testee ./cmd/testee
+
+test-go: testee-go
+	cd go && $(GO_ENV) $(GO) vet ./...
+	@cd go && if [ -n "$$(gofmt -l .)" ]; then gofmt -l .; echo "gofmt: files above need formatting"; exit 1; fi
+	cd go && $(GO_ENV) $(GO) test -count=1 ./...
+	cd go && $(GO_ENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(GO_FUZZTIME) -fuzzminimizetime 2s ./checkpoint

@@ -1,0 +1,187 @@
+/**
+ * The checkpoint of an optimizer session: encode, decode, hash a trainset,
+ * and the resume gate. FORMAT.md is the normative description of the bytes
+ * and of every rule enforced here.
+ *
+ * - {@link encode} writes the canonical bytes and refuses
+ *   ({@link InvalidCheckpoint}, naming the field) any checkpoint
+ *   {@link decode} would refuse.
+ * - {@link decode} takes any bytes and returns a valid checkpoint or throws
+ *   {@link ResumeMismatch} with reason `checkpoint_shape` and the offending
+ *   field; nothing else.
+ * - {@link checkResume} is the gate a resuming optimizer passes first.
+ */
+
+import { createHash } from "node:crypto";
+import { toBinary } from "@bufbuild/protobuf";
+import {
+  type Checkpoint,
+  CheckpointSchema,
+  SessionStatus,
+} from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
+import { AlreadyTerminal, InvalidCheckpoint, ResumeMismatch } from "./errors.js";
+import { termBytes } from "./term.js";
+import { check, MAX_CHECKPOINT_BYTES } from "./validate.js";
+import { parse } from "./wire.js";
+
+const STATUS_NAMES: ReadonlyMap<number, string> = new Map([
+  [SessionStatus.RUNNING, "running"],
+  [SessionStatus.PAUSED, "paused"],
+  [SessionStatus.COMPLETED, "completed"],
+  [SessionStatus.FAILED, "failed"],
+  [SessionStatus.CANCELLED, "cancelled"],
+]);
+
+const TERMINAL: ReadonlySet<number> = new Set([
+  SessionStatus.COMPLETED,
+  SessionStatus.FAILED,
+  SessionStatus.CANCELLED,
+]);
+
+const TRAINSET_DOMAIN = new TextEncoder().encode("dsxir.trainset.v1\n");
+
+/** The session's status as a word: running, paused, completed, failed or cancelled. */
+export function statusName(cp: Checkpoint): string {
+  return STATUS_NAMES.get(cp.status) ?? "unspecified";
+}
+
+/** Whether the session has ended (completed, failed or cancelled). */
+export function isTerminal(cp: Checkpoint): boolean {
+  return TERMINAL.has(cp.status);
+}
+
+/**
+ * The canonical bytes of `cp` (FORMAT.md §2): known fields in field-number
+ * order, fields with presence written even when 0.0 / -0.0, unknown fields
+ * (read from a newer minor) last in the order read.
+ *
+ * Throws {@link InvalidCheckpoint} naming the field for a checkpoint that
+ * {@link decode} would refuse, so no invalid bytes are ever written.
+ */
+export function encode(cp: Checkpoint): Uint8Array {
+  check(cp);
+  return toBinary(CheckpointSchema, cp);
+}
+
+/**
+ * Read checkpoint bytes, trusting nothing about them.
+ *
+ * Returns a checkpoint that keeps every rule of FORMAT.md, or throws
+ * {@link ResumeMismatch} with reason `checkpoint_shape` whose `field` names
+ * the offending field (`<input>` for input over the size limit or not
+ * protobuf at all). Unknown fields of a newer minor version are kept and
+ * written back by {@link encode}.
+ */
+export function decode(bytes: Uint8Array): Checkpoint {
+  if (!(bytes instanceof Uint8Array)) {
+    throw shape(null, "<input>", "input must be a Uint8Array");
+  }
+  if (bytes.length > MAX_CHECKPOINT_BYTES) {
+    throw shape(null, "<input>", `${bytes.length} bytes, over the limit of ${MAX_CHECKPOINT_BYTES}`);
+  }
+  let cp: Checkpoint;
+  try {
+    cp = parse(CheckpointSchema, bytes);
+  } catch (e) {
+    // Any parse failure of untrusted bytes is a refusal.
+    throw shape(null, "<input>", `not a protobuf checkpoint (${e instanceof Error ? e.message : String(e)})`);
+  }
+  try {
+    check(cp);
+  } catch (e) {
+    if (e instanceof InvalidCheckpoint) {
+      throw shape(cp.sessionId || null, e.path, e.detail);
+    }
+    throw e;
+  }
+  return cp;
+}
+
+function shape(sessionId: string | null, field: string, detail: string): ResumeMismatch {
+  return new ResumeMismatch(sessionId, "checkpoint_shape", null, null, { field, detail });
+}
+
+/**
+ * SHA-256 fingerprint of an ordered trainset (FORMAT.md §6), 32 bytes.
+ *
+ * Each example is hashed as its canonical Term bytes (see `toTerm`),
+ * length-framed, after a domain separator and the example count: map
+ * insertion order does not matter; any change of value, type (`1n`, `1`,
+ * `true`, `"1"`) or example order does. Maps and plain objects hash as maps.
+ * Throws naming the path (`trainset[3]["meta"]`) for a value with no Term
+ * form, NaN, a lone surrogate, a duplicate key or nesting deeper than 24.
+ */
+export function hashTrainset(examples: Iterable<unknown>): Uint8Array {
+  const encoded: Uint8Array[] = [];
+  let i = 0;
+  for (const example of examples) {
+    encoded.push(termBytes(example, `trainset[${i}]`));
+    i++;
+  }
+  const h = createHash("sha256");
+  h.update(TRAINSET_DOMAIN);
+  h.update(u64be(encoded.length));
+  for (const t of encoded) {
+    h.update(u64be(t.length));
+    h.update(t);
+  }
+  return new Uint8Array(h.digest());
+}
+
+function u64be(n: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(n), false);
+  return out;
+}
+
+/** What a resuming caller expects of a checkpoint (see {@link checkResume}). */
+export interface ResumeExpectation {
+  /** The optimizer's name; must equal the checkpoint's. */
+  optimizer: string;
+  /** The sampler module and the blob version (or versions) the caller reads. */
+  samplerFormat: readonly [module: string, version: number | Iterable<number>];
+  /** The trainset the caller will run on; hashed per FORMAT.md §6. */
+  trainset?: Iterable<unknown>;
+  /** Or the hash of that trainset (32 bytes); not both. */
+  trainsetHash?: Uint8Array;
+}
+
+/**
+ * Refuse to resume a session that cannot safely go on (FORMAT.md §8).
+ *
+ * Throws {@link AlreadyTerminal} for a completed, failed or cancelled
+ * session, then {@link ResumeMismatch} with reason `optimizer`,
+ * `sampler_format`, `sampler_version` or `trainset_hash`. The trainset is
+ * checked only when `trainset` or `trainsetHash` is given (not both).
+ */
+export function checkResume(cp: Checkpoint, expect: ResumeExpectation): void {
+  if (expect.trainset !== undefined && expect.trainsetHash !== undefined) {
+    throw new TypeError("give trainset or trainsetHash, not both");
+  }
+  const sid = cp.sessionId;
+  if (TERMINAL.has(cp.status)) {
+    throw new AlreadyTerminal(sid, statusName(cp));
+  }
+  if (cp.optimizer !== expect.optimizer) {
+    throw new ResumeMismatch(sid, "optimizer", expect.optimizer, cp.optimizer);
+  }
+  const [module, accepted] = expect.samplerFormat;
+  const got = cp.samplerFormat;
+  if (got?.module !== module) {
+    throw new ResumeMismatch(sid, "sampler_format", module, got?.module ?? null);
+  }
+  const single = typeof accepted === "number";
+  const versions = new Set<number>(single ? [accepted] : accepted);
+  if (!versions.has(got.version)) {
+    const expected = single ? accepted : [...versions].sort((a, b) => a - b);
+    throw new ResumeMismatch(sid, "sampler_version", expected, got.version);
+  }
+  const hash = expect.trainset !== undefined ? hashTrainset(expect.trainset) : expect.trainsetHash;
+  if (hash !== undefined && !equalBytes(hash, cp.trainsetHash)) {
+    throw new ResumeMismatch(sid, "trainset_hash", hash, cp.trainsetHash);
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

@@ -1,0 +1,134 @@
+/**
+ * Errors of the dsxir checkpoint library.
+ *
+ * Every error a caller may want to handle is a {@link CheckpointError}.
+ * Messages read the same as in the other bindings of the format.
+ */
+
+/** Base class of every error raised by this library. */
+export class CheckpointError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * A checkpoint (or a value meant for one) breaks a rule of FORMAT.md.
+ *
+ * `path` names the offending field, e.g. `progress.trial_log[3].score`;
+ * `detail` says what is wrong with it. {@link encode} throws it; {@link decode}
+ * turns it into a {@link ResumeMismatch} with reason `checkpoint_shape`.
+ */
+export class InvalidCheckpoint extends CheckpointError {
+  readonly path: string;
+  readonly detail: string;
+
+  constructor(path: string, detail: string) {
+    super(`${path}: ${detail}`);
+    this.path = path;
+    this.detail = detail;
+  }
+}
+
+/** A value with no Term form (a function, `undefined`, a Date, …), naming its path. */
+export class TermTypeError extends TypeError {
+  readonly path: string;
+  readonly detail: string;
+
+  constructor(path: string, detail: string) {
+    super(`${path}: ${detail}`);
+    this.name = "TermTypeError";
+    this.path = path;
+    this.detail = detail;
+  }
+}
+
+/** The reasons a {@link ResumeMismatch} carries. */
+export type MismatchReason =
+  | "checkpoint_shape"
+  | "optimizer"
+  | "sampler_format"
+  | "sampler_version"
+  | "trainset_hash";
+
+/**
+ * A checkpoint cannot be used to resume a session.
+ *
+ * `reason` is `checkpoint_shape` (the bytes are not a valid checkpoint;
+ * `field` names the offending field and `detail` the problem), `optimizer`,
+ * `sampler_format`, `sampler_version` or `trainset_hash`. `expected` is what
+ * the caller asked for, `got` what the checkpoint holds.
+ */
+export class ResumeMismatch extends CheckpointError {
+  readonly sessionId: string | null;
+  readonly reason: MismatchReason;
+  readonly expected: unknown;
+  readonly got: unknown;
+  readonly field: string | null;
+  readonly detail: string | null;
+
+  constructor(
+    sessionId: string | null,
+    reason: MismatchReason,
+    expected: unknown = null,
+    got: unknown = null,
+    options: { field?: string; detail?: string } = {},
+  ) {
+    const field = options.field ?? null;
+    const detail = options.detail ?? null;
+    super(
+      reason === "checkpoint_shape"
+        ? `checkpoint_shape: ${field}: ${detail}`
+        : `resume mismatch for session "${sessionId}": ` +
+            `reason=${reason} expected=${show(expected)} got=${show(got)}`,
+    );
+    this.sessionId = sessionId;
+    this.reason = reason;
+    this.expected = expected;
+    this.got = got;
+    this.field = field;
+    this.detail = detail;
+  }
+}
+
+/** The session has ended (completed, failed or cancelled); it cannot go on. */
+export class AlreadyTerminal extends CheckpointError {
+  readonly sessionId: string;
+  readonly status: string;
+
+  constructor(sessionId: string, status: string) {
+    super(`session "${sessionId}" is already terminal: status=${status}`);
+    this.sessionId = sessionId;
+    this.status = status;
+  }
+}
+
+/** How expected/got values read in a mismatch message: bytes in lowercase hex, sets as [a,b]. */
+export function show(value: unknown): string {
+  if (value === null || value === undefined) {
+    return "none";
+  }
+  if (value instanceof Uint8Array) {
+    return hex(value);
+  }
+  if (Array.isArray(value) || value instanceof Set) {
+    // Sorted by their text, as the reference binding does.
+    const parts = [...value].map((v) => show(v)).sort(compareText);
+    return "[" + parts.join(",") + "]";
+  }
+  return String(value);
+}
+
+/** Lowercase hexadecimal of bytes. */
+export function hex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) {
+    out += b.toString(16).padStart(2, "0");
+  }
+  return out;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,188 @@
+/**
+ * The conformance testee of the TypeScript binding (see tests/conformance).
+ *
+ *   testee reencode        checkpoint bytes on stdin → canonical bytes on stdout
+ *   testee hash-trainset   a Term list on stdin → hex digest of hash_trainset
+ *   testee serve           framed requests on stdin, framed responses on stdout
+ *
+ * A refusal is one line `checkpoint_shape: <field path>: <message>` on stderr
+ * and exit code 3 (in serve mode: status byte 3 and that line as payload).
+ * Usage errors exit with code 2.
+ */
+
+import { once } from "node:events";
+import { decode, encode, hashTrainset } from "./checkpoint.js";
+import { hex, InvalidCheckpoint, ResumeMismatch } from "./errors.js";
+import { TermSchema } from "./gen/dsxir/optimizer_session/v1/term_pb.js";
+import { canonicalTerm, fromTerm } from "./term.js";
+import { MAX_CHECKPOINT_BYTES } from "./validate.js";
+import { parse } from "./wire.js";
+
+const USAGE = "usage: testee-typescript reencode | hash-trainset | serve";
+
+/** A refusal: the line the contract asks for. */
+class Refused extends Error {}
+
+function refusal(field: string, detail: string): Refused {
+  return new Refused(`checkpoint_shape: ${field}: ${detail}`.replace(/[\r\n]+/g, " "));
+}
+
+function reencode(input: Uint8Array): Uint8Array {
+  try {
+    return encode(decode(input));
+  } catch (e) {
+    if (e instanceof ResumeMismatch && e.reason === "checkpoint_shape") {
+      throw refusal(e.field ?? "<input>", e.detail ?? "");
+    }
+    throw e;
+  }
+}
+
+function hashTrainsetInput(input: Uint8Array): Uint8Array {
+  if (input.length > MAX_CHECKPOINT_BYTES) {
+    throw refusal("<input>", `${input.length} bytes, over the limit of ${MAX_CHECKPOINT_BYTES}`);
+  }
+  let term;
+  try {
+    term = parse(TermSchema, input);
+  } catch (e) {
+    throw refusal("<input>", `not a protobuf Term (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (term.kind.case !== "listValue") {
+    throw refusal("<input>", `not a list Term (kind ${term.kind.case ?? "unset"})`);
+  }
+  const examples: unknown[] = [];
+  try {
+    term.kind.value.items.forEach((item, i) => {
+      examples.push(fromTerm(canonicalTerm(item, `items[${i}]`)));
+    });
+  } catch (e) {
+    if (e instanceof InvalidCheckpoint) {
+      throw refusal(e.path, e.detail);
+    }
+    throw e;
+  }
+  return new TextEncoder().encode(hex(hashTrainset(examples)) + "\n");
+}
+
+async function readAll(): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+async function write(bytes: Uint8Array): Promise<void> {
+  if (!process.stdout.write(bytes)) {
+    await once(process.stdout, "drain");
+  }
+}
+
+/** Reads exact byte counts from stdin; null when the input ends first. */
+class FrameReader {
+  private buffered: Buffer[] = [];
+  private size = 0;
+  private readonly iterator: AsyncIterator<Buffer>;
+  private done = false;
+
+  constructor() {
+    this.iterator = (process.stdin as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  }
+
+  async read(n: number): Promise<Buffer | null> {
+    while (this.size < n && !this.done) {
+      const next = await this.iterator.next();
+      if (next.done) {
+        this.done = true;
+      } else {
+        this.buffered.push(next.value);
+        this.size += next.value.length;
+      }
+    }
+    if (this.size < n) {
+      return null;
+    }
+    const all = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.buffered = rest.length > 0 ? [rest] : [];
+    this.size = rest.length;
+    return out;
+  }
+}
+
+async function serve(): Promise<number> {
+  const reader = new FrameReader();
+  for (;;) {
+    const command = await reader.read(1);
+    if (command === null) {
+      return 0;
+    }
+    const header = await reader.read(4);
+    const payload = header === null ? null : await reader.read(header.readUInt32BE(0));
+    if (payload === null) {
+      process.stderr.write("bad request frame: input ended inside a request\n");
+      return 2;
+    }
+    const input = new Uint8Array(payload.buffer, payload.byteOffset, payload.length);
+    let status = 0;
+    let out: Uint8Array;
+    try {
+      if (command[0] === 0x72 /* r */) {
+        out = reencode(input);
+      } else if (command[0] === 0x68 /* h */) {
+        out = hashTrainsetInput(input);
+      } else {
+        process.stderr.write(`bad request frame: unknown command byte 0x${command[0]!.toString(16)}\n`);
+        return 2;
+      }
+    } catch (e) {
+      if (!(e instanceof Refused)) {
+        throw e;
+      }
+      status = 3;
+      out = new TextEncoder().encode(e.message);
+    }
+    const head = Buffer.alloc(5);
+    head[0] = status;
+    head.writeUInt32BE(out.length, 1);
+    await write(Buffer.concat([head, out]));
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  if (args.length !== 1) {
+    process.stderr.write(USAGE + "\n");
+    return 2;
+  }
+  const mode = args[0];
+  if (mode === "serve") {
+    return serve();
+  }
+  if (mode !== "reencode" && mode !== "hash-trainset") {
+    process.stderr.write(`unknown mode ${JSON.stringify(mode)}\n${USAGE}\n`);
+    return 2;
+  }
+  const input = await readAll();
+  try {
+    await write(mode === "reencode" ? reencode(input) : hashTrainsetInput(input));
+    return 0;
+  } catch (e) {
+    if (e instanceof Refused) {
+      process.stderr.write(e.message + "\n");
+      return 3;
+    }
+    throw e;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`testee-typescript: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,228 @@
+/**
+ * The rules a checkpoint message must keep (FORMAT.md §1-§4), in the order of §7.
+ *
+ * {@link check} throws {@link InvalidCheckpoint} naming the first offending
+ * field; `decode` turns that into a `ResumeMismatch` and `encode` throws it
+ * as is, so no writer produces bytes a reader refuses. Besides the rules of
+ * FORMAT.md it checks the JavaScript types and ranges of a hand-built
+ * message (a `bigint` counter below 0, a string with a lone surrogate, …),
+ * which a parsed message always has right.
+ */
+
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import {
+  type Checkpoint,
+  type Progress,
+  SessionStatus,
+  TrialStatus,
+} from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
+import { InvalidCheckpoint } from "./errors.js";
+import { checkTerm, checkTermMap, isWellFormed } from "./term.js";
+
+/** The major version of the format this library reads. */
+export const FORMAT_MAJOR = 1;
+/** The identifier this library writes in field 1 of every checkpoint. */
+export const FORMAT_ID = "dsxir.optimizer_session.checkpoint/v1.0";
+/** Readers refuse longer input before parsing it (256 MiB). */
+export const MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024;
+
+const FORMAT_RE = /^dsxir\.optimizer_session\.checkpoint\/v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$/;
+const MIN_SECONDS = -62_135_596_800n;
+const MAX_SECONDS = 253_402_300_799n;
+const UINT64_MAX = (1n << 64n) - 1n;
+
+/** Refuse a checkpoint that breaks a rule of FORMAT.md, naming the field. */
+export function check(cp: Checkpoint): void {
+  checkFormat(cp.format);
+  requireText(cp.sessionId, "session_id");
+  requireText(cp.optimizer, "optimizer");
+  cp.optimizerOpts.forEach((option, i) => {
+    requireText(option.key, `optimizer_opts[${i}].key`);
+    if (option.value === undefined) {
+      throw new InvalidCheckpoint(`optimizer_opts[${i}].value`, "is required");
+    }
+    checkTerm(option.value, `optimizer_opts[${i}].value`);
+  });
+  if (cp.programModule !== undefined) {
+    if (typeof cp.programModule !== "string" || !isWellFormed(cp.programModule)) {
+      throw new InvalidCheckpoint("program_module", "must be a string of valid Unicode");
+    }
+    if (cp.programModule === "") {
+      throw new InvalidCheckpoint("program_module", "must not be empty when present");
+    }
+  }
+  if (!(cp.trainsetHash instanceof Uint8Array) || cp.trainsetHash.length !== 32) {
+    const got = cp.trainsetHash instanceof Uint8Array ? String(cp.trainsetHash.length) : typeof cp.trainsetHash;
+    throw new InvalidCheckpoint("trainset_hash", `must be 32 bytes (SHA-256), got ${got}`);
+  }
+  checkTimestamp(cp.createdAt, "created_at");
+  checkTimestamp(cp.updatedAt, "updated_at");
+  checkProgress(cp.progress);
+  if (cp.bestProgramArtifact !== undefined) {
+    checkTermMap(cp.bestProgramArtifact, "best_program_artifact");
+  }
+  const sf = cp.samplerFormat;
+  if (sf === undefined) {
+    throw new InvalidCheckpoint("sampler_format", "is required");
+  }
+  requireText(sf.module, "sampler_format.module");
+  if (!Number.isInteger(sf.version) || sf.version > 0xffffffff) {
+    throw new InvalidCheckpoint("sampler_format.version", "must be an integer below 2^32");
+  }
+  if (sf.version < 1) {
+    throw new InvalidCheckpoint("sampler_format.version", "must be at least 1");
+  }
+  if (!Number.isInteger(cp.status) || cp.status < SessionStatus.RUNNING || cp.status > SessionStatus.CANCELLED) {
+    throw new InvalidCheckpoint("status", `unknown or unspecified status ${String(cp.status)}`);
+  }
+  if (cp.terminalReason !== undefined) {
+    checkTerm(cp.terminalReason, "terminal_reason");
+  }
+  if (!(cp.samplerBlob instanceof Uint8Array)) {
+    throw new InvalidCheckpoint("sampler_blob", "must be a Uint8Array");
+  }
+}
+
+function checkFormat(formatId: string): void {
+  if (typeof formatId !== "string" || formatId === "") {
+    throw new InvalidCheckpoint("format", "missing format identifier: not a dsxir checkpoint");
+  }
+  const match = FORMAT_RE.exec(formatId);
+  if (match === null) {
+    throw new InvalidCheckpoint("format", `wrong format identifier ${JSON.stringify(formatId.slice(0, 80))}`);
+  }
+  if (match[1] !== String(FORMAT_MAJOR)) {
+    throw new InvalidCheckpoint("format", `unsupported major version ${match[1]} (this reader reads 1)`);
+  }
+}
+
+function requireText(value: string, path: string): void {
+  if (typeof value !== "string" || !isWellFormed(value)) {
+    throw new InvalidCheckpoint(path, "must be a string of valid Unicode");
+  }
+  if (value === "") {
+    throw new InvalidCheckpoint(path, "must not be empty");
+  }
+}
+
+function optionalText(value: string | undefined, path: string): void {
+  if (value !== undefined && (typeof value !== "string" || !isWellFormed(value))) {
+    throw new InvalidCheckpoint(path, "must be a string of valid Unicode");
+  }
+}
+
+function checkUint64(value: bigint, path: string): void {
+  if (typeof value !== "bigint" || value < 0n || value > UINT64_MAX) {
+    throw new InvalidCheckpoint(path, "must be a bigint in [0, 2^64)");
+  }
+}
+
+function checkDouble(value: number | undefined, path: string): void {
+  if (value === undefined) {
+    return;
+  }
+  if (typeof value !== "number") {
+    throw new InvalidCheckpoint(path, "must be a number");
+  }
+  if (Number.isNaN(value)) {
+    throw new InvalidCheckpoint(path, "NaN is not allowed");
+  }
+}
+
+function checkTimestamp(stamp: Timestamp | undefined, path: string): void {
+  if (stamp === undefined) {
+    throw new InvalidCheckpoint(path, "is required");
+  }
+  if (!Number.isInteger(stamp.nanos) || stamp.nanos < 0 || stamp.nanos >= 1_000_000_000) {
+    throw new InvalidCheckpoint(`${path}.nanos`, "must be in [0, 1e9)");
+  }
+  if (typeof stamp.seconds !== "bigint" || stamp.seconds < MIN_SECONDS || stamp.seconds > MAX_SECONDS) {
+    throw new InvalidCheckpoint(`${path}.seconds`, "outside 0001-01-01..9999-12-31");
+  }
+}
+
+function checkProgress(progress: Progress | undefined): void {
+  if (progress === undefined) {
+    throw new InvalidCheckpoint("progress", "is required");
+  }
+  let ok = 0n;
+  let error = 0n;
+  progress.trialLog.forEach((entry, i) => {
+    const at = `progress.trial_log[${i}]`;
+    checkUint64(entry.trialIdx, `${at}.trial_idx`);
+    if (entry.trialIdx !== BigInt(i)) {
+      throw new InvalidCheckpoint(`${at}.trial_idx`, `is ${entry.trialIdx}, must be ${i}`);
+    }
+    optionalText(entry.candidateId, `${at}.candidate_id`);
+    checkDouble(entry.score, `${at}.score`);
+    if (entry.status === TrialStatus.OK) {
+      ok++;
+    } else if (entry.status === TrialStatus.ERROR) {
+      error++;
+    } else {
+      throw new InvalidCheckpoint(`${at}.status`, `unknown or unspecified status ${String(entry.status)}`);
+    }
+    if (entry.stats !== undefined) {
+      checkTermMap(entry.stats, `${at}.stats`);
+    }
+    if (entry.error !== undefined) {
+      checkTermMap(entry.error, `${at}.error`);
+    }
+    checkUint64(entry.durationMs, `${at}.duration_ms`);
+    optionalText(entry.errorClass, `${at}.error_class`);
+  });
+  checkTimestamp(progress.startedAt, "progress.started_at");
+  checkBest(progress);
+  checkUint64(progress.completed, "progress.completed");
+  if (progress.completed !== ok) {
+    throw new InvalidCheckpoint("progress.completed", `is ${progress.completed}, but ${ok} trials are ok`);
+  }
+  checkUint64(progress.errors, "progress.errors");
+  if (progress.errors !== error) {
+    throw new InvalidCheckpoint("progress.errors", `is ${progress.errors}, but ${error} trials are errors`);
+  }
+  checkUint64(progress.attempts, "progress.attempts");
+  if (progress.attempts < ok + error) {
+    throw new InvalidCheckpoint("progress.attempts", `is ${progress.attempts}, less than completed + errors`);
+  }
+}
+
+function checkBest(progress: Progress): void {
+  const hasScore = progress.bestScore !== undefined;
+  const hasIdx = progress.bestTrialIdx !== undefined;
+  checkDouble(progress.bestScore, "progress.best_score");
+  if (hasScore !== hasIdx) {
+    throw new InvalidCheckpoint(
+      hasIdx ? "progress.best_score" : "progress.best_trial_idx",
+      "best_score and best_trial_idx must be set together",
+    );
+  }
+  if (progress.bestTrialIdx === undefined) {
+    return;
+  }
+  const idx = progress.bestTrialIdx;
+  checkUint64(idx, "progress.best_trial_idx");
+  const log = progress.trialLog;
+  if (idx >= BigInt(log.length)) {
+    throw new InvalidCheckpoint("progress.best_trial_idx", `${idx} is past the trial log`);
+  }
+  const best = log[Number(idx)]!;
+  if (best.status !== TrialStatus.OK || best.score === undefined) {
+    throw new InvalidCheckpoint("progress.best_trial_idx", `trial ${idx} is not an ok trial with a score`);
+  }
+  if (!sameBits(best.score, progress.bestScore!)) {
+    throw new InvalidCheckpoint(
+      "progress.best_trial_idx",
+      `trial ${idx} scored ${showFloat(best.score)}, not best_score ${showFloat(progress.bestScore!)}`,
+    );
+  }
+}
+
+/** Whether two doubles have the same 64 bits (-0.0 is not 0.0). */
+export function sameBits(a: number, b: number): boolean {
+  return Object.is(a, b);
+}
+
+function showFloat(x: number): string {
+  return Object.is(x, -0) ? "-0.0" : String(x);
+}
