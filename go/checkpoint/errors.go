@@ -75,9 +75,8 @@ func shape(sessionID string, err *InvalidCheckpoint) *ResumeMismatch {
 }
 
 // show renders a value of a ResumeMismatch: nil as "none", bytes as lowercase
-// hex, a set of versions as "[1,2]" (sorted by their decimal text, as the
-// Python library sorts them by repr), anything
-// else with %v.
+// hex, a set of versions as "[1,2,10]" (in numeric order), anything else
+// with %v.
 func show(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -85,11 +84,12 @@ func show(v any) string {
 	case []byte:
 		return hex.EncodeToString(x)
 	case []uint32:
-		parts := make([]string, len(x))
-		for i, n := range x {
+		sorted := append([]uint32(nil), x...)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+		parts := make([]string, len(sorted))
+		for i, n := range sorted {
 			parts[i] = strconv.FormatUint(uint64(n), 10)
 		}
-		sort.Strings(parts)
 		return "[" + strings.Join(parts, ",") + "]"
 	default:
 		return fmt.Sprint(x)

@@ -37,7 +37,7 @@ func TestCheckResume(t *testing.T) {
 		{"sampler version", nil, opt, mod, []uint32{2}, other,
 			`resume mismatch for session "s1": reason=sampler_version expected=2 got=1`},
 		{"sampler versions", nil, opt, mod, []uint32{3, 2, 10}, other,
-			`resume mismatch for session "s1": reason=sampler_version expected=[10,2,3] got=1`},
+			`resume mismatch for session "s1": reason=sampler_version expected=[2,3,10] got=1`},
 		{"no accepted version", nil, opt, mod, nil, nil,
 			`resume mismatch for session "s1": reason=sampler_version expected=[] got=1`},
 		{"trainset hash", nil, opt, mod, []uint32{1}, other,

@@ -137,5 +137,5 @@ def _show(value: Any) -> str:
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, (list, tuple, frozenset, set)):
-        return "[" + ",".join(_show(v) for v in sorted(value, key=repr)) + "]"
+        return "[" + ",".join(_show(v) for v in sorted(value)) + "]"
     return str(value)

@@ -116,6 +116,12 @@ def test_nested_credentials_are_refused_and_can_be_redacted() -> None:
     }
 
 
+def test_screening_keeps_atoms_and_tuples() -> None:
+    cp = make(optimizer_opts={"mode": ck.Atom("fast"), "pair": (ck.Atom("a"), [ck.Atom("b")])})
+    assert ck.from_term(cp.optimizer_opts[0].value) == ck.Atom("fast")
+    assert ck.from_term(cp.optimizer_opts[1].value) == (ck.Atom("a"), [ck.Atom("b")])
+
+
 def test_harmless_keys_are_not_mistaken_for_credentials() -> None:
     make(
         optimizer_opts={

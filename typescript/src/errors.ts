@@ -113,9 +113,12 @@ export function show(value: unknown): string {
     return hex(value);
   }
   if (Array.isArray(value) || value instanceof Set) {
-    // Sorted by their text, as the reference binding does.
-    const parts = [...value].map((v) => show(v)).sort(compareText);
-    return "[" + parts.join(",") + "]";
+    // Numbers in numeric order, anything else by its text.
+    const items = [...value];
+    const sorted = items.every((v) => typeof v === "number")
+      ? (items as number[]).sort((a, b) => a - b).map(String)
+      : items.map((v) => show(v)).sort(compareText);
+    return "[" + sorted.join(",") + "]";
   }
   return String(value);
 }

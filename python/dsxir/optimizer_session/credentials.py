@@ -64,6 +64,8 @@ def _redacted(key: object, path: str, redact: bool) -> str:
 
 
 def _screen_inside(value: Any, path: str, redact: bool) -> Any:
+    if isinstance(value, Atom):
+        return value
     if isinstance(value, Mapping) or (
         dataclasses.is_dataclass(value) and not isinstance(value, type)
     ):
