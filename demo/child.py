@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from random_search import run
+
 from dsxir.errors import AlreadyTerminal, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.store import open_store
-from random_search import run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, required=True)
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--stop-after", type=int, default=None)
-    parser.add_argument(
-        "--trainset", default="original", choices=("original", "changed")
-    )
+    parser.add_argument("--trainset", default="original", choices=("original", "changed"))
     parser.add_argument("--sampler-version", type=int, default=1)
     args = parser.parse_args(argv)
     try:

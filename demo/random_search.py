@@ -82,9 +82,7 @@ def encode_blob(rng: SplitMix64) -> bytes:
 def decode_blob(blob: bytes) -> SplitMix64:
     """Read a version-1 sampler blob; ``ValueError`` for anything else."""
     if len(blob) != _BLOB_V1.size:
-        raise ValueError(
-            f"sampler blob has {len(blob)} bytes, version 1 has {_BLOB_V1.size}"
-        )
+        raise ValueError(f"sampler blob has {len(blob)} bytes, version 1 has {_BLOB_V1.size}")
     magic, state, draws = _BLOB_V1.unpack(blob)
     if magic != _BLOB_MAGIC:
         raise ValueError("sampler blob does not start with DRS1")

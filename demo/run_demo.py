@@ -24,13 +24,14 @@ import sys
 import time
 from pathlib import Path
 
+from random_search import run
+
 from dsxir.optimizer_session.store import (
     DEFAULT_STORE_PATH,
     FileStore,
     MemoryStore,
     Stored,
 )
-from random_search import run
 
 SEED = 20260101
 TRIALS = 40
@@ -83,9 +84,7 @@ def run_cli(*args: str) -> str:
     say("      $ dsxir-checkpoint " + " ".join(args))
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise DemoFailed(
-            f"dsxir-checkpoint exited {done.returncode}: {done.stderr.strip()}"
-        )
+        raise DemoFailed(f"dsxir-checkpoint exited {done.returncode}: {done.stderr.strip()}")
     return done.stdout
 
 
@@ -96,15 +95,13 @@ def same_run(resumed: Stored, reference: Stored) -> list[str]:
     log_a = [e.SerializeToString(deterministic=True) for e in a.progress.trial_log]
     log_b = [e.SerializeToString(deterministic=True) for e in b.progress.trial_log]
     if log_a != log_b:
-        first = next((i for i, (x, y) in enumerate(zip(log_a, log_b)) if x != y), None)
-        problems.append(
-            f"trial logs differ ({len(log_a)} vs {len(log_b)} entries, first {first})"
+        first = next(
+            (i for i, (x, y) in enumerate(zip(log_a, log_b, strict=False)) if x != y), None
         )
+        problems.append(f"trial logs differ ({len(log_a)} vs {len(log_b)} entries, first {first})")
     for name in ("best_score", "best_trial_idx", "attempts", "completed", "errors"):
         if getattr(a.progress, name) != getattr(b.progress, name):
-            problems.append(
-                f"{name}: {getattr(a.progress, name)} != {getattr(b.progress, name)}"
-            )
+            problems.append(f"{name}: {getattr(a.progress, name)} != {getattr(b.progress, name)}")
     if a.sampler_blob != b.sampler_blob:
         problems.append("sampler blobs differ")
     if a.best_program_artifact != b.best_program_artifact:
@@ -115,18 +112,14 @@ def same_run(resumed: Stored, reference: Stored) -> list[str]:
 
 
 def step_1_and_2(store: FileStore) -> Stored:
-    say(
-        f"[1/5] starting the optimizer in a child process ({TRIALS} trials, seed {SEED}),"
-    )
+    say(f"[1/5] starting the optimizer in a child process ({TRIALS} trials, seed {SEED}),")
     say(f"      checkpointing after every trial into {STORE_URL}")
     process = subprocess.Popen(child("--delay", str(DELAY)), stdout=subprocess.DEVNULL)
     kill_after = random.randint(8, 20)
     deadline = time.monotonic() + 30
     while True:
         if process.poll() is not None:
-            raise DemoFailed(
-                f"the child ended (exit {process.returncode}) before it was killed"
-            )
+            raise DemoFailed(f"the child ended (exit {process.returncode}) before it was killed")
         if time.monotonic() > deadline:
             process.kill()
             raise DemoFailed("the child made no progress within 30 seconds")
@@ -139,11 +132,10 @@ def step_1_and_2(store: FileStore) -> Stored:
     process.wait()
     killed = store.get(SESSION)
     trials = len(killed.checkpoint.progress.trial_log)
+    say(f"[2/5] killed child pid {process.pid} with SIGKILL (exit {process.returncode})")
     say(
-        f"[2/5] killed child pid {process.pid} with SIGKILL (exit {process.returncode})"
-    )
-    say(
-        f"      committed before the kill: {trials} of {TRIALS} trials, generation {killed.generation}"
+        f"      committed before the kill: {trials} of {TRIALS} trials, "
+        f"generation {killed.generation}"
     )
     if not 0 < trials < TRIALS or process.returncode != -signal.SIGKILL:
         raise DemoFailed("the child was not killed mid-run")
@@ -155,9 +147,7 @@ def step_3(store: FileStore, killed: Stored) -> Stored:
     say("[3/5] resuming the session from the store in a new child process")
     done = subprocess.run(child(), capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise DemoFailed(
-            f"the resumed child exited {done.returncode}: {done.stderr.strip()}"
-        )
+        raise DemoFailed(f"the resumed child exited {done.returncode}: {done.stderr.strip()}")
     say(indent(done.stdout))
     resumed = store.get(SESSION)
     reference = run(MemoryStore(), SESSION, seed=SEED, trials=TRIALS)
@@ -234,9 +224,7 @@ def main() -> int:
         store.delete(session)
     if PLOT.exists():
         PLOT.unlink()
-    say(
-        "dsxir-checkpoint demo: crash an optimizer, resume it, check that nothing was lost"
-    )
+    say("dsxir-checkpoint demo: crash an optimizer, resume it, check that nothing was lost")
     say()
     try:
         killed = step_1_and_2(store)
@@ -251,9 +239,7 @@ def main() -> int:
         f"demo OK in {time.monotonic() - started:.1f}s; the sessions stay in {DEFAULT_STORE_PATH}/:"
     )
     command = cli_command()
-    say(
-        f"  {' '.join([os.path.relpath(command[0]), *command[1:]])} ls --store {STORE_URL}"
-    )
+    say(f"  {' '.join([os.path.relpath(command[0]), *command[1:]])} ls --store {STORE_URL}")
     return 0
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.store import FileStore
 from store_util import make_cp
@@ -34,9 +35,7 @@ def run(
 
 
 def run_bytes(*args: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [str(SCRIPT), *args], input=stdin, capture_output=True, check=False
-    )
+    return subprocess.run([str(SCRIPT), *args], input=stdin, capture_output=True, check=False)
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -161,26 +160,18 @@ def test_ls(files: dict[str, Path], tmp_path: Path) -> None:
     store = f"file:{files['store']}"
     done = run("ls", "--store", store)
     assert done.returncode == 0
-    assert (
-        "alpha" in done.stdout and "beta" in done.stdout and "2 sessions" in done.stdout
-    )
+    assert "alpha" in done.stdout and "beta" in done.stdout and "2 sessions" in done.stdout
     listed = json.loads(run("ls", "--store", store, "--json").stdout)
     assert [(i["session_id"], i["status"], i["generation"]) for i in listed] == [
         ("alpha", "running", 2),
         ("beta", "completed", 1),
     ]
     assert listed[0]["best_score"] == 2.5 and listed[0]["errors"] == 1
-    only = json.loads(
-        run("ls", "--store", store, "--status", "completed", "--json").stdout
-    )
+    only = json.loads(run("ls", "--store", store, "--status", "completed", "--json").stdout)
     assert [i["session_id"] for i in only] == ["beta"]
-    other = json.loads(
-        run("ls", "--store", store, "--optimizer", "other.Opt", "--json").stdout
-    )
+    other = json.loads(run("ls", "--store", store, "--optimizer", "other.Opt", "--json").stdout)
     assert [i["session_id"] for i in other] == ["beta"]
-    later = run(
-        "ls", "--store", store, "--updated-since", "2999-01-01T00:00:00Z", "--json"
-    )
+    later = run("ls", "--store", store, "--updated-since", "2999-01-01T00:00:00Z", "--json")
     assert json.loads(later.stdout) == []
     bad_time = run("ls", "--store", store, "--updated-since", "yesterday")
     assert bad_time.returncode == 2
@@ -209,18 +200,12 @@ def test_json_and_from_json_round_trip(files: dict[str, Path], tmp_path: Path) -
 
 
 def test_from_json_refuses_invalid_json(tmp_path: Path) -> None:
-    (tmp_path / "bad.json").write_text(
-        '{"format": "dsxir.optimizer_session.checkpoint/v1.0"}'
-    )
-    done = run(
-        "from-json", str(tmp_path / "bad.json"), "-o", str(tmp_path / "out.binpb")
-    )
+    (tmp_path / "bad.json").write_text('{"format": "dsxir.optimizer_session.checkpoint/v1.0"}')
+    done = run("from-json", str(tmp_path / "bad.json"), "-o", str(tmp_path / "out.binpb"))
     assert done.returncode == 3
     assert "checkpoint_shape: session_id" in one_error_line(done)
     assert not (tmp_path / "out.binpb").exists()
-    assert (
-        run("from-json", str(tmp_path / "bad.json")).returncode == 2
-    )  # -o is required
+    assert run("from-json", str(tmp_path / "bad.json")).returncode == 2  # -o is required
 
 
 def test_validate(files: dict[str, Path], tmp_path: Path) -> None:
@@ -241,9 +226,7 @@ def test_validate(files: dict[str, Path], tmp_path: Path) -> None:
         (True, True),
         (False, False),
     ]
-    in_store = run(
-        "validate", "--store", f"file:{files['store']}", "alpha", "beta", "nobody"
-    )
+    in_store = run("validate", "--store", f"file:{files['store']}", "alpha", "beta", "nobody")
     assert in_store.returncode == 1 and in_store.stdout.count(": ok") == 2
 
 
@@ -276,9 +259,7 @@ def test_diff_tells_negative_zero_apart(tmp_path: Path) -> None:
     b.progress.started_at.CopyFrom(a.progress.started_at)
     (tmp_path / "a").write_bytes(checkpoint.encode(a))
     (tmp_path / "b").write_bytes(checkpoint.encode(b))
-    doc = json.loads(
-        run("diff", str(tmp_path / "a"), str(tmp_path / "b"), "--json").stdout
-    )
+    doc = json.loads(run("diff", str(tmp_path / "a"), str(tmp_path / "b"), "--json").stdout)
     assert [f["path"] for f in doc["fields"]] == ["progress.best_score"]
     assert doc["trial_log"]["differing"] == [0]
     assert doc["trial_log"]["details"][0]["fields"][0]["path"] == "score"
@@ -286,9 +267,7 @@ def test_diff_tells_negative_zero_apart(tmp_path: Path) -> None:
 
 def test_history_plot_is_a_real_png(files: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "history.png"
-    done = run(
-        "history", "--store", f"file:{files['store']}", "alpha", "--plot", str(out)
-    )
+    done = run("history", "--store", f"file:{files['store']}", "alpha", "--plot", str(out))
     assert done.returncode == 0, done.stderr
     assert f"wrote {out}: 6 trials, 1 errors" in done.stdout
     data = out.read_bytes()
@@ -309,8 +288,6 @@ def test_history_json_and_table(files: dict[str, Path]) -> None:
     assert doc[4]["status"] == "error" and doc[4]["score"] is None
     table = run("history", str(files["binary"]))
     assert table.returncode == 0 and "best so far" in table.stdout
-    unwritable = run(
-        "history", str(files["binary"]), "--plot", "/nonexistent-dir/x.png"
-    )
+    unwritable = run("history", str(files["binary"]), "--plot", "/nonexistent-dir/x.png")
     assert unwritable.returncode == 6
     one_error_line(unwritable)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from dsxir.errors import AlreadyTerminal, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.store import FileStore, MemoryStore, Stored
@@ -75,14 +76,8 @@ def test_a_run_crashed_after_any_commit_resumes_to_the_same_result(
     reference = rs.run(MemoryStore(), "s", seed=SEED, trials=TRIALS)
     assert _log(resumed) == _log(reference)
     assert resumed.checkpoint.sampler_blob == reference.checkpoint.sampler_blob
-    assert (
-        resumed.checkpoint.progress.best_score
-        == reference.checkpoint.progress.best_score
-    )
-    assert (
-        resumed.checkpoint.best_program_artifact
-        == reference.checkpoint.best_program_artifact
-    )
+    assert resumed.checkpoint.progress.best_score == reference.checkpoint.progress.best_score
+    assert resumed.checkpoint.best_program_artifact == reference.checkpoint.best_program_artifact
 
 
 def test_pause_and_the_gate() -> None:
@@ -102,7 +97,4 @@ def test_pause_and_the_gate() -> None:
 
 
 def _log(stored: Stored) -> list[bytes]:
-    return [
-        e.SerializeToString(deterministic=True)
-        for e in stored.checkpoint.progress.trial_log
-    ]
+    return [e.SerializeToString(deterministic=True) for e in stored.checkpoint.progress.trial_log]

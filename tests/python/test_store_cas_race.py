@@ -26,9 +26,7 @@ def _racer(path: str, worker: int, barrier: Barrier, results: Any) -> None:
         stored = store.get("race")  # every racer reads the same generation
         barrier.wait()
         cp = stored.checkpoint
-        checkpoint.record_trial(
-            cp, score=float(worker), candidate_id=f"r{round_no}-w{worker}"
-        )
+        checkpoint.record_trial(cp, score=float(worker), candidate_id=f"r{round_no}-w{worker}")
         try:
             generation = store.put(cp, expected_generation=stored.generation)
         except Conflict as exc:
@@ -55,9 +53,7 @@ def test_exactly_one_process_wins_each_round(tmp_path: Path) -> None:
         assert process.exitcode == 0
     winners: dict[int, int] = {}
     for round_no, worker, won, generation in outcomes:
-        assert (
-            generation == round_no + 2
-        )  # winners made it, losers saw the winner's commit
+        assert generation == round_no + 2  # winners made it, losers saw the winner's commit
         if won:
             assert round_no not in winners, f"two winners in round {round_no}"
             winners[round_no] = worker
@@ -65,9 +61,7 @@ def test_exactly_one_process_wins_each_round(tmp_path: Path) -> None:
     final = store.get("race")
     assert final.generation == ROUNDS + 1
     log = final.checkpoint.progress.trial_log
-    assert [entry.candidate_id for entry in log] == [
-        f"r{r}-w{winners[r]}" for r in range(ROUNDS)
-    ]
+    assert [entry.candidate_id for entry in log] == [f"r{r}-w{winners[r]}" for r in range(ROUNDS)]
 
 
 def _incrementer(path: str, worker: int, barrier: Barrier) -> None:
@@ -101,9 +95,7 @@ def test_no_update_is_lost_under_contention(tmp_path: Path) -> None:
     final = store.get("counter")
     ids = [entry.candidate_id for entry in final.checkpoint.progress.trial_log]
     assert len(ids) == PROCESSES * INCREMENTS
-    assert Counter(ids) == Counter(
-        f"w{w}-{k}" for w in range(PROCESSES) for k in range(INCREMENTS)
-    )
+    assert Counter(ids) == Counter(f"w{w}-{k}" for w in range(PROCESSES) for k in range(INCREMENTS))
     assert final.generation == PROCESSES * INCREMENTS + 1
     for w in range(PROCESSES):  # each process's own increments stay in order
         mine = [i for i in ids if i.startswith(f"w{w}-")]

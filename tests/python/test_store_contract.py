@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from dsxir.errors import Conflict, InvalidCheckpoint, NotFound
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.store import (
@@ -84,16 +85,12 @@ def test_expected_generation_below_one_is_refused(store: Store, bad: int) -> Non
 
 
 @pytest.mark.parametrize("bad", [True, 1.0, "1"])
-def test_expected_generation_of_another_type_is_refused(
-    store: Store, bad: object
-) -> None:
+def test_expected_generation_of_another_type_is_refused(store: Store, bad: object) -> None:
     with pytest.raises(TypeError):
         store.put(make_cp(), expected_generation=bad)  # type: ignore[arg-type]
 
 
-def test_invalid_checkpoint_is_refused_and_nothing_is_written(
-    store: Store, tmp_path: Path
-) -> None:
+def test_invalid_checkpoint_is_refused_and_nothing_is_written(store: Store, tmp_path: Path) -> None:
     cp = make_cp()
     cp.trainset_hash = b"short"
     with pytest.raises(InvalidCheckpoint):
@@ -153,9 +150,7 @@ def test_list_reports_summaries(store: Store) -> None:
         generation=1,
     )
     assert first.updated_at.tzinfo is not None
-    assert abs(first.updated_at - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(
-        minutes=5
-    )
+    assert abs(first.updated_at - dt.datetime.now(dt.timezone.utc)) < dt.timedelta(minutes=5)
     assert (second.status, second.best_score, second.trials, second.generation) == (
         "paused",
         None,
@@ -304,9 +299,7 @@ def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert isinstance(default, FileStore)
     assert default.path == str(tmp_path / DEFAULT_STORE_PATH)
     relative = open_store("file:rel/dir")
-    assert isinstance(relative, FileStore) and relative.path == str(
-        tmp_path / "rel" / "dir"
-    )
+    assert isinstance(relative, FileStore) and relative.path == str(tmp_path / "rel" / "dir")
     absolute = open_store(f"file://{tmp_path}/a%20b")
     assert isinstance(absolute, FileStore) and absolute.path == str(tmp_path / "a b")
     assert isinstance(open_store("memory:"), MemoryStore)
@@ -314,9 +307,7 @@ def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert open_store("memory:shared") is open_store("memory:shared")
 
 
-@pytest.mark.parametrize(
-    "url", ["s3://bucket", "file:", "file://host/x", "/abs/path", "", "mem"]
-)
+@pytest.mark.parametrize("url", ["s3://bucket", "file:", "file://host/x", "/abs/path", "", "mem"])
 def test_open_store_refuses_other_urls(url: str) -> None:
     with pytest.raises(ValueError):
         open_store(url)

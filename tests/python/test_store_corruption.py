@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from dsxir.errors import Conflict, CorruptStore
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.store import FileStore, framing
@@ -23,9 +24,7 @@ def stored(tmp_path: Path) -> tuple[FileStore, Path, bytes]:
     return store, path, path.read_bytes()
 
 
-def _assert_corrupt(
-    store: FileStore, path: Path, *, listing_too: bool, put_too: bool
-) -> None:
+def _assert_corrupt(store: FileStore, path: Path, *, listing_too: bool, put_too: bool) -> None:
     with pytest.raises(CorruptStore) as info:
         store.get("s1")
     assert info.value.path == str(path)

@@ -74,16 +74,12 @@ def test_every_read_after_a_kill_is_a_committed_generation(tmp_path: Path) -> No
         if (store_path / f".tmp.{SESSION}").exists():
             temp_left += 1
 
-        store = FileStore(
-            store_path
-        )  # opening cleans the killed writer's temporary file
+        store = FileStore(store_path)  # opening cleans the killed writer's temporary file
         assert not (store_path / f".tmp.{SESSION}").exists()
         try:
             stored = store.get(SESSION)
         except NotFound:
-            assert not acks and last_seen == 0, (
-                f"round {round_no}: acknowledged commit lost"
-            )
+            assert not acks and last_seen == 0, f"round {round_no}: acknowledged commit lost"
             continue
         newest_ack = max(acks, default=last_seen)
         assert acks == list(range(last_seen + 1, newest_ack + 1)) or not acks

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from dsxir.errors import CorruptStore, InvalidSessionId
 from dsxir.optimizer_session.store import (
     FileStore,
