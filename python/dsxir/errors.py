@@ -19,6 +19,7 @@ __all__ = [
     "InvalidTransition",
     "NotFound",
     "ResumeMismatch",
+    "StoreUnavailable",
 ]
 
 
@@ -129,6 +130,14 @@ class CorruptStore(CheckpointError):
         super().__init__(f"{path}: {detail}")
         self.path = path
         self.detail = detail
+
+
+class StoreUnavailable(CheckpointError, ConnectionError):
+    """The storage behind a store (a database, a server) cannot be reached now.
+
+    The operation may be retried later. For a commit the outcome is unknown:
+    read the session's generation to learn whether it was committed.
+    """
 
 
 def _show(value: Any) -> str:

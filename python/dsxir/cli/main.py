@@ -31,8 +31,9 @@ from dsxir.cli.views import (
     timestamp_text,
     trial_status,
 )
-from dsxir.errors import CorruptStore, InvalidCheckpoint, ResumeMismatch
+from dsxir.errors import CheckpointError, CorruptStore, InvalidCheckpoint, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.service.cli import serve_command
 from dsxir.optimizer_session.store import STATUSES, Listing
 
 __all__ = ["cli", "main"]
@@ -40,7 +41,8 @@ __all__ = ["cli", "main"]
 PROG = "dsxir-checkpoint"
 
 _STORE_HELP = (
-    "Read TARGET as a session id in this store (file:PATH, file:///PATH or memory:). "
+    "Read TARGET as a session id in this store (file:PATH, file:///PATH, memory:, "
+    "postgresql://... or grpc://HOST:PORT). "
     "Without it, TARGET is a file, or - for stdin."
 )
 
@@ -424,6 +426,9 @@ def history(target: str, store_url: str | None, plot_path: str | None, as_json: 
     return Exit.OK
 
 
+cli.add_command(serve_command)
+
+
 # --- entry point ------------------------------------------------------------------
 
 
@@ -436,6 +441,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except CliError as exc:
         _error(exc.message)
         code = exc.code
+    except CheckpointError as exc:  # a store that cannot be reached or refused the call
+        _error(str(exc))
+        code = Exit.IO_ERROR
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.format_message(), err=True)
         code = exc.exit_code

@@ -7,8 +7,9 @@
   with temp file + ``fsync`` + rename + folder ``fsync`` under a per-session
   ``fcntl`` lock (:mod:`.file`, :mod:`.framing`).
 - :class:`MemoryStore`: the same semantics in memory.
-- :func:`open_store`: ``file:PATH``, ``memory:``, or the default file store in
-  ``.dsxir/sessions``.
+- :func:`open_store`: ``file:PATH``, ``memory:``, ``postgresql://…``,
+  ``grpc://HOST:PORT``, or the default file store in ``.dsxir/sessions``;
+  :func:`close_store` releases a networked store's connections.
 - :func:`check_session_id`: the session ids every store refuses.
 """
 
@@ -18,7 +19,7 @@ from dsxir.optimizer_session.store.file import SUFFIX, FileStore
 from dsxir.optimizer_session.store.interface import STATUSES, Listing, Store, Stored
 from dsxir.optimizer_session.store.memory import MemoryStore
 from dsxir.optimizer_session.store.session_ids import MAX_SESSION_ID_BYTES, check_session_id
-from dsxir.optimizer_session.store.urls import DEFAULT_STORE_PATH, open_store
+from dsxir.optimizer_session.store.urls import DEFAULT_STORE_PATH, close_store, open_store
 
 __all__ = [
     "DEFAULT_STORE_PATH",
@@ -31,5 +32,6 @@ __all__ = [
     "Store",
     "Stored",
     "check_session_id",
+    "close_store",
     "open_store",
 ]

@@ -11,11 +11,16 @@ URL                    store
 ``memory:``            a new, empty ``MemoryStore``
 ``memory:NAME``        the ``MemoryStore`` called NAME in this process (the
                        same object on every call with that NAME)
+``postgresql://…``     a ``PostgresStore`` (also ``postgres://``; needs the
+                       ``[postgres]`` extra)
+``grpc://HOST:PORT``   a ``GrpcStore`` talking to ``dsxir-checkpoint serve``
+                       (``grpcs://`` for TLS; needs the ``[service]`` extra)
 =====================  ==================================================
 
 Anything else (another scheme, a bare path, ``file:`` with no path) is
 refused with ``ValueError`` naming the URL. Percent-escapes are decoded in
-``file://`` URLs only.
+``file://`` URLs only. The networked stores are imported only when their
+URL is used, so the file and memory stores need neither gRPC nor psycopg.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from dsxir.optimizer_session.store.file import FileStore
 from dsxir.optimizer_session.store.interface import Store
 from dsxir.optimizer_session.store.memory import MemoryStore
 
-__all__ = ["DEFAULT_STORE_PATH", "open_store"]
+__all__ = ["DEFAULT_STORE_PATH", "close_store", "open_store"]
 
 DEFAULT_STORE_PATH = ".dsxir/sessions"
 """The folder of the default file store, relative to the current directory."""
@@ -58,4 +63,21 @@ def open_store(url: str | None = None) -> Store:
             return MemoryStore()
         with _named_lock:
             return _named.setdefault(name, MemoryStore())
-    raise ValueError(f"unknown store URL {url!r}: expected file:PATH or memory:")
+    if url.startswith(("postgresql://", "postgres://")):
+        from dsxir.optimizer_session.postgres import PostgresStore
+
+        return PostgresStore.from_url(url)
+    if url.startswith(("grpc://", "grpcs://")):
+        from dsxir.optimizer_session.service.client import GrpcStore
+
+        return GrpcStore.from_url(url)
+    raise ValueError(
+        f"unknown store URL {url!r}: expected file:PATH, memory:, postgresql://… or grpc://…"
+    )
+
+
+def close_store(store: Store) -> None:
+    """Release what a store holds (connections, threads) when it has a ``close``."""
+    close = getattr(store, "close", None)
+    if callable(close):
+        close()

@@ -1,0 +1,416 @@
+"""A checkpoint store in PostgreSQL, shared by many processes and machines.
+
+One row per session (table ``dsxir_checkpoints`` of the store's schema, see
+:mod:`.migrations`) holds the canonical bytes, their CRC32C, the generation
+and the summary columns, so ``list`` never reads a checkpoint. Every
+operation is one statement in autocommit mode on a pooled connection
+(psycopg 3, ``psycopg_pool``):
+
+- create: ``INSERT … ON CONFLICT DO NOTHING``; update:
+  ``UPDATE … SET generation = generation + 1 … WHERE generation = expected``.
+  The row lock of the UPDATE serializes commits of one session across every
+  client, so of any number of writers on one generation exactly one commits;
+  the others get ``Conflict`` (the CAS rule of
+  :mod:`dsxir.optimizer_session.store.interface`).
+- each commit and delete sends ``NOTIFY`` in the same statement (see
+  :mod:`.listener`); the store is a
+  :class:`~dsxir.optimizer_session.service.watch.CommitFeed`.
+- ``get`` checks the CRC32C and decodes with full validation: damaged rows
+  raise ``CorruptStore`` naming the row, never wrong data.
+
+When the database cannot be reached (down, restarting, pool exhausted for
+``pool_timeout`` seconds) an operation raises
+:class:`~dsxir.optimizer_session.service.errors.StoreUnavailable`; for a
+commit the outcome is then unknown (read the generation to learn it).
+Pooled connections are checked before use when the server may have closed
+them, so a restart of the database costs no more than the calls made while
+it was down.
+
+URL: ``postgresql://[user[:password]@]host[:port]/dbname?…`` with any libpq
+parameter, plus these of the store (removed before connecting):
+``schema`` (default ``public``; lower-case letters, digits and ``_``, at most
+40 characters), ``pool_min`` (1), ``pool_max`` (16), ``pool_timeout``
+(seconds, 5).
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime as _dt
+import re
+import select
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from dsxir.errors import Conflict, CorruptStore, NotFound, ResumeMismatch, StoreUnavailable
+from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.postgres.listener import Listener
+from dsxir.optimizer_session.postgres.migrations import migrate
+from dsxir.optimizer_session.service.watch import CommitEvent
+from dsxir.optimizer_session.store.framing import crc32c
+from dsxir.optimizer_session.store.interface import (
+    Listing,
+    Stored,
+    check_expected_generation,
+    check_list_filters,
+    listing_of,
+)
+from dsxir.optimizer_session.store.session_ids import check_session_id
+from dsxir.optimizer_session.store.summary import encode_summary
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+
+__all__ = ["PostgresStore"]
+
+_SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+_STORE_PARAMS = ("schema", "pool_min", "pool_max", "pool_timeout")
+_MAX_NOTIFY_BYTES = 7000
+_SUMMARY_COLUMNS = (
+    "session_id, status, optimizer, updated_at, best_score, completed, errors, attempts,"
+    " trials, generation"
+)
+
+
+class PostgresStore:
+    """Sessions as rows of a PostgreSQL table; see the module text."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = "public",
+        pool_min: int = 1,
+        pool_max: int = 16,
+        pool_timeout: float = 5.0,
+    ) -> None:
+        """A store in ``schema`` of the database ``conninfo`` names (a libpq URL or DSN).
+
+        Connects lazily: the schema is created or migrated on first use.
+        """
+        if not _SCHEMA_RE.fullmatch(schema):
+            raise ValueError(f"schema {schema!r}: use [a-z_][a-z0-9_]*, at most 40 characters")
+        if not 1 <= pool_min <= pool_max:
+            raise ValueError("need 1 <= pool_min <= pool_max")
+        self.schema = schema
+        self.channel = f"dsxir_checkpoints_{schema}"
+        self._conninfo = conninfo
+        self._table = sql.SQL("{}.dsxir_checkpoints").format(sql.Identifier(schema))
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            conninfo,
+            min_size=pool_min,
+            max_size=pool_max,
+            timeout=pool_timeout,
+            kwargs={"autocommit": True},
+            check=_check_connection,
+            open=False,
+            name=f"dsxir-{schema}",
+        )
+        self._open_lock = threading.Lock()
+        self._ready = False
+        self._listener: Listener | None = None
+        self._queries = _Queries(self._table, self.channel)
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        """The store a ``postgresql://`` URL names (see the module text)."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"store URL {url!r}: expected postgresql://...")
+        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        mine = {key: value for key, value in query if key in _STORE_PARAMS}
+        rest = [(key, value) for key, value in query if key not in _STORE_PARAMS]
+        conninfo = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(rest)))
+        try:
+            return cls(
+                conninfo,
+                schema=mine.get("schema", "public"),
+                pool_min=int(mine.get("pool_min", "1")),
+                pool_max=int(mine.get("pool_max", "16")),
+                pool_timeout=float(mine.get("pool_timeout", "5")),
+            )
+        except ValueError as exc:
+            raise ValueError(f"store URL {_redacted(url)}: {exc}") from None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({_redacted(self._conninfo)}, schema={self.schema!r})"
+
+    # --- the store interface ----------------------------------------------------
+
+    def put(self, cp: Checkpoint, *, expected_generation: int | None = None) -> int:
+        """Commit ``cp`` under the CAS rule; return the new generation.
+
+        Raises ``InvalidSessionId``, ``InvalidCheckpoint`` (nothing written),
+        ``Conflict``, or ``StoreUnavailable`` (outcome unknown).
+        """
+        session_id = check_session_id(cp.session_id)
+        expected = check_expected_generation(expected_generation)
+        body = checkpoint.encode(cp)
+        generation = 1 if expected is None else expected + 1
+        listing = listing_of(cp, generation)
+        params = {
+            "session_id": session_id,
+            "expected": expected,
+            "body": body,
+            "crc": crc32c(body),
+            "status": listing.status,
+            "optimizer": listing.optimizer,
+            "updated_at": listing.updated_at,
+            "best_score": listing.best_score,
+            "completed": Decimal(listing.completed),
+            "errors": Decimal(listing.errors),
+            "attempts": Decimal(listing.attempts),
+            "trials": listing.trials,
+            "payload": _commit_payload(cp, generation),
+        }
+        statement = self._queries.insert if expected is None else self._queries.update
+        with self._connection() as conn:
+            for _ in range(3):
+                if conn.execute(statement, params).fetchone() is not None:
+                    return generation
+                row = conn.execute(self._queries.generation, params).fetchone()
+                if row is not None or expected is not None:
+                    raise Conflict(session_id, expected, None if row is None else int(row[0]))
+                # created and deleted again between the two statements: try again
+        raise Conflict(session_id, expected, None)
+
+    def get(self, session_id: str) -> Stored:
+        """The latest committed checkpoint; ``NotFound``, or ``CorruptStore`` naming the row."""
+        check_session_id(session_id)
+        with self._connection() as conn:
+            row = (
+                conn.cursor(binary=True)
+                .execute(self._queries.get, {"session_id": session_id})
+                .fetchone()
+            )
+        if row is None:
+            raise NotFound(session_id)
+        generation, body, crc = int(row[0]), bytes(row[1]), int(row[2])
+        where = self._where(session_id)
+        if crc32c(body) != crc:
+            raise CorruptStore(
+                where, f"CRC32C mismatch (stored {crc:08x}, computed {crc32c(body):08x})"
+            )
+        try:
+            cp = checkpoint.decode(body)
+        except ResumeMismatch as exc:
+            raise CorruptStore(
+                where, f"checksum matches but the checkpoint is invalid: {exc}"
+            ) from None
+        if cp.session_id != session_id:
+            raise CorruptStore(where, f"holds session {cp.session_id!r}")
+        return Stored(cp, generation)
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        optimizer: str | None = None,
+        updated_since: _dt.datetime | None = None,
+    ) -> list[Listing]:
+        """Summaries of the matching sessions, by session id; reads no checkpoint."""
+        return self.list_page(status=status, optimizer=optimizer, updated_since=updated_since)
+
+    def delete(self, session_id: str) -> None:
+        """Remove a session; idempotent."""
+        check_session_id(session_id)
+        with self._connection() as conn:
+            conn.execute(
+                self._queries.delete,
+                {"session_id": session_id, "payload": f"d {session_id}"},
+            )
+
+    # --- beyond the interface ---------------------------------------------------
+
+    def list_page(
+        self,
+        *,
+        status: str | None = None,
+        optimizer: str | None = None,
+        updated_since: _dt.datetime | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Listing]:
+        """Like ``list``, only sessions whose id sorts after ``after``, at most ``limit``."""
+        check_list_filters(status, optimizer, updated_since)
+        conditions = []
+        params: dict[str, Any] = {}
+        for column, value in (
+            ("status", status),
+            ("optimizer", optimizer),
+            ("session_id", after),
+            ("updated_at", updated_since),
+        ):
+            if value is None:
+                continue
+            op = {"session_id": ">", "updated_at": ">="}.get(column, "=")
+            conditions.append(sql.SQL(f"{column} {op} %({column})s"))
+            params[column] = value
+        query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(_SUMMARY_COLUMNS), self._table)
+        if conditions:
+            query = query + sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
+        query = query + sql.SQL(" ORDER BY session_id")
+        if limit is not None:
+            query = query + sql.SQL(" LIMIT {}").format(sql.Literal(int(limit)))
+        with self._connection() as conn:
+            rows = conn.cursor(binary=True).execute(query, params).fetchall()
+        return [_listing(row) for row in rows]
+
+    def summary(self, session_id: str) -> Listing | None:
+        """The listing of one session, or None when it does not exist."""
+        check_session_id(session_id)
+        with self._connection() as conn:
+            row = (
+                conn.cursor(binary=True)
+                .execute(self._queries.summary, {"session_id": session_id})
+                .fetchone()
+            )
+        return None if row is None else _listing(row)
+
+    def subscribe_commits(
+        self,
+        on_event: Callable[[CommitEvent], None],
+        on_gap: Callable[[str], None],
+    ) -> Callable[[], None]:
+        """Call ``on_event`` for every commit and delete, by anyone (LISTEN/NOTIFY)."""
+        self._ensure_schema()
+        with self._open_lock:
+            if self._listener is None:
+                self._listener = Listener(self._conninfo, self.channel, self.summary)
+            listener = self._listener
+        return listener.subscribe(on_event, on_gap)
+
+    def close(self) -> None:
+        """Close the pool and the notification connection."""
+        if self._listener is not None:
+            self._listener.close()
+        self._pool.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- internals --------------------------------------------------------------
+
+    def _ensure_schema(self) -> None:
+        if self._ready:
+            return
+        with self._open_lock:
+            if self._ready:
+                return
+            self._pool.open(wait=False)
+            try:
+                with self._pool.connection() as conn:
+                    migrate(conn, self.schema)
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"{self!r}: {_first_line(exc)}") from exc
+            self._ready = True
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        self._ensure_schema()
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"{self!r}: {_first_line(exc)}") from exc
+
+    def _where(self, session_id: str) -> str:
+        return f"postgresql {self.schema}.dsxir_checkpoints[{session_id!r}]"
+
+
+class _Queries:
+    """The statements of a store, built once."""
+
+    def __init__(self, table: sql.Composable, channel: str) -> None:
+        values = (
+            "%(session_id)s, 1, %(body)s, %(crc)s, %(status)s, %(optimizer)s, %(updated_at)s,"
+            " %(best_score)s, %(completed)s, %(errors)s, %(attempts)s, %(trials)s"
+        )
+        chan = sql.Literal(channel)
+        self.insert = sql.SQL(
+            "WITH done AS (INSERT INTO {t} (session_id, generation, body, crc32c, status,"
+            " optimizer, updated_at, best_score, completed, errors, attempts, trials)"
+            " VALUES (" + values + ") ON CONFLICT (session_id) DO NOTHING RETURNING 1)"
+            " SELECT pg_notify({c}, %(payload)s) FROM done"
+        ).format(t=table, c=chan)
+        self.update = sql.SQL(
+            "WITH done AS (UPDATE {t} SET generation = generation + 1, body = %(body)s,"
+            " crc32c = %(crc)s, status = %(status)s, optimizer = %(optimizer)s,"
+            " updated_at = %(updated_at)s, best_score = %(best_score)s,"
+            " completed = %(completed)s, errors = %(errors)s, attempts = %(attempts)s,"
+            " trials = %(trials)s, committed_at = now()"
+            " WHERE session_id = %(session_id)s AND generation = %(expected)s RETURNING 1)"
+            " SELECT pg_notify({c}, %(payload)s) FROM done"
+        ).format(t=table, c=chan)
+        self.generation = sql.SQL(
+            "SELECT generation FROM {t} WHERE session_id = %(session_id)s"
+        ).format(t=table)
+        self.get = sql.SQL(
+            "SELECT generation, body, crc32c FROM {t} WHERE session_id = %(session_id)s"
+        ).format(t=table)
+        self.summary = sql.SQL(
+            "SELECT " + _SUMMARY_COLUMNS + " FROM {t} WHERE session_id = %(session_id)s"
+        ).format(t=table)
+        self.delete = sql.SQL(
+            "WITH done AS (DELETE FROM {t} WHERE session_id = %(session_id)s RETURNING 1)"
+            " SELECT pg_notify({c}, %(payload)s) FROM done"
+        ).format(t=table, c=chan)
+
+
+def _commit_payload(cp: Checkpoint, generation: int) -> str:
+    payload = f"c {generation} {encode_summary(cp).decode()}"
+    if len(payload.encode()) <= _MAX_NOTIFY_BYTES:
+        return payload
+    return f"C {generation} {cp.session_id}"
+
+
+def _listing(row: tuple[Any, ...]) -> Listing:
+    session_id, status, optimizer, updated_at, best, completed, errors, attempts, trials, gen = row
+    return Listing(
+        session_id=session_id,
+        status=status,
+        optimizer=optimizer,
+        updated_at=updated_at.astimezone(_dt.timezone.utc),
+        best_score=None if best is None else float(best),
+        completed=int(completed),
+        errors=int(errors),
+        attempts=int(attempts),
+        trials=int(trials),
+        generation=int(gen),
+    )
+
+
+def _check_connection(conn: psycopg.Connection[Any]) -> None:
+    """Before lending a pooled connection: a readable idle socket means the server spoke.
+
+    An idle connection has nothing to read unless the server is closing it
+    (shutdown, restart, idle timeout), so only then is a round trip spent
+    to find out; a dead connection raises and the pool replaces it.
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        conn.execute("SELECT 1")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _redacted(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))

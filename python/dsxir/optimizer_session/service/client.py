@@ -1,0 +1,329 @@
+"""A store on a remote ``CheckpointStoreService``: :class:`GrpcStore`.
+
+It has the interface and the semantics of the file store (the CAS rule of
+:mod:`dsxir.optimizer_session.store.interface`, ``NotFound``, ``Conflict``,
+``InvalidCheckpoint``, ``InvalidSessionId``, ``CorruptStore``): arguments are
+checked and checkpoints encoded locally first, exactly as a local store
+does, and the server's status codes are turned back into those exceptions
+(:mod:`.errors`). Failures with no store meaning raise a
+:class:`~dsxir.optimizer_session.service.errors.ServiceError` subclass:
+``Unavailable`` (also a ``ConnectionError``), ``Unauthenticated``,
+``ResourceExhausted``. A commit that fails with ``Unavailable`` may or may not
+have happened; read the generation to learn which. Nothing is retried
+behind the caller's back.
+
+URLs (:meth:`GrpcStore.from_url`)::
+
+    grpc://HOST:PORT[?token_file=PATH&token_env=NAME&timeout=SECONDS]
+    grpcs://HOST:PORT[?ca_file=PATH&server_name=NAME&cert_file=PATH&key_file=PATH&...]
+
+The token is read from ``token_file``, else from the environment variable
+``token_env`` (default ``DSXIR_CHECKPOINT_TOKEN``) when it is set; it is
+never part of the URL. ``grpcs`` uses TLS, with the system's roots unless
+``ca_file`` is given; ``cert_file``/``key_file`` present a client certificate.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from dsxir.errors import CorruptStore, InvalidCheckpoint
+from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.service import convert
+from dsxir.optimizer_session.service.auth import DEFAULT_TOKEN_ENV, bearer_metadata, read_token
+from dsxir.optimizer_session.service.errors import from_rpc_error
+from dsxir.optimizer_session.service.servicer import MAX_PAGE_SIZE, SERVICE_NAME
+from dsxir.optimizer_session.store.interface import (
+    Listing,
+    Stored,
+    check_expected_generation,
+    check_list_filters,
+)
+from dsxir.optimizer_session.store.session_ids import check_session_id
+from dsxir.optimizer_session.v1 import service_pb2 as pb
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES, checked_bytes
+
+__all__ = ["GrpcStore", "WatchEvent", "WatchStream"]
+
+_MESSAGE_LIMIT = MAX_CHECKPOINT_BYTES + 64 * 1024
+if TYPE_CHECKING:
+    _Unary = grpc.UnaryUnaryMultiCallable[bytes, bytes]
+_EVENT_KINDS = {
+    pb.WATCH_EVENT_TYPE_INITIAL: "initial",
+    pb.WATCH_EVENT_TYPE_COMMITTED: "committed",
+    pb.WATCH_EVENT_TYPE_DELETED: "deleted",
+}
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One event of a watched session.
+
+    ``kind`` is ``"initial"`` (always first: the session when the watch
+    started, ``listing`` None when it did not exist), ``"committed"`` or
+    ``"deleted"``; ``listing`` is the session after the event (None when
+    deleted).
+    """
+
+    kind: str
+    session_id: str
+    listing: Listing | None
+
+
+class WatchStream:
+    """The events of one session as they happen; iterate, then :meth:`cancel`.
+
+    Iteration raises the store-level exception of the status that ended the
+    stream (``Unavailable`` when the server shut down or its commit feed was
+    interrupted: watch again, you will get the current state first).
+    """
+
+    def __init__(self, call: Any, session_id: str) -> None:
+        """Wrap a started server-streaming call."""
+        self._call = call
+        self._session_id = session_id
+
+    def __iter__(self) -> Iterator[WatchEvent]:
+        """The events, in commit order."""
+        try:
+            for data in self._call:
+                response = pb.WatchSessionResponse.FromString(data)
+                kind = _EVENT_KINDS.get(response.type, "unknown")
+                listing = (
+                    convert.listing_from_summary(response.session)
+                    if response.HasField("session")
+                    else None
+                )
+                yield WatchEvent(kind, response.session_id, listing)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.CANCELLED:
+                return
+            raise from_rpc_error(exc, session_id=self._session_id) from None
+
+    def cancel(self) -> None:
+        """End the stream (iteration then stops)."""
+        self._call.cancel()
+
+    def __enter__(self) -> WatchStream:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cancel()
+
+
+class GrpcStore:
+    """A checkpoint store served by a remote ``CheckpointStoreService``."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        token: str | None = None,
+        timeout: float | None = 60.0,
+        options: list[tuple[str, Any]] | None = None,
+    ) -> None:
+        """Connect to ``target`` (``HOST:PORT``), with TLS when ``credentials`` are given.
+
+        ``token`` is sent as a bearer token on every call; ``timeout`` bounds
+        every unary call (None: no deadline). The connection is made lazily.
+        """
+        self.target = target
+        self._timeout = timeout
+        self._metadata = bearer_metadata(token) if token else None
+        channel_options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", _MESSAGE_LIMIT),
+            ("grpc.max_send_message_length", _MESSAGE_LIMIT),
+            *(options or []),
+        ]
+        if credentials is None:
+            self._channel = grpc.insecure_channel(target, options=channel_options)
+        else:
+            self._channel = grpc.secure_channel(target, credentials, options=channel_options)
+        self._scheme = "grpcs" if credentials is not None else "grpc"
+        prefix = f"/{SERVICE_NAME}/"
+        unary = self._channel.unary_unary
+        self._put: _Unary = unary(prefix + "PutCheckpoint")
+        self._get: _Unary = unary(prefix + "GetCheckpoint")
+        self._list: _Unary = unary(prefix + "ListSessions")
+        self._delete: _Unary = unary(prefix + "DeleteCheckpoint")
+        self._watch: grpc.UnaryStreamMultiCallable[bytes, bytes] = self._channel.unary_stream(
+            prefix + "WatchSession"
+        )
+        self._closed = threading.Event()
+
+    @classmethod
+    def from_url(cls, url: str) -> GrpcStore:
+        """The store a ``grpc://`` or ``grpcs://`` URL names (see the module text)."""
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("grpc", "grpcs") or not parsed.hostname or parsed.port is None:
+            raise ValueError(f"store URL {url!r}: expected grpc://HOST:PORT or grpcs://HOST:PORT")
+        if parsed.path not in ("", "/") or parsed.username or parsed.password:
+            raise ValueError(f"store URL {url!r}: no path or user allowed (tokens go in a file)")
+        query = dict(urllib.parse.parse_qsl(parsed.query, strict_parsing=bool(parsed.query)))
+        known = {
+            "token_file",
+            "token_env",
+            "timeout",
+            "ca_file",
+            "server_name",
+            "cert_file",
+            "key_file",
+        }
+        unknown = sorted(set(query) - known)
+        if unknown:
+            raise ValueError(f"store URL {url!r}: unknown parameter(s) {', '.join(unknown)}")
+        if parsed.scheme == "grpc" and {"ca_file", "cert_file", "key_file", "server_name"} & set(
+            query
+        ):
+            raise ValueError(f"store URL {url!r}: TLS parameters need grpcs://")
+        if "token_file" in query:
+            token = read_token(file=query["token_file"])
+        else:
+            env = query.get("token_env", DEFAULT_TOKEN_ENV)
+            token = read_token(env=env) if os.environ.get(env) else None
+        timeout = float(query["timeout"]) if "timeout" in query else 60.0
+        credentials = None
+        options: list[tuple[str, Any]] = []
+        if parsed.scheme == "grpcs":
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(query.get("ca_file")),
+                private_key=_read(query.get("key_file")),
+                certificate_chain=_read(query.get("cert_file")),
+            )
+            if "server_name" in query:
+                options.append(("grpc.ssl_target_name_override", query["server_name"]))
+        return cls(
+            parsed.netloc, credentials=credentials, token=token, timeout=timeout, options=options
+        )
+
+    def __repr__(self) -> str:
+        return f"GrpcStore({self._scheme}://{self.target})"
+
+    # --- the store interface ----------------------------------------------------
+
+    def put(self, cp: Checkpoint, *, expected_generation: int | None = None) -> int:
+        """Commit ``cp`` under the CAS rule; return the new generation (see the module text)."""
+        session_id = check_session_id(cp.session_id)
+        expected = check_expected_generation(expected_generation)
+        body = checkpoint.encode(cp)
+        request = pb.PutCheckpointRequest(expected_generation=expected or 0)
+        # The canonical bytes travel as they are: field 1 (checkpoint), then the request.
+        data = _length_delimited(1, body) + request.SerializeToString()
+        response = pb.PutCheckpointResponse.FromString(self._call(self._put, data, session_id))
+        return response.generation
+
+    def get(self, session_id: str) -> Stored:
+        """The latest committed checkpoint, checked with the rules of ``decode``."""
+        check_session_id(session_id)
+        data = self._call(self._get, pb.GetCheckpointRequest(session_id=session_id), session_id)
+        response = pb.GetCheckpointResponse.FromString(data)
+        cp = response.checkpoint
+        try:
+            checked_bytes(cp)
+        except InvalidCheckpoint as exc:
+            raise CorruptStore(
+                f"{self!r}/{session_id}", f"the server sent an invalid checkpoint: {exc}"
+            ) from None
+        if cp.session_id != session_id or response.generation < 1:
+            raise CorruptStore(f"{self!r}/{session_id}", "the server sent another session")
+        return Stored(cp, response.generation)
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        optimizer: str | None = None,
+        updated_since: _dt.datetime | None = None,
+    ) -> list[Listing]:
+        """Summaries of the matching sessions, by session id (every page)."""
+        check_list_filters(status, optimizer, updated_since)
+        request = pb.ListSessionsRequest(page_size=MAX_PAGE_SIZE, optimizer=optimizer or "")
+        if status is not None:
+            request.status = convert.STATUS_NUMBERS[status]  # type: ignore[assignment]
+        if updated_since is not None:
+            request.updated_since.CopyFrom(convert.datetime_to_timestamp(updated_since))
+        found: list[Listing] = []
+        while True:
+            response = pb.ListSessionsResponse.FromString(self._call(self._list, request, None))
+            found.extend(convert.listing_from_summary(item) for item in response.sessions)
+            if not response.next_page_token:
+                return found
+            request.page_token = response.next_page_token
+
+    def delete(self, session_id: str) -> None:
+        """Forget a session; nothing happens when there is none."""
+        check_session_id(session_id)
+        self._call(self._delete, pb.DeleteCheckpointRequest(session_id=session_id), session_id)
+
+    # --- beyond the interface ---------------------------------------------------
+
+    def watch(self, session_id: str) -> WatchStream:
+        """Watch a session: its current state, then every commit and delete (no deadline)."""
+        check_session_id(session_id)
+        request = pb.WatchSessionRequest(session_id=session_id).SerializeToString()
+        call = self._watch(request, metadata=self._metadata)
+        return WatchStream(call, session_id)
+
+    def close(self) -> None:
+        """Close the channel (idempotent)."""
+        if not self._closed.is_set():
+            self._closed.set()
+            self._channel.close()
+
+    def __enter__(self) -> GrpcStore:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(self, method: _Unary, request: Any, session_id: str | None) -> bytes:
+        data = request if isinstance(request, bytes) else request.SerializeToString()
+        try:
+            response: bytes = method(data, timeout=self._timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, session_id=session_id) from None
+        return response
+
+
+def _length_delimited(field: int, payload: bytes) -> bytes:
+    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _read(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    with open(path, "rb") as handle:
+        return handle.read()

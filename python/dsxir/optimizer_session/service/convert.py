@@ -1,0 +1,83 @@
+"""Conversions between store values and the service's messages.
+
+A :class:`~dsxir.optimizer_session.store.Listing` travels as a
+``SessionSummary``; status names (``"running"`` …) as ``SessionStatus``
+numbers; datetimes as ``google.protobuf.Timestamp`` at microsecond precision
+(the precision of a listing's ``updated_at``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from dsxir.optimizer_session.store.interface import Listing, timestamp_to_datetime
+from dsxir.optimizer_session.v1 import checkpoint_pb2
+from dsxir.optimizer_session.v1.service_pb2 import SessionSummary
+
+__all__ = [
+    "STATUS_NAMES",
+    "STATUS_NUMBERS",
+    "datetime_to_timestamp",
+    "listing_from_summary",
+    "summary_from_listing",
+]
+
+STATUS_NUMBERS: dict[str, int] = {
+    "running": checkpoint_pb2.SESSION_STATUS_RUNNING,
+    "paused": checkpoint_pb2.SESSION_STATUS_PAUSED,
+    "completed": checkpoint_pb2.SESSION_STATUS_COMPLETED,
+    "failed": checkpoint_pb2.SESSION_STATUS_FAILED,
+    "cancelled": checkpoint_pb2.SESSION_STATUS_CANCELLED,
+}
+"""``SessionStatus`` numbers by the status names stores use."""
+STATUS_NAMES: dict[int, str] = {number: name for name, number in STATUS_NUMBERS.items()}
+"""Status names by ``SessionStatus`` number."""
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def datetime_to_timestamp(when: _dt.datetime) -> Timestamp:
+    """An aware datetime as a timestamp (microsecond precision, exact)."""
+    delta = when - _EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    seconds, micro = divmod(micros, 1_000_000)
+    return Timestamp(seconds=seconds, nanos=micro * 1000)
+
+
+def summary_from_listing(listing: Listing) -> SessionSummary:
+    """The ``SessionSummary`` of a listing."""
+    summary = SessionSummary(
+        session_id=listing.session_id,
+        status=STATUS_NUMBERS[listing.status],  # type: ignore[arg-type]
+        optimizer=listing.optimizer,
+        completed=listing.completed,
+        errors=listing.errors,
+        attempts=listing.attempts,
+        trials=listing.trials,
+        generation=listing.generation,
+    )
+    summary.updated_at.CopyFrom(datetime_to_timestamp(listing.updated_at))
+    if listing.best_score is not None:
+        summary.best_score = listing.best_score
+    return summary
+
+
+def listing_from_summary(summary: SessionSummary) -> Listing:
+    """The listing a ``SessionSummary`` describes; ``ValueError`` for an unknown status."""
+    status = STATUS_NAMES.get(summary.status)
+    if status is None:
+        raise ValueError(f"summary of {summary.session_id!r} has unknown status {summary.status}")
+    return Listing(
+        session_id=summary.session_id,
+        status=status,
+        optimizer=summary.optimizer,
+        updated_at=timestamp_to_datetime(summary.updated_at.seconds, summary.updated_at.nanos),
+        best_score=summary.best_score if summary.HasField("best_score") else None,
+        completed=summary.completed,
+        errors=summary.errors,
+        attempts=summary.attempts,
+        trials=summary.trials,
+        generation=summary.generation,
+    )

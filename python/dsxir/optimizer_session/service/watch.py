@@ -1,0 +1,188 @@
+"""Commit events: how the service learns of commits and fans them out to watchers.
+
+A :class:`CommitEvent` says that a session was committed (with its new
+listing) or deleted. A store that sees every commit, including those made by
+other processes, implements :class:`CommitFeed` (the PostgreSQL store does,
+with LISTEN/NOTIFY); the server then takes its events from the store. For
+other stores the server publishes the commits it makes itself, so watchers
+of a file or memory store see the commits made through that server.
+
+:class:`WatchHub` delivers events to :class:`Subscription`\\ s, one per
+watcher and session, in the order published. A subscription holds at most
+``max_pending`` undelivered events: a watcher that falls further behind is
+told so (:class:`WatchOverflow`) instead of the server buffering without
+bound. When the feed may have missed events (its connection to the database
+was lost), :meth:`WatchHub.interrupt` ends every subscription with
+:class:`WatchInterrupted`, so no watcher silently misses a commit.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from dsxir.optimizer_session.store.interface import Listing
+
+__all__ = [
+    "CommitEvent",
+    "CommitFeed",
+    "Subscription",
+    "WatchClosed",
+    "WatchHub",
+    "WatchInterrupted",
+    "WatchOverflow",
+]
+
+
+@dataclass(frozen=True)
+class CommitEvent:
+    """A commit (``listing`` set) or a delete (``listing`` None) of ``session_id``."""
+
+    session_id: str
+    listing: Listing | None
+
+
+@runtime_checkable
+class CommitFeed(Protocol):
+    """A store that reports every commit and delete of its sessions, whoever made them."""
+
+    def subscribe_commits(
+        self,
+        on_event: Callable[[CommitEvent], None],
+        on_gap: Callable[[str], None],
+    ) -> Callable[[], None]:
+        """Call ``on_event`` for each commit, in commit order; return an unsubscribe function.
+
+        ``on_gap(reason)`` is called when events may have been missed (the
+        feed lost its connection), before delivery resumes.
+        """
+        ...
+
+
+class WatchClosed(Exception):
+    """The hub was closed (the server is shutting down)."""
+
+
+class WatchOverflow(Exception):
+    """The watcher fell behind by more than the hub's ``max_pending`` events."""
+
+
+class WatchInterrupted(Exception):
+    """The commit feed may have missed events; the watcher must start again."""
+
+
+class Subscription:
+    """The events of one session for one watcher, in order, bounded."""
+
+    def __init__(self, hub: WatchHub, session_id: str, max_pending: int) -> None:
+        """A subscription of ``hub`` to ``session_id``; use :meth:`WatchHub.subscribe`."""
+        self.session_id = session_id
+        self._hub = hub
+        self._max_pending = max_pending
+        self._events: collections.deque[CommitEvent] = collections.deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._ended: Exception | None = None
+
+    def _push(self, event: CommitEvent) -> None:
+        with self._ready:
+            if self._ended is not None:
+                return
+            if len(self._events) >= self._max_pending:
+                self._ended = WatchOverflow(
+                    f"watcher of {self.session_id!r} fell behind by {self._max_pending} events"
+                )
+                self._events.clear()
+            else:
+                self._events.append(event)
+            self._ready.notify()
+
+    def _end(self, reason: Exception) -> None:
+        with self._ready:
+            if self._ended is None:
+                self._ended = reason
+            self._ready.notify()
+
+    def get(self, timeout: float) -> CommitEvent | None:
+        """The next event, or None after ``timeout`` seconds without one.
+
+        Raises the reason the subscription ended (``WatchClosed``,
+        ``WatchOverflow``, ``WatchInterrupted``) once pending events are
+        delivered (none are pending after an overflow).
+        """
+        deadline = time.monotonic() + timeout
+        with self._ready:
+            while not self._events:
+                if self._ended is not None:
+                    raise self._ended
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._ready.wait(left)
+            return self._events.popleft()
+
+    def close(self) -> None:
+        """Stop receiving events (idempotent)."""
+        self._hub._remove(self)
+        self._end(WatchClosed("subscription closed"))
+
+
+class WatchHub:
+    """Fans commit events out to the subscriptions of their session."""
+
+    def __init__(self, *, max_pending: int = 1024) -> None:
+        """A hub whose subscriptions each hold at most ``max_pending`` events."""
+        self._max_pending = max_pending
+        self._lock = threading.Lock()
+        self._subscriptions: dict[str, set[Subscription]] = {}
+        self._closed = False
+
+    def subscribe(self, session_id: str) -> Subscription:
+        """A new subscription to ``session_id``; ``WatchClosed`` once the hub is closed."""
+        subscription = Subscription(self, session_id, self._max_pending)
+        with self._lock:
+            if self._closed:
+                raise WatchClosed("the server is shutting down")
+            self._subscriptions.setdefault(session_id, set()).add(subscription)
+        return subscription
+
+    def publish(self, event: CommitEvent) -> None:
+        """Deliver ``event`` to every subscription of its session."""
+        with self._lock:
+            targets = list(self._subscriptions.get(event.session_id, ()))
+        for subscription in targets:
+            subscription._push(event)
+
+    def interrupt(self, reason: str) -> None:
+        """End every current subscription with ``WatchInterrupted(reason)``."""
+        for subscription in self._take_all():
+            subscription._end(WatchInterrupted(reason))
+
+    def close(self) -> None:
+        """End every subscription with ``WatchClosed`` and refuse new ones."""
+        with self._lock:
+            self._closed = True
+        for subscription in self._take_all():
+            subscription._end(WatchClosed("the server is shutting down"))
+
+    def watchers(self) -> int:
+        """How many subscriptions are open."""
+        with self._lock:
+            return sum(len(group) for group in self._subscriptions.values())
+
+    def _take_all(self) -> list[Subscription]:
+        with self._lock:
+            taken = [s for group in self._subscriptions.values() for s in group]
+            self._subscriptions.clear()
+        return taken
+
+    def _remove(self, subscription: Subscription) -> None:
+        with self._lock:
+            group = self._subscriptions.get(subscription.session_id)
+            if group is not None:
+                group.discard(subscription)
+                if not group:
+                    del self._subscriptions[subscription.session_id]
