@@ -28,7 +28,9 @@ def hash_trainset(data: bytes) -> tuple[int, bytes]:
     if term.WhichOneof("kind") != "list_value":
         return REFUSED, b"checkpoint_shape: <input>: not a Term list"
     try:
-        examples = ck.from_term(term)
+        examples = [
+            ck.from_term(item, root=f"items[{i}]") for i, item in enumerate(term.list_value.items)
+        ]
         return 0, (ck.hash_trainset(examples).hex() + "\n").encode()
     except (InvalidCheckpoint, TypeError) as exc:
         return REFUSED, f"checkpoint_shape: {exc}".encode()

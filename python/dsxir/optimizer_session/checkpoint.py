@@ -32,6 +32,7 @@ from dsxir.errors import (
 from dsxir.optimizer_session.credentials import screen
 from dsxir.optimizer_session.terms import (
     Atom,
+    framed_term_bytes,
     from_term,
     map_body,
     term_bytes,
@@ -47,7 +48,13 @@ from dsxir.optimizer_session.v1.checkpoint_pb2 import (
     TRIAL_STATUS_OK,
     Checkpoint,
 )
-from dsxir.optimizer_session.validate import FORMAT_ID, MAX_CHECKPOINT_BYTES, check
+from dsxir.optimizer_session.validate import (
+    FORMAT_ID,
+    MAX_CHECKPOINT_BYTES,
+    check,
+    check_parsed,
+    checked_bytes,
+)
 
 __all__ = [
     "FORMAT_ID",
@@ -181,8 +188,7 @@ def encode(cp: Checkpoint) -> bytes:
     Refuses (``InvalidCheckpoint`` naming the field) a checkpoint that
     :func:`decode` would refuse, so no invalid bytes are ever written.
     """
-    check(cp)
-    return cp.SerializeToString(deterministic=True)
+    return checked_bytes(cp)
 
 
 def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
@@ -199,16 +205,17 @@ def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
     if len(data) > MAX_CHECKPOINT_BYTES:
         raise _shape(None, "<input>", _too_long(len(data)))
     cp = Checkpoint()
+    raw = bytes(data)
     try:
-        cp.ParseFromString(bytes(data))
+        cp.ParseFromString(raw)
     except Exception as exc:  # any parse failure of untrusted bytes is a refusal
         raise _shape(None, "<input>", f"not a protobuf checkpoint ({exc})") from None
-    return _validated(cp)
+    return _validated(cp, raw)
 
 
-def _validated(cp: Checkpoint) -> Checkpoint:
+def _validated(cp: Checkpoint, raw: bytes | None = None) -> Checkpoint:
     try:
-        check(cp)
+        check_parsed(cp, raw)
     except InvalidCheckpoint as exc:
         raise _shape(cp.session_id or None, exc.path, exc.detail) from None
     return cp
@@ -253,10 +260,10 @@ def hash_trainset(trainset: Iterable[Any]) -> bytes:
     dataclass instances hash as maps. Raises ``TypeError`` naming the path
     (``trainset[3]['meta']``) for a value with no Term form.
     """
-    encoded = [term_bytes(example, root=f"trainset[{i}]") for i, example in enumerate(trainset)]
+    examples = trainset if type(trainset) is list else list(trainset)
     digest = hashlib.sha256(_TRAINSET_DOMAIN)
-    digest.update(_pack_u64(len(encoded)))
-    digest.update(b"".join(_pack_u64(len(t)) + t for t in encoded))
+    digest.update(_pack_u64(len(examples)))
+    digest.update(framed_term_bytes(examples, root="trainset"))
     return digest.digest()
 
 

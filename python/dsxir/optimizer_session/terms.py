@@ -12,24 +12,36 @@ Refused, with the path of the offending value: NaN (``InvalidCheckpoint``,
 a ``ValueError``), strings that are not valid Unicode (lone surrogates),
 nesting deeper than :data:`MAX_TERM_DEPTH`, duplicate map keys, and any type
 outside the mapping above (``TypeError``).
+
+When the optional compiled module ``dsxir._accel`` is built, values of the
+exact built-in types are encoded by it, and checkpoints are validated by it
+(:mod:`~dsxir.optimizer_session.validate`); it gives the same bytes and the
+same verdicts as the Python code, which handles everything it declines and
+reports every refusal. :data:`ACCELERATED` tells whether it is in use; the
+environment variable ``DSXIR_PURE_PYTHON=1`` (any value but empty or ``0``)
+turns it off when the package is imported.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import numbers
+import os
 import struct
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from dsxir.errors import InvalidCheckpoint
 from dsxir.optimizer_session.v1.term_pb2 import Term, TermMap
 
 __all__ = [
+    "ACCELERATED",
     "MAX_TERM_DEPTH",
     "Atom",
     "check_term",
     "check_term_map",
+    "framed_term_bytes",
     "from_term",
     "map_body",
     "term_bytes",
@@ -42,6 +54,7 @@ MAX_TERM_DEPTH = 24
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _pack_double = struct.Struct("<d").pack
+_pack_u64 = struct.Struct(">Q").pack
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,6 +62,36 @@ class Atom:
     """A symbol (an Elixir atom): a name that is not a string."""
 
     name: str
+
+
+# --- the optional compiled accelerator -------------------------------------------
+
+_Encoder = Callable[[Any], "bytes | None"]
+_accel_term_bytes: _Encoder | None = None
+_accel_map_body: _Encoder | None = None
+_accel_frame_terms: _Encoder | None = None
+_accel_check_canonical: Callable[[bytes], bool] | None = None
+
+
+def _load_accelerator() -> bool:
+    """Bind the compiled functions unless disabled or not built; True when bound."""
+    global _accel_term_bytes, _accel_map_body, _accel_frame_terms, _accel_check_canonical
+    if os.environ.get("DSXIR_PURE_PYTHON", "") not in ("", "0"):
+        return False
+    try:
+        accel = importlib.import_module("dsxir._accel")
+    except ImportError:
+        return False
+    accel.set_atom_type(Atom)
+    _accel_term_bytes = cast(_Encoder, accel.term_bytes)
+    _accel_map_body = cast(_Encoder, accel.map_body)
+    _accel_frame_terms = cast(_Encoder, accel.frame_terms)
+    _accel_check_canonical = cast(Callable[[bytes], bool], accel.check_canonical)
+    return True
+
+
+ACCELERATED = _load_accelerator()
+"""True when the compiled module ``dsxir._accel`` is in use (see the module doc)."""
 
 
 class _Bad(Exception):
@@ -242,6 +285,10 @@ def term_bytes(value: Any, *, root: str = "value") -> bytes:
     :class:`~dsxir.errors.InvalidCheckpoint` for NaN, invalid Unicode,
     duplicate keys or excessive depth; both name the path from ``root``.
     """
+    if _accel_term_bytes is not None:
+        fast = _accel_term_bytes(value)
+        if fast is not None:
+            return fast
     try:
         return _encode(value, 1)
     except _Bad as bad:
@@ -251,6 +298,10 @@ def term_bytes(value: Any, *, root: str = "value") -> bytes:
 
 def map_body(value: Any, *, root: str = "value") -> bytes:
     """The canonical bytes of a mapping as a ``TermMap`` message."""
+    if _accel_map_body is not None and type(value) is dict:
+        fast = _accel_map_body(value)
+        if fast is not None:
+            return fast
     try:
         if type(value) is not dict and _encoder_for(value) is not _enc_map:
             raise _Bad(f"{type(value).__name__} is not a mapping", TypeError)
@@ -258,6 +309,23 @@ def map_body(value: Any, *, root: str = "value") -> bytes:
     except _Bad as bad:
         _raise(bad, root)
         raise AssertionError("unreachable") from None
+
+
+def framed_term_bytes(values: Sequence[Any], *, root: str = "values") -> bytes:
+    """``uint64_be(len(t)) + t`` for the canonical bytes ``t`` of each value, joined.
+
+    The framing of FORMAT.md §6; refusals name ``root[i]`` and the path below.
+    """
+    if _accel_frame_terms is not None:
+        fast = _accel_frame_terms(values)
+        if fast is not None:
+            return fast
+    parts = []
+    for i, value in enumerate(values):
+        encoded = term_bytes(value, root=f"{root}[{i}]")
+        parts.append(_pack_u64(len(encoded)))
+        parts.append(encoded)
+    return b"".join(parts)
 
 
 def to_term(value: Any) -> Term:
@@ -268,12 +336,12 @@ def to_term(value: Any) -> Term:
 # --- reading Terms -------------------------------------------------------------
 
 
-def from_term(term: Term | TermMap) -> Any:
+def from_term(term: Term | TermMap, *, root: str = "term") -> Any:
     """Convert a ``Term`` (or a ``TermMap``, as stats and errors are) back to Python.
 
-    A map becomes a ``dict``; refused (``InvalidCheckpoint``): a Term without a
-    kind, a map key Python cannot hold (a list or a map), and two keys that
-    Python considers equal (``1``, ``1.0`` and ``True``).
+    A map becomes a ``dict``; refused (``InvalidCheckpoint``, its path starting
+    at ``root``): a Term without a kind, a map key Python cannot hold (a list or
+    a map), and two keys that Python considers equal (``1``, ``1.0``, ``True``).
     """
     if isinstance(term, TermMap):
         wrapped = Term()
@@ -282,7 +350,7 @@ def from_term(term: Term | TermMap) -> Any:
     try:
         return _from(term)
     except _Bad as bad:
-        _raise(bad, "term")
+        _raise(bad, root)
         raise AssertionError("unreachable") from None
 
 

@@ -1,0 +1,1506 @@
+/*
+ * dsxir._accel: optional compiled fast paths of dsxir.optimizer_session.
+ *
+ * Two jobs, each with a pure-Python twin that gives identical results and that
+ * the package falls back to when this module is missing or disabled
+ * (DSXIR_PURE_PYTHON=1):
+ *
+ * check_canonical(data) -> bool
+ *     Walks the bytes of a Checkpoint and answers whether validate.check
+ *     would accept the message they parse to (FORMAT.md §1-§4). It only
+ *     answers; the caller runs the Python check for the path and detail of a
+ *     refusal.
+ *     - On the output of upb's SerializeToString(deterministic=True) the
+ *       answer is exact: known fields come in field-number order, each
+ *       singular one once, unknown fields (including known numbers with
+ *       another wire type) after them, and a map key's bytes are its
+ *       canonical bytes.
+ *     - On any other bytes that upb parses, True still means valid: what it
+ *       cannot read the way upb does (a singular field written twice, which
+ *       upb merges or overwrites; a Term with two kinds; a map key whose
+ *       bytes are not canonical, on which the key order is defined) is
+ *       answered with False, and the caller serializes and asks again.
+ *     - On arbitrary bytes it never crashes nor reads out of bounds.
+ *
+ * term_bytes(value) -> bytes | None
+ * map_body(dict) -> bytes | None
+ * frame_terms(list | tuple) -> bytes | None
+ *     The canonical Term bytes of plain Python values (exact types only),
+ *     byte for byte what terms.term_bytes writes. None means "not handled
+ *     here": the Python encoder then produces the bytes or the precise error.
+ *
+ * set_atom_type(Atom) tells the encoder which class is the Atom of terms.py.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_TERM_DEPTH 24
+
+/* Wire types. */
+#define WT_VARINT 0
+#define WT_I64 1
+#define WT_LEN 2
+#define WT_SGROUP 3
+#define WT_EGROUP 4
+#define WT_I32 5
+
+/* upb's default recursion limit; deeper unknown groups cannot come from it. */
+#define MAX_GROUP_DEPTH 100
+
+/* ======================================================================== */
+/* Reading the wire format                                                   */
+/* ======================================================================== */
+
+typedef struct {
+    const uint8_t *p;
+    const uint8_t *end;
+} span;
+
+/* A varint of at most 10 bytes, truncated to 64 bits as upb reads it. */
+static inline int
+read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+    const uint8_t *p = *pp;
+    if (p < end && *p < 0x80) { /* the common one-byte case */
+        *out = *p;
+        *pp = p + 1;
+        return 1;
+    }
+    uint64_t value = 0;
+    for (int i = 0; i < 10; i++) {
+        if (p >= end) {
+            return 0;
+        }
+        uint8_t byte = *p++;
+        value |= (uint64_t)(byte & 0x7F) << (7 * i);
+        if (!(byte & 0x80)) {
+            *pp = p;
+            *out = value;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static inline int
+read_tag(const uint8_t **pp, const uint8_t *end, uint32_t *number, int *wire_type)
+{
+    uint64_t tag;
+    if (!read_varint(pp, end, &tag) || tag > UINT32_MAX || (tag >> 3) == 0) {
+        return 0;
+    }
+    *number = (uint32_t)(tag >> 3);
+    *wire_type = (int)(tag & 7);
+    return 1;
+}
+
+static inline int
+read_len(const uint8_t **pp, const uint8_t *end, span *out)
+{
+    uint64_t length;
+    if (!read_varint(pp, end, &length) || length > (uint64_t)(end - *pp)) {
+        return 0;
+    }
+    out->p = *pp;
+    out->end = *pp + length;
+    *pp = out->end;
+    return 1;
+}
+
+static int
+read_fixed64(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+    if (end - *pp < 8) {
+        return 0;
+    }
+    uint64_t value = 0;
+    for (int i = 7; i >= 0; i--) {
+        value = (value << 8) | (*pp)[i];
+    }
+    *pp += 8;
+    *out = value;
+    return 1;
+}
+
+static int skip_field(const uint8_t **pp, const uint8_t *end, uint32_t number,
+                      int wire_type, int depth);
+
+/* Skip the rest of a group up to its matching end tag. */
+static int
+skip_group(const uint8_t **pp, const uint8_t *end, uint32_t number, int depth)
+{
+    if (depth > MAX_GROUP_DEPTH) {
+        return 0;
+    }
+    for (;;) {
+        uint32_t inner;
+        int wire_type;
+        if (!read_tag(pp, end, &inner, &wire_type)) {
+            return 0;
+        }
+        if (wire_type == WT_EGROUP) {
+            return inner == number;
+        }
+        if (!skip_field(pp, end, inner, wire_type, depth + 1)) {
+            return 0;
+        }
+    }
+}
+
+/* Skip the value of a field whose tag has been read (an unknown field). */
+static int
+skip_field(const uint8_t **pp, const uint8_t *end, uint32_t number, int wire_type,
+           int depth)
+{
+    uint64_t ignored;
+    span ignored_span;
+    switch (wire_type) {
+    case WT_VARINT:
+        return read_varint(pp, end, &ignored);
+    case WT_I64:
+        return read_fixed64(pp, end, &ignored);
+    case WT_LEN:
+        return read_len(pp, end, &ignored_span);
+    case WT_SGROUP:
+        return skip_group(pp, end, number, depth);
+    case WT_I32:
+        if (end - *pp < 4) {
+            return 0;
+        }
+        *pp += 4;
+        return 1;
+    default: /* an end-group tag out of place, or wire types 6 and 7 */
+        return 0;
+    }
+}
+
+/* Marks a singular field as seen; a second occurrence is unexpected. */
+#define SEEN_ONCE(seen, number)                                                \
+    do {                                                                       \
+        if ((seen) & ((uint64_t)1 << (number))) {                              \
+            return 0;                                                          \
+        }                                                                      \
+        (seen) |= (uint64_t)1 << (number);                                     \
+    } while (0)
+
+#define HAS(seen, number) (((seen) >> (number)) & 1)
+
+/* ======================================================================== */
+/* check_canonical                                                           */
+/* ======================================================================== */
+
+static int
+is_nan_bits(uint64_t bits)
+{
+    return (bits & 0x7FF0000000000000ULL) == 0x7FF0000000000000ULL &&
+           (bits & 0x000FFFFFFFFFFFFFULL) != 0;
+}
+
+static int check_map(span map, int depth);
+
+/* validate/terms._check: a Term message at `depth`. */
+static int
+check_term(span term, int depth)
+{
+    if (depth > MAX_TERM_DEPTH) {
+        return 0;
+    }
+    const uint8_t *p = term.p;
+    int kinds = 0;
+    while (p < term.end) {
+        uint32_t number;
+        int wire_type;
+        if (!read_tag(&p, term.end, &number, &wire_type)) {
+            return 0;
+        }
+        span sub;
+        uint64_t value;
+        switch (number) {
+        case 1: /* null_value */
+        case 6: /* string_value */
+        case 7: /* bytes_value */
+        case 8: /* atom_value */
+            if (wire_type != WT_LEN) {
+                break;
+            }
+            if (!read_len(&p, term.end, &sub)) {
+                return 0;
+            }
+            kinds++;
+            continue;
+        case 2: /* bool_value */
+        case 3: /* int_value */
+            if (wire_type != WT_VARINT) {
+                break;
+            }
+            if (!read_varint(&p, term.end, &value)) {
+                return 0;
+            }
+            kinds++;
+            continue;
+        case 4: /* bigint_value: minimal two's complement, outside int64 */
+            if (wire_type != WT_LEN) {
+                break;
+            }
+            if (!read_len(&p, term.end, &sub)) {
+                return 0;
+            }
+            kinds++;
+            if (sub.end - sub.p < 9) {
+                return 0; /* empty, or fits in int64 once minimal */
+            }
+            if ((sub.p[0] == 0x00 && sub.p[1] < 0x80) ||
+                (sub.p[0] == 0xFF && sub.p[1] >= 0x80)) {
+                return 0;
+            }
+            continue;
+        case 5: /* float_value */
+            if (wire_type != WT_I64) {
+                break;
+            }
+            if (!read_fixed64(&p, term.end, &value) || is_nan_bits(value)) {
+                return 0;
+            }
+            kinds++;
+            continue;
+        case 9:  /* list_value */
+        case 10: /* tuple_value */
+            if (wire_type != WT_LEN) {
+                break;
+            }
+            if (!read_len(&p, term.end, &sub)) {
+                return 0;
+            }
+            kinds++;
+            {
+                const uint8_t *q = sub.p;
+                while (q < sub.end) {
+                    uint32_t item_number;
+                    int item_wire_type;
+                    if (!read_tag(&q, sub.end, &item_number, &item_wire_type)) {
+                        return 0;
+                    }
+                    if (item_number == 1 && item_wire_type == WT_LEN) {
+                        span item;
+                        if (!read_len(&q, sub.end, &item) ||
+                            !check_term(item, depth + 1)) {
+                            return 0;
+                        }
+                    }
+                    else if (!skip_field(&q, sub.end, item_number, item_wire_type, 0)) {
+                        return 0;
+                    }
+                }
+            }
+            continue;
+        case 11: /* map_value */
+            if (wire_type != WT_LEN) {
+                break;
+            }
+            if (!read_len(&p, term.end, &sub) || !check_map(sub, depth + 1)) {
+                return 0;
+            }
+            kinds++;
+            continue;
+        default:
+            break;
+        }
+        if (!skip_field(&p, term.end, number, wire_type, 0)) {
+            return 0;
+        }
+    }
+    /* No kind: refused. Two kinds cannot come from upb (a oneof keeps one). */
+    return kinds == 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Whether the bytes of a map key are its canonical bytes.                   */
+/*                                                                          */
+/* Key order is defined on canonical bytes. In upb's output every key is     */
+/* canonical; in other input (decode checks the bytes it was given before    */
+/* serializing anything) a key that is not is answered with False, so that   */
+/* the caller re-serializes and asks again.                                  */
+/* ------------------------------------------------------------------------ */
+
+/* A varint as a canonical writer writes it: no trailing zero byte. */
+static int
+read_minimal_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+    const uint8_t *start = *pp;
+    if (!read_varint(pp, end, out)) {
+        return 0;
+    }
+    return *pp - start == 1 || (*pp)[-1] != 0;
+}
+
+static int
+read_minimal_len(const uint8_t **pp, const uint8_t *end, span *out)
+{
+    const uint8_t *start = *pp;
+    if (!read_len(pp, end, out)) {
+        return 0;
+    }
+    const uint8_t *after_length = out->p;
+    return after_length - start == 1 || after_length[-1] != 0;
+}
+
+static int canonical_term(span term);
+
+enum container { LIST, MAP, ENTRY };
+
+/* A TermList (items, field 1), a TermMap (entries, field 1) or a
+ * TermMapEntry (key 1 then value 2, once each): its known fields first, each
+ * written minimally and canonical inside, then only unknown fields. */
+static int
+canonical_container(span message, enum container kind)
+{
+    const uint8_t *p = message.p;
+    uint32_t last_known = 0;
+    int unknown_seen = 0;
+    while (p < message.end) {
+        uint32_t number;
+        int wire_type;
+        const uint8_t *tag_at = p;
+        if (!read_tag(&p, message.end, &number, &wire_type)) {
+            return 0;
+        }
+        int known = wire_type == WT_LEN && (number == 1 || (kind == ENTRY && number == 2));
+        if (!known) {
+            unknown_seen = 1;
+            if (!skip_field(&p, message.end, number, wire_type, 0)) {
+                return 0;
+            }
+            continue;
+        }
+        if (unknown_seen || p - tag_at != 1 || (kind == ENTRY && number <= last_known)) {
+            return 0;
+        }
+        last_known = number;
+        span sub;
+        if (!read_minimal_len(&p, message.end, &sub)) {
+            return 0;
+        }
+        if (!(kind == MAP ? canonical_container(sub, ENTRY) : canonical_term(sub))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A Term whose only known field is its kind (check_term made sure). */
+static int
+canonical_term(span term)
+{
+    const uint8_t *p = term.p;
+    if (p == term.end) {
+        return 1;
+    }
+    uint32_t number;
+    int wire_type;
+    if (!read_tag(&p, term.end, &number, &wire_type) || p - term.p != 1) {
+        return 0;
+    }
+    uint64_t value;
+    span sub;
+    switch (number) {
+    case 1: case 4: case 6: case 7: case 8:
+        if (wire_type == WT_LEN) {
+            return read_minimal_len(&p, term.end, &sub);
+        }
+        break;
+    case 2: /* bool: upb writes 0 or 1 */
+        if (wire_type == WT_VARINT) {
+            return read_minimal_varint(&p, term.end, &value) && value <= 1;
+        }
+        break;
+    case 3: /* sint64: at most 64 bits, so a tenth byte can only be 1 */
+        if (wire_type == WT_VARINT) {
+            const uint8_t *start = p;
+            return read_minimal_varint(&p, term.end, &value) &&
+                   (p - start < 10 || p[-1] == 1);
+        }
+        break;
+    case 5:
+        if (wire_type == WT_I64) {
+            return 1;
+        }
+        break;
+    case 9: case 10: case 11:
+        if (wire_type == WT_LEN) {
+            if (!read_minimal_len(&p, term.end, &sub)) {
+                return 0;
+            }
+            return canonical_container(sub, number == 11 ? MAP : LIST);
+        }
+        break;
+    default:
+        break;
+    }
+    /* The first field is not the kind: upb would write the kind first. */
+    return 0;
+}
+
+/* Unsigned lexicographic order, a proper prefix first. */
+static int
+compare_bytes(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+    int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
+    if (c != 0) {
+        return c;
+    }
+    return a_len < b_len ? -1 : (a_len > b_len ? 1 : 0);
+}
+
+/* terms._check_map: a TermMap whose keys and values are at `depth`. In the
+ * canonical output the bytes of an entry's key are the key's canonical bytes. */
+static int
+check_map(span map, int depth)
+{
+    const uint8_t *p = map.p;
+    const uint8_t *previous = NULL;
+    size_t previous_len = 0;
+    while (p < map.end) {
+        uint32_t number;
+        int wire_type;
+        if (!read_tag(&p, map.end, &number, &wire_type)) {
+            return 0;
+        }
+        if (number != 1 || wire_type != WT_LEN) {
+            if (!skip_field(&p, map.end, number, wire_type, 0)) {
+                return 0;
+            }
+            continue;
+        }
+        span entry, key = {NULL, NULL}, value = {NULL, NULL};
+        if (!read_len(&p, map.end, &entry)) {
+            return 0;
+        }
+        uint64_t seen = 0;
+        const uint8_t *q = entry.p;
+        while (q < entry.end) {
+            uint32_t entry_number;
+            int entry_wire_type;
+            if (!read_tag(&q, entry.end, &entry_number, &entry_wire_type)) {
+                return 0;
+            }
+            if ((entry_number == 1 || entry_number == 2) && entry_wire_type == WT_LEN) {
+                SEEN_ONCE(seen, entry_number);
+                if (!read_len(&q, entry.end, entry_number == 1 ? &key : &value)) {
+                    return 0;
+                }
+            }
+            else if (!skip_field(&q, entry.end, entry_number, entry_wire_type, 0)) {
+                return 0;
+            }
+        }
+        if (!HAS(seen, 1) || !check_term(key, depth) || !HAS(seen, 2) ||
+            !check_term(value, depth) || !canonical_term(key)) {
+            return 0;
+        }
+        size_t key_len = (size_t)(key.end - key.p);
+        if (previous != NULL &&
+            compare_bytes(key.p, key_len, previous, previous_len) <= 0) {
+            return 0;
+        }
+        previous = key.p;
+        previous_len = key_len;
+    }
+    return 1;
+}
+
+/* google.protobuf.Timestamp: 0 <= nanos < 1e9, 0001-01-01 <= seconds <= 9999-12-31. */
+static int
+check_timestamp(span stamp)
+{
+    const uint8_t *p = stamp.p;
+    uint64_t seen = 0, seconds = 0, nanos = 0;
+    while (p < stamp.end) {
+        uint32_t number;
+        int wire_type;
+        if (!read_tag(&p, stamp.end, &number, &wire_type)) {
+            return 0;
+        }
+        if ((number == 1 || number == 2) && wire_type == WT_VARINT) {
+            SEEN_ONCE(seen, number);
+            if (!read_varint(&p, stamp.end, number == 1 ? &seconds : &nanos)) {
+                return 0;
+            }
+        }
+        else if (!skip_field(&p, stamp.end, number, wire_type, 0)) {
+            return 0;
+        }
+    }
+    int32_t nanos32 = (int32_t)(uint32_t)nanos; /* an int32 field */
+    int64_t seconds64 = (int64_t)seconds;
+    return nanos32 >= 0 && nanos32 < 1000000000 && seconds64 >= -62135596800LL &&
+           seconds64 <= 253402300799LL;
+}
+
+/* OptionEntry: a non-empty key and a valid Term value. */
+static int
+check_option(span option)
+{
+    const uint8_t *p = option.p;
+    uint64_t seen = 0;
+    span key = {NULL, NULL}, value = {NULL, NULL};
+    while (p < option.end) {
+        uint32_t number;
+        int wire_type;
+        if (!read_tag(&p, option.end, &number, &wire_type)) {
+            return 0;
+        }
+        if ((number == 1 || number == 2) && wire_type == WT_LEN) {
+            SEEN_ONCE(seen, number);
+            if (!read_len(&p, option.end, number == 1 ? &key : &value)) {
+                return 0;
+            }
+        }
+        else if (!skip_field(&p, option.end, number, wire_type, 0)) {
+            return 0;
+        }
+    }
+    return HAS(seen, 1) && key.end > key.p && HAS(seen, 2) && check_term(value, 1);
+}
+
+/* SamplerFormat: a non-empty module and a version of at least 1. */
+static int
+check_sampler_format(span sampler)
+{
+    const uint8_t *p = sampler.p;
+    uint64_t seen = 0, version = 0;
+    span module = {NULL, NULL};
+    while (p < sampler.end) {
+        uint32_t number;
+        int wire_type;
+        if (!read_tag(&p, sampler.end, &number, &wire_type)) {
+            return 0;
+        }
+        if (number == 1 && wire_type == WT_LEN) {
+            SEEN_ONCE(seen, 1);
+            if (!read_len(&p, sampler.end, &module)) {
+                return 0;
+            }
+        }
+        else if (number == 2 && wire_type == WT_VARINT) {
+            SEEN_ONCE(seen, 2);
+            if (!read_varint(&p, sampler.end, &version)) {
+                return 0;
+            }
+        }
+        else if (!skip_field(&p, sampler.end, number, wire_type, 0)) {
+            return 0;
+        }
+    }
+    return HAS(seen, 1) && module.end > module.p && (uint32_t)version >= 1;
+}
+
+/* What the best-trial rule needs to know of one trial. */
+typedef struct {
+    int32_t status;
+    int has_score;
+    uint64_t score_bits;
+} trial_facts;
+
+/* TrialLogEntry number `index`. */
+static int
+check_trial(span trial, uint64_t index, trial_facts *facts)
+{
+    const uint8_t *p = trial.p;
+    uint64_t seen = 0, trial_idx = 0, status = 0, ignored;
+    span sub;
+    facts->has_score = 0;
+    facts->score_bits = 0;
+    while (p < trial.end) {
+        uint32_t number;
+        int wire_type;
+        if (!read_tag(&p, trial.end, &number, &wire_type)) {
+            return 0;
+        }
+        switch (number) {
+        case 1: /* trial_idx */
+        case 4: /* status */
+        case 6: /* duration_ms */
+            if (wire_type != WT_VARINT) {
+                break;
+            }
+            SEEN_ONCE(seen, number);
+            if (!read_varint(&p, trial.end,
+                             number == 1 ? &trial_idx : (number == 4 ? &status : &ignored))) {
+                return 0;
+            }
+            continue;
+        case 2: /* candidate_id */
+        case 8: /* error_class */
+            if (wire_type != WT_LEN) {
+                break;
+            }
+            SEEN_ONCE(seen, number);
+            if (!read_len(&p, trial.end, &sub)) {
+                return 0;
+            }
+            continue;
+        case 3: /* score */
+            if (wire_type != WT_I64) {
+                break;
+            }
+            SEEN_ONCE(seen, 3);
+            if (!read_fixed64(&p, trial.end, &facts->score_bits) ||
+                is_nan_bits(facts->score_bits)) {
+                return 0;
+            }
+            facts->has_score = 1;
+            continue;
+        case 5: /* stats */
+        case 7: /* error */
+            if (wire_type != WT_LEN) {
+                break;
+            }
+            SEEN_ONCE(seen, number);
+            if (!read_len(&p, trial.end, &sub) || !check_map(sub, 2)) {
+                return 0;
+            }
+            continue;
+        default:
+            break;
+        }
+        if (!skip_field(&p, trial.end, number, wire_type, 0)) {
+            return 0;
+        }
+    }
+    facts->status = (int32_t)(uint32_t)status; /* an enum is an int32 */
+    return trial_idx == index && (facts->status == 1 || facts->status == 2);
+}
+
+/* Progress: the trial log, its counters, the best trial and started_at. */
+static int
+check_progress(span progress)
+{
+    /* First the singular fields, so that the trial log is read knowing
+     * which entry best_trial_idx names. */
+    const uint8_t *p = progress.p;
+    uint64_t seen = 0, best_bits = 0, best_idx = 0, attempts = 0, completed = 0,
+             errors = 0;
+    span started = {NULL, NULL}, sub;
+    while (p < progress.end) {
+        uint32_t number;
+        int wire_type;
+        if (!read_tag(&p, progress.end, &number, &wire_type)) {
+            return 0;
+        }
+        if (number == 1 && wire_type == WT_LEN) {
+            if (!read_len(&p, progress.end, &sub)) {
+                return 0;
+            }
+        }
+        else if (number == 2 && wire_type == WT_I64) {
+            SEEN_ONCE(seen, 2);
+            if (!read_fixed64(&p, progress.end, &best_bits)) {
+                return 0;
+            }
+        }
+        else if (number >= 3 && number <= 6 && wire_type == WT_VARINT) {
+            SEEN_ONCE(seen, number);
+            uint64_t *target = number == 3   ? &best_idx
+                               : number == 4 ? &attempts
+                               : number == 5 ? &completed
+                                             : &errors;
+            if (!read_varint(&p, progress.end, target)) {
+                return 0;
+            }
+        }
+        else if (number == 7 && wire_type == WT_LEN) {
+            SEEN_ONCE(seen, 7);
+            if (!read_len(&p, progress.end, &started)) {
+                return 0;
+            }
+        }
+        else if (!skip_field(&p, progress.end, number, wire_type, 0)) {
+            return 0;
+        }
+    }
+    int has_score = (int)HAS(seen, 2), has_idx = (int)HAS(seen, 3);
+
+    uint64_t count = 0, ok = 0, error = 0;
+    trial_facts facts, best = {0, 0, 0};
+    p = progress.p;
+    while (p < progress.end) {
+        uint32_t number;
+        int wire_type;
+        if (!read_tag(&p, progress.end, &number, &wire_type)) {
+            return 0;
+        }
+        if (number == 1 && wire_type == WT_LEN) {
+            if (!read_len(&p, progress.end, &sub) || !check_trial(sub, count, &facts)) {
+                return 0;
+            }
+            if (facts.status == 1) {
+                ok++;
+            }
+            else {
+                error++;
+            }
+            if (has_idx && count == best_idx) {
+                best = facts;
+            }
+            count++;
+        }
+        else if (!skip_field(&p, progress.end, number, wire_type, 0)) {
+            return 0;
+        }
+    }
+
+    if (!HAS(seen, 7) || !check_timestamp(started)) {
+        return 0;
+    }
+    if (has_score && is_nan_bits(best_bits)) {
+        return 0;
+    }
+    if (has_score != has_idx) {
+        return 0;
+    }
+    if (has_idx && (best_idx >= count || best.status != 1 || !best.has_score ||
+                    best.score_bits != best_bits)) {
+        return 0;
+    }
+    return completed == ok && errors == error && attempts >= ok + error;
+}
+
+/* The format identifier: "dsxir.optimizer_session.checkpoint/v1.<minor>",
+ * minor decimal without leading zeros (major 1 is the only one accepted). */
+static int
+check_format(span format)
+{
+    static const char prefix[] = "dsxir.optimizer_session.checkpoint/v1.";
+    const size_t prefix_len = sizeof(prefix) - 1;
+    size_t len = (size_t)(format.end - format.p);
+    if (len <= prefix_len || memcmp(format.p, prefix, prefix_len) != 0) {
+        return 0;
+    }
+    const uint8_t *minor = format.p + prefix_len;
+    size_t minor_len = len - prefix_len;
+    if (minor[0] == '0' && minor_len > 1) {
+        return 0;
+    }
+    for (size_t i = 0; i < minor_len; i++) {
+        if (minor[i] < '0' || minor[i] > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+check_checkpoint(span cp)
+{
+    const uint8_t *p = cp.p;
+    uint64_t seen = 0, status = 0;
+    span format = {NULL, NULL}, session_id = {NULL, NULL}, optimizer = {NULL, NULL},
+         program_module = {NULL, NULL}, trainset_hash = {NULL, NULL}, sub;
+    while (p < cp.end) {
+        uint32_t number;
+        int wire_type;
+        if (!read_tag(&p, cp.end, &number, &wire_type)) {
+            return 0;
+        }
+        if (number == 13) {
+            if (wire_type == WT_VARINT) {
+                SEEN_ONCE(seen, 13);
+                if (!read_varint(&p, cp.end, &status)) {
+                    return 0;
+                }
+                continue;
+            }
+        }
+        else if (number >= 1 && number <= 14 && wire_type == WT_LEN) {
+            if (number != 4) {
+                SEEN_ONCE(seen, number);
+            }
+            if (!read_len(&p, cp.end, &sub)) {
+                return 0;
+            }
+            switch (number) {
+            case 1:
+                format = sub;
+                break;
+            case 2:
+                session_id = sub;
+                break;
+            case 3:
+                optimizer = sub;
+                break;
+            case 4:
+                if (!check_option(sub)) {
+                    return 0;
+                }
+                break;
+            case 5:
+                program_module = sub;
+                break;
+            case 6:
+                trainset_hash = sub;
+                break;
+            case 7: /* created_at */
+            case 8: /* updated_at */
+                if (!check_timestamp(sub)) {
+                    return 0;
+                }
+                break;
+            case 9:
+                if (!check_progress(sub)) {
+                    return 0;
+                }
+                break;
+            case 10: /* best_program_artifact */
+                if (!check_map(sub, 2)) {
+                    return 0;
+                }
+                break;
+            case 11: /* sampler_blob: opaque */
+                break;
+            case 12:
+                if (!check_sampler_format(sub)) {
+                    return 0;
+                }
+                break;
+            case 14: /* terminal_reason */
+                if (!check_term(sub, 1)) {
+                    return 0;
+                }
+                break;
+            default:
+                break;
+            }
+            continue;
+        }
+        if (!skip_field(&p, cp.end, number, wire_type, 0)) {
+            return 0;
+        }
+    }
+    int32_t status32 = (int32_t)(uint32_t)status;
+    return HAS(seen, 1) && check_format(format) && session_id.end > session_id.p &&
+           optimizer.end > optimizer.p &&
+           (!HAS(seen, 5) || program_module.end > program_module.p) &&
+           trainset_hash.end - trainset_hash.p == 32 && HAS(seen, 7) && HAS(seen, 8) &&
+           HAS(seen, 9) && HAS(seen, 12) && status32 >= 1 && status32 <= 5;
+}
+
+static PyObject *
+accel_check_canonical(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    span cp = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
+    int ok = check_checkpoint(cp);
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(ok);
+}
+
+/* ======================================================================== */
+/* Encoding Python values as canonical Terms                                  */
+/* ======================================================================== */
+
+/* Results of the encoder: done, not handled here (the caller returns None),
+ * or a Python exception is set (MemoryError only). */
+#define ENC_OK 0
+#define ENC_DECLINE 1
+#define ENC_ERROR (-1)
+
+typedef struct {
+    uint8_t *data;
+    Py_ssize_t len;
+    Py_ssize_t cap;
+} buffer;
+
+static PyObject *atom_type = NULL;     /* terms.Atom, once set_atom_type ran */
+static PyObject *str_name = NULL;      /* "name" */
+static PyObject *str_to_bytes = NULL;  /* "to_bytes" */
+static PyObject *str_bit_length = NULL; /* "bit_length" */
+static PyObject *signed_kwargs = NULL; /* {"signed": True} */
+static PyObject *str_big = NULL;       /* "big" */
+
+static int
+grow(buffer *b, Py_ssize_t extra)
+{
+    if (b->cap - b->len >= extra) {
+        return ENC_OK;
+    }
+    if (extra > PY_SSIZE_T_MAX / 2 - b->len) {
+        PyErr_NoMemory();
+        return ENC_ERROR;
+    }
+    Py_ssize_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < extra) {
+        cap *= 2;
+    }
+    uint8_t *data = PyMem_Realloc(b->data, (size_t)cap);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return ENC_ERROR;
+    }
+    b->data = data;
+    b->cap = cap;
+    return ENC_OK;
+}
+
+static int
+varint_size(uint64_t n)
+{
+    int size = 1;
+    while (n >= 0x80) {
+        n >>= 7;
+        size++;
+    }
+    return size;
+}
+
+/* Writes a varint; the room must have been made. */
+static void
+put_varint(buffer *b, uint64_t n)
+{
+    while (n >= 0x80) {
+        b->data[b->len++] = (uint8_t)((n & 0x7F) | 0x80);
+        n >>= 7;
+    }
+    b->data[b->len++] = (uint8_t)n;
+}
+
+/* tag, length, bytes */
+static int
+put_delimited(buffer *b, uint8_t tag, const void *raw, Py_ssize_t n)
+{
+    if (grow(b, 11 + n) < 0) {
+        return ENC_ERROR;
+    }
+    b->data[b->len++] = tag;
+    put_varint(b, (uint64_t)n);
+    if (n) {
+        memcpy(b->data + b->len, raw, (size_t)n);
+    }
+    b->len += n;
+    return ENC_OK;
+}
+
+/* Starts a length-delimited field whose content comes next: writes the tag
+ * and one byte for the length, and returns where the content starts. */
+static Py_ssize_t
+open_delimited(buffer *b, uint8_t tag)
+{
+    if (grow(b, 2) < 0) {
+        return -1;
+    }
+    b->data[b->len++] = tag;
+    b->len++;
+    return b->len;
+}
+
+/* Writes the length of the content that started at `start`, moving the
+ * content when the length takes more than one byte. */
+static int
+close_delimited(buffer *b, Py_ssize_t start)
+{
+    Py_ssize_t n = b->len - start;
+    if (n < 0x80) {
+        b->data[start - 1] = (uint8_t)n;
+        return ENC_OK;
+    }
+    int size = varint_size((uint64_t)n);
+    if (grow(b, size - 1) < 0) {
+        return ENC_ERROR;
+    }
+    memmove(b->data + start + size - 1, b->data + start, (size_t)n);
+    Py_ssize_t end = b->len + size - 1;
+    b->len = start - 1;
+    put_varint(b, (uint64_t)n);
+    b->len = end;
+    return ENC_OK;
+}
+
+/* A failure inside CPython: MemoryError goes up, anything else is declined. */
+static int
+decline_or_error(void)
+{
+    if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+        return ENC_ERROR;
+    }
+    PyErr_Clear();
+    return ENC_DECLINE;
+}
+
+static int
+put_text(buffer *b, uint8_t tag, PyObject *text)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) {
+        return decline_or_error();
+    }
+#endif
+    if (PyUnicode_IS_ASCII(text)) {
+        return put_delimited(b, tag, PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text));
+    }
+    /* Not ASCII: a temporary UTF-8 copy (lone surrogates fail: declined). */
+    PyObject *raw = PyUnicode_AsUTF8String(text);
+    if (raw == NULL) {
+        return decline_or_error();
+    }
+    int rc = put_delimited(b, tag, PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw));
+    Py_DECREF(raw);
+    return rc;
+}
+
+/* An int outside int64: bigint_value, minimal two's complement, big-endian,
+ * (~v if v < 0 else v).bit_length() // 8 + 1 bytes, as terms._enc_int. */
+static int
+put_bigint(buffer *b, PyObject *value, int negative)
+{
+    PyObject *magnitude = negative ? PyNumber_Invert(value) : Py_NewRef(value);
+    if (magnitude == NULL) {
+        return decline_or_error();
+    }
+    PyObject *bits = PyObject_CallMethodNoArgs(magnitude, str_bit_length);
+    Py_DECREF(magnitude);
+    if (bits == NULL) {
+        return decline_or_error();
+    }
+    Py_ssize_t n_bits = PyLong_AsSsize_t(bits);
+    Py_DECREF(bits);
+    if (n_bits < 0) {
+        return decline_or_error();
+    }
+    PyObject *length = PyLong_FromSsize_t((n_bits + 8) / 8);
+    if (length == NULL) {
+        return decline_or_error();
+    }
+    PyObject *to_bytes = PyObject_GetAttr(value, str_to_bytes);
+    if (to_bytes == NULL) {
+        Py_DECREF(length);
+        return decline_or_error();
+    }
+    PyObject *args = PyTuple_Pack(2, length, str_big);
+    Py_DECREF(length);
+    if (args == NULL) {
+        Py_DECREF(to_bytes);
+        return decline_or_error();
+    }
+    PyObject *raw = PyObject_Call(to_bytes, args, signed_kwargs);
+    Py_DECREF(args);
+    Py_DECREF(to_bytes);
+    if (raw == NULL) {
+        return decline_or_error();
+    }
+    if (!PyBytes_CheckExact(raw)) {
+        Py_DECREF(raw);
+        return ENC_DECLINE;
+    }
+    int rc = put_delimited(b, 0x22, PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw));
+    Py_DECREF(raw);
+    return rc;
+}
+
+static int encode_term(buffer *b, PyObject *value, int depth);
+
+/* The items of a list or tuple, each framed as TermList.items (field 1). */
+static int
+encode_items(buffer *b, PyObject *sequence, int depth)
+{
+    int is_list = PyList_CheckExact(sequence);
+    for (Py_ssize_t i = 0;; i++) {
+        Py_ssize_t size = is_list ? PyList_GET_SIZE(sequence) : PyTuple_GET_SIZE(sequence);
+        if (i >= size) {
+            return ENC_OK;
+        }
+        PyObject *item =
+            is_list ? PyList_GET_ITEM(sequence, i) : PyTuple_GET_ITEM(sequence, i);
+        Py_INCREF(item);
+        Py_ssize_t start = open_delimited(b, 0x0A);
+        int rc = start < 0 ? ENC_ERROR : encode_term(b, item, depth);
+        Py_DECREF(item);
+        if (rc != ENC_OK) {
+            return rc;
+        }
+        if (close_delimited(b, start) < 0) {
+            return ENC_ERROR;
+        }
+    }
+}
+
+typedef struct {
+    Py_ssize_t key_at, key_len, value_at, value_len;
+} entry_span;
+
+static int
+entry_less(const uint8_t *base, const entry_span *a, const entry_span *b)
+{
+    return compare_bytes(base + a->key_at, (size_t)a->key_len, base + b->key_at,
+                         (size_t)b->key_len) < 0;
+}
+
+/* Sorts entries by key bytes (a stable merge sort; keys are distinct by the
+ * time it matters, duplicates are found next to each other afterwards). */
+static void
+sort_entries(const uint8_t *base, entry_span *items, entry_span *scratch, Py_ssize_t n)
+{
+    if (n < 2) {
+        return;
+    }
+    if (n <= 8) {
+        for (Py_ssize_t i = 1; i < n; i++) {
+            entry_span current = items[i];
+            Py_ssize_t j = i;
+            while (j > 0 && entry_less(base, &current, &items[j - 1])) {
+                items[j] = items[j - 1];
+                j--;
+            }
+            items[j] = current;
+        }
+        return;
+    }
+    Py_ssize_t half = n / 2;
+    sort_entries(base, items, scratch, half);
+    sort_entries(base, items + half, scratch, n - half);
+    Py_ssize_t i = 0, j = half, k = 0;
+    while (i < half && j < n) {
+        scratch[k++] = entry_less(base, &items[j], &items[i]) ? items[j++] : items[i++];
+    }
+    while (i < half) {
+        scratch[k++] = items[i++];
+    }
+    while (j < n) {
+        scratch[k++] = items[j++];
+    }
+    memcpy(items, scratch, (size_t)n * sizeof(entry_span));
+}
+
+/* The body of a TermMap of a dict: entries sorted by the canonical bytes of
+ * their key, keys and values encoded at `depth`. */
+static int
+encode_map_body(buffer *b, PyObject *dict, int depth)
+{
+    Py_ssize_t n = PyDict_GET_SIZE(dict);
+    if (n == 0) {
+        return ENC_OK;
+    }
+    entry_span small[2 * 8];
+    entry_span *entries = small;
+    if (n > 8) {
+        if ((size_t)n > PY_SSIZE_T_MAX / (2 * sizeof(entry_span))) {
+            PyErr_NoMemory();
+            return ENC_ERROR;
+        }
+        entries = PyMem_Malloc((size_t)(2 * n) * sizeof(entry_span));
+        if (entries == NULL) {
+            PyErr_NoMemory();
+            return ENC_ERROR;
+        }
+    }
+    int rc = ENC_OK;
+    Py_ssize_t start = b->len, pos = 0, count = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if (count >= n) { /* the dict changed size: leave it to Python */
+            rc = ENC_DECLINE;
+            goto done;
+        }
+        Py_INCREF(key);
+        Py_INCREF(value);
+        entry_span *e = &entries[count++];
+        e->key_at = b->len;
+        rc = encode_term(b, key, depth);
+        e->key_len = b->len - e->key_at;
+        e->value_at = b->len;
+        if (rc == ENC_OK) {
+            rc = encode_term(b, value, depth);
+        }
+        e->value_len = b->len - e->value_at;
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (rc != ENC_OK) {
+            goto done;
+        }
+    }
+    if (count != n) {
+        rc = ENC_DECLINE;
+        goto done;
+    }
+    sort_entries(b->data, entries, entries + n, n);
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        entry_span *e = &entries[i];
+        if (i > 0 && compare_bytes(b->data + e->key_at, (size_t)e->key_len,
+                                   b->data + entries[i - 1].key_at,
+                                   (size_t)entries[i - 1].key_len) == 0) {
+            rc = ENC_DECLINE; /* a duplicate key: Python names it */
+            goto done;
+        }
+        Py_ssize_t inner = 1 + varint_size((uint64_t)e->key_len) + e->key_len + 1 +
+                           varint_size((uint64_t)e->value_len) + e->value_len;
+        total += 1 + varint_size((uint64_t)inner) + inner;
+    }
+    Py_ssize_t raw_end = b->len;
+    if (grow(b, total) < 0) {
+        rc = ENC_ERROR;
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        entry_span *e = &entries[i];
+        Py_ssize_t inner = 1 + varint_size((uint64_t)e->key_len) + e->key_len + 1 +
+                           varint_size((uint64_t)e->value_len) + e->value_len;
+        b->data[b->len++] = 0x0A;
+        put_varint(b, (uint64_t)inner);
+        b->data[b->len++] = 0x0A;
+        put_varint(b, (uint64_t)e->key_len);
+        memcpy(b->data + b->len, b->data + e->key_at, (size_t)e->key_len);
+        b->len += e->key_len;
+        b->data[b->len++] = 0x12;
+        put_varint(b, (uint64_t)e->value_len);
+        memcpy(b->data + b->len, b->data + e->value_at, (size_t)e->value_len);
+        b->len += e->value_len;
+    }
+    memmove(b->data + start, b->data + raw_end, (size_t)total);
+    b->len = start + total;
+done:
+    if (entries != small) {
+        PyMem_Free(entries);
+    }
+    return rc;
+}
+
+/* terms._encode for the exact types; a Term message at `depth`. */
+static int
+encode_term(buffer *b, PyObject *value, int depth)
+{
+    if (depth > MAX_TERM_DEPTH) {
+        return ENC_DECLINE;
+    }
+    PyTypeObject *type = Py_TYPE(value);
+    if (value == Py_None) {
+        if (grow(b, 2) < 0) {
+            return ENC_ERROR;
+        }
+        b->data[b->len++] = 0x0A;
+        b->data[b->len++] = 0x00;
+        return ENC_OK;
+    }
+    if (type == &PyBool_Type) {
+        if (grow(b, 2) < 0) {
+            return ENC_ERROR;
+        }
+        b->data[b->len++] = 0x10;
+        b->data[b->len++] = value == Py_True ? 0x01 : 0x00;
+        return ENC_OK;
+    }
+    if (type == &PyLong_Type) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow) {
+            return put_bigint(b, value, overflow < 0);
+        }
+        if (v == -1 && PyErr_Occurred()) {
+            return decline_or_error();
+        }
+        if (grow(b, 11) < 0) {
+            return ENC_ERROR;
+        }
+        uint64_t u = (uint64_t)v;
+        b->data[b->len++] = 0x18;
+        put_varint(b, (u << 1) ^ (v < 0 ? UINT64_MAX : 0)); /* zig-zag */
+        return ENC_OK;
+    }
+    if (type == &PyFloat_Type) {
+        double d = PyFloat_AS_DOUBLE(value);
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof bits);
+        if (is_nan_bits(bits)) {
+            return ENC_DECLINE;
+        }
+        if (grow(b, 9) < 0) {
+            return ENC_ERROR;
+        }
+        b->data[b->len++] = 0x29;
+        for (int i = 0; i < 8; i++) {
+            b->data[b->len++] = (uint8_t)(bits >> (8 * i));
+        }
+        return ENC_OK;
+    }
+    if (type == &PyUnicode_Type) {
+        return put_text(b, 0x32, value);
+    }
+    if (type == &PyBytes_Type) {
+        return put_delimited(b, 0x3A, PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value));
+    }
+    if (type == &PyByteArray_Type) {
+        return put_delimited(b, 0x3A, PyByteArray_AS_STRING(value),
+                             PyByteArray_GET_SIZE(value));
+    }
+    if (type == &PyList_Type || type == &PyTuple_Type || type == &PyDict_Type) {
+        Py_ssize_t start = open_delimited(b, type == &PyList_Type    ? 0x4A
+                                             : type == &PyTuple_Type ? 0x52
+                                                                     : 0x5A);
+        if (start < 0) {
+            return ENC_ERROR;
+        }
+        int rc = type == &PyDict_Type ? encode_map_body(b, value, depth + 1)
+                                      : encode_items(b, value, depth + 1);
+        if (rc != ENC_OK) {
+            return rc;
+        }
+        return close_delimited(b, start);
+    }
+    if (atom_type != NULL && (PyObject *)type == atom_type) {
+        PyObject *name = PyObject_GetAttr(value, str_name);
+        if (name == NULL) {
+            return decline_or_error();
+        }
+        int rc = PyUnicode_CheckExact(name) ? put_text(b, 0x42, name) : ENC_DECLINE;
+        Py_DECREF(name);
+        return rc;
+    }
+    return ENC_DECLINE;
+}
+
+static PyObject *
+finish(buffer *b, int rc, Py_ssize_t skip)
+{
+    PyObject *result;
+    if (rc == ENC_OK) {
+        result = PyBytes_FromStringAndSize((const char *)b->data + skip, b->len - skip);
+    }
+    else if (rc == ENC_DECLINE) {
+        result = Py_NewRef(Py_None);
+    }
+    else {
+        result = NULL;
+    }
+    PyMem_Free(b->data);
+    return result;
+}
+
+static PyObject *
+accel_term_bytes(PyObject *module, PyObject *value)
+{
+    (void)module;
+    buffer b = {NULL, 0, 0};
+    int rc = encode_term(&b, value, 1);
+    return finish(&b, rc, 0);
+}
+
+static PyObject *
+accel_map_body(PyObject *module, PyObject *value)
+{
+    (void)module;
+    if (!PyDict_CheckExact(value)) {
+        Py_RETURN_NONE;
+    }
+    buffer b = {NULL, 0, 0};
+    int rc = encode_map_body(&b, value, 2);
+    if (rc == ENC_OK && b.data == NULL) {
+        PyMem_Free(b.data);
+        return PyBytes_FromStringAndSize(NULL, 0);
+    }
+    return finish(&b, rc, 0);
+}
+
+static PyObject *
+accel_frame_terms(PyObject *module, PyObject *examples)
+{
+    (void)module;
+    int is_list = PyList_CheckExact(examples);
+    if (!is_list && !PyTuple_CheckExact(examples)) {
+        Py_RETURN_NONE;
+    }
+    buffer b = {NULL, 0, 0};
+    int rc = ENC_OK;
+    for (Py_ssize_t i = 0; rc == ENC_OK; i++) {
+        Py_ssize_t size = is_list ? PyList_GET_SIZE(examples) : PyTuple_GET_SIZE(examples);
+        if (i >= size) {
+            break;
+        }
+        PyObject *item = is_list ? PyList_GET_ITEM(examples, i) : PyTuple_GET_ITEM(examples, i);
+        if (grow(&b, 8) < 0) {
+            rc = ENC_ERROR;
+            break;
+        }
+        Py_ssize_t at = b.len;
+        b.len += 8;
+        Py_INCREF(item);
+        rc = encode_term(&b, item, 1);
+        Py_DECREF(item);
+        uint64_t n = (uint64_t)(b.len - at - 8);
+        for (int k = 0; k < 8 && rc == ENC_OK; k++) {
+            b.data[at + k] = (uint8_t)(n >> (8 * (7 - k)));
+        }
+    }
+    if (rc == ENC_OK && b.data == NULL) {
+        return PyBytes_FromStringAndSize(NULL, 0);
+    }
+    return finish(&b, rc, 0);
+}
+
+static PyObject *
+accel_set_atom_type(PyObject *module, PyObject *type)
+{
+    (void)module;
+    if (!PyType_Check(type)) {
+        PyErr_SetString(PyExc_TypeError, "set_atom_type takes a class");
+        return NULL;
+    }
+    Py_XSETREF(atom_type, Py_NewRef(type));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef accel_methods[] = {
+    {"check_canonical", accel_check_canonical, METH_O,
+     "check_canonical(data, /)\n--\n\n"
+     "True when the deterministic serialization `data` of a Checkpoint keeps\n"
+     "every rule validate.check enforces; False otherwise (never raises on\n"
+     "bytes)."},
+    {"term_bytes", accel_term_bytes, METH_O,
+     "term_bytes(value, /)\n--\n\n"
+     "The canonical Term bytes of a value of the exact built-in types, or None\n"
+     "when the pure-Python encoder must handle it."},
+    {"map_body", accel_map_body, METH_O,
+     "map_body(value, /)\n--\n\n"
+     "The canonical TermMap bytes of a dict, or None."},
+    {"frame_terms", accel_frame_terms, METH_O,
+     "frame_terms(examples, /)\n--\n\n"
+     "For a list or tuple: the concatenation of uint64_be(len(t)) + t over the\n"
+     "canonical Term bytes t of each item, or None."},
+    {"set_atom_type", accel_set_atom_type, METH_O,
+     "set_atom_type(cls, /)\n--\n\nThe class whose instances are Term atoms."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef accel_module = {
+    PyModuleDef_HEAD_INIT,
+    "dsxir._accel",
+    "Compiled fast paths of dsxir.optimizer_session (optional).",
+    -1,
+    accel_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__accel(void)
+{
+    if (str_name == NULL) {
+        str_name = PyUnicode_InternFromString("name");
+        str_to_bytes = PyUnicode_InternFromString("to_bytes");
+        str_bit_length = PyUnicode_InternFromString("bit_length");
+        str_big = PyUnicode_InternFromString("big");
+        signed_kwargs = PyDict_New();
+        if (str_name == NULL || str_to_bytes == NULL || str_bit_length == NULL ||
+            str_big == NULL || signed_kwargs == NULL ||
+            PyDict_SetItemString(signed_kwargs, "signed", Py_True) < 0) {
+            return NULL;
+        }
+    }
+    return PyModule_Create(&accel_module);
+}
