@@ -15,9 +15,12 @@ TESTEE_TARGETS += testee-go
 
 .PHONY: generate-go testee-go test-go go-protoc-gen-go
 
-# protoc-gen-go at the version of google.golang.org/protobuf pinned in go.mod.
+# The code generators at the versions pinned in go.mod (its `tool` directives):
+# protoc-gen-go (google.golang.org/protobuf) and protoc-gen-go-grpc
+# (google.golang.org/grpc/cmd/protoc-gen-go-grpc).
 go-protoc-gen-go:
 	cd go && $(GO_ENV) $(GO) build -o .bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	cd go && $(GO_ENV) $(GO) build -o .bin/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
 generate-go: tools go-protoc-gen-go
 	rm -f $(GO_GEN_DIR)/*.pb.go
@@ -26,7 +29,8 @@ generate-go: tools go-protoc-gen-go
 testee-go:
 	cd go && $(GO_ENV) $(GO) build -o .bin/testee ./cmd/testee
 
-test-go: testee-go
+# go/client's tests drive the Python server (.venv, from `setup`).
+test-go: setup testee-go
 	cd go && $(GO_ENV) $(GO) vet ./...
 	@cd go && if [ -n "$$(gofmt -l .)" ]; then gofmt -l .; echo "gofmt: files above need formatting"; exit 1; fi
 	cd go && $(GO_ENV) $(GO) test -count=1 ./...

@@ -1,0 +1,216 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dsxir/dsxir-checkpoint/go/checkpoint"
+	v1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
+)
+
+var ioEOF = io.EOF
+
+// asType is errors.As for a pointer to the wanted error type.
+func asType[T error](err error, target *T) bool { return err != nil && errors.As(err, target) }
+
+type manifestEntry struct {
+	Name  string `json:"name"`
+	Binpb string `json:"binpb"`
+	Field string `json:"field"`
+}
+
+type manifest struct {
+	Valid   []manifestEntry `json:"valid"`
+	Unknown []manifestEntry `json:"unknown"`
+	Invalid []manifestEntry `json:"invalid"`
+}
+
+func readManifest(t *testing.T) manifest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "tests", "vectors", "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Invalid) == 0 || len(m.Valid) == 0 {
+		t.Fatal("the manifest lists no vectors")
+	}
+	return m
+}
+
+func readVector(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "tests", "vectors", filepath.FromSlash(path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// serviceStatus builds the status the server sends: code, message, an
+// ErrorInfo of the service's domain and, with a field, a BadRequest.
+func serviceStatus(t *testing.T, code codes.Code, message, reason string, meta map[string]string, field string) error {
+	t.Helper()
+	details := []protoadapt.MessageV1{protoadapt.MessageV1Of(&errdetails.ErrorInfo{Reason: reason, Domain: Domain, Metadata: meta})}
+	if field != "" {
+		details = append(details, protoadapt.MessageV1Of(&errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: message}},
+		}))
+	}
+	st, err := status.New(code, message).WithDetails(details...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Err()
+}
+
+func TestFromStatus(t *testing.T) {
+	err := fromStatus(serviceStatus(t, codes.NotFound, "no", "SESSION_NOT_FOUND", map[string]string{"session_id": "s9"}, ""), "s1")
+	if nf, ok := err.(*NotFoundError); !ok || nf.SessionID != "s9" {
+		t.Errorf("NOT_FOUND: %v (%T)", err, err)
+	}
+
+	err = fromStatus(serviceStatus(t, codes.Aborted, "conflict", "GENERATION_CONFLICT",
+		map[string]string{"session_id": "s1", "expected_generation": "3", "stored_generation": "0"}, ""), "s1")
+	if c, ok := err.(*ConflictError); !ok || *c != (ConflictError{SessionID: "s1", Expected: 3, Actual: 0}) {
+		t.Errorf("ABORTED: %v (%T)", err, err)
+	}
+
+	err = fromStatus(serviceStatus(t, codes.InvalidArgument, "checkpoint refused", "INVALID_CHECKPOINT",
+		map[string]string{"field": "progress.trial_log[3].score", "detail": "is NaN"}, "checkpoint.progress.trial_log[3].score"), "s1")
+	if ic, ok := err.(*checkpoint.InvalidCheckpoint); !ok || ic.Path != "progress.trial_log[3].score" || ic.Detail != "is NaN" {
+		t.Errorf("INVALID_CHECKPOINT: %v (%T)", err, err)
+	}
+
+	err = fromStatus(serviceStatus(t, codes.InvalidArgument, "bad id", "INVALID_SESSION_ID", nil, "session_id"), "../x")
+	if is, ok := err.(*InvalidSessionIDError); !ok || is.SessionID != "../x" || is.Message != "bad id" {
+		t.Errorf("INVALID_SESSION_ID: %v (%T)", err, err)
+	}
+
+	err = fromStatus(serviceStatus(t, codes.InvalidArgument, "page_size: must not be negative", "INVALID_REQUEST",
+		map[string]string{"field": "page_size"}, "page_size"), "")
+	var request *InvalidRequestError
+	if !asType(err, &request) || request.Field != "page_size" || request.Reason != "INVALID_REQUEST" {
+		t.Errorf("INVALID_REQUEST: %v (%T)", err, err)
+	}
+
+	err = fromStatus(serviceStatus(t, codes.DataLoss, "damaged", "CORRUPT_STORE",
+		map[string]string{"path": "/var/s1.ckpt", "detail": "crc mismatch"}, ""), "s1")
+	if cs, ok := err.(*CorruptStoreError); !ok || cs.Path != "/var/s1.ckpt" || cs.Detail != "crc mismatch" {
+		t.Errorf("DATA_LOSS: %v (%T)", err, err)
+	}
+
+	for _, tc := range []struct {
+		code   codes.Code
+		reason string
+		check  func(error) bool
+	}{
+		{codes.Unavailable, "STORE_UNAVAILABLE", func(e error) bool { return asType(e, new(*UnavailableError)) }},
+		{codes.DeadlineExceeded, "", func(e error) bool {
+			return asType(e, new(*UnavailableError)) && errors.Is(e, context.DeadlineExceeded)
+		}},
+		{codes.Unauthenticated, "UNAUTHENTICATED", func(e error) bool { return asType(e, new(*UnauthenticatedError)) }},
+		{codes.PermissionDenied, "", func(e error) bool { return asType(e, new(*UnauthenticatedError)) }},
+		{codes.ResourceExhausted, "TOO_MANY_WATCHERS", func(e error) bool { return asType(e, new(*ResourceExhaustedError)) }},
+		{codes.Aborted, "WATCH_OVERFLOW", func(e error) bool {
+			_, plain := e.(*ServiceError)
+			return plain
+		}},
+		{codes.Internal, "INTERNAL", func(e error) bool {
+			_, plain := e.(*ServiceError)
+			return plain
+		}},
+		{codes.Canceled, "", func(e error) bool { return isCanceled(e) && errors.Is(e, context.Canceled) }},
+	} {
+		var err error
+		if tc.reason == "" {
+			err = status.Error(tc.code, "failed")
+		} else {
+			err = serviceStatus(t, tc.code, "failed", tc.reason, nil, "")
+		}
+		mapped := fromStatus(err, "s1")
+		var service *ServiceError
+		if !tc.check(mapped) || !asType(mapped, &service) || service.Code != tc.code || service.Reason != tc.reason ||
+			status.Code(mapped) != tc.code {
+			t.Errorf("%v %s: %v (%T)", tc.code, tc.reason, mapped, mapped)
+		}
+	}
+
+	// An ErrorInfo of another domain is not the service's: the code alone counts.
+	st, _ := status.New(codes.NotFound, "elsewhere").WithDetails(protoadapt.MessageV1Of(
+		&errdetails.ErrorInfo{Reason: "SESSION_NOT_FOUND", Domain: "example.com"}))
+	if mapped := fromStatus(st.Err(), "s1"); !asType(mapped, new(*ServiceError)) {
+		t.Errorf("foreign ErrorInfo: %v (%T)", mapped, mapped)
+	}
+	// An error that is not a status passes through.
+	plain := errors.New("plain")
+	if fromStatus(plain, "") != plain {
+		t.Error("a plain error was changed")
+	}
+}
+
+func TestSplitGetResponse(t *testing.T) {
+	cp := []byte{0x0a, 0x02, 'h', 'i'}
+	response := protowire.AppendTag(nil, 1, protowire.BytesType)
+	response = protowire.AppendBytes(response, cp[:2])
+	response = protowire.AppendTag(response, 9, protowire.VarintType) // unknown, skipped
+	response = protowire.AppendVarint(response, 5)
+	response = protowire.AppendTag(response, 2, protowire.VarintType)
+	response = protowire.AppendVarint(response, 7)
+	response = protowire.AppendTag(response, 1, protowire.BytesType) // merged: concatenated
+	response = protowire.AppendBytes(response, cp[2:])
+	body, generation, err := splitGetResponse(response)
+	if err != nil || string(body) != string(cp) || generation != 7 {
+		t.Fatalf("splitGetResponse: %x, %d, %v", body, generation, err)
+	}
+	if _, _, err := splitGetResponse(response[:len(response)-1]); err == nil {
+		t.Fatal("a truncated response was accepted")
+	}
+
+	// The same bytes as the generated message's encoding.
+	message := &v1.GetCheckpointResponse{Checkpoint: &v1.Checkpoint{SessionId: "s1"}, Generation: 3}
+	data, err := proto.Marshal(message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, generation, err = splitGetResponse(data)
+	want, _ := proto.Marshal(message.GetCheckpoint())
+	if err != nil || string(body) != string(want) || generation != 3 {
+		t.Fatalf("splitGetResponse(generated): %x, %d, %v", body, generation, err)
+	}
+}
+
+func TestCodec(t *testing.T) {
+	raw := &rawMessage{data: []byte{1, 2, 3}}
+	out, err := codec{}.Marshal(raw)
+	if err != nil || string(out) != "\x01\x02\x03" {
+		t.Fatalf("Marshal(raw): %x, %v", out, err)
+	}
+	into := &rawMessage{}
+	if err := (codec{}).Unmarshal(out, into); err != nil || string(into.data) != string(out) {
+		t.Fatalf("Unmarshal(raw): %x, %v", into.data, err)
+	}
+	request := &v1.GetCheckpointRequest{SessionId: "s1"}
+	out, err = codec{}.Marshal(request)
+	parsed := &v1.GetCheckpointRequest{}
+	if err != nil || (codec{}).Unmarshal(out, parsed) != nil || parsed.GetSessionId() != "s1" {
+		t.Fatalf("proto round trip: %v", err)
+	}
+	if _, err := (codec{}).Marshal(42); err == nil {
+		t.Fatal("Marshal(42) succeeded")
+	}
+}
