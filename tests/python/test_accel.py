@@ -34,6 +34,7 @@ from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.optimizer_session.v1.term_pb2 import Term
 from strategies import checkpoints
 from strategies import terms as term_values
+from vectors.generate import clear_field, set_field, varint
 
 ACCEL = importlib.import_module("dsxir._accel")
 
@@ -219,32 +220,23 @@ def _nest(depth: int) -> bytes:
     """A Term of ``depth``: a null in depth - 1 lists."""
     term = b"\x0a\x00"
     for _ in range(depth - 1):
-        items = b"\x0a" + _varint(len(term)) + term
-        term = b"\x4a" + _varint(len(items)) + items
+        items = b"\x0a" + varint(len(term)) + term
+        term = b"\x4a" + varint(len(items)) + items
     return term
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _framed(body: bytes) -> bytes:
     """Field 1, length-delimited."""
-    return b"\x0a" + _varint(len(body)) + body
+    return b"\x0a" + varint(len(body)) + body
 
 
 def _entry(key: bytes | None, value: bytes | None) -> bytes:
     body = b""
     if key is not None:
-        body += b"\x0a" + _varint(len(key)) + key
+        body += b"\x0a" + varint(len(key)) + key
     if value is not None:
-        body += b"\x12" + _varint(len(value)) + value
-    return b"\x0a" + _varint(len(body)) + body
+        body += b"\x12" + varint(len(value)) + value
+    return b"\x0a" + varint(len(body)) + body
 
 
 def _set_stats(entries: bytes) -> Callable[[Checkpoint], None]:
@@ -293,28 +285,6 @@ def _with_best(change: Callable[[Checkpoint], None]) -> Callable[[Checkpoint], N
     return mutate
 
 
-def _setattr(path: str, value: Any) -> Callable[[Checkpoint], None]:
-    def mutate(cp: Checkpoint) -> None:
-        *parents, name = path.split(".")
-        target: Any = cp
-        for part in parents:
-            target = getattr(target, part)
-        setattr(target, name, value)
-
-    return mutate
-
-
-def _clear(path: str) -> Callable[[Checkpoint], None]:
-    def mutate(cp: Checkpoint) -> None:
-        *parents, name = path.split(".")
-        target: Any = cp
-        for part in parents:
-            target = getattr(target, part)
-        target.ClearField(name)
-
-    return mutate
-
-
 def _merge(raw: bytes) -> Callable[[Checkpoint], None]:
     def mutate(cp: Checkpoint) -> None:
         cp.MergeFromString(raw)
@@ -327,42 +297,42 @@ _GO_NAN = _nan(0x7FF8000000000001)
 _KEY_A, _KEY_B = b"\x32\x01a", b"\x32\x01b"
 _NULL = b"\x0a\x00"
 MUTATIONS: dict[str, Callable[[Checkpoint], None]] = {
-    "format_empty": _setattr("format", ""),
-    "format_minor_10": _setattr("format", _PREFIX + "1.10"),
-    "format_minor_leading_zero": _setattr("format", _PREFIX + "1.01"),
-    "format_major_2": _setattr("format", _PREFIX + "2.0"),
-    "format_major_01": _setattr("format", _PREFIX + "01.0"),
-    "format_major_10": _setattr("format", _PREFIX + "10.0"),
-    "format_no_minor": _setattr("format", _PREFIX + "1."),
-    "format_no_dot": _setattr("format", _PREFIX + "1"),
-    "format_trailing": _setattr("format", _PREFIX + "1.0\n"),
-    "format_unicode_digit": _setattr("format", _PREFIX + "1.\u0661"),
-    "format_prefix": _setattr("format", "x" + _PREFIX + "1.0"),
-    "session_id_empty": _setattr("session_id", ""),
-    "optimizer_empty": _setattr("optimizer", ""),
+    "format_empty": set_field("format", ""),
+    "format_minor_10": set_field("format", _PREFIX + "1.10"),
+    "format_minor_leading_zero": set_field("format", _PREFIX + "1.01"),
+    "format_major_2": set_field("format", _PREFIX + "2.0"),
+    "format_major_01": set_field("format", _PREFIX + "01.0"),
+    "format_major_10": set_field("format", _PREFIX + "10.0"),
+    "format_no_minor": set_field("format", _PREFIX + "1."),
+    "format_no_dot": set_field("format", _PREFIX + "1"),
+    "format_trailing": set_field("format", _PREFIX + "1.0\n"),
+    "format_unicode_digit": set_field("format", _PREFIX + "1.\u0661"),
+    "format_prefix": set_field("format", "x" + _PREFIX + "1.0"),
+    "session_id_empty": set_field("session_id", ""),
+    "optimizer_empty": set_field("optimizer", ""),
     "option_key_empty": lambda cp: cp.optimizer_opts.add(key="", value=_term(_NULL)),
     "option_no_value": lambda cp: cp.optimizer_opts.add(key="k"),
     "option_value_no_kind": lambda cp: cp.optimizer_opts.add(key="k", value=Term()),
     "option_value_nan": lambda cp: cp.optimizer_opts.add(
         key="k", value=Term(float_value=_nan(0x7FF8000000000001))
     ),
-    "program_module_empty": _setattr("program_module", ""),
-    "program_module_set": _setattr("program_module", "m"),
-    "hash_short": _setattr("trainset_hash", b"\x00" * 31),
-    "hash_long": _setattr("trainset_hash", b"\x00" * 33),
-    "hash_empty": _setattr("trainset_hash", b""),
-    "created_missing": _clear("created_at"),
-    "updated_missing": _clear("updated_at"),
-    "created_nanos_negative": _setattr("created_at.nanos", -1),
-    "created_nanos_big": _setattr("created_at.nanos", 1_000_000_000),
-    "created_nanos_max": _setattr("created_at.nanos", 999_999_999),
-    "updated_seconds_low": _setattr("updated_at.seconds", -62_135_596_801),
-    "updated_seconds_high": _setattr("updated_at.seconds", 253_402_300_800),
-    "updated_seconds_min": _setattr("updated_at.seconds", -62_135_596_800),
-    "updated_seconds_int64_min": _setattr("updated_at.seconds", -(2**63)),
-    "progress_missing": _clear("progress"),
-    "started_missing": _clear("progress.started_at"),
-    "started_nanos_bad": _setattr("progress.started_at.nanos", -(2**31)),
+    "program_module_empty": set_field("program_module", ""),
+    "program_module_set": set_field("program_module", "m"),
+    "hash_short": set_field("trainset_hash", b"\x00" * 31),
+    "hash_long": set_field("trainset_hash", b"\x00" * 33),
+    "hash_empty": set_field("trainset_hash", b""),
+    "created_missing": clear_field("created_at"),
+    "updated_missing": clear_field("updated_at"),
+    "created_nanos_negative": set_field("created_at.nanos", -1),
+    "created_nanos_big": set_field("created_at.nanos", 1_000_000_000),
+    "created_nanos_max": set_field("created_at.nanos", 999_999_999),
+    "updated_seconds_low": set_field("updated_at.seconds", -62_135_596_801),
+    "updated_seconds_high": set_field("updated_at.seconds", 253_402_300_800),
+    "updated_seconds_min": set_field("updated_at.seconds", -62_135_596_800),
+    "updated_seconds_int64_min": set_field("updated_at.seconds", -(2**63)),
+    "progress_missing": clear_field("progress"),
+    "started_missing": clear_field("progress.started_at"),
+    "started_nanos_bad": set_field("progress.started_at.nanos", -(2**31)),
     "trial_idx_wrong": _on_trial(lambda e: setattr(e, "trial_idx", e.trial_idx + 1)),
     "trial_idx_huge": _on_trial(lambda e: setattr(e, "trial_idx", 2**64 - 1)),
     "trial_score_nan": _on_trial(lambda e: setattr(e, "score", math.nan)),
@@ -391,26 +361,26 @@ MUTATIONS: dict[str, Callable[[Checkpoint], None]] = {
     "stats_depth_24": _set_stats(_entry(_KEY_A, _nest(MAX_TERM_DEPTH - 1))),
     "stats_depth_25": _set_stats(_entry(_KEY_A, _nest(MAX_TERM_DEPTH))),
     "stats_key_depth_25": _set_stats(_entry(_nest(MAX_TERM_DEPTH), _NULL)),
-    "best_score_nan": _with_best(_setattr("progress.best_score", math.nan)),
-    "best_score_only": _with_best(_clear("progress.best_trial_idx")),
-    "best_idx_only": _with_best(_clear("progress.best_score")),
+    "best_score_nan": _with_best(set_field("progress.best_score", math.nan)),
+    "best_score_only": _with_best(clear_field("progress.best_trial_idx")),
+    "best_idx_only": _with_best(clear_field("progress.best_score")),
     "best_idx_past": _with_best(lambda cp: setattr(cp.progress, "best_trial_idx", 10**6)),
     "best_idx_error": _with_best(lambda cp: setattr(cp.progress.trial_log[-1], "status", 2)),
     "best_no_score": _with_best(lambda cp: cp.progress.trial_log[-1].ClearField("score")),
-    "best_negative_zero": _with_best(_setattr("progress.best_score", -0.0)),
-    "best_other_value": _with_best(_setattr("progress.best_score", 1.0)),
+    "best_negative_zero": _with_best(set_field("progress.best_score", -0.0)),
+    "best_other_value": _with_best(set_field("progress.best_score", 1.0)),
     "best_ok": _with_best(lambda cp: None),
     "completed_more": lambda cp: setattr(cp.progress, "completed", cp.progress.completed + 1),
     "errors_more": lambda cp: setattr(cp.progress, "errors", cp.progress.errors + 1),
     "attempts_less": lambda cp: setattr(cp.progress, "attempts", max(cp.progress.attempts - 1, 0)),
     "attempts_more": lambda cp: setattr(cp.progress, "attempts", cp.progress.attempts + 5),
-    "sampler_missing": _clear("sampler_format"),
-    "sampler_module_empty": _setattr("sampler_format.module", ""),
-    "sampler_version_0": _setattr("sampler_format.version", 0),
-    "sampler_version_max": _setattr("sampler_format.version", 2**32 - 1),
-    "status_0": _setattr("status", 0),
-    "status_6": _setattr("status", 6),
-    "status_negative": _setattr("status", -3),
+    "sampler_missing": clear_field("sampler_format"),
+    "sampler_module_empty": set_field("sampler_format.module", ""),
+    "sampler_version_0": set_field("sampler_format.version", 0),
+    "sampler_version_max": set_field("sampler_format.version", 2**32 - 1),
+    "status_0": set_field("status", 0),
+    "status_6": set_field("status", 6),
+    "status_negative": set_field("status", -3),
     "reason_no_kind": _set_reason(b""),
     "reason_unknown_only": _set_reason(b"\x78\x01"),
     "reason_null_with_unknown": _set_reason(b"\x0a\x02\x08\x01\x78\x01"),
@@ -429,7 +399,7 @@ MUTATIONS: dict[str, Callable[[Checkpoint], None]] = {
     "reason_tuple_nan": _set_reason(b"\x52\x0b\x0a\x09\x29" + struct.pack("<d", math.nan)),
     "reason_map_unsorted": _set_reason(
         b"\x5a"
-        + _varint(2 * len(_entry(_KEY_A, _NULL)))
+        + varint(2 * len(_entry(_KEY_A, _NULL)))
         + _entry(_KEY_B, _NULL)
         + _entry(_KEY_A, _NULL)
     ),
@@ -508,8 +478,8 @@ def test_key_order_is_defined_on_canonical_bytes(
     """decode first checks the bytes it was given; it must not order keys by
     bytes upb would write differently."""
     body = b"".join(_entry(k, _NULL) for k in keys)
-    reason = b"\x5a" + _varint(len(body)) + body
-    data = VALID_BYTES[0] + b"\x72" + _varint(len(reason)) + reason
+    reason = b"\x5a" + varint(len(body)) + body
+    data = VALID_BYTES[0] + b"\x72" + varint(len(reason)) + reason
     assert ACCEL.check_canonical(data) is False  # not canonical: re-serialized
     assert compare_raw(data) == ("ok" if refused_at is None else "refused")
     if refused_at is not None:
@@ -536,15 +506,15 @@ _U32 = 2**32
 def test_varints_are_cut_as_upb_cuts_them(field: str, value: int, refused_at: str | None) -> None:
     """Values wider than their field, as only non-canonical input has them."""
     cp = ck.decode(VALID_BYTES[0])
-    _clear(field)(cp)
+    clear_field(field)(cp)
     message, _, name = field.rpartition(".")
     number = {"version": 2, "status": 13, "nanos": 2, "seconds": 1}[name]
-    raw = bytes(((number << 3),)) + _varint(value)
+    raw = bytes(((number << 3),)) + varint(value)
     if message:
         outer = {"sampler_format": 12, "created_at": 7}[message]
         sub = getattr(cp, message).SerializeToString(deterministic=True) + raw
         cp.ClearField(message)
-        raw = bytes(((outer << 3) | 2,)) + _varint(len(sub)) + sub
+        raw = bytes(((outer << 3) | 2,)) + varint(len(sub)) + sub
     data = cp.SerializeToString(deterministic=True) + raw
     assert compare_raw(data) == ("ok" if refused_at is None else "refused")
     if refused_at is not None:
@@ -589,12 +559,12 @@ def _term_messages(depth: int = 0) -> st.SearchStrategy[bytes]:
         st.just(b""),  # no kind
         st.just(b"\x0a\x00"),
         st.sampled_from([b"\x10\x00", b"\x10\x01"]),
-        st.integers(-(2**63), 2**63 - 1).map(lambda n: b"\x18" + _varint((n << 1) ^ (n >> 63))),
-        st.binary(max_size=11).map(lambda b: b"\x22" + _varint(len(b)) + b),
+        st.integers(-(2**63), 2**63 - 1).map(lambda n: b"\x18" + varint((n << 1) ^ (n >> 63))),
+        st.binary(max_size=11).map(lambda b: b"\x22" + varint(len(b)) + b),
         st.binary(min_size=8, max_size=8).map(lambda b: b"\x29" + b),
         st.sampled_from([b"\x29" + struct.pack("<d", math.nan), b"\x29" + struct.pack("<d", -0.0)]),
-        st.text(max_size=3).map(lambda s: b"\x32" + _varint(len(s.encode())) + s.encode()),
-        st.binary(max_size=3).map(lambda b: b"\x3a" + _varint(len(b)) + b),
+        st.text(max_size=3).map(lambda s: b"\x32" + varint(len(s.encode())) + s.encode()),
+        st.binary(max_size=3).map(lambda b: b"\x3a" + varint(len(b)) + b),
         st.just(b"\x78\x01"),  # unknown only
     )
     if depth >= 3:
@@ -603,8 +573,8 @@ def _term_messages(depth: int = 0) -> st.SearchStrategy[bytes]:
 
     def as_list(tag: int) -> Callable[[list[bytes]], bytes]:
         def build(items: list[bytes]) -> bytes:
-            body = b"".join(b"\x0a" + _varint(len(i)) + i for i in items)
-            return bytes((tag,)) + _varint(len(body)) + body
+            body = b"".join(b"\x0a" + varint(len(i)) + i for i in items)
+            return bytes((tag,)) + varint(len(body)) + body
 
         return build
 
@@ -613,7 +583,7 @@ def _term_messages(depth: int = 0) -> st.SearchStrategy[bytes]:
         if ordered:
             pairs = sorted(pairs, key=lambda kv: kv[0] or b"")
         body = b"".join(_entry(k, v) for k, v in pairs)
-        return b"\x5a" + _varint(len(body)) + body
+        return b"\x5a" + varint(len(body)) + body
 
     maybe = st.one_of(st.none(), inner, inner, inner)
     return st.one_of(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from dsxir.errors import ResumeMismatch
 from dsxir.optimizer_session import checkpoint as ck
+from vectors.generate import varint
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 MANIFEST = json.loads((VECTORS / "manifest.json").read_text())
@@ -71,21 +72,12 @@ def test_size_limit_is_checked_before_parsing() -> None:
 def test_nesting_past_the_runtime_limit_is_refused() -> None:
     term = b"\x0a\x00"  # a null Term wrapped in 200 lists
     for _ in range(200):
-        items = b"\x0a" + _varint(len(term)) + term
-        term = b"\x4a" + _varint(len(items)) + items
-    reason = b"\x72" + _varint(len(term)) + term  # field 14, terminal_reason
+        items = b"\x0a" + varint(len(term)) + term
+        term = b"\x4a" + varint(len(items)) + items
+    reason = b"\x72" + varint(len(term)) + term  # field 14, terminal_reason
     with pytest.raises(ResumeMismatch) as info:
         ck.decode(VALID[0] + reason)
     assert info.value.field == "<input>"
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def test_non_bytes_input_is_a_type_error() -> None:

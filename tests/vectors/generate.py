@@ -236,7 +236,9 @@ def _mutated(change: Callable[[Checkpoint], None], base: Checkpoint | None = Non
     return cp.SerializeToString(deterministic=True)
 
 
-def _set(path: str, value: Any) -> Callable[[Checkpoint], None]:
+def set_field(path: str, value: Any) -> Callable[[Checkpoint], None]:
+    """A change that sets the field at a dotted path (``progress.completed``)."""
+
     def change(cp: Checkpoint) -> None:
         *parents, last = path.split(".")
         target: Any = cp
@@ -247,7 +249,9 @@ def _set(path: str, value: Any) -> Callable[[Checkpoint], None]:
     return change
 
 
-def _clear(path: str) -> Callable[[Checkpoint], None]:
+def clear_field(path: str) -> Callable[[Checkpoint], None]:
+    """A change that clears the field at a dotted path."""
+
     def change(cp: Checkpoint) -> None:
         *parents, last = path.split(".")
         target: Any = cp
@@ -324,31 +328,31 @@ def invalid_vectors() -> list[tuple[str, bytes, str, str]]:
         ),
         (
             "format_wrong",
-            _mutated(_set("format", "dsxir.optimizer_session.checkpoint/1.0")),
+            _mutated(set_field("format", "dsxir.optimizer_session.checkpoint/1.0")),
             "format",
             "format identifier without the v",
         ),
         (
             "format_newer_major",
-            _mutated(_set("format", "dsxir.optimizer_session.checkpoint/v2.0")),
+            _mutated(set_field("format", "dsxir.optimizer_session.checkpoint/v2.0")),
             "format",
             "a newer major version",
         ),
         (
             "format_leading_zero",
-            _mutated(_set("format", "dsxir.optimizer_session.checkpoint/v01.0")),
+            _mutated(set_field("format", "dsxir.optimizer_session.checkpoint/v01.0")),
             "format",
             "a major with a leading zero",
         ),
         (
             "session_id_empty",
-            _mutated(_set("session_id", "")),
+            _mutated(set_field("session_id", "")),
             "session_id",
             "empty session id",
         ),
         (
             "optimizer_empty",
-            _mutated(_set("optimizer", "")),
+            _mutated(set_field("optimizer", "")),
             "optimizer",
             "empty optimizer",
         ),
@@ -366,35 +370,35 @@ def invalid_vectors() -> list[tuple[str, bytes, str, str]]:
         ),
         (
             "program_module_empty",
-            _mutated(_set("program_module", "")),
+            _mutated(set_field("program_module", "")),
             "program_module",
             "program_module present but empty",
         ),
         (
             "trainset_hash_short",
-            _mutated(_set("trainset_hash", b"\x01" * 31)),
+            _mutated(set_field("trainset_hash", b"\x01" * 31)),
             "trainset_hash",
             "31-byte trainset hash",
         ),
         (
             "created_at_missing",
-            _mutated(_clear("created_at")),
+            _mutated(clear_field("created_at")),
             "created_at",
             "no created_at",
         ),
         (
             "updated_at_nanos",
-            _mutated(_set("updated_at.nanos", 1_000_000_000)),
+            _mutated(set_field("updated_at.nanos", 1_000_000_000)),
             "updated_at.nanos",
             "nanos out of range",
         ),
         (
             "updated_at_seconds",
-            _mutated(_set("updated_at.seconds", 253_402_300_800)),
+            _mutated(set_field("updated_at.seconds", 253_402_300_800)),
             "updated_at.seconds",
             "after 9999-12-31",
         ),
-        ("progress_missing", _mutated(_clear("progress")), "progress", "no progress"),
+        ("progress_missing", _mutated(clear_field("progress")), "progress", "no progress"),
         (
             "trial_idx_gap",
             _mutated(lambda cp: setattr(cp.progress.trial_log[2], "trial_idx", 5)),
@@ -487,25 +491,25 @@ def invalid_vectors() -> list[tuple[str, bytes, str, str]]:
         ),
         (
             "started_at_missing",
-            _mutated(_clear("progress.started_at")),
+            _mutated(clear_field("progress.started_at")),
             "progress.started_at",
             "no started_at",
         ),
         (
             "best_score_without_idx",
-            _mutated(_clear("progress.best_trial_idx")),
+            _mutated(clear_field("progress.best_trial_idx")),
             "progress.best_trial_idx",
             "best_score set, best_trial_idx absent",
         ),
         (
             "best_idx_without_score",
-            _mutated(_clear("progress.best_score")),
+            _mutated(clear_field("progress.best_score")),
             "progress.best_score",
             "best_trial_idx set, best_score absent",
         ),
         (
             "best_score_nan",
-            _mutated(_set("progress.best_score", float("nan"))),
+            _mutated(set_field("progress.best_score", float("nan"))),
             "progress.best_score",
             "a NaN best score",
         ),
@@ -535,19 +539,19 @@ def invalid_vectors() -> list[tuple[str, bytes, str, str]]:
         ),
         (
             "completed_mismatch",
-            _mutated(_set("progress.completed", 2)),
+            _mutated(set_field("progress.completed", 2)),
             "progress.completed",
             "completed differs from the ok entries",
         ),
         (
             "errors_mismatch",
-            _mutated(_set("progress.errors", 0)),
+            _mutated(set_field("progress.errors", 0)),
             "progress.errors",
             "errors differs from the error entries",
         ),
         (
             "attempts_too_low",
-            _mutated(_set("progress.attempts", 3)),
+            _mutated(set_field("progress.attempts", 3)),
             "progress.attempts",
             "attempts below completed + errors",
         ),
@@ -563,24 +567,24 @@ def invalid_vectors() -> list[tuple[str, bytes, str, str]]:
         ),
         (
             "sampler_format_missing",
-            _mutated(_clear("sampler_format")),
+            _mutated(clear_field("sampler_format")),
             "sampler_format",
             "no sampler_format",
         ),
         (
             "sampler_module_empty",
-            _mutated(_set("sampler_format.module", "")),
+            _mutated(set_field("sampler_format.module", "")),
             "sampler_format.module",
             "empty sampler module",
         ),
         (
             "sampler_version_zero",
-            _mutated(_set("sampler_format.version", 0)),
+            _mutated(set_field("sampler_format.version", 0)),
             "sampler_format.version",
             "sampler version 0",
         ),
-        ("status_unspecified", _mutated(_set("status", 0)), "status", "status 0"),
-        ("status_unknown", _mutated(_set("status", 9)), "status", "status 9"),
+        ("status_unspecified", _mutated(set_field("status", 0)), "status", "status 0"),
+        ("status_unknown", _mutated(set_field("status", 9)), "status", "status 9"),
         (
             "terminal_reason_no_kind",
             _mutated(_reason_raw(b"")),
@@ -597,12 +601,13 @@ def _option_key_empty(cp: Checkpoint) -> None:
 def _too_deep() -> bytes:
     raw = term_bytes("leaf")
     for _ in range(24):
-        body = b"\x0a" + _varint(len(raw)) + raw
-        raw = b"\x4a" + _varint(len(body)) + body
+        body = b"\x0a" + varint(len(raw)) + raw
+        raw = b"\x4a" + varint(len(body)) + body
     return raw
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """The protobuf varint encoding of ``n``."""
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -612,8 +617,8 @@ def _varint(n: int) -> bytes:
 
 
 def _list_of(items: list[bytes]) -> bytes:
-    body = b"".join(b"\x0a" + _varint(len(t)) + t for t in items)
-    return b"\x4a" + _varint(len(body)) + body
+    body = b"".join(b"\x0a" + varint(len(t)) + t for t in items)
+    return b"\x4a" + varint(len(body)) + body
 
 
 def _unsorted_map(pairs: list[tuple[Any, Any]]) -> bytes:
@@ -621,9 +626,9 @@ def _unsorted_map(pairs: list[tuple[Any, Any]]) -> bytes:
     body = b""
     for key, value in pairs:
         k, v = term_bytes(key), term_bytes(value)
-        entry = b"\x0a" + _varint(len(k)) + k + b"\x12" + _varint(len(v)) + v
-        body += b"\x0a" + _varint(len(entry)) + entry
-    return b"\x5a" + _varint(len(body)) + body
+        entry = b"\x0a" + varint(len(k)) + k + b"\x12" + varint(len(v)) + v
+        body += b"\x0a" + varint(len(entry)) + entry
+    return b"\x5a" + varint(len(body)) + body
 
 
 def trainset_vectors() -> list[tuple[str, bytes, list[Any], str]]:
