@@ -30,6 +30,8 @@ help:
 	@echo "make generate         regenerate all code from proto/"
 	@echo "make check-generated  fail when generated code is stale"
 	@echo "make bench            speed and memory ratios against pickle/json"
+	@echo "make bench-service    commits/s and latency of the gRPC service (file, PostgreSQL)"
+	@echo "make soak             1,000 kill-9 rounds against a committing process"
 
 $(VENV)/.installed: python/pyproject.toml python/requirements-lock.txt
 	$(PYTHON) -m venv $(VENV)
