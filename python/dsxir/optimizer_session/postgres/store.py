@@ -50,7 +50,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from dsxir.errors import Conflict, CorruptStore, NotFound, ResumeMismatch, StoreUnavailable
+from dsxir.errors import Conflict, CorruptStore, NotFound, StoreUnavailable
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.postgres.listener import Listener
 from dsxir.optimizer_session.postgres.migrations import migrate
@@ -61,6 +61,7 @@ from dsxir.optimizer_session.store.interface import (
     Stored,
     check_expected_generation,
     check_list_filters,
+    decode_stored,
     listing_of,
 )
 from dsxir.optimizer_session.store.session_ids import check_session_id
@@ -197,15 +198,7 @@ class PostgresStore:
             raise CorruptStore(
                 where, f"CRC32C mismatch (stored {crc:08x}, computed {crc32c(body):08x})"
             )
-        try:
-            cp = checkpoint.decode(body)
-        except ResumeMismatch as exc:
-            raise CorruptStore(
-                where, f"checksum matches but the checkpoint is invalid: {exc}"
-            ) from None
-        if cp.session_id != session_id:
-            raise CorruptStore(where, f"holds session {cp.session_id!r}")
-        return Stored(cp, generation)
+        return Stored(decode_stored(body, session_id, where), generation)
 
     def list(
         self,

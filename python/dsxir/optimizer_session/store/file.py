@@ -50,7 +50,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import BinaryIO
 
-from dsxir.errors import Conflict, CorruptStore, InvalidSessionId, NotFound, ResumeMismatch
+from dsxir.errors import Conflict, CorruptStore, InvalidSessionId, NotFound
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.store import framing
 from dsxir.optimizer_session.store.interface import (
@@ -58,6 +58,7 @@ from dsxir.optimizer_session.store.interface import (
     Stored,
     check_expected_generation,
     check_list_filters,
+    decode_stored,
     listing_of,
     same_score,
     select,
@@ -142,14 +143,7 @@ class FileStore:
             framing.check_summary(header, summary, path)
             body = handle.read(header.body_length)
             framing.check_body(header, body, path)
-        try:
-            cp = checkpoint.decode(body)
-        except ResumeMismatch as exc:
-            raise CorruptStore(
-                path, f"checksums match but the checkpoint is invalid: {exc}"
-            ) from None
-        if cp.session_id != session_id:
-            raise CorruptStore(path, f"holds session {cp.session_id!r}, not {session_id!r}")
+        cp = decode_stored(body, session_id, path)
         if not _same_listing(parse_summary(summary, header.generation, path), cp, header):
             raise CorruptStore(path, "summary does not match the checkpoint")
         return Stored(cp, header.generation)

@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from dsxir.errors import CorruptStore, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 
@@ -45,6 +46,7 @@ __all__ = [
     "Stored",
     "check_expected_generation",
     "check_list_filters",
+    "decode_stored",
     "listing_of",
     "select",
 ]
@@ -158,6 +160,22 @@ def select(
     ]
     chosen.sort(key=lambda item: item.session_id)
     return chosen
+
+
+def decode_stored(body: bytes, session_id: str, where: str) -> Checkpoint:
+    """Decode the checkpoint a store holds for ``session_id`` at ``where``.
+
+    Bytes whose checksum matched but that do not decode, or that hold another
+    session, are damage: ``CorruptStore`` naming ``where``, never a checkpoint.
+    """
+    try:
+        cp = checkpoint.decode(body)
+    except ResumeMismatch as exc:
+        detail = f"checksum matches but the checkpoint is invalid: {exc}"
+        raise CorruptStore(where, detail) from None
+    if cp.session_id != session_id:
+        raise CorruptStore(where, f"holds session {cp.session_id!r}, not {session_id!r}")
+    return cp
 
 
 def timestamp_to_datetime(seconds: int, nanos: int) -> _dt.datetime:
