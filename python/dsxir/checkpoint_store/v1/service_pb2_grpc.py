@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from dsxir.optimizer_session.v1 import service_pb2 as dsxir_dot_optimizer__session_dot_v1_dot_service__pb2
+from dsxir.checkpoint_store.v1 import service_pb2 as dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in dsxir/optimizer_session/v1/service_pb2_grpc.py depends on'
+        + ' but the generated code in dsxir/checkpoint_store/v1/service_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -41,29 +41,29 @@ class CheckpointStoreServiceStub:
             channel: A grpc.Channel.
         """
         self.PutCheckpoint = channel.unary_unary(
-                '/dsxir.optimizer_session.v1.CheckpointStoreService/PutCheckpoint',
-                request_serializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.PutCheckpointRequest.SerializeToString,
-                response_deserializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.PutCheckpointResponse.FromString,
+                '/dsxir.checkpoint_store.v1.CheckpointStoreService/PutCheckpoint',
+                request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointRequest.SerializeToString,
+                response_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointResponse.FromString,
                 _registered_method=True)
         self.GetCheckpoint = channel.unary_unary(
-                '/dsxir.optimizer_session.v1.CheckpointStoreService/GetCheckpoint',
-                request_serializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.GetCheckpointRequest.SerializeToString,
-                response_deserializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.GetCheckpointResponse.FromString,
+                '/dsxir.checkpoint_store.v1.CheckpointStoreService/GetCheckpoint',
+                request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetCheckpointResponse.FromString,
                 _registered_method=True)
         self.ListSessions = channel.unary_unary(
-                '/dsxir.optimizer_session.v1.CheckpointStoreService/ListSessions',
-                request_serializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.ListSessionsRequest.SerializeToString,
-                response_deserializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.ListSessionsResponse.FromString,
+                '/dsxir.checkpoint_store.v1.CheckpointStoreService/ListSessions',
+                request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.ListSessionsResponse.FromString,
                 _registered_method=True)
         self.DeleteCheckpoint = channel.unary_unary(
-                '/dsxir.optimizer_session.v1.CheckpointStoreService/DeleteCheckpoint',
-                request_serializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.DeleteCheckpointRequest.SerializeToString,
-                response_deserializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.DeleteCheckpointResponse.FromString,
+                '/dsxir.checkpoint_store.v1.CheckpointStoreService/DeleteCheckpoint',
+                request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.DeleteCheckpointRequest.SerializeToString,
+                response_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.DeleteCheckpointResponse.FromString,
                 _registered_method=True)
         self.WatchSession = channel.unary_stream(
-                '/dsxir.optimizer_session.v1.CheckpointStoreService/WatchSession',
-                request_serializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.WatchSessionRequest.SerializeToString,
-                response_deserializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.WatchSessionResponse.FromString,
+                '/dsxir.checkpoint_store.v1.CheckpointStoreService/WatchSession',
+                request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.WatchSessionRequest.SerializeToString,
+                response_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.WatchSessionResponse.FromString,
                 _registered_method=True)
 
 
@@ -131,34 +131,34 @@ def add_CheckpointStoreServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'PutCheckpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.PutCheckpoint,
-                    request_deserializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.PutCheckpointRequest.FromString,
-                    response_serializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.PutCheckpointResponse.SerializeToString,
+                    request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointRequest.FromString,
+                    response_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointResponse.SerializeToString,
             ),
             'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCheckpoint,
-                    request_deserializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.GetCheckpointRequest.FromString,
-                    response_serializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.GetCheckpointResponse.SerializeToString,
+                    request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetCheckpointResponse.SerializeToString,
             ),
             'ListSessions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListSessions,
-                    request_deserializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.ListSessionsRequest.FromString,
-                    response_serializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.ListSessionsResponse.SerializeToString,
+                    request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.ListSessionsRequest.FromString,
+                    response_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.ListSessionsResponse.SerializeToString,
             ),
             'DeleteCheckpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteCheckpoint,
-                    request_deserializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.DeleteCheckpointRequest.FromString,
-                    response_serializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.DeleteCheckpointResponse.SerializeToString,
+                    request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.DeleteCheckpointRequest.FromString,
+                    response_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.DeleteCheckpointResponse.SerializeToString,
             ),
             'WatchSession': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchSession,
-                    request_deserializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.WatchSessionRequest.FromString,
-                    response_serializer=dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.WatchSessionResponse.SerializeToString,
+                    request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.WatchSessionRequest.FromString,
+                    response_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.WatchSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'dsxir.optimizer_session.v1.CheckpointStoreService', rpc_method_handlers)
+            'dsxir.checkpoint_store.v1.CheckpointStoreService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('dsxir.optimizer_session.v1.CheckpointStoreService', rpc_method_handlers)
+    server.add_registered_method_handlers('dsxir.checkpoint_store.v1.CheckpointStoreService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -185,9 +185,9 @@ class CheckpointStoreService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/dsxir.optimizer_session.v1.CheckpointStoreService/PutCheckpoint',
-            dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.PutCheckpointRequest.SerializeToString,
-            dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.PutCheckpointResponse.FromString,
+            '/dsxir.checkpoint_store.v1.CheckpointStoreService/PutCheckpoint',
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointRequest.SerializeToString,
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -212,9 +212,9 @@ class CheckpointStoreService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/dsxir.optimizer_session.v1.CheckpointStoreService/GetCheckpoint',
-            dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.GetCheckpointRequest.SerializeToString,
-            dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.GetCheckpointResponse.FromString,
+            '/dsxir.checkpoint_store.v1.CheckpointStoreService/GetCheckpoint',
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetCheckpointRequest.SerializeToString,
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetCheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -239,9 +239,9 @@ class CheckpointStoreService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/dsxir.optimizer_session.v1.CheckpointStoreService/ListSessions',
-            dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.ListSessionsRequest.SerializeToString,
-            dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.ListSessionsResponse.FromString,
+            '/dsxir.checkpoint_store.v1.CheckpointStoreService/ListSessions',
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.ListSessionsRequest.SerializeToString,
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.ListSessionsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -266,9 +266,9 @@ class CheckpointStoreService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/dsxir.optimizer_session.v1.CheckpointStoreService/DeleteCheckpoint',
-            dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.DeleteCheckpointRequest.SerializeToString,
-            dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.DeleteCheckpointResponse.FromString,
+            '/dsxir.checkpoint_store.v1.CheckpointStoreService/DeleteCheckpoint',
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.DeleteCheckpointRequest.SerializeToString,
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.DeleteCheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -293,9 +293,9 @@ class CheckpointStoreService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/dsxir.optimizer_session.v1.CheckpointStoreService/WatchSession',
-            dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.WatchSessionRequest.SerializeToString,
-            dsxir_dot_optimizer__session_dot_v1_dot_service__pb2.WatchSessionResponse.FromString,
+            '/dsxir.checkpoint_store.v1.CheckpointStoreService/WatchSession',
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.WatchSessionRequest.SerializeToString,
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.WatchSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

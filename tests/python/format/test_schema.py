@@ -9,17 +9,19 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BUF = ROOT / "tools" / "node_modules" / ".bin" / "buf"
-BASELINE = ROOT / "tests" / "schema" / "v1.0.binpb"
+SCHEMA = ROOT / "tests" / "schema"
+PACKAGES = ("optimizer_session", "checkpoint_store")
+"""Each proto package is versioned alone, against its own baseline."""
 PROTO_DIR = ROOT / "proto" / "dsxir" / "optimizer_session" / "v1"
 V1_FILES = ("checkpoint.proto", "term.proto")
 
 
-def _breaking(tree: Path) -> subprocess.CompletedProcess[str]:
+def _breaking(tree: Path, package: str) -> subprocess.CompletedProcess[str]:
     assert BUF.exists(), "buf is missing: run 'make tools'"
     return subprocess.run(
-        [str(BUF), "breaking", "--against", str(BASELINE)],
+        [str(BUF), "breaking", "--against", str(SCHEMA / f"{package}-v1.0.binpb")],
         cwd=tree,
         capture_output=True,
         text=True,
@@ -27,9 +29,26 @@ def _breaking(tree: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_schema_is_compatible_with_v1_0() -> None:
-    result = _breaking(ROOT)
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_package_is_compatible_with_its_v1_0(package: str) -> None:
+    result = _breaking(ROOT, package)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_baselines_are_one_package_each() -> None:
+    # The format's baseline holds the format alone, so changing the service
+    # can never count as changing the format.
+    for package in PACKAGES:
+        image = (SCHEMA / f"{package}-v1.0.binpb").read_bytes()
+        others = [other for other in PACKAGES if other != package]
+        assert f"dsxir/{package}/v1/".encode() in image
+        if package == "optimizer_session":
+            assert all(f"dsxir/{other}/".encode() not in image for other in others)
+
+
+def test_the_service_is_not_in_the_format_package() -> None:
+    for path in PROTO_DIR.glob("*.proto"):
+        assert "service " not in path.read_text(), path.name
 
 
 @pytest.mark.parametrize(
@@ -47,7 +66,24 @@ def test_buf_breaking_catches_incompatible_changes(tmp_path: Path, old: str, new
     for name in V1_FILES:
         path = tmp_path / "proto" / "dsxir" / "optimizer_session" / "v1" / name
         path.write_text(path.read_text().replace(old, new))
-    assert _breaking(tmp_path).returncode != 0
+    assert _breaking(tmp_path, "optimizer_session").returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("int64 generation = 1;", "string generation = 1;"),  # type change
+        ("GENERATION_CONFLICT = 2;", "GENERATION_CONFLICT = 20;"),  # renumbering a reason
+    ],
+)
+def test_buf_breaking_guards_the_service_alone(tmp_path: Path, old: str, new: str) -> None:
+    shutil.copy(ROOT / "buf.yaml", tmp_path / "buf.yaml")
+    shutil.copytree(ROOT / "proto", tmp_path / "proto")
+    folder = tmp_path / "proto" / "dsxir" / "checkpoint_store" / "v1"
+    for path in folder.glob("*.proto"):
+        path.write_text(path.read_text().replace(old, new))
+    assert _breaking(tmp_path, "checkpoint_store").returncode != 0
+    assert _breaking(tmp_path, "optimizer_session").returncode == 0
 
 
 def test_schema_uses_only_the_byte_stable_subset() -> None:

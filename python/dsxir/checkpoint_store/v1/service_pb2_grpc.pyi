@@ -16,12 +16,16 @@ refused checkpoint or request (a google.rpc.BadRequest detail names the
 field), RESOURCE_EXHAUSTED for a message over the size limit,
 UNAUTHENTICATED without a valid bearer token, UNAVAILABLE while the
 server's storage cannot be reached, DATA_LOSS for damaged stored data.
-Every error also carries a google.rpc.ErrorInfo detail with domain
-"dsxir.optimizer_session.v1" and a reason (e.g. "GENERATION_CONFLICT").
+Every error also carries a google.rpc.ErrorInfo detail (AIP-193) with
+domain "dsxir.checkpoint_store.v1" and as reason the name of an
+ErrorReason value (error_reason.proto), e.g. "GENERATION_CONFLICT".
+
+This package versions the service alone: the checkpoint format it carries
+is package dsxir.optimizer_session.v1, versioned on its own.
 """
 
 from collections import abc as _abc
-from dsxir.optimizer_session.v1 import service_pb2 as _service_pb2
+from dsxir.checkpoint_store.v1 import service_pb2 as _service_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc
