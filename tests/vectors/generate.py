@@ -19,6 +19,7 @@ from typing import Any
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session.terms import Atom, term_bytes
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.optimizer_session.wire import varint
 
 HERE = Path(__file__).resolve().parent
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -604,16 +605,6 @@ def _too_deep() -> bytes:
         body = b"\x0a" + varint(len(raw)) + raw
         raw = b"\x4a" + varint(len(body)) + body
     return raw
-
-
-def varint(n: int) -> bytes:
-    """The protobuf varint encoding of ``n``."""
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _list_of(items: list[bytes]) -> bytes:

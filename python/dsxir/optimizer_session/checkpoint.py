@@ -29,9 +29,10 @@ from dsxir.errors import (
     InvalidTransition,
     ResumeMismatch,
 )
+from dsxir.optimizer_session.atom import Atom
 from dsxir.optimizer_session.credentials import screen
+from dsxir.optimizer_session.statuses import STATUS_NAMES, TERMINAL
 from dsxir.optimizer_session.terms import (
-    Atom,
     framed_term_bytes,
     from_term,
     map_body,
@@ -79,21 +80,13 @@ __all__ = [
     "to_term",
 ]
 
-_STATUS_NAMES = {
-    SESSION_STATUS_RUNNING: "running",
-    SESSION_STATUS_PAUSED: "paused",
-    SESSION_STATUS_COMPLETED: "completed",
-    SESSION_STATUS_FAILED: "failed",
-    SESSION_STATUS_CANCELLED: "cancelled",
-}
-_TERMINAL = frozenset({SESSION_STATUS_COMPLETED, SESSION_STATUS_FAILED, SESSION_STATUS_CANCELLED})
 _TRAINSET_DOMAIN = b"dsxir.trainset.v1\n"
 _pack_u64 = struct.Struct(">Q").pack
 
 
 def status_name(cp: Checkpoint) -> str:
     """The session's status as a word: running, paused, completed, failed or cancelled."""
-    return _STATUS_NAMES.get(cp.status, "unspecified")
+    return STATUS_NAMES.get(cp.status, "unspecified")
 
 
 def _stamp_now(cp: Checkpoint, *fields: str) -> None:
@@ -290,7 +283,7 @@ def check_resume(
     if trainset is not None and trainset_hash is not None:
         raise TypeError("give trainset or trainset_hash, not both")
     sid = cp.session_id
-    if cp.status in _TERMINAL:
+    if cp.status in TERMINAL:
         raise AlreadyTerminal(sid, status_name(cp))
     if cp.optimizer != optimizer:
         raise ResumeMismatch(sid, "optimizer", optimizer, cp.optimizer)
@@ -311,7 +304,7 @@ def check_resume(
 
 
 def _require_status(cp: Checkpoint, action: str, *allowed: int) -> None:
-    if cp.status in _TERMINAL:
+    if cp.status in TERMINAL:
         raise AlreadyTerminal(cp.session_id, status_name(cp))
     if cp.status not in allowed:
         raise InvalidTransition(cp.session_id, status_name(cp), action)

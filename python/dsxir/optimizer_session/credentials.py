@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dsxir.errors import InvalidCheckpoint
-from dsxir.optimizer_session.terms import Atom
+from dsxir.optimizer_session.atom import Atom
 
 __all__ = ["REDACTED", "looks_secret", "screen"]
 

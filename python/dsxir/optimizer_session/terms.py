@@ -13,34 +13,28 @@ a ``ValueError``), strings that are not valid Unicode (lone surrogates),
 nesting deeper than :data:`MAX_TERM_DEPTH`, duplicate map keys, and any type
 outside the mapping above (``TypeError``).
 
-When the optional compiled module ``dsxir._accel`` is built, values of the
-exact built-in types are encoded by it, and checkpoints are validated by it
-(:mod:`~dsxir.optimizer_session.validate`); it gives the same bytes and the
-same verdicts as the Python code, which handles everything it declines and
-reports every refusal. :data:`ACCELERATED` tells whether it is in use; the
-environment variable ``DSXIR_PURE_PYTHON=1`` (any value but empty or ``0``)
-turns it off when the package is imported.
+When the optional compiled accelerator is in use
+(:mod:`~dsxir.optimizer_session.accel`), values of the exact built-in types
+are encoded by it; it gives the same bytes as the Python code here, which
+handles everything it declines and reports every refusal.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import numbers
-import os
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
-from dsxir.errors import InvalidCheckpoint
+from dsxir.optimizer_session import accel
+from dsxir.optimizer_session.atom import Atom
+from dsxir.optimizer_session.term_rules import MAX_TERM_DEPTH, Refusal, raise_at
 from dsxir.optimizer_session.v1.term_pb2 import Term, TermMap
+from dsxir.optimizer_session.wire import varint
 
 __all__ = [
-    "ACCELERATED",
-    "MAX_TERM_DEPTH",
     "Atom",
-    "check_term",
-    "check_term_map",
     "framed_term_bytes",
     "from_term",
     "map_body",
@@ -48,87 +42,13 @@ __all__ = [
     "to_term",
 ]
 
-MAX_TERM_DEPTH = 24
-"""The deepest Term a reader accepts (a scalar has depth 1)."""
-
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _pack_double = struct.Struct("<d").pack
 _pack_u64 = struct.Struct(">Q").pack
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Atom:
-    """A symbol (an Elixir atom): a name that is not a string."""
-
-    name: str
-
-
-# --- the optional compiled accelerator -------------------------------------------
-
-_Encoder = Callable[[Any], "bytes | None"]
-_accel_term_bytes: _Encoder | None = None
-_accel_map_body: _Encoder | None = None
-_accel_frame_terms: _Encoder | None = None
-_accel_check_canonical: Callable[[bytes], bool] | None = None
-
-
-def _load_accelerator() -> bool:
-    """Bind the compiled functions unless disabled or not built; True when bound."""
-    global _accel_term_bytes, _accel_map_body, _accel_frame_terms, _accel_check_canonical
-    if os.environ.get("DSXIR_PURE_PYTHON", "") not in ("", "0"):
-        return False
-    try:
-        accel = importlib.import_module("dsxir._accel")
-    except ImportError:
-        return False
-    accel.set_atom_type(Atom)
-    _accel_term_bytes = cast(_Encoder, accel.term_bytes)
-    _accel_map_body = cast(_Encoder, accel.map_body)
-    _accel_frame_terms = cast(_Encoder, accel.frame_terms)
-    _accel_check_canonical = cast(Callable[[bytes], bool], accel.check_canonical)
-    return True
-
-
-ACCELERATED = _load_accelerator()
-"""True when the compiled module ``dsxir._accel`` is in use (see the module doc)."""
-
-
-class _Bad(Exception):
-    """A refusal on its way up; each level prepends its part of the path."""
-
-    def __init__(
-        self, detail: str, kind: type[Exception] = InvalidCheckpoint, part: str | None = None
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.kind = kind
-        self.parts: list[str] = [] if part is None else [part]
-
-
-def _raise(bad: _Bad, root: str) -> None:
-    path = root + "".join(reversed(bad.parts))
-    if bad.kind is TypeError:
-        raise TypeError(f"{path}: {bad.detail}") from None
-    raise InvalidCheckpoint(path, bad.detail) from None
-
-
 # --- encoding Python values ---------------------------------------------------
-
-
-def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _length(n: int) -> bytes:
-    return bytes((n,)) if n < 0x80 else _varint(n)
 
 
 def _enc_none(value: Any, depth: int) -> bytes:
@@ -142,15 +62,15 @@ def _enc_bool(value: Any, depth: int) -> bytes:
 def _enc_int(value: Any, depth: int) -> bytes:
     v = int(value)
     if _INT64_MIN <= v <= _INT64_MAX:
-        return b"\x18" + _varint(((v << 1) ^ (v >> 63)) & 0xFFFFFFFFFFFFFFFF)
+        return b"\x18" + varint(((v << 1) ^ (v >> 63)) & 0xFFFFFFFFFFFFFFFF)
     raw = v.to_bytes(((v if v >= 0 else ~v).bit_length() + 8) // 8, "big", signed=True)
-    return b"\x22" + _length(len(raw)) + raw
+    return b"\x22" + varint(len(raw)) + raw
 
 
 def _enc_float(value: Any, depth: int) -> bytes:
     v = float(value)
     if v != v:
-        raise _Bad("NaN is not allowed")
+        raise Refusal("NaN is not allowed")
     return b"\x29" + _pack_double(v)
 
 
@@ -158,21 +78,21 @@ def _enc_str(value: Any, depth: int) -> bytes:
     try:
         raw = str.encode(value, "utf-8")
     except UnicodeEncodeError:
-        raise _Bad("string is not valid Unicode (lone surrogate)") from None
-    return b"\x32" + _length(len(raw)) + raw
+        raise Refusal("string is not valid Unicode (lone surrogate)") from None
+    return b"\x32" + varint(len(raw)) + raw
 
 
 def _enc_bytes(value: Any, depth: int) -> bytes:
     raw = bytes(value)
-    return b"\x3a" + _length(len(raw)) + raw
+    return b"\x3a" + varint(len(raw)) + raw
 
 
 def _enc_atom(value: Any, depth: int) -> bytes:
     try:
         raw = str.encode(value.name, "utf-8")
     except UnicodeEncodeError:
-        raise _Bad("atom name is not valid Unicode (lone surrogate)") from None
-    return b"\x42" + _length(len(raw)) + raw
+        raise Refusal("atom name is not valid Unicode (lone surrogate)") from None
+    return b"\x42" + varint(len(raw)) + raw
 
 
 def _list_body(items: Iterable[Any], depth: int) -> bytes:
@@ -180,21 +100,21 @@ def _list_body(items: Iterable[Any], depth: int) -> bytes:
     for i, item in enumerate(items):
         try:
             item_bytes = _encode(item, depth)
-        except _Bad as bad:
+        except Refusal as bad:
             bad.parts.append(f"[{i}]")
             raise
-        parts.append(b"\x0a" + _length(len(item_bytes)) + item_bytes)
+        parts.append(b"\x0a" + varint(len(item_bytes)) + item_bytes)
     return b"".join(parts)
 
 
 def _enc_list(value: Any, depth: int) -> bytes:
     body = _list_body(value, depth + 1)
-    return b"\x4a" + _length(len(body)) + body
+    return b"\x4a" + varint(len(body)) + body
 
 
 def _enc_tuple(value: Any, depth: int) -> bytes:
     body = _list_body(value, depth + 1)
-    return b"\x52" + _length(len(body)) + body
+    return b"\x52" + varint(len(body)) + body
 
 
 def _map_body(pairs: Iterable[tuple[Any, Any]], depth: int) -> bytes:
@@ -203,7 +123,7 @@ def _map_body(pairs: Iterable[tuple[Any, Any]], depth: int) -> bytes:
         try:
             key_bytes = _encode(key, depth)
             val_bytes = _encode(val, depth)
-        except _Bad as bad:
+        except Refusal as bad:
             bad.parts.append(f"[{key!r}]")
             raise
         entries.append((key_bytes, val_bytes))
@@ -212,17 +132,17 @@ def _map_body(pairs: Iterable[tuple[Any, Any]], depth: int) -> bytes:
     previous = None
     for key_bytes, val_bytes in entries:
         if key_bytes == previous:
-            raise _Bad(f"duplicate map key (canonical bytes {key_bytes.hex()})")
+            raise Refusal(f"duplicate map key (canonical bytes {key_bytes.hex()})")
         previous = key_bytes
-        entry = b"\x0a" + _length(len(key_bytes)) + key_bytes
-        entry += b"\x12" + _length(len(val_bytes)) + val_bytes
-        parts.append(b"\x0a" + _length(len(entry)) + entry)
+        entry = b"\x0a" + varint(len(key_bytes)) + key_bytes
+        entry += b"\x12" + varint(len(val_bytes)) + val_bytes
+        parts.append(b"\x0a" + varint(len(entry)) + entry)
     return b"".join(parts)
 
 
 def _enc_map(value: Any, depth: int) -> bytes:
     body = _map_body(_pairs(value), depth + 1)
-    return b"\x5a" + _length(len(body)) + body
+    return b"\x5a" + varint(len(body)) + body
 
 
 def _pairs(value: Any) -> Iterable[tuple[Any, Any]]:
@@ -268,12 +188,12 @@ def _encoder_for(value: Any) -> Callable[[Any, int], bytes]:
         return _enc_map
     if callable(getattr(value, "toDict", None)) or callable(getattr(value, "items", None)):
         return _enc_map
-    raise _Bad(f"{type(value).__name__} has no Term form", TypeError)
+    raise Refusal(f"{type(value).__name__} has no Term form", TypeError)
 
 
 def _encode(value: Any, depth: int) -> bytes:
     if depth > MAX_TERM_DEPTH:
-        raise _Bad(f"nesting deeper than {MAX_TERM_DEPTH}")
+        raise Refusal(f"nesting deeper than {MAX_TERM_DEPTH}")
     encoder = _EXACT.get(type(value)) or _encoder_for(value)
     return encoder(value, depth)
 
@@ -285,29 +205,29 @@ def term_bytes(value: Any, *, root: str = "value") -> bytes:
     :class:`~dsxir.errors.InvalidCheckpoint` for NaN, invalid Unicode,
     duplicate keys or excessive depth; both name the path from ``root``.
     """
-    if _accel_term_bytes is not None:
-        fast = _accel_term_bytes(value)
+    if accel.term_bytes is not None:
+        fast = accel.term_bytes(value)
         if fast is not None:
             return fast
     try:
         return _encode(value, 1)
-    except _Bad as bad:
-        _raise(bad, root)
+    except Refusal as bad:
+        raise_at(bad, root)
         raise AssertionError("unreachable") from None
 
 
 def map_body(value: Any, *, root: str = "value") -> bytes:
     """The canonical bytes of a mapping as a ``TermMap`` message."""
-    if _accel_map_body is not None and type(value) is dict:
-        fast = _accel_map_body(value)
+    if accel.map_body is not None and type(value) is dict:
+        fast = accel.map_body(value)
         if fast is not None:
             return fast
     try:
         if type(value) is not dict and _encoder_for(value) is not _enc_map:
-            raise _Bad(f"{type(value).__name__} is not a mapping", TypeError)
+            raise Refusal(f"{type(value).__name__} is not a mapping", TypeError)
         return _map_body(_pairs(value), 2)
-    except _Bad as bad:
-        _raise(bad, root)
+    except Refusal as bad:
+        raise_at(bad, root)
         raise AssertionError("unreachable") from None
 
 
@@ -316,8 +236,8 @@ def framed_term_bytes(values: Sequence[Any], *, root: str = "values") -> bytes:
 
     The framing of FORMAT.md §6; refusals name ``root[i]`` and the path below.
     """
-    if _accel_frame_terms is not None:
-        fast = _accel_frame_terms(values)
+    if accel.frame_terms is not None:
+        fast = accel.frame_terms(values)
         if fast is not None:
             return fast
     parts = []
@@ -349,15 +269,15 @@ def from_term(term: Term | TermMap, *, root: str = "term") -> Any:
         term = wrapped
     try:
         return _from(term)
-    except _Bad as bad:
-        _raise(bad, root)
+    except Refusal as bad:
+        raise_at(bad, root)
         raise AssertionError("unreachable") from None
 
 
 def _from(term: Term) -> Any:
     kind = term.WhichOneof("kind")
     if kind is None:
-        raise _Bad("term has no kind")
+        raise Refusal("term has no kind")
     if kind == "null_value":
         return None
     if kind in ("list_value", "tuple_value"):
@@ -365,7 +285,7 @@ def _from(term: Term) -> Any:
         for i, item in enumerate(getattr(term, kind).items):
             try:
                 items.append(_from(item))
-            except _Bad as bad:
+            except Refusal as bad:
                 bad.parts.append(f".{kind}.items[{i}]")
                 raise
         return items if kind == "list_value" else tuple(items)
@@ -376,10 +296,10 @@ def _from(term: Term) -> Any:
                 key = _from(entry.key)
                 value = _from(entry.value)
                 if isinstance(key, (list, dict)):
-                    raise _Bad(f"a {type(key).__name__} cannot be a Python dict key")
+                    raise Refusal(f"a {type(key).__name__} cannot be a Python dict key")
                 if key in out:
-                    raise _Bad(f"key {key!r} collides with another key in Python")
-            except _Bad as bad:
+                    raise Refusal(f"key {key!r} collides with another key in Python")
+            except Refusal as bad:
                 bad.parts.append(f".map_value.entries[{i}]")
                 raise
             out[key] = value
@@ -389,88 +309,3 @@ def _from(term: Term) -> Any:
     if kind == "atom_value":
         return Atom(term.atom_value)
     return getattr(term, kind)
-
-
-# --- validating Term messages ----------------------------------------------------
-
-
-def check_term(term: Term, path: str) -> None:
-    """Refuse a Term message that breaks a rule of FORMAT.md §3 (raises InvalidCheckpoint)."""
-    try:
-        _check(term, 1)
-    except _Bad as bad:
-        _raise(bad, path)
-
-
-def check_term_map(term_map: TermMap, path: str) -> None:
-    """Refuse a TermMap message that breaks a rule of FORMAT.md §3."""
-    try:
-        _check_map(term_map, 2)
-    except _Bad as bad:
-        _raise(bad, path)
-
-
-def _check(term: Term, depth: int) -> None:
-    if depth > MAX_TERM_DEPTH:
-        raise _Bad(f"nesting deeper than {MAX_TERM_DEPTH}")
-    kind = term.WhichOneof("kind")
-    if kind is None:
-        raise _Bad("term has no kind")
-    if kind == "float_value":
-        if term.float_value != term.float_value:
-            raise _Bad("NaN is not allowed", part=".float_value")
-    elif kind in ("list_value", "tuple_value"):
-        for i, item in enumerate(getattr(term, kind).items):
-            try:
-                _check(item, depth + 1)
-            except _Bad as bad:
-                bad.parts.append(f".{kind}.items[{i}]")
-                raise
-    elif kind == "map_value":
-        try:
-            _check_map(term.map_value, depth + 1)
-        except _Bad as bad:
-            bad.parts.append(".map_value")
-            raise
-    elif kind == "bigint_value":
-        detail = _bigint_problem(term.bigint_value)
-        if detail:
-            raise _Bad(detail, part=".bigint_value")
-
-
-def _check_map(term_map: TermMap, depth: int) -> None:
-    previous = None
-    for i, entry in enumerate(term_map.entries):
-        try:
-            if not entry.HasField("key"):
-                raise _Bad("map entry has no key")
-            try:
-                _check(entry.key, depth)
-            except _Bad as bad:
-                bad.parts.append(".key")
-                raise
-            if not entry.HasField("value"):
-                raise _Bad("map entry has no value")
-            try:
-                _check(entry.value, depth)
-            except _Bad as bad:
-                bad.parts.append(".value")
-                raise
-            key_bytes = entry.key.SerializeToString(deterministic=True)
-            if previous is not None and key_bytes <= previous:
-                problem = "duplicate map key" if key_bytes == previous else "keys are not sorted"
-                raise _Bad(problem, part=".key")
-            previous = key_bytes
-        except _Bad as bad:
-            bad.parts.append(f".entries[{i}]")
-            raise
-
-
-def _bigint_problem(raw: bytes) -> str | None:
-    if not raw:
-        return "empty big integer"
-    if len(raw) > 1 and ((raw[0] == 0x00 and raw[1] < 0x80) or (raw[0] == 0xFF and raw[1] >= 0x80)):
-        return "big integer is not minimal"
-    if _INT64_MIN <= int.from_bytes(raw, "big", signed=True) <= _INT64_MAX:
-        return "big integer fits in int64; it must be an int_value"
-    return None

@@ -6,7 +6,7 @@ offending field; ``decode`` turns that into a ``ResumeMismatch`` and
 
 :func:`checked_bytes` (used by ``encode``) and :func:`check_parsed` (used by
 ``decode``) are the fast forms: when the compiled accelerator is in use (see
-:mod:`~dsxir.optimizer_session.terms`) they check bytes in C, the ones just
+``dsxir.optimizer_session.accel``) they check bytes in C, the ones just
 serialized or the ones just parsed, and run :func:`check` only on a refusal,
 for the path and detail of the first failure.
 """
@@ -20,8 +20,8 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from dsxir.errors import InvalidCheckpoint
-from dsxir.optimizer_session import terms
-from dsxir.optimizer_session.terms import check_term, check_term_map
+from dsxir.optimizer_session import accel
+from dsxir.optimizer_session.term_rules import check_term, check_term_map
 from dsxir.optimizer_session.v1.checkpoint_pb2 import (
     SESSION_STATUS_CANCELLED,
     SESSION_STATUS_RUNNING,
@@ -96,7 +96,7 @@ def checked_bytes(cp: Checkpoint) -> bytes:
     detail of the first failure (tests/python/test_accel.py holds the two to
     the same verdicts).
     """
-    fast_check = terms._accel_check_canonical
+    fast_check = accel.check_canonical
     if fast_check is None:
         check(cp)
         return cp.SerializeToString(deterministic=True)
@@ -113,7 +113,7 @@ def check_parsed(cp: Checkpoint, data: bytes | None = None) -> None:
     which settles the common case of canonical input; anything else goes
     through :func:`checked_bytes`. Without it, this is :func:`check`.
     """
-    fast_check = terms._accel_check_canonical
+    fast_check = accel.check_canonical
     if fast_check is None:
         check(cp)
     elif data is None or not fast_check(data):

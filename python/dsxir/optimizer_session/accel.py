@@ -1,0 +1,56 @@
+"""The optional compiled accelerator ``dsxir._accel``, loaded once on import.
+
+When the C extension is built, :mod:`~dsxir.optimizer_session.terms` encodes
+values of the exact built-in types with :data:`term_bytes`, :data:`map_body`
+and :data:`frame_terms`, and :mod:`~dsxir.optimizer_session.validate` checks
+canonical bytes with :data:`check_canonical`. Each gives the same bytes and
+verdicts as the pure-Python code, which stays the reference: it handles
+whatever C declines (the function returns ``None``) and reports every
+refusal with its path. Each name is ``None`` when the extension is not in
+use; :data:`ACCELERATED` says which. The environment variable
+``DSXIR_PURE_PYTHON`` set to anything but empty or ``0`` when the package is
+imported turns the extension off.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from typing import Any, cast
+
+from dsxir.optimizer_session.atom import Atom
+
+__all__ = ["ACCELERATED", "check_canonical", "frame_terms", "map_body", "term_bytes"]
+
+_Encoder = Callable[[Any], "bytes | None"]
+
+term_bytes: _Encoder | None = None
+"""The canonical Term bytes of a value, or ``None`` when C declines it."""
+map_body: _Encoder | None = None
+"""The canonical TermMap bytes of a ``dict``, or ``None`` when C declines it."""
+frame_terms: _Encoder | None = None
+"""The FORMAT.md §6 framing of a sequence of values, or ``None`` when C declines it."""
+check_canonical: Callable[[bytes], bool] | None = None
+"""Whether bytes are a canonical checkpoint that keeps every rule of FORMAT.md."""
+
+
+def _load() -> bool:
+    """Bind the compiled functions unless disabled or not built; True when bound."""
+    global term_bytes, map_body, frame_terms, check_canonical
+    if os.environ.get("DSXIR_PURE_PYTHON", "") not in ("", "0"):
+        return False
+    try:
+        module = importlib.import_module("dsxir._accel")
+    except ImportError:
+        return False
+    module.set_atom_type(Atom)
+    term_bytes = cast(_Encoder, module.term_bytes)
+    map_body = cast(_Encoder, module.map_body)
+    frame_terms = cast(_Encoder, module.frame_terms)
+    check_canonical = cast(Callable[[bytes], bool], module.check_canonical)
+    return True
+
+
+ACCELERATED = _load()
+"""True when the compiled module ``dsxir._accel`` is in use."""
