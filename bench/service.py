@@ -3,7 +3,7 @@
 For each backend (file store, PostgreSQL in a throwaway local cluster), each
 checkpoint size (10 KB, 1 MB) and each number of concurrent clients (1, 4,
 16), clients commit checkpoints of their own session through a server
-process (``python -m dsxir.optimizer_session.service``) on loopback for a
+process (``python -m dsxir.cli serve``) on loopback for a
 fixed time; every commit is a full compare-and-swap ``put`` of the whole
 checkpoint, validated by the server and made durable by the backend
 (``fsync`` for files, a synchronous commit for PostgreSQL). Clients run in
@@ -11,8 +11,9 @@ two processes (threads inside each), all on this machine, so the figures
 include the clients' own CPU.
 
 Prints one row per case (commits/s, p50 and p99 latency in milliseconds);
-``--json PATH`` writes them too. Run with ``python -m
-dsxir.optimizer_session.service.bench [--seconds S] [--quick]``.
+``--json PATH`` writes them too. Run with ``make bench-service`` or
+``python bench/service.py [--seconds S] [--quick]``. The throwaway
+PostgreSQL cluster is the test suite's (tests/python/pg_cluster.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ import tempfile
 import threading
 import time
 from multiprocessing.synchronize import Barrier
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 
 __all__ = ["main"]
 
@@ -54,7 +58,7 @@ def _checkpoint_bytes(session_id: str, size: int) -> Any:
 def _client_process(
     address: str, prefix: str, threads: int, size: int, seconds: float, barrier: Barrier, out: Any
 ) -> None:
-    from dsxir.optimizer_session.service.client import GrpcStore
+    from dsxir.store.grpc import GrpcStore
 
     store = GrpcStore(address, timeout=120)
     latencies: list[list[float]] = [[] for _ in range(threads)]
@@ -118,7 +122,7 @@ def _measure(address: str, tag: str, clients: int, size: int, seconds: float) ->
 def _start_server(store_url: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "dsxir.optimizer_session.service",
+            sys.executable, "-m", "dsxir.cli", "serve",
             "--store", store_url, "--listen", "127.0.0.1:0",
             "--max-message-bytes", str(16 * 1024 * 1024), "--workers", "48",
         ],
@@ -140,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
 
-    from dsxir.optimizer_session.postgres.cluster import LocalCluster
+    from pg_cluster import LocalCluster
 
     sizes = {"10KB": SIZES["10KB"]} if args.quick else SIZES
     clients = (1, 16) if args.quick else CLIENTS

@@ -20,7 +20,7 @@ from random_search import run
 
 from dsxir.errors import AlreadyTerminal, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.store import open_store
+from dsxir.store import open_store
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from typing import Any
 
 from dsxir.errors import NotFound
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.store import Store, Stored
+from dsxir.store import Store, Stored
 from dsxir.optimizer_session.v1.checkpoint_pb2 import (
     SESSION_STATUS_PAUSED,
     Checkpoint,

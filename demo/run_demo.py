@@ -26,7 +26,7 @@ from pathlib import Path
 
 from random_search import run
 
-from dsxir.optimizer_session.store import (
+from dsxir.store import (
     DEFAULT_STORE_PATH,
     FileStore,
     MemoryStore,

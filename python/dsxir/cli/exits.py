@@ -25,7 +25,8 @@ class Exit(enum.IntEnum):
     IO_ERROR = 6
     """Reading or writing failed (permissions, disk full, a folder given as a file)."""
     MISSING_EXTRA = 7
-    """``history --plot`` without matplotlib: install the ``[plot]`` extra."""
+    """A missing pip extra: ``[plot]`` for ``history --plot``, ``[service]`` for
+    ``serve`` and ``grpc://`` stores, ``[postgres]`` for ``postgresql://`` stores."""
 
 
 EXIT_CODES_HELP = "\n".join(
@@ -40,7 +41,7 @@ EXIT_CODES_HELP = "\n".join(
         "  4  no such file or session",
         "  5  a store file is damaged (checksum mismatch, truncated)",
         "  6  an I/O error while reading or writing",
-        "  7  plotting needs the [plot] extra (matplotlib)",
+        "  7  a pip extra is missing ([plot], [service] or [postgres])",
     ]
 )
 

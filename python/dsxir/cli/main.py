@@ -21,6 +21,7 @@ from rich.text import Text
 
 from dsxir.cli.diffing import Difference, TrialLogDiff, diff_checkpoints
 from dsxir.cli.exits import EXIT_CODES_HELP, CliError, Exit
+from dsxir.cli.serve import serve_command
 from dsxir.cli.targets import load, open_store_or_fail, read_input, write_output
 from dsxir.cli.views import (
     best_so_far,
@@ -33,8 +34,7 @@ from dsxir.cli.views import (
 )
 from dsxir.errors import CheckpointError, CorruptStore, InvalidCheckpoint, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.service.cli import serve_command
-from dsxir.optimizer_session.store import STATUSES, Listing
+from dsxir.store import STATUSES, Listing
 
 __all__ = ["cli", "main"]
 

@@ -1,22 +1,21 @@
 """``dsxir-checkpoint serve``: run the CheckpointStoreService over a store.
 
 :data:`serve_command` is a click command; the ``dsxir-checkpoint`` group
-registers it as ``serve``, and ``python -m dsxir.optimizer_session.service``
-runs it alone. Bad options and unusable files are one line on stderr with
-the command line's exit codes (2 usage, 6 I/O), never a traceback.
+registers it as ``serve`` (``dsxir-checkpoint serve``, or ``python -m
+dsxir.cli serve``). Bad options and unusable files are one line on stderr
+with the command line's exit codes (2 usage, 6 I/O, 7 a missing extra),
+never a traceback.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
-
 import click
 
 from dsxir.cli.exits import CliError, Exit
-from dsxir.optimizer_session.service.defaults import DEFAULT_LISTEN, DEFAULT_MAX_MESSAGE_BYTES
+from dsxir.cli.targets import open_store_or_fail
+from dsxir.service.defaults import DEFAULT_LISTEN, DEFAULT_MAX_MESSAGE_BYTES
 
-__all__ = ["main", "serve_command"]
+__all__ = ["serve_command"]
 
 
 @click.command(
@@ -76,9 +75,12 @@ def serve_command(
     (grpc.health.v1) and server reflection are on, so grpcurl works.
     """
     # gRPC and the stores load only when serving, not for every command line run.
-    from dsxir.optimizer_session.service.auth import read_token
-    from dsxir.optimizer_session.service.server import ServerConfig, TlsFiles, serve
-    from dsxir.optimizer_session.store import close_store, open_store
+    try:
+        from dsxir.service.server import ServerConfig, TlsFiles, serve
+    except ModuleNotFoundError as exc:
+        raise CliError(Exit.MISSING_EXTRA, _missing_service_extra(exc)) from None
+    from dsxir.store import close_store
+    from dsxir.store.grpc.tokens import read_token
 
     try:
         token = read_token(file=token_file, env=token_env)
@@ -101,10 +103,7 @@ def serve_command(
         config.check()
     except ValueError as exc:
         raise CliError(Exit.USAGE, str(exc)) from None
-    try:
-        store = open_store(store_url)
-    except ValueError as exc:
-        raise CliError(Exit.USAGE, str(exc)) from None
+    store = open_store_or_fail(store_url)
     try:
         return serve(store, config)
     except OSError as exc:
@@ -112,17 +111,8 @@ def serve_command(
         raise CliError(Exit.IO_ERROR, str(exc)) from None
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run ``serve`` alone (``python -m dsxir.optimizer_session.service``)."""
-    try:
-        result = serve_command.main(
-            args=argv, prog_name="dsxir-checkpoint serve", standalone_mode=False
-        )
-        code = int(result) if isinstance(result, int) else 0
-    except CliError as exc:
-        click.echo(f"dsxir-checkpoint serve: error: {exc.message}", err=True)
-        code = exc.code
-    except click.ClickException as exc:
-        click.echo(f"dsxir-checkpoint serve: error: {exc.format_message()}", err=True)
-        code = exc.exit_code
-    sys.exit(code)
+def _missing_service_extra(exc: ModuleNotFoundError) -> str:
+    return (
+        f"serve needs the [service] extra ({exc.name} is not installed): "
+        "pip install 'dsxir-checkpoint[service]'"
+    )

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from dsxir.cli.exits import CliError, Exit
 from dsxir.errors import CorruptStore, InvalidSessionId, NotFound, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.store import Store, framing, open_store
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.store import MissingExtra, Store, framing, open_store
 
 __all__ = ["Loaded", "load", "open_store_or_fail", "read_input"]
 
@@ -41,6 +41,8 @@ def open_store_or_fail(url: str | None) -> Store:
     """Open a store URL; a bad URL is a usage error."""
     try:
         return open_store(url)
+    except MissingExtra as exc:
+        raise CliError(Exit.MISSING_EXTRA, str(exc)) from None
     except ValueError as exc:
         raise CliError(Exit.USAGE, str(exc)) from None
 

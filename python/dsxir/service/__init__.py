@@ -1,14 +1,14 @@
-"""The checkpoint store as a gRPC service: ``CheckpointStoreService``.
+"""The checkpoint store as a gRPC service: ``CheckpointStoreService`` over any store.
 
 - :mod:`.server`: :class:`CheckpointServer` and :func:`serve` (health
   checking, reflection, bearer-token auth, TLS, graceful shutdown);
-- :mod:`.servicer`: the handlers, over any store;
-- :mod:`.client`: :class:`GrpcStore`, a store with the file store's
-  semantics on a remote server (``grpc://HOST:PORT``);
-- :mod:`.errors`: status codes to and from store exceptions;
-- :mod:`.watch`: commit events for ``WatchSession``;
-- :mod:`.cli`: the ``serve`` command; :mod:`.defaults`: its defaults.
+- :mod:`.servicer`: the handlers, over any :class:`~dsxir.store.Store`;
+- :mod:`.failures`: store errors as gRPC statuses;
+- :mod:`.auth`: the bearer-token interceptor;
+- :mod:`.watch`: commit events fanned out to ``WatchSession`` streams;
+- :mod:`.defaults`: the defaults of ``dsxir-checkpoint serve``.
 
+The client is a store like the others: :class:`dsxir.store.grpc.GrpcStore`.
 docs/service.md describes running and using the service.
 """
 
@@ -18,60 +18,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dsxir.optimizer_session.service.client import GrpcStore, WatchEvent, WatchStream
-    from dsxir.optimizer_session.service.errors import (
-        InvalidRequest,
-        ResourceExhausted,
-        ServiceError,
-        StoreUnavailable,
-        Unauthenticated,
-        Unavailable,
-    )
-    from dsxir.optimizer_session.service.server import (
-        CheckpointServer,
-        ServerConfig,
-        TlsFiles,
-        serve,
-    )
+    from dsxir.service.server import CheckpointServer, ServerConfig, TlsFiles, serve
 
-__all__ = [
-    "CheckpointServer",
-    "GrpcStore",
-    "InvalidRequest",
-    "ResourceExhausted",
-    "ServerConfig",
-    "ServiceError",
-    "StoreUnavailable",
-    "TlsFiles",
-    "Unauthenticated",
-    "Unavailable",
-    "WatchEvent",
-    "WatchStream",
-    "serve",
-]
-
-_HOMES = {
-    "GrpcStore": "client",
-    "WatchEvent": "client",
-    "WatchStream": "client",
-    "InvalidRequest": "errors",
-    "ResourceExhausted": "errors",
-    "ServiceError": "errors",
-    "StoreUnavailable": "errors",
-    "Unauthenticated": "errors",
-    "Unavailable": "errors",
-    "CheckpointServer": "server",
-    "ServerConfig": "server",
-    "TlsFiles": "server",
-    "serve": "server",
-}
+__all__ = ["CheckpointServer", "ServerConfig", "TlsFiles", "serve"]
 
 
 def __getattr__(name: str) -> Any:
-    """Load the exported names on first use, so ``.cli`` and ``.defaults`` need no gRPC."""
-    home = _HOMES.get(name)
-    if home is None:
+    """Load the server on first use, so ``.defaults`` (read by the CLI) needs no gRPC."""
+    if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    value = getattr(importlib.import_module(f"{__name__}.server"), name)
     globals()[name] = value
     return value

@@ -3,70 +3,28 @@
 The server, when given a token, requires every call except the gRPC health
 check to carry the metadata ``authorization: Bearer <token>``; any other call
 fails with UNAUTHENTICATED before reaching the store. Tokens are compared in
-constant time (:func:`hmac.compare_digest`). A token is read from a file
-(its first line, surrounding whitespace removed) or from an environment
-variable, never from the command line or a URL, where it would show in
-process listings and logs. Over anything but loopback, use TLS with it.
+constant time (:func:`hmac.compare_digest`); :mod:`dsxir.store.grpc.tokens`
+reads them.
 """
 
 from __future__ import annotations
 
 import hmac
-import os
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from dsxir.optimizer_session.service.errors import RpcFailure, abort
+from dsxir.service.failures import RpcFailure, abort
+from dsxir.store.grpc.protocol import Reason
 
 __all__ = [
-    "DEFAULT_TOKEN_ENV",
     "EXEMPT_PREFIXES",
     "TokenAuthInterceptor",
-    "bearer_metadata",
-    "read_token",
 ]
-
-DEFAULT_TOKEN_ENV = "DSXIR_CHECKPOINT_TOKEN"
-"""The environment variable the client reads its token from by default."""
 
 EXEMPT_PREFIXES = ("/grpc.health.v1.Health/",)
 """Methods callable without a token (load balancers probe health without one)."""
-
-_MIN_TOKEN_CHARS = 16
-
-
-def read_token(*, file: str | None = None, env: str | None = None) -> str | None:
-    """The token in ``file`` or in environment variable ``env`` (not both); None if neither.
-
-    Raises ``ValueError`` when the file or variable holds no token, a token
-    shorter than 16 characters, or characters that cannot go in gRPC metadata;
-    ``OSError`` when the file cannot be read.
-    """
-    if file is not None and env is not None:
-        raise ValueError("give a token file or a token environment variable, not both")
-    if file is not None:
-        with open(file, encoding="utf-8") as handle:
-            token = handle.readline().strip()
-        source = f"token file {file}"
-    elif env is not None:
-        token = os.environ.get(env, "").strip()
-        source = f"environment variable {env}"
-    else:
-        return None
-    if not token:
-        raise ValueError(f"{source} holds no token")
-    if len(token) < _MIN_TOKEN_CHARS:
-        raise ValueError(f"{source}: a token must have at least {_MIN_TOKEN_CHARS} characters")
-    if not all(0x21 <= ord(c) <= 0x7E for c in token):
-        raise ValueError(f"{source}: a token must be printable ASCII without spaces")
-    return token
-
-
-def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
-    """The call metadata that presents ``token``."""
-    return (("authorization", f"Bearer {token}"),)
 
 
 class TokenAuthInterceptor(grpc.ServerInterceptor):
@@ -102,7 +60,7 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
 _DENIED = RpcFailure(
     grpc.StatusCode.UNAUTHENTICATED,
     "missing or invalid bearer token (metadata 'authorization: Bearer <token>')",
-    "UNAUTHENTICATED",
+    Reason.UNAUTHENTICATED,
 )
 
 

@@ -26,17 +26,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
 
-from dsxir.optimizer_session.service.auth import TokenAuthInterceptor
-from dsxir.optimizer_session.service.defaults import (
+from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES
+from dsxir.service.auth import TokenAuthInterceptor
+from dsxir.service.defaults import (
     DEFAULT_LISTEN,
     DEFAULT_MAX_MESSAGE_BYTES,
     MAX_MESSAGE_LIMIT,
 )
-from dsxir.optimizer_session.service.servicer import SERVICE_NAME, CheckpointStoreServicer
-from dsxir.optimizer_session.service.watch import CommitFeed, WatchHub
-from dsxir.optimizer_session.store import close_store
-from dsxir.optimizer_session.store.interface import Store
-from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES
+from dsxir.service.servicer import CheckpointStoreServicer
+from dsxir.service.watch import WatchHub
+from dsxir.store import close_store
+from dsxir.store.events import CommitFeed
+from dsxir.store.grpc.protocol import SERVICE_NAME
+from dsxir.store.interface import Store
 
 __all__ = [
     "DEFAULT_LISTEN",

@@ -5,10 +5,10 @@ request that is not valid protobuf is answered with INVALID_ARGUMENT (gRPC
 would answer INTERNAL), and checkpoints are validated by the store's ``put``
 with the rules of ``checkpoint.encode``/``decode``: nothing a reader would
 refuse is ever stored. Store errors become status codes through
-:func:`~dsxir.optimizer_session.service.errors.failure_of`.
+:func:`~dsxir.service.failures.failure_of`.
 
 Watch events come from the store when it is a
-:class:`~dsxir.optimizer_session.service.watch.CommitFeed`; otherwise the
+:class:`~dsxir.store.events.CommitFeed`; otherwise the
 servicer publishes the commits it makes itself, under a per-session lock so
 that events of one session are published in commit order.
 """
@@ -27,39 +27,29 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.message import Message
 
+from dsxir.checkpoint_store.v1 import service_pb2 as pb
 from dsxir.errors import InvalidCheckpoint, InvalidSessionId, NotFound
-from dsxir.optimizer_session.service import convert
-from dsxir.optimizer_session.service.errors import RpcFailure, abort, failure_of
-from dsxir.optimizer_session.service.watch import (
-    CommitEvent,
+from dsxir.optimizer_session.statuses import STATUS_NAMES
+from dsxir.optimizer_session.validate import checked_bytes
+from dsxir.service.failures import RpcFailure, abort, failure_of
+from dsxir.service.watch import (
     WatchClosed,
     WatchHub,
     WatchInterrupted,
     WatchOverflow,
 )
-from dsxir.optimizer_session.store.interface import (
+from dsxir.store.events import CommitEvent
+from dsxir.store.grpc import convert
+from dsxir.store.grpc.protocol import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SERVICE_NAME, Reason
+from dsxir.store.interface import (
     Listing,
     Store,
     listing_of,
     timestamp_to_datetime,
 )
-from dsxir.optimizer_session.store.session_ids import check_session_id
-from dsxir.optimizer_session.v1 import service_pb2 as pb
-from dsxir.optimizer_session.validate import checked_bytes
+from dsxir.store.session_ids import check_session_id
 
-__all__ = [
-    "DEFAULT_PAGE_SIZE",
-    "MAX_PAGE_SIZE",
-    "SERVICE_NAME",
-    "CheckpointStoreServicer",
-]
-
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CheckpointStoreService"].full_name
-"""``dsxir.optimizer_session.v1.CheckpointStoreService``."""
-DEFAULT_PAGE_SIZE = 100
-"""The page size of ListSessions when the request gives 0."""
-MAX_PAGE_SIZE = 1000
-"""Larger page sizes are treated as this."""
+__all__ = ["CheckpointStoreServicer"]
 
 _M = TypeVar("_M", bound=Message)
 _STRIPES = 64
@@ -143,7 +133,7 @@ class CheckpointStoreServicer:
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         status = None
         if request.status:
-            status = convert.STATUS_NAMES.get(request.status)
+            status = STATUS_NAMES.get(request.status)
             if status is None:
                 raise _bad_request("status", f"unknown status {request.status}")
         optimizer = request.optimizer or None
@@ -185,7 +175,7 @@ class CheckpointStoreServicer:
         try:
             subscription = self.hub.subscribe(session_id)
         except WatchClosed as exc:
-            raise _unavailable("SERVER_SHUTTING_DOWN", str(exc)) from None
+            raise _unavailable(Reason.SERVER_SHUTTING_DOWN, str(exc)) from None
         try:
             initial = self._current(session_id)
             last = 0 if initial is None else initial.generation
@@ -194,11 +184,15 @@ class CheckpointStoreServicer:
                 try:
                     event = subscription.get(_POLL_SECONDS)
                 except WatchClosed:
-                    raise _unavailable("SERVER_SHUTTING_DOWN", "shutting down") from None
+                    raise _unavailable(Reason.SERVER_SHUTTING_DOWN, "shutting down") from None
                 except WatchInterrupted as exc:
-                    raise _unavailable("WATCH_INTERRUPTED", f"watch interrupted: {exc}") from None
+                    raise _unavailable(
+                        Reason.WATCH_INTERRUPTED, f"watch interrupted: {exc}"
+                    ) from None
                 except WatchOverflow as exc:
-                    raise RpcFailure(grpc.StatusCode.ABORTED, str(exc), "WATCH_OVERFLOW") from None
+                    raise RpcFailure(
+                        grpc.StatusCode.ABORTED, str(exc), Reason.WATCH_OVERFLOW
+                    ) from None
                 if event is None:
                     continue
                 if event.listing is None:
@@ -231,7 +225,7 @@ class CheckpointStoreServicer:
                 RpcFailure(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"too many watchers (the server allows {self._max_watchers})",
-                    "TOO_MANY_WATCHERS",
+                    Reason.TOO_MANY_WATCHERS,
                 ),
             )
         try:
@@ -290,7 +284,7 @@ def _parse(cls: type[_M], data: bytes) -> _M:
         raise RpcFailure(
             grpc.StatusCode.INVALID_ARGUMENT,
             f"<input>: not a valid {cls.DESCRIPTOR.name} ({exc})",
-            "INVALID_CHECKPOINT",
+            Reason.INVALID_CHECKPOINT,
             {"field": "<input>", "detail": f"not a protobuf request ({exc})"},
             field="<input>",
         ) from None
@@ -301,7 +295,7 @@ def _bad_request(field: str, detail: str) -> RpcFailure:
     return RpcFailure(
         grpc.StatusCode.INVALID_ARGUMENT,
         f"{field}: {detail}",
-        "INVALID_REQUEST",
+        Reason.INVALID_REQUEST,
         {"field": field},
         field=field,
     )

@@ -1,11 +1,9 @@
-"""Commit events: how the service learns of commits and fans them out to watchers.
+"""Watches: how the service fans commit events out to watchers.
 
-A :class:`CommitEvent` says that a session was committed (with its new
-listing) or deleted. A store that sees every commit, including those made by
-other processes, implements :class:`CommitFeed` (the PostgreSQL store does,
-with LISTEN/NOTIFY); the server then takes its events from the store. For
-other stores the server publishes the commits it makes itself, so watchers
-of a file or memory store see the commits made through that server.
+A store that is a :class:`~dsxir.store.events.CommitFeed` gives the server
+every commit, whoever made it (the PostgreSQL store does). For other stores
+the server publishes the commits it makes itself, so watchers of a file or
+memory store see the commits made through that server.
 
 :class:`WatchHub` delivers events to :class:`Subscription`\\ s, one per
 watcher and session, in the order published. A subscription holds at most
@@ -21,46 +19,16 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
-from dsxir.optimizer_session.store.interface import Listing
+from dsxir.store.events import CommitEvent
 
 __all__ = [
-    "CommitEvent",
-    "CommitFeed",
     "Subscription",
     "WatchClosed",
     "WatchHub",
     "WatchInterrupted",
     "WatchOverflow",
 ]
-
-
-@dataclass(frozen=True)
-class CommitEvent:
-    """A commit (``listing`` set) or a delete (``listing`` None) of ``session_id``."""
-
-    session_id: str
-    listing: Listing | None
-
-
-@runtime_checkable
-class CommitFeed(Protocol):
-    """A store that reports every commit and delete of its sessions, whoever made them."""
-
-    def subscribe_commits(
-        self,
-        on_event: Callable[[CommitEvent], None],
-        on_gap: Callable[[str], None],
-    ) -> Callable[[], None]:
-        """Call ``on_event`` for each commit, in commit order; return an unsubscribe function.
-
-        ``on_gap(reason)`` is called when events may have been missed (the
-        feed lost its connection), before delivery resumes.
-        """
-        ...
 
 
 class WatchClosed(Exception):

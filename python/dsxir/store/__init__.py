@@ -1,37 +1,62 @@
-"""Durable stores of optimizer-session checkpoints.
+"""Durable stores of optimizer-session checkpoints: every backend, one interface.
 
 - :class:`Store`: the interface (``put`` with compare-and-swap on a
   generation, ``get``, ``list`` of summaries, ``delete``); :mod:`.interface`
-  states the exact CAS rule.
-- :class:`FileStore`: one framed, checksummed file per session, committed
-  with temp file + ``fsync`` + rename + folder ``fsync`` under a per-session
-  ``fcntl`` lock (:mod:`.file`, :mod:`.framing`).
-- :class:`MemoryStore`: the same semantics in memory.
-- :func:`open_store`: ``file:PATH``, ``memory:``, ``postgresql://…``,
-  ``grpc://HOST:PORT``, or the default file store in ``.dsxir/sessions``;
-  :func:`close_store` releases a networked store's connections.
-- :func:`check_session_id`: the session ids every store refuses.
+  states the exact CAS rule and holds the rules every backend shares
+  (:func:`next_generation`, :class:`ListFilter`, :func:`check_session_id`).
+- Backends, side by side: :mod:`.file` (:class:`FileStore`, one framed,
+  checksummed file per session, see :mod:`.framing`), :mod:`.memory`
+  (:class:`MemoryStore`), :mod:`.postgres` (``PostgresStore``, extra
+  ``[postgres]``) and :mod:`.grpc` (``GrpcStore``, a client of
+  ``dsxir-checkpoint serve``, extra ``[service]``). The networked ones are
+  imported only when used.
+- :func:`open_store`: a store from a URL through the scheme registry
+  (:mod:`.registry`), which other packages join with an entry point or
+  :func:`register_scheme`; :func:`close_store` releases a networked store.
 """
 
 from __future__ import annotations
 
-from dsxir.optimizer_session.store.file import SUFFIX, FileStore
-from dsxir.optimizer_session.store.interface import STATUSES, Listing, Store, Stored
-from dsxir.optimizer_session.store.memory import MemoryStore
-from dsxir.optimizer_session.store.session_ids import MAX_SESSION_ID_BYTES, check_session_id
-from dsxir.optimizer_session.store.urls import DEFAULT_STORE_PATH, close_store, open_store
+from dsxir.store.file import SUFFIX, FileStore
+from dsxir.store.interface import (
+    STATUSES,
+    ListFilter,
+    Listing,
+    Store,
+    Stored,
+    check_expected_generation,
+    listing_of,
+    next_generation,
+)
+from dsxir.store.memory import MemoryStore
+from dsxir.store.registry import (
+    DEFAULT_STORE_PATH,
+    ENTRY_POINT_GROUP,
+    MissingExtra,
+    close_store,
+    open_store,
+    register_scheme,
+)
+from dsxir.store.session_ids import MAX_SESSION_ID_BYTES, check_session_id
 
 __all__ = [
     "DEFAULT_STORE_PATH",
+    "ENTRY_POINT_GROUP",
     "MAX_SESSION_ID_BYTES",
     "STATUSES",
     "SUFFIX",
     "FileStore",
+    "ListFilter",
     "Listing",
     "MemoryStore",
+    "MissingExtra",
     "Store",
     "Stored",
+    "check_expected_generation",
     "check_session_id",
     "close_store",
+    "listing_of",
+    "next_generation",
     "open_store",
+    "register_scheme",
 ]

@@ -46,28 +46,29 @@ import errno
 import fcntl
 import os
 import stat
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import BinaryIO
 
-from dsxir.errors import Conflict, CorruptStore, InvalidSessionId, NotFound
+from dsxir.errors import CorruptStore, InvalidSessionId, NotFound
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.store import framing
-from dsxir.optimizer_session.store.interface import (
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.store import framing
+from dsxir.store.interface import (
+    ListFilter,
     Listing,
     Stored,
     check_expected_generation,
-    check_list_filters,
     decode_stored,
     listing_of,
+    next_generation,
     same_score,
-    select,
 )
-from dsxir.optimizer_session.store.session_ids import check_session_id
-from dsxir.optimizer_session.store.summary import encode_summary, parse_summary
-from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.store.session_ids import check_session_id
+from dsxir.store.summary import encode_summary, parse_summary
 
-__all__ = ["SUFFIX", "FileStore"]
+__all__ = ["SUFFIX", "FileStore", "open_url"]
 
 SUFFIX = ".dsxckpt"
 """The file name suffix of a committed checkpoint."""
@@ -118,15 +119,7 @@ class FileStore:
         summary = encode_summary(cp)
         self._make_folder()
         with self._locked(session_id):
-            current = self._stored_generation(session_id)
-            if expected is None:
-                if current is not None:
-                    raise Conflict(session_id, None, current)
-                generation = 1
-            elif current != expected:
-                raise Conflict(session_id, expected, current)
-            else:
-                generation = expected + 1
+            generation = next_generation(session_id, self._stored_generation(session_id), expected)
             self._commit(session_id, framing.frame(generation, summary, body))
         return generation
 
@@ -160,7 +153,7 @@ class FileStore:
         Files that are not session files (other names, hidden files) are
         ignored; a damaged session file raises ``CorruptStore`` naming it.
         """
-        check_list_filters(status, optimizer, updated_since)
+        where = ListFilter.of(status, optimizer, updated_since)
         try:
             names = os.listdir(self.path)
         except FileNotFoundError:
@@ -177,7 +170,7 @@ class FileStore:
             listing = self._read_listing(session_id, os.path.join(self.path, name))
             if listing is not None:
                 found.append(listing)
-        return select(found, status=status, optimizer=optimizer, updated_since=updated_since)
+        return where.select(found)
 
     def delete(self, session_id: str) -> None:
         """Remove a session (its file, stale temporary file and lock file); idempotent."""
@@ -368,3 +361,16 @@ def _same_listing(listed: Listing, cp: Checkpoint, header: framing.Header) -> bo
     return same_score(listed.best_score, actual.best_score) and listed == replace(
         actual, best_score=listed.best_score
     )
+
+
+def open_url(url: str) -> FileStore:
+    """The store of a ``file:PATH`` or ``file:///ABS/PATH`` URL (see :mod:`.registry`)."""
+    if url.startswith("file://"):
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.netloc not in ("", "localhost") or not parsed.path or parsed.query:
+            raise ValueError(f"unsupported file URL {url!r}: use file:///absolute/path")
+        return FileStore(urllib.parse.unquote(parsed.path))
+    path = url[len("file:") :]
+    if not path:
+        raise ValueError(f"store URL {url!r} has no path: use file:PATH")
+    return FileStore(path)

@@ -35,24 +35,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from dsxir.errors import CorruptStore, ResumeMismatch
+from dsxir.errors import Conflict, CorruptStore, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.statuses import STATUSES
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 
 __all__ = [
     "STATUSES",
+    "ListFilter",
     "Listing",
     "Store",
     "Stored",
     "check_expected_generation",
-    "check_list_filters",
     "decode_stored",
     "listing_of",
-    "select",
+    "next_generation",
+    "same_score",
+    "timestamp_to_datetime",
 ]
-
-STATUSES = ("running", "paused", "completed", "failed", "cancelled")
-"""The status names ``list(status=...)`` accepts, as ``checkpoint.status_name`` gives them."""
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
@@ -128,38 +128,68 @@ def check_expected_generation(expected_generation: object) -> int | None:
     return expected_generation
 
 
-def check_list_filters(
-    status: str | None, optimizer: str | None, updated_since: _dt.datetime | None
-) -> None:
-    """Refuse filters that could never match by mistake: unknown statuses, naive datetimes."""
-    if status is not None and status not in STATUSES:
-        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
-    if optimizer is not None and not isinstance(optimizer, str):
-        raise TypeError("optimizer must be a str")
-    if updated_since is not None:
-        if not isinstance(updated_since, _dt.datetime):
-            raise TypeError("updated_since must be a datetime")
-        if updated_since.tzinfo is None or updated_since.utcoffset() is None:
-            raise ValueError("updated_since must be timezone-aware (e.g. UTC)")
+def next_generation(session_id: str, stored: int | None, expected: int | None) -> int:
+    """The generation a commit gets under the CAS rule, or ``Conflict``.
+
+    ``stored`` is the session's generation now (``None``: no session),
+    ``expected`` what the caller passed (``None``: create). Every store that
+    reads its generation before writing decides with this.
+    """
+    if expected is None:
+        if stored is not None:
+            raise Conflict(session_id, None, stored)
+        return 1
+    if stored != expected:
+        raise Conflict(session_id, expected, stored)
+    return expected + 1
 
 
-def select(
-    listings: Iterable[Listing],
-    *,
-    status: str | None,
-    optimizer: str | None,
-    updated_since: _dt.datetime | None,
-) -> list[Listing]:
-    """The listings matching every filter given (``updated_at >= updated_since``), by id."""
-    chosen = [
-        item
-        for item in listings
-        if (status is None or item.status == status)
-        and (optimizer is None or item.optimizer == optimizer)
-        and (updated_since is None or item.updated_at >= updated_since)
-    ]
-    chosen.sort(key=lambda item: item.session_id)
-    return chosen
+@dataclass(frozen=True)
+class ListFilter:
+    """The filters of ``Store.list``; every one given must match (AND).
+
+    ``status`` is a status name, ``optimizer`` an exact optimizer name and
+    ``updated_since`` an aware datetime (``updated_at >= updated_since``);
+    ``None`` matches anything. :meth:`of` refuses filters that could never
+    match by mistake: unknown statuses, naive datetimes, wrong types.
+    """
+
+    status: str | None = None
+    optimizer: str | None = None
+    updated_since: _dt.datetime | None = None
+
+    @classmethod
+    def of(
+        cls,
+        status: str | None = None,
+        optimizer: str | None = None,
+        updated_since: _dt.datetime | None = None,
+    ) -> ListFilter:
+        """The filter of a ``list`` call's arguments, checked."""
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+        if optimizer is not None and not isinstance(optimizer, str):
+            raise TypeError("optimizer must be a str")
+        if updated_since is not None:
+            if not isinstance(updated_since, _dt.datetime):
+                raise TypeError("updated_since must be a datetime")
+            if updated_since.tzinfo is None or updated_since.utcoffset() is None:
+                raise ValueError("updated_since must be timezone-aware (e.g. UTC)")
+        return cls(status, optimizer, updated_since)
+
+    def matches(self, item: Listing) -> bool:
+        """Whether ``item`` passes every filter given."""
+        return (
+            (self.status is None or item.status == self.status)
+            and (self.optimizer is None or item.optimizer == self.optimizer)
+            and (self.updated_since is None or item.updated_at >= self.updated_since)
+        )
+
+    def select(self, listings: Iterable[Listing]) -> list[Listing]:
+        """The matching listings, ordered by session id."""
+        chosen = [item for item in listings if self.matches(item)]
+        chosen.sort(key=lambda item: item.session_id)
+        return chosen
 
 
 def decode_stored(body: bytes, session_id: str, where: str) -> Checkpoint:

@@ -12,20 +12,20 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 
-from dsxir.errors import Conflict, NotFound
+from dsxir.errors import NotFound
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.store.interface import (
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.store.interface import (
+    ListFilter,
     Listing,
     Stored,
     check_expected_generation,
-    check_list_filters,
     listing_of,
-    select,
+    next_generation,
 )
-from dsxir.optimizer_session.store.session_ids import check_session_id
-from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.store.session_ids import check_session_id
 
-__all__ = ["MemoryStore"]
+__all__ = ["MemoryStore", "open_url"]
 
 
 class MemoryStore:
@@ -50,15 +50,7 @@ class MemoryStore:
         body = checkpoint.encode(cp)
         with self._lock:
             held = self._sessions.get(session_id)
-            current = None if held is None else held[0]
-            if expected is None:
-                if current is not None:
-                    raise Conflict(session_id, None, current)
-                generation = 1
-            elif current != expected:
-                raise Conflict(session_id, expected, current)
-            else:
-                generation = expected + 1
+            generation = next_generation(session_id, None if held is None else held[0], expected)
             self._sessions[session_id] = (generation, body, listing_of(cp, generation))
         return generation
 
@@ -80,13 +72,30 @@ class MemoryStore:
         updated_since: _dt.datetime | None = None,
     ) -> list[Listing]:
         """Summaries of the matching sessions, by session id."""
-        check_list_filters(status, optimizer, updated_since)
+        where = ListFilter.of(status, optimizer, updated_since)
         with self._lock:
             listings = [held[2] for held in self._sessions.values()]
-        return select(listings, status=status, optimizer=optimizer, updated_since=updated_since)
+        return where.select(listings)
 
     def delete(self, session_id: str) -> None:
         """Forget a session; nothing happens when there is none."""
         check_session_id(session_id)
         with self._lock:
             self._sessions.pop(session_id, None)
+
+
+_named_lock = threading.Lock()
+_named: dict[str, MemoryStore] = {}
+
+
+def open_url(url: str) -> MemoryStore:
+    """The store of a ``memory:`` URL: a new one, or for ``memory:NAME`` the one of that name.
+
+    A named store is the same object on every call with that name in this
+    process.
+    """
+    name = url[len("memory:") :]
+    if not name:
+        return MemoryStore()
+    with _named_lock:
+        return _named.setdefault(name, MemoryStore())

@@ -23,13 +23,13 @@ import struct
 from typing import Any
 
 from dsxir.errors import CorruptStore
-from dsxir.optimizer_session.store.interface import (
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.store.interface import (
     STATUSES,
     Listing,
     listing_of,
     timestamp_to_datetime,
 )
-from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 
 __all__ = ["SUMMARY_VERSION", "encode_summary", "parse_summary"]
 

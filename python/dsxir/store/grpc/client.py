@@ -1,12 +1,12 @@
 """A store on a remote ``CheckpointStoreService``: :class:`GrpcStore`.
 
 It has the interface and the semantics of the file store (the CAS rule of
-:mod:`dsxir.optimizer_session.store.interface`, ``NotFound``, ``Conflict``,
+:mod:`dsxir.store.interface`, ``NotFound``, ``Conflict``,
 ``InvalidCheckpoint``, ``InvalidSessionId``, ``CorruptStore``): arguments are
 checked and checkpoints encoded locally first, exactly as a local store
 does, and the server's status codes are turned back into those exceptions
 (:mod:`.errors`). Failures with no store meaning raise a
-:class:`~dsxir.optimizer_session.service.errors.ServiceError` subclass:
+:class:`~dsxir.store.grpc.errors.ServiceError` subclass:
 ``Unavailable`` (also a ``ConnectionError``), ``Unauthenticated``,
 ``ResourceExhausted``. A commit that fails with ``Unavailable`` may or may not
 have happened; read the generation to learn which. Nothing is retried
@@ -36,24 +36,25 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from dsxir.checkpoint_store.v1 import service_pb2 as pb
 from dsxir.errors import CorruptStore, InvalidCheckpoint
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.service import convert
-from dsxir.optimizer_session.service.auth import DEFAULT_TOKEN_ENV, bearer_metadata, read_token
-from dsxir.optimizer_session.service.errors import from_rpc_error
-from dsxir.optimizer_session.service.servicer import MAX_PAGE_SIZE, SERVICE_NAME
-from dsxir.optimizer_session.store.interface import (
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES, checked_bytes
+from dsxir.optimizer_session.wire import varint
+from dsxir.store.grpc import convert
+from dsxir.store.grpc.errors import from_rpc_error
+from dsxir.store.grpc.protocol import MAX_PAGE_SIZE, SERVICE_NAME
+from dsxir.store.grpc.tokens import DEFAULT_TOKEN_ENV, bearer_metadata, read_token
+from dsxir.store.interface import (
+    ListFilter,
     Listing,
     Stored,
     check_expected_generation,
-    check_list_filters,
 )
-from dsxir.optimizer_session.store.session_ids import check_session_id
-from dsxir.optimizer_session.v1 import service_pb2 as pb
-from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
-from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES, checked_bytes
+from dsxir.store.session_ids import check_session_id
 
-__all__ = ["GrpcStore", "WatchEvent", "WatchStream"]
+__all__ = ["GrpcStore", "WatchEvent", "WatchStream", "open_url"]
 
 _MESSAGE_LIMIT = MAX_CHECKPOINT_BYTES + 64 * 1024
 if TYPE_CHECKING:
@@ -252,12 +253,8 @@ class GrpcStore:
         updated_since: _dt.datetime | None = None,
     ) -> list[Listing]:
         """Summaries of the matching sessions, by session id (every page)."""
-        check_list_filters(status, optimizer, updated_since)
-        request = pb.ListSessionsRequest(page_size=MAX_PAGE_SIZE, optimizer=optimizer or "")
-        if status is not None:
-            request.status = convert.STATUS_NUMBERS[status]  # type: ignore[assignment]
-        if updated_since is not None:
-            request.updated_since.CopyFrom(convert.datetime_to_timestamp(updated_since))
+        request = convert.list_request(ListFilter.of(status, optimizer, updated_since))
+        request.page_size = MAX_PAGE_SIZE
         found: list[Listing] = []
         while True:
             response = pb.ListSessionsResponse.FromString(self._call(self._list, request, None))
@@ -307,19 +304,7 @@ class GrpcStore:
 
 
 def _length_delimited(field: int, payload: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+    return varint(field << 3 | 2) + varint(len(payload)) + payload
 
 
 def _read(path: str | None) -> bytes | None:
@@ -327,3 +312,8 @@ def _read(path: str | None) -> bytes | None:
         return None
     with open(path, "rb") as handle:
         return handle.read()
+
+
+def open_url(url: str) -> GrpcStore:
+    """The store of a ``grpc://`` or ``grpcs://`` URL (see :meth:`GrpcStore.from_url`)."""
+    return GrpcStore.from_url(url)

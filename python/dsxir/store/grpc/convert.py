@@ -1,7 +1,8 @@
 """Conversions between store values and the service's messages.
 
-A :class:`~dsxir.optimizer_session.store.Listing` travels as a
-``SessionSummary``; status names (``"running"`` …) as ``SessionStatus``
+A :class:`~dsxir.store.Listing` travels as a
+``SessionSummary`` and a :class:`~dsxir.store.ListFilter` as a
+``ListSessionsRequest``; status names (``"running"`` …) as ``SessionStatus``
 numbers; datetimes as ``google.protobuf.Timestamp`` at microsecond precision
 (the precision of a listing's ``updated_at``).
 """
@@ -12,28 +13,16 @@ import datetime as _dt
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from dsxir.optimizer_session.store.interface import Listing, timestamp_to_datetime
-from dsxir.optimizer_session.v1 import checkpoint_pb2
-from dsxir.optimizer_session.v1.service_pb2 import SessionSummary
+from dsxir.checkpoint_store.v1.service_pb2 import ListSessionsRequest, SessionSummary
+from dsxir.optimizer_session.statuses import STATUS_NAMES, STATUS_NUMBERS
+from dsxir.store.interface import ListFilter, Listing, timestamp_to_datetime
 
 __all__ = [
-    "STATUS_NAMES",
-    "STATUS_NUMBERS",
     "datetime_to_timestamp",
+    "list_request",
     "listing_from_summary",
     "summary_from_listing",
 ]
-
-STATUS_NUMBERS: dict[str, int] = {
-    "running": checkpoint_pb2.SESSION_STATUS_RUNNING,
-    "paused": checkpoint_pb2.SESSION_STATUS_PAUSED,
-    "completed": checkpoint_pb2.SESSION_STATUS_COMPLETED,
-    "failed": checkpoint_pb2.SESSION_STATUS_FAILED,
-    "cancelled": checkpoint_pb2.SESSION_STATUS_CANCELLED,
-}
-"""``SessionStatus`` numbers by the status names stores use."""
-STATUS_NAMES: dict[int, str] = {number: name for name, number in STATUS_NUMBERS.items()}
-"""Status names by ``SessionStatus`` number."""
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
@@ -44,6 +33,16 @@ def datetime_to_timestamp(when: _dt.datetime) -> Timestamp:
     micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     seconds, micro = divmod(micros, 1_000_000)
     return Timestamp(seconds=seconds, nanos=micro * 1000)
+
+
+def list_request(where: ListFilter) -> ListSessionsRequest:
+    """The ``ListSessionsRequest`` (first page, default size) of a list filter."""
+    request = ListSessionsRequest(optimizer=where.optimizer or "")
+    if where.status is not None:
+        request.status = STATUS_NUMBERS[where.status]  # type: ignore[assignment]
+    if where.updated_since is not None:
+        request.updated_since.CopyFrom(datetime_to_timestamp(where.updated_since))
+    return request
 
 
 def summary_from_listing(listing: Listing) -> SessionSummary:

@@ -4,14 +4,14 @@
   ``UPDATE … WHERE generation = expected``, summaries in columns,
   LISTEN/NOTIFY commit events, a pooled psycopg 3 connection;
 - :mod:`.migrations`: the versioned schema, applied on first use;
-- :mod:`.listener`: the LISTEN thread;
-- :mod:`.cluster`: a throwaway local cluster (``initdb`` + ``pg_ctl``) for
-  tests and benchmarks.
+- :mod:`.listener`: the LISTEN thread.
+
+Needs the ``[postgres]`` extra (psycopg 3).
 """
 
 from __future__ import annotations
 
-from dsxir.optimizer_session.postgres.migrations import LATEST_VERSION, SchemaTooNew
-from dsxir.optimizer_session.postgres.store import PostgresStore
+from dsxir.store.postgres.migrations import LATEST_VERSION, SchemaTooNew
+from dsxir.store.postgres.store import PostgresStore, open_url
 
-__all__ = ["LATEST_VERSION", "PostgresStore", "SchemaTooNew"]
+__all__ = ["LATEST_VERSION", "PostgresStore", "SchemaTooNew", "open_url"]

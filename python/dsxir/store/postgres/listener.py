@@ -11,7 +11,7 @@ the commit is visible, in commit order. A payload is one of::
 
 :class:`Listener` holds one dedicated connection (not from the pool) in a
 daemon thread, turns payloads into
-:class:`~dsxir.optimizer_session.service.watch.CommitEvent`\\ s and hands them
+:class:`~dsxir.service.watch.CommitEvent`\\ s and hands them
 to its subscribers. When the connection is lost it tells them (``on_gap``:
 notifications sent meanwhile are lost), and reconnects with backoff.
 """
@@ -25,9 +25,9 @@ import psycopg
 from psycopg import sql
 
 from dsxir.errors import CorruptStore
-from dsxir.optimizer_session.service.watch import CommitEvent
-from dsxir.optimizer_session.store.interface import Listing
-from dsxir.optimizer_session.store.summary import parse_summary
+from dsxir.store.events import CommitEvent
+from dsxir.store.interface import Listing
+from dsxir.store.summary import parse_summary
 
 __all__ = ["Listener", "parse_payload"]
 

@@ -11,16 +11,16 @@ operation is one statement in autocommit mode on a pooled connection
   The row lock of the UPDATE serializes commits of one session across every
   client, so of any number of writers on one generation exactly one commits;
   the others get ``Conflict`` (the CAS rule of
-  :mod:`dsxir.optimizer_session.store.interface`).
+  :mod:`dsxir.store.interface`).
 - each commit and delete sends ``NOTIFY`` in the same statement (see
   :mod:`.listener`); the store is a
-  :class:`~dsxir.optimizer_session.service.watch.CommitFeed`.
+  :class:`~dsxir.service.watch.CommitFeed`.
 - ``get`` checks the CRC32C and decodes with full validation: damaged rows
   raise ``CorruptStore`` naming the row, never wrong data.
 
 When the database cannot be reached (down, restarting, pool exhausted for
 ``pool_timeout`` seconds) an operation raises
-:class:`~dsxir.optimizer_session.service.errors.StoreUnavailable`; for a
+:class:`~dsxir.store.grpc.errors.StoreUnavailable`; for a
 commit the outcome is then unknown (read the generation to learn it).
 Pooled connections are checked before use when the server may have closed
 them, so a restart of the database costs no more than the calls made while
@@ -52,21 +52,21 @@ from psycopg_pool import ConnectionPool
 
 from dsxir.errors import Conflict, CorruptStore, NotFound, StoreUnavailable
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.postgres.listener import Listener
-from dsxir.optimizer_session.postgres.migrations import migrate
-from dsxir.optimizer_session.service.watch import CommitEvent
-from dsxir.optimizer_session.store.framing import crc32c
-from dsxir.optimizer_session.store.interface import (
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.store.events import CommitEvent
+from dsxir.store.framing import crc32c
+from dsxir.store.interface import (
+    ListFilter,
     Listing,
     Stored,
     check_expected_generation,
-    check_list_filters,
     decode_stored,
     listing_of,
 )
-from dsxir.optimizer_session.store.session_ids import check_session_id
-from dsxir.optimizer_session.store.summary import encode_summary
-from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.store.postgres.listener import Listener
+from dsxir.store.postgres.migrations import migrate
+from dsxir.store.session_ids import check_session_id
+from dsxir.store.summary import encode_summary
 
 __all__ = ["PostgresStore"]
 
@@ -231,14 +231,14 @@ class PostgresStore:
         limit: int | None = None,
     ) -> builtins.list[Listing]:
         """Like ``list``, only sessions whose id sorts after ``after``, at most ``limit``."""
-        check_list_filters(status, optimizer, updated_since)
+        where = ListFilter.of(status, optimizer, updated_since)
         conditions = []
         params: dict[str, Any] = {}
         for column, value in (
-            ("status", status),
-            ("optimizer", optimizer),
+            ("status", where.status),
+            ("optimizer", where.optimizer),
             ("session_id", after),
-            ("updated_at", updated_since),
+            ("updated_at", where.updated_since),
         ):
             if value is None:
                 continue
@@ -407,3 +407,8 @@ def _redacted(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def open_url(url: str) -> PostgresStore:
+    """The store of a ``postgresql://`` or ``postgres://`` URL (:meth:`PostgresStore.from_url`)."""
+    return PostgresStore.from_url(url)

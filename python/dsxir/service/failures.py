@@ -1,0 +1,190 @@
+"""Store errors as gRPC statuses: what the server sends for each failure.
+
+The server turns every store error into a status code with a message and
+two details (``google.rpc.Status`` in the ``grpc-status-details-bin``
+trailer, AIP-193): a ``google.rpc.ErrorInfo`` with domain ``dsxir.checkpoint_store.v1``, a
+reason (an ``ErrorReason`` name) and string metadata, and, for a refused request, a
+``google.rpc.BadRequest`` naming the field. The client
+(:func:`dsxir.store.grpc.errors.from_rpc_error`) turns them back into the
+exceptions a local store raises:
+
+========================  ========================  =======================================
+store error               status code               reason (ErrorInfo metadata)
+========================  ========================  =======================================
+``NotFound``              NOT_FOUND                 SESSION_NOT_FOUND (session_id)
+``Conflict``              ABORTED                   GENERATION_CONFLICT (session_id,
+                                                    expected_generation, stored_generation;
+                                                    ``0`` stands for none)
+``InvalidCheckpoint``     INVALID_ARGUMENT          INVALID_CHECKPOINT (field, detail)
+``InvalidSessionId``      INVALID_ARGUMENT          INVALID_SESSION_ID
+bad request field         INVALID_ARGUMENT          INVALID_REQUEST (field)
+``CorruptStore``          DATA_LOSS                 CORRUPT_STORE (path, detail)
+``StoreUnavailable``,     UNAVAILABLE               STORE_UNAVAILABLE
+``OSError``
+no or wrong token         UNAUTHENTICATED           UNAUTHENTICATED
+message over the limit    RESOURCE_EXHAUSTED        (set by gRPC itself, no detail)
+anything else             INTERNAL                  INTERNAL
+========================  ========================  =======================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped]
+
+from dsxir.errors import (
+    Conflict,
+    CorruptStore,
+    InvalidCheckpoint,
+    InvalidSessionId,
+    NotFound,
+    ResumeMismatch,
+    StoreUnavailable,
+)
+from dsxir.store.grpc.protocol import DETAILS_KEY, DOMAIN, Reason
+
+__all__ = ["RpcFailure", "abort", "failure_of"]
+
+
+class RpcFailure(Exception):
+    """A status the server sends: raised inside a handler, turned into the RPC's status."""
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        reason: str,
+        metadata: Mapping[str, str] | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason
+        self.metadata = dict(metadata or {})
+        self.field = field
+
+    def status(self) -> Any:
+        """The ``google.rpc.Status`` of this failure (ErrorInfo, and BadRequest for a field)."""
+        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN)
+        info.metadata.update(self.metadata)
+        details = [info]
+        if self.field is not None:
+            details.append(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=self.field, description=self.message
+                        )
+                    ]
+                )
+            )
+        packed = []
+        for detail in details:
+            holder = any_pb2.Any()
+            holder.Pack(detail)
+            packed.append(holder)
+        return status_pb2.Status(code=_RPC_CODES[self.code], message=self.message, details=packed)
+
+
+def failure_of(exc: BaseException, *, field_prefix: str = "") -> RpcFailure:
+    """The status the server sends for an exception raised by a store.
+
+    ``field_prefix`` is the request field holding the checkpoint
+    (``"checkpoint."``), prepended to checkpoint field paths in the
+    ``BadRequest`` detail; the ``ErrorInfo`` keeps the FORMAT.md path.
+    """
+    if isinstance(exc, RpcFailure):
+        return exc
+    if isinstance(exc, NotFound):
+        return RpcFailure(
+            grpc.StatusCode.NOT_FOUND,
+            str(exc),
+            Reason.SESSION_NOT_FOUND,
+            {"session_id": exc.session_id},
+        )
+    if isinstance(exc, Conflict):
+        return RpcFailure(
+            grpc.StatusCode.ABORTED,
+            str(exc),
+            Reason.GENERATION_CONFLICT,
+            {
+                "session_id": exc.session_id,
+                "expected_generation": str(exc.expected or 0),
+                "stored_generation": str(exc.actual or 0),
+            },
+        )
+    if isinstance(exc, InvalidCheckpoint):
+        return _invalid_checkpoint(exc.path, exc.detail, field_prefix)
+    if isinstance(exc, ResumeMismatch) and exc.reason == "checkpoint_shape":
+        return _invalid_checkpoint(exc.field or "<input>", exc.detail or str(exc), field_prefix)
+    if isinstance(exc, InvalidSessionId):
+        return RpcFailure(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            str(exc),
+            Reason.INVALID_SESSION_ID,
+            field=f"{field_prefix}session_id",
+        )
+    if isinstance(exc, CorruptStore):
+        return RpcFailure(
+            grpc.StatusCode.DATA_LOSS,
+            str(exc),
+            Reason.CORRUPT_STORE,
+            {"path": exc.path, "detail": exc.detail},
+        )
+    if isinstance(exc, (StoreUnavailable, OSError)):
+        return RpcFailure(
+            grpc.StatusCode.UNAVAILABLE, f"store unavailable: {exc}", Reason.STORE_UNAVAILABLE
+        )
+    return RpcFailure(
+        grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}", Reason.INTERNAL
+    )
+
+
+def _invalid_checkpoint(path: str, detail: str, prefix: str) -> RpcFailure:
+    shown = path if path == "<input>" else prefix + path
+    return RpcFailure(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"checkpoint refused: {path}: {detail}",
+        Reason.INVALID_CHECKPOINT,
+        {"field": path, "detail": detail},
+        field=shown,
+    )
+
+
+def abort(context: grpc.ServicerContext, failure: RpcFailure) -> NoReturn:
+    """End the RPC of ``context`` with ``failure`` (code, message and details)."""
+    status = failure.status()
+    context.abort_with_status(
+        _Status(
+            failure.code,
+            failure.message,
+            ((DETAILS_KEY, status.SerializeToString()),),
+        )
+    )
+    raise AssertionError("abort_with_status returned")  # pragma: no cover
+
+
+class _Status(grpc.Status):
+    def __init__(
+        self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, bytes], ...]
+    ) -> None:
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
+
+
+_RPC_CODES: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.NOT_FOUND: code_pb2.NOT_FOUND,
+    grpc.StatusCode.ABORTED: code_pb2.ABORTED,
+    grpc.StatusCode.INVALID_ARGUMENT: code_pb2.INVALID_ARGUMENT,
+    grpc.StatusCode.DATA_LOSS: code_pb2.DATA_LOSS,
+    grpc.StatusCode.UNAVAILABLE: code_pb2.UNAVAILABLE,
+    grpc.StatusCode.UNAUTHENTICATED: code_pb2.UNAUTHENTICATED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.INTERNAL: code_pb2.INTERNAL,
+}
