@@ -20,7 +20,11 @@
 //	*ServiceError                  any other status
 //
 // The four errors before *ServiceError wrap one (code, ErrorInfo reason,
-// message), so errors.As finds a *ServiceError for them too.
+// message), so errors.As finds a *ServiceError for them too. The reasons are
+// the names of checkpointstorev1.ErrorReason values (package
+// github.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1, which also
+// holds the service's messages), in ErrorInfos of domain Domain; compare with
+// e.g. checkpointstorev1.ErrorReason_WATCH_OVERFLOW.String().
 //
 // Nothing is retried behind the caller's back: a commit that fails with
 // *UnavailableError may or may not have been made, so read the session and
@@ -36,6 +40,7 @@ import (
 	"time"
 
 	"github.com/dsxir/dsxir-checkpoint/go/checkpoint"
+	checkpointstorev1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1"
 	v1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -125,7 +130,7 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 // Client calls one CheckpointStoreService. It is safe for concurrent use.
 type Client struct {
 	conn     *grpc.ClientConn
-	stub     v1.CheckpointStoreServiceClient
+	stub     checkpointstorev1.CheckpointStoreServiceClient
 	timeout  time.Duration
 	pageSize int32
 }
@@ -161,7 +166,7 @@ func Dial(target string, opts ...Option) (*Client, error) {
 	}
 	return &Client{
 		conn:     conn,
-		stub:     v1.NewCheckpointStoreServiceClient(conn),
+		stub:     checkpointstorev1.NewCheckpointStoreServiceClient(conn),
 		timeout:  cfg.timeout,
 		pageSize: maxPageSize,
 	}, nil
@@ -202,8 +207,8 @@ func (c *Client) putEncoded(ctx context.Context, body []byte, sessionID string, 
 	}
 	ctx, cancel := c.unaryContext(ctx)
 	defer cancel()
-	response := &v1.PutCheckpointResponse{}
-	err := c.conn.Invoke(ctx, v1.CheckpointStoreService_PutCheckpoint_FullMethodName,
+	response := &checkpointstorev1.PutCheckpointResponse{}
+	err := c.conn.Invoke(ctx, checkpointstorev1.CheckpointStoreService_PutCheckpoint_FullMethodName,
 		&rawMessage{data: request}, response, grpc.ForceCodec(codec{}))
 	if err != nil {
 		return 0, fromStatus(err, sessionID)
@@ -223,8 +228,8 @@ func (c *Client) Get(ctx context.Context, sessionID string) (*v1.Checkpoint, uin
 	ctx, cancel := c.unaryContext(ctx)
 	defer cancel()
 	raw := &rawMessage{}
-	err := c.conn.Invoke(ctx, v1.CheckpointStoreService_GetCheckpoint_FullMethodName,
-		&v1.GetCheckpointRequest{SessionId: sessionID}, raw, grpc.ForceCodec(codec{}))
+	err := c.conn.Invoke(ctx, checkpointstorev1.CheckpointStoreService_GetCheckpoint_FullMethodName,
+		&checkpointstorev1.GetCheckpointRequest{SessionId: sessionID}, raw, grpc.ForceCodec(codec{}))
 	if err != nil {
 		return nil, 0, fromStatus(err, sessionID)
 	}
@@ -292,8 +297,8 @@ type ListFilter struct {
 
 // List returns the summaries of every session matching filter, ordered by
 // session id, reading every page (AIP-158). Summaries hold no trial log.
-func (c *Client) List(ctx context.Context, filter ListFilter) ([]*v1.SessionSummary, error) {
-	request := &v1.ListSessionsRequest{
+func (c *Client) List(ctx context.Context, filter ListFilter) ([]*checkpointstorev1.SessionSummary, error) {
+	request := &checkpointstorev1.ListSessionsRequest{
 		PageSize:  c.pageSize,
 		Status:    filter.Status,
 		Optimizer: filter.Optimizer,
@@ -301,7 +306,7 @@ func (c *Client) List(ctx context.Context, filter ListFilter) ([]*v1.SessionSumm
 	if !filter.UpdatedSince.IsZero() {
 		request.UpdatedSince = timestamppb.New(filter.UpdatedSince)
 	}
-	var found []*v1.SessionSummary
+	var found []*checkpointstorev1.SessionSummary
 	for {
 		response, err := c.listPage(ctx, request)
 		if err != nil {
@@ -315,7 +320,7 @@ func (c *Client) List(ctx context.Context, filter ListFilter) ([]*v1.SessionSumm
 	}
 }
 
-func (c *Client) listPage(ctx context.Context, request *v1.ListSessionsRequest) (*v1.ListSessionsResponse, error) {
+func (c *Client) listPage(ctx context.Context, request *checkpointstorev1.ListSessionsRequest) (*checkpointstorev1.ListSessionsResponse, error) {
 	ctx, cancel := c.unaryContext(ctx)
 	defer cancel()
 	response, err := c.stub.ListSessions(ctx, request)
@@ -330,7 +335,7 @@ func (c *Client) listPage(ctx context.Context, request *v1.ListSessionsRequest) 
 func (c *Client) Delete(ctx context.Context, sessionID string) error {
 	ctx, cancel := c.unaryContext(ctx)
 	defer cancel()
-	if _, err := c.stub.DeleteCheckpoint(ctx, &v1.DeleteCheckpointRequest{SessionId: sessionID}); err != nil {
+	if _, err := c.stub.DeleteCheckpoint(ctx, &checkpointstorev1.DeleteCheckpointRequest{SessionId: sessionID}); err != nil {
 		return fromStatus(err, sessionID)
 	}
 	return nil
@@ -357,7 +362,7 @@ func (bearer) RequireTransportSecurity() bool { return false }
 // localInvalidRequest is the error of a request field refused before sending.
 func localInvalidRequest(field, detail string) error {
 	return &InvalidRequestError{
-		ServiceError: &ServiceError{Code: codes.InvalidArgument, Reason: "INVALID_REQUEST", Message: field + ": " + detail},
+		ServiceError: &ServiceError{Code: codes.InvalidArgument, Reason: checkpointstorev1.ErrorReason_INVALID_REQUEST.String(), Message: field + ": " + detail},
 		Field:        field,
 	}
 }

@@ -7,13 +7,17 @@ import (
 	"strconv"
 
 	"github.com/dsxir/dsxir-checkpoint/go/checkpoint"
+	checkpointstorev1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// Domain is the ErrorInfo domain of every error the service sends.
-const Domain = "dsxir.optimizer_session.v1"
+// Domain is the ErrorInfo domain of every error the service sends: the
+// protobuf package of the service and of its ErrorReason enum (TestDomain
+// holds the two together). The reason of such an ErrorInfo is the name of
+// an ErrorReason value.
+const Domain = "dsxir.checkpoint_store.v1"
 
 // NotFoundError: no checkpoint is stored for the session (NOT_FOUND).
 type NotFoundError struct {
@@ -68,9 +72,10 @@ func (e *CorruptStoreError) Error() string {
 }
 
 // ServiceError: a call failed with a status that has no store-level meaning.
-// Reason is the reason of the status's ErrorInfo (empty when it carried
-// none). The errors below wrap one, so errors.As(err, &serviceErr) finds it
-// for each of them.
+// Reason is the reason of the status's ErrorInfo, the name of a
+// checkpointstorev1.ErrorReason value (empty when it carried none). The
+// errors below wrap one, so errors.As(err, &serviceErr) finds it for each of
+// them.
 type ServiceError struct {
 	Code    codes.Code
 	Reason  string
@@ -134,17 +139,17 @@ func fromStatus(err error, sessionID string) error {
 		return fallback
 	}
 	switch {
-	case code == codes.NotFound && reason == "SESSION_NOT_FOUND":
+	case code == codes.NotFound && reason == checkpointstorev1.ErrorReason_SESSION_NOT_FOUND.String():
 		return &NotFoundError{SessionID: metaOr("session_id", sessionID)}
-	case code == codes.Aborted && reason == "GENERATION_CONFLICT":
+	case code == codes.Aborted && reason == checkpointstorev1.ErrorReason_GENERATION_CONFLICT.String():
 		expected, _ := strconv.ParseUint(metaOr("expected_generation", "0"), 10, 64)
 		stored, _ := strconv.ParseUint(metaOr("stored_generation", "0"), 10, 64)
 		return &ConflictError{SessionID: metaOr("session_id", sessionID), Expected: expected, Actual: stored}
-	case code == codes.InvalidArgument && reason == "INVALID_CHECKPOINT":
+	case code == codes.InvalidArgument && reason == checkpointstorev1.ErrorReason_INVALID_CHECKPOINT.String():
 		return &checkpoint.InvalidCheckpoint{Path: metaOr("field", checkpoint.InputPath), Detail: metaOr("detail", message)}
-	case code == codes.InvalidArgument && reason == "INVALID_SESSION_ID":
+	case code == codes.InvalidArgument && reason == checkpointstorev1.ErrorReason_INVALID_SESSION_ID.String():
 		return &InvalidSessionIDError{SessionID: sessionID, Message: message}
-	case code == codes.DataLoss && reason == "CORRUPT_STORE":
+	case code == codes.DataLoss && reason == checkpointstorev1.ErrorReason_CORRUPT_STORE.String():
 		return &CorruptStoreError{Path: metaOr("path", "?"), Detail: metaOr("detail", message)}
 	}
 	base := &ServiceError{Code: code, Reason: reason, Message: message}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dsxir/dsxir-checkpoint/go/checkpoint"
+	checkpointstorev1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1"
 	v1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -63,9 +64,9 @@ func readVector(t *testing.T, path string) []byte {
 
 // serviceStatus builds the status the server sends: code, message, an
 // ErrorInfo of the service's domain and, with a field, a BadRequest.
-func serviceStatus(t *testing.T, code codes.Code, message, reason string, meta map[string]string, field string) error {
+func serviceStatus(t *testing.T, code codes.Code, message string, reason checkpointstorev1.ErrorReason, meta map[string]string, field string) error {
 	t.Helper()
-	details := []protoadapt.MessageV1{protoadapt.MessageV1Of(&errdetails.ErrorInfo{Reason: reason, Domain: Domain, Metadata: meta})}
+	details := []protoadapt.MessageV1{protoadapt.MessageV1Of(&errdetails.ErrorInfo{Reason: reason.String(), Domain: Domain, Metadata: meta})}
 	if field != "" {
 		details = append(details, protoadapt.MessageV1Of(&errdetails.BadRequest{
 			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: message}},
@@ -79,36 +80,36 @@ func serviceStatus(t *testing.T, code codes.Code, message, reason string, meta m
 }
 
 func TestFromStatus(t *testing.T) {
-	err := fromStatus(serviceStatus(t, codes.NotFound, "no", "SESSION_NOT_FOUND", map[string]string{"session_id": "s9"}, ""), "s1")
+	err := fromStatus(serviceStatus(t, codes.NotFound, "no", checkpointstorev1.ErrorReason_SESSION_NOT_FOUND, map[string]string{"session_id": "s9"}, ""), "s1")
 	if nf, ok := err.(*NotFoundError); !ok || nf.SessionID != "s9" {
 		t.Errorf("NOT_FOUND: %v (%T)", err, err)
 	}
 
-	err = fromStatus(serviceStatus(t, codes.Aborted, "conflict", "GENERATION_CONFLICT",
+	err = fromStatus(serviceStatus(t, codes.Aborted, "conflict", checkpointstorev1.ErrorReason_GENERATION_CONFLICT,
 		map[string]string{"session_id": "s1", "expected_generation": "3", "stored_generation": "0"}, ""), "s1")
 	if c, ok := err.(*ConflictError); !ok || *c != (ConflictError{SessionID: "s1", Expected: 3, Actual: 0}) {
 		t.Errorf("ABORTED: %v (%T)", err, err)
 	}
 
-	err = fromStatus(serviceStatus(t, codes.InvalidArgument, "checkpoint refused", "INVALID_CHECKPOINT",
+	err = fromStatus(serviceStatus(t, codes.InvalidArgument, "checkpoint refused", checkpointstorev1.ErrorReason_INVALID_CHECKPOINT,
 		map[string]string{"field": "progress.trial_log[3].score", "detail": "is NaN"}, "checkpoint.progress.trial_log[3].score"), "s1")
 	if ic, ok := err.(*checkpoint.InvalidCheckpoint); !ok || ic.Path != "progress.trial_log[3].score" || ic.Detail != "is NaN" {
 		t.Errorf("INVALID_CHECKPOINT: %v (%T)", err, err)
 	}
 
-	err = fromStatus(serviceStatus(t, codes.InvalidArgument, "bad id", "INVALID_SESSION_ID", nil, "session_id"), "../x")
+	err = fromStatus(serviceStatus(t, codes.InvalidArgument, "bad id", checkpointstorev1.ErrorReason_INVALID_SESSION_ID, nil, "session_id"), "../x")
 	if is, ok := err.(*InvalidSessionIDError); !ok || is.SessionID != "../x" || is.Message != "bad id" {
 		t.Errorf("INVALID_SESSION_ID: %v (%T)", err, err)
 	}
 
-	err = fromStatus(serviceStatus(t, codes.InvalidArgument, "page_size: must not be negative", "INVALID_REQUEST",
+	err = fromStatus(serviceStatus(t, codes.InvalidArgument, "page_size: must not be negative", checkpointstorev1.ErrorReason_INVALID_REQUEST,
 		map[string]string{"field": "page_size"}, "page_size"), "")
 	var request *InvalidRequestError
-	if !asType(err, &request) || request.Field != "page_size" || request.Reason != "INVALID_REQUEST" {
+	if !asType(err, &request) || request.Field != "page_size" || request.Reason != checkpointstorev1.ErrorReason_INVALID_REQUEST.String() {
 		t.Errorf("INVALID_REQUEST: %v (%T)", err, err)
 	}
 
-	err = fromStatus(serviceStatus(t, codes.DataLoss, "damaged", "CORRUPT_STORE",
+	err = fromStatus(serviceStatus(t, codes.DataLoss, "damaged", checkpointstorev1.ErrorReason_CORRUPT_STORE,
 		map[string]string{"path": "/var/s1.ckpt", "detail": "crc mismatch"}, ""), "s1")
 	if cs, ok := err.(*CorruptStoreError); !ok || cs.Path != "/var/s1.ckpt" || cs.Detail != "crc mismatch" {
 		t.Errorf("DATA_LOSS: %v (%T)", err, err)
@@ -116,35 +117,33 @@ func TestFromStatus(t *testing.T) {
 
 	for _, tc := range []struct {
 		code   codes.Code
-		reason string
+		reason checkpointstorev1.ErrorReason // ERROR_REASON_UNSPECIFIED: no ErrorInfo
 		check  func(error) bool
 	}{
-		{codes.Unavailable, "STORE_UNAVAILABLE", func(e error) bool { return asType(e, new(*UnavailableError)) }},
-		{codes.DeadlineExceeded, "", func(e error) bool {
+		{codes.Unavailable, checkpointstorev1.ErrorReason_STORE_UNAVAILABLE, func(e error) bool { return asType(e, new(*UnavailableError)) }},
+		{codes.DeadlineExceeded, checkpointstorev1.ErrorReason_ERROR_REASON_UNSPECIFIED, func(e error) bool {
 			return asType(e, new(*UnavailableError)) && errors.Is(e, context.DeadlineExceeded)
 		}},
-		{codes.Unauthenticated, "UNAUTHENTICATED", func(e error) bool { return asType(e, new(*UnauthenticatedError)) }},
-		{codes.PermissionDenied, "", func(e error) bool { return asType(e, new(*UnauthenticatedError)) }},
-		{codes.ResourceExhausted, "TOO_MANY_WATCHERS", func(e error) bool { return asType(e, new(*ResourceExhaustedError)) }},
-		{codes.Aborted, "WATCH_OVERFLOW", func(e error) bool {
+		{codes.Unauthenticated, checkpointstorev1.ErrorReason_UNAUTHENTICATED, func(e error) bool { return asType(e, new(*UnauthenticatedError)) }},
+		{codes.PermissionDenied, checkpointstorev1.ErrorReason_ERROR_REASON_UNSPECIFIED, func(e error) bool { return asType(e, new(*UnauthenticatedError)) }},
+		{codes.ResourceExhausted, checkpointstorev1.ErrorReason_TOO_MANY_WATCHERS, func(e error) bool { return asType(e, new(*ResourceExhaustedError)) }},
+		{codes.Aborted, checkpointstorev1.ErrorReason_WATCH_OVERFLOW, func(e error) bool {
 			_, plain := e.(*ServiceError)
 			return plain
 		}},
-		{codes.Internal, "INTERNAL", func(e error) bool {
+		{codes.Internal, checkpointstorev1.ErrorReason_INTERNAL, func(e error) bool {
 			_, plain := e.(*ServiceError)
 			return plain
 		}},
-		{codes.Canceled, "", func(e error) bool { return isCanceled(e) && errors.Is(e, context.Canceled) }},
+		{codes.Canceled, checkpointstorev1.ErrorReason_ERROR_REASON_UNSPECIFIED, func(e error) bool { return isCanceled(e) && errors.Is(e, context.Canceled) }},
 	} {
-		var err error
-		if tc.reason == "" {
-			err = status.Error(tc.code, "failed")
-		} else {
-			err = serviceStatus(t, tc.code, "failed", tc.reason, nil, "")
+		err, wantReason := status.Error(tc.code, "failed"), ""
+		if tc.reason != checkpointstorev1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+			err, wantReason = serviceStatus(t, tc.code, "failed", tc.reason, nil, ""), tc.reason.String()
 		}
 		mapped := fromStatus(err, "s1")
 		var service *ServiceError
-		if !tc.check(mapped) || !asType(mapped, &service) || service.Code != tc.code || service.Reason != tc.reason ||
+		if !tc.check(mapped) || !asType(mapped, &service) || service.Code != tc.code || service.Reason != wantReason ||
 			status.Code(mapped) != tc.code {
 			t.Errorf("%v %s: %v (%T)", tc.code, tc.reason, mapped, mapped)
 		}
@@ -152,7 +151,7 @@ func TestFromStatus(t *testing.T) {
 
 	// An ErrorInfo of another domain is not the service's: the code alone counts.
 	st, _ := status.New(codes.NotFound, "elsewhere").WithDetails(protoadapt.MessageV1Of(
-		&errdetails.ErrorInfo{Reason: "SESSION_NOT_FOUND", Domain: "example.com"}))
+		&errdetails.ErrorInfo{Reason: checkpointstorev1.ErrorReason_SESSION_NOT_FOUND.String(), Domain: "example.com"}))
 	if mapped := fromStatus(st.Err(), "s1"); !asType(mapped, new(*ServiceError)) {
 		t.Errorf("foreign ErrorInfo: %v (%T)", mapped, mapped)
 	}
@@ -160,6 +159,17 @@ func TestFromStatus(t *testing.T) {
 	plain := errors.New("plain")
 	if fromStatus(plain, "") != plain {
 		t.Error("a plain error was changed")
+	}
+}
+
+// TestDomain: the domain is the protobuf package of the service and of its
+// ErrorReason enum.
+func TestDomain(t *testing.T) {
+	if Domain != "dsxir.checkpoint_store.v1" {
+		t.Errorf("Domain = %q, want dsxir.checkpoint_store.v1", Domain)
+	}
+	if service := string(checkpointstorev1.File_dsxir_checkpoint_store_v1_service_proto.Package()); service != Domain {
+		t.Errorf("the service's package is %q, the domain %q", service, Domain)
 	}
 }
 
@@ -182,7 +192,7 @@ func TestSplitGetResponse(t *testing.T) {
 	}
 
 	// The same bytes as the generated message's encoding.
-	message := &v1.GetCheckpointResponse{Checkpoint: &v1.Checkpoint{SessionId: "s1"}, Generation: 3}
+	message := &checkpointstorev1.GetCheckpointResponse{Checkpoint: &v1.Checkpoint{SessionId: "s1"}, Generation: 3}
 	data, err := proto.Marshal(message)
 	if err != nil {
 		t.Fatal(err)
@@ -204,9 +214,9 @@ func TestCodec(t *testing.T) {
 	if err := (codec{}).Unmarshal(out, into); err != nil || string(into.data) != string(out) {
 		t.Fatalf("Unmarshal(raw): %x, %v", into.data, err)
 	}
-	request := &v1.GetCheckpointRequest{SessionId: "s1"}
+	request := &checkpointstorev1.GetCheckpointRequest{SessionId: "s1"}
 	out, err = codec{}.Marshal(request)
-	parsed := &v1.GetCheckpointRequest{}
+	parsed := &checkpointstorev1.GetCheckpointRequest{}
 	if err != nil || (codec{}).Unmarshal(out, parsed) != nil || parsed.GetSessionId() != "s1" {
 		t.Fatalf("proto round trip: %v", err)
 	}

@@ -1,7 +1,7 @@
 package client
 
-// These tests drive the Python server (python -m dsxir.optimizer_session.service,
-// from the repository's .venv made by `make setup`) over loopback. Without the
+// These tests drive the Python server (python -m dsxir.cli serve, from the
+// repository's .venv made by `make setup`) over loopback. Without the
 // venv they fail: the client is only tested against the real server.
 
 import (
@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/dsxir/dsxir-checkpoint/go/checkpoint"
+	checkpointstorev1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1"
 	v1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -114,7 +115,7 @@ func mainServer(t *testing.T) *server {
 }
 
 func startServer(python string, env []string, args ...string) (*server, error) {
-	argv := append([]string{"-m", "dsxir.optimizer_session.service",
+	argv := append([]string{"-m", "dsxir.cli", "serve",
 		"--store", "memory:", "--listen", "127.0.0.1:0", "--grace", "2", "--workers", "8"}, args...)
 	cmd := exec.Command(python, argv...)
 	cmd.Dir = repoRoot
@@ -395,11 +396,11 @@ func TestList(t *testing.T) {
 	}
 
 	// A page token used with other filters is refused as a request field.
-	page, err := c.stub.ListSessions(ctx, &v1.ListSessionsRequest{PageSize: 1, Optimizer: "go.list.Alpha"})
+	page, err := c.stub.ListSessions(ctx, &checkpointstorev1.ListSessionsRequest{PageSize: 1, Optimizer: "go.list.Alpha"})
 	if err != nil || page.GetNextPageToken() == "" {
 		t.Fatalf("first page: %v, %v", page, err)
 	}
-	_, err = c.stub.ListSessions(ctx, &v1.ListSessionsRequest{PageSize: 1, PageToken: page.GetNextPageToken(), Optimizer: "go.list.Beta"})
+	_, err = c.stub.ListSessions(ctx, &checkpointstorev1.ListSessionsRequest{PageSize: 1, PageToken: page.GetNextPageToken(), Optimizer: "go.list.Beta"})
 	var invalid *InvalidRequestError
 	if mapped := fromStatus(err, ""); !asType(mapped, &invalid) || invalid.Field != "page_token" {
 		t.Fatalf("mismatched page token: %v (%T), want *InvalidRequestError on page_token", mapped, mapped)
@@ -416,7 +417,7 @@ func commitFromPython(t *testing.T, s *server, cp *v1.Checkpoint, expected uint6
 	}
 	script := `import os, sys
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.service import GrpcStore
+from dsxir.store.grpc import GrpcStore
 cp = checkpoint.decode(sys.stdin.buffer.read())
 expected = int(sys.argv[2]) or None
 with GrpcStore(sys.argv[1], token=os.environ["DSXIR_GO_TEST_TOKEN"], timeout=20) as store:
@@ -450,7 +451,7 @@ func TestWatch(t *testing.T) {
 		t.Fatalf("Watch: %v", err)
 	}
 	defer w.Close()
-	next := func(want v1.WatchEventType) *Event {
+	next := func(want checkpointstorev1.WatchEventType) *Event {
 		t.Helper()
 		ev, err := w.Recv()
 		if err != nil {
@@ -461,12 +462,12 @@ func TestWatch(t *testing.T) {
 		}
 		return ev
 	}
-	if ev := next(v1.WatchEventType_WATCH_EVENT_TYPE_INITIAL); ev.Session != nil {
+	if ev := next(checkpointstorev1.WatchEventType_WATCH_EVENT_TYPE_INITIAL); ev.Session != nil {
 		t.Fatalf("initial event of a missing session has a summary: %v", ev.Session)
 	}
 
 	mustPut(t, writer, sample(t, id, "go.watch.Opt", v1.SessionStatus_SESSION_STATUS_RUNNING, baseTime, 1), 0)
-	ev := next(v1.WatchEventType_WATCH_EVENT_TYPE_COMMITTED)
+	ev := next(checkpointstorev1.WatchEventType_WATCH_EVENT_TYPE_COMMITTED)
 	if ev.Session.GetGeneration() != 1 || ev.Session.GetOptimizer() != "go.watch.Opt" || ev.Session.GetCompleted() != 1 {
 		t.Fatalf("commit event %v, want generation 1 of go.watch.Opt with 1 completed", ev.Session)
 	}
@@ -476,7 +477,7 @@ func TestWatch(t *testing.T) {
 	if g := commitFromPython(t, s, pythonCp, 1); g != 2 {
 		t.Fatalf("Python commit: generation %d, want 2", g)
 	}
-	ev = next(v1.WatchEventType_WATCH_EVENT_TYPE_COMMITTED)
+	ev = next(checkpointstorev1.WatchEventType_WATCH_EVENT_TYPE_COMMITTED)
 	if ev.Session.GetGeneration() != 2 || ev.Session.GetCompleted() != 4 ||
 		ev.Session.GetStatus() != v1.SessionStatus_SESSION_STATUS_COMPLETED {
 		t.Fatalf("commit event %v, want generation 2, completed, 4 trials", ev.Session)
@@ -491,13 +492,13 @@ func TestWatch(t *testing.T) {
 	if err := writer.Delete(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if ev := next(v1.WatchEventType_WATCH_EVENT_TYPE_DELETED); ev.Session != nil {
+	if ev := next(checkpointstorev1.WatchEventType_WATCH_EVENT_TYPE_DELETED); ev.Session != nil {
 		t.Fatalf("delete event has a summary: %v", ev.Session)
 	}
 
 	// Re-created after the delete: generation 1 again.
 	mustPut(t, writer, pythonCp, 0)
-	if ev := next(v1.WatchEventType_WATCH_EVENT_TYPE_COMMITTED); ev.Session.GetGeneration() != 1 {
+	if ev := next(checkpointstorev1.WatchEventType_WATCH_EVENT_TYPE_COMMITTED); ev.Session.GetGeneration() != 1 {
 		t.Fatalf("commit after delete: %v, want generation 1", ev.Session)
 	}
 
@@ -507,12 +508,12 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev, err = w2.Recv()
-	if err != nil || ev.Type != v1.WatchEventType_WATCH_EVENT_TYPE_INITIAL || ev.Session.GetGeneration() != 1 {
+	if err != nil || ev.Type != checkpointstorev1.WatchEventType_WATCH_EVENT_TYPE_INITIAL || ev.Session.GetGeneration() != 1 {
 		t.Fatalf("initial event of an existing session: %v, %v", ev, err)
 	}
 	// Events not yet read when the watch is closed are dropped.
 	mustPut(t, writer, pythonCp, 1)
-	if ev := next(v1.WatchEventType_WATCH_EVENT_TYPE_COMMITTED); ev.Session.GetGeneration() != 2 {
+	if ev := next(checkpointstorev1.WatchEventType_WATCH_EVENT_TYPE_COMMITTED); ev.Session.GetGeneration() != 2 {
 		t.Fatalf("second commit: %v, want generation 2", ev.Session)
 	}
 	w2.Close()
@@ -551,7 +552,7 @@ func TestAuthentication(t *testing.T) {
 		} {
 			var unauth *UnauthenticatedError
 			var service *ServiceError
-			if !asType(err, &unauth) || !asType(err, &service) || service.Reason != "UNAUTHENTICATED" {
+			if !asType(err, &unauth) || !asType(err, &service) || service.Reason != checkpointstorev1.ErrorReason_UNAUTHENTICATED.String() {
 				t.Errorf("%s, %s: %v (%T), want *UnauthenticatedError with reason UNAUTHENTICATED", name, call, err, err)
 			}
 		}
@@ -767,7 +768,7 @@ func TestWatchEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev, err := w.Recv(); err != nil || ev.Type != v1.WatchEventType_WATCH_EVENT_TYPE_INITIAL {
+	if ev, err := w.Recv(); err != nil || ev.Type != checkpointstorev1.WatchEventType_WATCH_EVENT_TYPE_INITIAL {
 		t.Fatalf("initial event: %v, %v", ev, err)
 	}
 	time.AfterFunc(200*time.Millisecond, cancel)
@@ -791,7 +792,7 @@ func TestWatchEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w2.Close()
-	if ev, err := w2.Recv(); err != nil || ev.Type != v1.WatchEventType_WATCH_EVENT_TYPE_INITIAL {
+	if ev, err := w2.Recv(); err != nil || ev.Type != checkpointstorev1.WatchEventType_WATCH_EVENT_TYPE_INITIAL {
 		t.Fatalf("initial event: %v, %v", ev, err)
 	}
 	server := s
@@ -799,8 +800,12 @@ func TestWatchEnds(t *testing.T) {
 	go func() { stopped <- server.stop() }()
 	_, err = w2.Recv()
 	var unavailable *UnavailableError
-	if !asType(err, &unavailable) || unavailable.Reason != "SERVER_SHUTTING_DOWN" {
-		t.Fatalf("Recv when the server shuts down: %v (%T), want *UnavailableError SERVER_SHUTTING_DOWN", err, err)
+	if !asType(err, &unavailable) {
+		t.Fatalf("Recv when the server shuts down: %v (%T), want *UnavailableError", err, err)
+	}
+	// Like every error of the service, it names a value of ErrorReason.
+	if r, declared := checkpointstorev1.ErrorReason_value[unavailable.Reason]; !declared || checkpointstorev1.ErrorReason(r) == checkpointstorev1.ErrorReason_ERROR_REASON_UNSPECIFIED {
+		t.Fatalf("Recv when the server shuts down: reason %q is not an ErrorReason", unavailable.Reason)
 	}
 	if err := <-stopped; err != nil {
 		t.Fatal(err)

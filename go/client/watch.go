@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	v1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1"
+	checkpointstorev1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1"
 	"google.golang.org/grpc"
 )
 
@@ -12,18 +12,18 @@ import (
 type Event struct {
 	// Type is WATCH_EVENT_TYPE_INITIAL (always first: the session when the
 	// watch started), WATCH_EVENT_TYPE_COMMITTED or WATCH_EVENT_TYPE_DELETED.
-	Type v1.WatchEventType
+	Type checkpointstorev1.WatchEventType
 	// SessionID is the session the event is about.
 	SessionID string
 	// Session is the session's summary after the event: nil for a deleted
 	// session, and for the initial event of a session that did not exist.
-	Session *v1.SessionSummary
+	Session *checkpointstorev1.SessionSummary
 }
 
 // Watch is the stream of events of one session; call Recv until it returns
 // an error, and Close when done.
 type Watch struct {
-	stream    grpc.ServerStreamingClient[v1.WatchSessionResponse]
+	stream    grpc.ServerStreamingClient[checkpointstorev1.WatchSessionResponse]
 	ctx       context.Context
 	cancel    context.CancelFunc
 	sessionID string
@@ -36,7 +36,7 @@ type Watch struct {
 // calling Close ends it.
 func (c *Client) Watch(ctx context.Context, sessionID string) (*Watch, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	stream, err := c.stub.WatchSession(ctx, &v1.WatchSessionRequest{SessionId: sessionID})
+	stream, err := c.stub.WatchSession(ctx, &checkpointstorev1.WatchSessionRequest{SessionId: sessionID})
 	if err != nil {
 		cancel()
 		return nil, fromStatus(err, sessionID)
