@@ -1,4 +1,4 @@
-"""Fixtures of the service and PostgreSQL tests: a private PostgreSQL, servers, clients.
+"""Helpers of the store and service tests: a private PostgreSQL, servers, clients.
 
 One PostgreSQL cluster serves the whole test run: it is started on first use
 (``initdb`` + ``pg_ctl`` in a temporary folder, as the ``postgres`` user when
@@ -6,7 +6,8 @@ running as root, on a unix socket and a free loopback port) and stopped and
 removed when the process exits. Each test gets its own schema, so tests never
 see each other's rows. Servers run in the test process (threads) unless a
 test needs to kill one, then :func:`start_server_process` runs
-``python -m dsxir.optimizer_session.service`` as a child.
+``python -m dsxir.cli serve`` as a child. The fixtures built on these are in
+conftest.py.
 """
 
 from __future__ import annotations
@@ -20,16 +21,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 
-from dsxir.optimizer_session.postgres import PostgresStore
-from dsxir.optimizer_session.postgres.cluster import LocalCluster
-from dsxir.optimizer_session.service import CheckpointServer, GrpcStore, ServerConfig
-from dsxir.optimizer_session.store import FileStore, MemoryStore, Store
+from dsxir.service import CheckpointServer, ServerConfig
+from dsxir.store import FileStore, MemoryStore, Store
+from dsxir.store.postgres import PostgresStore
+from pg_cluster import LocalCluster
 
 TOKEN = "test-token-0123456789abcdef"
 REPO = Path(__file__).resolve().parents[2]
@@ -63,18 +62,9 @@ def new_schema() -> str:
     return f"t{os.getpid()}_{next(_schemas)}"
 
 
-@pytest.fixture
-def pg_url() -> str:
+def pg_url_of_new_schema(**options: str) -> str:
     """A ``postgresql://`` URL of a fresh schema of the shared cluster."""
-    return shared_cluster().url(schema=new_schema(), pool_timeout="3")
-
-
-@pytest.fixture
-def pg_store(pg_url: str) -> Iterator[PostgresStore]:
-    """A PostgreSQL store in a fresh schema."""
-    store = PostgresStore.from_url(pg_url)
-    yield store
-    store.close()
+    return shared_cluster().url(schema=new_schema(), **{"pool_timeout": "3", **options})
 
 
 def backend(kind: str, tmp_path: Path) -> Store:
@@ -84,7 +74,7 @@ def backend(kind: str, tmp_path: Path) -> Store:
     if kind == "file":
         return FileStore(tmp_path / "store")
     if kind == "postgres":
-        return PostgresStore.from_url(shared_cluster().url(schema=new_schema(), pool_timeout="3"))
+        return PostgresStore.from_url(pg_url_of_new_schema())
     raise ValueError(kind)
 
 
@@ -102,13 +92,13 @@ def sql(url: str, statement: str) -> list[tuple[object, ...]]:
 
 
 class ServerProcess:
-    """``python -m dsxir.optimizer_session.service`` as a child process."""
+    """``python -m dsxir.cli serve`` as a child process."""
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
         """Start it and wait for its ``serving on HOST:PORT`` line."""
         self.args = args
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dsxir.optimizer_session.service", *args],
+            [sys.executable, "-m", "dsxir.cli", "serve", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -149,13 +139,3 @@ def wait_until(condition: object, timeout: float, message: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s: {message}")
-
-
-@pytest.fixture
-def grpc_over_memory() -> Iterator[GrpcStore]:
-    """A client of an in-process server over a memory store."""
-    server = serve_in_thread(MemoryStore())
-    client = GrpcStore(server.address, timeout=30)
-    yield client
-    client.close()
-    server.stop(1)

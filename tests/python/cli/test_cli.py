@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.store import FileStore
+from dsxir.store import FileStore
 from store_util import make_cp
 
 SCRIPT = Path(sys.executable).parent / "dsxir-checkpoint"

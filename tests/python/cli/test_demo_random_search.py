@@ -9,9 +9,9 @@ import pytest
 
 from dsxir.errors import AlreadyTerminal, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.store import FileStore, MemoryStore, Stored
+from dsxir.store import FileStore, MemoryStore, Stored
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "demo"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "demo"))
 
 import random_search as rs
 

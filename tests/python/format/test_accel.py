@@ -27,9 +27,10 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from dsxir.errors import InvalidCheckpoint, ResumeMismatch
+from dsxir.optimizer_session import accel, terms, validate
 from dsxir.optimizer_session import checkpoint as ck
-from dsxir.optimizer_session import terms, validate
-from dsxir.optimizer_session.terms import MAX_TERM_DEPTH, Atom
+from dsxir.optimizer_session.atom import Atom
+from dsxir.optimizer_session.term_rules import MAX_TERM_DEPTH
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.optimizer_session.v1.term_pb2 import Term
 from strategies import checkpoints
@@ -38,7 +39,7 @@ from vectors.generate import clear_field, set_field, varint
 
 ACCEL = importlib.import_module("dsxir._accel")
 
-VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 MANIFEST = json.loads((VECTORS / "manifest.json").read_text())
 ALL_VECTORS = [
     (group, v["name"], (VECTORS / v["binpb"]).read_bytes())
@@ -57,35 +58,35 @@ def slow(max_examples: int = 100) -> settings:
 @contextlib.contextmanager
 def pure_python() -> Iterator[None]:
     """Run the library without the accelerator (as DSXIR_PURE_PYTHON=1 does)."""
-    names = ("_accel_term_bytes", "_accel_map_body", "_accel_frame_terms", "_accel_check_canonical")
-    saved = {name: getattr(terms, name) for name in names}
+    names = ("term_bytes", "map_body", "frame_terms", "check_canonical")
+    saved = {name: getattr(accel, name) for name in names}
     for name in names:
-        setattr(terms, name, None)
+        setattr(accel, name, None)
     try:
         yield
     finally:
         for name, value in saved.items():
-            setattr(terms, name, value)
+            setattr(accel, name, value)
 
 
 @contextlib.contextmanager
 def accelerated() -> Iterator[None]:
     """Run the library with the accelerator, even under DSXIR_PURE_PYTHON=1."""
     names = {
-        "_accel_term_bytes": ACCEL.term_bytes,
-        "_accel_map_body": ACCEL.map_body,
-        "_accel_frame_terms": ACCEL.frame_terms,
-        "_accel_check_canonical": ACCEL.check_canonical,
+        "term_bytes": ACCEL.term_bytes,
+        "map_body": ACCEL.map_body,
+        "frame_terms": ACCEL.frame_terms,
+        "check_canonical": ACCEL.check_canonical,
     }
-    saved = {name: getattr(terms, name) for name in names}
+    saved = {name: getattr(accel, name) for name in names}
     ACCEL.set_atom_type(Atom)
     for name, value in names.items():
-        setattr(terms, name, value)
+        setattr(accel, name, value)
     try:
         yield
     finally:
         for name, value in saved.items():
-            setattr(terms, name, value)
+            setattr(accel, name, value)
 
 
 @st.composite
@@ -158,8 +159,8 @@ def compare_raw(data: bytes) -> str:
 def test_accelerator_is_built_and_used_unless_disabled() -> None:
     assert Path(ACCEL.__file__).name.startswith("_accel")
     disabled = os.environ.get("DSXIR_PURE_PYTHON", "") not in ("", "0")
-    assert terms.ACCELERATED is not disabled
-    assert (terms._accel_check_canonical is None) is disabled
+    assert accel.ACCELERATED is not disabled
+    assert (accel.check_canonical is None) is disabled
 
 
 @pytest.mark.parametrize(("value", "expected"), [(None, "True"), ("1", "False"), ("0", "True")])
@@ -167,7 +168,7 @@ def test_environment_switch(value: str | None, expected: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DSXIR_PURE_PYTHON"}
     if value is not None:
         env["DSXIR_PURE_PYTHON"] = value
-    code = "from dsxir.optimizer_session import terms; print(terms.ACCELERATED)"
+    code = "from dsxir.optimizer_session import accel; print(accel.ACCELERATED)"
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     ).stdout
@@ -176,7 +177,7 @@ def test_environment_switch(value: str | None, expected: str) -> None:
 
 def test_the_python_check_has_the_last_word(monkeypatch: pytest.MonkeyPatch) -> None:
     cp = ck.decode(VALID_BYTES[0])
-    monkeypatch.setattr(terms, "_accel_check_canonical", lambda data: False)
+    monkeypatch.setattr(accel, "check_canonical", lambda data: False)
     assert validate.checked_bytes(cp) == VALID_BYTES[0]
     assert ck.encode(ck.decode(VALID_BYTES[0])) == VALID_BYTES[0]
 

@@ -14,7 +14,7 @@ from dsxir.errors import ResumeMismatch
 from dsxir.optimizer_session import checkpoint as ck
 from vectors.generate import varint
 
-VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 MANIFEST = json.loads((VECTORS / "manifest.json").read_text())
 VALID = [(VECTORS / v["binpb"]).read_bytes() for v in MANIFEST["valid"]]
 

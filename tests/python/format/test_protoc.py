@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dsxir.optimizer_session import checkpoint as ck
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_protoc_decodes_encoded_checkpoints() -> None:

@@ -11,14 +11,8 @@ import pytest
 from hypothesis import given
 
 from dsxir.errors import InvalidCheckpoint
-from dsxir.optimizer_session.terms import (
-    MAX_TERM_DEPTH,
-    Atom,
-    check_term,
-    from_term,
-    term_bytes,
-    to_term,
-)
+from dsxir.optimizer_session.term_rules import MAX_TERM_DEPTH, check_term
+from dsxir.optimizer_session.terms import Atom, from_term, term_bytes, to_term
 from dsxir.optimizer_session.v1.term_pb2 import Term
 from strategies import terms
 

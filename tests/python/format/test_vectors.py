@@ -12,7 +12,7 @@ from dsxir.errors import ResumeMismatch
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session.v1.term_pb2 import Term
 
-VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 MANIFEST = json.loads((VECTORS / "manifest.json").read_text())
 
 

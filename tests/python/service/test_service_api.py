@@ -20,32 +20,18 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (  # ty
 )
 from grpc_status import rpc_status  # type: ignore[import-untyped]
 
+from dsxir.checkpoint_store.v1 import error_reason_pb2, service_pb2_grpc
+from dsxir.checkpoint_store.v1 import service_pb2 as pb
 from dsxir.errors import Conflict, InvalidCheckpoint, InvalidSessionId, NotFound
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.postgres import PostgresStore
-from dsxir.optimizer_session.service import (
-    CheckpointServer,
-    GrpcStore,
-    ResourceExhausted,
-    ServerConfig,
-    TlsFiles,
-    Unauthenticated,
-    Unavailable,
-)
-from dsxir.optimizer_session.service.servicer import SERVICE_NAME
-from dsxir.optimizer_session.store import MemoryStore, open_store
-from dsxir.optimizer_session.v1 import service_pb2 as pb
-from dsxir.optimizer_session.v1 import service_pb2_grpc
 from dsxir.optimizer_session.v1.checkpoint_pb2 import SESSION_STATUS_PAUSED, Checkpoint
-from service_fixtures import (  # noqa: F401
-    REPO,
-    TOKEN,
-    ServerProcess,
-    grpc_over_memory,
-    pg_store,
-    pg_url,
-    serve_in_thread,
-)
+from dsxir.optimizer_session.wire import varint
+from dsxir.service import CheckpointServer, ServerConfig, TlsFiles
+from dsxir.store import MemoryStore, open_store
+from dsxir.store.grpc import GrpcStore, ResourceExhausted, Unauthenticated, Unavailable
+from dsxir.store.grpc.protocol import SERVICE_NAME
+from dsxir.store.postgres import PostgresStore
+from service_fixtures import REPO, TOKEN, ServerProcess, serve_in_thread
 from store_util import make_cp
 
 VECTORS = REPO / "tests" / "vectors"
@@ -62,20 +48,11 @@ def served() -> Iterator[tuple[CheckpointServer, grpc.Channel]]:
 
 def _put_raw(channel: grpc.Channel, body: bytes, expected: int = 0) -> Any:
     """PutCheckpoint with ``body`` as the checkpoint field's bytes, untouched."""
-    request = b"\x0a" + _varint(len(body)) + body
+    request = b"\x0a" + varint(len(body)) + body
     if expected:
-        request += b"\x10" + _varint(expected)
+        request += b"\x10" + varint(expected)
     call = channel.unary_unary(f"/{SERVICE_NAME}/PutCheckpoint")
     return call(request, timeout=30)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _details(error: grpc.RpcError) -> tuple[Any, Any]:
@@ -85,6 +62,8 @@ def _details(error: grpc.RpcError) -> tuple[Any, Any]:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
+            assert info.domain == "dsxir.checkpoint_store.v1"
+            error_reason_pb2.ErrorReason.Value(info.reason)  # raises for an unknown reason
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
@@ -185,7 +164,7 @@ def test_request_fields_are_checked(served: tuple[CheckpointServer, grpc.Channel
     assert server.store.list() == []
 
 
-def test_status_codes_map_back_to_store_errors(grpc_over_memory: GrpcStore) -> None:  # noqa: F811
+def test_status_codes_map_back_to_store_errors(grpc_over_memory: GrpcStore) -> None:
     store = grpc_over_memory
     with pytest.raises(NotFound) as missing:
         store.get("nobody")
@@ -225,6 +204,14 @@ def test_status_codes_seen_by_a_raw_client(served: tuple[CheckpointServer, grpc.
     assert (detail.reason, detail.metadata["stored_generation"]) == ("GENERATION_CONFLICT", "1")
     stub.DeleteCheckpoint(pb.DeleteCheckpointRequest(session_id="x"), timeout=30)
     stub.DeleteCheckpoint(pb.DeleteCheckpointRequest(session_id="x"), timeout=30)
+
+
+def test_every_reason_is_an_error_reason_name() -> None:
+    from dsxir.store.grpc.protocol import DOMAIN, Reason
+
+    names = {v for k, v in vars(Reason).items() if not k.startswith("_")}
+    assert names == set(error_reason_pb2.ErrorReason.keys()) - {"ERROR_REASON_UNSPECIFIED"}
+    assert DOMAIN == "dsxir.checkpoint_store.v1"
 
 
 # --- limits -------------------------------------------------------------------------
@@ -297,7 +284,7 @@ def test_health_and_reflection(served: tuple[CheckpointServer, grpc.Channel]) ->
     services = set(database.get_services())
     assert {SERVICE_NAME, "grpc.health.v1.Health"} <= services
     found = database.FindFileContainingSymbol(SERVICE_NAME)
-    assert found.name == "dsxir/optimizer_session/v1/service.proto"
+    assert found.name == "dsxir/checkpoint_store/v1/service.proto"
     server.stop(1)
     with pytest.raises(grpc.RpcError):
         health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5)
@@ -394,7 +381,7 @@ def test_list_pages_on_postgres(pg_store_served: tuple[PostgresStore, GrpcStore]
 
 @pytest.fixture
 def pg_store_served(
-    pg_store: PostgresStore,  # noqa: F811
+    pg_store: PostgresStore,
 ) -> Iterator[tuple[PostgresStore, GrpcStore]]:
     server = serve_in_thread(pg_store)
     client = GrpcStore(server.address)
@@ -491,7 +478,7 @@ def test_serve_command_runs_and_stops_on_sigterm(tmp_path: Path) -> None:
 )
 def test_serve_command_usage_errors(args: list[str], message: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "dsxir.optimizer_session.service", *args],
+        [sys.executable, "-m", "dsxir.cli", "serve", *args],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert result.returncode == 2
@@ -501,7 +488,7 @@ def test_serve_command_usage_errors(args: list[str], message: str) -> None:
 
 def test_serve_reports_an_unusable_address() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "dsxir.optimizer_session.service", "--store", "memory:",
+        [sys.executable, "-m", "dsxir.cli", "serve", "--store", "memory:",
          "--listen", "256.0.0.1:1"],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip

@@ -11,7 +11,7 @@ import pytest
 
 from dsxir.errors import Conflict
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.service import GrpcStore, Unavailable
+from dsxir.store.grpc import GrpcStore, Unavailable
 from service_fixtures import (
     new_schema,
     shared_cluster,

@@ -9,23 +9,17 @@ from pathlib import Path
 import pytest
 
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.postgres import PostgresStore
-from dsxir.optimizer_session.service import (
-    GrpcStore,
-    ResourceExhausted,
-    Unavailable,
-    WatchEvent,
-    WatchStream,
-)
-from dsxir.optimizer_session.service.watch import (
-    CommitEvent,
+from dsxir.service.watch import (
     WatchClosed,
     WatchHub,
     WatchInterrupted,
     WatchOverflow,
 )
-from dsxir.optimizer_session.store import MemoryStore
-from service_fixtures import backend, pg_store, pg_url, serve_in_thread  # noqa: F401
+from dsxir.store import MemoryStore
+from dsxir.store.events import CommitEvent
+from dsxir.store.grpc import GrpcStore, ResourceExhausted, Unavailable, WatchEvent, WatchStream
+from dsxir.store.postgres import PostgresStore
+from service_fixtures import backend, serve_in_thread
 from store_util import make_cp
 
 
@@ -108,8 +102,8 @@ def test_every_commit_and_delete_is_an_event(kind: str, tmp_path: Path) -> None:
 
 
 def test_postgres_commits_by_anyone_reach_watchers(
-    pg_store: PostgresStore,  # noqa: F811
-    pg_url: str,  # noqa: F811
+    pg_store: PostgresStore,
+    pg_url: str,
 ) -> None:
     server = serve_in_thread(pg_store)
     client = GrpcStore(server.address)

@@ -11,15 +11,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dsxir.errors import CorruptStore
+from dsxir.errors import CorruptStore, StoreUnavailable
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.postgres import LATEST_VERSION, PostgresStore, SchemaTooNew
-from dsxir.optimizer_session.postgres.cluster import LocalCluster
-from dsxir.optimizer_session.postgres.listener import parse_payload
-from dsxir.optimizer_session.service import StoreUnavailable
-from dsxir.optimizer_session.store.framing import crc32c
-from dsxir.optimizer_session.store.summary import encode_summary
-from service_fixtures import new_schema, pg_store, pg_url, shared_cluster, sql  # noqa: F401
+from dsxir.store.framing import crc32c
+from dsxir.store.postgres import LATEST_VERSION, PostgresStore, SchemaTooNew
+from dsxir.store.postgres.listener import parse_payload
+from dsxir.store.summary import encode_summary
+from pg_cluster import LocalCluster
+from service_fixtures import new_schema, shared_cluster, sql
 from store_util import make_cp
 
 
@@ -61,8 +60,8 @@ def test_a_newer_schema_is_refused() -> None:
 
 
 def test_damaged_rows_are_reported_never_decoded(
-    pg_store: PostgresStore,  # noqa: F811
-    pg_url: str,  # noqa: F811
+    pg_store: PostgresStore,
+    pg_url: str,
 ) -> None:
     pg_store.put(make_cp("flip", trials=4))
     pg_store.put(make_cp("valid-crc", trials=1))
@@ -89,7 +88,7 @@ def test_damaged_rows_are_reported_never_decoded(
     assert [(i.session_id, i.trials) for i in pg_store.list()] == [("flip", 4), ("valid-crc", 1)]
 
 
-def test_wide_counters_and_score_bits_survive(pg_store: PostgresStore) -> None:  # noqa: F811
+def test_wide_counters_and_score_bits_survive(pg_store: PostgresStore) -> None:
     cp = make_cp("wide")
     checkpoint.record_trial(cp, score=-0.0)
     cp.progress.attempts = 2**64 - 1

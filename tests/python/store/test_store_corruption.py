@@ -9,8 +9,8 @@ import pytest
 
 from dsxir.errors import Conflict, CorruptStore
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.store import FileStore, framing
-from dsxir.optimizer_session.store.summary import encode_summary
+from dsxir.store import FileStore, framing
+from dsxir.store.summary import encode_summary
 from store_util import make_cp
 
 

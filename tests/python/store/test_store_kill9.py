@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from dsxir.errors import NotFound
-from dsxir.optimizer_session.store import FileStore
+from dsxir.store import FileStore
 from store_util import check_generation_cp, generation_cp
 
 ROUNDS = int(os.environ.get("DSXIR_KILL9_ROUNDS", "120"))

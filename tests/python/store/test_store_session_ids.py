@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dsxir.errors import CorruptStore, InvalidSessionId
-from dsxir.optimizer_session.store import (
+from dsxir.store import (
     FileStore,
     MemoryStore,
     Store,
