@@ -13,11 +13,11 @@ $(DEMO_PLOT_STAMP): $(VENV)/.installed
 	  -c python/requirements-lock.txt -e 'python[plot]'
 	touch $@
 
-demo: setup $(DEMO_PLOT_STAMP)
+demo: setup $(DEMO_PLOT_STAMP) ## crash-and-resume demo: SIGKILL mid-run, resume, nothing lost
 	$(PY) demo/run_demo.py
 
-test-demo: demo
+test-demo: demo ## the demo, as part of make test
 
 # 1,000 SIGKILL rounds against a committing child (the normal suite runs 120).
-soak: setup
-	DSXIR_KILL9_ROUNDS=1000 $(BIN)/pytest -q tests/python/test_store_kill9.py
+soak: setup ## 1,000 kill-9 rounds against a committing process
+	DSXIR_KILL9_ROUNDS=1000 $(BIN)/pytest -q tests/python/store/test_store_kill9.py

@@ -4,7 +4,7 @@
 
 GO ?= go
 GO_ENV := GOFLAGS="-mod=readonly -buildvcs=false"
-GO_GEN_DIR := go/dsxir/optimizer_session/v1
+GO_GEN_DIR := go/dsxir
 # A short fuzz run of Decode on every `make test-go`; longer runs: make test-go GO_FUZZTIME=10m
 GO_FUZZTIME ?= 10s
 
@@ -18,19 +18,19 @@ TESTEE_TARGETS += testee-go
 # The code generators at the versions pinned in go.mod (its `tool` directives):
 # protoc-gen-go (google.golang.org/protobuf) and protoc-gen-go-grpc
 # (google.golang.org/grpc/cmd/protoc-gen-go-grpc).
-go-protoc-gen-go:
+go-protoc-gen-go: ## build protoc-gen-go and protoc-gen-go-grpc at the versions of go.mod
 	cd go && $(GO_ENV) $(GO) build -o .bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
 	cd go && $(GO_ENV) $(GO) build -o .bin/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
-generate-go: tools go-protoc-gen-go
-	rm -f $(GO_GEN_DIR)/*.pb.go
+generate-go: tools go-protoc-gen-go ## Go code of every proto (buf.gen.go.yaml)
+	rm -f $(GO_GEN_DIR)/*/v1/*.pb.go
 	$(BUF) generate --template buf.gen.go.yaml
 
-testee-go:
+testee-go: ## the Go conformance testee
 	cd go && $(GO_ENV) $(GO) build -o .bin/testee ./cmd/testee
 
 # go/client's tests drive the Python server (.venv, from `setup`).
-test-go: setup testee-go
+test-go: setup testee-go ## go vet, gofmt, go test and a short fuzz run
 	cd go && $(GO_ENV) $(GO) vet ./...
 	@cd go && if [ -n "$$(gofmt -l .)" ]; then gofmt -l .; echo "gofmt: files above need formatting"; exit 1; fi
 	cd go && $(GO_ENV) $(GO) test -count=1 ./...

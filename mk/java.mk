@@ -12,8 +12,8 @@ JAVA_MVN_FLAGS := -B -Dstyle.color=never --no-transfer-progress
 
 # The jar and its runtime dependencies (java/target/lib) that
 # tests/conformance/testee-java runs; tests run in test-java.
-testee-java:
+testee-java: ## the Java jar and the conformance testee
 	cd java && $(JAVA_MVN) $(JAVA_MVN_FLAGS) -q package -DskipTests
 
-test-java:
+test-java: ## mvn verify
 	cd java && $(JAVA_MVN) $(JAVA_MVN_FLAGS) verify

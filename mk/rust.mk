@@ -8,10 +8,10 @@ TEST_TARGETS += test-rust
 
 RUST_CARGO ?= cargo
 
-testee-rust:
+testee-rust: ## the Rust conformance testee (release build)
 	cd rust && $(RUST_CARGO) build --release --locked
 
-test-rust:
+test-rust: ## cargo fmt --check, clippy and cargo test
 	cd rust && $(RUST_CARGO) fmt --check
 	cd rust && $(RUST_CARGO) clippy --release --locked --all-targets -- -D warnings
 	cd rust && $(RUST_CARGO) test --release --locked

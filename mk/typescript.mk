@@ -18,14 +18,14 @@ $(TYPESCRIPT_STAMP): $(TYPESCRIPT_DIR)/package.json $(TYPESCRIPT_DIR)/package-lo
 	touch $@
 
 # buf.gen.typescript.yaml has `clean: true`: stale files are removed first.
-generate-typescript: tools
+generate-typescript: tools ## TypeScript code of every proto (buf.gen.typescript.yaml)
 	$(BUF) generate --template buf.gen.typescript.yaml
 
-build-typescript: $(TYPESCRIPT_STAMP)
+build-typescript: $(TYPESCRIPT_STAMP) ## compile the TypeScript package to dist/
 	rm -rf $(TYPESCRIPT_DIR)/dist
 	cd $(TYPESCRIPT_DIR) && node_modules/.bin/tsc -p tsconfig.json
 
-testee-typescript: build-typescript
+testee-typescript: build-typescript ## the TypeScript conformance testee
 
-test-typescript: build-typescript
+test-typescript: build-typescript ## node --test over the compiled tests
 	cd $(TYPESCRIPT_DIR) && node --test dist/test/*.test.js
