@@ -24,6 +24,7 @@ from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.store import (
     ListFilter,
     Listing,
+    OnDamage,
     Stored,
     check_expected_generation,
     check_session_id,
@@ -99,8 +100,9 @@ class ToySqliteStore:
         status: str | None = None,
         optimizer: str | None = None,
         updated_since: _dt.datetime | None = None,
+        on_damage: OnDamage | None = None,
     ) -> list[Listing]:
-        """Summaries of the matching sessions, by session id."""
+        """Summaries of the matching sessions, by session id (``on_damage`` is never called)."""
         where = ListFilter.of(status, optimizer, updated_since)
         rows = self._db().execute("SELECT generation, body FROM sessions").fetchall()
         return where.select(listing_of(checkpoint.decode(body), gen) for gen, body in rows)

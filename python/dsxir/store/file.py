@@ -58,6 +58,7 @@ from dsxir.store import framing
 from dsxir.store.interface import (
     ListFilter,
     Listing,
+    OnDamage,
     Stored,
     check_expected_generation,
     decode_stored,
@@ -147,11 +148,13 @@ class FileStore:
         status: str | None = None,
         optimizer: str | None = None,
         updated_since: _dt.datetime | None = None,
+        on_damage: OnDamage | None = None,
     ) -> list[Listing]:
         """Summaries of the matching sessions, by session id; reads no trial log.
 
         Files that are not session files (other names, hidden files) are
-        ignored; a damaged session file raises ``CorruptStore`` naming it.
+        ignored; a damaged session file raises ``CorruptStore`` naming it, or
+        with ``on_damage`` is reported to it and skipped.
         """
         where = ListFilter.of(status, optimizer, updated_since)
         try:
@@ -167,7 +170,13 @@ class FileStore:
                 check_session_id(session_id)
             except InvalidSessionId:
                 continue
-            listing = self._read_listing(session_id, os.path.join(self.path, name))
+            try:
+                listing = self._read_listing(session_id, os.path.join(self.path, name))
+            except CorruptStore as exc:
+                if on_damage is None:
+                    raise
+                on_damage(exc)
+                continue
             if listing is not None:
                 found.append(listing)
         return where.select(found)

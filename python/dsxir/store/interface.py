@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -44,6 +44,7 @@ __all__ = [
     "STATUSES",
     "ListFilter",
     "Listing",
+    "OnDamage",
     "Store",
     "Stored",
     "check_expected_generation",
@@ -86,6 +87,10 @@ class Listing:
     generation: int
 
 
+OnDamage = Callable[[CorruptStore], None]
+"""What ``Store.list`` calls for a damaged session instead of raising, when given."""
+
+
 @runtime_checkable
 class Store(Protocol):
     """The interface of every checkpoint store (see the module text for the CAS rule)."""
@@ -104,8 +109,14 @@ class Store(Protocol):
         status: str | None = None,
         optimizer: str | None = None,
         updated_since: _dt.datetime | None = None,
+        on_damage: OnDamage | None = None,
     ) -> list[Listing]:
-        """Summaries of the stored sessions that match every filter given, by session id."""
+        """Summaries of the stored sessions that match every filter given, by session id.
+
+        A session whose stored data is damaged raises ``CorruptStore``, unless
+        ``on_damage`` is given: then it is called with that ``CorruptStore``
+        and the listing goes on with the other sessions.
+        """
         ...
 
     def delete(self, session_id: str) -> None:

@@ -18,6 +18,7 @@ from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.store.interface import (
     ListFilter,
     Listing,
+    OnDamage,
     Stored,
     check_expected_generation,
     listing_of,
@@ -70,8 +71,9 @@ class MemoryStore:
         status: str | None = None,
         optimizer: str | None = None,
         updated_since: _dt.datetime | None = None,
+        on_damage: OnDamage | None = None,
     ) -> list[Listing]:
-        """Summaries of the matching sessions, by session id."""
+        """Summaries of the matching sessions, by session id (nothing here is ever damaged)."""
         where = ListFilter.of(status, optimizer, updated_since)
         with self._lock:
             listings = [held[2] for held in self._sessions.values()]

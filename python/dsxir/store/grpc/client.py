@@ -49,6 +49,7 @@ from dsxir.store.grpc.tokens import DEFAULT_TOKEN_ENV, bearer_metadata, read_tok
 from dsxir.store.interface import (
     ListFilter,
     Listing,
+    OnDamage,
     Stored,
     check_expected_generation,
 )
@@ -251,8 +252,13 @@ class GrpcStore:
         status: str | None = None,
         optimizer: str | None = None,
         updated_since: _dt.datetime | None = None,
+        on_damage: OnDamage | None = None,
     ) -> list[Listing]:
-        """Summaries of the matching sessions, by session id (every page)."""
+        """Summaries of the matching sessions, by session id (every page).
+
+        The server leaves damaged sessions out of its pages, so ``on_damage``
+        is never called.
+        """
         request = convert.list_request(ListFilter.of(status, optimizer, updated_since))
         request.page_size = MAX_PAGE_SIZE
         found: list[Listing] = []

@@ -58,6 +58,7 @@ from dsxir.store.framing import crc32c
 from dsxir.store.interface import (
     ListFilter,
     Listing,
+    OnDamage,
     Stored,
     check_expected_generation,
     decode_stored,
@@ -65,6 +66,7 @@ from dsxir.store.interface import (
 )
 from dsxir.store.postgres.listener import Listener
 from dsxir.store.postgres.migrations import migrate
+from dsxir.store.redact import redact_url
 from dsxir.store.session_ids import check_session_id
 from dsxir.store.summary import encode_summary
 
@@ -137,10 +139,10 @@ class PostgresStore:
                 pool_timeout=float(mine.get("pool_timeout", "5")),
             )
         except ValueError as exc:
-            raise ValueError(f"store URL {_redacted(url)}: {exc}") from None
+            raise ValueError(f"store URL {redact_url(url)}: {exc}") from None
 
     def __repr__(self) -> str:
-        return f"PostgresStore({_redacted(self._conninfo)}, schema={self.schema!r})"
+        return f"PostgresStore({redact_url(self._conninfo)}, schema={self.schema!r})"
 
     # --- the store interface ----------------------------------------------------
 
@@ -206,8 +208,13 @@ class PostgresStore:
         status: str | None = None,
         optimizer: str | None = None,
         updated_since: _dt.datetime | None = None,
+        on_damage: OnDamage | None = None,
     ) -> list[Listing]:
-        """Summaries of the matching sessions, by session id; reads no checkpoint."""
+        """Summaries of the matching sessions, by session id; reads no checkpoint.
+
+        Summaries live in columns, so no listing is ever damaged: ``on_damage``
+        is never called.
+        """
         return self.list_page(status=status, optimizer=optimizer, updated_since=updated_since)
 
     def delete(self, session_id: str) -> None:
@@ -399,14 +406,6 @@ def _check_connection(conn: psycopg.Connection[Any]) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _redacted(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def open_url(url: str) -> PostgresStore:
