@@ -26,11 +26,11 @@ from typing import Any
 
 from dsxir.errors import NotFound
 from dsxir.optimizer_session import checkpoint
-from dsxir.store import Store, Stored
 from dsxir.optimizer_session.v1.checkpoint_pb2 import (
     SESSION_STATUS_PAUSED,
     Checkpoint,
 )
+from dsxir.store import Store, Stored
 
 OPTIMIZER = "demo.RandomSearch"
 SAMPLER_MODULE = "demo.RandomSearch"
