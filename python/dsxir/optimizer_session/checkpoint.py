@@ -179,9 +179,14 @@ def encode(cp: Checkpoint) -> bytes:
     """The canonical bytes of ``cp`` (FORMAT.md §2).
 
     Refuses (``InvalidCheckpoint`` naming the field) a checkpoint that
-    :func:`decode` would refuse, so no invalid bytes are ever written.
+    :func:`decode` would refuse, so no invalid bytes are ever written; that
+    includes bytes over the size limit (``<input>``), so no store ever
+    acknowledges a checkpoint it could not read back.
     """
-    return checked_bytes(cp)
+    data = checked_bytes(cp)
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        raise InvalidCheckpoint("<input>", _too_long(len(data)))
+    return data
 
 
 def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
@@ -195,8 +200,9 @@ def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"decode takes bytes, not {type(data).__name__}")
-    if len(data) > MAX_CHECKPOINT_BYTES:
-        raise _shape(None, "<input>", _too_long(len(data)))
+    size = data.nbytes if isinstance(data, memoryview) else len(data)
+    if size > MAX_CHECKPOINT_BYTES:
+        raise _shape(None, "<input>", _too_long(size))
     cp = Checkpoint()
     raw = bytes(data)
     try:

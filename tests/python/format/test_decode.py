@@ -83,3 +83,29 @@ def test_nesting_past_the_runtime_limit_is_refused() -> None:
 def test_non_bytes_input_is_a_type_error() -> None:
     with pytest.raises(TypeError):
         ck.decode("not bytes")  # type: ignore[arg-type]
+
+
+def test_a_memoryview_of_wide_items_cannot_slip_past_the_size_limit() -> None:
+    from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES
+
+    wide = memoryview(bytearray(MAX_CHECKPOINT_BYTES + 8)).cast("Q")
+    assert len(wide) < MAX_CHECKPOINT_BYTES < wide.nbytes
+    with pytest.raises(ResumeMismatch) as info:
+        ck.decode(wide)
+    assert info.value.field == "<input>"
+
+
+def test_encode_refuses_what_decode_would_refuse_for_its_size() -> None:
+    from dsxir.errors import InvalidCheckpoint
+    from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES
+
+    cp = ck.new(
+        session_id="big",
+        optimizer="o",
+        trainset_hash=bytes(32),
+        sampler_blob=b"x" * (MAX_CHECKPOINT_BYTES + 1),
+        sampler_format=("m", 1),
+    )
+    with pytest.raises(InvalidCheckpoint) as info:
+        ck.encode(cp)
+    assert info.value.path == "<input>"
