@@ -4,7 +4,8 @@
 #
 # One fragment per component in mk/: proto.mk (buf), python.mk (the Python
 # library, store backends, service and CLI), demo.mk, go.mk, typescript.mk,
-# java.mk, rust.mk, conformance.mk. Each appends its targets to the lists
+# java.mk, rust.mk, conformance.mk, dist.mk (packages, installed outside the
+# repository by test-install). Each appends its targets to the lists
 # below. A target with a `## text` comment is public: `make help` lists it.
 
 SHELL := /bin/bash
@@ -22,7 +23,7 @@ GENERATED_PATHS :=
 LINT_TARGETS :=
 TEST_TARGETS :=
 TESTEE_TARGETS :=
-include mk/proto.mk mk/python.mk mk/demo.mk mk/go.mk mk/typescript.mk mk/java.mk mk/rust.mk mk/conformance.mk
+include mk/proto.mk mk/python.mk mk/demo.mk mk/go.mk mk/typescript.mk mk/java.mk mk/rust.mk mk/conformance.mk mk/dist.mk
 
 .PHONY: help generate check-generated lint test clean
 
@@ -44,4 +45,4 @@ lint: $(LINT_TARGETS) ## buf lint/breaking/format, ruff and mypy
 test: lint check-generated $(TEST_TARGETS) test-conformance ## lint, generated-code check and every test in every language
 
 clean: ## remove the virtualenvs and installed tools
-	rm -rf $(VENV) $(LOWEST_VENV) tools/node_modules
+	rm -rf $(VENV) $(LOWEST_VENV) tools/node_modules dist

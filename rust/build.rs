@@ -7,7 +7,14 @@ use std::path::PathBuf;
 fn main() {
     let manifest_dir =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
-    let proto_root = manifest_dir.join("..").join("proto");
+    // The schema: ../proto in a checkout; the packaged crate (make dist-rust)
+    // carries a copy in proto/.
+    let packaged = manifest_dir.join("proto");
+    let proto_root = if packaged.is_dir() {
+        packaged
+    } else {
+        manifest_dir.join("..").join("proto")
+    };
     let protos = [
         proto_root.join("dsxir/optimizer_session/v1/term.proto"),
         proto_root.join("dsxir/optimizer_session/v1/checkpoint.proto"),
