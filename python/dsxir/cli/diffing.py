@@ -6,10 +6,16 @@ a Term, TermMap or Timestamp is one value. Floats compare by their bits, so
 ``-0.0`` differs from ``0.0``. The trial log is compared entry by entry and
 summarized: how many entries each side has, how long the common prefix is,
 which entries differ, and the field differences of the first few.
+
+Values are compared exactly (a Term by its canonical bytes, bytes and
+strings in full) and shown shortened; when two different values shorten to
+the same text, each is followed by the start of its SHA-256 so the
+difference shows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +28,7 @@ from dsxir.cli.views import render_term, timestamp_text
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.optimizer_session.v1.term_pb2 import Term, TermMap
 
-__all__ = ["Difference", "TrialLogDiff", "diff_checkpoints", "flatten"]
+__all__ = ["Difference", "Leaf", "TrialLogDiff", "diff_checkpoints", "flatten"]
 
 _DETAILED_TRIALS = 5
 _ABSENT = "(absent)"
@@ -53,6 +59,24 @@ class TrialLogDiff:
         return self.a_entries == self.b_entries and not self.differing
 
 
+@dataclass(frozen=True)
+class Leaf:
+    """One flattened value: what is compared (exact) and what is shown (text)."""
+
+    exact: bytes
+    text: str
+
+
+def _exact(descriptor: FieldDescriptor, value: Any) -> bytes:
+    if descriptor.type == FieldDescriptor.TYPE_DOUBLE:
+        return struct.pack(">d", value)
+    if descriptor.type == FieldDescriptor.TYPE_BYTES:
+        return bytes(value)
+    if descriptor.type == FieldDescriptor.TYPE_STRING:
+        return str(value).encode("utf-8", "surrogatepass")
+    return repr(value).encode("ascii", "backslashreplace")
+
+
 def _value_text(descriptor: FieldDescriptor, value: Any) -> str:
     if descriptor.type == FieldDescriptor.TYPE_ENUM and descriptor.enum_type is not None:
         enum_value = descriptor.enum_type.values_by_number.get(value)
@@ -64,23 +88,24 @@ def _value_text(descriptor: FieldDescriptor, value: Any) -> str:
         shown = data.hex() if len(data) <= 32 else data[:32].hex() + "…"
         return f"{shown} ({len(data)} bytes)"
     if descriptor.type == FieldDescriptor.TYPE_STRING:
-        return repr(value)
+        text = repr(value)
+        return text if len(text) <= 200 else text[:199] + "…"
     return str(value)
 
 
-def _leaf_text(message: Message) -> str | None:
+def _message_leaf(message: Message) -> Leaf | None:
     if isinstance(message, (Term, TermMap)):
-        return render_term(message, limit=200)
+        return Leaf(message.SerializeToString(deterministic=True), render_term(message, limit=200))
     if isinstance(message, Timestamp):
-        return timestamp_text(message)
+        return Leaf(message.SerializeToString(deterministic=True), timestamp_text(message))
     return None
 
 
 def flatten(
     message: Message, prefix: str = "", skip: frozenset[str] = frozenset()
-) -> dict[str, str]:
-    """Every set field of ``message`` as ``path -> text`` (Terms and timestamps as one value)."""
-    out: dict[str, str] = {}
+) -> dict[str, Leaf]:
+    """Every set field of ``message`` as ``path -> Leaf`` (Terms and timestamps as one value)."""
+    out: dict[str, Leaf] = {}
     for descriptor, value in message.ListFields():
         path = prefix + descriptor.name
         if path in skip:
@@ -89,17 +114,17 @@ def flatten(
             items = list(value) if _is_repeated(descriptor) else [value]
             for i, item in enumerate(items):
                 item_path = f"{path}[{i}]" if _is_repeated(descriptor) else path
-                leaf = _leaf_text(item)
+                leaf = _message_leaf(item)
                 if leaf is not None:
                     out[item_path] = leaf
                     continue
                 inner = flatten(item, item_path + ".", skip)
-                out.update(inner if inner else {item_path: "{}"})
+                out.update(inner if inner else {item_path: Leaf(b"{}", "{}")})
         elif _is_repeated(descriptor):
             for i, item in enumerate(value):
-                out[f"{path}[{i}]"] = _value_text(descriptor, item)
+                out[f"{path}[{i}]"] = Leaf(_exact(descriptor, item), _value_text(descriptor, item))
         else:
-            out[path] = _value_text(descriptor, value)
+            out[path] = Leaf(_exact(descriptor, value), _value_text(descriptor, value))
     return out
 
 
@@ -107,13 +132,22 @@ def _is_repeated(descriptor: FieldDescriptor) -> bool:
     return bool(descriptor.is_repeated)
 
 
-def _differences(a: dict[str, str], b: dict[str, str]) -> list[Difference]:
-    paths = sorted(set(a) | set(b), key=_path_key)
-    return [
-        Difference(path, a.get(path, _ABSENT), b.get(path, _ABSENT))
-        for path in paths
-        if a.get(path) != b.get(path)
-    ]
+def _differences(a: dict[str, Leaf], b: dict[str, Leaf]) -> list[Difference]:
+    out: list[Difference] = []
+    for path in sorted(set(a) | set(b), key=_path_key):
+        left, right = a.get(path), b.get(path)
+        if left is not None and right is not None and left.exact == right.exact:
+            continue
+        left_text = _ABSENT if left is None else left.text
+        right_text = _ABSENT if right is None else right.text
+        if left is not None and right is not None and left_text == right_text:
+            left_text, right_text = _with_digest(left), _with_digest(right)
+        out.append(Difference(path, left_text, right_text))
+    return out
+
+
+def _with_digest(leaf: Leaf) -> str:
+    return f"{leaf.text} [sha256 {hashlib.sha256(leaf.exact).hexdigest()[:12]}]"
 
 
 def _path_key(path: str) -> list[Any]:

@@ -17,16 +17,21 @@ class Exit(enum.IntEnum):
     USAGE = 2
     """Bad usage: unknown option, bad store URL, a session id the store refuses."""
     INVALID_CHECKPOINT = 3
-    """The input is not a valid checkpoint (or checkpoint JSON)."""
+    """The input is not a valid checkpoint (or checkpoint JSON), or is over the input limit."""
     NOT_FOUND = 4
     """No such file, or no such session in the store."""
     CORRUPT_STORE = 5
-    """A store file is torn, truncated or damaged (its checksums do not match)."""
+    """A store file is torn, truncated or damaged (its checksums do not match); ``ls``:
+    at least one session was damaged (the readable ones are still listed)."""
     IO_ERROR = 6
     """Reading or writing failed (permissions, disk full, a folder given as a file)."""
     MISSING_EXTRA = 7
     """A missing pip extra: ``[plot]`` for ``history --plot``, ``[service]`` for
     ``serve`` and ``grpc://`` stores, ``[postgres]`` for ``postgresql://`` stores."""
+    INTERNAL_ERROR = 70
+    """A bug in the command line itself, reported as one line (please report it)."""
+    INTERRUPTED = 130
+    """Interrupted (Ctrl-C)."""
 
 
 EXIT_CODES_HELP = "\n".join(
@@ -37,11 +42,13 @@ EXIT_CODES_HELP = "\n".join(
         "  0  success (diff: identical)",
         "  1  validate: some input is invalid; diff: the checkpoints differ",
         "  2  usage error (bad option, store URL or session id)",
-        "  3  the input is not a valid checkpoint",
+        "  3  the input is not a valid checkpoint, or is over the input limit",
         "  4  no such file or session",
-        "  5  a store file is damaged (checksum mismatch, truncated)",
-        "  6  an I/O error while reading or writing",
+        "  5  a store file is damaged (ls: some sessions were damaged, the rest listed)",
+        "  6  an I/O error while reading or writing, or a store that cannot be reached",
         "  7  a pip extra is missing ([plot], [service] or [postgres])",
+        " 70  an internal error (a bug; please report it)",
+        "130  interrupted",
     ]
 )
 

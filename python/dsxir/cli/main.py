@@ -3,16 +3,23 @@
 Every command reads checkpoints without the optimizer that wrote them. Bad
 input is reported as one line on stderr (``dsxir-checkpoint: error: …``) with
 a documented exit code (:class:`dsxir.cli.exits.Exit`), never a traceback.
+
+Output for people prints every stored string (session ids, optimizer names,
+candidate ids, Terms) as plain text, never as Rich markup, with control and
+format characters escaped (:func:`dsxir.cli.views.printable`); ``--json``
+output holds the exact values. Store URLs are shown with their secrets hidden.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
-import json
 import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from rich.console import Console
@@ -22,10 +29,12 @@ from rich.text import Text
 from dsxir.cli.diffing import Difference, TrialLogDiff, diff_checkpoints
 from dsxir.cli.exits import EXIT_CODES_HELP, CliError, Exit
 from dsxir.cli.serve import serve_command
-from dsxir.cli.targets import load, open_store_or_fail, read_input, write_output
+from dsxir.cli.targets import load, opened_store, read_input, store_name, write_output
 from dsxir.cli.views import (
     best_so_far,
     json_float,
+    json_text,
+    printable,
     render_score,
     render_term,
     show_json,
@@ -35,6 +44,7 @@ from dsxir.cli.views import (
 from dsxir.errors import CheckpointError, CorruptStore, InvalidCheckpoint, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
 from dsxir.store import STATUSES, Listing
+from dsxir.store.redact import redact_text
 
 __all__ = ["cli", "main"]
 
@@ -48,11 +58,28 @@ _STORE_HELP = (
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    # Stored strings are data, never markup or emoji codes.
+    return Console(
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=False,
+        width=None if sys.stdout.isatty() else 160,
+    )
 
 
 def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False))
+    click.echo(json_text(value))
+
+
+def _echo(line: str) -> None:
+    """One line for people: control and format characters escaped."""
+    click.echo(printable(line))
+
+
+def _cell(text: str) -> Text:
+    """A table cell (or title) holding ``text`` as plain text."""
+    return Text(printable(text))
 
 
 store_option = click.option("--store", "store_url", metavar="URL", default=None, help=_STORE_HELP)
@@ -123,7 +150,7 @@ def show(target: str, store_url: str | None, as_json: bool, last: int) -> int:
     ]
     rows += [("option", f"{o.key} = {render_term(o.value)}") for o in cp.optimizer_opts]
     for key, value in rows:
-        click.echo(f"{key:<11} {value}")
+        _echo(f"{key:<11} {value}")
     console = _console()
     trials = list(progress.trial_log)[-last:] if last > 0 else []
     if trials:
@@ -151,9 +178,9 @@ def show(target: str, store_url: str | None, as_json: bool, last: int) -> int:
                 str(entry.trial_idx),
                 Text(trial_status(entry), style="green" if entry.status == 1 else "red"),
                 render_score(entry.score if entry.HasField("score") else None) + marker,
-                entry.candidate_id if entry.HasField("candidate_id") else "",
+                _cell(entry.candidate_id if entry.HasField("candidate_id") else ""),
                 str(entry.duration_ms),
-                error,
+                _cell(error),
             )
         console.print(table)
     return Exit.OK
@@ -211,45 +238,61 @@ def list_sessions(
     updated_since: str | None,
     as_json: bool,
 ) -> int:
-    """List the sessions of a store, one row each (reads summaries only)."""
-    store = open_store_or_fail(store_url)
+    """List the sessions of a store, one row each (reads summaries only).
+
+    A damaged session file does not stop the listing: every readable session
+    is listed, each damaged one is named in one line on stderr, and the exit
+    code is 5.
+    """
     since = _parse_since(updated_since)
-    try:
-        listings = store.list(status=status, optimizer=optimizer, updated_since=since)
-    except CorruptStore as exc:
-        raise CliError(Exit.CORRUPT_STORE, str(exc)) from None
-    except OSError as exc:
-        raise CliError(Exit.IO_ERROR, f"{store_url}: {exc}") from None
+    damaged: list[CorruptStore] = []
+    with opened_store(store_url) as store:
+        try:
+            listings = store.list(
+                status=status, optimizer=optimizer, updated_since=since, on_damage=damaged.append
+            )
+        except CorruptStore as exc:
+            raise CliError(Exit.CORRUPT_STORE, redact_text(str(exc))) from None
+        except OSError as exc:
+            shown = store_name(store_url)
+            raise CliError(
+                Exit.IO_ERROR, f"store {shown} failed: {redact_text(str(exc))}"
+            ) from None
     if as_json:
         _print_json([_listing_json(item) for item in listings])
-        return Exit.OK
-    table = Table(title=f"{len(listings)} session{'' if len(listings) == 1 else 's'}")
-    for name, justify in (
-        ("session", "left"),
-        ("status", "left"),
-        ("optimizer", "left"),
-        ("trials", "right"),
-        ("ok", "right"),
-        ("errors", "right"),
-        ("best", "right"),
-        ("updated", "left"),
-        ("gen", "right"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for item in listings:
-        table.add_row(
-            item.session_id,
-            item.status,
-            item.optimizer,
-            str(item.trials),
-            str(item.completed),
-            str(item.errors),
-            render_score(item.best_score),
-            item.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
-            str(item.generation),
-        )
-    _console().print(table)
-    return Exit.OK
+    else:
+        title = f"{len(listings)} session{'' if len(listings) == 1 else 's'}"
+        if damaged:
+            title += f", {len(damaged)} damaged (named on stderr)"
+        table = Table(title=_cell(title))
+        for name, justify in (
+            ("session", "left"),
+            ("status", "left"),
+            ("optimizer", "left"),
+            ("trials", "right"),
+            ("ok", "right"),
+            ("errors", "right"),
+            ("best", "right"),
+            ("updated", "left"),
+            ("gen", "right"),
+        ):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for item in listings:
+            table.add_row(
+                _cell(item.session_id),
+                _cell(item.status),
+                _cell(item.optimizer),
+                str(item.trials),
+                str(item.completed),
+                str(item.errors),
+                render_score(item.best_score),
+                item.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+                str(item.generation),
+            )
+        _console().print(table)
+    for bad in damaged:
+        _error(f"damaged session, not listed: {bad.path}: {bad.detail}")
+    return Exit.CORRUPT_STORE if damaged else Exit.OK
 
 
 # --- json / from-json -----------------------------------------------------------
@@ -309,11 +352,14 @@ def validate(targets: Sequence[str], store_url: str | None, as_json: bool) -> in
     bad = [r for r in results if not r[1]]
     if as_json:
         _print_json(
-            [{"target": t, "valid": ok, "reason": None if ok else why} for t, ok, why in results]
+            [
+                {"target": t, "valid": ok, "reason": None if ok else redact_text(why)}
+                for t, ok, why in results
+            ]
         )
     else:
         for target, ok, why in results:
-            click.echo(f"{target}: {'ok' if ok else why}")
+            _echo(f"{target}: {'ok' if ok else redact_text(why)}")
     return Exit.FOUND_PROBLEMS if bad else Exit.OK
 
 
@@ -353,14 +399,14 @@ def diff(a: str, b: str, store_url: str | None, as_json: bool) -> int:
     if as_json:
         _print_json(_diff_json(fields, log))
         return Exit.OK if identical else Exit.FOUND_PROBLEMS
-    click.echo(f"--- a: {left.name}")
-    click.echo(f"+++ b: {right.name}")
+    _echo(f"--- a: {left.name}")
+    _echo(f"+++ b: {right.name}")
     for d in fields:
-        click.echo(f"{d.path}: {d.a} -> {d.b}")
+        _echo(f"{d.path}: {d.a} -> {d.b}")
     click.echo(_log_summary(log))
     for i, diffs in log.details.items():
         for d in diffs:
-            click.echo(f"  trial_log[{i}].{d.path}: {d.a} -> {d.b}")
+            _echo(f"  trial_log[{i}].{d.path}: {d.a} -> {d.b}")
     if len(log.differing) > len(log.details):
         click.echo(f"  … and {len(log.differing) - len(log.details)} more differing entries")
     click.echo("identical" if identical else f"{len(fields)} fields differ outside the trial log")
@@ -398,7 +444,7 @@ def history(target: str, store_url: str | None, plot_path: str | None, as_json: 
         write_history_plot(cp, plot_path)
         errors = sum(1 for entry, _ in rows if entry.status != 1)
         message = f"wrote {plot_path}: {len(rows)} trials, {errors} errors"
-        click.echo(message, err=as_json)
+        click.echo(printable(message), err=as_json)
     if as_json:
         _print_json(
             [
@@ -412,7 +458,7 @@ def history(target: str, store_url: str | None, plot_path: str | None, as_json: 
             ]
         )
     elif plot_path is None:
-        table = Table(title=f"session {cp.session_id}: {len(rows)} trials")
+        table = Table(title=_cell(f"session {cp.session_id}: {len(rows)} trials"))
         for name in ("trial", "status", "score", "best so far"):
             table.add_column(name, justify="left" if name == "status" else "right")
         for entry, best_value in rows:
@@ -434,6 +480,8 @@ cli.add_command(serve_command)
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line and exit with its documented exit code."""
+    _tolerant_streams()
+    warnings.showwarning = _show_warning
     code: int
     try:
         result = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
@@ -452,11 +500,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             exc.format_message() + (" (see --help)" if isinstance(exc, click.UsageError) else "")
         )
         code = exc.exit_code
-    except click.Abort:
-        _error("aborted")
-        code = 130
+    except (click.Abort, KeyboardInterrupt):
+        _error("interrupted")
+        code = Exit.INTERRUPTED
     except BrokenPipeError:
         code = Exit.OK  # the reader went away (`| head`): not an error
+    except MemoryError:
+        _error("out of memory")
+        code = Exit.IO_ERROR
+    except Exception as exc:  # a bug: still one line, never a traceback
+        _error(f"internal error ({type(exc).__name__}: {exc}); please report it")
+        code = Exit.INTERNAL_ERROR
     try:
         sys.stdout.flush()
     except BrokenPipeError:
@@ -464,6 +518,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(code)
 
 
+def _tolerant_streams() -> None:
+    """Let stdout and stderr show any text, whatever their encoding (as backslash escapes)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if callable(reconfigure):
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A library's warning as one line on stderr (no source file, no code line)."""
+    text = printable(_LINE_BREAKS.sub(" ", redact_text(str(message))).strip())
+    with contextlib.suppress(OSError, ValueError):
+        click.echo(f"{PROG}: warning: {text}", err=True)
+
+
+_LINE_BREAKS = re.compile(r"[\t\r\n]+")
+
+
 def _error(message: str) -> None:
-    first_line = " ".join(message.split("\n")).strip()
+    """One line on stderr: secrets of store URLs hidden, control characters escaped."""
+    first_line = printable(_LINE_BREAKS.sub(" ", redact_text(message)).strip())
     click.echo(f"{PROG}: error: {first_line}", err=True)

@@ -3,6 +3,10 @@
 Needs matplotlib, the optional ``[plot]`` extra; without it
 :func:`write_history_plot` raises :class:`CliError` with exit code 7. The plot
 is drawn with the non-interactive Agg backend, so it works without a display.
+Stored text (the session id) is drawn as plain text: ``$`` never starts
+math, control characters are escaped, and matplotlib's warnings (a glyph
+missing from the font) stay off the terminal. Infinite scores are left out
+of the plot.
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
+from typing import Any
 
 from dsxir.cli.exits import CliError, Exit
-from dsxir.cli.views import best_so_far
+from dsxir.cli.views import best_so_far, printable
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 
 __all__ = ["write_history_plot"]
@@ -27,13 +33,20 @@ def write_history_plot(cp: Checkpoint, out: str) -> None:
             Exit.MISSING_EXTRA,
             "plotting needs matplotlib: pip install 'dsxir-checkpoint[plot]'",
         ) from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _draw(matplotlib, cp, out)
+
+
+def _draw(matplotlib: Any, cp: Checkpoint, out: str) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot
     from matplotlib.figure import Figure
 
     trials = list(cp.progress.trial_log)
-    ok_x = [e.trial_idx for e in trials if e.status == 1 and e.HasField("score")]
-    ok_y = [e.score for e in trials if e.status == 1 and e.HasField("score")]
+    scored = [e for e in trials if e.status == 1 and e.HasField("score") and math.isfinite(e.score)]
+    ok_x = [e.trial_idx for e in scored]
+    ok_y = [e.score for e in scored]
     error_x = [e.trial_idx for e in trials if e.status != 1]
     best = best_so_far(cp)
     best_x = [i for i, b in enumerate(best) if b is not None and math.isfinite(b)]
@@ -63,7 +76,8 @@ def write_history_plot(cp: Checkpoint, out: str) -> None:
             best_note = (
                 f" - best {cp.progress.best_score:.6g} at trial {cp.progress.best_trial_idx}"
             )
-        axes.set_title(f"session {cp.session_id}: {len(trials)} trials{best_note}")
+        title = f"session {printable(cp.session_id)}: {len(trials)} trials{best_note}"
+        axes.set_title(title, parse_math=False)
         axes.set_xlabel("trial")
         axes.set_ylabel("score")
         axes.grid(True, alpha=0.3)

@@ -8,24 +8,67 @@ Without ``--store``, TARGET is a file (``-`` reads stdin) holding one of:
   writes;
 - the binary encoding of a checkpoint (anything else).
 
+Input is read up to :data:`MAX_INPUT_BYTES` (the checkpoint size limit plus
+the largest store-file frame); longer input is refused after reading one
+byte more, without reading the rest, so ``/dev/zero`` or a huge file cannot
+exhaust memory. A FIFO or device given as a file is opened without blocking
+and refused when it gives no byte for :data:`IDLE_SECONDS`.
+
 With ``--store URL``, TARGET is a session id in that store. Every failure
-becomes a :class:`CliError` with the exit code of its kind.
+becomes a :class:`CliError` with the exit code of its kind, and every message
+that names a store shows its URL with passwords and secret parameters hidden
+(:func:`dsxir.store.redact.redact_url`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import select
+import stat
 import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from dsxir.cli.exits import CliError, Exit
 from dsxir.errors import CorruptStore, InvalidSessionId, NotFound, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
-from dsxir.store import MissingExtra, Store, framing, open_store
+from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES
+from dsxir.store import (
+    DEFAULT_STORE_PATH,
+    MissingExtra,
+    Store,
+    close_store,
+    framing,
+    open_store,
+)
+from dsxir.store.redact import redact_text, redact_url
 
-__all__ = ["Loaded", "load", "open_store_or_fail", "read_input"]
+__all__ = [
+    "IDLE_SECONDS",
+    "MAX_INPUT_BYTES",
+    "Loaded",
+    "load",
+    "open_store_or_fail",
+    "opened_store",
+    "read_input",
+    "store_name",
+]
+
+MAX_INPUT_BYTES = max(
+    MAX_CHECKPOINT_BYTES,
+    framing.HEADER_SIZE + framing.MAX_SUMMARY_BYTES + framing.MAX_BODY_BYTES,
+)
+"""The most bytes read from one input: a store file of the largest checkpoint
+(256 MiB of body, up to 1 MiB of summary, a 44-byte header)."""
+
+IDLE_SECONDS = 30.0
+"""How long a FIFO or device given as a file may stay silent before it is refused."""
+
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -37,29 +80,120 @@ class Loaded:
     generation: int | None
 
 
+def store_name(url: str | None) -> str:
+    """A store URL as it may be shown: passwords and secret parameters hidden."""
+    return f"file:{DEFAULT_STORE_PATH}" if url is None else redact_url(url)
+
+
 def open_store_or_fail(url: str | None) -> Store:
-    """Open a store URL; a bad URL is a usage error."""
+    """Open a store URL; a bad URL is a usage error (its secrets hidden in the message)."""
     try:
         return open_store(url)
     except MissingExtra as exc:
-        raise CliError(Exit.MISSING_EXTRA, str(exc)) from None
+        raise CliError(Exit.MISSING_EXTRA, redact_text(str(exc))) from None
     except ValueError as exc:
-        raise CliError(Exit.USAGE, str(exc)) from None
+        raise CliError(Exit.USAGE, redact_text(str(exc))) from None
+
+
+@contextlib.contextmanager
+def opened_store(url: str | None) -> Iterator[Store]:
+    """A store for one command: its library's log records kept off the terminal, closed after.
+
+    A database driver logs each failed connection attempt; with no logging set
+    up, Python would print those records to stderr, breaking the one-line
+    error rule. A handler that drops them is added only where none is set.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+    store = open_store_or_fail(url)
+    try:
+        yield store
+    finally:
+        with contextlib.suppress(Exception):
+            close_store(store)
+
+
+def _too_long(name: str) -> CliError:
+    return CliError(
+        Exit.INVALID_CHECKPOINT,
+        f"{name}: input over the limit of {MAX_INPUT_BYTES} bytes "
+        f"(a checkpoint is at most {MAX_CHECKPOINT_BYTES} bytes)",
+    )
+
+
+def _read_limited(read: Callable[[int], bytes], name: str) -> bytes:
+    """Read to the end, but never more than ``MAX_INPUT_BYTES + 1`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_INPUT_BYTES:
+        chunk = read(min(_CHUNK, MAX_INPUT_BYTES + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > MAX_INPUT_BYTES:
+        raise _too_long(name)
+    return b"".join(chunks)
+
+
+def _patient_reader(fd: int, name: str) -> Callable[[int], bytes]:
+    """``os.read`` on a non-blocking FIFO or device that gives up after IDLE_SECONDS of silence."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+
+    def read(count: int) -> bytes:
+        deadline = time.monotonic() + IDLE_SECONDS
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CliError(
+                    Exit.IO_ERROR,
+                    f"{name}: no data for {IDLE_SECONDS:g} seconds "
+                    "(a FIFO with no writer, or a device that gives nothing)",
+                )
+            if poller.poll(max(1, int(left * 1000))):
+                try:
+                    return os.read(fd, count)
+                except BlockingIOError:
+                    continue
+
+    return read
 
 
 def read_input(target: str) -> tuple[str, bytes]:
-    """The bytes of a file or of stdin (``-``), with the name to report."""
+    """The bytes of a file or of stdin (``-``), with the name to report (see the module text)."""
     if target == "-":
-        return "<stdin>", sys.stdin.buffer.read()
+        try:
+            return "<stdin>", _read_limited(sys.stdin.buffer.read, "<stdin>")
+        except OSError as exc:
+            raise CliError(Exit.IO_ERROR, f"<stdin>: {exc.strerror or exc}") from None
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
-        with open(target, "rb") as handle:
-            return target, handle.read()
+        fd = os.open(target, flags)
     except FileNotFoundError:
         raise CliError(Exit.NOT_FOUND, f"{target}: no such file") from None
     except IsADirectoryError:
         raise CliError(Exit.IO_ERROR, f"{target}: is a directory") from None
     except OSError as exc:
         raise CliError(Exit.IO_ERROR, f"{target}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise CliError(Exit.IO_ERROR, f"{target}: is a directory")
+        if stat.S_ISREG(info.st_mode) and info.st_size > MAX_INPUT_BYTES:
+            raise _too_long(target)
+        special = not (stat.S_ISREG(info.st_mode) or stat.S_ISBLK(info.st_mode))
+        if special and hasattr(select, "poll") and hasattr(os, "set_blocking"):
+            return target, _read_limited(_patient_reader(fd, target), target)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return target, _read_limited(lambda count: os.read(fd, count), target)
+    except OSError as exc:
+        raise CliError(Exit.IO_ERROR, f"{target}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
 
 
 def load(target: str, store_url: str | None) -> Loaded:
@@ -73,6 +207,8 @@ def load(target: str, store_url: str | None) -> Loaded:
 def parse_bytes(name: str, data: bytes) -> Loaded:
     """Read a checkpoint from the bytes of a store file, JSON or binary checkpoint."""
     generation = None
+    if not data:
+        raise CliError(Exit.INVALID_CHECKPOINT, f"{name}: empty input, not a checkpoint")
     try:
         if data.startswith(framing.MAGIC):
             header, _, body = framing.unframe(data, name)
@@ -90,20 +226,22 @@ def parse_bytes(name: str, data: bytes) -> Loaded:
 
 
 def _load_from_store(session_id: str, store_url: str) -> Loaded:
-    store = open_store_or_fail(store_url)
-    try:
-        stored = store.get(session_id)
-    except InvalidSessionId as exc:
-        raise CliError(Exit.USAGE, str(exc)) from None
-    except NotFound:
-        raise CliError(
-            Exit.NOT_FOUND, f'no session "{session_id}" in the store {store_url}'
-        ) from None
-    except CorruptStore as exc:
-        raise CliError(Exit.CORRUPT_STORE, str(exc)) from None
-    except OSError as exc:
-        raise CliError(Exit.IO_ERROR, f"{store_url}: {exc}") from None
-    return Loaded(f"{session_id} (in {store_url})", stored.checkpoint, stored.generation)
+    shown = store_name(store_url)
+    with opened_store(store_url) as store:
+        try:
+            stored = store.get(session_id)
+        except InvalidSessionId as exc:
+            raise CliError(Exit.USAGE, redact_text(str(exc))) from None
+        except NotFound:
+            message = f'no session "{session_id}" in the store {shown}'
+            raise CliError(Exit.NOT_FOUND, message) from None
+        except CorruptStore as exc:
+            raise CliError(Exit.CORRUPT_STORE, redact_text(str(exc))) from None
+        except OSError as exc:
+            raise CliError(
+                Exit.IO_ERROR, f"store {shown} failed: {redact_text(str(exc))}"
+            ) from None
+    return Loaded(f"{session_id} (in {shown})", stored.checkpoint, stored.generation)
 
 
 def write_output(path: str, data: bytes) -> None:

@@ -6,12 +6,25 @@ atoms as ``:name``, bytes as ``0x…``, tuples in parentheses. In ``--json``
 output, Term values appear in their proto3 JSON form (as ``dsxir-checkpoint
 json`` writes them) and floats that JSON cannot hold are the strings
 ``"Infinity"`` and ``"-Infinity"``.
+
+Every stored string is untrusted: a checkpoint may hold Rich markup
+(``[bold]``, ``[/]``) or terminal escape sequences in its session id,
+optimizer name, candidate ids, option keys, stats or terminal reason.
+:func:`printable` makes any text safe for a terminal: control and format
+characters (Unicode categories Cc, Cf, Zl, Zp: C0 and C1 controls, ESC, DEL,
+bidi controls such as U+202E, zero-width characters) are shown as Python-style
+escapes (``\\x1b``, ``\\u202e``, ``\\U000e0001``); the command line prints every
+such text as plain text, never as Rich markup. :func:`json_text` writes JSON
+whose values are exact but whose bytes hold no such character raw (they
+become ``\\uXXXX`` escapes, which every JSON reader decodes back).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import unicodedata
 from typing import Any
 
 from google.protobuf import json_format
@@ -25,6 +38,8 @@ from dsxir.optimizer_session.v1.term_pb2 import Term, TermMap
 __all__ = [
     "best_so_far",
     "json_float",
+    "json_text",
+    "printable",
     "render_score",
     "render_term",
     "show_json",
@@ -35,6 +50,61 @@ __all__ = [
 ]
 
 _MAX_TEXT = 80
+_MAX_DECIMAL_BIGINT_BYTES = 256
+"""Larger big integers are shown by size and leading bytes: Python refuses to
+turn integers of more than a few thousand digits into text."""
+
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_NOT_PLAIN_ASCII = re.compile(r"[^\x20-\x7e]")
+_NOT_ASCII = re.compile(r"[^\x00-\x7e]")
+
+
+def _unsafe(char: str) -> bool:
+    return unicodedata.category(char) in _UNSAFE_CATEGORIES
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _escape_unsafe(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return _escape(char) if _unsafe(char) else char
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: control and format characters as escapes.
+
+    Everything else (letters of any script, emoji, ``[``, ``]``) is kept; the
+    result is meant to be printed as plain text (never parsed as markup).
+    """
+    return _NOT_PLAIN_ASCII.sub(_escape_unsafe, text)
+
+
+def _json_escape_unsafe(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if not _unsafe(char):
+        return char
+    units = char.encode("utf-16-be", "surrogatepass")
+    return "".join(
+        f"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2)
+    )
+
+
+def json_text(value: Any) -> str:
+    """``value`` as indented JSON, exact, with no control or format character raw.
+
+    ``json.dumps`` already escapes C0 controls; DEL, C1 controls, bidi and
+    other format characters are escaped here too (outside strings JSON text
+    is plain ASCII, so only string contents change, and only in form).
+    """
+    text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+    return _NOT_ASCII.sub(_json_escape_unsafe, text)
 
 
 def render_score(score: float | None) -> str:
@@ -75,7 +145,7 @@ def _term_text(term: Term) -> str:
     if kind == "int_value":
         return str(term.int_value)
     if kind == "bigint_value":
-        return str(int.from_bytes(term.bigint_value, "big", signed=True))
+        return _bigint_text(term.bigint_value)
     if kind == "float_value":
         value = term.float_value
         return ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
@@ -92,6 +162,12 @@ def _term_text(term: Term) -> str:
     if kind == "map_value":
         return _map_text(term.map_value)
     return "?"
+
+
+def _bigint_text(raw: bytes) -> str:
+    if len(raw) <= _MAX_DECIMAL_BIGINT_BYTES:
+        return str(int.from_bytes(raw, "big", signed=True))
+    return f"<{len(raw)}-byte integer 0x{raw[:8].hex()}…>"
 
 
 def _map_text(term_map: TermMap) -> str:

@@ -41,7 +41,8 @@ SECRET_PARAMETERS = frozenset(
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 _KEYWORD = re.compile(
-    r"\b(" + "|".join(sorted(SECRET_PARAMETERS, key=len, reverse=True)) + r")\s*=\s*('[^']*'|\S+)",
+    r"\b(" + "|".join(sorted(SECRET_PARAMETERS, key=len, reverse=True)) + r")\s*=\s*"
+    r"('[^']*'|[^\s&;,'\"]+)",
     re.IGNORECASE,
 )
 
@@ -64,6 +65,8 @@ def redact_url(url: str) -> str:
                 f"{name}={HIDDEN if name.lower() in SECRET_PARAMETERS else value}"
                 for name, value in pairs
             )
+    if netloc == parts.netloc and query == parts.query:
+        return url  # nothing hidden: the URL exactly as given
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
