@@ -1,0 +1,196 @@
+/**
+ * Messages the client needs beyond the generated code, described here at run
+ * time (the generated code under `src/gen/` is never edited):
+ *
+ * - `google.rpc.ErrorInfo` and `google.rpc.BadRequest`, the details the
+ *   service puts in the `grpc-status-details-bin` trailer of every error;
+ * - two wire-compatible views of the store's messages that keep a checkpoint
+ *   as its bytes: the request of PutCheckpoint and the response of
+ *   GetCheckpoint. A checkpoint then crosses the wire exactly as
+ *   {@link encode} wrote it, and reaches {@link decode} exactly as the server
+ *   sent it (`decode` parses with the rules of the official runtimes, which
+ *   `fromBinary` does not follow).
+ *
+ * @module
+ */
+
+import {
+  create,
+  createFileRegistry,
+  type DescMessage,
+  type DescMethodServerStreaming,
+  type DescMethodUnary,
+  type Message,
+} from "@bufbuild/protobuf";
+import type { GenMessage } from "@bufbuild/protobuf/codegenv2";
+import {
+  type DescriptorProto,
+  DescriptorProtoSchema,
+  type FieldDescriptorProto,
+  FieldDescriptorProto_Label,
+  FieldDescriptorProto_Type,
+  FieldDescriptorProtoSchema,
+  FileDescriptorProtoSchema,
+  FileDescriptorSetSchema,
+} from "@bufbuild/protobuf/wkt";
+import {
+  CheckpointStoreService,
+  PutCheckpointResponseSchema,
+  GetCheckpointRequestSchema,
+} from "../gen/dsxir/checkpoint_store/v1/service_pb.js";
+
+/** google.rpc.ErrorInfo (AIP-193). */
+export type ErrorInfo = Message<"google.rpc.ErrorInfo"> & {
+  reason: string;
+  domain: string;
+  metadata: { [key: string]: string };
+};
+
+/** google.rpc.BadRequest: the request fields a call refused. */
+export type BadRequest = Message<"google.rpc.BadRequest"> & {
+  fieldViolations: BadRequest_FieldViolation[];
+};
+
+/** google.rpc.BadRequest.FieldViolation (the fields read by the client). */
+export type BadRequest_FieldViolation = Message<"google.rpc.BadRequest.FieldViolation"> & {
+  field: string;
+  description: string;
+  reason: string;
+};
+
+/** PutCheckpointRequest with its checkpoint as encoded bytes. */
+export type RawPutCheckpointRequest = Message<"dsxir.checkpoint_store.v1.client.RawPutCheckpointRequest"> & {
+  checkpoint: Uint8Array;
+  expectedGeneration: bigint;
+};
+
+/**
+ * GetCheckpointResponse with its checkpoint as bytes: every occurrence of
+ * field 1 in the order received. Concatenated, they are the checkpoint's
+ * encoding (protobuf merges repeated occurrences of a message field).
+ */
+export type RawGetCheckpointResponse = Message<"dsxir.checkpoint_store.v1.client.RawGetCheckpointResponse"> & {
+  checkpoint: Uint8Array[];
+  generation: bigint;
+};
+
+const T = FieldDescriptorProto_Type;
+const L = FieldDescriptorProto_Label;
+
+function field(
+  name: string,
+  number: number,
+  type: FieldDescriptorProto_Type,
+  options: { repeated?: boolean; typeName?: string } = {},
+): FieldDescriptorProto {
+  return create(FieldDescriptorProtoSchema, {
+    name,
+    number,
+    type,
+    label: options.repeated === true ? L.REPEATED : L.OPTIONAL,
+    typeName: options.typeName,
+  });
+}
+
+function message(name: string, fields: FieldDescriptorProto[], nested: DescriptorProto[] = [], mapEntry = false): DescriptorProto {
+  return create(DescriptorProtoSchema, {
+    name,
+    field: fields,
+    nestedType: nested,
+    options: mapEntry ? { mapEntry: true } : undefined,
+  });
+}
+
+const registry = createFileRegistry(
+  create(FileDescriptorSetSchema, {
+    file: [
+      create(FileDescriptorProtoSchema, {
+        name: "google/rpc/error_details.proto",
+        package: "google.rpc",
+        syntax: "proto3",
+        messageType: [
+          message(
+            "ErrorInfo",
+            [
+              field("reason", 1, T.STRING),
+              field("domain", 2, T.STRING),
+              field("metadata", 3, T.MESSAGE, { repeated: true, typeName: ".google.rpc.ErrorInfo.MetadataEntry" }),
+            ],
+            [message("MetadataEntry", [field("key", 1, T.STRING), field("value", 2, T.STRING)], [], true)],
+          ),
+          message(
+            "BadRequest",
+            [
+              field("field_violations", 1, T.MESSAGE, {
+                repeated: true,
+                typeName: ".google.rpc.BadRequest.FieldViolation",
+              }),
+            ],
+            [
+              message("FieldViolation", [
+                field("field", 1, T.STRING),
+                field("description", 2, T.STRING),
+                field("reason", 3, T.STRING),
+              ]),
+            ],
+          ),
+        ],
+      }),
+      create(FileDescriptorProtoSchema, {
+        name: "dsxir/checkpoint_store/v1/client_raw.proto",
+        package: "dsxir.checkpoint_store.v1.client",
+        // proto2: the checkpoint field has explicit presence, so it is
+        // written even when empty, as the field of a message is.
+        syntax: "proto2",
+        messageType: [
+          message("RawPutCheckpointRequest", [
+            field("checkpoint", 1, T.BYTES),
+            field("expected_generation", 2, T.INT64),
+          ]),
+          message("RawGetCheckpointResponse", [
+            field("checkpoint", 1, T.BYTES, { repeated: true }),
+            field("generation", 2, T.INT64),
+          ]),
+        ],
+      }),
+    ],
+  }),
+);
+
+function mustMessage<M extends Message>(typeName: string): GenMessage<M> {
+  const desc: DescMessage | undefined = registry.getMessage(typeName);
+  if (desc === undefined) {
+    throw new Error(`internal error: message ${typeName} is not described`);
+  }
+  return desc as GenMessage<M>;
+}
+
+export const ErrorInfoSchema: GenMessage<ErrorInfo> = mustMessage("google.rpc.ErrorInfo");
+export const BadRequestSchema: GenMessage<BadRequest> = mustMessage("google.rpc.BadRequest");
+export const RawPutCheckpointRequestSchema: GenMessage<RawPutCheckpointRequest> = mustMessage(
+  "dsxir.checkpoint_store.v1.client.RawPutCheckpointRequest",
+);
+export const RawGetCheckpointResponseSchema: GenMessage<RawGetCheckpointResponse> = mustMessage(
+  "dsxir.checkpoint_store.v1.client.RawGetCheckpointResponse",
+);
+
+const generated = CheckpointStoreService.method;
+
+/** PutCheckpoint, sending the checkpoint's bytes as they are. */
+export const putCheckpointRaw: DescMethodUnary<typeof RawPutCheckpointRequestSchema, typeof PutCheckpointResponseSchema> = {
+  ...generated.putCheckpoint,
+  input: RawPutCheckpointRequestSchema,
+};
+
+/** GetCheckpoint, keeping the checkpoint's bytes as received. */
+export const getCheckpointRaw: DescMethodUnary<typeof GetCheckpointRequestSchema, typeof RawGetCheckpointResponseSchema> = {
+  ...generated.getCheckpoint,
+  output: RawGetCheckpointResponseSchema,
+};
+
+export const listSessions = generated.listSessions;
+export const deleteCheckpoint = generated.deleteCheckpoint;
+export const watchSession: DescMethodServerStreaming<
+  typeof generated.watchSession.input,
+  typeof generated.watchSession.output
+> = generated.watchSession;
