@@ -24,6 +24,7 @@ pub use v1::{
     TermMapEntry, TermNull, TrialLogEntry, TrialStatus,
 };
 
+pub mod storefile;
 mod validate;
 mod wire;
 

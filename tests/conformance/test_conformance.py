@@ -4,8 +4,9 @@ Each language has an executable ``tests/conformance/testee-<lang>`` (see
 README.md beside this file). This suite feeds it every golden vector through
 the one-shot commands, then thousands of random checkpoints, random
 trainsets and corrupted checkpoints through its ``serve`` loop, and compares
-the answers with the Python library's. A missing or broken testee fails the
-suite: nothing is skipped.
+the answers with the Python library's; then every store-file vector and
+random, damaged store files through ``read-store-file`` (docs/store-file.md).
+A missing or broken testee fails the suite: nothing is skipped.
 """
 
 from __future__ import annotations
@@ -23,14 +24,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsxir.errors import ResumeMismatch
+from dsxir.errors import CorruptStore, ResumeMismatch
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session.terms import term_bytes
+from dsxir.store import framing
+from dsxir.store.summary import encode_summary
 from strategies import checkpoints, terms
 
 HERE = Path(__file__).resolve().parent
 VECTORS = HERE.parent / "vectors"
 MANIFEST = json.loads((VECTORS / "manifest.json").read_text())
+STORE_MANIFEST = [
+    json.loads(line)
+    for line in (VECTORS / "store" / "manifest.jsonl").read_text().splitlines()
+    if line
+]
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ LANGS = [
 ]
 FULL = [lang for lang in LANGS if lang.full]
 HASHING = [lang for lang in LANGS if lang.hashes]
-OK, REFUSED = 0, 3
+OK, REFUSED, DAMAGED = 0, 3, 4
 
 
 def _lang_ids(langs: list[Lang]) -> list[Any]:
@@ -215,3 +223,156 @@ def test_corrupted_checkpoints_get_the_same_verdict(
             assert got == answer, lang.name
         else:
             assert field_of(got) == field_of(answer), (lang.name, answer, got)
+
+
+# --- store files (docs/store-file.md) -------------------------------------------------
+
+STATUS_OF_VERDICT = {"ok": OK, "checkpoint_refused": REFUSED, "damaged": DAMAGED}
+# The kinds of docs/store-file.md §6, by the start of the detail of framing's CorruptStore.
+DAMAGE_KINDS = {
+    "truncated:": "truncated",
+    "trailing bytes:": "trailing_bytes",
+    "not a dsxir checkpoint store file": "bad_magic",
+    "header checksum mismatch": "header_checksum",
+    "unsupported frame version": "unsupported_version",
+    "unsupported frame flags": "unsupported_flags",
+    "frame lengths are over the limits": "over_limits",
+    "summary checksum mismatch": "summary_checksum",
+    "checkpoint checksum mismatch": "body_checksum",
+}
+
+
+def python_store_verdict(data: bytes, *, keep_unknown: bool = True) -> tuple[int, bytes]:
+    """Python's reading of a whole store file: checkpoint bytes, or the refusal line."""
+    try:
+        _, summary, body = framing.unframe(data, "<input>")
+    except CorruptStore as exc:
+        kind = next(k for p, k in DAMAGE_KINDS.items() if exc.detail.startswith(p))
+        return DAMAGED, f"store_file: {kind}: {exc.detail}".encode()
+    try:
+        cp = ck.decode(body)
+    except ResumeMismatch as exc:
+        return REFUSED, str(exc).encode()
+    if summary != encode_summary(cp):
+        return DAMAGED, b"store_file: summary_mismatch: not the checkpoint's summary"
+    if not keep_unknown:
+        cp.DiscardUnknownFields()
+    return OK, ck.encode(cp)
+
+
+def kind_of(line: bytes) -> str:
+    """The kind of a damage line ``store_file: <kind>: <detail>``."""
+    text = line.decode(errors="replace")
+    assert text.startswith("store_file: "), text
+    return text[len("store_file: ") :].split(": ", 1)[0]
+
+
+def test_store_manifest_covers_every_verdict_and_kind() -> None:
+    verdicts = {vector["verdict"] for vector in STORE_MANIFEST}
+    kinds = {vector["kind"] for vector in STORE_MANIFEST if vector["verdict"] == "damaged"}
+    assert verdicts == set(STATUS_OF_VERDICT)
+    assert kinds == {
+        "truncated",
+        "trailing_bytes",
+        "bad_magic",
+        "header_checksum",
+        "unsupported_version",
+        "unsupported_flags",
+        "over_limits",
+        "summary_checksum",
+        "body_checksum",
+        "summary_mismatch",
+    }
+
+
+@pytest.mark.parametrize("lang", _lang_ids(LANGS))
+def test_store_vectors_are_read_as_python_reads_them(lang: Lang) -> None:
+    for vector in STORE_MANIFEST:
+        name, data = vector["name"], (VECTORS / vector["file"]).read_bytes()
+        status = STATUS_OF_VERDICT[vector["verdict"]]
+        expected = python_store_verdict(data, keep_unknown=lang.keeps_unknown)
+        assert expected[0] == status, (name, expected)
+        result = run_once(lang, "read-store-file", data)
+        assert result.returncode == status, (name, result.returncode, result.stderr)
+        if status == OK:
+            key = "checkpoint" if lang.keeps_unknown else "known_only"
+            assert result.stdout == (VECTORS / vector[key]).read_bytes() == expected[1], name
+            assert result.stderr == b"", name
+            continue
+        assert result.stdout == b"", name
+        lines = result.stderr.decode(errors="replace").splitlines()
+        assert len(lines) == 1, (name, lines)
+        if status == REFUSED:
+            assert field_of(lines[0].encode()) == vector["field"] == field_of(expected[1]), (
+                name,
+                lines[0],
+            )
+        else:
+            assert kind_of(lines[0].encode()) == vector["kind"] == kind_of(expected[1]), (
+                name,
+                lines[0],
+            )
+
+
+def _reframe(data: bytearray) -> None:
+    """Make the summary and body CRCs, then the header CRC, right again (when they can be)."""
+    if len(data) < framing.HEADER_SIZE:
+        return
+    summary_length, body_length = struct.unpack_from(">IQ", data, 20)
+    if framing.HEADER_SIZE + summary_length + body_length == len(data):
+        summary_end = framing.HEADER_SIZE + summary_length
+        struct.pack_into(
+            ">I", data, 32, framing.crc32c(bytes(data[framing.HEADER_SIZE : summary_end]))
+        )
+        struct.pack_into(">I", data, 36, framing.crc32c(bytes(data[summary_end:])))
+    struct.pack_into(">I", data, 40, framing.crc32c(bytes(data[:40])))
+
+
+def damage(good: bytes, rng: random.Random) -> bytes:
+    """One of: intact, bits flipped, cut or extended, bits flipped with every CRC made
+    right (to reach the checkpoint and summary checks), a header field changed with
+    the header CRC made right."""
+    data = bytearray(good)
+    mode = rng.randrange(5)
+    if mode == 1:
+        for _ in range(rng.randint(1, 3)):
+            anywhere = rng.random() < 0.7
+            data[rng.randrange(len(data) if anywhere else 44)] ^= 1 << rng.randrange(8)
+    elif mode == 2:
+        if rng.random() < 0.8:
+            del data[rng.randrange(len(data)) :]
+        else:
+            data += bytes(rng.randrange(256) for _ in range(rng.randint(1, 4)))
+    elif mode == 3:
+        for _ in range(rng.randint(1, 2)):
+            data[rng.randrange(framing.HEADER_SIZE, len(data))] ^= 1 << rng.randrange(8)
+        _reframe(data)
+    elif mode == 4:
+        offset, fmt = rng.choice([(8, ">H"), (10, ">H"), (12, ">Q"), (20, ">I"), (24, ">Q")])
+        value = rng.choice([0, 1, 2, rng.randrange(1 << (8 * struct.calcsize(fmt)))])
+        struct.pack_into(fmt, data, offset, value)
+        _reframe(data)
+    return bytes(data)
+
+
+@settings(RANDOM, max_examples=400)
+@given(
+    cp=checkpoints(max_trials=3),
+    generation=st.integers(0, 2**64 - 1),
+    seed=st.integers(0, 2**32),
+)
+def test_random_store_files_get_the_same_verdict(
+    servers: dict[str, Server], cp: Any, generation: int, seed: int
+) -> None:
+    good = framing.frame(generation, encode_summary(cp), ck.encode(cp))
+    data = damage(good, random.Random(seed))
+    for lang in LANGS:
+        status, answer = python_store_verdict(data, keep_unknown=lang.keeps_unknown)
+        got_status, got = servers[lang.name].ask(b"s", data)
+        assert got_status == status, (lang.name, data.hex(), answer, got)
+        if status == OK:
+            assert got == answer, lang.name
+        elif status == REFUSED:
+            assert field_of(got) == field_of(answer), (lang.name, answer, got)
+        else:
+            assert kind_of(got) == kind_of(answer), (lang.name, data.hex(), answer, got)

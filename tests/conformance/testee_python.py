@@ -6,11 +6,14 @@ import struct
 import sys
 from typing import BinaryIO
 
-from dsxir.errors import InvalidCheckpoint, ResumeMismatch
+from dsxir.errors import CorruptStore, InvalidCheckpoint, ResumeMismatch
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session.v1.term_pb2 import Term
+from dsxir.store import framing
+from dsxir.store.summary import encode_summary
 
 REFUSED = 3
+DAMAGED = 4
 
 
 def reencode(data: bytes) -> tuple[int, bytes]:
@@ -36,8 +39,49 @@ def hash_trainset(data: bytes) -> tuple[int, bytes]:
         return REFUSED, f"checkpoint_shape: {exc}".encode()
 
 
-COMMANDS = {"reencode": reencode, "hash-trainset": hash_trainset}
-FRAMED = {b"r": reencode, b"h": hash_trainset}
+# The kinds of docs/store-file.md §6, by the start of framing's CorruptStore detail.
+DAMAGE_KINDS = (
+    ("truncated: ", "truncated"),
+    ("trailing bytes: ", "trailing_bytes"),
+    ("not a dsxir checkpoint store file", "bad_magic"),
+    ("header checksum mismatch", "header_checksum"),
+    ("unsupported frame version", "unsupported_version"),
+    ("unsupported frame flags", "unsupported_flags"),
+    ("frame lengths are over the limits", "over_limits"),
+    ("summary checksum mismatch", "summary_checksum"),
+    ("checkpoint checksum mismatch", "body_checksum"),
+)
+
+
+def damage_line(detail: str) -> bytes:
+    for prefix, kind in DAMAGE_KINDS:
+        if detail.startswith(prefix):
+            detail = detail.removeprefix(prefix) if prefix.endswith(": ") else detail
+            return f"store_file: {kind}: {detail}".encode()
+    return f"store_file: unknown: {detail}".encode()
+
+
+def read_store_file(data: bytes) -> tuple[int, bytes]:
+    """A whole store file (docs/store-file.md) → the canonical checkpoint bytes."""
+    try:
+        _, summary, body = framing.unframe(data, "<stdin>")
+    except CorruptStore as exc:
+        return DAMAGED, damage_line(exc.detail)
+    try:
+        cp = ck.decode(body)
+    except ResumeMismatch as exc:
+        return REFUSED, str(exc).encode()
+    if summary != encode_summary(cp):
+        return DAMAGED, b"store_file: summary_mismatch: the summary is not the checkpoint's"
+    return 0, ck.encode(cp)
+
+
+COMMANDS = {
+    "reencode": reencode,
+    "hash-trainset": hash_trainset,
+    "read-store-file": read_store_file,
+}
+FRAMED = {b"r": reencode, b"h": hash_trainset, b"s": read_store_file}
 
 
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
@@ -56,7 +100,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or (argv[1] not in COMMANDS and argv[1] != "serve"):
-        print("usage: testee-python reencode|hash-trainset|serve", file=sys.stderr)
+        print("usage: testee-python reencode|hash-trainset|read-store-file|serve", file=sys.stderr)
         return 2
     if argv[1] == "serve":
         return serve(sys.stdin.buffer, sys.stdout.buffer)

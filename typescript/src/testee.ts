@@ -3,25 +3,30 @@
  *
  *   testee reencode        checkpoint bytes on stdin → canonical bytes on stdout
  *   testee hash-trainset   a Term list on stdin → hex digest of hash_trainset
+ *   testee read-store-file a store file on stdin → canonical checkpoint bytes
  *   testee serve           framed requests on stdin, framed responses on stdout
  *
  * A refusal is one line `checkpoint_shape: <field path>: <message>` on stderr
- * and exit code 3 (in serve mode: status byte 3 and that line as payload).
- * Usage errors exit with code 2.
+ * and exit code 3 (in serve mode: status byte 3 and that line as payload); a
+ * damaged store file is one line `store_file: <kind>: <detail>` and exit
+ * code 4 (status byte 4). Usage errors exit with code 2.
  */
 
 import { once } from "node:events";
 import { decode, encode, hashTrainset } from "./checkpoint.js";
 import { hex, InvalidCheckpoint, ResumeMismatch } from "./errors.js";
 import { TermSchema } from "./gen/dsxir/optimizer_session/v1/term_pb.js";
+import { CorruptStoreFile, readStoreFile } from "./storefile.js";
 import { canonicalTerm, fromTerm } from "./term.js";
 import { MAX_CHECKPOINT_BYTES } from "./validate.js";
 import { parse } from "./wire.js";
 
-const USAGE = "usage: testee-typescript reencode | hash-trainset | serve";
+const USAGE = "usage: testee-typescript reencode | hash-trainset | read-store-file | serve";
 
-/** A refusal: the line the contract asks for. */
-class Refused extends Error {}
+/** A refusal: the line the contract asks for, and its status (3, or 4 for a damaged store file). */
+class Refused extends Error {
+  status = 3;
+}
 
 function refusal(field: string, detail: string): Refused {
   return new Refused(`checkpoint_shape: ${field}: ${detail}`.replace(/[\r\n]+/g, " "));
@@ -31,6 +36,22 @@ function reencode(input: Uint8Array): Uint8Array {
   try {
     return encode(decode(input));
   } catch (e) {
+    if (e instanceof ResumeMismatch && e.reason === "checkpoint_shape") {
+      throw refusal(e.field ?? "<input>", e.detail ?? "");
+    }
+    throw e;
+  }
+}
+
+function readStoreFileInput(input: Uint8Array): Uint8Array {
+  try {
+    return encode(readStoreFile(input).checkpoint);
+  } catch (e) {
+    if (e instanceof CorruptStoreFile) {
+      const damaged = new Refused(e.message.replace(/[\r\n]+/g, " "));
+      damaged.status = 4;
+      throw damaged;
+    }
     if (e instanceof ResumeMismatch && e.reason === "checkpoint_shape") {
       throw refusal(e.field ?? "<input>", e.detail ?? "");
     }
@@ -133,6 +154,8 @@ async function serve(): Promise<number> {
         out = reencode(input);
       } else if (command[0] === 0x68 /* h */) {
         out = hashTrainsetInput(input);
+      } else if (command[0] === 0x73 /* s */) {
+        out = readStoreFileInput(input);
       } else {
         process.stderr.write(`bad request frame: unknown command byte 0x${command[0]!.toString(16)}\n`);
         return 2;
@@ -141,7 +164,7 @@ async function serve(): Promise<number> {
       if (!(e instanceof Refused)) {
         throw e;
       }
-      status = 3;
+      status = e.status;
       out = new TextEncoder().encode(e.message);
     }
     const head = Buffer.alloc(5);
@@ -160,18 +183,19 @@ async function main(args: string[]): Promise<number> {
   if (mode === "serve") {
     return serve();
   }
-  if (mode !== "reencode" && mode !== "hash-trainset") {
+  if (mode !== "reencode" && mode !== "hash-trainset" && mode !== "read-store-file") {
     process.stderr.write(`unknown mode ${JSON.stringify(mode)}\n${USAGE}\n`);
     return 2;
   }
   const input = await readAll();
   try {
-    await write(mode === "reencode" ? reencode(input) : hashTrainsetInput(input));
+    const run = { reencode, "hash-trainset": hashTrainsetInput, "read-store-file": readStoreFileInput }[mode];
+    await write(run(input));
     return 0;
   } catch (e) {
     if (e instanceof Refused) {
       process.stderr.write(e.message + "\n");
-      return 3;
+      return e.status;
     }
     throw e;
   }

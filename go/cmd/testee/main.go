@@ -4,10 +4,12 @@
 //
 //	testee reencode        checkpoint bytes on stdin → canonical bytes on stdout
 //	testee hash-trainset   a Term list on stdin → hash_trainset hex digest
+//	testee read-store-file a store file on stdin → canonical checkpoint bytes
 //	testee serve           request/response loop on stdin/stdout
 //
 // A refusal is one line "checkpoint_shape: <field path>: <message>" on stderr
-// and exit status 3; usage errors exit with status 2.
+// and exit status 3; a damaged store file is one line "store_file: <kind>:
+// <detail>" and exit status 4; usage errors exit with status 2.
 package main
 
 import (
@@ -21,12 +23,14 @@ import (
 	"strings"
 
 	"github.com/dsxir/dsxir-checkpoint/go/checkpoint"
+	"github.com/dsxir/dsxir-checkpoint/go/storefile"
 )
 
 const (
 	statusOK      = 0
 	statusRefused = 3
-	usage         = "usage: testee reencode | hash-trainset | serve"
+	statusDamaged = 4
+	usage         = "usage: testee reencode | hash-trainset | read-store-file | serve"
 )
 
 func main() {
@@ -51,6 +55,21 @@ func main() {
 		if refusal != "" {
 			fmt.Fprintln(os.Stderr, refusal)
 			os.Exit(statusRefused)
+		}
+		if _, err := os.Stdout.Write(out); err != nil {
+			fmt.Fprintln(os.Stderr, "testee: writing stdout:", err)
+			os.Exit(1)
+		}
+	case "read-store-file":
+		input, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testee: reading stdin:", err)
+			os.Exit(1)
+		}
+		out, status, refusal := readStoreFile(input)
+		if status != statusOK {
+			fmt.Fprintln(os.Stderr, refusal)
+			os.Exit(status)
 		}
 		if _, err := os.Stdout.Write(out); err != nil {
 			fmt.Fprintln(os.Stderr, "testee: writing stdout:", err)
@@ -115,6 +134,24 @@ func hashTrainset(input []byte) ([]byte, string) {
 	return []byte(hex.EncodeToString(digest[:]) + "\n"), ""
 }
 
+// readStoreFile reads a whole store file: the canonical checkpoint bytes, or
+// the exit status and line of its refusal.
+func readStoreFile(input []byte) ([]byte, int, string) {
+	file, err := storefile.Read(input)
+	if err != nil {
+		var damaged *storefile.CorruptFile
+		if errors.As(err, &damaged) {
+			return nil, statusDamaged, oneLine(damaged.Error())
+		}
+		return nil, statusRefused, refusalLine(err)
+	}
+	out, err := checkpoint.Encode(file.Checkpoint)
+	if err != nil {
+		return nil, statusRefused, refusalLine(err)
+	}
+	return out, statusOK, ""
+}
+
 // serve answers requests (1 command byte, 4-byte big-endian length, payload)
 // with responses (1 status byte, 4-byte big-endian length, payload) until EOF.
 func serve(in io.Reader, out io.Writer) error {
@@ -135,7 +172,16 @@ func serve(in io.Reader, out io.Writer) error {
 		size := binary.BigEndian.Uint32(header[1:])
 		var result []byte
 		var refusal string
-		if uint64(size) > checkpoint.MaxInputSize {
+		status := byte(statusRefused)
+		if cmd == 's' {
+			payload := make([]byte, size)
+			if _, err := io.ReadFull(r, payload); err != nil {
+				return fmt.Errorf("truncated payload: %w", err)
+			}
+			var code int
+			result, code, refusal = readStoreFile(payload)
+			status = byte(code)
+		} else if uint64(size) > checkpoint.MaxInputSize {
 			// Too long to be accepted: skip the payload without holding it.
 			if _, err := io.CopyN(io.Discard, r, int64(size)); err != nil {
 				return fmt.Errorf("truncated payload: %w", err)
@@ -156,9 +202,9 @@ func serve(in io.Reader, out io.Writer) error {
 				return fmt.Errorf("unknown command byte 0x%02x", cmd)
 			}
 		}
-		status := byte(statusOK)
-		if refusal != "" {
-			status = statusRefused
+		if refusal == "" {
+			status = statusOK
+		} else {
 			result = []byte(refusal)
 		}
 		header[0] = status

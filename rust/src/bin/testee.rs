@@ -2,6 +2,9 @@
 //!
 //! - `testee reencode`: checkpoint bytes on stdin, canonical bytes on stdout
 //!   (exit 0), or one refusal line on stderr (exit 3).
+//! - `testee read-store-file`: a store file on stdin, the canonical bytes of
+//!   its checkpoint on stdout (exit 0), or one line on stderr: a checkpoint
+//!   refusal (exit 3) or `store_file: <kind>: <detail>` (exit 4).
 //! - `testee serve`: requests `<cmd byte><u32 BE length><payload>` on stdin,
 //!   responses `<status byte><u32 BE length><payload>` on stdout, until EOF.
 //! - `hash-trainset` is not part of the Rust binding: usage error (exit 2).
@@ -9,8 +12,8 @@
 use std::io::{self, ErrorKind, Read, Write};
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: testee reencode|serve (hash-trainset is not implemented by the Rust binding)";
+const USAGE: &str = "usage: testee reencode|read-store-file|serve \
+     (hash-trainset is not implemented by the Rust binding)";
 
 fn reencode(input: &[u8]) -> Result<Vec<u8>, String> {
     dsxir_checkpoint::decode(input)
@@ -18,13 +21,29 @@ fn reencode(input: &[u8]) -> Result<Vec<u8>, String> {
         .map_err(|e| e.to_string())
 }
 
-fn run_reencode() -> ExitCode {
+/// A store file: the canonical bytes of its checkpoint, or the exit status
+/// and line of its refusal.
+fn read_store_file(input: &[u8]) -> Result<Vec<u8>, (u8, String)> {
+    use dsxir_checkpoint::storefile::{self, Error};
+    match storefile::read(input) {
+        Ok(file) => Ok(dsxir_checkpoint::encode(&file.checkpoint)),
+        Err(e @ Error::Corrupt(_)) => Err((4, e.to_string())),
+        Err(e) => Err((3, e.to_string())),
+    }
+}
+
+fn run_once(store_file: bool) -> ExitCode {
     let mut input = Vec::new();
     if let Err(e) = io::stdin().lock().read_to_end(&mut input) {
         eprintln!("testee: cannot read stdin: {e}");
         return ExitCode::from(2);
     }
-    match reencode(&input) {
+    let result = if store_file {
+        read_store_file(&input)
+    } else {
+        reencode(&input).map_err(|line| (3, line))
+    };
+    match result {
         Ok(out) => {
             let mut stdout = io::stdout().lock();
             if let Err(e) = stdout.write_all(&out).and_then(|()| stdout.flush()) {
@@ -33,9 +52,9 @@ fn run_reencode() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(line) => {
+        Err((status, line)) => {
             eprintln!("{line}");
-            ExitCode::from(3)
+            ExitCode::from(status)
         }
     }
 }
@@ -73,9 +92,13 @@ fn serve() -> Result<(), String> {
                 Ok(out) => (0u8, out),
                 Err(line) => (3u8, line.into_bytes()),
             },
+            b's' => match read_store_file(&payload) {
+                Ok(out) => (0u8, out),
+                Err((status, line)) => (status, line.into_bytes()),
+            },
             other => {
                 return Err(format!(
-                    "unsupported command {:?} (the Rust testee serves only 'r')",
+                    "unsupported command {:?} (the Rust testee serves only 'r' and 's')",
                     other as char
                 ))
             }
@@ -98,7 +121,8 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["reencode"] => run_reencode(),
+        ["reencode"] => run_once(false),
+        ["read-store-file"] => run_once(true),
         ["serve"] => match serve() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -19,14 +19,19 @@ import java.nio.charset.StandardCharsets;
  * <ul>
  *   <li>{@code reencode}: checkpoint bytes on stdin, canonical bytes on stdout (exit 0), or one
  *       refusal line on stderr (exit 3).
+ *   <li>{@code read-store-file}: a store file on stdin, the canonical bytes of its checkpoint on
+ *       stdout (exit 0), or one line on stderr: a checkpoint refusal (exit 3) or {@code
+ *       store_file: <kind>: <detail>} (exit 4).
  *   <li>{@code serve}: requests {@code <cmd byte><u32 BE length><payload>} on stdin, responses
- *       {@code <status byte><u32 BE length><payload>} on stdout, until EOF.
+ *       {@code <status byte><u32 BE length><payload>} on stdout, until EOF ({@code r} reencode,
+ *       {@code s} read-store-file).
  *   <li>{@code hash-trainset} is not part of the Java binding: usage error (exit 2).
  * </ul>
  */
 public final class Testee {
   static final String USAGE =
-      "usage: testee reencode|serve (hash-trainset is not implemented by the Java binding)";
+      "usage: testee reencode|read-store-file|serve"
+          + " (hash-trainset is not implemented by the Java binding)";
 
   private Testee() {}
 
@@ -40,6 +45,9 @@ public final class Testee {
   static int run(String[] args, InputStream in, OutputStream out, PrintStream err) {
     if (args.length == 1 && args[0].equals("reencode")) {
       return reencode(in, out, err);
+    }
+    if (args.length == 1 && args[0].equals("read-store-file")) {
+      return readStoreFile(in, out, err);
     }
     if (args.length == 1 && args[0].equals("serve")) {
       try {
@@ -79,6 +87,42 @@ public final class Testee {
     return 0;
   }
 
+  /** An answer: the exit status (0, 3 or 4) and the bytes or the refusal line. */
+  private record Answer(int status, byte[] body) {}
+
+  private static Answer storeFileAnswer(byte[] input) {
+    try {
+      return new Answer(0, Checkpoints.encode(StoreFile.read(input).checkpoint()));
+    } catch (ResumeMismatch e) {
+      return new Answer(3, oneLine(e.getMessage()).getBytes(StandardCharsets.UTF_8));
+    } catch (CorruptStoreFile e) {
+      return new Answer(4, oneLine(e.getMessage()).getBytes(StandardCharsets.UTF_8));
+    }
+  }
+
+  private static int readStoreFile(InputStream in, OutputStream out, PrintStream err) {
+    byte[] input;
+    try {
+      input = in.readAllBytes();
+    } catch (IOException e) {
+      err.println("testee: cannot read stdin: " + e.getMessage());
+      return 2;
+    }
+    Answer answer = storeFileAnswer(input);
+    if (answer.status() != 0) {
+      err.println(new String(answer.body(), StandardCharsets.UTF_8));
+      return answer.status();
+    }
+    try {
+      out.write(answer.body());
+      out.flush();
+    } catch (IOException e) {
+      err.println("testee: cannot write stdout: " + e.getMessage());
+      return 2;
+    }
+    return 0;
+  }
+
   /** A protocol error of the serve loop: reported with exit code 2. */
   private static final class UsageError extends Exception {
     private static final long serialVersionUID = 1L;
@@ -110,18 +154,23 @@ public final class Testee {
       } catch (EOFException e) {
         throw new UsageError("truncated request");
       }
-      if (cmd != 'r') {
-        throw new UsageError(
-            "unsupported command '" + (char) cmd + "' (the Java testee serves only 'r')");
-      }
       int status;
       byte[] body;
-      try {
-        body = Checkpoints.reencode(payload);
-        status = 0;
-      } catch (ResumeMismatch e) {
-        body = oneLine(e.getMessage()).getBytes(StandardCharsets.UTF_8);
-        status = 3;
+      if (cmd == 's') {
+        Answer answer = storeFileAnswer(payload);
+        status = answer.status();
+        body = answer.body();
+      } else if (cmd == 'r') {
+        try {
+          body = Checkpoints.reencode(payload);
+          status = 0;
+        } catch (ResumeMismatch e) {
+          body = oneLine(e.getMessage()).getBytes(StandardCharsets.UTF_8);
+          status = 3;
+        }
+      } else {
+        throw new UsageError(
+            "unsupported command '" + (char) cmd + "' (the Java testee serves only 'r' and 's')");
       }
       out.writeByte(status);
       out.writeInt(body.length);

@@ -1,0 +1,437 @@
+//! Store files: the file in which the file store keeps the latest checkpoint
+//! of one session (`<session_id>.dsxckpt`). docs/store-file.md at the
+//! repository root is the normative description.
+//!
+//! A store file is a 44-byte header (magic, frame version, flags,
+//! generation, lengths and CRC32C checksums), a JSON summary of the
+//! checkpoint and the canonical checkpoint bytes.
+//!
+//! - [`read`] checks the frame and every checksum, decodes the checkpoint
+//!   with every rule of [`crate::decode`] and checks that the summary is the
+//!   checkpoint's. Frame damage is [`Error::Corrupt`] naming its kind; an
+//!   invalid checkpoint is [`Error::Checkpoint`] with the
+//!   [`ResumeMismatch`] of [`crate::decode`].
+//! - [`write`] returns the exact bytes the Python FileStore writes for a
+//!   checkpoint committed as a generation.
+//!
+//! prost keeps no unknown fields: the checkpoint of a file written from a
+//! newer minor with unknown fields is read without them, and writing it back
+//! gives another body (and file) than the one read.
+
+use std::fmt;
+
+use crate::{decode, encode, validate, Checkpoint, Progress, ResumeMismatch, MAX_INPUT_BYTES};
+
+/// The first 8 bytes of every store file: `"\x89dsxir\r\n"`.
+pub const MAGIC: [u8; 8] = *b"\x89dsxir\r\n";
+/// The only frame version read and written.
+pub const FRAME_VERSION: u16 = 1;
+/// The size of the header, in bytes.
+pub const HEADER_SIZE: usize = 44;
+/// The largest summary a reader accepts (2^20 bytes).
+pub const MAX_SUMMARY_BYTES: usize = 1 << 20;
+/// The largest body: the checkpoint size limit (2^28 bytes).
+pub const MAX_BODY_BYTES: usize = MAX_INPUT_BYTES;
+/// The `"summary"` value of the summary layout.
+pub const SUMMARY_VERSION: u32 = 1;
+
+/// The frame check a damaged store file fails (docs/store-file.md §6), in
+/// the order a reader checks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Truncated,
+    TrailingBytes,
+    BadMagic,
+    HeaderChecksum,
+    UnsupportedVersion,
+    UnsupportedFlags,
+    OverLimits,
+    SummaryChecksum,
+    BodyChecksum,
+    SummaryMismatch,
+}
+
+impl Kind {
+    /// The name of the kind: `truncated`, `trailing_bytes`, `bad_magic`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Truncated => "truncated",
+            Kind::TrailingBytes => "trailing_bytes",
+            Kind::BadMagic => "bad_magic",
+            Kind::HeaderChecksum => "header_checksum",
+            Kind::UnsupportedVersion => "unsupported_version",
+            Kind::UnsupportedFlags => "unsupported_flags",
+            Kind::OverLimits => "over_limits",
+            Kind::SummaryChecksum => "summary_checksum",
+            Kind::BodyChecksum => "body_checksum",
+            Kind::SummaryMismatch => "summary_mismatch",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A damaged store file: the check that failed and what was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptStoreFile {
+    pub kind: Kind,
+    pub detail: String,
+}
+
+impl fmt::Display for CorruptStoreFile {
+    /// `store_file: <kind>: <detail>`, the refusal line of the testee.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "store_file: {}: {}", self.kind, self.detail)
+    }
+}
+
+impl std::error::Error for CorruptStoreFile {}
+
+/// Why a store file cannot be read or written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// [`read`]: the file is damaged.
+    Corrupt(CorruptStoreFile),
+    /// [`read`]: the body is not a valid checkpoint; [`write`]: the
+    /// checkpoint is invalid, or its encoding is over [`MAX_BODY_BYTES`]
+    /// (field `<input>`).
+    Checkpoint(ResumeMismatch),
+    /// [`write`]: the summary is over [`MAX_SUMMARY_BYTES`] (a huge session
+    /// id or optimizer).
+    SummaryTooLarge(usize),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Corrupt(e) => e.fmt(f),
+            Error::Checkpoint(e) => e.fmt(f),
+            Error::SummaryTooLarge(size) => {
+                write!(f, "summary of {size} bytes is over {MAX_SUMMARY_BYTES}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<ResumeMismatch> for Error {
+    fn from(e: ResumeMismatch) -> Self {
+        Error::Checkpoint(e)
+    }
+}
+
+/// The values of a store file's summary (docs/store-file.md §3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub session_id: String,
+    pub optimizer: String,
+    /// `running`, `paused`, `completed`, `failed` or `cancelled`.
+    pub status: &'static str,
+    pub updated_at_seconds: i64,
+    pub updated_at_nanos: i32,
+    /// `None` when the checkpoint has no best score (`best_trial_idx` too).
+    pub best_score: Option<f64>,
+    pub best_trial_idx: Option<u64>,
+    pub attempts: u64,
+    pub completed: u64,
+    pub errors: u64,
+    /// The length of the trial log.
+    pub trials: u64,
+}
+
+/// A store file that passed every check of [`read`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreFile {
+    pub generation: u64,
+    pub summary: Summary,
+    pub checkpoint: Checkpoint,
+}
+
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut n = 0;
+    while n < 256 {
+        let mut c = n as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        table[n] = c;
+        n += 1;
+    }
+    table
+};
+
+/// The CRC-32C (Castagnoli) of `data`.
+pub fn crc32c(data: &[u8]) -> u32 {
+    let mut c = u32::MAX;
+    for &b in data {
+        c = CRC_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+fn corrupt<T>(kind: Kind, detail: impl Into<String>) -> Result<T, Error> {
+    Err(Error::Corrupt(CorruptStoreFile {
+        kind,
+        detail: detail.into(),
+    }))
+}
+
+fn be_u16(data: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([data[at], data[at + 1]])
+}
+
+fn be_u32(data: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn be_u64(data: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(data[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Reads a whole store file, checking it in the order of
+/// docs/store-file.md §5.
+pub fn read(data: &[u8]) -> Result<StoreFile, Error> {
+    let n = data.len();
+    if n < HEADER_SIZE {
+        return corrupt(
+            Kind::Truncated,
+            format!("{n} bytes, a header needs {HEADER_SIZE}"),
+        );
+    }
+    if data[..8] != MAGIC {
+        return corrupt(
+            Kind::BadMagic,
+            "not a dsxir checkpoint store file (bad magic)",
+        );
+    }
+    if crc32c(&data[..40]) != be_u32(data, 40) {
+        return corrupt(
+            Kind::HeaderChecksum,
+            "header checksum mismatch (damaged file)",
+        );
+    }
+    let version = be_u16(data, 8);
+    if version != FRAME_VERSION {
+        return corrupt(
+            Kind::UnsupportedVersion,
+            format!("unsupported frame version {version}"),
+        );
+    }
+    let flags = be_u16(data, 10);
+    if flags != 0 {
+        return corrupt(
+            Kind::UnsupportedFlags,
+            format!("unsupported frame flags {flags:#06x}"),
+        );
+    }
+    let generation = be_u64(data, 12);
+    let summary_length = be_u32(data, 20) as u64;
+    let body_length = be_u64(data, 24);
+    if summary_length > MAX_SUMMARY_BYTES as u64 || body_length > MAX_BODY_BYTES as u64 {
+        return corrupt(
+            Kind::OverLimits,
+            format!(
+                "summary length {summary_length} or body length {body_length} is over the \
+                 limits ({MAX_SUMMARY_BYTES}, {MAX_BODY_BYTES})"
+            ),
+        );
+    }
+    let total = HEADER_SIZE as u64 + summary_length + body_length;
+    if (n as u64) != total {
+        let kind = if (n as u64) < total {
+            Kind::Truncated
+        } else {
+            Kind::TrailingBytes
+        };
+        return corrupt(kind, format!("file has {n} bytes, its frame says {total}"));
+    }
+    let (summary, body) = data[HEADER_SIZE..].split_at(summary_length as usize);
+    if crc32c(summary) != be_u32(data, 32) {
+        return corrupt(
+            Kind::SummaryChecksum,
+            "summary checksum mismatch (damaged file)",
+        );
+    }
+    if crc32c(body) != be_u32(data, 36) {
+        return corrupt(
+            Kind::BodyChecksum,
+            "checkpoint checksum mismatch (damaged file)",
+        );
+    }
+    let checkpoint = decode(body)?;
+    let values = summary_of(&checkpoint);
+    let expected = summary_bytes(&values);
+    if summary != expected.as_slice() {
+        return corrupt(
+            Kind::SummaryMismatch,
+            format!(
+                "the summary is not the checkpoint's ({} bytes, expected {})",
+                summary.len(),
+                expected.len()
+            ),
+        );
+    }
+    Ok(StoreFile {
+        generation,
+        summary: values,
+        checkpoint,
+    })
+}
+
+/// The store file of `checkpoint` committed as `generation`: byte for byte
+/// what the Python FileStore writes (for a checkpoint without unknown
+/// fields, which prost does not keep).
+pub fn write(generation: u64, checkpoint: &Checkpoint) -> Result<Vec<u8>, Error> {
+    validate(checkpoint)?;
+    let body = encode(checkpoint);
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Error::Checkpoint(ResumeMismatch::shape(
+            "<input>".into(),
+            format!(
+                "{} bytes, more than the limit of {MAX_BODY_BYTES} bytes",
+                body.len()
+            ),
+        )));
+    }
+    let summary = summary_bytes(&summary_of(checkpoint));
+    if summary.len() > MAX_SUMMARY_BYTES {
+        return Err(Error::SummaryTooLarge(summary.len()));
+    }
+    let mut out = Vec::with_capacity(HEADER_SIZE + summary.len() + body.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FRAME_VERSION.to_be_bytes());
+    out.extend_from_slice(&0u16.to_be_bytes());
+    out.extend_from_slice(&generation.to_be_bytes());
+    out.extend_from_slice(&(summary.len() as u32).to_be_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_be_bytes());
+    out.extend_from_slice(&crc32c(&summary).to_be_bytes());
+    out.extend_from_slice(&crc32c(&body).to_be_bytes());
+    let header_crc = crc32c(&out);
+    out.extend_from_slice(&header_crc.to_be_bytes());
+    out.extend_from_slice(&summary);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// The canonical summary of a valid checkpoint (docs/store-file.md §3): the
+/// bytes of Python's `encode_summary`.
+pub fn encode_summary(checkpoint: &Checkpoint) -> Result<Vec<u8>, ResumeMismatch> {
+    validate(checkpoint)?;
+    Ok(summary_bytes(&summary_of(checkpoint)))
+}
+
+fn status_name(status: i32) -> &'static str {
+    match status {
+        1 => "running",
+        2 => "paused",
+        3 => "completed",
+        4 => "failed",
+        5 => "cancelled",
+        _ => "unspecified",
+    }
+}
+
+/// The summary values of a valid checkpoint.
+fn summary_of(cp: &Checkpoint) -> Summary {
+    let none = Progress::default();
+    let progress = cp.progress.as_ref().unwrap_or(&none);
+    let stamp = cp.updated_at.unwrap_or_default();
+    Summary {
+        session_id: cp.session_id.clone(),
+        optimizer: cp.optimizer.clone(),
+        status: status_name(cp.status),
+        updated_at_seconds: stamp.seconds,
+        updated_at_nanos: stamp.nanos,
+        best_score: progress.best_score,
+        best_trial_idx: progress.best_trial_idx,
+        attempts: progress.attempts,
+        completed: progress.completed,
+        errors: progress.errors,
+        trials: progress.trial_log.len() as u64,
+    }
+}
+
+fn summary_bytes(s: &Summary) -> Vec<u8> {
+    let mut out = String::with_capacity(256 + s.session_id.len() + s.optimizer.len());
+    out.push_str(&format!("{{\"attempts\":{}", s.attempts));
+    match s.best_score {
+        Some(score) => out.push_str(&format!(",\"best_score\":\"{:016x}\"", score.to_bits())),
+        None => out.push_str(",\"best_score\":null"),
+    }
+    match s.best_trial_idx {
+        Some(idx) => out.push_str(&format!(",\"best_trial_idx\":{idx}")),
+        None => out.push_str(",\"best_trial_idx\":null"),
+    }
+    out.push_str(&format!(
+        ",\"completed\":{},\"errors\":{}",
+        s.completed, s.errors
+    ));
+    out.push_str(",\"optimizer\":");
+    push_json_string(&mut out, &s.optimizer);
+    out.push_str(",\"session_id\":");
+    push_json_string(&mut out, &s.session_id);
+    out.push_str(",\"status\":");
+    push_json_string(&mut out, s.status);
+    out.push_str(&format!(
+        ",\"summary\":{SUMMARY_VERSION},\"trials\":{},\"updated_at\":[{},{}]}}",
+        s.trials, s.updated_at_seconds, s.updated_at_nanos
+    ));
+    out.into_bytes()
+}
+
+/// `s` as a JSON string the way Python's `json.dumps(ensure_ascii=False)`
+/// writes it: only `"`, `\` and characters below U+0020 are escaped (`\b \t
+/// \n \f \r`, else `\u00xx` in lowercase); everything else is kept.
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32c_check_value() {
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+        assert_eq!(crc32c(b""), 0);
+    }
+
+    #[test]
+    fn json_strings_are_escaped_as_python_does() {
+        let mut out = String::new();
+        push_json_string(
+            &mut out,
+            "a\"\\/\u{0}\u{1f}\u{8}\t\n\u{c}\r\u{7f}\u{2028}é😀",
+        );
+        assert_eq!(
+            out,
+            "\"a\\\"\\\\/\\u0000\\u001f\\b\\t\\n\\f\\r\u{7f}\u{2028}é😀\""
+        );
+    }
+}

@@ -1,0 +1,439 @@
+"""Write the store-file vectors of tests/vectors/store/ (docs/store-file.md) with Python.
+
+Every file is a whole file-store file (``<session_id>.dsxckpt``) framed by
+:mod:`dsxir.store.framing` around the summary of :mod:`dsxir.store.summary`:
+valid files at several generations and damaged ones, each listed with its
+expected verdict in ``store/manifest.jsonl`` (one JSON object a line):
+
+- ``ok``: ``generation`` (decimal string), ``checkpoint`` (the canonical
+  checkpoint bytes a reader returns, relative to tests/vectors/) and
+  ``known_only`` (the same without unknown fields, for runtimes that drop them);
+- ``damaged``: ``kind``, the frame check that fails first;
+- ``checkpoint_refused``: ``field``, the path the checkpoint reader reports.
+
+Each verdict is also checked against ``FileStore.get`` while generating: a
+file that the Python store reads differently is an error of this script.
+Run with ``--check`` to fail when the committed files differ from what this
+script writes. Vectors come from tests/vectors/valid and tests/vectors/unknown
+(written by generate.py), so run generate.py first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import struct
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dsxir.errors import CorruptStore, ResumeMismatch
+from dsxir.optimizer_session import checkpoint as ck
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.store import FileStore, framing
+from dsxir.store.summary import encode_summary
+
+HERE = Path(__file__).resolve().parent
+STORE = HERE / "store"
+MANIFEST = "manifest.jsonl"
+# The store's own files: generate.py owns every .binpb and .json under tests/vectors.
+SUFFIXES = (".dsxckpt", ".checkpoint", ".jsonl")
+
+OK, DAMAGED, REFUSED = "ok", "damaged", "checkpoint_refused"
+
+
+@dataclass(frozen=True)
+class Vector:
+    """One store file and what a reader makes of it."""
+
+    name: str
+    data: bytes
+    description: str
+    session_id: str  # the session the file would be stored under
+    expect: dict[str, Any]
+
+
+def _read(rel: str) -> bytes:
+    path = HERE / rel
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: run tests/vectors/generate.py first")
+    return path.read_bytes()
+
+
+def _valid(name: str) -> Checkpoint:
+    return ck.decode(_read(f"valid/{name}.binpb"))
+
+
+def stored(generation: int, cp: Checkpoint) -> bytes:
+    """The bytes FileStore.put writes for ``cp`` committed as ``generation``."""
+    return framing.frame(generation, encode_summary(cp), ck.encode(cp))
+
+
+def header_with(data: bytes, offset: int, fmt: str, value: int) -> bytes:
+    """``data`` with one header field replaced and the header CRC made right again."""
+    out = bytearray(data)
+    struct.pack_into(fmt, out, offset, value)
+    struct.pack_into(">I", out, 40, framing.crc32c(bytes(out[:40])))
+    return bytes(out)
+
+
+def flip(data: bytes, position: int, mask: int = 0x01) -> bytes:
+    out = bytearray(data)
+    out[position] ^= mask
+    return bytes(out)
+
+
+def escapes_checkpoint() -> Checkpoint:
+    """A checkpoint whose strings need every JSON escape (and none of the others)."""
+    cp = _valid("minimal")
+    cp.session_id = "sessi\u00f3n-\U0001f600_1"
+    cp.optimizer = 'q"b\\s/\x00\x01\x1f\b\t\n\f\r\x7f\x80\u2028\u2029\ufeff\u00e9\U0001d11e'
+    cp.created_at.seconds, cp.created_at.nanos = -62_135_596_800, 0
+    cp.updated_at.seconds, cp.updated_at.nanos = -62_135_596_800, 1
+    cp.progress.started_at.seconds, cp.progress.started_at.nanos = -62_135_596_800, 0
+    return cp
+
+
+def valid_vectors() -> tuple[list[Vector], dict[str, bytes]]:
+    """The valid files, and extra checkpoint files they refer to (by path under tests/vectors)."""
+    extra: dict[str, bytes] = {}
+    vectors: list[Vector] = []
+
+    def add(
+        name: str,
+        generation: int,
+        cp: Checkpoint,
+        checkpoint: str,
+        description: str,
+        known_only: str | None = None,
+    ) -> None:
+        vectors.append(
+            Vector(
+                name,
+                stored(generation, cp),
+                description,
+                cp.session_id,
+                {
+                    "verdict": OK,
+                    "generation": str(generation),
+                    "checkpoint": checkpoint,
+                    "known_only": known_only or checkpoint,
+                },
+            )
+        )
+
+    for name, generation, description in (
+        ("fresh", 1, "a new session, as created: no best score, best_trial_idx null"),
+        ("minimal", 1, "no options, empty sampler blob"),
+        ("running_trials", 2, "ok and error trials: counts, best score 0.75, best_trial_idx 3"),
+        ("paused", 7, "paused"),
+        ("completed", 12, "completed, with a terminal reason"),
+        ("cancelled_no_reason", 3, "cancelled"),
+        ("failed", 1, "failed"),
+        ("negative_zero_score", 3, "best score -0.0: best_score 8000000000000000"),
+        ("infinite_scores", 4, "best score +Infinity: best_score 7ff0000000000000"),
+        ("score_zero_vs_absent", 5, "best score 0.0: best_score 0000000000000000"),
+        ("timestamp_extremes", 1, "updated_at [253402300799,999999999]"),
+        ("long_log", 300, "150 trials: a body of several kilobytes"),
+        ("terms_edge", 1 << 32, "a generation beyond 32 bits"),
+        ("deep_stats", (1 << 64) - 1, "the largest generation, 2^64-1"),
+    ):
+        add(name, generation, _valid(name), f"valid/{name}.binpb", description)
+
+    unknown = "unknown/newer_minor_extra_fields"
+    add(
+        "unknown_fields",
+        9,
+        Checkpoint.FromString(_read(f"{unknown}.binpb")),
+        f"{unknown}.binpb",
+        "a checkpoint of a newer minor with unknown fields, kept in the body by Python; "
+        "a runtime that drops unknown fields reads known_only and cannot write the file back",
+        known_only=f"{unknown}.known_only.binpb",
+    )
+
+    cp = escapes_checkpoint()
+    extra["store/escapes.checkpoint"] = ck.encode(cp)
+    add(
+        "escapes",
+        2,
+        cp,
+        "store/escapes.checkpoint",
+        "session id and optimizer beyond ASCII; the optimizer holds every character JSON "
+        "escapes and characters it does not (DEL, U+0080, U+2028, U+FEFF, astral); "
+        "updated_at [-62135596800,1]",
+    )
+    return vectors, extra
+
+
+def damaged_vectors() -> list[Vector]:
+    base_cp = _valid("running_trials")
+    base = stored(2, base_cp)
+    summary_length = struct.unpack_from(">I", base, 20)[0]
+    body_start = framing.HEADER_SIZE + summary_length
+    vectors: list[Vector] = []
+
+    def damaged(name: str, data: bytes, kind: str, description: str) -> None:
+        vectors.append(Vector(name, data, description, "s1", {"verdict": DAMAGED, "kind": kind}))
+
+    def refused(name: str, data: bytes, field: str, description: str) -> None:
+        vectors.append(Vector(name, data, description, "s1", {"verdict": REFUSED, "field": field}))
+
+    damaged("empty", b"", "truncated", "zero bytes")
+    damaged("truncated_in_magic", base[:5], "truncated", "5 bytes, inside the magic")
+    damaged("truncated_header", base[:43], "truncated", "43 bytes: one short of a header")
+    damaged("header_only", base[:44], "truncated", "the header alone")
+    damaged(
+        "truncated_in_summary", base[: framing.HEADER_SIZE + 10], "truncated", "cut in the summary"
+    )
+    damaged("truncated_at_body", base[:body_start], "truncated", "header and summary, no body")
+    damaged("truncated_last_byte", base[:-1], "truncated", "the last byte missing")
+    damaged("trailing_byte", base + b"\x00", "trailing_bytes", "one byte after the end")
+    damaged("bad_magic", flip(base, 1), "bad_magic", "a flipped bit in the magic")
+    damaged(
+        "text_mode_copy",
+        base.replace(b"\r\n", b"\n"),
+        "bad_magic",
+        "CR LF turned into LF, as a text-mode copy does",
+    )
+    damaged(
+        "bare_checkpoint",
+        _read("valid/running_trials.binpb"),
+        "bad_magic",
+        "the checkpoint bytes alone, not framed",
+    )
+    damaged("generation_bit_flip", flip(base, 19), "header_checksum", "a flipped generation bit")
+    damaged("length_bit_flip", flip(base, 31, 0x02), "header_checksum", "a flipped body-length bit")
+    damaged("header_crc_flip", flip(base, 43, 0x80), "header_checksum", "a flipped header-CRC bit")
+    damaged(
+        "version_2",
+        header_with(base, 8, ">H", 2),
+        "unsupported_version",
+        "frame version 2 (header CRC right)",
+    )
+    damaged(
+        "version_0",
+        header_with(base, 8, ">H", 0),
+        "unsupported_version",
+        "frame version 0 (header CRC right)",
+    )
+    damaged(
+        "flags_1",
+        header_with(base, 10, ">H", 1),
+        "unsupported_flags",
+        "flags 0x0001 (header CRC right)",
+    )
+    damaged(
+        "flags_8000",
+        header_with(base, 10, ">H", 0x8000),
+        "unsupported_flags",
+        "flags 0x8000 (header CRC right)",
+    )
+    damaged(
+        "summary_over_limit",
+        header_with(base, 20, ">I", framing.MAX_SUMMARY_BYTES + 1),
+        "over_limits",
+        "a summary length of 2^20+1 (header CRC right)",
+    )
+    damaged(
+        "body_over_limit",
+        header_with(base, 24, ">Q", framing.MAX_BODY_BYTES + 1),
+        "over_limits",
+        "a body length of 2^28+1 (header CRC right)",
+    )
+    damaged(
+        "body_length_max",
+        header_with(base, 24, ">Q", (1 << 64) - 1),
+        "over_limits",
+        "a body length of 2^64-1: unsigned, not -1 (header CRC right)",
+    )
+    moved = header_with(base, 20, ">I", summary_length + 1)
+    damaged(
+        "lengths_shifted",
+        header_with(moved, 24, ">Q", len(base) - body_start - 1),
+        "summary_checksum",
+        "summary length one more and body length one less: the size matches, the CRCs do not",
+    )
+    damaged("summary_bit_flip", flip(base, 50), "summary_checksum", "a flipped bit in the summary")
+    damaged("body_bit_flip", flip(base, body_start + 3), "body_checksum", "a flipped body bit")
+    damaged(
+        "body_last_byte", flip(base, len(base) - 1, 0xFF), "body_checksum", "last byte inverted"
+    )
+
+    body = ck.encode(base_cp)
+    damaged(
+        "summary_of_another_checkpoint",
+        framing.frame(2, encode_summary(_valid("paused")), body),
+        "summary_mismatch",
+        "every CRC right, but the summary is the one of another checkpoint (status paused)",
+    )
+    negative_zero = _valid("negative_zero_score")
+    positive_zero = Checkpoint()
+    positive_zero.CopyFrom(negative_zero)
+    positive_zero.progress.best_score = 0.0
+    damaged(
+        "summary_best_score_bits",
+        framing.frame(3, encode_summary(positive_zero), ck.encode(negative_zero)),
+        "summary_mismatch",
+        "best_score 0000000000000000 for a best score of -0.0",
+    )
+    summary = json.loads(encode_summary(base_cp))
+    summary["summary"] = 2
+    damaged(
+        "summary_version_2",
+        framing.frame(2, json.dumps(summary, sort_keys=True, separators=(",", ":")).encode(), body),
+        "summary_mismatch",
+        'a summary with "summary":2',
+    )
+    damaged(
+        "summary_not_json",
+        framing.frame(2, b"not json", body),
+        "summary_mismatch",
+        "a summary that is not JSON",
+    )
+    damaged("summary_empty", framing.frame(2, b"", body), "summary_mismatch", "no summary at all")
+
+    refused(
+        "body_not_protobuf",
+        framing.frame(2, encode_summary(base_cp), b"\xff\xff\xff\xff"),
+        "<input>",
+        "every CRC right, the body is not protobuf",
+    )
+    refused(
+        "body_empty",
+        framing.frame(2, encode_summary(base_cp), b""),
+        "format",
+        "every CRC right, no body: an empty checkpoint has no format",
+    )
+    invalid = _read("invalid/best_score_mismatch.binpb")
+    refused(
+        "body_invalid_checkpoint",
+        framing.frame(2, encode_summary(Checkpoint.FromString(invalid)), invalid),
+        "progress.best_trial_idx",
+        "every CRC right and the summary agrees, but the checkpoint breaks a rule of FORMAT.md",
+    )
+    refused(
+        "body_invalid_summary_bad_too",
+        framing.frame(2, b"{}", invalid),
+        "progress.best_trial_idx",
+        "an invalid checkpoint and a bad summary: the checkpoint is reported first",
+    )
+    return vectors
+
+
+def verdict(data: bytes) -> dict[str, Any]:
+    """What docs/store-file.md says a reader makes of ``data`` (the ``expect`` of a vector)."""
+    try:
+        header, summary, body = framing.unframe(data, "<vector>")
+    except CorruptStore as exc:
+        return {"verdict": DAMAGED, "kind": damage_kind(exc.detail)}
+    try:
+        cp = ck.decode(body)
+    except ResumeMismatch as exc:
+        return {"verdict": REFUSED, "field": exc.field}
+    if summary != encode_summary(cp):
+        return {"verdict": DAMAGED, "kind": "summary_mismatch"}
+    return {"verdict": OK, "generation": str(header.generation), "body": ck.encode(cp)}
+
+
+DAMAGE_KINDS = (
+    ("truncated:", "truncated"),
+    ("trailing bytes:", "trailing_bytes"),
+    ("not a dsxir checkpoint store file", "bad_magic"),
+    ("header checksum mismatch", "header_checksum"),
+    ("unsupported frame version", "unsupported_version"),
+    ("unsupported frame flags", "unsupported_flags"),
+    ("frame lengths are over the limits", "over_limits"),
+    ("summary checksum mismatch", "summary_checksum"),
+    ("checkpoint checksum mismatch", "body_checksum"),
+)
+
+
+def damage_kind(detail: str) -> str:
+    """The kind of docs/store-file.md §6 of a framing.CorruptStore detail."""
+    for prefix, kind in DAMAGE_KINDS:
+        if detail.startswith(prefix):
+            return kind
+    raise AssertionError(f"unknown frame damage: {detail}")
+
+
+def check_vector(vector: Vector, files: dict[str, bytes]) -> None:
+    """The verdict of ``vector`` is the declared one, and FileStore.get agrees."""
+    got = verdict(vector.data)
+    expect = vector.expect
+    if got["verdict"] != expect["verdict"] or any(
+        got[key] != expect[key] for key in ("kind", "field", "generation") if key in expect
+    ):
+        raise AssertionError(f"{vector.name}: expected {expect}, a reader says {got}")
+    if got["verdict"] == OK and got["body"] != files[expect["checkpoint"]]:
+        raise AssertionError(f"{vector.name}: the body is not the checkpoint's canonical bytes")
+    with tempfile.TemporaryDirectory() as folder:
+        store = FileStore(folder)
+        (Path(folder) / f"{vector.session_id}.dsxckpt").write_bytes(vector.data)
+        try:
+            read = store.get(vector.session_id)
+        except CorruptStore as exc:
+            if got["verdict"] == OK:
+                raise AssertionError(f"{vector.name}: FileStore.get refuses it: {exc}") from None
+            return
+        if got["verdict"] != OK:
+            raise AssertionError(f"{vector.name}: FileStore.get reads it, a reader must not")
+        if str(read.generation) != got["generation"] or ck.encode(read.checkpoint) != got["body"]:
+            raise AssertionError(f"{vector.name}: FileStore.get reads another checkpoint")
+
+
+def build() -> dict[str, bytes]:
+    """Every file of tests/vectors/store/, by path relative to tests/vectors/."""
+    valid, files = valid_vectors()
+    vectors = valid + damaged_vectors()
+    referenced = {**files}
+    for vector in valid:
+        for key in ("checkpoint", "known_only"):
+            rel = vector.expect[key]
+            referenced.setdefault(rel, files.get(rel) or _read(rel))
+    lines = []
+    for vector in vectors:
+        check_vector(vector, referenced)
+        rel = f"store/{vector.name}.dsxckpt"
+        files[rel] = vector.data
+        entry = {"name": vector.name, "file": rel, **vector.expect}
+        entry["description"] = vector.description
+        lines.append(json.dumps(entry, ensure_ascii=False))
+    if len({vector.name for vector in vectors}) != len(vectors):
+        raise AssertionError("two vectors have the same name")
+    files[f"store/{MANIFEST}"] = ("\n".join(lines) + "\n").encode()
+    return files
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--check", action="store_true", help="fail when the committed vectors differ"
+    )
+    args = parser.parse_args()
+    files = build()
+    on_disk = {
+        str(p.relative_to(HERE)): p.read_bytes()
+        for p in STORE.rglob("*")
+        if p.is_file() and p.suffix in SUFFIXES
+    }
+    if args.check:
+        stale = sorted(set(files) ^ set(on_disk) | {k for k in files if on_disk.get(k) != files[k]})
+        for name in stale:
+            print(f"stale store vector: tests/vectors/{name}", file=sys.stderr)
+        return 1 if stale else 0
+    for name in set(on_disk) - set(files):
+        (HERE / name).unlink()
+    for name, raw in files.items():
+        path = HERE / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(raw)
+    digest = hashlib.sha256(files[f"store/{MANIFEST}"]).hexdigest()[:16]
+    print(f"wrote {len(files)} files; store manifest sha256 {digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
