@@ -28,6 +28,7 @@ from dsxir.service.defaults import (
     DEFAULT_WATCHERS_PER_CLIENT,
     DEFAULT_WORKERS,
     PUT_COST_CANONICAL,
+    PUT_COST_OTHER,
 )
 
 __all__ = ["serve_command"]
@@ -64,7 +65,7 @@ __all__ = ["serve_command"]
     type=int,
     default=DEFAULT_MAX_MESSAGE_BYTES,
     show_default=True,
-    help="Largest request or response; larger ones fail with RESOURCE_EXHAUSTED.",
+    help="Largest request or response (64 MiB); larger ones fail with RESOURCE_EXHAUSTED.",
 )
 @click.option("--token-file", metavar="PATH", help="Require this bearer token (first line).")
 @click.option("--token-env", metavar="NAME", help="Require the bearer token in this variable.")
@@ -100,10 +101,10 @@ __all__ = ["serve_command"]
     default=DEFAULT_MEMORY_BUDGET_BYTES,
     show_default=True,
     metavar="BYTES",
-    help="Memory the requests in flight may take; a put is charged "
-    f"{PUT_COST_CANONICAL}-64 bytes per byte before it is parsed, and refused with "
-    f"RESOURCE_EXHAUSTED when that is not free. At least {PUT_COST_CANONICAL} x "
-    "--max-message-bytes.",
+    help="Memory the requests in flight may take (default 2 GiB): before it is parsed, a "
+    f"put is charged {PUT_COST_CANONICAL} bytes per request byte when its checkpoint is "
+    f"canonical, {PUT_COST_OTHER} otherwise, and refused with RESOURCE_EXHAUSTED when that "
+    f"is not free. At least {PUT_COST_CANONICAL} x --max-message-bytes.",
 )
 @click.option(
     "--max-watchers",
@@ -125,7 +126,8 @@ __all__ = ["serve_command"]
     default=DEFAULT_WATCH_IDLE_SECONDS,
     show_default=True,
     metavar="SECONDS",
-    help="A watch stream with no event for this long ends (UNAVAILABLE); clients watch again.",
+    help="A watch stream with no event for this long (15 min) ends (UNAVAILABLE); "
+    "clients watch again.",
 )
 @click.option(
     "--watch-write-timeout",

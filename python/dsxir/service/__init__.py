@@ -5,11 +5,13 @@
 - :mod:`.servicer`: the handlers, over any :class:`~dsxir.store.Store`;
 - :mod:`.failures`: store errors as gRPC statuses;
 - :mod:`.auth`: the bearer-token interceptor;
+- :mod:`.limits`: calls at once, the memory budget of requests, watch slots;
 - :mod:`.watch`: commit events fanned out to ``WatchSession`` streams;
-- :mod:`.defaults`: the defaults of ``dsxir-checkpoint serve``.
+- :mod:`.defaults`: the defaults and limits of ``dsxir-checkpoint serve``.
 
 The client is a store like the others: :class:`dsxir.store.grpc.GrpcStore`.
-docs/service.md describes running and using the service.
+docs/service.md describes running and using the service, docs/security.md
+its limits.
 """
 
 from __future__ import annotations

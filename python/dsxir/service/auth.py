@@ -2,18 +2,21 @@
 
 The server, when given a token, requires every call except the gRPC health
 check to carry the metadata ``authorization: Bearer <token>``; any other call
-fails with UNAUTHENTICATED before reaching the store. Tokens are compared in
-constant time (:func:`hmac.compare_digest`); :mod:`dsxir.store.grpc.tokens`
-reads them.
+fails with UNAUTHENTICATED before reaching the store, and before its request
+message is read: the refusal is sent as soon as the call's headers arrive,
+so an unauthenticated client cannot hold the server waiting for a message.
+Tokens are compared in constant time (:func:`hmac.compare_digest`);
+:mod:`dsxir.store.grpc.tokens` reads them.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import grpc
+import grpc.aio
 
 from dsxir.service.failures import RpcFailure, abort
 from dsxir.store.grpc.protocol import Reason
@@ -26,27 +29,27 @@ __all__ = [
 EXEMPT_PREFIXES = ("/grpc.health.v1.Health/",)
 """Methods callable without a token (load balancers probe health without one)."""
 
+if TYPE_CHECKING:
+    _Handler = grpc.RpcMethodHandler[Any, Any]
 
-class TokenAuthInterceptor(grpc.ServerInterceptor):
+
+class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
     """Refuses every call without ``authorization: Bearer <token>`` (health checks aside)."""
 
     def __init__(self, token: str) -> None:
         """Require ``token``."""
         self._expected = f"Bearer {token}".encode()
 
-    def intercept_service(
+    async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[_Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+    ) -> _Handler | None:
         """Pass an authenticated or exempt call on; answer any other with UNAUTHENTICATED."""
         method = handler_call_details.method
         if method.startswith(EXEMPT_PREFIXES) or self._authorized(handler_call_details):
-            return continuation(handler_call_details)
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
-        return _denying(handler)
+            return await continuation(handler_call_details)
+        return _DENYING
 
     def _authorized(self, details: grpc.HandlerCallDetails) -> bool:
         presented = b""
@@ -64,18 +67,10 @@ _DENIED = RpcFailure(
 )
 
 
-def _deny(request: Any, context: grpc.ServicerContext) -> Any:
-    abort(context, _DENIED)
+async def _deny(request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    await abort(context, _DENIED)
 
 
-def _denying(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
-    """A handler of the same shape as ``handler`` that refuses the call."""
-    request_streaming = handler.request_streaming
-    response_streaming = handler.response_streaming
-    if request_streaming and response_streaming:
-        return grpc.stream_stream_rpc_method_handler(_deny)
-    if request_streaming:
-        return grpc.stream_unary_rpc_method_handler(_deny)
-    if response_streaming:
-        return grpc.unary_stream_rpc_method_handler(_deny)
-    return grpc.unary_unary_rpc_method_handler(_deny)
+# Request-streaming, so nothing reads the request before the refusal; the wire
+# format is the same for every shape, so this answers any method.
+_DENYING: _Handler = grpc.stream_stream_rpc_method_handler(_deny)

@@ -23,8 +23,17 @@ bad request field         INVALID_ARGUMENT          INVALID_REQUEST (field)
 ``OSError``
 no or wrong token         UNAUTHENTICATED           UNAUTHENTICATED
 message over the limit    RESOURCE_EXHAUSTED        (set by gRPC itself, no detail)
+too many calls, memory    RESOURCE_EXHAUSTED        (no detail)
+budget in use
+too many watchers         RESOURCE_EXHAUSTED        TOO_MANY_WATCHERS
+no request message        DEADLINE_EXCEEDED         (no detail)
+within the read timeout
 anything else             INTERNAL                  INTERNAL
 ========================  ========================  =======================================
+
+Every message and metadata value the server sends goes through
+:func:`~dsxir.store.redact.redact_text`, so the secrets of a store URL quoted
+by a driver's error never reach a client.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import grpc
+import grpc.aio
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[import-untyped]
 
@@ -46,33 +56,41 @@ from dsxir.errors import (
     StoreUnavailable,
 )
 from dsxir.store.grpc.protocol import DETAILS_KEY, DOMAIN, Reason
+from dsxir.store.redact import redact_text
 
 __all__ = ["RpcFailure", "abort", "failure_of"]
 
 
 class RpcFailure(Exception):
-    """A status the server sends: raised inside a handler, turned into the RPC's status."""
+    """A status the server sends: raised inside a handler, turned into the RPC's status.
+
+    ``reason`` None sends no details (a RESOURCE_EXHAUSTED that no
+    ``ErrorReason`` names). The message and metadata values are redacted.
+    """
 
     def __init__(
         self,
         code: grpc.StatusCode,
         message: str,
-        reason: str,
+        reason: str | None,
         metadata: Mapping[str, str] | None = None,
         field: str | None = None,
     ) -> None:
+        message = redact_text(message)
         super().__init__(message)
         self.code = code
         self.message = message
         self.reason = reason
-        self.metadata = dict(metadata or {})
+        self.metadata = {key: redact_text(value) for key, value in (metadata or {}).items()}
         self.field = field
 
     def status(self) -> Any:
         """The ``google.rpc.Status`` of this failure (ErrorInfo, and BadRequest for a field)."""
-        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN)
-        info.metadata.update(self.metadata)
-        details = [info]
+        details: list[Any] = []
+        if self.reason is not None:
+            info = error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN)
+            info.metadata.update(self.metadata)
+            details.append(info)
         if self.field is not None:
             details.append(
                 error_details_pb2.BadRequest(
@@ -156,26 +174,13 @@ def _invalid_checkpoint(path: str, detail: str, prefix: str) -> RpcFailure:
     )
 
 
-def abort(context: grpc.ServicerContext, failure: RpcFailure) -> NoReturn:
+async def abort(context: grpc.aio.ServicerContext[Any, Any], failure: RpcFailure) -> NoReturn:
     """End the RPC of ``context`` with ``failure`` (code, message and details)."""
-    status = failure.status()
-    context.abort_with_status(
-        _Status(
-            failure.code,
-            failure.message,
-            ((DETAILS_KEY, status.SerializeToString()),),
-        )
-    )
-    raise AssertionError("abort_with_status returned")  # pragma: no cover
-
-
-class _Status(grpc.Status):
-    def __init__(
-        self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, bytes], ...]
-    ) -> None:
-        self.code = code
-        self.details = details
-        self.trailing_metadata = trailing_metadata
+    trailing: tuple[tuple[str, bytes], ...] = ()
+    if failure.reason is not None or failure.field is not None:
+        trailing = ((DETAILS_KEY, failure.status().SerializeToString()),)
+    await context.abort(failure.code, failure.message, trailing)
+    raise AssertionError("abort returned")  # pragma: no cover
 
 
 _RPC_CODES: dict[grpc.StatusCode, int] = {
@@ -186,5 +191,6 @@ _RPC_CODES: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.UNAVAILABLE: code_pb2.UNAVAILABLE,
     grpc.StatusCode.UNAUTHENTICATED: code_pb2.UNAUTHENTICATED,
     grpc.StatusCode.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.DEADLINE_EXCEEDED: code_pb2.DEADLINE_EXCEEDED,
     grpc.StatusCode.INTERNAL: code_pb2.INTERNAL,
 }

@@ -1,38 +1,64 @@
 """The handlers of ``CheckpointStoreService`` over any store.
 
-Each handler takes the request's raw bytes and parses them itself, so a
-request that is not valid protobuf is answered with INVALID_ARGUMENT (gRPC
-would answer INTERNAL), and checkpoints are validated by the store's ``put``
-with the rules of ``checkpoint.encode``/``decode``: nothing a reader would
+Handlers run on the server's asyncio loop and take every method as a
+request stream, so they decide when, and how long, to wait for the request
+message: a call whose message has not arrived within the read timeout is
+ended, and no thread ever waits for a client. Each request is then charged
+to the memory budget (:func:`~dsxir.service.limits.request_cost`) and
+handed as raw bytes to a worker thread, which parses it itself: a request
+that is not valid protobuf is answered with INVALID_ARGUMENT (gRPC would
+answer INTERNAL), and checkpoints are validated by the store's ``put`` with
+the rules of ``checkpoint.encode``/``decode``: nothing a reader would
 refuse is ever stored. Store errors become status codes through
 :func:`~dsxir.service.failures.failure_of`.
 
 Watch events come from the store when it is a
 :class:`~dsxir.store.events.CommitFeed`; otherwise the
 servicer publishes the commits it makes itself, under a per-session lock so
-that events of one session are published in commit order.
+that events of one session are published in commit order. A watch stream
+takes no thread: it waits on its subscription's waker.
+
+``ListSessions`` skips damaged sessions (one warning line each on the
+``dsxir.service`` logger) instead of failing the page.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import datetime as _dt
 import hashlib
+import inspect
 import json
+import logging
 import threading
 import zlib
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
+import grpc.aio
 from google.protobuf.message import Message
 
 from dsxir.checkpoint_store.v1 import service_pb2 as pb
-from dsxir.errors import InvalidCheckpoint, InvalidSessionId, NotFound
+from dsxir.errors import CorruptStore, InvalidCheckpoint, InvalidSessionId, NotFound
 from dsxir.optimizer_session.statuses import STATUS_NAMES
 from dsxir.optimizer_session.validate import checked_bytes
+from dsxir.optimizer_session.wire import varint
 from dsxir.service.failures import RpcFailure, abort, failure_of
+from dsxir.service.limits import (
+    MemoryBudget,
+    Slots,
+    WatchSlots,
+    client_of,
+    give_back_memory,
+    request_cost,
+)
 from dsxir.service.watch import (
+    Subscription,
     WatchClosed,
     WatchHub,
     WatchInterrupted,
@@ -47,17 +73,138 @@ from dsxir.store.interface import (
     listing_of,
     timestamp_to_datetime,
 )
+from dsxir.store.redact import redact_text
 from dsxir.store.session_ids import check_session_id
 
-__all__ = ["CheckpointStoreServicer"]
+__all__ = [
+    "MAX_SMALL_REQUEST_BYTES",
+    "CheckpointStoreServicer",
+    "Limits",
+    "next_message",
+    "read_request",
+    "within",
+]
 
 _M = TypeVar("_M", bound=Message)
+_T = TypeVar("_T")
 _STRIPES = 64
-_POLL_SECONDS = 0.25
+_MAX_PAGE_TOKEN_CHARS = 1024
+_GIVE_BACK_AFTER = 1024 * 1024
+MAX_SMALL_REQUEST_BYTES = 64 * 1024
+"""The longest WatchSession or health request: they are parsed on the loop, not charged."""
+_MIB = 1024 * 1024
+_log = logging.getLogger("dsxir.service")
+if TYPE_CHECKING:
+    _Context = grpc.aio.ServicerContext[Any, Any]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds the handlers keep (docs/security.md lists the defaults)."""
+
+    calls: Slots
+    """Calls handled at once, from their arrival to their answer (watch streams until
+    their request is read)."""
+    memory: MemoryBudget
+    """Bytes the requests in flight may take."""
+    watches: WatchSlots
+    """Watch streams open at once, in all and per client."""
+    read_timeout: float
+    """Seconds a call may take to send its request message."""
+    watch_idle_seconds: float
+    """A watch stream with no event for this long ends (the client watches again)."""
+    watch_write_timeout: float
+    """A watcher that does not take an event within this ends."""
+
+
+async def within(awaitable: Awaitable[_T], timeout: float) -> _T:
+    """``await awaitable`` for at most ``timeout`` seconds, else ``asyncio.TimeoutError``.
+
+    Unlike ``asyncio.wait_for`` before Python 3.12, this never loses a
+    cancellation (the client went away) that comes just as the awaitable
+    finishes: a handler that lost it would wait for nobody, holding its slot.
+    """
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait((task,), timeout=timeout)
+    finally:
+        if not task.done():
+            task.cancel()
+    if not done:
+        raise asyncio.TimeoutError
+    return task.result()
+
+
+async def next_message(
+    context: _Context, timeout: float, closing: asyncio.Event | None = None
+) -> Any:
+    """The call's next message (``grpc.aio.EOF`` after the last), within ``timeout``.
+
+    A call that sends nothing for ``timeout`` seconds is ended with
+    DEADLINE_EXCEEDED; when ``closing`` is set first (the server shuts down),
+    with UNAVAILABLE, so that it does not hold the shutdown for its grace.
+    """
+    if closing is None:
+        closing = asyncio.Event()
+    reading = asyncio.ensure_future(context.read())
+    stopping = asyncio.ensure_future(closing.wait())
+    try:
+        await asyncio.wait(
+            (reading, stopping), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for task in (reading, stopping):
+            if not task.done():
+                task.cancel()
+    if reading.done() and not reading.cancelled():
+        return reading.result()
+    if stopping.done() and not stopping.cancelled():
+        await abort(
+            context, _unavailable(Reason.SERVER_SHUTTING_DOWN, "the server is shutting down")
+        )
+    await abort(
+        context,
+        RpcFailure(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"no request message within {timeout:g} s (the server's read timeout)",
+            None,
+        ),
+    )
+
+
+async def read_request(
+    context: _Context, timeout: float, closing: asyncio.Event | None = None
+) -> Any:
+    """The call's one request message (see :func:`next_message`); none is INVALID_ARGUMENT."""
+    message = await next_message(context, timeout, closing)
+    if message is grpc.aio.EOF:
+        await abort(
+            context,
+            RpcFailure(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "<input>: the call sent no request message",
+                Reason.INVALID_REQUEST,
+                {"field": "<input>"},
+                field="<input>",
+            ),
+        )
+    return message
+
+
+def too_many_calls(limit: int) -> RpcFailure:
+    """The answer to a call over the cap of calls at once."""
+    return RpcFailure(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"the server is busy: it handles at most {limit} calls at once; try again later",
+        None,
+    )
 
 
 class CheckpointStoreServicer:
-    """``CheckpointStoreService`` over ``store``; watch events go through ``hub``."""
+    """``CheckpointStoreService`` over ``store``; watch events go through ``hub``.
+
+    Store work runs on ``executor``'s threads; ``limits`` bound the rest.
+    """
 
     def __init__(
         self,
@@ -65,35 +212,43 @@ class CheckpointStoreServicer:
         hub: WatchHub,
         *,
         publish_own_commits: bool,
-        max_watchers: int,
+        limits: Limits,
+        executor: Executor,
     ) -> None:
         """Serve ``store``; publish own commits to ``hub`` unless the store feeds it."""
         self.store = store
         self.hub = hub
+        self.limits = limits
+        self._executor = executor
         self._publish = publish_own_commits
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
-        self._watch_slots = threading.BoundedSemaphore(max_watchers)
-        self._max_watchers = max_watchers
+        self._giving_back = threading.Event()
+        self.closing: asyncio.Event | None = None
+        """Set when the server shuts down (by the server, on its loop)."""
+        self._list_page = getattr(store, "list_page", None)
+        self._page_on_damage = callable(self._list_page) and _accepts(self._list_page, "on_damage")
 
     def handler(self) -> grpc.GenericRpcHandler:
-        """The generic handler to add to a ``grpc.Server``."""
-        unary = grpc.unary_unary_rpc_method_handler
+        """The generic handler to add to a ``grpc.aio.Server``."""
+        unary = grpc.stream_unary_rpc_method_handler
         return grpc.method_handlers_generic_handler(
             SERVICE_NAME,
             {
-                "PutCheckpoint": unary(self._unary(self.put_checkpoint)),
-                "GetCheckpoint": unary(self._unary(self.get_checkpoint)),
-                "ListSessions": unary(self._unary(self.list_sessions)),
-                "DeleteCheckpoint": unary(self._unary(self.delete_checkpoint)),
-                "WatchSession": grpc.unary_stream_rpc_method_handler(self._watch),
+                "PutCheckpoint": unary(self._unary("PutCheckpoint", self.put_checkpoint)),
+                "GetCheckpoint": unary(self._unary("GetCheckpoint", self.get_checkpoint)),
+                "ListSessions": unary(self._unary("ListSessions", self.list_sessions)),
+                "DeleteCheckpoint": unary(self._unary("DeleteCheckpoint", self.delete_checkpoint)),
+                "WatchSession": grpc.stream_stream_rpc_method_handler(self._watch),
             },
         )
 
-    # --- the methods (each takes and returns messages) -------------------------
+    # --- the methods (each takes a request's bytes and returns the response's) ----
+    # They run on worker threads.
 
-    def put_checkpoint(self, data: bytes) -> pb.PutCheckpointResponse:
+    def put_checkpoint(self, data: bytes) -> bytes:
         """Commit under the CAS rule (see the .proto)."""
         request = _parse(pb.PutCheckpointRequest, data)
+        del data
         if not request.HasField("checkpoint"):
             raise _bad_request("checkpoint", "is required")
         if request.expected_generation < 0:
@@ -117,16 +272,18 @@ class CheckpointStoreServicer:
             raise failure_of(exc, field_prefix="checkpoint.") from exc
         except Exception as exc:
             raise failure_of(exc, field_prefix="checkpoint.") from exc
-        return pb.PutCheckpointResponse(generation=generation)
+        return pb.PutCheckpointResponse(generation=generation).SerializeToString()
 
-    def get_checkpoint(self, data: bytes) -> pb.GetCheckpointResponse:
+    def get_checkpoint(self, data: bytes) -> bytes:
         """The latest checkpoint and its generation."""
         request = _parse(pb.GetCheckpointRequest, data)
         stored = self.store.get(request.session_id)
-        return pb.GetCheckpointResponse(checkpoint=stored.checkpoint, generation=stored.generation)
+        # The response's bytes, built around the checkpoint's (no copy of the message).
+        body = stored.checkpoint.SerializeToString(deterministic=True)
+        return _length_delimited(1, body) + _varint_field(2, stored.generation)
 
-    def list_sessions(self, data: bytes) -> pb.ListSessionsResponse:
-        """One page of summaries (AIP-158)."""
+    def list_sessions(self, data: bytes) -> bytes:
+        """One page of summaries (AIP-158); damaged sessions are logged and skipped."""
         request = _parse(pb.ListSessionsRequest, data)
         if request.page_size < 0:
             raise _bad_request("page_size", "must not be negative")
@@ -136,6 +293,8 @@ class CheckpointStoreServicer:
             status = STATUS_NAMES.get(request.status)
             if status is None:
                 raise _bad_request("status", f"unknown status {request.status}")
+        if "\x00" in request.optimizer:
+            raise _bad_request("optimizer", "must not hold NUL (U+0000): no optimizer name does")
         optimizer = request.optimizer or None
         since = None
         if request.HasField("updated_since"):
@@ -154,9 +313,9 @@ class CheckpointStoreServicer:
         )
         if more and page:
             response.next_page_token = _page_token(page[-1].session_id, fingerprint)
-        return response
+        return response.SerializeToString()
 
-    def delete_checkpoint(self, data: bytes) -> pb.DeleteCheckpointResponse:
+    def delete_checkpoint(self, data: bytes) -> bytes:
         """Forget a session (idempotent)."""
         request = _parse(pb.DeleteCheckpointRequest, data)
         session_id = check_session_id(request.session_id)
@@ -166,79 +325,156 @@ class CheckpointStoreServicer:
             with self._stripe(session_id):
                 self.store.delete(session_id)
                 self.hub.publish(CommitEvent(session_id, None))
-        return pb.DeleteCheckpointResponse()
+        return pb.DeleteCheckpointResponse().SerializeToString()
 
-    def watch_session(self, data: bytes, is_active: Callable[[], bool]) -> Iterator[Any]:
-        """The events of one session until ``is_active()`` turns false (see the .proto)."""
-        request = _parse(pb.WatchSessionRequest, data)
-        session_id = check_session_id(request.session_id)
-        try:
-            subscription = self.hub.subscribe(session_id)
-        except WatchClosed as exc:
-            raise _unavailable(Reason.SERVER_SHUTTING_DOWN, str(exc)) from None
-        try:
-            initial = self._current(session_id)
-            last = 0 if initial is None else initial.generation
-            yield _event(pb.WATCH_EVENT_TYPE_INITIAL, session_id, initial)
-            while is_active():
-                try:
-                    event = subscription.get(_POLL_SECONDS)
-                except WatchClosed:
-                    raise _unavailable(Reason.SERVER_SHUTTING_DOWN, "shutting down") from None
-                except WatchInterrupted as exc:
-                    raise _unavailable(
-                        Reason.WATCH_INTERRUPTED, f"watch interrupted: {exc}"
-                    ) from None
-                except WatchOverflow as exc:
-                    raise RpcFailure(
-                        grpc.StatusCode.ABORTED, str(exc), Reason.WATCH_OVERFLOW
-                    ) from None
-                if event is None:
-                    continue
-                if event.listing is None:
-                    last = 0
-                    yield _event(pb.WATCH_EVENT_TYPE_DELETED, session_id, None)
-                elif event.listing.generation > last:
-                    last = event.listing.generation
-                    yield _event(pb.WATCH_EVENT_TYPE_COMMITTED, session_id, event.listing)
-        finally:
-            subscription.close()
-
-    # --- plumbing ---------------------------------------------------------------
+    # --- the asyncio side ----------------------------------------------------------
 
     def _unary(
-        self, method: Callable[[bytes], Message]
-    ) -> Callable[[bytes, grpc.ServicerContext], bytes]:
-        def call(data: bytes, context: grpc.ServicerContext) -> bytes:
+        self, name: str, method: Callable[[bytes], bytes]
+    ) -> Callable[[Any, _Context], Awaitable[bytes]]:
+        async def call(request_iterator: Any, context: _Context) -> bytes:
+            limits = self.limits
+            if not limits.calls.try_acquire():
+                await abort(context, too_many_calls(limits.calls.limit))
+            handed_over = False
+            size = 0
             try:
-                return method(data).SerializeToString()
-            except Exception as exc:
-                failure = failure_of(exc)
-            abort(context, failure)
+                data: bytes = await read_request(context, limits.read_timeout, self.closing)
+                size = len(data)
+                if size < _GIVE_BACK_AFTER:
+                    cost = request_cost(name, data)
+                else:  # reading a large request takes a while: not on the loop
+                    cost = await asyncio.get_running_loop().run_in_executor(
+                        self._executor, request_cost, name, data
+                    )
+                refusal = _charge(limits.memory, cost, size)
+                if refusal is not None:
+                    del data  # freed before the memory is given back
+                    await abort(context, refusal)
+                work = asyncio.get_running_loop().run_in_executor(
+                    self._executor, _run, method, data
+                )
+                del data
+                # The slot and the charge are given back when the work is done, even
+                # when the client has gone away before.
+                work.add_done_callback(lambda _: self._done(cost, size))
+                handed_over = True
+                outcome = await asyncio.shield(work)
+            finally:
+                if not handed_over:
+                    limits.calls.release()
+                    self._give_back(size)
+            if isinstance(outcome, RpcFailure):
+                await abort(context, outcome)
+            return outcome
 
         return call
 
-    def _watch(self, data: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
-        if not self._watch_slots.acquire(blocking=False):
-            abort(
+    def _done(self, cost: int, size: int) -> None:
+        self.limits.calls.release()
+        self.limits.memory.release(cost)
+        self._give_back(size)
+
+    def _give_back(self, size: int) -> None:
+        """After a large request, return the freed heap to the system (one at a time)."""
+        if size < _GIVE_BACK_AFTER or self._giving_back.is_set():
+            return
+        self._giving_back.set()
+
+        def give_back() -> None:
+            self._giving_back.clear()
+            give_back_memory()
+
+        with contextlib.suppress(RuntimeError):  # shutting down
+            self._executor.submit(give_back)
+
+    async def _watch(self, request_iterator: Any, context: _Context) -> None:
+        limits = self.limits
+        if not limits.calls.try_acquire():
+            await abort(context, too_many_calls(limits.calls.limit))
+        try:
+            data: bytes = await read_request(context, limits.read_timeout, self.closing)
+        finally:
+            limits.calls.release()
+        try:
+            request = _parse(pb.WatchSessionRequest, _small(data))
+            session_id = check_session_id(request.session_id)
+        except Exception as exc:
+            await abort(context, failure_of(exc))
+        client = client_of(context.peer())
+        refusal = limits.watches.try_acquire(client)
+        if refusal is not None:
+            await abort(
                 context,
-                RpcFailure(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"too many watchers (the server allows {self._max_watchers})",
-                    Reason.TOO_MANY_WATCHERS,
-                ),
+                RpcFailure(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal, Reason.TOO_MANY_WATCHERS),
             )
         try:
-            try:
-                for event in self.watch_session(data, context.is_active):
-                    yield event.SerializeToString()
-            except Exception as exc:
-                failure = failure_of(exc)
-            else:
-                return
+            await self._stream(session_id, context)
+        except Exception as exc:
+            failure = failure_of(exc)
+        else:
+            return
         finally:
-            self._watch_slots.release()
-        abort(context, failure)
+            limits.watches.release(client)
+        await abort(context, failure)
+
+    async def _stream(self, session_id: str, context: _Context) -> None:
+        """The events of one session, until the client leaves or the stream must end."""
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(ready.set)
+
+        try:
+            subscription = self.hub.subscribe(session_id, wake)
+        except WatchClosed as exc:
+            raise _unavailable(Reason.SERVER_SHUTTING_DOWN, str(exc)) from None
+        idle = self.limits.watch_idle_seconds
+        try:
+            initial = await loop.run_in_executor(self._executor, self._current, session_id)
+            last = 0 if initial is None else initial.generation
+            await self._send(context, _event(pb.WATCH_EVENT_TYPE_INITIAL, session_id, initial))
+            quiet_until = loop.time() + idle
+            while True:
+                ready.clear()
+                event = _next_event(subscription)
+                if event is None:
+                    left = quiet_until - loop.time()
+                    if left <= 0:
+                        raise _unavailable(
+                            Reason.WATCH_INTERRUPTED,
+                            f"no event for {idle:g} s: the watch ended; watch again "
+                            "(the current state comes first)",
+                        )
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await within(ready.wait(), left)
+                    continue
+                if event.listing is None:
+                    last = 0
+                    message = _event(pb.WATCH_EVENT_TYPE_DELETED, session_id, None)
+                elif event.listing.generation > last:
+                    last = event.listing.generation
+                    message = _event(pb.WATCH_EVENT_TYPE_COMMITTED, session_id, event.listing)
+                else:
+                    continue
+                await self._send(context, message)
+                quiet_until = loop.time() + idle
+        finally:
+            subscription.close()
+
+    async def _send(self, context: _Context, message: pb.WatchSessionResponse) -> None:
+        timeout = self.limits.watch_write_timeout
+        try:
+            await within(context.write(message.SerializeToString()), timeout)
+        except asyncio.TimeoutError:
+            raise RpcFailure(
+                grpc.StatusCode.ABORTED,
+                f"the watcher took no event within {timeout:g} s",
+                Reason.WATCH_OVERFLOW,
+            ) from None
+
+    # --- plumbing ---------------------------------------------------------------
 
     def _stripe(self, session_id: str) -> threading.Lock:
         return self._stripes[zlib.crc32(session_id.encode()) % _STRIPES]
@@ -262,18 +498,109 @@ class CheckpointStoreServicer:
         after: str | None,
         size: int,
     ) -> tuple[list[Listing], bool]:
-        list_page = getattr(self.store, "list_page", None)
+        list_page = self._list_page
         if callable(list_page):
+            extra = {"on_damage": _skip_damaged} if self._page_on_damage else {}
             rows: list[Listing] = list_page(
-                status=status, optimizer=optimizer, updated_since=since, after=after, limit=size + 1
+                status=status,
+                optimizer=optimizer,
+                updated_since=since,
+                after=after,
+                limit=size + 1,
+                **extra,
             )
         else:
-            rows = self.store.list(status=status, optimizer=optimizer, updated_since=since)
+            rows = self.store.list(
+                status=status, optimizer=optimizer, updated_since=since, on_damage=_skip_damaged
+            )
             if after is not None:
                 key = after.encode()
                 rows = [item for item in rows if item.session_id.encode() > key]
             rows = rows[: size + 1]
         return rows[:size], len(rows) > size
+
+
+def _run(method: Callable[[bytes], bytes], data: bytes) -> bytes | RpcFailure:
+    """Run ``method`` on a worker thread; its failure is returned, not raised.
+
+    The failure goes without its traceback and causes: their frames hold the
+    parsed request, which must be freed now, not when a garbage collection
+    finds the cycle.
+    """
+    try:
+        return method(data)
+    except Exception as exc:
+        failure = failure_of(exc)
+        failure.__traceback__ = failure.__cause__ = failure.__context__ = None
+        return failure
+
+
+def _charge(budget: MemoryBudget, cost: int, size: int) -> RpcFailure | None:
+    """Charge ``cost`` to ``budget``; the answer to send when it cannot be."""
+    if cost > budget.total:
+        message = (
+            f"a request of {size / _MIB:.1f} MiB needs {cost / _MIB:.0f} MiB of memory to be "
+            f"checked, more than the server's memory budget ({budget.total / _MIB:.0f} MiB)"
+        )
+    elif not budget.try_charge(cost):
+        message = (
+            f"the server's memory budget is in use ({budget.used / _MIB:.0f} of "
+            f"{budget.total / _MIB:.0f} MiB); try again later"
+        )
+    else:
+        return None
+    return RpcFailure(grpc.StatusCode.RESOURCE_EXHAUSTED, message, None)
+
+
+def _next_event(subscription: Subscription) -> CommitEvent | None:
+    """The subscription's next event if one is pending (never waits)."""
+    try:
+        return subscription.get(0)
+    except WatchClosed:
+        raise _unavailable(Reason.SERVER_SHUTTING_DOWN, "shutting down") from None
+    except WatchInterrupted as exc:
+        raise _unavailable(Reason.WATCH_INTERRUPTED, f"watch interrupted: {exc}") from None
+    except WatchOverflow as exc:
+        raise RpcFailure(grpc.StatusCode.ABORTED, str(exc), Reason.WATCH_OVERFLOW) from None
+
+
+def _skip_damaged(exc: CorruptStore) -> None:
+    _log.warning(
+        "ListSessions: skipped a damaged session: %s: %s",
+        redact_text(exc.path),
+        redact_text(exc.detail),
+    )
+
+
+def _accepts(function: Callable[..., Any], name: str) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+
+
+def _length_delimited(field: int, payload: bytes) -> bytes:
+    return varint(field << 3 | 2) + varint(len(payload)) + payload
+
+
+def _varint_field(field: int, value: int) -> bytes:
+    return varint(field << 3) + varint(value) if value else b""
+
+
+def _small(data: bytes) -> bytes:
+    """``data``, a request parsed on the loop itself, unless it is too long to be one."""
+    if len(data) > MAX_SMALL_REQUEST_BYTES:
+        raise RpcFailure(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"<input>: {len(data)} bytes: this request is at most {MAX_SMALL_REQUEST_BYTES}",
+            Reason.INVALID_REQUEST,
+            {"field": "<input>"},
+            field="<input>",
+        )
+    return data
 
 
 def _parse(cls: type[_M], data: bytes) -> _M:
@@ -331,12 +658,17 @@ def _read_page_token(token: str, fingerprint: str) -> str | None:
     if not token:
         return None
     try:
+        if len(token) > _MAX_PAGE_TOKEN_CHARS:
+            raise ValueError("too long")
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         body = json.loads(raw)
-        after = body["after"]
+        if not isinstance(body, dict):
+            raise ValueError("not an object")
+        after = body.get("after")
         if body.get("v") != 1 or not isinstance(after, str):
             raise ValueError("bad token")
-    except (ValueError, KeyError, TypeError):
+        check_session_id(after)
+    except (ValueError, TypeError, RecursionError):  # InvalidSessionId is a ValueError
         raise _bad_request("page_token", "not a page token of this service") from None
     if body.get("f") != fingerprint:
         raise _bad_request(

@@ -12,6 +12,10 @@ told so (:class:`WatchOverflow`) instead of the server buffering without
 bound. When the feed may have missed events (its connection to the database
 was lost), :meth:`WatchHub.interrupt` ends every subscription with
 :class:`WatchInterrupted`, so no watcher silently misses a commit.
+
+A subscription may have a ``waker``, called (from whichever thread
+publishes) after each event or end, so an asyncio handler can wait for its
+events without a thread: it then takes them with ``get(0)``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
 
 from dsxir.store.events import CommitEvent
 
@@ -46,7 +51,13 @@ class WatchInterrupted(Exception):
 class Subscription:
     """The events of one session for one watcher, in order, bounded."""
 
-    def __init__(self, hub: WatchHub, session_id: str, max_pending: int) -> None:
+    def __init__(
+        self,
+        hub: WatchHub,
+        session_id: str,
+        max_pending: int,
+        waker: Callable[[], None] | None = None,
+    ) -> None:
         """A subscription of ``hub`` to ``session_id``; use :meth:`WatchHub.subscribe`."""
         self.session_id = session_id
         self._hub = hub
@@ -54,6 +65,7 @@ class Subscription:
         self._events: collections.deque[CommitEvent] = collections.deque()
         self._ready = threading.Condition(threading.Lock())
         self._ended: Exception | None = None
+        self._waker = waker
 
     def _push(self, event: CommitEvent) -> None:
         with self._ready:
@@ -67,12 +79,18 @@ class Subscription:
             else:
                 self._events.append(event)
             self._ready.notify()
+        self._wake()
 
     def _end(self, reason: Exception) -> None:
         with self._ready:
             if self._ended is None:
                 self._ended = reason
             self._ready.notify()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waker is not None:
+            self._waker()
 
     def get(self, timeout: float) -> CommitEvent | None:
         """The next event, or None after ``timeout`` seconds without one.
@@ -108,9 +126,12 @@ class WatchHub:
         self._subscriptions: dict[str, set[Subscription]] = {}
         self._closed = False
 
-    def subscribe(self, session_id: str) -> Subscription:
-        """A new subscription to ``session_id``; ``WatchClosed`` once the hub is closed."""
-        subscription = Subscription(self, session_id, self._max_pending)
+    def subscribe(self, session_id: str, waker: Callable[[], None] | None = None) -> Subscription:
+        """A new subscription to ``session_id``; ``WatchClosed`` once the hub is closed.
+
+        ``waker``, when given, is called after each event or end of the subscription.
+        """
+        subscription = Subscription(self, session_id, self._max_pending, waker)
         with self._lock:
             if self._closed:
                 raise WatchClosed("the server is shutting down")

@@ -489,7 +489,7 @@ def test_serve_command_usage_errors(args: list[str], message: str) -> None:
 def test_serve_reports_an_unusable_address() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "dsxir.cli", "serve", "--store", "memory:",
-         "--listen", "256.0.0.1:1"],
+         "--listen", "256.0.0.1:1", "--insecure"],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert result.returncode == 6 and "cannot listen" in result.stderr

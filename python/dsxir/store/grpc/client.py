@@ -14,18 +14,23 @@ behind the caller's back.
 
 URLs (:meth:`GrpcStore.from_url`)::
 
-    grpc://HOST:PORT[?token_file=PATH&token_env=NAME&timeout=SECONDS]
+    grpc://HOST:PORT[?token_file=PATH&token_env=NAME&timeout=SECONDS&insecure=1]
     grpcs://HOST:PORT[?ca_file=PATH&server_name=NAME&cert_file=PATH&key_file=PATH&...]
 
-The token is read from ``token_file``, else from the environment variable
-``token_env`` (default ``DSXIR_CHECKPOINT_TOKEN``) when it is set; it is
-never part of the URL. ``grpcs`` uses TLS, with the system's roots unless
-``ca_file`` is given; ``cert_file``/``key_file`` present a client certificate.
+The token is read from ``token_file`` or from the environment variable
+``token_env`` (not both; a ``token_env`` that is not set or empty is an
+error), else from ``DSXIR_CHECKPOINT_TOKEN`` when that is set and not
+empty; it is never part of the URL. ``grpcs`` uses TLS, with the system's
+roots unless ``ca_file`` is given; ``cert_file``/``key_file`` present a
+client certificate. A token is sent in plain text (``grpc://``) only to a
+loopback address (``localhost``, ``127.0.0.0/8``, ``::1``) or a unix
+socket, unless ``insecure=1`` (``insecure=True``) says to anyway.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import ipaddress
 import os
 import threading
 import urllib.parse
@@ -55,7 +60,7 @@ from dsxir.store.interface import (
 )
 from dsxir.store.session_ids import check_session_id
 
-__all__ = ["GrpcStore", "WatchEvent", "WatchStream", "open_url"]
+__all__ = ["GrpcStore", "WatchEvent", "WatchStream", "is_local_target", "open_url"]
 
 _MESSAGE_LIMIT = MAX_CHECKPOINT_BYTES + 64 * 1024
 if TYPE_CHECKING:
@@ -139,12 +144,20 @@ class GrpcStore:
         token: str | None = None,
         timeout: float | None = 60.0,
         options: list[tuple[str, Any]] | None = None,
+        insecure: bool = False,
     ) -> None:
         """Connect to ``target`` (``HOST:PORT``), with TLS when ``credentials`` are given.
 
         ``token`` is sent as a bearer token on every call; ``timeout`` bounds
         every unary call (None: no deadline). The connection is made lazily.
+        Without ``credentials``, a token is refused (``ValueError``) unless
+        ``target`` is a loopback address or ``insecure`` is true.
         """
+        if token and credentials is None and not insecure and not is_local_target(target):
+            raise ValueError(
+                f"refusing to send the bearer token in plain text to {target}: use "
+                "grpcs:// (TLS), or allow it with insecure=1 in the URL (insecure=True)"
+            )
         self.target = target
         self._timeout = timeout
         self._metadata = bearer_metadata(token) if token else None
@@ -182,6 +195,7 @@ class GrpcStore:
             "token_file",
             "token_env",
             "timeout",
+            "insecure",
             "ca_file",
             "server_name",
             "cert_file",
@@ -194,11 +208,18 @@ class GrpcStore:
             query
         ):
             raise ValueError(f"store URL {url!r}: TLS parameters need grpcs://")
+        insecure = _flag(url, "insecure", query.get("insecure", "0"))
+        if insecure and parsed.scheme == "grpcs":
+            raise ValueError(f"store URL {url!r}: insecure=1 is for grpc:// only")
+        if "token_file" in query and "token_env" in query:
+            raise ValueError(f"store URL {url!r}: give token_file or token_env, not both")
         if "token_file" in query:
             token = read_token(file=query["token_file"])
+        elif "token_env" in query:
+            token = read_token(env=query["token_env"])
         else:
-            env = query.get("token_env", DEFAULT_TOKEN_ENV)
-            token = read_token(env=env) if os.environ.get(env) else None
+            default = os.environ.get(DEFAULT_TOKEN_ENV, "").strip()
+            token = read_token(env=DEFAULT_TOKEN_ENV) if default else None
         timeout = float(query["timeout"]) if "timeout" in query else 60.0
         credentials = None
         options: list[tuple[str, Any]] = []
@@ -211,7 +232,12 @@ class GrpcStore:
             if "server_name" in query:
                 options.append(("grpc.ssl_target_name_override", query["server_name"]))
         return cls(
-            parsed.netloc, credentials=credentials, token=token, timeout=timeout, options=options
+            parsed.netloc,
+            credentials=credentials,
+            token=token,
+            timeout=timeout,
+            options=options,
+            insecure=insecure,
         )
 
     def __repr__(self) -> str:
@@ -307,6 +333,34 @@ class GrpcStore:
         except grpc.RpcError as exc:
             raise from_rpc_error(exc, session_id=session_id) from None
         return response
+
+
+def is_local_target(target: str) -> bool:
+    """Whether a channel target is on this host: a loopback address or a unix socket."""
+    for prefix in ("dns:///", "dns:", "ipv4:", "ipv6:"):
+        if target.startswith(prefix):
+            target = target[len(prefix) :]
+            break
+    if target.startswith(("unix:", "unix-abstract:")):
+        return True
+    if target.startswith("["):
+        host = target[1:].partition("]")[0]
+    else:
+        host = target.rpartition(":")[0] if target.count(":") == 1 else target
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _flag(url: str, name: str, value: str) -> bool:
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(f"store URL {url!r}: {name} must be 1 or 0, not {value!r}")
 
 
 def _length_delimited(field: int, payload: bytes) -> bytes:

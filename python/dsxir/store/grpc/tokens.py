@@ -4,7 +4,8 @@ A token is read from a file (its first line, surrounding whitespace removed)
 or from an environment variable, never from the command line or a URL, where
 it would show in process listings and logs. A call presents it as the
 metadata ``authorization: Bearer <token>``. Over anything but loopback, use
-TLS with it.
+TLS with it: :class:`~dsxir.store.grpc.GrpcStore` refuses to send one in
+plain text to another host unless told to (``insecure``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ MIN_TOKEN_CHARS = 16
 def read_token(*, file: str | None = None, env: str | None = None) -> str | None:
     """The token in ``file`` or in environment variable ``env`` (not both); None if neither.
 
-    Raises ``ValueError`` when the file or variable holds no token, a token
-    shorter than 16 characters, or characters that cannot go in gRPC metadata;
-    ``OSError`` when the file cannot be read.
+    Raises ``ValueError`` when the file or variable holds no token (a variable
+    that is not set is an error too: it was asked for), a token shorter than
+    16 characters, or characters that cannot go in gRPC metadata; ``OSError``
+    when the file cannot be read.
     """
     if file is not None and env is not None:
         raise ValueError("give a token file or a token environment variable, not both")
@@ -34,7 +36,9 @@ def read_token(*, file: str | None = None, env: str | None = None) -> str | None
             token = handle.readline().strip()
         source = f"token file {file}"
     elif env is not None:
-        token = os.environ.get(env, "").strip()
+        if env not in os.environ:
+            raise ValueError(f"environment variable {env} is not set")
+        token = os.environ[env].strip()
         source = f"environment variable {env}"
     else:
         return None
