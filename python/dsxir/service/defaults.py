@@ -61,7 +61,7 @@ REQUEST_COST = 4
 DEFAULT_WATCHERS_PER_CLIENT = 8
 """Watch streams one client (one IP address) may hold open at once."""
 DEFAULT_WATCH_IDLE_SECONDS = 900.0
-"""A watch stream with no event for this long ends (UNAVAILABLE, WATCH_INTERRUPTED): the
+"""A watch stream with no event for this long ends (UNAVAILABLE, WATCH_IDLE): the
 client watches again and gets the current state first."""
 DEFAULT_WATCH_WRITE_TIMEOUT_SECONDS = 30.0
 """A watcher that does not take an event within this ends (ABORTED, WATCH_OVERFLOW)."""

@@ -23,10 +23,10 @@ bad request field         INVALID_ARGUMENT          INVALID_REQUEST (field)
 ``OSError``
 no or wrong token         UNAUTHENTICATED           UNAUTHENTICATED
 message over the limit    RESOURCE_EXHAUSTED        (set by gRPC itself, no detail)
-too many calls, memory    RESOURCE_EXHAUSTED        (no detail)
+too many calls, memory    RESOURCE_EXHAUSTED        TOO_MANY_CALLS, MEMORY_BUDGET_EXHAUSTED
 budget in use
 too many watchers         RESOURCE_EXHAUSTED        TOO_MANY_WATCHERS
-no request message        DEADLINE_EXCEEDED         (no detail)
+no request message        DEADLINE_EXCEEDED         REQUEST_TIMEOUT
 within the read timeout
 anything else             INTERNAL                  INTERNAL
 ========================  ========================  =======================================

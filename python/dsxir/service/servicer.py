@@ -167,7 +167,7 @@ async def next_message(
         RpcFailure(
             grpc.StatusCode.DEADLINE_EXCEEDED,
             f"no request message within {timeout:g} s (the server's read timeout)",
-            None,
+            Reason.REQUEST_TIMEOUT,
         ),
     )
 
@@ -196,7 +196,7 @@ def too_many_calls(limit: int) -> RpcFailure:
     return RpcFailure(
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         f"the server is busy: it handles at most {limit} calls at once; try again later",
-        None,
+        Reason.TOO_MANY_CALLS,
     )
 
 
@@ -443,7 +443,7 @@ class CheckpointStoreServicer:
                     left = quiet_until - loop.time()
                     if left <= 0:
                         raise _unavailable(
-                            Reason.WATCH_INTERRUPTED,
+                            Reason.WATCH_IDLE,
                             f"no event for {idle:g} s: the watch ended; watch again "
                             "(the current state comes first)",
                         )
@@ -549,7 +549,7 @@ def _charge(budget: MemoryBudget, cost: int, size: int) -> RpcFailure | None:
         )
     else:
         return None
-    return RpcFailure(grpc.StatusCode.RESOURCE_EXHAUSTED, message, None)
+    return RpcFailure(grpc.StatusCode.RESOURCE_EXHAUSTED, message, Reason.MEMORY_BUDGET_EXHAUSTED)
 
 
 def _next_event(subscription: Subscription) -> CommitEvent | None:

@@ -70,6 +70,18 @@ const (
 	// UNAVAILABLE: the store's commit feed may have missed events (its
 	// connection to the database was lost); watch again.
 	ErrorReason_WATCH_INTERRUPTED ErrorReason = 13
+	// RESOURCE_EXHAUSTED: the server handles as many calls at once as it
+	// allows; try again later.
+	ErrorReason_TOO_MANY_CALLS ErrorReason = 14
+	// RESOURCE_EXHAUSTED: checking the request would take more memory than the
+	// server's budget for requests in flight has free (or ever has).
+	ErrorReason_MEMORY_BUDGET_EXHAUSTED ErrorReason = 15
+	// DEADLINE_EXCEEDED: the request message did not arrive within the
+	// server's read timeout.
+	ErrorReason_REQUEST_TIMEOUT ErrorReason = 16
+	// UNAVAILABLE: a watch saw no event for the server's idle timeout and
+	// ended; watch again (the current state comes first).
+	ErrorReason_WATCH_IDLE ErrorReason = 17
 )
 
 // Enum value maps for ErrorReason.
@@ -89,6 +101,10 @@ var (
 		11: "INTERNAL",
 		12: "SERVER_SHUTTING_DOWN",
 		13: "WATCH_INTERRUPTED",
+		14: "TOO_MANY_CALLS",
+		15: "MEMORY_BUDGET_EXHAUSTED",
+		16: "REQUEST_TIMEOUT",
+		17: "WATCH_IDLE",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED": 0,
@@ -105,6 +121,10 @@ var (
 		"INTERNAL":                 11,
 		"SERVER_SHUTTING_DOWN":     12,
 		"WATCH_INTERRUPTED":        13,
+		"TOO_MANY_CALLS":           14,
+		"MEMORY_BUDGET_EXHAUSTED":  15,
+		"REQUEST_TIMEOUT":          16,
+		"WATCH_IDLE":               17,
 	}
 )
 
@@ -139,7 +159,7 @@ var File_dsxir_checkpoint_store_v1_error_reason_proto protoreflect.FileDescripto
 
 const file_dsxir_checkpoint_store_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	",dsxir/checkpoint_store/v1/error_reason.proto\x12\x19dsxir.checkpoint_store.v1*\xc9\x02\n" +
+	",dsxir/checkpoint_store/v1/error_reason.proto\x12\x19dsxir.checkpoint_store.v1*\x9f\x03\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11SESSION_NOT_FOUND\x10\x01\x12\x17\n" +
@@ -155,7 +175,12 @@ const file_dsxir_checkpoint_store_v1_error_reason_proto_rawDesc = "" +
 	"\x12\f\n" +
 	"\bINTERNAL\x10\v\x12\x18\n" +
 	"\x14SERVER_SHUTTING_DOWN\x10\f\x12\x15\n" +
-	"\x11WATCH_INTERRUPTED\x10\rB\x85\x01\n" +
+	"\x11WATCH_INTERRUPTED\x10\r\x12\x12\n" +
+	"\x0eTOO_MANY_CALLS\x10\x0e\x12\x1b\n" +
+	"\x17MEMORY_BUDGET_EXHAUSTED\x10\x0f\x12\x13\n" +
+	"\x0fREQUEST_TIMEOUT\x10\x10\x12\x0e\n" +
+	"\n" +
+	"WATCH_IDLE\x10\x11B\x85\x01\n" +
 	"\x1dcom.dsxir.checkpoint_store.v1B\x10ErrorReasonProtoP\x01ZPgithub.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1;checkpointstorev1b\x06proto3"
 
 var (

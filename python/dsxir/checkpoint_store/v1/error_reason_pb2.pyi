@@ -70,6 +70,22 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """UNAVAILABLE: the store's commit feed may have missed events (its
     connection to the database was lost); watch again.
     """
+    TOO_MANY_CALLS: _ErrorReason.ValueType  # 14
+    """RESOURCE_EXHAUSTED: the server handles as many calls at once as it
+    allows; try again later.
+    """
+    MEMORY_BUDGET_EXHAUSTED: _ErrorReason.ValueType  # 15
+    """RESOURCE_EXHAUSTED: checking the request would take more memory than the
+    server's budget for requests in flight has free (or ever has).
+    """
+    REQUEST_TIMEOUT: _ErrorReason.ValueType  # 16
+    """DEADLINE_EXCEEDED: the request message did not arrive within the
+    server's read timeout.
+    """
+    WATCH_IDLE: _ErrorReason.ValueType  # 17
+    """UNAVAILABLE: a watch saw no event for the server's idle timeout and
+    ended; watch again (the current state comes first).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a call failed. The status code it travels with is given per value;
@@ -116,5 +132,21 @@ SERVER_SHUTTING_DOWN: ErrorReason.ValueType  # 12
 WATCH_INTERRUPTED: ErrorReason.ValueType  # 13
 """UNAVAILABLE: the store's commit feed may have missed events (its
 connection to the database was lost); watch again.
+"""
+TOO_MANY_CALLS: ErrorReason.ValueType  # 14
+"""RESOURCE_EXHAUSTED: the server handles as many calls at once as it
+allows; try again later.
+"""
+MEMORY_BUDGET_EXHAUSTED: ErrorReason.ValueType  # 15
+"""RESOURCE_EXHAUSTED: checking the request would take more memory than the
+server's budget for requests in flight has free (or ever has).
+"""
+REQUEST_TIMEOUT: ErrorReason.ValueType  # 16
+"""DEADLINE_EXCEEDED: the request message did not arrive within the
+server's read timeout.
+"""
+WATCH_IDLE: ErrorReason.ValueType  # 17
+"""UNAVAILABLE: a watch saw no event for the server's idle timeout and
+ended; watch again (the current state comes first).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -56,3 +56,9 @@ class Reason:
         error_reason_pb2.SERVER_SHUTTING_DOWN
     )
     WATCH_INTERRUPTED: str = error_reason_pb2.ErrorReason.Name(error_reason_pb2.WATCH_INTERRUPTED)
+    TOO_MANY_CALLS: str = error_reason_pb2.ErrorReason.Name(error_reason_pb2.TOO_MANY_CALLS)
+    MEMORY_BUDGET_EXHAUSTED: str = error_reason_pb2.ErrorReason.Name(
+        error_reason_pb2.MEMORY_BUDGET_EXHAUSTED
+    )
+    REQUEST_TIMEOUT: str = error_reason_pb2.ErrorReason.Name(error_reason_pb2.REQUEST_TIMEOUT)
+    WATCH_IDLE: str = error_reason_pb2.ErrorReason.Name(error_reason_pb2.WATCH_IDLE)

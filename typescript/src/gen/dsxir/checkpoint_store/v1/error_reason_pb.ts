@@ -17,7 +17,7 @@ import { enumDesc, fileDesc } from "@bufbuild/protobuf/codegenv2";
  * Describes the file dsxir/checkpoint_store/v1/error_reason.proto.
  */
 export const file_dsxir_checkpoint_store_v1_error_reason: GenFile = /*@__PURE__*/
-  fileDesc("Cixkc3hpci9jaGVja3BvaW50X3N0b3JlL3YxL2Vycm9yX3JlYXNvbi5wcm90bxIZZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MSrJAgoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASFQoRU0VTU0lPTl9OT1RfRk9VTkQQARIXChNHRU5FUkFUSU9OX0NPTkZMSUNUEAISFgoSSU5WQUxJRF9DSEVDS1BPSU5UEAMSFgoSSU5WQUxJRF9TRVNTSU9OX0lEEAQSEwoPSU5WQUxJRF9SRVFVRVNUEAUSEQoNQ09SUlVQVF9TVE9SRRAGEhUKEVNUT1JFX1VOQVZBSUxBQkxFEAcSEwoPVU5BVVRIRU5USUNBVEVEEAgSFQoRVE9PX01BTllfV0FUQ0hFUlMQCRISCg5XQVRDSF9PVkVSRkxPVxAKEgwKCElOVEVSTkFMEAsSGAoUU0VSVkVSX1NIVVRUSU5HX0RPV04QDBIVChFXQVRDSF9JTlRFUlJVUFRFRBANQoUBCh1jb20uZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MUIQRXJyb3JSZWFzb25Qcm90b1ABWlBnaXRodWIuY29tL2RzeGlyL2RzeGlyLWNoZWNrcG9pbnQvZ28vZHN4aXIvY2hlY2twb2ludF9zdG9yZS92MTtjaGVja3BvaW50c3RvcmV2MWIGcHJvdG8z");
+  fileDesc("Cixkc3hpci9jaGVja3BvaW50X3N0b3JlL3YxL2Vycm9yX3JlYXNvbi5wcm90bxIZZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MSqfAwoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASFQoRU0VTU0lPTl9OT1RfRk9VTkQQARIXChNHRU5FUkFUSU9OX0NPTkZMSUNUEAISFgoSSU5WQUxJRF9DSEVDS1BPSU5UEAMSFgoSSU5WQUxJRF9TRVNTSU9OX0lEEAQSEwoPSU5WQUxJRF9SRVFVRVNUEAUSEQoNQ09SUlVQVF9TVE9SRRAGEhUKEVNUT1JFX1VOQVZBSUxBQkxFEAcSEwoPVU5BVVRIRU5USUNBVEVEEAgSFQoRVE9PX01BTllfV0FUQ0hFUlMQCRISCg5XQVRDSF9PVkVSRkxPVxAKEgwKCElOVEVSTkFMEAsSGAoUU0VSVkVSX1NIVVRUSU5HX0RPV04QDBIVChFXQVRDSF9JTlRFUlJVUFRFRBANEhIKDlRPT19NQU5ZX0NBTExTEA4SGwoXTUVNT1JZX0JVREdFVF9FWEhBVVNURUQQDxITCg9SRVFVRVNUX1RJTUVPVVQQEBIOCgpXQVRDSF9JRExFEBFChQEKHWNvbS5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxQhBFcnJvclJlYXNvblByb3RvUAFaUGdpdGh1Yi5jb20vZHN4aXIvZHN4aXItY2hlY2twb2ludC9nby9kc3hpci9jaGVja3BvaW50X3N0b3JlL3YxO2NoZWNrcG9pbnRzdG9yZXYxYgZwcm90bzM");
 
 /**
  * Why a call failed. The status code it travels with is given per value;
@@ -131,6 +131,38 @@ export enum ErrorReason {
    * @generated from enum value: WATCH_INTERRUPTED = 13;
    */
   WATCH_INTERRUPTED = 13,
+
+  /**
+   * RESOURCE_EXHAUSTED: the server handles as many calls at once as it
+   * allows; try again later.
+   *
+   * @generated from enum value: TOO_MANY_CALLS = 14;
+   */
+  TOO_MANY_CALLS = 14,
+
+  /**
+   * RESOURCE_EXHAUSTED: checking the request would take more memory than the
+   * server's budget for requests in flight has free (or ever has).
+   *
+   * @generated from enum value: MEMORY_BUDGET_EXHAUSTED = 15;
+   */
+  MEMORY_BUDGET_EXHAUSTED = 15,
+
+  /**
+   * DEADLINE_EXCEEDED: the request message did not arrive within the
+   * server's read timeout.
+   *
+   * @generated from enum value: REQUEST_TIMEOUT = 16;
+   */
+  REQUEST_TIMEOUT = 16,
+
+  /**
+   * UNAVAILABLE: a watch saw no event for the server's idle timeout and
+   * ended; watch again (the current state comes first).
+   *
+   * @generated from enum value: WATCH_IDLE = 17;
+   */
+  WATCH_IDLE = 17,
 }
 
 /**
