@@ -7,6 +7,14 @@ store's own files cannot clash with a session's)::
     .lock.<session_id>     the session's lock file (empty), while the session exists
     .tmp.<session_id>      a commit in progress (or left behind by a killed writer)
 
+**Who may read it**: the store creates its folder ``0700`` and every file in
+it ``0600`` (lock and temporary files too), so other local users can neither
+read a checkpoint nor open a lock file. A folder that already exists and is
+open to others (any group or other bit) keeps working, but the store warns
+once per process (:class:`FolderModeWarning`, naming the folder and the fix,
+``chmod 700``). A lock file left ``0644`` by an older version is narrowed to
+``0600`` the next time it is locked.
+
 **Commit** (``put``): under the session's exclusive lock (``fcntl.flock`` on
 its lock file, so commits of one session are serialized across processes and
 threads on one machine, and commits of different sessions do not wait for
@@ -17,14 +25,29 @@ it over ``<session_id>.dsxckpt`` and ``fsync``\\ s the folder. A process
 killed at any moment leaves either the old or the new file in place, never a
 mix; once ``put`` returns, the commit survives a crash of the machine too.
 
+**Lock timeout**: ``put`` and ``delete`` wait at most ``lock_timeout``
+seconds (:data:`DEFAULT_LOCK_TIMEOUT`, 30) for the session's lock, then raise
+:class:`LockTimeout` (a :class:`~dsxir.errors.StoreUnavailable`) naming the
+lock file and, where the system tells (Linux ``/proc/locks``), the process
+holding it; nothing was changed then. A lock held forever (a stuck process, a
+hostile one that could open the lock file) therefore never hangs a caller.
+Something at a lock file's name that is not a regular file (a planted
+symbolic link, a FIFO) is removed, never followed, and a lock file is made in
+its place; those removals are serialized by a lock on the folder itself.
+
 **Reading** (``get``, ``list``) takes no lock: a rename is atomic, so a reader
 sees a whole committed file. Every read checks the frame; a torn, truncated,
 bit-flipped or foreign file raises :class:`~dsxir.errors.CorruptStore` naming
-the file and is never decoded into wrong data. A file whose header is damaged
-blocks ``put`` of its session too (the generation it held cannot be known)
-until it is deleted; damage after the header fails ``get`` but not a ``put``
-with the right generation, which replaces the file. ``delete`` always works.
-``list`` reads only each file's header and summary, never the trial logs.
+the file and is never decoded into wrong data. Anything at a session file's
+name that is not a regular file (a symbolic link, a FIFO, a socket, a device,
+a folder) is refused the same way, without blocking: files are opened
+``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat`` before any read. A file
+whose header is damaged blocks ``put`` of its session too (the generation it
+held cannot be known) until it is deleted; damage after the header fails
+``get`` but not a ``put`` with the right generation, which replaces the file.
+``delete`` always works. ``list`` reads only each file's header and summary,
+never the trial logs; :meth:`FileStore.list_page` reads the summaries of one
+page only.
 
 **Stale files**: a writer killed mid-commit leaves its ``.tmp.`` file. The
 next commit of that session replaces it, and opening a store removes every
@@ -40,18 +63,25 @@ the file system, so nothing is ever written outside the folder.
 
 from __future__ import annotations
 
+import bisect
+import builtins
 import contextlib
 import datetime as _dt
 import errno
 import fcntl
+import itertools
+import math
 import os
 import stat
+import threading
+import time
 import urllib.parse
+import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import BinaryIO
 
-from dsxir.errors import CorruptStore, InvalidSessionId, NotFound
+from dsxir.errors import CorruptStore, InvalidSessionId, NotFound, StoreUnavailable
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.store import framing
@@ -61,6 +91,7 @@ from dsxir.store.interface import (
     OnDamage,
     Stored,
     check_expected_generation,
+    check_page,
     decode_stored,
     listing_of,
     next_generation,
@@ -69,22 +100,79 @@ from dsxir.store.interface import (
 from dsxir.store.session_ids import check_session_id
 from dsxir.store.summary import encode_summary, parse_summary
 
-__all__ = ["SUFFIX", "FileStore", "open_url"]
+__all__ = [
+    "DEFAULT_LOCK_TIMEOUT",
+    "FILE_MODE",
+    "FOLDER_MODE",
+    "SUFFIX",
+    "FileStore",
+    "FolderModeWarning",
+    "LockTimeout",
+    "open_url",
+]
 
 SUFFIX = ".dsxckpt"
 """The file name suffix of a committed checkpoint."""
+DEFAULT_LOCK_TIMEOUT = 30.0
+"""How long ``put`` and ``delete`` wait for a session's lock by default, in seconds."""
+FILE_MODE = 0o600
+"""The mode of every file the store creates (committed, lock and temporary files)."""
+FOLDER_MODE = 0o700
+"""The mode of the store folder when the store creates it."""
+
 _LOCK_PREFIX = ".lock."
 _TEMP_PREFIX = ".tmp."
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_FIRST_POLL = 0.0005
+_LAST_POLL = 0.02
+_REPAIRS = 8
+_URL_OPTIONS = ("lock_timeout",)
+
+
+class LockTimeout(StoreUnavailable):
+    """A session's lock was not acquired within the store's ``lock_timeout``.
+
+    Unlike other ``StoreUnavailable`` errors the outcome is known: the
+    operation changed nothing. ``path`` is the lock file, ``timeout`` the
+    seconds waited, ``holder`` the id of the process holding the lock when
+    the system tells (Linux), else ``None``.
+    """
+
+    def __init__(self, path: str, timeout: float, holder: int | None) -> None:
+        held = f"held by process {holder}" if holder is not None else "holder unknown"
+        super().__init__(
+            f"{path}: lock not acquired within {timeout:g} s ({held}); nothing was changed"
+        )
+        self.path = path
+        self.timeout = timeout
+        self.holder = holder
+
+
+class FolderModeWarning(UserWarning):
+    """A store folder that other local users may read (its mode has group or other bits)."""
 
 
 class FileStore:
-    """Sessions as framed files in one folder (created on the first commit)."""
+    """Sessions as framed files in one folder (created ``0700`` on the first commit)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        """Open the store in folder ``path`` and clean stale temporary files (best effort)."""
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        """Open the store in folder ``path`` and clean stale temporary files (best effort).
+
+        ``lock_timeout`` (seconds, finite, ``>= 0``) bounds how long ``put``
+        and ``delete`` wait for a session's lock before :class:`LockTimeout`.
+        """
         self.path = os.path.abspath(os.fspath(path))
-        with contextlib.suppress(OSError):
+        self.lock_timeout = _check_lock_timeout(lock_timeout)
+        self._folder_checked = False
+        self._check_folder_mode()
+        with contextlib.suppress(OSError, StoreUnavailable, CorruptStore):
             self.clean_stale_files()
 
     def __repr__(self) -> str:
@@ -111,8 +199,9 @@ class FileStore:
         ``InvalidCheckpoint`` for an invalid checkpoint (nothing is written),
         ``Conflict`` when the stored generation is not the expected one (and
         when creating a session that exists), ``CorruptStore`` when the stored
-        file is damaged, ``OSError`` when the file system fails (the stored
-        file is then unchanged).
+        file is damaged, :class:`LockTimeout` when the session's lock stays
+        busy for ``lock_timeout`` seconds (nothing is written), ``OSError``
+        when the file system fails (the stored file is then unchanged).
         """
         session_id = check_session_id(cp.session_id)
         expected = check_expected_generation(expected_generation)
@@ -149,40 +238,24 @@ class FileStore:
         optimizer: str | None = None,
         updated_since: _dt.datetime | None = None,
         on_damage: OnDamage | None = None,
-    ) -> list[Listing]:
+    ) -> builtins.list[Listing]:
         """Summaries of the matching sessions, by session id; reads no trial log.
 
         Files that are not session files (other names, hidden files) are
-        ignored; a damaged session file raises ``CorruptStore`` naming it, or
-        with ``on_damage`` is reported to it and skipped.
+        ignored; a damaged session file (or anything at a session file's name
+        that is not a regular file) raises ``CorruptStore`` naming it, or with
+        ``on_damage`` is reported to it and skipped.
         """
-        where = ListFilter.of(status, optimizer, updated_since)
-        try:
-            names = os.listdir(self.path)
-        except FileNotFoundError:
-            return []
-        found: list[Listing] = []
-        for name in names:
-            if not name.endswith(SUFFIX):
-                continue
-            session_id = name[: -len(SUFFIX)]
-            try:
-                check_session_id(session_id)
-            except InvalidSessionId:
-                continue
-            try:
-                listing = self._read_listing(session_id, os.path.join(self.path, name))
-            except CorruptStore as exc:
-                if on_damage is None:
-                    raise
-                on_damage(exc)
-                continue
-            if listing is not None:
-                found.append(listing)
-        return where.select(found)
+        return self.list_page(
+            status=status, optimizer=optimizer, updated_since=updated_since, on_damage=on_damage
+        )
 
     def delete(self, session_id: str) -> None:
-        """Remove a session (its file, stale temporary file and lock file); idempotent."""
+        """Remove a session (its file, stale temporary file and lock file); idempotent.
+
+        Raises :class:`LockTimeout` when the session's lock stays busy for
+        ``lock_timeout`` seconds (nothing is removed then).
+        """
         check_session_id(session_id)
         if not os.path.isdir(self.path):
             return
@@ -192,56 +265,131 @@ class FileStore:
             if removed:
                 self._sync_folder()
 
+    # --- beyond the interface ---------------------------------------------------
+
+    def list_page(
+        self,
+        *,
+        status: str | None = None,
+        optimizer: str | None = None,
+        updated_since: _dt.datetime | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        on_damage: OnDamage | None = None,
+    ) -> builtins.list[Listing]:
+        """Like ``list``, only sessions whose id sorts after ``after``, at most ``limit``.
+
+        Ids sort by their UTF-8 bytes (the same order as ``list``). The
+        folder's names are listed and sorted (no file is opened for that),
+        then summaries are read from the first id after ``after`` on, only
+        until ``limit`` sessions match: an unfiltered page reads about
+        ``limit`` summaries, whatever the number of sessions. Damage is
+        handled as in ``list``, for the files read.
+        """
+        where = ListFilter.of(status, optimizer, updated_since)
+        after, limit = check_page(after, limit)
+        ids = self._session_names()
+        start = 0 if after is None else bisect.bisect_right(ids, after)
+        found: builtins.list[Listing] = []
+        for session_id in itertools.islice(ids, start, None):
+            if limit is not None and len(found) >= limit:
+                break
+            try:
+                check_session_id(session_id)
+            except InvalidSessionId:
+                continue  # not a session's file (hidden, or an id no store accepts)
+            try:
+                listing = self._read_listing(
+                    session_id, os.path.join(self.path, session_id + SUFFIX)
+                )
+            except CorruptStore as exc:
+                if on_damage is None:
+                    raise
+                on_damage(exc)
+                continue
+            if listing is not None and where.matches(listing):
+                found.append(listing)
+        return found
+
     # --- maintenance ------------------------------------------------------------
 
     def clean_stale_files(self) -> int:
         """Remove temporary files left by killed writers, and orphaned lock files.
 
         A file is removed only while its session's lock is free and taken
-        here, so a commit in progress is never disturbed. Returns how many
-        temporary files were removed.
+        here, so a commit in progress is never disturbed (a session whose lock
+        is busy is skipped, never waited for). Returns how many temporary
+        files were removed.
         """
         try:
-            names = os.listdir(self.path)
+            names = set(os.listdir(self.path))
         except FileNotFoundError:
             return 0
         removed = 0
-        for name in names:
+        for name in sorted(names):
             for prefix in (_TEMP_PREFIX, _LOCK_PREFIX):
                 if not name.startswith(prefix):
                     continue
                 session_id = name[len(prefix) :]
+                if prefix == _LOCK_PREFIX and (
+                    session_id + SUFFIX in names or _TEMP_PREFIX + session_id in names
+                ):
+                    continue  # the lock file of a live session (or seen with its temp file)
                 try:
                     check_session_id(session_id)
                 except InvalidSessionId:
                     continue
-                with self._locked(session_id, blocking=False) as held:
-                    if held and _unlink(self._temp_path(session_id)):
-                        removed += 1
+                try:
+                    with self._locked(session_id, blocking=False) as held:
+                        if held and _unlink(self._temp_path(session_id)):
+                            removed += 1
+                except CorruptStore:
+                    continue  # something at the lock's name that cannot be removed: left alone
         return removed
 
     # --- internals --------------------------------------------------------------
+
+    def _session_names(self) -> builtins.list[str]:
+        """The would-be ids of the folder's ``*.dsxckpt`` files, sorted by code point.
+
+        Code point order is UTF-8 byte order. The ids are not checked here
+        (that costs as much as the listing): :meth:`list_page` checks the ones
+        it reaches and skips the files that are no session's.
+        """
+        try:
+            names = os.listdir(self.path)
+        except FileNotFoundError:
+            return []
+        ids = [name[: -len(SUFFIX)] for name in names if name.endswith(SUFFIX)]
+        ids.sort()
+        return ids
 
     @contextlib.contextmanager
     def _locked(self, session_id: str, *, blocking: bool = True) -> Iterator[bool]:
         """Hold the session's exclusive lock; yields False when not ``blocking`` and busy.
 
+        Waits at most ``lock_timeout`` seconds, then raises :class:`LockTimeout`.
         On leaving, the lock file is removed when the session has no
         committed file (so lock files live exactly as long as their session).
         """
         lock_path = self._lock_path(session_id)
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        deadline = time.monotonic() + (self.lock_timeout if blocking else 0.0)
         while True:
-            fd = os.open(lock_path, flags, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            fd = self._open_lock_file(lock_path, deadline, blocking)
+            if fd is None:
                 yield False
                 return
+            try:
+                acquired = _flock_until(fd, deadline)
+                if not acquired and blocking:
+                    raise LockTimeout(lock_path, self.lock_timeout, _lock_holder(fd))
             except BaseException:
                 os.close(fd)
                 raise
+            if not acquired:
+                os.close(fd)
+                yield False
+                return
             if _names_same_file(lock_path, fd):
                 break
             os.close(fd)  # the file was removed (and maybe re-created) meanwhile: lock again
@@ -254,17 +402,109 @@ class FileStore:
             finally:
                 os.close(fd)
 
+    def _open_lock_file(self, lock_path: str, deadline: float, blocking: bool) -> int | None:
+        """Open (creating ``0600``) the regular lock file at ``lock_path``.
+
+        Anything else found there (a symbolic link, a FIFO, ...) is removed
+        first, never followed or opened. Returns None when not ``blocking``
+        and the folder lock that such a removal needs is busy.
+        """
+        for _ in range(_REPAIRS):
+            with contextlib.suppress(FileNotFoundError):
+                if not stat.S_ISREG(os.lstat(lock_path).st_mode):
+                    if not self._remove_foreign(lock_path, deadline):
+                        if not blocking:
+                            return None
+                        raise LockTimeout(self.path, self.lock_timeout, None)
+                    continue
+            try:
+                fd = os.open(lock_path, _LOCK_FLAGS, FILE_MODE)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENODEV):
+                    continue  # replaced by something else meanwhile: look again
+                raise
+            try:
+                info = os.fstat(fd)
+                if stat.S_ISREG(info.st_mode):
+                    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+                        os.fchmod(fd, FILE_MODE)  # left wider by an older version
+                    return fd
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+        raise CorruptStore(lock_path, "keeps being replaced by something that is not a lock file")
+
+    def _remove_foreign(self, path: str, deadline: float) -> bool:
+        """Remove what is at ``path`` unless it is a regular file, under the folder lock.
+
+        Only regular files are ever lock files; the folder lock makes the
+        look and the removal one step for every process of the store, so a
+        lock file made meanwhile by another process is never removed.
+        Returns False when the folder lock was not acquired by ``deadline``.
+        """
+        folder = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if not _flock_until(folder, deadline):
+                return False
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                return True
+            if stat.S_ISREG(info.st_mode):
+                return True
+            try:
+                if stat.S_ISDIR(info.st_mode):
+                    os.rmdir(path)
+                else:
+                    os.unlink(path)  # a link itself, never what it points to
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise CorruptStore(
+                    path, f"is {_kind(info.st_mode)}, not a lock file, and cannot be removed"
+                ) from exc
+            return True
+        finally:
+            os.close(folder)  # releases the folder lock
+
+    def _check_folder_mode(self) -> None:
+        """Warn once per process when the folder exists and is open to other users."""
+        if self._folder_checked:
+            return
+        try:
+            mode = os.stat(self.path).st_mode
+        except OSError:
+            return  # not there yet: it is created 0700
+        self._folder_checked = True
+        if not stat.S_ISDIR(mode) or not mode & 0o077:
+            return
+        with _warned_lock:
+            if self.path in _warned_folders:
+                return
+            _warned_folders.add(self.path)
+        warnings.warn(
+            FolderModeWarning(
+                f"store folder {self.path} has mode {stat.S_IMODE(mode):04o}: other local"
+                " users may read its checkpoints or hold its locks; restrict it with:"
+                f" chmod 700 {self.path}"
+            ),
+            stacklevel=3,
+        )
+
     def _make_folder(self) -> None:
         if os.path.isdir(self.path):
+            self._check_folder_mode()
             return
         missing = []
         folder = self.path
         while not os.path.isdir(folder):
             missing.append(folder)
             folder = os.path.dirname(folder)
-        os.makedirs(self.path, exist_ok=True)
+        os.makedirs(self.path, mode=FOLDER_MODE, exist_ok=True)
         for created in reversed(missing):
             _sync_dir(os.path.dirname(created))
+        self._check_folder_mode()
 
     def _stored_generation(self, session_id: str) -> int | None:
         path = os.path.join(self.path, session_id + SUFFIX)
@@ -280,9 +520,7 @@ class FileStore:
         temp = self._temp_path(session_id)
         target = os.path.join(self.path, session_id + SUFFIX)
         _unlink(temp)  # left by a writer killed mid-commit; the lock is ours
-        fd = os.open(
-            temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
-        )
+        fd = os.open(temp, _TEMP_FLAGS, FILE_MODE)
         try:
             try:
                 view = memoryview(data)
@@ -316,11 +554,84 @@ class FileStore:
         return listing
 
 
+_warned_lock = threading.Lock()
+_warned_folders: set[str] = set()
+
+
+def _check_lock_timeout(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"lock_timeout must be a number of seconds, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"lock_timeout must be a finite number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _flock_until(fd: int, deadline: float) -> bool:
+    """Lock ``fd`` exclusively, trying until ``deadline`` (at least once); False if never."""
+    delay = _FIRST_POLL
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, _LAST_POLL)
+
+
+def _lock_holder(fd: int) -> int | None:
+    """The id of a process holding a ``flock`` on ``fd``'s file, from ``/proc/locks`` (Linux)."""
+    try:
+        info = os.fstat(fd)
+        with open("/proc/locks", encoding="ascii", errors="replace") as table:
+            lines = table.read().splitlines()
+    except OSError:
+        return None
+    device = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    for line in lines:
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters have "->" after "1:"
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == device:
+            with contextlib.suppress(ValueError):
+                pid = int(fields[4])
+                if pid > 0:
+                    return pid
+    return None
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
 def _open_store_file(path: str) -> tuple[BinaryIO, int] | None:
     """Open a committed file for reading, with its size; None when there is none.
 
-    Refuses (``CorruptStore``) a symbolic link and anything but a regular file.
+    Refuses (``CorruptStore``) a symbolic link and anything but a regular
+    file, without opening it or (when it is swapped in meanwhile) blocking on
+    it: the open is ``O_NOFOLLOW | O_NONBLOCK`` and ``fstat`` is checked
+    before anything is read.
     """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        raise CorruptStore(path, "is a symbolic link, not a store file")
+    if not stat.S_ISREG(mode):
+        raise CorruptStore(path, f"is not a regular file ({_kind(mode)})")
     try:
         fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
@@ -332,7 +643,8 @@ def _open_store_file(path: str) -> tuple[BinaryIO, int] | None:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise CorruptStore(path, "is not a regular file")
+            raise CorruptStore(path, f"is not a regular file ({_kind(info.st_mode)})")
+        os.set_blocking(fd, True)
         return os.fdopen(fd, "rb"), info.st_size
     except BaseException:
         os.close(fd)
@@ -373,13 +685,42 @@ def _same_listing(listed: Listing, cp: Checkpoint, header: framing.Header) -> bo
 
 
 def open_url(url: str) -> FileStore:
-    """The store of a ``file:PATH`` or ``file:///ABS/PATH`` URL (see :mod:`.registry`)."""
-    if url.startswith("file://"):
+    """The store of a ``file:PATH`` or ``file:///ABS/PATH`` URL (see :mod:`.registry`).
+
+    Either form takes the query ``?lock_timeout=SECONDS``; any other query
+    is refused. A PATH holding ``?`` needs the ``file:///`` form with ``%3F``.
+    """
+    if url[: len("file://")].lower() == "file://":
         parsed = urllib.parse.urlsplit(url)
-        if parsed.netloc not in ("", "localhost") or not parsed.path or parsed.query:
+        if parsed.netloc not in ("", "localhost") or not parsed.path:
             raise ValueError(f"unsupported file URL {url!r}: use file:///absolute/path")
-        return FileStore(urllib.parse.unquote(parsed.path))
-    path = url[len("file:") :]
+        return FileStore(urllib.parse.unquote(parsed.path), **_url_options(parsed.query, url))
+    path, _, query = url[len("file:") :].partition("?")
     if not path:
         raise ValueError(f"store URL {url!r} has no path: use file:PATH")
-    return FileStore(path)
+    return FileStore(path, **_url_options(query, url))
+
+
+def _url_options(query: str, url: str) -> dict[str, float]:
+    if not query:
+        return {}
+    try:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise ValueError(f"store URL {url!r}: malformed query {query!r}") from None
+    options: dict[str, float] = {}
+    for key, value in pairs:
+        if key not in _URL_OPTIONS:
+            known = ", ".join(_URL_OPTIONS)
+            raise ValueError(
+                f"store URL {url!r}: unknown option {key!r} (file stores take {known})"
+            )
+        if key in options:
+            raise ValueError(f"store URL {url!r}: option {key!r} given twice")
+        try:
+            options[key] = _check_lock_timeout(float(value))
+        except ValueError:
+            raise ValueError(
+                f"store URL {url!r}: {key} must be a finite number of seconds >= 0, got {value!r}"
+            ) from None
+    return options

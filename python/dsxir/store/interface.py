@@ -48,6 +48,7 @@ __all__ = [
     "Store",
     "Stored",
     "check_expected_generation",
+    "check_page",
     "decode_stored",
     "listing_of",
     "next_generation",
@@ -137,6 +138,24 @@ def check_expected_generation(expected_generation: object) -> int | None:
             f"expected_generation must be >= 1 (None creates), got {expected_generation}"
         )
     return expected_generation
+
+
+def check_page(after: object, limit: object) -> tuple[str | None, int | None]:
+    """Check the paging arguments of a ``list_page``: ``after`` a str, ``limit`` an int >= 0.
+
+    ``list_page(after=..., limit=...)``, which some stores offer beyond the
+    interface, keeps the sessions whose id sorts after ``after`` by UTF-8
+    bytes, at most ``limit`` of them; ``None`` is no bound for either.
+    """
+    if after is not None and not isinstance(after, str):
+        raise TypeError(f"after must be None or a str, not {type(after).__name__}")
+    if limit is None:
+        return after, None
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise TypeError(f"limit must be None or an int, not {type(limit).__name__}")
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    return after, limit
 
 
 def next_generation(session_id: str, stored: int | None, expected: int | None) -> int:

@@ -9,6 +9,7 @@ with the store. Nothing survives the process.
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import threading
 
@@ -21,6 +22,7 @@ from dsxir.store.interface import (
     OnDamage,
     Stored,
     check_expected_generation,
+    check_page,
     listing_of,
     next_generation,
 )
@@ -72,18 +74,37 @@ class MemoryStore:
         optimizer: str | None = None,
         updated_since: _dt.datetime | None = None,
         on_damage: OnDamage | None = None,
-    ) -> list[Listing]:
+    ) -> builtins.list[Listing]:
         """Summaries of the matching sessions, by session id (nothing here is ever damaged)."""
-        where = ListFilter.of(status, optimizer, updated_since)
-        with self._lock:
-            listings = [held[2] for held in self._sessions.values()]
-        return where.select(listings)
+        return self.list_page(status=status, optimizer=optimizer, updated_since=updated_since)
 
     def delete(self, session_id: str) -> None:
         """Forget a session; nothing happens when there is none."""
         check_session_id(session_id)
         with self._lock:
             self._sessions.pop(session_id, None)
+
+    def list_page(
+        self,
+        *,
+        status: str | None = None,
+        optimizer: str | None = None,
+        updated_since: _dt.datetime | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        on_damage: OnDamage | None = None,
+    ) -> builtins.list[Listing]:
+        """Like ``list``, only ids that sort after ``after`` (UTF-8 bytes), at most ``limit``."""
+        where = ListFilter.of(status, optimizer, updated_since)
+        after, limit = check_page(after, limit)
+        with self._lock:
+            listings = [
+                held[2]
+                for session_id, held in self._sessions.items()
+                if after is None or session_id > after
+            ]
+        chosen = where.select(listings)
+        return chosen if limit is None else chosen[:limit]
 
 
 _named_lock = threading.Lock()

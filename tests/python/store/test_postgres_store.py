@@ -11,8 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dsxir.errors import CorruptStore, StoreUnavailable
+from dsxir.errors import CorruptStore, InvalidCheckpoint, StoreUnavailable
 from dsxir.optimizer_session import checkpoint
+from dsxir.store import MemoryStore
 from dsxir.store.framing import crc32c
 from dsxir.store.postgres import LATEST_VERSION, PostgresStore, SchemaTooNew
 from dsxir.store.postgres.listener import parse_payload
@@ -145,3 +146,43 @@ def test_clusters_of_dead_processes_are_reaped() -> None:
         psycopg.connect(orphan.url().replace("?", ""), connect_timeout=2)
     assert os.path.exists(mine.folder)
     assert sql(mine.url(), "SELECT 1") == [(1,)]
+
+
+def test_a_nul_that_text_cannot_hold_is_refused_clearly(pg_store: PostgresStore) -> None:
+    # PostgreSQL text holds no NUL: refused before any statement, never a raw DataError.
+    with pytest.raises(InvalidCheckpoint) as refused:
+        pg_store.put(make_cp("n1", optimizer="demo\x00Opt"))
+    assert refused.value.path == "optimizer" and "NUL" in refused.value.detail
+    assert pg_store.list() == []
+    pg_store.put(make_cp("n1"))
+    with pytest.raises(InvalidCheckpoint, match="optimizer"):
+        pg_store.put(make_cp("n1", optimizer="\x00"), expected_generation=1)
+    assert pg_store.get("n1").generation == 1
+    for call in (
+        lambda: pg_store.list(optimizer="test\x00Opt"),
+        lambda: pg_store.list_page(optimizer="\x00", limit=5),
+    ):
+        with pytest.raises(ValueError, match="optimizer filter") as info:
+            call()
+        assert not isinstance(info.value, psycopg.Error)
+    with pytest.raises(ValueError, match="optimizer filter"):
+        pg_store.list(optimizer="lone\ud800")
+    with pytest.raises(ValueError, match="after"):
+        pg_store.list_page(after="lone\ud800")
+
+
+def test_a_page_after_an_id_holding_nul_is_exact(pg_store: PostgresStore) -> None:
+    for session_id in ("a", "ab", "ab c", "b"):
+        pg_store.put(make_cp(session_id))
+    # No id holds NUL, so "after 'ab\0z'" is "after 'ab'" (memory agrees, by bytes).
+    assert [i.session_id for i in pg_store.list_page(after="ab\x00z")] == ["ab c", "b"]
+    assert [i.session_id for i in pg_store.list_page(after="\x00")] == ["a", "ab", "ab c", "b"]
+    memory = MemoryStore()
+    for session_id in ("a", "ab", "ab c", "b"):
+        memory.put(make_cp(session_id))
+    assert [i.session_id for i in memory.list_page(after="ab\x00z")] == ["ab c", "b"]
+    with pytest.raises(ValueError, match="limit"):
+        pg_store.list_page(limit=-1)
+    with pytest.raises(TypeError, match="limit"):
+        pg_store.list_page(limit="5")  # type: ignore[arg-type]
+    assert pg_store.list_page(limit=0) == []

@@ -97,6 +97,64 @@ def test_invalid_checkpoint_is_refused_and_nothing_is_written(store: Store, tmp_
     assert store.list() == []
 
 
+def test_a_checkpoint_over_the_size_limit_is_refused_and_nothing_is_stored(store: Store) -> None:
+    # Every backend refuses it before storing anything (checkpoint.encode, on
+    # the client's side for the service), so none acknowledges a checkpoint
+    # that it could not give back.
+    big = make_cp("big")
+    big.sampler_blob = bytes(checkpoint.MAX_CHECKPOINT_BYTES + 1)
+    with pytest.raises(InvalidCheckpoint, match="over the limit") as info:
+        store.put(big)
+    assert info.value.path == "<input>"
+    with pytest.raises(NotFound):
+        store.get("big")
+    store.put(make_cp("big", trials=1))
+    with pytest.raises(InvalidCheckpoint, match="over the limit"):
+        store.put(big, expected_generation=1)
+    del big
+    stored = store.get("big")
+    assert (stored.generation, len(stored.checkpoint.progress.trial_log)) == (1, 1)
+    assert [(item.session_id, item.generation) for item in store.list()] == [("big", 1)]
+
+
+def test_a_nul_in_the_optimizer_name_is_kept_or_refused_clearly(store: Store) -> None:
+    # FORMAT.md allows it; a store that cannot hold it (PostgreSQL text)
+    # refuses it as an invalid checkpoint naming the field, storing nothing.
+    try:
+        store.put(make_cp("n1", optimizer="a\x00b"))
+    except InvalidCheckpoint as exc:
+        assert exc.path == "optimizer" and "NUL" in exc.detail
+        with pytest.raises(NotFound):
+            store.get("n1")
+        assert store.list() == []
+    else:
+        assert store.get("n1").checkpoint.optimizer == "a\x00b"
+        assert [item.optimizer for item in store.list()] == ["a\x00b"]
+
+
+def test_list_pages_where_a_store_offers_them(store: Store) -> None:
+    list_page = getattr(store, "list_page", None)
+    if not callable(list_page):
+        pytest.skip(f"{type(store).__name__} has no list_page")
+    ids = ["b", "a", "é", "c", "\U0001f600", "a b"]
+    for session_id in ids:
+        store.put(make_cp(session_id, optimizer="odd.Opt" if len(session_id) % 2 else "x.Opt"))
+    by_bytes = sorted(ids, key=lambda s: s.encode())
+    assert [item.session_id for item in store.list()] == by_bytes
+    assert [item.session_id for item in list_page()] == by_bytes
+    assert [item.session_id for item in list_page(limit=2)] == by_bytes[:2]
+    assert [item.session_id for item in list_page(after="a", limit=3)] == by_bytes[1:4]
+    assert [item.session_id for item in list_page(after="c")] == ["é", "\U0001f600"]
+    assert list_page(after="\U0001f600") == [] and list_page(limit=0) == []
+    odd = [item.session_id for item in store.list(optimizer="odd.Opt")]
+    assert [x.session_id for x in list_page(optimizer="odd.Opt", after="a", limit=2)] == [
+        x for x in odd if x.encode() > b"a"
+    ][:2]
+    assert list_page(status="completed") == []
+    with pytest.raises(ValueError, match="limit"):
+        list_page(limit=-1)
+
+
 def test_get_returns_a_fresh_copy(store: Store) -> None:
     store.put(make_cp(trials=1))
     first = store.get("s1").checkpoint

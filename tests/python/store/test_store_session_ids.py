@@ -37,6 +37,22 @@ BAD_IDS = [
     "esc\x1b[0m",
     "del\x7f",
     "c1\x85control",
+    "rtl\u202eoverride",  # bidirectional controls reorder what a person reads
+    "lri\u2066isolate",
+    "zero\u200bwidth",  # invisible: two ids that look the same
+    "zwj\u200d",
+    "\ufeffbom",
+    "soft\u00adhyphen",
+    "tag\U000e0041",
+    "line\u2028separator",
+    "para\u2029separator",
+    "no\u00a0break",  # every space but U+0020
+    "ideographic\u3000space",
+    "thin\u2009space",
+    "private\ue000use",
+    "plane16\U00100000",
+    "unassigned\u0378",
+    "non\ufffecharacter",
     "x" * 201,
     "é" * 101,  # 202 bytes of UTF-8
     "lone\ud800surrogate",
@@ -51,7 +67,23 @@ GOOD_IDS = [
     "a-b_c",
     "x" * 200,
     "é" * 100,
+    "two  spaces",
+    "emoji \U0001f600",
+    "ﬁ ligature",
+    "combining e\u0301",
 ]
+
+REFUSED_CODE_POINTS = {
+    "nul\x00byte": "the control character U+0000",
+    "rtl\u202eoverride": "the format character U+202E RIGHT-TO-LEFT OVERRIDE",
+    "zero\u200bwidth": "the format character U+200B ZERO WIDTH SPACE",
+    "line\u2028separator": "the line separator U+2028 LINE SEPARATOR",
+    "para\u2029separator": "the paragraph separator U+2029 PARAGRAPH SEPARATOR",
+    "no\u00a0break": "the space character U+00A0 NO-BREAK SPACE",
+    "private\ue000use": "the private-use character U+E000",
+    "unassigned\u0378": "the unassigned code point U+0378",
+    "del\x7f": "the control character U+007F",
+}
 
 
 @pytest.mark.parametrize("session_id", BAD_IDS, ids=repr)
@@ -87,6 +119,33 @@ def test_refusal_says_why(session_id: str) -> None:
     with pytest.raises(InvalidSessionId, match="session id") as info:
         check_session_id(session_id)
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(("session_id", "named"), REFUSED_CODE_POINTS.items(), ids=repr)
+def test_refusal_names_the_code_point(session_id: str, named: str) -> None:
+    with pytest.raises(InvalidSessionId) as info:
+        check_session_id(session_id)
+    message = str(info.value)
+    assert message.endswith(f": it contains {named}")
+    assert message.isprintable()  # the message never carries the character itself
+
+
+def test_only_printable_characters_and_the_plain_space_are_accepted() -> None:
+    # Every code point of the refused categories, and no other, is refused.
+    import unicodedata
+
+    refused = {"Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn", "Zs"}
+    for code in range(0x110000):
+        char = chr(code)
+        if 0xD800 <= code <= 0xDFFF or char in "./\\":
+            continue  # lone surrogates and path characters are refused for other reasons
+        expected = unicodedata.category(char) in refused and char != " "
+        try:
+            check_session_id(f"x{char}x")
+        except InvalidSessionId:
+            assert expected, f"U+{code:04X} refused"
+        else:
+            assert not expected, f"U+{code:04X} accepted"
 
 
 def test_non_strings_are_refused() -> None:

@@ -17,6 +17,10 @@ operation is one statement in autocommit mode on a pooled connection
   :class:`~dsxir.service.watch.CommitFeed`.
 - ``get`` checks the CRC32C and decodes with full validation: damaged rows
   raise ``CorruptStore`` naming the row, never wrong data.
+- ``text`` holds no NUL: an optimizer name holding U+0000 is refused by
+  ``put`` (``InvalidCheckpoint``, field ``optimizer``) and as an ``optimizer``
+  filter of ``list`` (``ValueError``), before any statement, never as a
+  driver error. Session ids never hold one (:mod:`dsxir.store.session_ids`).
 
 When the database cannot be reached (down, restarting, pool exhausted for
 ``pool_timeout`` seconds) an operation raises
@@ -50,7 +54,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from dsxir.errors import Conflict, CorruptStore, NotFound, StoreUnavailable
+from dsxir.errors import Conflict, CorruptStore, InvalidCheckpoint, NotFound, StoreUnavailable
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.store.events import CommitEvent
@@ -61,6 +65,7 @@ from dsxir.store.interface import (
     OnDamage,
     Stored,
     check_expected_generation,
+    check_page,
     decode_stored,
     listing_of,
 )
@@ -75,6 +80,7 @@ __all__ = ["PostgresStore"]
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 _STORE_PARAMS = ("schema", "pool_min", "pool_max", "pool_timeout")
 _MAX_NOTIFY_BYTES = 7000
+_NUL_DETAIL = "holds NUL (U+0000), which a PostgreSQL store cannot hold (text columns)"
 _SUMMARY_COLUMNS = (
     "session_id, status, optimizer, updated_at, best_score, completed, errors, attempts,"
     " trials, generation"
@@ -149,12 +155,15 @@ class PostgresStore:
     def put(self, cp: Checkpoint, *, expected_generation: int | None = None) -> int:
         """Commit ``cp`` under the CAS rule; return the new generation.
 
-        Raises ``InvalidSessionId``, ``InvalidCheckpoint`` (nothing written),
-        ``Conflict``, or ``StoreUnavailable`` (outcome unknown).
+        Raises ``InvalidSessionId``, ``InvalidCheckpoint`` (nothing written;
+        also for an optimizer name holding NUL, which PostgreSQL ``text``
+        cannot hold), ``Conflict``, or ``StoreUnavailable`` (outcome unknown).
         """
         session_id = check_session_id(cp.session_id)
         expected = check_expected_generation(expected_generation)
         body = checkpoint.encode(cp)
+        if "\x00" in cp.optimizer:
+            raise InvalidCheckpoint("optimizer", _NUL_DETAIL)
         generation = 1 if expected is None else expected + 1
         listing = listing_of(cp, generation)
         params = {
@@ -213,7 +222,8 @@ class PostgresStore:
         """Summaries of the matching sessions, by session id; reads no checkpoint.
 
         Summaries live in columns, so no listing is ever damaged: ``on_damage``
-        is never called.
+        is never called. An ``optimizer`` filter holding NUL is refused
+        (``ValueError``): no stored name can hold one.
         """
         return self.list_page(status=status, optimizer=optimizer, updated_since=updated_since)
 
@@ -236,9 +246,23 @@ class PostgresStore:
         updated_since: _dt.datetime | None = None,
         after: str | None = None,
         limit: int | None = None,
+        on_damage: OnDamage | None = None,
     ) -> builtins.list[Listing]:
-        """Like ``list``, only sessions whose id sorts after ``after``, at most ``limit``."""
+        """Like ``list``, only sessions whose id sorts after ``after``, at most ``limit``.
+
+        Ids sort by their UTF-8 bytes (``COLLATE "C"``). ``after`` may hold
+        NUL: no id does, so the sessions after it are the ones after its
+        part before the first NUL. ``on_damage`` is never called.
+        """
         where = ListFilter.of(status, optimizer, updated_since)
+        after, limit = check_page(after, limit)
+        if where.optimizer is not None:
+            if "\x00" in where.optimizer:
+                raise ValueError(f"optimizer filter {where.optimizer!r}: {_NUL_DETAIL}")
+            _check_utf8("optimizer filter", where.optimizer)
+        if after is not None:
+            _check_utf8("after", after)
+            after = after.partition("\x00")[0]
         conditions = []
         params: dict[str, Any] = {}
         for column, value in (
@@ -364,6 +388,13 @@ class _Queries:
             "WITH done AS (DELETE FROM {t} WHERE session_id = %(session_id)s RETURNING 1)"
             " SELECT pg_notify({c}, %(payload)s) FROM done"
         ).format(t=table, c=chan)
+
+
+def _check_utf8(what: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} {value!r} is not valid Unicode (lone surrogate)") from None
 
 
 def _commit_payload(cp: Checkpoint, generation: int) -> str:
