@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from dsxir.store.file import SUFFIX, FileStore
+from dsxir.store.file import SUFFIX, FileStore, FolderModeWarning, LockTimeout
 from dsxir.store.interface import (
     STATUSES,
     ListFilter,
@@ -47,8 +47,10 @@ __all__ = [
     "STATUSES",
     "SUFFIX",
     "FileStore",
+    "FolderModeWarning",
     "ListFilter",
     "Listing",
+    "LockTimeout",
     "MemoryStore",
     "MissingExtra",
     "OnDamage",

@@ -78,7 +78,6 @@ import time
 import urllib.parse
 import warnings
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import BinaryIO
 
 from dsxir.errors import CorruptStore, InvalidSessionId, NotFound, StoreUnavailable
@@ -93,9 +92,7 @@ from dsxir.store.interface import (
     check_expected_generation,
     check_page,
     decode_stored,
-    listing_of,
     next_generation,
-    same_score,
 )
 from dsxir.store.session_ids import check_session_id
 from dsxir.store.summary import encode_summary, parse_summary
@@ -227,7 +224,7 @@ class FileStore:
             body = handle.read(header.body_length)
             framing.check_body(header, body, path)
         cp = decode_stored(body, session_id, path)
-        if not _same_listing(parse_summary(summary, header.generation, path), cp, header):
+        if summary != encode_summary(cp):  # docs/store-file.md: the canonical summary only
             raise CorruptStore(path, "summary does not match the checkpoint")
         return Stored(cp, header.generation)
 
@@ -674,14 +671,6 @@ def _sync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _same_listing(listed: Listing, cp: Checkpoint, header: framing.Header) -> bool:
-    actual = listing_of(cp, header.generation)
-    # Compare scores by their bits (-0.0 is not 0.0), everything else by value.
-    return same_score(listed.best_score, actual.best_score) and listed == replace(
-        actual, best_score=listed.best_score
-    )
 
 
 def open_url(url: str) -> FileStore:

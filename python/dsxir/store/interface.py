@@ -29,8 +29,6 @@ refuses, before touching anything.
 from __future__ import annotations
 
 import datetime as _dt
-import math
-import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -52,7 +50,6 @@ __all__ = [
     "decode_stored",
     "listing_of",
     "next_generation",
-    "same_score",
     "timestamp_to_datetime",
 ]
 
@@ -258,12 +255,3 @@ def listing_of(cp: Checkpoint, generation: int) -> Listing:
         trials=len(progress.trial_log),
         generation=generation,
     )
-
-
-def same_score(a: float | None, b: float | None) -> bool:
-    """Whether two optional scores are the same 64 bits (``-0.0`` differs from ``0.0``)."""
-    if a is None or b is None:
-        return a is b
-    if math.isnan(a) or math.isnan(b):
-        return False
-    return struct.pack("<d", a) == struct.pack("<d", b)
