@@ -37,6 +37,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/dsxir/dsxir-checkpoint/go/checkpoint"
@@ -68,6 +70,7 @@ type Option func(*config) error
 
 type config struct {
 	token    string
+	insecure bool
 	tls      *tls.Config
 	timeout  time.Duration
 	dialOpts []grpc.DialOption
@@ -76,8 +79,9 @@ type config struct {
 // WithToken sends token as a bearer token (metadata "authorization: Bearer
 // <token>") on every call, as the server's --token-file/--token-env ask.
 // Like the server, it refuses tokens shorter than 16 characters or with
-// characters other than printable ASCII without spaces. The token is sent
-// over plaintext connections too: off loopback, use WithTLS with it.
+// characters other than printable ASCII without spaces. Without WithTLS,
+// Dial refuses to send it to a host other than loopback unless
+// WithInsecureToken is given too.
 func WithToken(token string) Option {
 	return func(c *config) error {
 		if len(token) < minTokenChars {
@@ -89,6 +93,16 @@ func WithToken(token string) Option {
 			}
 		}
 		c.token = token
+		return nil
+	}
+}
+
+// WithInsecureToken lets WithToken's token travel in plain text to a host
+// other than loopback (anyone on the path can read it). Without it, Dial
+// refuses that combination.
+func WithInsecureToken() Option {
+	return func(c *config) error {
+		c.insecure = true
 		return nil
 	}
 }
@@ -144,6 +158,9 @@ func Dial(target string, opts ...Option) (*Client, error) {
 		if err := opt(&cfg); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.token != "" && cfg.tls == nil && !cfg.insecure && !isLoopback(target) {
+		return nil, fmt.Errorf("client: refusing to send the token in plain text to %s: use WithTLS, or WithInsecureToken to allow it", target)
 	}
 	transport := insecure.NewCredentials()
 	if cfg.tls != nil {
@@ -348,9 +365,31 @@ func (c *Client) unaryContext(ctx context.Context) (context.Context, context.Can
 	return context.WithCancel(ctx)
 }
 
-// bearer presents the token on every call. The server accepts it on
-// plaintext loopback connections, so transport security is not required
-// here; WithToken's text says to use TLS off loopback.
+// isLoopback tells whether target ("HOST:PORT", "dns:///HOST:PORT",
+// "unix:…") names this machine: localhost, a 127.0.0.0/8 or ::1 address, or
+// a unix socket.
+func isLoopback(target string) bool {
+	if strings.HasPrefix(target, "unix:") || strings.HasPrefix(target, "unix-abstract:") {
+		return true
+	}
+	if i := strings.LastIndex(target, "///"); i >= 0 {
+		target = target[i+3:]
+	}
+	host, _, err := net.SplitHostPort(target)
+	if err != nil {
+		host = target
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// bearer presents the token on every call. Dial refuses a plaintext token
+// beyond loopback unless asked (WithInsecureToken), so transport security is
+// checked there rather than by gRPC.
 type bearer struct{ value string }
 
 func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {

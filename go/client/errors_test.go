@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dsxir/dsxir-checkpoint/go/checkpoint"
@@ -222,5 +223,33 @@ func TestCodec(t *testing.T) {
 	}
 	if _, err := (codec{}).Marshal(42); err == nil {
 		t.Fatal("Marshal(42) succeeded")
+	}
+}
+
+func TestATokenIsNotSentInPlainTextBeyondLoopback(t *testing.T) {
+	token := WithToken("0123456789abcdef0123")
+	for _, target := range []string{"db.example:50051", "192.0.2.1:50051", "dns:///db.example:443", "[2001:db8::1]:1"} {
+		if _, err := Dial(target, token); err == nil || !strings.Contains(err.Error(), "plain text") {
+			t.Errorf("Dial(%q) with a token and no TLS: %v", target, err)
+		}
+		c, err := Dial(target, token, WithInsecureToken())
+		if err != nil {
+			t.Errorf("Dial(%q) with WithInsecureToken: %v", target, err)
+		} else {
+			c.Close()
+		}
+	}
+	for _, target := range []string{"127.0.0.1:50051", "localhost:1", "[::1]:1", "127.9.9.9:5", "unix:/tmp/s"} {
+		c, err := Dial(target, token)
+		if err != nil {
+			t.Errorf("Dial(%q) on loopback: %v", target, err)
+			continue
+		}
+		c.Close()
+	}
+	if c, err := Dial("db.example:50051"); err != nil {
+		t.Errorf("no token, no TLS: %v", err)
+	} else {
+		c.Close()
 	}
 }
