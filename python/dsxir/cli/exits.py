@@ -13,13 +13,16 @@ class Exit(enum.IntEnum):
     OK = 0
     """Success (``diff``: the checkpoints are identical)."""
     FOUND_PROBLEMS = 1
-    """``validate``: at least one input is invalid; ``diff``: the checkpoints differ."""
+    """``validate``: at least one input is invalid; ``diff``: the checkpoints differ;
+    ``delete``: the answer to its question was not yes (nothing was deleted)."""
     USAGE = 2
-    """Bad usage: unknown option, bad store URL, a session id the store refuses."""
+    """Bad usage: unknown option, bad store URL, a session id the store refuses,
+    ``delete`` without ``--yes`` when stdin is not a terminal."""
     INVALID_CHECKPOINT = 3
     """The input is not a valid checkpoint (or checkpoint JSON), or is over the input limit."""
     NOT_FOUND = 4
-    """No such file, or no such session in the store."""
+    """No such file, no such session in the store, or no such store (a file
+    store whose folder does not exist)."""
     CORRUPT_STORE = 5
     """A store file is torn, truncated or damaged (its checksums do not match); ``ls``:
     at least one session was damaged (the readable ones are still listed)."""
@@ -28,6 +31,12 @@ class Exit(enum.IntEnum):
     MISSING_EXTRA = 7
     """A missing pip extra: ``[plot]`` for ``history --plot``, ``[service]`` for
     ``serve`` and ``grpc://`` stores, ``[postgres]`` for ``postgresql://`` stores."""
+    CONFLICT = 8
+    """``pause``, ``cancel``, ``delete``: the session changed after it was read
+    (another writer committed first); nothing was written. Run the command again."""
+    NOT_ALLOWED = 9
+    """``pause``, ``cancel``: the session's status does not allow it (pausing a
+    session that is not running, cancelling one that has ended); nothing was written."""
     INTERNAL_ERROR = 70
     """A bug in the command line itself, reported as one line (please report it)."""
     INTERRUPTED = 130
@@ -40,13 +49,16 @@ EXIT_CODES_HELP = "\n".join(
         "",
         "\b",
         "  0  success (diff: identical)",
-        "  1  validate: some input is invalid; diff: the checkpoints differ",
-        "  2  usage error (bad option, store URL or session id)",
+        "  1  validate: some input is invalid; diff: the checkpoints differ; delete: not confirmed",
+        "  2  usage error (bad option, store URL or session id; delete without --yes"
+        " and no terminal)",
         "  3  the input is not a valid checkpoint, or is over the input limit",
-        "  4  no such file or session",
+        "  4  no such file, session or store",
         "  5  a store file is damaged (ls: some sessions were damaged, the rest listed)",
         "  6  an I/O error while reading or writing, or a store that cannot be reached",
         "  7  a pip extra is missing ([plot], [service] or [postgres])",
+        "  8  pause/cancel/delete: the session changed meanwhile; nothing was written",
+        "  9  pause/cancel: the session's status does not allow it",
         " 70  an internal error (a bug; please report it)",
         "130  interrupted",
     ]

@@ -1,13 +1,17 @@
 """``dsxir-checkpoint``: look at checkpoints and stores from a terminal.
 
-Every command reads checkpoints without the optimizer that wrote them. Bad
+Every command reads checkpoints without the optimizer that wrote them;
+``pause``, ``cancel`` and ``delete`` (:mod:`.manage`) change a session in its
+store, ``export`` (:mod:`.export`) writes its trial log as CSV or JSON Lines.
+No command but ``serve`` creates a store. Bad
 input is reported as one line on stderr (``dsxir-checkpoint: error: …``) with
 a documented exit code (:class:`dsxir.cli.exits.Exit`), never a traceback.
 
 Output for people prints every stored string (session ids, optimizer names,
 candidate ids, Terms) as plain text, never as Rich markup, with control and
 format characters escaped (:func:`dsxir.cli.views.printable`); ``--json``
-output holds the exact values. Store URLs are shown with their secrets hidden.
+output holds the exact values, Terms in plain JSON (:mod:`dsxir.cli.plain`).
+Store URLs are shown with their secrets hidden.
 """
 
 from __future__ import annotations
@@ -26,23 +30,35 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dsxir.cli.diffing import Difference, TrialLogDiff, diff_checkpoints
+from dsxir.cli.diffing import (
+    DETAILED_TRIALS,
+    Difference,
+    Ignore,
+    TrialLogDiff,
+    diff_checkpoints,
+    time_fields,
+)
 from dsxir.cli.exits import EXIT_CODES_HELP, CliError, Exit
+from dsxir.cli.export import export_command
+from dsxir.cli.manage import cancel_command, delete_command, pause_command
 from dsxir.cli.serve import serve_command
 from dsxir.cli.targets import load, opened_store, read_input, store_name, write_output
 from dsxir.cli.views import (
     best_so_far,
+    compact_map,
     json_float,
     json_text,
     printable,
     render_score,
     render_term,
     show_json,
+    term_tree,
     timestamp_text,
     trial_status,
 )
 from dsxir.errors import CheckpointError, CorruptStore, InvalidCheckpoint, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.store import STATUSES, Listing
 from dsxir.store.redact import redact_text
 
@@ -57,6 +73,10 @@ _STORE_HELP = (
 )
 
 
+_PIPED_WIDTH = 160
+"""The width of tables written to a pipe or a file (a terminal uses its own width)."""
+
+
 def _console() -> Console:
     # Stored strings are data, never markup or emoji codes.
     return Console(
@@ -64,7 +84,7 @@ def _console() -> Console:
         markup=False,
         emoji=False,
         soft_wrap=False,
-        width=None if sys.stdout.isatty() else 160,
+        width=None if sys.stdout.isatty() else _PIPED_WIDTH,
     )
 
 
@@ -102,6 +122,12 @@ def cli() -> None:
 # --- show -----------------------------------------------------------------------
 
 
+_STATS_WIDTH = 60
+"""``show``: the stats of a trial are cut to this many characters unless ``--full``."""
+_PROGRAM_LINES = 30
+"""``show``: the best program is cut to this many lines unless ``--full``."""
+
+
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("target")
 @store_option
@@ -109,8 +135,15 @@ def cli() -> None:
 @click.option(
     "--last", default=10, show_default=True, type=click.IntRange(min=0), help="Trials to list."
 )
-def show(target: str, store_url: str | None, as_json: bool, last: int) -> int:
-    """Show a checkpoint: header, status, sampler format, counters, best trial, last trials."""
+@click.option(
+    "--full",
+    is_flag=True,
+    help=f"Show every trial's stats whole (not cut to {_STATS_WIDTH} characters) "
+    f"and the whole best program (not cut to {_PROGRAM_LINES} lines).",
+)
+def show(target: str, store_url: str | None, as_json: bool, last: int, full: bool) -> int:
+    """Show a checkpoint: header, status, sampler format, counters, best trial, best program
+    and the last trials with their stats."""
     loaded = load(target, store_url)
     cp = loaded.checkpoint
     if as_json:
@@ -151,39 +184,82 @@ def show(target: str, store_url: str | None, as_json: bool, last: int) -> int:
     rows += [("option", f"{o.key} = {render_term(o.value)}") for o in cp.optimizer_opts]
     for key, value in rows:
         _echo(f"{key:<11} {value}")
-    console = _console()
-    trials = list(progress.trial_log)[-last:] if last > 0 else []
-    if trials:
-        table = Table(title=f"last {len(trials)} of {len(progress.trial_log)} trials")
-        for name, justify in (
-            ("trial", "right"),
-            ("status", "left"),
-            ("score", "right"),
-            ("candidate", "left"),
-            ("ms", "right"),
-            ("error", "left"),
-        ):
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
-        for entry in trials:
-            error = entry.error_class if entry.HasField("error_class") else ""
-            if entry.HasField("error"):
-                error = (error + " " + render_term(entry.error, 50)).strip()
-            marker = (
-                " *"
-                if progress.HasField("best_trial_idx")
-                and (entry.trial_idx == progress.best_trial_idx)
-                else ""
-            )
-            table.add_row(
-                str(entry.trial_idx),
-                Text(trial_status(entry), style="green" if entry.status == 1 else "red"),
-                render_score(entry.score if entry.HasField("score") else None) + marker,
-                _cell(entry.candidate_id if entry.HasField("candidate_id") else ""),
-                str(entry.duration_ms),
-                _cell(error),
-            )
-        console.print(table)
+    _show_best_program(cp, full)
+    _show_trials(cp, last, full)
     return Exit.OK
+
+
+def _show_best_program(cp: Checkpoint, full: bool) -> None:
+    if not cp.HasField("best_program_artifact"):
+        _echo("best program: - (none stored)")
+        return
+    artifact = cp.best_program_artifact
+    _echo(f"best program ({len(artifact.entries)} keys):")
+    limit = None if full else _PROGRAM_LINES
+    shown = 0
+    more = 0
+    for line in term_tree(artifact, width=None if full else 100):
+        if limit is not None and shown >= limit:
+            more += 1
+            continue
+        _echo("  " + line)
+        shown += 1
+    if more:
+        _echo(f"  … {more} more lines (--full shows the whole program)")
+
+
+def _show_trials(cp: Checkpoint, last: int, full: bool) -> None:
+    progress = cp.progress
+    trials = list(progress.trial_log)[-last:] if last > 0 else []
+    if not trials:
+        return
+    table = Table(title=f"last {len(trials)} of {len(progress.trial_log)} trials")
+    for name, justify in (
+        ("trial", "right"),
+        ("status", "left"),
+        ("score", "right"),
+        ("candidate", "left"),
+        ("ms", "right"),
+        ("stats", "left"),
+        ("error", "left"),
+    ):
+        # Only stats and errors wrap when the table is too wide, and are never cut.
+        wraps = name in ("stats", "error")
+        table.add_column(
+            name,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=not wraps,
+            overflow="fold" if wraps else "ellipsis",
+        )
+    cut = 0
+    for entry in trials:
+        error = entry.error_class if entry.HasField("error_class") else ""
+        if entry.HasField("error"):
+            error = (error + " " + render_term(entry.error, 50)).strip()
+        marker = (
+            " *"
+            if progress.HasField("best_trial_idx") and (entry.trial_idx == progress.best_trial_idx)
+            else ""
+        )
+        stats = ""
+        if entry.HasField("stats"):
+            stats, was_cut = compact_map(entry.stats, None if full else _STATS_WIDTH)
+            cut += was_cut
+        table.add_row(
+            str(entry.trial_idx),
+            Text(trial_status(entry), style="green" if entry.status == 1 else "red"),
+            render_score(entry.score if entry.HasField("score") else None) + marker,
+            _cell(entry.candidate_id if entry.HasField("candidate_id") else ""),
+            str(entry.duration_ms),
+            _cell(stats),
+            _cell(error),
+        )
+    _console().print(table)
+    if cut:
+        _echo(
+            f"stats of {cut} trial{'' if cut == 1 else 's'} cut to {_STATS_WIDTH} characters "
+            "(--full shows them whole)"
+        )
 
 
 # --- ls -------------------------------------------------------------------------
@@ -335,6 +411,9 @@ def from_json(file: str, output: str) -> int:
 @json_option
 def validate(targets: Sequence[str], store_url: str | None, as_json: bool) -> int:
     """Check checkpoints: exit 0 when all are valid, else one line per bad input and exit 1."""
+    if store_url is not None:
+        with opened_store(store_url):
+            pass  # a store that does not exist fails once, not once per target
     results: list[tuple[str, bool, str]] = []
     for target in targets:
         try:
@@ -366,19 +445,22 @@ def validate(targets: Sequence[str], store_url: str | None, as_json: bool) -> in
 # --- diff -----------------------------------------------------------------------
 
 
-def _diff_json(fields: list[Difference], log: TrialLogDiff) -> dict[str, Any]:
+def _diff_json(fields: list[Difference], log: TrialLogDiff, ignore: Ignore) -> dict[str, Any]:
     return {
         "identical": not fields and log.identical,
-        "fields": [{"path": d.path, "a": d.a, "b": d.b} for d in fields],
+        "ignored": list(ignore.texts),
+        "fields": [d.json() for d in fields],
         "trial_log": {
+            "ignored": log.ignored,
             "a_entries": log.a_entries,
             "b_entries": log.b_entries,
             "common_prefix": log.common_prefix,
             "differing": log.differing,
             "details": [
-                {"trial_idx": i, "fields": [{"path": d.path, "a": d.a, "b": d.b} for d in diffs]}
+                {"trial_idx": i, "fields": [d.json() for d in diffs]}
                 for i, diffs in log.details.items()
             ],
+            "details_left_out": log.left_out,
         },
     }
 
@@ -388,32 +470,79 @@ def _diff_json(fields: list[Difference], log: TrialLogDiff) -> dict[str, Any]:
 @click.argument("b")
 @store_option
 @json_option
-def diff(a: str, b: str, store_url: str | None, as_json: bool) -> int:
+@click.option(
+    "--ignore",
+    "ignored",
+    metavar="FIELD",
+    multiple=True,
+    help="Leave this field (and all inside it) out; repeatable. A field path such as "
+    "updated_at, optimizer_opts[2].value or progress.trial_log[].duration_ms "
+    "([] or no index: every entry).",
+)
+@click.option(
+    "--ignore-times",
+    is_flag=True,
+    help="Leave out every timestamp and duration: " + ", ".join(time_fields()) + ".",
+)
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help=f"Detail every differing trial-log entry (default: the first {DETAILED_TRIALS}).",
+)
+def diff(
+    a: str,
+    b: str,
+    store_url: str | None,
+    as_json: bool,
+    ignored: Sequence[str],
+    ignore_times: bool,
+    show_all: bool,
+) -> int:
     """Field-level differences between checkpoints A and B, the trial log summarized.
 
-    Exit 0 when they are identical, 1 when they differ.
+    Exit 0 when they are identical (but for the ignored fields), 1 when they differ.
     """
+    try:
+        ignore = Ignore.of([*ignored, *(time_fields() if ignore_times else ())])
+    except ValueError as exc:
+        raise CliError(Exit.USAGE, f"--ignore: {exc}") from None
     left, right = load(a, store_url), load(b, store_url)
-    fields, log = diff_checkpoints(left.checkpoint, right.checkpoint)
+    fields, log = diff_checkpoints(
+        left.checkpoint,
+        right.checkpoint,
+        ignore=ignore,
+        detailed=None if show_all else DETAILED_TRIALS,
+    )
     identical = not fields and log.identical
     if as_json:
-        _print_json(_diff_json(fields, log))
+        _print_json(_diff_json(fields, log, ignore))
         return Exit.OK if identical else Exit.FOUND_PROBLEMS
     _echo(f"--- a: {left.name}")
     _echo(f"+++ b: {right.name}")
+    if ignore:
+        _echo("ignoring: " + ", ".join(ignore.texts))
     for d in fields:
         _echo(f"{d.path}: {d.a} -> {d.b}")
     click.echo(_log_summary(log))
     for i, diffs in log.details.items():
         for d in diffs:
             _echo(f"  trial_log[{i}].{d.path}: {d.a} -> {d.b}")
-    if len(log.differing) > len(log.details):
-        click.echo(f"  … and {len(log.differing) - len(log.details)} more differing entries")
-    click.echo("identical" if identical else f"{len(fields)} fields differ outside the trial log")
+    if log.left_out:
+        click.echo(
+            f"  … and {log.left_out} more differing "
+            f"entr{'y' if log.left_out == 1 else 'ies'} (--all shows them)"
+        )
+    if identical:
+        click.echo("identical" + (" (but for the ignored fields)" if ignore else ""))
+    else:
+        click.echo(f"{len(fields)} fields differ outside the trial log")
     return Exit.OK if identical else Exit.FOUND_PROBLEMS
 
 
 def _log_summary(log: TrialLogDiff) -> str:
+    if log.ignored:
+        return f"trial_log: ignored (a has {log.a_entries} entries, b has {log.b_entries})"
     parts = [f"trial_log: a has {log.a_entries} entries, b has {log.b_entries}"]
     parts.append(f"the first {log.common_prefix} are identical")
     if log.differing:
@@ -434,16 +563,24 @@ def _log_summary(log: TrialLogDiff) -> str:
 @click.option("--plot", "plot_path", metavar="OUT.png", default=None, help="Write a PNG plot.")
 @json_option
 def history(target: str, store_url: str | None, plot_path: str | None, as_json: bool) -> int:
-    """Score per trial and best so far; --plot writes them as a PNG (needs the [plot] extra)."""
+    """Score per trial and best so far; --plot writes them as a PNG (needs the [plot] extra).
+
+    The plot marks every trial (errors and infinite scores included) and
+    stays readable for any number of trials (see docs/cli.md).
+    """
     cp = load(target, store_url).checkpoint
     best = best_so_far(cp)
     rows = [(entry, best[i]) for i, entry in enumerate(cp.progress.trial_log)]
     if plot_path is not None:
         from dsxir.cli.plot import write_history_plot
 
-        write_history_plot(cp, plot_path)
-        errors = sum(1 for entry, _ in rows if entry.status != 1)
-        message = f"wrote {plot_path}: {len(rows)} trials, {errors} errors"
+        summary = write_history_plot(cp, plot_path)
+        message = f"wrote {plot_path}: {summary.trials} trials, {summary.errors} errors"
+        infinite = summary.positive_infinite + summary.negative_infinite
+        if infinite:
+            message += f", {infinite} infinite scores drawn on the axis edge"
+        if summary.bucket_size > 1:
+            message += f", in buckets of {summary.bucket_size} trials"
         click.echo(printable(message), err=as_json)
     if as_json:
         _print_json(
@@ -472,6 +609,10 @@ def history(target: str, store_url: str | None, plot_path: str | None, as_json: 
     return Exit.OK
 
 
+cli.add_command(pause_command)
+cli.add_command(cancel_command)
+cli.add_command(delete_command)
+cli.add_command(export_command)
 cli.add_command(serve_command)
 
 

@@ -14,7 +14,10 @@ byte more, without reading the rest, so ``/dev/zero`` or a huge file cannot
 exhaust memory. A FIFO or device given as a file is opened without blocking
 and refused when it gives no byte for :data:`IDLE_SECONDS`.
 
-With ``--store URL``, TARGET is a session id in that store. Every failure
+With ``--store URL``, TARGET is a session id in that store. No command here
+creates a store: a file store whose folder does not exist (a typo such as
+``file:sesions``) is refused with exit code 4 naming the folder, rather than
+read as an empty store (:func:`opened_store`). Every failure
 becomes a :class:`CliError` with the exit code of its kind, and every message
 that names a store shows its URL with passwords and secret parameters hidden
 (:func:`dsxir.store.redact.redact_url`).
@@ -39,6 +42,7 @@ from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES
 from dsxir.store import (
     DEFAULT_STORE_PATH,
+    FileStore,
     MissingExtra,
     Store,
     close_store,
@@ -55,6 +59,7 @@ __all__ = [
     "open_store_or_fail",
     "opened_store",
     "read_input",
+    "require_existing",
     "store_name",
 ]
 
@@ -102,16 +107,39 @@ def opened_store(url: str | None) -> Iterator[Store]:
     A database driver logs each failed connection attempt; with no logging set
     up, Python would print those records to stderr, breaking the one-line
     error rule. A handler that drops them is added only where none is set.
+
+    A file store whose folder does not exist is refused (:func:`require_existing`):
+    the commands that use this read or change existing sessions, never create a store.
     """
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.NullHandler())
     store = open_store_or_fail(url)
     try:
+        require_existing(store, url)
         yield store
     finally:
         with contextlib.suppress(Exception):
             close_store(store)
+
+
+def require_existing(store: Store, url: str | None) -> None:
+    """Refuse a file store whose folder does not exist (exit 4) or is not a folder (exit 6)."""
+    if not isinstance(store, FileStore):
+        return  # other stores have no path that a typo could miss
+    shown = store_name(url)
+    try:
+        mode = os.stat(store.path).st_mode
+    except FileNotFoundError:
+        raise CliError(
+            Exit.NOT_FOUND, f"no store at {shown}: the folder {store.path} does not exist"
+        ) from None
+    except OSError as exc:
+        raise CliError(
+            Exit.IO_ERROR, f"store {shown}: {store.path}: {exc.strerror or exc}"
+        ) from None
+    if not stat.S_ISDIR(mode):
+        raise CliError(Exit.IO_ERROR, f"store {shown}: {store.path} is not a folder")
 
 
 def _too_long(name: str) -> CliError:

@@ -3,9 +3,9 @@
 Terms are shown without converting them to Python (which could refuse valid
 maps whose keys Python merges, such as ``1`` and ``True``): strings quoted,
 atoms as ``:name``, bytes as ``0x…``, tuples in parentheses. In ``--json``
-output, Term values appear in their proto3 JSON form (as ``dsxir-checkpoint
-json`` writes them) and floats that JSON cannot hold are the strings
-``"Infinity"`` and ``"-Infinity"``.
+output, Term values appear in their plain JSON form (:mod:`dsxir.cli.plain`)
+and scores that JSON cannot hold are the strings ``"Infinity"`` and
+``"-Infinity"``.
 
 Every stored string is untrusted: a checkpoint may hold Rich markup
 (``[bold]``, ``[/]``) or terminal escape sequences in its session id,
@@ -25,25 +25,28 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 
-from google.protobuf import json_format
-from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from dsxir.cli.plain import map_plain, term_plain
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, TrialLogEntry
 from dsxir.optimizer_session.v1.term_pb2 import Term, TermMap
 
 __all__ = [
     "best_so_far",
+    "compact_map",
     "json_float",
+    "json_line",
     "json_text",
     "printable",
     "render_score",
     "render_term",
     "show_json",
     "term_json",
+    "term_tree",
     "timestamp_text",
     "trial_json",
     "trial_status",
@@ -94,6 +97,12 @@ def _json_escape_unsafe(match: re.Match[str]) -> str:
     return "".join(
         f"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2)
     )
+
+
+def json_line(value: Any) -> str:
+    """``value`` as JSON on one line, escaped as :func:`json_text` escapes it."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return _NOT_ASCII.sub(_json_escape_unsafe, text)
 
 
 def json_text(value: Any) -> str:
@@ -175,9 +184,9 @@ def _map_text(term_map: TermMap) -> str:
     return "{" + ", ".join(pairs) + "}"
 
 
-def term_json(message: Message) -> Any:
-    """The proto3 JSON form of a Term or TermMap, as a JSON value."""
-    return json_format.MessageToDict(message)
+def term_json(message: Term | TermMap) -> Any:
+    """The plain JSON value of a Term or TermMap (:mod:`dsxir.cli.plain`)."""
+    return term_plain(message) if isinstance(message, Term) else map_plain(message)
 
 
 def trial_status(entry: TrialLogEntry) -> str:
@@ -186,7 +195,7 @@ def trial_status(entry: TrialLogEntry) -> str:
 
 
 def trial_json(entry: TrialLogEntry) -> dict[str, Any]:
-    """One trial for ``--json`` output."""
+    """One trial for ``--json`` output (and ``export --format jsonl``)."""
     return {
         "trial_idx": entry.trial_idx,
         "status": trial_status(entry),
@@ -197,6 +206,87 @@ def trial_json(entry: TrialLogEntry) -> dict[str, Any]:
         "stats": term_json(entry.stats) if entry.HasField("stats") else None,
         "error": term_json(entry.error) if entry.HasField("error") else None,
     }
+
+
+def compact_map(term_map: TermMap, limit: int | None) -> tuple[str, bool]:
+    """A map in one line, ``key=value key=value``, cut to ``limit`` characters.
+
+    Returns the text and whether it was cut. String keys are shown bare,
+    other keys and every value as :func:`render_term` shows them.
+    """
+    parts: list[str] = []
+    size = 0
+    for entry in term_map.entries:
+        key = entry.key
+        name = key.string_value if key.WhichOneof("kind") == "string_value" else _term_text(key)
+        parts.append(f"{name}={_term_text(entry.value)}")
+        size += len(parts[-1]) + 1
+        if limit is not None and size > limit:
+            break
+    text = " ".join(parts)
+    if limit is not None and (len(text) > limit or len(parts) < len(term_map.entries)):
+        return text[: max(limit - 1, 0)] + "…", True
+    return text, False
+
+
+def term_tree(term_map: TermMap, *, width: int | None = 100) -> Iterator[str]:
+    """A map as an indented tree, one line per value (for ``show``'s best program).
+
+    Map entries are ``key: value``, list and tuple items ``- value``; a
+    nested map, list or tuple opens an indented block. A value longer than
+    ``width`` characters is cut.
+    """
+    yield from _tree_map(term_map, "", width)
+
+
+def _cut(text: str, width: int | None) -> str:
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
+
+
+def _key_text(key: Term) -> str:
+    return key.string_value if key.WhichOneof("kind") == "string_value" else _term_text(key)
+
+
+def _container(term: Term) -> tuple[str, list[tuple[str, Term]]] | None:
+    """The items of a non-empty map, list or tuple (with their labels), else None."""
+    kind = term.WhichOneof("kind")
+    if kind == "map_value" and term.map_value.entries:
+        return "", [(_key_text(e.key), e.value) for e in term.map_value.entries]
+    if kind in ("list_value", "tuple_value"):
+        items = getattr(term, kind).items
+        if items:
+            return ("" if kind == "list_value" else " (tuple)"), [("-", item) for item in items]
+    return None
+
+
+def _tree_map(term_map: TermMap, indent: str, width: int | None) -> Iterator[str]:
+    for entry in term_map.entries:
+        yield from _tree_item(f"{_key_text(entry.key)}:", entry.value, indent, width)
+
+
+def _tree_item(label: str, value: Term, indent: str, width: int | None) -> Iterator[str]:
+    inner = _container(value)
+    if inner is None:
+        yield _cut(f"{indent}{label} {_term_text(value)}", width)
+        return
+    note, items = inner
+    if label != "-" or note:
+        yield _cut(f"{indent}{label}{note}", width)
+        for item_label, item in items:
+            yield from _tree_item(_label(item_label), item, indent + "  ", width)
+        return
+    # A list item that is a map or a list starts on the dash's line, as in YAML.
+    first = True
+    for item_label, item in items:
+        for line in _tree_item(_label(item_label), item, indent + "  ", width):
+            if first:
+                line = indent + "- " + line[len(indent) + 2 :]
+                first = False
+            yield line
+
+
+def _label(item_label: str) -> str:
+    return item_label if item_label == "-" else f"{item_label}:"
 
 
 def best_so_far(cp: Checkpoint) -> list[float | None]:
@@ -250,5 +340,8 @@ def show_json(cp: Checkpoint, *, source: str, generation: int | None, last: int)
             term_json(cp.terminal_reason) if cp.HasField("terminal_reason") else None
         ),
         "has_best_program_artifact": cp.HasField("best_program_artifact"),
+        "best_program_artifact": (
+            term_json(cp.best_program_artifact) if cp.HasField("best_program_artifact") else None
+        ),
         "last_trials": [trial_json(entry) for entry in trials[-last:]] if last > 0 else [],
     }

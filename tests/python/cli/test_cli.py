@@ -81,10 +81,14 @@ def test_help_documents_the_exit_codes() -> None:
         "validate",
         "diff",
         "history",
+        "export",
+        "pause",
+        "cancel",
+        "delete",
         "Exit codes",
     ):
         assert word in done.stdout
-    for code in range(8):
+    for code in range(10):
         assert f"  {code}  " in done.stdout
     assert "Exit codes" in run("show", "--help").stdout
 
@@ -121,7 +125,7 @@ def test_show_from_stdin_and_from_a_store(files: dict[str, Path]) -> None:
     done_store = run("show", "--store", f"file:{files['store']}", "beta", "--json")
     doc = json.loads(done_store.stdout)
     assert doc["status"] == "completed" and doc["generation"] == 1
-    assert doc["terminal_reason"] == {"stringValue": "done"}
+    assert doc["terminal_reason"] == "done"  # plain JSON, not proto3 JSON
 
 
 def test_show_errors_are_one_line_with_their_exit_code(
@@ -176,7 +180,11 @@ def test_ls(files: dict[str, Path], tmp_path: Path) -> None:
     bad_time = run("ls", "--store", store, "--updated-since", "yesterday")
     assert bad_time.returncode == 2
     default = run("ls", "--json", cwd=tmp_path)  # the default store: .dsxir/sessions
-    assert default.returncode == 0 and json.loads(default.stdout) == []
+    assert default.returncode == 4 and default.stdout == ""  # no such store, not "0 sessions"
+    assert ".dsxir/sessions does not exist" in one_error_line(default)
+    (tmp_path / ".dsxir" / "sessions").mkdir(parents=True)
+    empty = run("ls", "--json", cwd=tmp_path)
+    assert empty.returncode == 0 and json.loads(empty.stdout) == []
 
 
 def test_json_and_from_json_round_trip(files: dict[str, Path], tmp_path: Path) -> None:

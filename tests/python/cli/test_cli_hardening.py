@@ -208,8 +208,15 @@ def test_show_prints_stored_strings_as_escaped_text(evil: dict[str, Path]) -> No
     assert done.returncode == 0, done.stderr
     no_raw_controls(done.stdout)
     shown = "[/]x[bold]B\\x1b[31mR\\x07\\u202eE\\x9b\\x7f:thumbs_up:$\\frac{$"
-    for prefix in ("s", "opt", "mod", "c", "E"):
+    for prefix in ("s", "opt", "mod", "c"):
         assert prefix + shown in done.stdout, prefix
+    # The error trial alone, so that its column is wide enough for the class in one line.
+    last = run("show", str(evil["a"]), "--last", "1")
+    no_raw_controls(last.stdout)
+    assert "E" + shown in last.stdout
+    full = run("show", str(evil["a"]), "--full")
+    no_raw_controls(full.stdout)
+    assert "st" + shown in full.stdout.replace("│", "").replace("\n", "").replace(" ", "")
     assert "k" + shown + " = :a" + shown in done.stdout
     assert "reason      :r" + shown in done.stdout
     assert "<2077-byte integer 0x" in done.stdout  # too long for decimal text
@@ -238,16 +245,13 @@ def test_json_outputs_stay_exact_and_valid(evil: dict[str, Path]) -> None:
     assert doc["program_module"] == "mod" + EVIL
     assert doc["last_trials"][0]["candidate_id"] == "c" + EVIL
     assert doc["last_trials"][1]["error_class"] == "E" + EVIL
-    assert doc["terminal_reason"] == {"atomValue": "r" + EVIL}
-    stats = doc["last_trials"][0]["stats"]["entries"][0]
-    assert stats["key"] == {"stringValue": "st" + EVIL}
+    assert doc["terminal_reason"] == {"$atom": "r" + EVIL}
+    assert doc["last_trials"][0]["stats"] == {"st" + EVIL: {"$atom": "v" + EVIL}}
     as_json = run("json", str(evil["a"]))
     assert checkpoint.from_json(as_json.stdout) == checkpoint.decode(evil["a"].read_bytes())
     no_raw_controls(as_json.stdout)
     differ = json.loads(run("diff", str(evil["a"]), str(evil["b"]), "--json").stdout)
-    assert {"path": "optimizer", "a": repr("opt" + EVIL), "b": repr("other" + EVIL)} in differ[
-        "fields"
-    ]
+    assert {"path": "optimizer", "a": "opt" + EVIL, "b": "other" + EVIL} in differ["fields"]
     history = json.loads(run("history", str(evil["a"]), "--json").stdout)
     assert [row["status"] for row in history] == ["ok", "error"]
 
@@ -466,6 +470,8 @@ def test_hostile_inputs_never_crash_any_subcommand(
             ["diff", good, target, "--json"],
             ["history", target],
             ["history", target, "--json"],
+            ["export", target],
+            ["export", target, "--format", "jsonl"],
         ]
         for args in commands:
             code, out, err = in_process(capsys, *args)
@@ -501,6 +507,12 @@ def test_hostile_store_sessions_never_crash(tmp_path: Path) -> None:
         ["history", "junk"],
         ["diff", "[bold]y", "torn"],
         ["validate", "[bold]y", "torn", "junk", "../x"],
+        ["export", "[bold]y"],
+        ["export", "torn", "--format", "jsonl"],
+        ["pause", "torn"],
+        ["cancel", "[bold]y", "--reason", "r" + EVIL],
+        ["pause", "[bold]y"],
+        ["delete", "junk"],
     ):
         done = run(*args, "--store", url)
         no_raw_controls(done.stdout + done.stderr)
@@ -510,6 +522,8 @@ def test_hostile_store_sessions_never_crash(tmp_path: Path) -> None:
     assert run("show", "torn", "--store", url).returncode == 5
     assert run("validate", "[bold]y", "torn", "--store", url).returncode == 1
     assert run("validate", "../x", "--store", url).returncode == 2
+    assert run("pause", "torn", "--store", url).returncode == 5
+    assert run("delete", "torn", "--yes", "--store", url).returncode == 0
 
 
 # --- diff compares values, not their shortened text ----------------------------------------
