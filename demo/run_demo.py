@@ -197,13 +197,13 @@ def step_4() -> None:
         "changed trainset",
         child("--trainset", "changed", session=GATE_SESSION),
         3,
-        "reason=trainset_hash",
+        "trainset_hash: the checkpoint was made on the trainset with hash",
     )
     expect_refusal(
         "bumped sampler version",
         child("--sampler-version", "2", session=GATE_SESSION),
         3,
-        "reason=sampler_version expected=2 got=1",
+        "holds sampler state version 1; this run accepts 2",
     )
     expect_refusal("completed session", child(), 4, "status=completed")
 

@@ -47,7 +47,7 @@ class ResumeMismatch(CheckpointError, ValueError):
     checkpoint; ``field`` names the offending field), ``optimizer``,
     ``sampler_format``, ``sampler_version`` or ``trainset_hash``.
     ``expected`` is what the caller asked for, ``got`` what the checkpoint
-    holds.
+    holds; the message says which is which and what to do (FORMAT.md §8).
     """
 
     def __init__(
@@ -69,9 +69,11 @@ class ResumeMismatch(CheckpointError, ValueError):
         if reason == "checkpoint_shape":
             message = f"checkpoint_shape: {field}: {detail}"
         else:
-            message = (
-                f'resume mismatch for session "{session_id}": '
-                f"reason={reason} expected={_show(expected)} got={_show(got)}"
+            template = _GATE_MESSAGES.get(
+                reason, "the checkpoint has {got}; this run expects {exp}."
+            )
+            message = f'cannot resume session "{session_id}": {reason}: ' + template.format(
+                got=_show(got), exp=_show(expected)
             )
         super().__init__(message)
 
@@ -138,6 +140,27 @@ class StoreUnavailable(CheckpointError, ConnectionError):
     The operation may be retried later. For a commit the outcome is unknown:
     read the session's generation to learn whether it was committed.
     """
+
+
+_GATE_MESSAGES = {
+    "optimizer": (
+        "the checkpoint was written by optimizer {got}; this run is {exp}. "
+        "Resume with {got}, or start a new session."
+    ),
+    "sampler_format": (
+        "the checkpoint's sampler is {got}; this run's is {exp}. "
+        "Resume with sampler {got}, or start a new session."
+    ),
+    "sampler_version": (
+        "the checkpoint holds sampler state version {got}; this run accepts {exp}. "
+        "Accept version {got} if the sampler can read it, or start a new session."
+    ),
+    "trainset_hash": (
+        "the checkpoint was made on the trainset with hash {got}; this run's hash is {exp}. "
+        "Pass the same trainset, or start a new session."
+    ),
+}
+"""The resume gate's messages (FORMAT.md §8), the same text in every language."""
 
 
 def _show(value: Any) -> str:

@@ -308,24 +308,24 @@ def test_gate_accepts_a_matching_resume() -> None:
 @pytest.mark.parametrize(
     ("kw", "reason", "message"),
     [
-        ({"optimizer": "other.Opt"}, "optimizer", "expected=other.Opt got=demo.Opt"),
+        ({"optimizer": "other.Opt"}, "optimizer", "by optimizer demo.Opt; this run is other.Opt."),
         (
             {"sampler_format": ("other.Sampler", 2)},
             "sampler_format",
-            "expected=other.Sampler got=demo.RandomSearch",
+            "sampler is demo.RandomSearch; this run's is other.Sampler.",
         ),
         (
             {"sampler_format": ("demo.RandomSearch", 3)},
             "sampler_version",
-            "expected=3 got=2",
+            "version 2; this run accepts 3. Accept version 2 if",
         ),
         (
             {"sampler_format": ("demo.RandomSearch", [3, 4])},
             "sampler_version",
-            "expected=[3,4] got=2",
+            "version 2; this run accepts [3,4].",
         ),
-        ({"trainset": TRAINSET[:1]}, "trainset_hash", f"got={HASH.hex()}"),
-        ({"trainset_hash": b"\x00" * 32}, "trainset_hash", "expected=" + "00" * 32),
+        ({"trainset": TRAINSET[:1]}, "trainset_hash", f"with hash {HASH.hex()}; this run's"),
+        ({"trainset_hash": b"\x00" * 32}, "trainset_hash", f"this run's hash is {'00' * 32}."),
     ],
 )
 def test_gate_refusals(kw: dict[str, Any], reason: str, message: str) -> None:
@@ -335,7 +335,8 @@ def test_gate_refusals(kw: dict[str, Any], reason: str, message: str) -> None:
     with pytest.raises(ResumeMismatch) as info:
         ck.check_resume(cp, **args)
     assert info.value.reason == reason
-    assert str(info.value).startswith(f'resume mismatch for session "s1": reason={reason} ')
+    assert str(info.value).startswith(f'cannot resume session "s1": {reason}: the checkpoint')
+    assert str(info.value).endswith("or start a new session.")
     assert message in str(info.value)
 
 
@@ -343,9 +344,10 @@ def test_gate_message_form() -> None:
     cp = make(sampler_format=("demo.RandomSearch", 1))
     with pytest.raises(ResumeMismatch) as info:
         ck.check_resume(cp, optimizer="demo.Opt", sampler_format=("demo.RandomSearch", 2))
-    assert (
-        str(info.value)
-        == 'resume mismatch for session "s1": reason=sampler_version expected=2 got=1'
+    assert str(info.value) == (
+        'cannot resume session "s1": sampler_version: the checkpoint holds sampler state '
+        "version 1; this run accepts 2. Accept version 1 if the sampler can read it, "
+        "or start a new session."
     )
     assert (info.value.session_id, info.value.expected, info.value.got) == ("s1", 2, 1)
 
