@@ -5,6 +5,16 @@
 //! `checkpoint_shape` and the path of the offending field. [`encode`] writes
 //! the canonical encoding (FORMAT.md §2).
 //!
+//! - [`Value`], [`to_term`], [`from_term`] and [`from_term_map`] convert
+//!   native values and Terms (FORMAT.md §3); [`value_bytes`] and
+//!   [`term_bytes`] give canonical Term bytes.
+//! - [`hash_trainset`] and [`hash_trainset_terms`] fingerprint a trainset
+//!   (FORMAT.md §6).
+//! - [`check_resume`] is the resume gate (FORMAT.md §8).
+//! - [`record_trial`], [`pause`], [`resume`], [`cancel`], [`complete`] and
+//!   [`fail`] are the state transitions (FORMAT.md §9); [`status_name`]
+//!   names a status.
+//!
 //! prost keeps no unknown fields: a checkpoint written by a newer minor is
 //! accepted, and its re-encoding is the canonical encoding of the known fields
 //! only (see README.md).
@@ -24,11 +34,29 @@ pub use v1::{
     TermMapEntry, TermNull, TrialLogEntry, TrialStatus,
 };
 
+mod errors;
+mod session;
+mod sha256;
 pub mod storefile;
 mod validate;
+mod value;
 mod wire;
 
+pub use errors::{
+    hex, AlreadyTerminal, CheckpointError, GateValue, InvalidCheckpoint, InvalidTransition,
+    ResumeMismatch, CHECKPOINT_SHAPE, REASON_OPTIMIZER, REASON_SAMPLER_FORMAT,
+    REASON_SAMPLER_VERSION, REASON_TRAINSET_HASH,
+};
+pub use session::{
+    cancel, check_resume, check_resume_trainset, complete, decode_trainset, fail, hash_trainset,
+    hash_trainset_terms, is_terminal, pause, record_trial, resume, status_name, Trial,
+    TrialOutcome,
+};
 pub use validate::{check_term, check_term_map, validate};
+pub use value::{
+    canonical_term, from_term, from_term_at, from_term_map, from_term_map_at, to_term, to_term_at,
+    to_term_map, value_bytes, BigInt, ParseBigIntError, Value,
+};
 
 /// The largest input a reader accepts (256 MiB), checked before parsing.
 pub const MAX_INPUT_BYTES: usize = 268_435_456;
@@ -38,39 +66,6 @@ pub const MAX_TERM_DEPTH: usize = 24;
 
 /// The format identifier this schema's writers write.
 pub const FORMAT_ID: &str = "dsxir.optimizer_session.checkpoint/v1.0";
-
-/// The only reason [`decode`] reports: the bytes are not a valid checkpoint.
-pub const CHECKPOINT_SHAPE: &str = "checkpoint_shape";
-
-/// A checkpoint that cannot be used: for [`decode`], the reason is always
-/// `checkpoint_shape`, `field` is the path of the offending field (FORMAT.md
-/// §7, e.g. `progress.trial_log[3].stats.entries[0].key`, or `<input>` for a
-/// size or parse failure) and `detail` says what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResumeMismatch {
-    pub reason: &'static str,
-    pub field: String,
-    pub detail: String,
-}
-
-impl ResumeMismatch {
-    pub(crate) fn shape(field: String, detail: impl Into<String>) -> Self {
-        ResumeMismatch {
-            reason: CHECKPOINT_SHAPE,
-            field,
-            detail: detail.into(),
-        }
-    }
-}
-
-impl fmt::Display for ResumeMismatch {
-    /// `checkpoint_shape: <field>: <detail>`, the refusal line of the testee.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.reason, self.field, self.detail)
-    }
-}
-
-impl std::error::Error for ResumeMismatch {}
 
 /// Reads checkpoint bytes: size limit, protobuf parsing, then every check of
 /// FORMAT.md §7 in order. Any valid protobuf encoding of a valid checkpoint is
@@ -96,7 +91,12 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, ResumeMismatch> {
     // prost would refuse them, so they are dropped first (see wire.rs).
     let known = wire::known_fields(bytes, wire::Msg::Checkpoint).map_err(|e| not_protobuf(&e))?;
     let checkpoint = Checkpoint::decode(known.as_slice()).map_err(|e| not_protobuf(&e))?;
-    validate(&checkpoint)?;
+    validate(&checkpoint).map_err(|mut e| {
+        if !checkpoint.session_id.is_empty() {
+            e.session_id = Some(checkpoint.session_id.clone());
+        }
+        e
+    })?;
     Ok(checkpoint)
 }
 

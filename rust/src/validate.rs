@@ -4,7 +4,7 @@
 use prost::Message;
 
 use crate::v1::{term, Checkpoint, Progress, Term, TermMap, TrialLogEntry};
-use crate::{ResumeMismatch, MAX_TERM_DEPTH};
+use crate::{InvalidCheckpoint, ResumeMismatch, MAX_TERM_DEPTH};
 
 const MIN_SECONDS: i64 = -62_135_596_800;
 const MAX_SECONDS: i64 = 253_402_300_799;
@@ -248,30 +248,38 @@ fn check_best(progress: &Progress) -> Result<(), ResumeMismatch> {
 
 /// A refusal on its way up the Term tree: each level prepends its part of the
 /// path, so nothing is formatted unless a check fails.
-struct Bad {
+pub(crate) struct Bad {
     detail: String,
     parts: Vec<String>,
 }
 
 impl Bad {
-    fn new(detail: impl Into<String>) -> Self {
+    pub(crate) fn new(detail: impl Into<String>) -> Self {
         Bad {
             detail: detail.into(),
             parts: Vec::new(),
         }
     }
 
-    fn at(mut self, part: impl Into<String>) -> Self {
+    pub(crate) fn at(mut self, part: impl Into<String>) -> Self {
         self.parts.push(part.into());
         self
     }
 
-    fn into_mismatch(self, root: &str) -> ResumeMismatch {
+    fn path(&self, root: &str) -> String {
         let mut field = String::from(root);
         for part in self.parts.iter().rev() {
             field.push_str(part);
         }
-        ResumeMismatch::shape(field, self.detail)
+        field
+    }
+
+    fn into_mismatch(self, root: &str) -> ResumeMismatch {
+        ResumeMismatch::shape(self.path(root), self.detail)
+    }
+
+    pub(crate) fn into_invalid(self, root: &str) -> InvalidCheckpoint {
+        InvalidCheckpoint::new(self.path(root), self.detail)
     }
 }
 
@@ -348,7 +356,7 @@ fn check_map(map: &TermMap, depth: usize) -> Result<(), Bad> {
 }
 
 /// Why a `bigint_value` is refused (FORMAT.md §3.3), if it is.
-fn bigint_problem(raw: &[u8]) -> Option<&'static str> {
+pub(crate) fn bigint_problem(raw: &[u8]) -> Option<&'static str> {
     if raw.is_empty() {
         return Some("empty big integer");
     }

@@ -4,7 +4,11 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use dsxir_checkpoint::v1::term::Kind;
-use dsxir_checkpoint::{encode, Checkpoint, Progress, SamplerFormat, Term, FORMAT_ID};
+use dsxir_checkpoint::{
+    encode, hash_trainset, hex, Checkpoint, Progress, SamplerFormat, Term, TermList, TermMap,
+    TermMapEntry, Value, FORMAT_ID,
+};
+use prost::Message;
 
 fn run(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_testee"))
@@ -76,9 +80,9 @@ fn reencode_refusal_is_one_line_and_exit_3() {
 fn usage_errors_exit_2() {
     for args in [
         &[][..],
-        &["hash-trainset"][..],
         &["nonsense"][..],
         &["reencode", "x"][..],
+        &["hash-trainset", "x"][..],
     ] {
         let out = run(args, b"");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -128,8 +132,8 @@ fn serve_answers_each_request_in_order() {
 }
 
 #[test]
-fn serve_refuses_hash_trainset_and_truncated_requests() {
-    let out = run(&["serve"], &request(b'h', b"\x4a\x00"));
+fn serve_refuses_unknown_commands_and_truncated_requests() {
+    let out = run(&["serve"], &request(b'x', b"\x4a\x00"));
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let out = run(&["serve"], &[b'r', 0, 0, 0, 9, 1, 2]);
@@ -137,4 +141,98 @@ fn serve_refuses_hash_trainset_and_truncated_requests() {
     let out = run(&["serve"], b"");
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
+}
+
+/// Two question/answer maps, the second with its entries not sorted.
+fn trainset_term() -> Vec<u8> {
+    let example = |pairs: &[(&str, &str)]| Term {
+        kind: Some(Kind::MapValue(TermMap {
+            entries: pairs
+                .iter()
+                .map(|(k, v)| TermMapEntry {
+                    key: Some(Term {
+                        kind: Some(Kind::StringValue(k.to_string())),
+                    }),
+                    value: Some(Term {
+                        kind: Some(Kind::StringValue(v.to_string())),
+                    }),
+                })
+                .collect(),
+        })),
+    };
+    Term {
+        kind: Some(Kind::ListValue(TermList {
+            items: vec![
+                example(&[("answer", "2"), ("question", "1+1")]),
+                example(&[("question", "2+2"), ("answer", "4")]),
+            ],
+        })),
+    }
+    .encode_to_vec()
+}
+
+fn expected_digest() -> String {
+    let examples = [
+        Value::map([("question", "1+1"), ("answer", "2")]),
+        Value::map([("question", "2+2"), ("answer", "4")]),
+    ];
+    format!("{}\n", hex(&hash_trainset(&examples).unwrap()))
+}
+
+#[test]
+fn hash_trainset_writes_the_hex_digest() {
+    let out = run(&["hash-trainset"], &trainset_term());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected_digest());
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn hash_trainset_refusal_is_one_line_and_exit_3() {
+    for (input, field) in [
+        (&b"\xff\xff"[..], "<input>"),
+        (b"\x32\x01a", "<input>"),
+        (b"\x4a\x04\x0a\x02\x29\x00", "<input>"),
+        // [NaN]
+        (
+            b"\x4a\x0b\x0a\x09\x29\x00\x00\x00\x00\x00\x00\xf8\x7f",
+            "items[0].float_value",
+        ),
+    ] {
+        let out = run(&["hash-trainset"], input);
+        assert_eq!(out.status.code(), Some(3), "{input:?}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.starts_with(&format!("checkpoint_shape: {field}: ")),
+            "{input:?}: {err}"
+        );
+        assert_eq!(err.matches('\n').count(), 1);
+        assert!(err.ends_with('\n'));
+    }
+}
+
+#[test]
+fn serve_answers_hash_requests() {
+    let mut input = request(b'h', &trainset_term());
+    input.extend(request(b'r', &valid()));
+    input.extend(request(b'h', b"\x32\x01a"));
+    input.extend(request(b'h', b"\x4a\x00"));
+    let out = run(&["serve"], &input);
+    assert_eq!(out.status.code(), Some(0));
+    let mut rest = out.stdout.as_slice();
+    assert_eq!(response(&mut rest), (0, expected_digest().into_bytes()));
+    assert_eq!(response(&mut rest), (0, valid()));
+    let (status, line) = response(&mut rest);
+    assert_eq!(status, 3);
+    let line = String::from_utf8(line).unwrap();
+    assert!(line.starts_with("checkpoint_shape: <input>: ") && !line.contains('\n'));
+    let empty = format!("{}\n", hex(&hash_trainset(&[]).unwrap()));
+    assert_eq!(response(&mut rest), (0, empty.into_bytes()));
+    assert!(rest.is_empty());
 }

@@ -5,20 +5,37 @@
 //! - `testee read-store-file`: a store file on stdin, the canonical bytes of
 //!   its checkpoint on stdout (exit 0), or one line on stderr: a checkpoint
 //!   refusal (exit 3) or `store_file: <kind>: <detail>` (exit 4).
-//! - `testee serve`: requests `<cmd byte><u32 BE length><payload>` on stdin,
-//!   responses `<status byte><u32 BE length><payload>` on stdout, until EOF.
-//! - `hash-trainset` is not part of the Rust binding: usage error (exit 2).
+//! - `testee hash-trainset`: the encoding of one Term of kind `list_value` on
+//!   stdin; the lowercase hex of `hash_trainset` over its items and a newline
+//!   on stdout (exit 0), or one refusal line on stderr (exit 3).
+//! - `testee serve`: requests `<cmd byte><u32 BE length><payload>` on stdin
+//!   (`r` reencode, `h` hash-trainset, `s` read-store-file), responses
+//!   `<status byte><u32 BE length><payload>` on stdout, until EOF.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: testee reencode|read-store-file|serve \
-     (hash-trainset is not implemented by the Rust binding)";
+const USAGE: &str = "usage: testee reencode|hash-trainset|read-store-file|serve";
+
+#[derive(Clone, Copy)]
+enum Command {
+    Reencode,
+    HashTrainset,
+    ReadStoreFile,
+}
 
 fn reencode(input: &[u8]) -> Result<Vec<u8>, String> {
     dsxir_checkpoint::decode(input)
         .map(|cp| dsxir_checkpoint::encode(&cp))
         .map_err(|e| e.to_string())
+}
+
+/// A trainset Term: the hex digest and a newline, or the refusal line.
+fn hash_trainset(input: &[u8]) -> Result<Vec<u8>, String> {
+    let refusal = |e: dsxir_checkpoint::InvalidCheckpoint| format!("checkpoint_shape: {e}");
+    let examples = dsxir_checkpoint::decode_trainset(input).map_err(refusal)?;
+    let digest = dsxir_checkpoint::hash_trainset(&examples).map_err(refusal)?;
+    Ok(format!("{}\n", dsxir_checkpoint::hex(&digest)).into_bytes())
 }
 
 /// A store file: the canonical bytes of its checkpoint, or the exit status
@@ -32,18 +49,23 @@ fn read_store_file(input: &[u8]) -> Result<Vec<u8>, (u8, String)> {
     }
 }
 
-fn run_once(store_file: bool) -> ExitCode {
+/// The answer to one command: the output, or the exit status and line of
+/// its refusal.
+fn answer(command: Command, input: &[u8]) -> Result<Vec<u8>, (u8, String)> {
+    match command {
+        Command::Reencode => reencode(input).map_err(|line| (3, line)),
+        Command::HashTrainset => hash_trainset(input).map_err(|line| (3, line)),
+        Command::ReadStoreFile => read_store_file(input),
+    }
+}
+
+fn run_once(command: Command) -> ExitCode {
     let mut input = Vec::new();
     if let Err(e) = io::stdin().lock().read_to_end(&mut input) {
         eprintln!("testee: cannot read stdin: {e}");
         return ExitCode::from(2);
     }
-    let result = if store_file {
-        read_store_file(&input)
-    } else {
-        reencode(&input).map_err(|line| (3, line))
-    };
-    match result {
+    match answer(command, &input) {
         Ok(out) => {
             let mut stdout = io::stdout().lock();
             if let Err(e) = stdout.write_all(&out).and_then(|()| stdout.flush()) {
@@ -87,21 +109,15 @@ fn serve() -> Result<(), String> {
         read_full(&mut stdin, &mut len, false)?;
         let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
         read_full(&mut stdin, &mut payload, false)?;
-        let (status, body) = match cmd[0] {
-            b'r' => match reencode(&payload) {
-                Ok(out) => (0u8, out),
-                Err(line) => (3u8, line.into_bytes()),
-            },
-            b's' => match read_store_file(&payload) {
-                Ok(out) => (0u8, out),
-                Err((status, line)) => (status, line.into_bytes()),
-            },
-            other => {
-                return Err(format!(
-                    "unsupported command {:?} (the Rust testee serves only 'r' and 's')",
-                    other as char
-                ))
-            }
+        let command = match cmd[0] {
+            b'r' => Command::Reencode,
+            b'h' => Command::HashTrainset,
+            b's' => Command::ReadStoreFile,
+            other => return Err(format!("unsupported command {:?}", other as char)),
+        };
+        let (status, body) = match answer(command, &payload) {
+            Ok(out) => (0u8, out),
+            Err((status, line)) => (status, line.into_bytes()),
         };
         let body_len = u32::try_from(body.len()).map_err(|_| "response too long".to_string())?;
         stdout
@@ -121,8 +137,9 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["reencode"] => run_once(false),
-        ["read-store-file"] => run_once(true),
+        ["reencode"] => run_once(Command::Reencode),
+        ["hash-trainset"] => run_once(Command::HashTrainset),
+        ["read-store-file"] => run_once(Command::ReadStoreFile),
         ["serve"] => match serve() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
