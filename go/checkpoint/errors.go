@@ -43,8 +43,26 @@ func (e *ResumeMismatch) Error() string {
 	if e.Reason == ReasonCheckpointShape {
 		return "checkpoint_shape: " + e.Field + ": " + e.Detail
 	}
-	return fmt.Sprintf("resume mismatch for session %q: reason=%s expected=%s got=%s",
-		e.SessionID, e.Reason, show(e.Expected), show(e.Got))
+	got, exp := show(e.Got), show(e.Expected)
+	template, ok := gateMessages[e.Reason]
+	if !ok {
+		template = "the checkpoint has {got}; this run expects {exp}."
+	}
+	return fmt.Sprintf("cannot resume session %q: %s: ", e.SessionID, e.Reason) +
+		strings.NewReplacer("{got}", got, "{exp}", exp).Replace(template)
+}
+
+// gateMessages are the resume gate's messages of FORMAT.md §8, the same text
+// in every language.
+var gateMessages = map[string]string{
+	ReasonOptimizer: "the checkpoint was written by optimizer {got}; this run is {exp}. " +
+		"Resume with {got}, or start a new session.",
+	ReasonSamplerFormat: "the checkpoint's sampler is {got}; this run's is {exp}. " +
+		"Resume with sampler {got}, or start a new session.",
+	ReasonSamplerVersion: "the checkpoint holds sampler state version {got}; this run accepts {exp}. " +
+		"Accept version {got} if the sampler can read it, or start a new session.",
+	ReasonTrainsetHash: "the checkpoint was made on the trainset with hash {got}; this run's hash is {exp}. " +
+		"Pass the same trainset, or start a new session.",
 }
 
 // AlreadyTerminal reports that a session has ended (completed, failed or

@@ -31,20 +31,21 @@ func TestCheckResume(t *testing.T) {
 		{"cancelled", func(cp *v1.Checkpoint) { cp.Status = v1.SessionStatus_SESSION_STATUS_CANCELLED }, opt, mod, []uint32{1}, nil,
 			`session "s1" is already terminal: status=cancelled`},
 		{"optimizer before sampler", nil, "dspy.teleprompt.COPRO", "other", nil, other,
-			`resume mismatch for session "s1": reason=optimizer expected=dspy.teleprompt.COPRO got=dspy.teleprompt.MIPROv2`},
+			`cannot resume session "s1": optimizer: the checkpoint was written by optimizer dspy.teleprompt.MIPROv2; this run is dspy.teleprompt.COPRO. Resume with dspy.teleprompt.MIPROv2, or start a new session.`},
 		{"sampler module", nil, opt, "other.Sampler", nil, other,
-			`resume mismatch for session "s1": reason=sampler_format expected=other.Sampler got=demo.RandomSearch`},
+			`cannot resume session "s1": sampler_format: the checkpoint's sampler is demo.RandomSearch; this run's is other.Sampler. Resume with sampler demo.RandomSearch, or start a new session.`},
 		{"sampler version", nil, opt, mod, []uint32{2}, other,
-			`resume mismatch for session "s1": reason=sampler_version expected=2 got=1`},
+			`cannot resume session "s1": sampler_version: the checkpoint holds sampler state version 1; this run accepts 2. Accept version 1 if the sampler can read it, or start a new session.`},
 		{"sampler versions", nil, opt, mod, []uint32{3, 2, 10}, other,
-			`resume mismatch for session "s1": reason=sampler_version expected=[2,3,10] got=1`},
+			`cannot resume session "s1": sampler_version: the checkpoint holds sampler state version 1; this run accepts [2,3,10]. Accept version 1 if the sampler can read it, or start a new session.`},
 		{"no accepted version", nil, opt, mod, nil, nil,
-			`resume mismatch for session "s1": reason=sampler_version expected=[] got=1`},
+			`cannot resume session "s1": sampler_version: the checkpoint holds sampler state version 1; this run accepts []. Accept version 1 if the sampler can read it, or start a new session.`},
 		{"trainset hash", nil, opt, mod, []uint32{1}, other,
-			`resume mismatch for session "s1": reason=trainset_hash expected=` + string(bytes.Repeat([]byte("01"), 32)) +
-				` got=` + string(bytes.Repeat([]byte("ab"), 32))},
+			`cannot resume session "s1": trainset_hash: the checkpoint was made on the trainset with hash ` + string(bytes.Repeat([]byte("ab"), 32)) +
+				`; this run's hash is ` + string(bytes.Repeat([]byte("01"), 32)) + `. Pass the same trainset, or start a new session.`},
 		{"empty hash is a hash", nil, opt, mod, []uint32{1}, []byte{},
-			`resume mismatch for session "s1": reason=trainset_hash expected= got=` + string(bytes.Repeat([]byte("ab"), 32))},
+			`cannot resume session "s1": trainset_hash: the checkpoint was made on the trainset with hash ` + string(bytes.Repeat([]byte("ab"), 32)) +
+				`; this run's hash is . Pass the same trainset, or start a new session.`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

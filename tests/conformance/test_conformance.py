@@ -55,8 +55,8 @@ LANGS = [
     Lang("python", hashes=True, full=True, keeps_unknown=True),
     Lang("go", hashes=True, full=True, keeps_unknown=True),
     Lang("typescript", hashes=True, full=True, keeps_unknown=True),
-    Lang("java", hashes=False, full=True, keeps_unknown=True),
-    Lang("rust", hashes=False, full=True, keeps_unknown=False),
+    Lang("java", hashes=True, full=True, keeps_unknown=True),
+    Lang("rust", hashes=True, full=True, keeps_unknown=False),
 ]
 FULL = [lang for lang in LANGS if lang.full]
 HASHING = [lang for lang in LANGS if lang.hashes]

@@ -458,7 +458,7 @@ public final class Checkpoints {
   }
 
   /** Why a {@code bigint_value} is refused (FORMAT.md §3.3), or null. */
-  private static String bigintProblem(ByteString raw) {
+  static String bigintProblem(ByteString raw) {
     if (raw.isEmpty()) {
       return "empty big integer";
     }

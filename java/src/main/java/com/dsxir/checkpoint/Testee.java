@@ -12,6 +12,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.HexFormat;
 
 /**
  * Conformance testee of the Java binding (see tests/conformance).
@@ -22,16 +23,16 @@ import java.nio.charset.StandardCharsets;
  *   <li>{@code read-store-file}: a store file on stdin, the canonical bytes of its checkpoint on
  *       stdout (exit 0), or one line on stderr: a checkpoint refusal (exit 3) or {@code
  *       store_file: <kind>: <detail>} (exit 4).
+ *   <li>{@code hash-trainset}: the encoding of one Term of kind {@code list_value} on stdin (map
+ *       entries in any order); the lowercase hex of the trainset hash of its items and a newline on
+ *       stdout (exit 0), or one refusal line on stderr (exit 3).
  *   <li>{@code serve}: requests {@code <cmd byte><u32 BE length><payload>} on stdin, responses
  *       {@code <status byte><u32 BE length><payload>} on stdout, until EOF ({@code r} reencode,
- *       {@code s} read-store-file).
- *   <li>{@code hash-trainset} is not part of the Java binding: usage error (exit 2).
+ *       {@code h} hash-trainset, {@code s} read-store-file).
  * </ul>
  */
 public final class Testee {
-  static final String USAGE =
-      "usage: testee reencode|read-store-file|serve"
-          + " (hash-trainset is not implemented by the Java binding)";
+  static final String USAGE = "usage: testee reencode|hash-trainset|read-store-file|serve";
 
   private Testee() {}
 
@@ -48,6 +49,9 @@ public final class Testee {
     }
     if (args.length == 1 && args[0].equals("read-store-file")) {
       return readStoreFile(in, out, err);
+    }
+    if (args.length == 1 && args[0].equals("hash-trainset")) {
+      return hashTrainset(in, out, err);
     }
     if (args.length == 1 && args[0].equals("serve")) {
       try {
@@ -100,7 +104,16 @@ public final class Testee {
     }
   }
 
-  private static int readStoreFile(InputStream in, OutputStream out, PrintStream err) {
+  private static Answer hashTrainsetAnswer(byte[] input) {
+    try {
+      String digest = HexFormat.of().formatHex(Sessions.hashTrainsetInput(input)) + "\n";
+      return new Answer(0, digest.getBytes(StandardCharsets.US_ASCII));
+    } catch (ResumeMismatch e) {
+      return new Answer(3, oneLine(e.getMessage()).getBytes(StandardCharsets.UTF_8));
+    }
+  }
+
+  private static int hashTrainset(InputStream in, OutputStream out, PrintStream err) {
     byte[] input;
     try {
       input = in.readAllBytes();
@@ -108,7 +121,11 @@ public final class Testee {
       err.println("testee: cannot read stdin: " + e.getMessage());
       return 2;
     }
-    Answer answer = storeFileAnswer(input);
+    return answer(hashTrainsetAnswer(input), out, err);
+  }
+
+  /** Writes an answer: its bytes on stdout, or its refusal line on stderr; returns the exit code. */
+  private static int answer(Answer answer, OutputStream out, PrintStream err) {
     if (answer.status() != 0) {
       err.println(new String(answer.body(), StandardCharsets.UTF_8));
       return answer.status();
@@ -121,6 +138,17 @@ public final class Testee {
       return 2;
     }
     return 0;
+  }
+
+  private static int readStoreFile(InputStream in, OutputStream out, PrintStream err) {
+    byte[] input;
+    try {
+      input = in.readAllBytes();
+    } catch (IOException e) {
+      err.println("testee: cannot read stdin: " + e.getMessage());
+      return 2;
+    }
+    return answer(storeFileAnswer(input), out, err);
   }
 
   /** A protocol error of the serve loop: reported with exit code 2. */
@@ -156,8 +184,8 @@ public final class Testee {
       }
       int status;
       byte[] body;
-      if (cmd == 's') {
-        Answer answer = storeFileAnswer(payload);
+      if (cmd == 's' || cmd == 'h') {
+        Answer answer = cmd == 's' ? storeFileAnswer(payload) : hashTrainsetAnswer(payload);
         status = answer.status();
         body = answer.body();
       } else if (cmd == 'r') {
@@ -170,7 +198,7 @@ public final class Testee {
         }
       } else {
         throw new UsageError(
-            "unsupported command '" + (char) cmd + "' (the Java testee serves only 'r' and 's')");
+            "unsupported command '" + (char) cmd + "' (the Java testee serves 'r', 'h' and 's')");
       }
       out.writeByte(status);
       out.writeInt(body.length);

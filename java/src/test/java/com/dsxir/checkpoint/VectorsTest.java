@@ -7,6 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.dsxir.optimizer_session.v1.Checkpoint;
+import com.dsxir.optimizer_session.v1.OptionEntry;
+import com.dsxir.optimizer_session.v1.Term;
+import com.dsxir.optimizer_session.v1.TermMap;
+import com.dsxir.optimizer_session.v1.TrialLogEntry;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -18,6 +22,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.List;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
@@ -99,6 +104,68 @@ class VectorsTest {
           assertEquals(field, e.field(), e.getMessage());
           e = assertThrows(ResumeMismatch.class, () -> Checkpoints.reencode(bytes));
           assertEquals(field, e.field(), e.getMessage());
+        });
+  }
+
+  /**
+   * tests/vectors/trainset: one Term list per vector (map entries in any order), and the digest
+   * Python's hash_trainset gives for its items.
+   */
+  @TestFactory
+  List<DynamicTest> trainsetVectorsHashAsPythonDoes() throws IOException {
+    return each(
+        "trainset",
+        vector -> {
+          byte[] input = read(vector, "input");
+          String expected = vector.get("sha256").getAsString();
+          HexFormat hex = HexFormat.of();
+          assertEquals(expected, hex.formatHex(Sessions.hashTrainsetInput(input)));
+          List<Term> items = Term.parseFrom(input).getListValue().getItemsList();
+          assertEquals(expected, hex.formatHex(Sessions.hashTrainsetTerms(items)));
+          // Through Java values and back.
+          List<Object> examples = new ArrayList<>();
+          for (Term item : items) {
+            examples.add(Terms.fromTerm(item));
+          }
+          assertEquals(expected, hex.formatHex(Sessions.hashTrainset(examples)));
+        });
+  }
+
+  /**
+   * Every Term of every valid vector comes back from its Java value with the same canonical bytes.
+   */
+  @TestFactory
+  List<DynamicTest> termsOfValidVectorsRoundTrip() throws IOException {
+    return each(
+        "valid",
+        vector -> {
+          Checkpoint cp = Checkpoints.decode(read(vector, "binpb"));
+          List<Term> terms = new ArrayList<>();
+          for (OptionEntry option : cp.getOptimizerOptsList()) {
+            terms.add(option.getValue());
+          }
+          if (cp.hasTerminalReason()) {
+            terms.add(cp.getTerminalReason());
+          }
+          List<TermMap> maps = new ArrayList<>();
+          for (TrialLogEntry entry : cp.getProgress().getTrialLogList()) {
+            if (entry.hasStats()) {
+              maps.add(entry.getStats());
+            }
+            if (entry.hasError()) {
+              maps.add(entry.getError());
+            }
+          }
+          if (cp.hasBestProgramArtifact()) {
+            maps.add(cp.getBestProgramArtifact());
+          }
+          for (Term term : terms) {
+            assertArrayEquals(Checkpoints.termBytes(term), Terms.termBytes(Terms.fromTerm(term)));
+            assertEquals(term, Terms.canonicalTerm(term));
+          }
+          for (TermMap map : maps) {
+            assertEquals(map, Terms.toTermMap(Terms.fromTerm(map)));
+          }
         });
   }
 
