@@ -80,8 +80,7 @@ export class ResumeMismatch extends CheckpointError {
     super(
       reason === "checkpoint_shape"
         ? `checkpoint_shape: ${field}: ${detail}`
-        : `resume mismatch for session "${sessionId}": ` +
-            `reason=${reason} expected=${show(expected)} got=${show(got)}`,
+        : `cannot resume session "${sessionId}": ${reason}: ` + gateMessage(reason, show(got), show(expected)),
     );
     this.sessionId = sessionId;
     this.reason = reason;
@@ -89,6 +88,22 @@ export class ResumeMismatch extends CheckpointError {
     this.got = got;
     this.field = field;
     this.detail = detail;
+  }
+}
+
+/** The resume gate's message of FORMAT.md §8 (the same text in every language). */
+function gateMessage(reason: MismatchReason, got: string, exp: string): string {
+  switch (reason) {
+    case "optimizer":
+      return `the checkpoint was written by optimizer ${got}; this run is ${exp}. Resume with ${got}, or start a new session.`;
+    case "sampler_format":
+      return `the checkpoint's sampler is ${got}; this run's is ${exp}. Resume with sampler ${got}, or start a new session.`;
+    case "sampler_version":
+      return `the checkpoint holds sampler state version ${got}; this run accepts ${exp}. Accept version ${got} if the sampler can read it, or start a new session.`;
+    case "trainset_hash":
+      return `the checkpoint was made on the trainset with hash ${got}; this run's hash is ${exp}. Pass the same trainset, or start a new session.`;
+    default:
+      return `the checkpoint has ${got}; this run expects ${exp}.`;
   }
 }
 

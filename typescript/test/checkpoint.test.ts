@@ -316,32 +316,32 @@ test("resume gate: terminal sessions, then optimizer, sampler module, version, t
     );
   mismatch(
     { ...ok, optimizer: "other.Opt" },
-    'resume mismatch for session "s1": reason=optimizer expected=other.Opt got=dspy.teleprompt.MIPROv2',
+    'cannot resume session "s1": optimizer: the checkpoint was written by optimizer dspy.teleprompt.MIPROv2; this run is other.Opt. Resume with dspy.teleprompt.MIPROv2, or start a new session.',
     "optimizer",
   );
   mismatch(
     { ...ok, samplerFormat: ["other.Sampler", 1] },
-    'resume mismatch for session "s1": reason=sampler_format expected=other.Sampler got=demo.RandomSearch',
+    "cannot resume session \"s1\": sampler_format: the checkpoint's sampler is demo.RandomSearch; this run's is other.Sampler. Resume with sampler demo.RandomSearch, or start a new session.",
     "sampler_format",
   );
   mismatch(
     { ...ok, samplerFormat: ["demo.RandomSearch", 2] },
-    'resume mismatch for session "s1": reason=sampler_version expected=2 got=1',
+    'cannot resume session "s1": sampler_version: the checkpoint holds sampler state version 1; this run accepts 2. Accept version 1 if the sampler can read it, or start a new session.',
     "sampler_version",
   );
   mismatch(
     { ...ok, samplerFormat: ["demo.RandomSearch", [3, 2]] },
-    'resume mismatch for session "s1": reason=sampler_version expected=[2,3] got=1',
+    'cannot resume session "s1": sampler_version: the checkpoint holds sampler state version 1; this run accepts [2,3]. Accept version 1 if the sampler can read it, or start a new session.',
     "sampler_version",
   );
   const other = hashTrainset([{ q: "1+1", a: "3" }]);
   mismatch(
     { ...ok, trainset: [{ q: "1+1", a: "3" }] },
-    `resume mismatch for session "s1": reason=trainset_hash expected=${hexOf(other)} got=${hexOf(cp.trainsetHash)}`,
+    `cannot resume session "s1": trainset_hash: the checkpoint was made on the trainset with hash ${hexOf(cp.trainsetHash)}; this run's hash is ${hexOf(other)}. Pass the same trainset, or start a new session.`,
     "trainset_hash",
   );
   // The checks run in order: the optimizer is reported before the version.
-  mismatch({ optimizer: "x", samplerFormat: ["y", 9] }, 'resume mismatch for session "s1": reason=optimizer expected=x got=dspy.teleprompt.MIPROv2', "optimizer");
+  mismatch({ optimizer: "x", samplerFormat: ["y", 9] }, 'cannot resume session "s1": optimizer: the checkpoint was written by optimizer dspy.teleprompt.MIPROv2; this run is x. Resume with dspy.teleprompt.MIPROv2, or start a new session.', "optimizer");
   assert.throws(() => checkResume(cp, { ...ok, trainset, trainsetHash: other }), TypeError);
 
   for (const [status, name] of [
