@@ -112,17 +112,18 @@ def checkpoints(draw: st.DrawFn, max_trials: int = 6) -> Checkpoint:
             error_class=None if ok else draw(st.one_of(st.none(), texts)),
             sampler_blob=draw(st.one_of(st.none(), st.binary(max_size=16))),
             best_program_artifact=draw(st.one_of(st.none(), term_maps)),
+            redact_secrets=True,
         )
     end = draw(st.sampled_from(["running", "paused", "completed", "failed", "cancelled"]))
     reason = draw(st.one_of(st.none(), terms))
     if end == "paused":
         ck.pause(cp)
     elif end == "cancelled":
-        ck.cancel(cp, reason)
+        ck.cancel(cp, reason, redact_secrets=True)
     elif end == "completed":
-        ck.complete(cp, reason)
+        ck.complete(cp, reason, redact_secrets=True)
     elif end == "failed":
-        ck.fail(cp, reason)
+        ck.fail(cp, reason, redact_secrets=True)
     for stamp in (cp.created_at, cp.updated_at, cp.progress.started_at):
         stamp.seconds, stamp.nanos = draw(timestamps)
     return cp

@@ -5,8 +5,9 @@
 //   - Decode parses checkpoint bytes and applies every validation of
 //     FORMAT.md §7 in its order; a refusal is a *ResumeMismatch with reason
 //     "checkpoint_shape" naming the offending field.
-//   - Encode validates a checkpoint and writes its canonical encoding
-//     (FORMAT.md §2).
+//   - Encode validates a checkpoint, refuses credentials (FORMAT.md §10:
+//     Screen; EncodeRedacted and Redact redact them instead) and writes its
+//     canonical encoding (FORMAT.md §2). Decode does not screen.
 //   - ToTerm and FromTerm convert between Go values and Terms; HashTrainset
 //     fingerprints a trainset (FORMAT.md §6).
 //   - CheckResume is the resume gate (FORMAT.md §8).

@@ -62,13 +62,21 @@ func Decode(data []byte) (*v1.Checkpoint, error) {
 }
 
 // Encode validates cp with the reader's rules (an *InvalidCheckpoint naming
-// the first offending field) and returns its canonical encoding (FORMAT.md
-// §2). Unknown fields read from a newer minor version are kept, after the
-// known fields of their message.
+// the first offending field), refuses a credential (FORMAT.md §10, see
+// Screen; EncodeRedacted redacts instead) and returns its canonical encoding
+// (FORMAT.md §2). Unknown fields read from a newer minor version are kept,
+// after the known fields of their message.
 func Encode(cp *v1.Checkpoint) ([]byte, error) {
 	if err := validateCheckpoint(cp); err != nil {
 		return nil, err
 	}
+	if err := (&credentialWalk{}).checkpoint(cp); err != nil {
+		return nil, err
+	}
+	return marshalCheckpoint(cp)
+}
+
+func marshalCheckpoint(cp *v1.Checkpoint) ([]byte, error) {
 	b, err := marshalOptions.Marshal(cp)
 	if err != nil {
 		return nil, invalid(InputPath, "cannot encode: "+err.Error())

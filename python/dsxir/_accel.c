@@ -22,6 +22,20 @@
  *       answered with False, and the caller serializes and asks again.
  *     - On arbitrary bytes it never crashes nor reads out of bounds.
  *
+ * check_screened(data) -> bool
+ * screen_term(data) -> bool
+ * screen_term_map(data) -> bool
+ * screen_text(str) -> bool
+ *     What writers ask: check_canonical (or check_term / the TermMap check on
+ *     canonical Term or TermMap bytes), and in the same pass the credential
+ *     screen of FORMAT.md §10 (credentials.py is the reference): the key rule
+ *     on every option key and string or atom map key, and for every text a
+ *     quick search for what each secret of the value rule must contain; a
+ *     text that has it is handed to the function given to set_text_screen
+ *     (credentials.has_secret), which decides. False means invalid, or a
+ *     credential found (or an answer not given here): the caller then runs
+ *     the Python code for the path, the detail or the redaction.
+ *
  * term_bytes(value) -> bytes | None
  * map_body(dict) -> bytes | None
  * frame_terms(list | tuple) -> bytes | None
@@ -29,7 +43,8 @@
  *     byte for byte what terms.term_bytes writes. None means "not handled
  *     here": the Python encoder then produces the bytes or the precise error.
  *
- * set_atom_type(Atom) tells the encoder which class is the Atom of terms.py.
+ * set_atom_type(Atom) tells the encoder which class is the Atom of terms.py;
+ * set_text_screen(has_secret) gives the screen its judge of texts.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -189,6 +204,404 @@ skip_field(const uint8_t **pp, const uint8_t *end, uint32_t number, int wire_typ
 #define HAS(seen, number) (((seen) >> (number)) & 1)
 
 /* ======================================================================== */
+/* The credential screen (FORMAT.md §10; credentials.py is the reference)    */
+/* ======================================================================== */
+
+static PyObject *text_screen = NULL; /* credentials.has_secret, once set */
+
+typedef struct {
+    const char *text;
+    size_t len;
+} word;
+
+#define WORD(text) {text, sizeof(text) - 1}
+#define WORD_MAX 15 /* longer than every listed word: never one of them */
+
+static const word SECRET_WORDS[] = {
+    WORD("accesskey"),    WORD("accesstoken"),  WORD("apikey"),       WORD("apikeys"),
+    WORD("authorization"), WORD("authtoken"),   WORD("bearer"),       WORD("bearertoken"),
+    WORD("clientsecret"), WORD("cookie"),       WORD("cookies"),      WORD("credential"),
+    WORD("credentials"),  WORD("creds"),        WORD("idtoken"),      WORD("jwt"),
+    WORD("passphrase"),   WORD("passwd"),       WORD("password"),     WORD("passwords"),
+    WORD("privatekey"),   WORD("refreshtoken"), WORD("secret"),       WORD("secretkey"),
+    WORD("secrets"),      WORD("sessiontoken"), WORD("signingkey"),   {NULL, 0},
+};
+static const word KEY_QUALIFIERS[] = {
+    WORD("access"),  WORD("api"),     WORD("client"),  WORD("encryption"),
+    WORD("master"),  WORD("private"), WORD("secret"),  WORD("session"),
+    WORD("signing"), WORD("ssh"),     {NULL, 0},
+};
+static const word HEAD_WORDS[] = {WORD("auth"), WORD("token"), {NULL, 0}};
+static const word KEY_WORDS[] = {WORD("key"), WORD("keys"), {NULL, 0}};
+static const word QUERY_NAMES[] = {WORD("key"), WORD("sig"), WORD("signature"), {NULL, 0}};
+
+static inline int
+is_upper(uint8_t c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+static inline int
+is_lower(uint8_t c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+static inline int
+is_name_char(uint8_t c)
+{
+    return is_upper(c) || is_lower(c) || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
+}
+
+/* Each list is in alphabetical order; `first` of a list holds, for each
+ * letter, the index of its first word starting with that letter or a later
+ * one (27 entries: 'a'..'z' and the end), filled once by index_words. */
+typedef struct {
+    const word *list;
+    uint8_t first[27];
+} word_index;
+
+static word_index SECRET_INDEX = {SECRET_WORDS, {0}};
+static word_index QUALIFIER_INDEX = {KEY_QUALIFIERS, {0}};
+static word_index HEAD_INDEX = {HEAD_WORDS, {0}};
+static word_index KEY_INDEX = {KEY_WORDS, {0}};
+
+static void
+index_words(word_index *index)
+{
+    size_t n = 0;
+    while (index->list[n].text != NULL) {
+        n++;
+    }
+    size_t at = 0;
+    for (int letter = 0; letter < 27; letter++) {
+        while (at < n && index->list[at].text[0] - 'a' < letter) {
+            at++;
+        }
+        index->first[letter] = (uint8_t)at;
+    }
+}
+
+/* Whether the lower-case `text` is a word of the list. */
+static int
+word_in(const char *text, size_t len, const word_index *index)
+{
+    if (len == 0) {
+        return 0;
+    }
+    int letter = text[0] - 'a';
+    for (size_t i = index->first[letter]; i < index->first[letter + 1]; i++) {
+        const word *w = &index->list[i];
+        if (w->len == len && memcmp(w->text, text, len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* credentials.credential_key: the words of the key (runs of ASCII letters,
+ * split before an upper-case letter that follows a lower-case one or that is
+ * followed by one), lower-cased; a word of SECRET_WORDS, key(s) right after
+ * a word of KEY_QUALIFIERS, or a last word of HEAD_WORDS. */
+static int
+key_is_credential(const uint8_t *s, size_t n)
+{
+    char current[WORD_MAX], previous[WORD_MAX];
+    size_t current_len = 0, previous_len = 0;
+    int any = 0;
+    size_t i = 0;
+    while (i < n) {
+        if (!is_upper(s[i]) && !is_lower(s[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i + 1;
+        while (j < n && (is_upper(s[j]) || is_lower(s[j]))) {
+            if (is_upper(s[j]) && (is_lower(s[j - 1]) || (j + 1 < n && is_lower(s[j + 1])))) {
+                break;
+            }
+            j++;
+        }
+        current_len = j - i <= WORD_MAX ? j - i : 0; /* too long: matches nothing */
+        for (size_t k = 0; k < current_len; k++) {
+            current[k] = (char)(is_upper(s[i + k]) ? s[i + k] + ('a' - 'A') : s[i + k]);
+        }
+        if (word_in(current, current_len, &SECRET_INDEX) ||
+            (word_in(current, current_len, &KEY_INDEX) &&
+             word_in(previous, previous_len, &QUALIFIER_INDEX))) {
+            return 1;
+        }
+        memcpy(previous, current, current_len);
+        previous_len = current_len;
+        any = 1;
+        i = j;
+    }
+    return any && word_in(previous, previous_len, &HEAD_INDEX);
+}
+
+static int
+ascii_equal_nocase(const uint8_t *s, size_t n, const word *w)
+{
+    if (n != w->len) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = is_upper(s[i]) ? (uint8_t)(s[i] + ('a' - 'A')) : s[i];
+        if (c != (uint8_t)w->text[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The '=' at `at`: its name (the run of name characters before it) names a
+ * credential, or is key/sig/signature (a superset of what the value rule
+ * asks of an assignment). */
+static int
+assignment_may_hold_secret(const uint8_t *s, size_t at)
+{
+    size_t begin = at;
+    while (begin > 0 && is_name_char(s[begin - 1])) {
+        begin--;
+    }
+    if (begin == at) {
+        return 0;
+    }
+    if (key_is_credential(s + begin, at - begin)) {
+        return 1;
+    }
+    for (const word *w = QUERY_NAMES; w->text != NULL; w++) {
+        if (ascii_equal_nocase(s + begin, at - begin, w)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The ':' at `at` follows a quoted credential name ('api_key': …). */
+static int
+pair_may_hold_secret(const uint8_t *s, size_t at)
+{
+    size_t before = at;
+    while (before > 0 && (s[before - 1] == ' ' || s[before - 1] == '\t')) {
+        before--;
+    }
+    if (before == 0 || (s[before - 1] != '\'' && s[before - 1] != '"')) {
+        return 0;
+    }
+    size_t end = before - 1, begin = end;
+    while (begin > 0 && is_name_char(s[begin - 1])) {
+        begin--;
+    }
+    return begin < end && begin > 0 && (s[begin - 1] == '\'' || s[begin - 1] == '"') &&
+           key_is_credential(s + begin, end - begin);
+}
+
+/* Whether a text contains what every secret of the value rule contains:
+ * credentials._ANCHOR, with '=' and ':' narrowed to a credential name. */
+/* The bytes at which text_may_hold_secret looks further. */
+static const uint8_t TRIGGERS[256] = {
+    ['b'] = 1, ['B'] = 1, ['s'] = 1, ['g'] = 1, ['x'] = 1, ['A'] = 1,
+    ['h'] = 1, ['e'] = 1, ['-'] = 1, [':'] = 1, ['='] = 1,
+};
+
+static int
+text_may_hold_secret(const uint8_t *s, size_t n)
+{
+    static const word BEARER = WORD("bearer");
+    for (size_t i = 0; i < n; i++) {
+        if (!TRIGGERS[s[i]]) {
+            continue;
+        }
+        const uint8_t *p = s + i;
+        size_t left = n - i;
+        switch (*p) {
+        case 'b':
+        case 'B':
+            if (left >= 6 && ascii_equal_nocase(p, 6, &BEARER)) {
+                return 1;
+            }
+            break;
+        case 's':
+            if (left >= 3 && p[1] == 'k' && p[2] == '-') {
+                return 1;
+            }
+            break;
+        case 'g':
+            if (left >= 4 && p[1] == 'h' && p[3] == '_' &&
+                (p[2] == 'p' || p[2] == 'o' || p[2] == 'u' || p[2] == 's' || p[2] == 'r')) {
+                return 1;
+            }
+            if ((left >= 11 && memcmp(p, "github_pat_", 11) == 0) ||
+                (left >= 6 && memcmp(p, "glpat-", 6) == 0)) {
+                return 1;
+            }
+            break;
+        case 'x':
+            if (left >= 3 && p[1] == 'o' && p[2] == 'x') {
+                return 1;
+            }
+            break;
+        case 'A':
+            if (left >= 4 && (memcmp(p, "AKIA", 4) == 0 || memcmp(p, "ASIA", 4) == 0 ||
+                              memcmp(p, "AIza", 4) == 0)) {
+                return 1;
+            }
+            break;
+        case 'h':
+            if (left >= 3 && p[1] == 'f' && p[2] == '_') {
+                return 1;
+            }
+            break;
+        case 'e':
+            if (left >= 3 && p[1] == 'y' && p[2] == 'J') {
+                return 1;
+            }
+            break;
+        case '-':
+            if (left >= 10 && memcmp(p, "-----BEGIN", 10) == 0) {
+                return 1;
+            }
+            break;
+        case ':':
+            if ((left >= 3 && p[1] == '/' && p[2] == '/') || pair_may_hold_secret(s, i)) {
+                return 1;
+            }
+            break;
+        case '=':
+            if (assignment_may_hold_secret(s, i)) {
+                return 1;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+/* The screen of one call: NULL when not screening. Map keys repeat (the same
+ * stats names in every trial), so keys found clean (not a credential name,
+ * no secret inside) are remembered, by their bytes. */
+#define KEY_CACHE 16
+#define KEY_CACHE_MAX 32
+
+typedef struct {
+    uint8_t len[KEY_CACHE]; /* 0: an empty slot */
+    uint8_t text[KEY_CACHE][KEY_CACHE_MAX];
+} screen_ctx;
+
+static size_t
+key_slot(span text)
+{
+    size_t n = (size_t)(text.end - text.p);
+    return (n * 7 + text.p[0] + 3u * text.p[n - 1] + 5u * text.p[n / 2]) % KEY_CACHE;
+}
+
+static int
+key_known_clean(const screen_ctx *screen, span text)
+{
+    size_t n = (size_t)(text.end - text.p);
+    if (n == 0 || n > KEY_CACHE_MAX) {
+        return 0;
+    }
+    size_t slot = key_slot(text);
+    return screen->len[slot] == n && memcmp(screen->text[slot], text.p, n) == 0;
+}
+
+static void
+remember_clean_key(screen_ctx *screen, span text)
+{
+    size_t n = (size_t)(text.end - text.p);
+    if (n == 0 || n > KEY_CACHE_MAX) {
+        return;
+    }
+    size_t slot = key_slot(text);
+    screen->len[slot] = (uint8_t)n;
+    memcpy(screen->text[slot], text.p, n);
+}
+
+/* A text (UTF-8) without a secret of the value rule. */
+static int
+text_is_clean(span text)
+{
+    size_t n = (size_t)(text.end - text.p);
+    if (!text_may_hold_secret(text.p, n)) {
+        return 1;
+    }
+    if (text_screen == NULL) {
+        return 0;
+    }
+    PyObject *str = PyUnicode_DecodeUTF8((const char *)text.p, (Py_ssize_t)n, NULL);
+    if (str == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *found = PyObject_CallOneArg(text_screen, str);
+    Py_DECREF(str);
+    if (found == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int truth = PyObject_IsTrue(found);
+    Py_DECREF(found);
+    if (truth < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    return !truth;
+}
+
+/* The kind of a Term as upb reads it (the last kind field; 0 for none). */
+static uint32_t
+term_kind(span term, span *payload)
+{
+    static const int8_t wire_of[12] = {-1,     WT_LEN, WT_VARINT, WT_VARINT, WT_LEN, WT_I64,
+                                       WT_LEN, WT_LEN, WT_LEN,    WT_LEN,    WT_LEN, WT_LEN};
+    const uint8_t *p = term.p;
+    uint32_t kind = 0;
+    while (p < term.end) {
+        uint32_t number;
+        int wire_type;
+        if (!read_tag(&p, term.end, &number, &wire_type)) {
+            return 0;
+        }
+        if (number >= 1 && number <= 11 && wire_type == wire_of[number]) {
+            kind = number;
+            if (wire_type == WT_LEN) {
+                if (!read_len(&p, term.end, payload)) {
+                    return 0;
+                }
+                continue;
+            }
+        }
+        if (!skip_field(&p, term.end, number, wire_type, 0)) {
+            return 0;
+        }
+    }
+    return kind;
+}
+
+/* A value that cannot carry a credential: null, bool, a number, "" or the
+ * redaction marker. */
+static int
+is_harmless(span value)
+{
+    span text = {NULL, NULL};
+    uint32_t kind = term_kind(value, &text);
+    if (kind >= 1 && kind <= 5) {
+        return 1;
+    }
+    if (kind != 6) {
+        return 0;
+    }
+    size_t n = (size_t)(text.end - text.p);
+    return n == 0 || (n == 10 && memcmp(text.p, "[redacted]", 10) == 0);
+}
+
+
+/* ======================================================================== */
 /* check_canonical                                                           */
 /* ======================================================================== */
 
@@ -199,11 +612,12 @@ is_nan_bits(uint64_t bits)
            (bits & 0x000FFFFFFFFFFFFFULL) != 0;
 }
 
-static int check_map(span map, int depth);
+static int check_map(span map, int depth, screen_ctx *screen);
 
-/* validate/terms._check: a Term message at `depth`. */
+/* validate/terms._check: a Term message at `depth`; with `screen`, its texts
+ * pass the value rule and its maps the key rule. */
 static int
-check_term(span term, int depth)
+check_term(span term, int depth, screen_ctx *screen)
 {
     if (depth > MAX_TERM_DEPTH) {
         return 0;
@@ -227,6 +641,9 @@ check_term(span term, int depth)
                 break;
             }
             if (!read_len(&p, term.end, &sub)) {
+                return 0;
+            }
+            if (screen && (number == 6 || number == 8) && !text_is_clean(sub)) {
                 return 0;
             }
             kinds++;
@@ -286,7 +703,7 @@ check_term(span term, int depth)
                     if (item_number == 1 && item_wire_type == WT_LEN) {
                         span item;
                         if (!read_len(&q, sub.end, &item) ||
-                            !check_term(item, depth + 1)) {
+                            !check_term(item, depth + 1, screen)) {
                             return 0;
                         }
                     }
@@ -300,7 +717,7 @@ check_term(span term, int depth)
             if (wire_type != WT_LEN) {
                 break;
             }
-            if (!read_len(&p, term.end, &sub) || !check_map(sub, depth + 1)) {
+            if (!read_len(&p, term.end, &sub) || !check_map(sub, depth + 1, screen)) {
                 return 0;
             }
             kinds++;
@@ -457,7 +874,7 @@ compare_bytes(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
 /* terms._check_map: a TermMap whose keys and values are at `depth`. In the
  * canonical output the bytes of an entry's key are the key's canonical bytes. */
 static int
-check_map(span map, int depth)
+check_map(span map, int depth, screen_ctx *screen)
 {
     const uint8_t *p = map.p;
     const uint8_t *previous = NULL;
@@ -496,9 +913,27 @@ check_map(span map, int depth)
                 return 0;
             }
         }
-        if (!HAS(seen, 1) || !check_term(key, depth) || !HAS(seen, 2) ||
-            !check_term(value, depth) || !canonical_term(key)) {
+        if (!HAS(seen, 1) || !HAS(seen, 2)) {
             return 0;
+        }
+        /* The key rule on a string or atom key, unless known clean. */
+        span key_text = {NULL, NULL};
+        uint32_t key_kind = screen ? term_kind(key, &key_text) : 0;
+        int key_is_text = key_kind == 6 || key_kind == 8;
+        int known = key_is_text && key_known_clean(screen, key_text);
+        if (!check_term(key, depth, known ? NULL : screen) ||
+            !check_term(value, depth, screen) || !canonical_term(key)) {
+            return 0;
+        }
+        if (key_is_text && !known) {
+            if (key_is_credential(key_text.p, (size_t)(key_text.end - key_text.p))) {
+                if (!is_harmless(value)) {
+                    return 0;
+                }
+            }
+            else {
+                remember_clean_key(screen, key_text);
+            }
         }
         size_t key_len = (size_t)(key.end - key.p);
         if (previous != NULL &&
@@ -539,9 +974,10 @@ check_timestamp(span stamp)
            seconds64 <= 253402300799LL;
 }
 
-/* OptionEntry: a non-empty key and a valid Term value. */
+/* OptionEntry: a non-empty key and a valid Term value (screened: the key
+ * passes the value rule and the key rule). */
 static int
-check_option(span option)
+check_option(span option, screen_ctx *screen)
 {
     const uint8_t *p = option.p;
     uint64_t seen = 0;
@@ -562,7 +998,12 @@ check_option(span option)
             return 0;
         }
     }
-    return HAS(seen, 1) && key.end > key.p && HAS(seen, 2) && check_term(value, 1);
+    if (!(HAS(seen, 1) && key.end > key.p && HAS(seen, 2) && check_term(value, 1, screen))) {
+        return 0;
+    }
+    return !screen ||
+           (text_is_clean(key) &&
+            (!key_is_credential(key.p, (size_t)(key.end - key.p)) || is_harmless(value)));
 }
 
 /* SamplerFormat: a non-empty module and a version of at least 1. */
@@ -606,7 +1047,7 @@ typedef struct {
 
 /* TrialLogEntry number `index`. */
 static int
-check_trial(span trial, uint64_t index, trial_facts *facts)
+check_trial(span trial, uint64_t index, trial_facts *facts, screen_ctx *screen)
 {
     const uint8_t *p = trial.p;
     uint64_t seen = 0, trial_idx = 0, status = 0, ignored;
@@ -641,6 +1082,9 @@ check_trial(span trial, uint64_t index, trial_facts *facts)
             if (!read_len(&p, trial.end, &sub)) {
                 return 0;
             }
+            if (screen && number == 2 && !text_is_clean(sub)) {
+                return 0;
+            }
             continue;
         case 3: /* score */
             if (wire_type != WT_I64) {
@@ -659,7 +1103,7 @@ check_trial(span trial, uint64_t index, trial_facts *facts)
                 break;
             }
             SEEN_ONCE(seen, number);
-            if (!read_len(&p, trial.end, &sub) || !check_map(sub, 2)) {
+            if (!read_len(&p, trial.end, &sub) || !check_map(sub, 2, screen)) {
                 return 0;
             }
             continue;
@@ -676,7 +1120,7 @@ check_trial(span trial, uint64_t index, trial_facts *facts)
 
 /* Progress: the trial log, its counters, the best trial and started_at. */
 static int
-check_progress(span progress)
+check_progress(span progress, screen_ctx *screen)
 {
     /* First the singular fields, so that the trial log is read knowing
      * which entry best_trial_idx names. */
@@ -733,7 +1177,8 @@ check_progress(span progress)
             return 0;
         }
         if (number == 1 && wire_type == WT_LEN) {
-            if (!read_len(&p, progress.end, &sub) || !check_trial(sub, count, &facts)) {
+            if (!read_len(&p, progress.end, &sub) ||
+                !check_trial(sub, count, &facts, screen)) {
                 return 0;
             }
             if (facts.status == 1) {
@@ -793,7 +1238,7 @@ check_format(span format)
 }
 
 static int
-check_checkpoint(span cp)
+check_checkpoint(span cp, screen_ctx *screen)
 {
     const uint8_t *p = cp.p;
     uint64_t seen = 0, status = 0;
@@ -832,7 +1277,7 @@ check_checkpoint(span cp)
                 optimizer = sub;
                 break;
             case 4:
-                if (!check_option(sub)) {
+                if (!check_option(sub, screen)) {
                     return 0;
                 }
                 break;
@@ -849,12 +1294,12 @@ check_checkpoint(span cp)
                 }
                 break;
             case 9:
-                if (!check_progress(sub)) {
+                if (!check_progress(sub, screen)) {
                     return 0;
                 }
                 break;
             case 10: /* best_program_artifact */
-                if (!check_map(sub, 2)) {
+                if (!check_map(sub, 2, screen)) {
                     return 0;
                 }
                 break;
@@ -866,7 +1311,7 @@ check_checkpoint(span cp)
                 }
                 break;
             case 14: /* terminal_reason */
-                if (!check_term(sub, 1)) {
+                if (!check_term(sub, 1, screen)) {
                     return 0;
                 }
                 break;
@@ -887,18 +1332,93 @@ check_checkpoint(span cp)
            HAS(seen, 9) && HAS(seen, 12) && status32 >= 1 && status32 <= 5;
 }
 
+enum checked { CHECKPOINT, CHECKPOINT_SCREENED, TERM_SCREENED, TERM_MAP_SCREENED };
+
 static PyObject *
-accel_check_canonical(PyObject *module, PyObject *arg)
+check_buffer(PyObject *arg, enum checked what)
 {
-    (void)module;
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    span cp = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
-    int ok = check_checkpoint(cp);
+    span data = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
+    int ok;
+    screen_ctx screen;
+    memset(screen.len, 0, sizeof screen.len);
+    switch (what) {
+    case CHECKPOINT:
+        ok = check_checkpoint(data, NULL);
+        break;
+    case CHECKPOINT_SCREENED:
+        ok = check_checkpoint(data, &screen);
+        break;
+    case TERM_SCREENED:
+        ok = check_term(data, 1, &screen);
+        break;
+    default:
+        ok = check_map(data, 2, &screen);
+        break;
+    }
     PyBuffer_Release(&view);
     return PyBool_FromLong(ok);
+}
+
+static PyObject *
+accel_check_canonical(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    return check_buffer(arg, CHECKPOINT);
+}
+
+static PyObject *
+accel_check_screened(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    return check_buffer(arg, CHECKPOINT_SCREENED);
+}
+
+static PyObject *
+accel_screen_term(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    return check_buffer(arg, TERM_SCREENED);
+}
+
+static PyObject *
+accel_screen_term_map(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    return check_buffer(arg, TERM_MAP_SCREENED);
+}
+
+static PyObject *
+accel_screen_text(PyObject *module, PyObject *text)
+{
+    (void)module;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "screen_text takes a str");
+        return NULL;
+    }
+    Py_ssize_t n;
+    const char *raw = PyUnicode_AsUTF8AndSize(text, &n);
+    if (raw == NULL) { /* a lone surrogate: let Python judge */
+        PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    span whole = {(const uint8_t *)raw, (const uint8_t *)raw + n};
+    return PyBool_FromLong(text_is_clean(whole));
+}
+
+static PyObject *
+accel_set_text_screen(PyObject *module, PyObject *judge)
+{
+    (void)module;
+    if (!PyCallable_Check(judge)) {
+        PyErr_SetString(PyExc_TypeError, "set_text_screen takes a callable");
+        return NULL;
+    }
+    Py_XSETREF(text_screen, Py_NewRef(judge));
+    Py_RETURN_NONE;
 }
 
 /* ======================================================================== */
@@ -1459,6 +1979,23 @@ static PyMethodDef accel_methods[] = {
      "True when the deterministic serialization `data` of a Checkpoint keeps\n"
      "every rule validate.check enforces; False otherwise (never raises on\n"
      "bytes)."},
+    {"check_screened", accel_check_screened, METH_O,
+     "check_screened(data, /)\n--\n\n"
+     "check_canonical(data), and no credential found by the screen of\n"
+     "FORMAT.md section 10 (False on a finding: Python names or redacts it)."},
+    {"screen_term", accel_screen_term, METH_O,
+     "screen_term(data, /)\n--\n\n"
+     "True when canonical Term bytes are valid and hold no credential."},
+    {"screen_term_map", accel_screen_term_map, METH_O,
+     "screen_term_map(data, /)\n--\n\n"
+     "True when canonical TermMap bytes (stats, error, artifact) are valid and\n"
+     "hold no credential."},
+    {"screen_text", accel_screen_text, METH_O,
+     "screen_text(text, /)\n--\n\n"
+     "True when a str holds no secret of the value rule."},
+    {"set_text_screen", accel_set_text_screen, METH_O,
+     "set_text_screen(judge, /)\n--\n\n"
+     "The function that says whether a text holds a secret (has_secret)."},
     {"term_bytes", accel_term_bytes, METH_O,
      "term_bytes(value, /)\n--\n\n"
      "The canonical Term bytes of a value of the exact built-in types, or None\n"
@@ -1490,6 +2027,10 @@ static struct PyModuleDef accel_module = {
 PyMODINIT_FUNC
 PyInit__accel(void)
 {
+    index_words(&SECRET_INDEX);
+    index_words(&QUALIFIER_INDEX);
+    index_words(&HEAD_INDEX);
+    index_words(&KEY_INDEX);
     if (str_name == NULL) {
         str_name = PyUnicode_InternFromString("name");
         str_to_bytes = PyUnicode_InternFromString("to_bytes");

@@ -21,6 +21,8 @@ def reencode(data: bytes) -> tuple[int, bytes]:
         return 0, ck.encode(ck.decode(data))
     except ResumeMismatch as exc:
         return REFUSED, str(exc).encode()
+    except InvalidCheckpoint as exc:  # a writer's refusal: a credential (FORMAT.md §10)
+        return REFUSED, f"checkpoint_shape: {exc}".encode()
 
 
 def hash_trainset(data: bytes) -> tuple[int, bytes]:

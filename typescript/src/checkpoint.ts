@@ -5,7 +5,8 @@
  *
  * - {@link encode} writes the canonical bytes and refuses
  *   ({@link InvalidCheckpoint}, naming the field) any checkpoint
- *   {@link decode} would refuse.
+ *   {@link decode} would refuse, and any checkpoint holding a credential
+ *   (FORMAT.md §10) unless asked to redact it; {@link decode} does not screen.
  * - {@link decode} takes any bytes and returns a valid checkpoint or throws
  *   {@link ResumeMismatch} with reason `checkpoint_shape` and the offending
  *   field; nothing else.
@@ -13,12 +14,13 @@
  */
 
 import { createHash } from "node:crypto";
-import { toBinary } from "@bufbuild/protobuf";
+import { clone, toBinary } from "@bufbuild/protobuf";
 import {
   type Checkpoint,
   CheckpointSchema,
   SessionStatus,
 } from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
+import { redact, screen } from "./credentials.js";
 import { AlreadyTerminal, InvalidCheckpoint, ResumeMismatch } from "./errors.js";
 import { termBytes } from "./term.js";
 import { check, MAX_CHECKPOINT_BYTES } from "./validate.js";
@@ -50,16 +52,33 @@ export function isTerminal(cp: Checkpoint): boolean {
   return TERMINAL.has(cp.status);
 }
 
+/** Options of {@link encode}. */
+export interface EncodeOptions {
+  /**
+   * Write `[redacted]` in place of each credential (FORMAT.md §10) instead of
+   * refusing the checkpoint; `cp` itself is not changed.
+   */
+  redactSecrets?: boolean;
+}
+
 /**
  * The canonical bytes of `cp` (FORMAT.md §2): known fields in field-number
  * order, fields with presence written even when 0.0 / -0.0, unknown fields
  * (read from a newer minor) last in the order read.
  *
  * Throws {@link InvalidCheckpoint} naming the field for a checkpoint that
- * {@link decode} would refuse, so no invalid bytes are ever written.
+ * {@link decode} would refuse, so no invalid bytes are ever written, and for
+ * a checkpoint holding a credential (FORMAT.md §10: a key that names one, a
+ * secret-shaped text) unless `redactSecrets` is set.
  */
-export function encode(cp: Checkpoint): Uint8Array {
+export function encode(cp: Checkpoint, options: EncodeOptions = {}): Uint8Array {
   check(cp);
+  if (options.redactSecrets === true) {
+    const copy = clone(CheckpointSchema, cp);
+    redact(copy);
+    return toBinary(CheckpointSchema, copy);
+  }
+  screen(cp);
   return toBinary(CheckpointSchema, cp);
 }
 

@@ -10,8 +10,10 @@ export {
   hashTrainset,
   isTerminal,
   statusName,
+  type EncodeOptions,
   type ResumeExpectation,
 } from "./checkpoint.js";
+export { REDACTED, credentialKey, hasSecret, redact, redactText, screen } from "./credentials.js";
 export {
   AlreadyTerminal,
   CheckpointError,
@@ -39,3 +41,45 @@ export {
 export { FORMAT_ID, FORMAT_MAJOR, MAX_CHECKPOINT_BYTES, check as validate } from "./validate.js";
 export * from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
 export * from "./gen/dsxir/optimizer_session/v1/term_pb.js";
+export {
+  CorruptStoreFile,
+  MAX_BODY_BYTES,
+  MAX_SUMMARY_BYTES,
+  STORE_FILE_MAGIC,
+  STORE_FRAME_VERSION,
+  STORE_HEADER_SIZE,
+  SUMMARY_VERSION,
+  crc32c,
+  encodeSummary,
+  readStoreFile,
+  writeStoreFile,
+  type DamageKind,
+  type StoreFile,
+  type StoreSummary,
+} from "./storefile.js";
+export {
+  CheckpointStoreClient,
+  Conflict,
+  CorruptStore,
+  createCheckpointStoreClient,
+  DEFAULT_TIMEOUT_MS,
+  ERROR_DOMAIN,
+  InvalidRequest,
+  InvalidSessionId,
+  MAX_PAGE_SIZE,
+  MESSAGE_LIMIT,
+  MIN_TOKEN_CHARS,
+  NotFound,
+  ResourceExhausted,
+  ServiceError,
+  StatusCode,
+  Unauthenticated,
+  Unavailable,
+  type CallOptions,
+  type CheckpointStoreClientOptions,
+  type ListFilter,
+  type StoredCheckpoint,
+  type WatchEvent,
+} from "./client.js";
+export * from "./gen/dsxir/checkpoint_store/v1/service_pb.js";
+export * from "./gen/dsxir/checkpoint_store/v1/error_reason_pb.js";

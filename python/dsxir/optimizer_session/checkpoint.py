@@ -8,6 +8,10 @@ the bytes and of every rule enforced here.
 
 - :func:`encode` writes the canonical bytes and refuses (``InvalidCheckpoint``,
   a ``ValueError`` naming the field) any checkpoint :func:`decode` would refuse.
+- Every writer (:func:`new`, the transitions, :func:`encode`, :func:`from_json`)
+  refuses credentials (FORMAT.md §10, :mod:`~dsxir.optimizer_session.credentials`)
+  unless asked to redact them with ``redact_secrets=True``; :func:`decode`
+  does not screen.
 - :func:`decode` takes any bytes and returns a valid checkpoint or raises
   ``ResumeMismatch(reason="checkpoint_shape")`` naming the field; nothing else.
 - :func:`check_resume` is the gate a resuming optimizer passes first.
@@ -30,7 +34,11 @@ from dsxir.errors import (
     ResumeMismatch,
 )
 from dsxir.optimizer_session.atom import Atom
-from dsxir.optimizer_session.credentials import screen
+from dsxir.optimizer_session.credentials import (
+    screen_option,
+    screen_term_bytes,
+    screen_text,
+)
 from dsxir.optimizer_session.statuses import STATUS_NAMES, TERMINAL
 from dsxir.optimizer_session.terms import (
     framed_term_bytes,
@@ -54,7 +62,7 @@ from dsxir.optimizer_session.validate import (
     MAX_CHECKPOINT_BYTES,
     check,
     check_parsed,
-    checked_bytes,
+    written_bytes,
 )
 
 __all__ = [
@@ -114,9 +122,10 @@ def new(
     """Build the first checkpoint of a new session: running, empty progress, stamped now.
 
     ``optimizer_opts`` is a mapping or a sequence of ``(key, value)`` pairs
-    (order kept, keys may repeat). An option key that looks like a credential
-    is refused unless ``redact_secrets`` is true, which stores ``[redacted]``
-    instead of its value. Refuses (``InvalidCheckpoint``) an empty session id
+    (order kept, keys may repeat). Credentials in the options (FORMAT.md §10:
+    a key that names one, a secret-shaped text anywhere) are refused with
+    ``InvalidCheckpoint`` naming the path unless ``redact_secrets`` is true,
+    which stores ``[redacted]`` in their place. Refuses (``InvalidCheckpoint``) an empty session id
     or optimizer, a hash that is not 32 bytes and a sampler version below 1;
     ``TypeError`` for arguments of the wrong type.
     """
@@ -158,9 +167,9 @@ def new(
         )
         key, value = pair
         _require(isinstance(key, str), f"optimizer_opts[{i}] key must be a str")
-        value = screen(key, value, i, redact=redact_secrets)
-        path = f"optimizer_opts[{i}].value"
-        cp.optimizer_opts.add(key=key).value.MergeFromString(term_bytes(value, root=path))
+        raw = term_bytes(value, root=f"optimizer_opts[{i}].value")
+        raw = screen_option(i, key, raw, redact=redact_secrets, value=value)
+        cp.optimizer_opts.add(key=key).value.MergeFromString(raw)
     cp.progress.SetInParent()
     _stamp_now(cp, "created_at", "updated_at", "started_at")
     check(cp)
@@ -175,15 +184,18 @@ def _require(condition: bool, message: str) -> None:
 # --- bytes ----------------------------------------------------------------------
 
 
-def encode(cp: Checkpoint) -> bytes:
+def encode(cp: Checkpoint, *, redact_secrets: bool = False) -> bytes:
     """The canonical bytes of ``cp`` (FORMAT.md §2).
 
     Refuses (``InvalidCheckpoint`` naming the field) a checkpoint that
     :func:`decode` would refuse, so no invalid bytes are ever written; that
     includes bytes over the size limit (``<input>``), so no store ever
-    acknowledges a checkpoint it could not read back.
+    acknowledges a checkpoint it could not read back. Refuses as well a
+    checkpoint holding a credential (FORMAT.md §10), however it was built;
+    with ``redact_secrets`` the bytes written have ``[redacted]`` in place of
+    each one, and ``cp`` itself is left as it is.
     """
-    data = checked_bytes(cp)
+    data = written_bytes(cp, redact=redact_secrets)
     if len(data) > MAX_CHECKPOINT_BYTES:
         raise InvalidCheckpoint("<input>", _too_long(len(data)))
     return data
@@ -234,8 +246,13 @@ def to_json(cp: Checkpoint, *, indent: int | None = 2) -> str:
     return json_format.MessageToJson(cp, indent=indent)
 
 
-def from_json(text: str | bytes) -> Checkpoint:
-    """Read the proto3 JSON form, with the same validation as :func:`decode`."""
+def from_json(text: str | bytes, *, redact_secrets: bool = False) -> Checkpoint:
+    """Read the proto3 JSON form, with the same validation as :func:`decode`.
+
+    JSON is written by people and tools, so this is a writer too: a
+    credential (FORMAT.md §10) is refused with ``InvalidCheckpoint`` naming
+    the field, or replaced by ``[redacted]`` with ``redact_secrets``.
+    """
     if len(text) > MAX_CHECKPOINT_BYTES:
         raise _shape(None, "<input>", _too_long(len(text)))
     cp = Checkpoint()
@@ -243,7 +260,9 @@ def from_json(text: str | bytes) -> Checkpoint:
         json_format.Parse(text, cp)
     except Exception as exc:  # any parse failure of untrusted text is a refusal
         raise _shape(None, "<input>", f"not a JSON checkpoint ({exc})") from None
-    return _validated(cp)
+    _validated(cp)
+    written_bytes(cp, redact=redact_secrets, in_place=True)
+    return cp
 
 
 # --- trainset -------------------------------------------------------------------
@@ -328,6 +347,7 @@ def record_trial(
     error_class: str | None = None,
     sampler_blob: bytes | None = None,
     best_program_artifact: Mapping[str, Any] | None = None,
+    redact_secrets: bool = False,
 ) -> int:
     """Append the next finished trial to a running session; return its index.
 
@@ -336,8 +356,12 @@ def record_trial(
     (a trial without a score never is). ``error`` may be an exception, stored
     as ``{"class", "message"}`` with ``error_class`` defaulting to its type.
     ``sampler_blob`` and ``best_program_artifact``, when given, replace the
-    stored ones. Everything is checked before anything changes: NaN scores
-    and stats/errors with no Term form are refused and leave ``cp`` as it was.
+    stored ones. Credentials (FORMAT.md §10) in ``candidate_id``, ``stats``,
+    ``error`` (an exception's text included) and ``best_program_artifact``
+    are refused naming the path (``error['message']``), or replaced by
+    ``[redacted]`` with ``redact_secrets``. Everything is checked before
+    anything changes: NaN scores, credentials and stats/errors with no Term
+    form are refused and leave ``cp`` as it was.
     """
     _require_status(cp, "record a trial", SESSION_STATUS_RUNNING)
     if status not in ("ok", "error"):
@@ -353,13 +377,12 @@ def record_trial(
     if isinstance(error, BaseException):
         error_class = error_class or type(error).__qualname__
         error = {"class": type(error).__qualname__, "message": str(error)}
-    stats_body = None if stats is None else map_body(stats, root="stats")
-    error_body = None if error is None else map_body(error, root="error")
-    artifact_body = (
-        None
-        if best_program_artifact is None
-        else map_body(best_program_artifact, root="best_program_artifact")
-    )
+    if candidate_id is not None:
+        _require(isinstance(candidate_id, str), "candidate_id must be a str")
+        candidate_id = screen_text(candidate_id, path="candidate_id", redact=redact_secrets)
+    stats_body = _map_screened(stats, "stats", redact_secrets)
+    error_body = _map_screened(error, "error", redact_secrets)
+    artifact_body = _map_screened(best_program_artifact, "best_program_artifact", redact_secrets)
 
     progress = cp.progress
     idx = len(progress.trial_log)
@@ -396,6 +419,13 @@ def record_trial(
     return idx
 
 
+def _map_screened(value: Any, root: str, redact: bool) -> bytes | None:
+    if value is None:
+        return None
+    raw = map_body(value, root=root)
+    return screen_term_bytes(raw, root=root, redact=redact, is_map=True, value=value)
+
+
 def pause(cp: Checkpoint) -> None:
     """running → paused."""
     _require_status(cp, "pause", SESSION_STATUS_RUNNING)
@@ -408,26 +438,37 @@ def resume(cp: Checkpoint) -> None:
     _move(cp, SESSION_STATUS_RUNNING, None)
 
 
-def cancel(cp: Checkpoint, reason: Any = None) -> None:
-    """running or paused → cancelled, with an optional reason (any Term value)."""
+def cancel(cp: Checkpoint, reason: Any = None, *, redact_secrets: bool = False) -> None:
+    """running or paused → cancelled, with an optional reason (any Term value).
+
+    A credential in the reason (FORMAT.md §10) is refused naming ``reason…``,
+    or replaced by ``[redacted]`` with ``redact_secrets``; so for
+    :func:`complete` and :func:`fail`.
+    """
     _require_status(cp, "cancel", SESSION_STATUS_RUNNING, SESSION_STATUS_PAUSED)
-    _move(cp, SESSION_STATUS_CANCELLED, reason)
+    _move(cp, SESSION_STATUS_CANCELLED, reason, redact_secrets)
 
 
-def complete(cp: Checkpoint, reason: Any = None) -> None:
+def complete(cp: Checkpoint, reason: Any = None, *, redact_secrets: bool = False) -> None:
     """running → completed, with an optional reason (any Term value)."""
     _require_status(cp, "complete", SESSION_STATUS_RUNNING)
-    _move(cp, SESSION_STATUS_COMPLETED, reason)
+    _move(cp, SESSION_STATUS_COMPLETED, reason, redact_secrets)
 
 
-def fail(cp: Checkpoint, reason: Any = None) -> None:
+def fail(cp: Checkpoint, reason: Any = None, *, redact_secrets: bool = False) -> None:
     """running → failed, with an optional reason (any Term value)."""
     _require_status(cp, "fail", SESSION_STATUS_RUNNING)
-    _move(cp, SESSION_STATUS_FAILED, reason)
+    _move(cp, SESSION_STATUS_FAILED, reason, redact_secrets)
 
 
-def _move(cp: Checkpoint, status: int, reason: Any) -> None:
-    reason_bytes = None if reason is None else term_bytes(reason, root="reason")
+def _move(cp: Checkpoint, status: int, reason: Any, redact: bool = False) -> None:
+    reason_bytes = (
+        None
+        if reason is None
+        else screen_term_bytes(
+            term_bytes(reason, root="reason"), root="reason", redact=redact, value=reason
+        )
+    )
     cp.status = status  # type: ignore[assignment]
     cp.ClearField("terminal_reason")
     if reason_bytes is not None:

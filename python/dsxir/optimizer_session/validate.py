@@ -4,11 +4,14 @@
 offending field; ``decode`` turns that into a ``ResumeMismatch`` and
 ``encode`` raises it as is, so no writer produces bytes a reader refuses.
 
-:func:`checked_bytes` (used by ``encode``) and :func:`check_parsed` (used by
-``decode``) are the fast forms: when the compiled accelerator is in use (see
+:func:`checked_bytes` and :func:`check_parsed` (used by ``decode``) are the
+fast forms: when the compiled accelerator is in use (see
 ``dsxir.optimizer_session.accel``) they check bytes in C, the ones just
 serialized or the ones just parsed, and run :func:`check` only on a refusal,
-for the path and detail of the first failure.
+for the path and detail of the first failure. :func:`written_bytes` (used by
+every writer: ``encode``, and so every store) adds the credential screen of
+FORMAT.md §10 (:mod:`~dsxir.optimizer_session.credentials`), in the same C
+pass when it can; readers never screen.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from dsxir.errors import InvalidCheckpoint
-from dsxir.optimizer_session import accel
+from dsxir.optimizer_session import accel, credentials
 from dsxir.optimizer_session.term_rules import check_term, check_term_map
 from dsxir.optimizer_session.v1.checkpoint_pb2 import (
     SESSION_STATUS_CANCELLED,
@@ -38,6 +41,7 @@ __all__ = [
     "check",
     "check_parsed",
     "checked_bytes",
+    "written_bytes",
 ]
 
 FORMAT_MAJOR = 1
@@ -104,6 +108,26 @@ def checked_bytes(cp: Checkpoint) -> bytes:
     if not fast_check(data):
         check(cp)
     return data
+
+
+def written_bytes(cp: Checkpoint, *, redact: bool = False, in_place: bool = False) -> bytes:
+    """What a writer writes for ``cp``: :func:`checked_bytes`, screened for credentials.
+
+    Refuses (``InvalidCheckpoint`` naming the field) what :func:`check`
+    refuses, then a credential (FORMAT.md §10) unless ``redact``, which
+    returns the bytes of ``cp`` with every credential redacted (``cp`` is
+    changed only ``in_place``). With the accelerator one C pass over the
+    serialized bytes settles both when nothing is wrong.
+    """
+    fast = credentials.check_screened
+    if fast is None:
+        data = checked_bytes(cp)
+    else:
+        data = cp.SerializeToString(deterministic=True)
+        if fast(data):
+            return data
+        check(cp)
+    return credentials.screened_bytes(cp, data, redact=redact, in_place=in_place)
 
 
 def check_parsed(cp: Checkpoint, data: bytes | None = None) -> None:
