@@ -20,6 +20,7 @@ the bytes and of every rule enforced here.
 from __future__ import annotations
 
 import hashlib
+import numbers
 import struct
 import time
 from collections.abc import Collection, Iterable, Mapping
@@ -129,23 +130,32 @@ def new(
     or optimizer, a hash that is not 32 bytes and a sampler version below 1;
     ``TypeError`` for arguments of the wrong type.
     """
-    _require(isinstance(session_id, str), "session_id must be a str")
-    _require(isinstance(optimizer, str), "optimizer must be a str")
-    _require(isinstance(trainset_hash, bytes), "trainset_hash must be bytes")
-    _require(isinstance(sampler_blob, (bytes, bytearray)), "sampler_blob must be bytes")
+    _require(isinstance(session_id, str), "session_id must be a str", session_id)
+    _require(isinstance(optimizer, str), "optimizer must be a str", optimizer)
+    _require(isinstance(trainset_hash, bytes), "trainset_hash must be bytes", trainset_hash)
+    _require(
+        isinstance(sampler_blob, (bytes, bytearray)), "sampler_blob must be bytes", sampler_blob
+    )
     _require(
         isinstance(sampler_format, tuple) and len(sampler_format) == 2,
         "sampler_format must be a (module, version) pair",
+        sampler_format,
     )
     module, version = sampler_format
-    _require(isinstance(module, str), "sampler_format module must be a str")
+    _require(isinstance(module, str), "sampler_format module must be a str", module)
     _require(
-        isinstance(version, int) and not isinstance(version, bool),
+        isinstance(version, numbers.Integral) and not isinstance(version, bool),
         "sampler_format version must be an int",
+        version,
     )
+    version = int(version)
     if not 1 <= version <= 0xFFFFFFFF:
         raise InvalidCheckpoint("sampler_format.version", "must be in [1, 2^32)")
-    _require(program_module is None or isinstance(program_module, str), "bad program_module")
+    _require(
+        program_module is None or isinstance(program_module, str),
+        "program_module must be a str or None",
+        program_module,
+    )
 
     cp = Checkpoint(
         format=FORMAT_ID,
@@ -164,9 +174,10 @@ def new(
         _require(
             isinstance(pair, tuple) and len(pair) == 2,
             f"optimizer_opts[{i}] must be a (key, value) pair",
+            pair,
         )
         key, value = pair
-        _require(isinstance(key, str), f"optimizer_opts[{i}] key must be a str")
+        _require(isinstance(key, str), f"optimizer_opts[{i}] key must be a str", key)
         raw = term_bytes(value, root=f"optimizer_opts[{i}].value")
         raw = screen_option(i, key, raw, redact=redact_secrets, value=value)
         cp.optimizer_opts.add(key=key).value.MergeFromString(raw)
@@ -176,9 +187,16 @@ def new(
     return cp
 
 
-def _require(condition: bool, message: str) -> None:
+def _require(condition: bool, message: str, value: object) -> None:
+    """``TypeError`` naming what is accepted (``message``) and the type received."""
     if not condition:
-        raise TypeError(message)
+        kind = type(value)
+        name = (
+            kind.__name__
+            if kind.__module__ == "builtins"
+            else f"{kind.__module__}.{kind.__qualname__}"
+        )
+        raise TypeError(f"{message}, not {name}")
 
 
 # --- bytes ----------------------------------------------------------------------
@@ -367,18 +385,27 @@ def record_trial(
     if status not in ("ok", "error"):
         raise InvalidCheckpoint("status", f"must be 'ok' or 'error', got {status!r}")
     if score is not None:
-        _require(isinstance(score, (int, float)) and not isinstance(score, bool), "bad score")
+        _require(
+            isinstance(score, numbers.Real) and not isinstance(score, bool),
+            "score must be a real number (int, float or a numpy scalar) or None",
+            score,
+        )
         score = float(score)
         if score != score:
             raise InvalidCheckpoint("score", "NaN is not allowed")
-    _require(isinstance(duration_ms, int), "duration_ms must be an int")
+    _require(
+        isinstance(duration_ms, numbers.Integral) and not isinstance(duration_ms, bool),
+        "duration_ms must be an int (or a numpy integer)",
+        duration_ms,
+    )
+    duration_ms = int(duration_ms)
     if not 0 <= duration_ms < 1 << 64:
         raise InvalidCheckpoint("duration_ms", f"must be in [0, 2^64), got {duration_ms}")
     if isinstance(error, BaseException):
         error_class = error_class or type(error).__qualname__
         error = {"class": type(error).__qualname__, "message": str(error)}
     if candidate_id is not None:
-        _require(isinstance(candidate_id, str), "candidate_id must be a str")
+        _require(isinstance(candidate_id, str), "candidate_id must be a str or None", candidate_id)
         candidate_id = screen_text(candidate_id, path="candidate_id", redact=redact_secrets)
     stats_body = _map_screened(stats, "stats", redact_secrets)
     error_body = _map_screened(error, "error", redact_secrets)
