@@ -11,4 +11,7 @@
 //   - ToTerm and FromTerm convert between Go values and Terms; HashTrainset
 //     fingerprints a trainset (FORMAT.md §6).
 //   - CheckResume is the resume gate (FORMAT.md §8).
+//   - RecordTrial, Pause, Resume, Cancel, Complete and Fail are the
+//     transitions of FORMAT.md §9 (*AlreadyTerminal, *InvalidTransition);
+//     FromTermMap converts stats, errors and artifacts.
 package checkpoint

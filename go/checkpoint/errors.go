@@ -77,6 +77,22 @@ func (e *AlreadyTerminal) Error() string {
 	return fmt.Sprintf("session %q is already terminal: status=%s", e.SessionID, e.Status)
 }
 
+// InvalidTransition reports a transition that the session's current
+// (non-terminal) status does not allow (FORMAT.md §9), e.g. resuming a
+// running session.
+type InvalidTransition struct {
+	SessionID string
+	// Status is the lower-case name of the current status: "running" or "paused".
+	Status string
+	// Action is what was asked: "record a trial", "pause", "resume",
+	// "complete", "fail" or "cancel".
+	Action string
+}
+
+func (e *InvalidTransition) Error() string {
+	return fmt.Sprintf("session %q cannot %s while %s", e.SessionID, e.Action, e.Status)
+}
+
 // InvalidCheckpoint reports a checkpoint, Term or value that breaks a rule of
 // FORMAT.md when it is written or converted. Path names the offending field
 // (or, for Go values, the element), Detail says what is wrong with it.

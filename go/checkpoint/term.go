@@ -465,3 +465,18 @@ func fromItems(items []*v1.Term) []any {
 	}
 	return out
 }
+
+// FromTermMap converts a TermMap (the type of stats, errors and the
+// best-program artifact) to a Map, as FromTerm converts a map Term. Errors
+// are *InvalidCheckpoint with a path named "term.map_value" (e.g.
+// `term.map_value.entries[1].key`).
+func FromTermMap(m *v1.TermMap) (Map, error) {
+	if m == nil {
+		return nil, invalid("term", "no map")
+	}
+	v, err := FromTerm(&v1.Term{Kind: &v1.Term_MapValue{MapValue: m}})
+	if err != nil {
+		return nil, err
+	}
+	return v.(Map), nil
+}

@@ -15,42 +15,17 @@
 
 import { createHash } from "node:crypto";
 import { clone, toBinary } from "@bufbuild/protobuf";
-import {
-  type Checkpoint,
-  CheckpointSchema,
-  SessionStatus,
-} from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
+import { type Checkpoint, CheckpointSchema } from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
 import { redact, screen } from "./credentials.js";
 import { AlreadyTerminal, InvalidCheckpoint, ResumeMismatch } from "./errors.js";
+import { isTerminal, statusName } from "./status.js";
 import { termBytes } from "./term.js";
 import { check, MAX_CHECKPOINT_BYTES } from "./validate.js";
 import { parse } from "./wire.js";
 
-const STATUS_NAMES: ReadonlyMap<number, string> = new Map([
-  [SessionStatus.RUNNING, "running"],
-  [SessionStatus.PAUSED, "paused"],
-  [SessionStatus.COMPLETED, "completed"],
-  [SessionStatus.FAILED, "failed"],
-  [SessionStatus.CANCELLED, "cancelled"],
-]);
-
-const TERMINAL: ReadonlySet<number> = new Set([
-  SessionStatus.COMPLETED,
-  SessionStatus.FAILED,
-  SessionStatus.CANCELLED,
-]);
+export { isTerminal, statusName } from "./status.js";
 
 const TRAINSET_DOMAIN = new TextEncoder().encode("dsxir.trainset.v1\n");
-
-/** The session's status as a word: running, paused, completed, failed or cancelled. */
-export function statusName(cp: Checkpoint): string {
-  return STATUS_NAMES.get(cp.status) ?? "unspecified";
-}
-
-/** Whether the session has ended (completed, failed or cancelled). */
-export function isTerminal(cp: Checkpoint): boolean {
-  return TERMINAL.has(cp.status);
-}
 
 /** Options of {@link encode}. */
 export interface EncodeOptions {
@@ -178,7 +153,7 @@ export function checkResume(cp: Checkpoint, expect: ResumeExpectation): void {
     throw new TypeError("give trainset or trainsetHash, not both");
   }
   const sid = cp.sessionId;
-  if (TERMINAL.has(cp.status)) {
+  if (isTerminal(cp)) {
     throw new AlreadyTerminal(sid, statusName(cp));
   }
   if (cp.optimizer !== expect.optimizer) {

@@ -119,6 +119,22 @@ export class AlreadyTerminal extends CheckpointError {
   }
 }
 
+/** A transition that the session's current (non-terminal) status does not allow (FORMAT.md §9). */
+export class InvalidTransition extends CheckpointError {
+  readonly sessionId: string;
+  /** The current status: `running`, `paused` (or `unspecified`). */
+  readonly status: string;
+  /** What was asked: `record a trial`, `pause`, `resume`, `complete`, `fail` or `cancel`. */
+  readonly action: string;
+
+  constructor(sessionId: string, status: string, action: string) {
+    super(`session "${sessionId}" cannot ${action} while ${status}`);
+    this.sessionId = sessionId;
+    this.status = status;
+    this.action = action;
+  }
+}
+
 /** How expected/got values read in a mismatch message: bytes in lowercase hex, sets as [a,b]. */
 export function show(value: unknown): string {
   if (value === null || value === undefined) {

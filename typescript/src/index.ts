@@ -8,16 +8,26 @@ export {
   decode,
   encode,
   hashTrainset,
-  isTerminal,
-  statusName,
   type EncodeOptions,
   type ResumeExpectation,
 } from "./checkpoint.js";
+export { isTerminal, statusName } from "./status.js";
+export {
+  cancel,
+  complete,
+  fail,
+  pause,
+  recordTrial,
+  resume,
+  type ReasonOptions,
+  type Trial,
+} from "./transitions.js";
 export { REDACTED, credentialKey, hasSecret, redact, redactText, screen } from "./credentials.js";
 export {
   AlreadyTerminal,
   CheckpointError,
   InvalidCheckpoint,
+  InvalidTransition,
   ResumeMismatch,
   TermTypeError,
   hex,

@@ -31,7 +31,7 @@
  * instances and every other value outside the table ({@link TermTypeError}).
  */
 
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, isMessage, toBinary } from "@bufbuild/protobuf";
 import type { UnknownField } from "@bufbuild/protobuf";
 import {
   type Term,
@@ -371,11 +371,14 @@ export function termBytes(value: unknown, root = "value"): Uint8Array {
  * int is a `bigint`, a float a `number`, a map a `Map`, a tuple a
  * {@link Tuple}, an atom an {@link Atom}. A map key -0.0 comes back as a boxed
  * `Number` (a `Map` cannot hold -0 as a key; {@link toTerm} reads it back as
- * -0.0). Throws {@link InvalidCheckpoint} for a Term without a kind.
+ * -0.0). A `TermMap` message (stats, errors, the best-program artifact)
+ * comes back as a `Map`, as the map Term holding it does (paths then start
+ * at `term.map_value`). Throws {@link InvalidCheckpoint} for a Term without a
+ * kind.
  */
-export function fromTerm(t: Term): unknown {
+export function fromTerm(t: Term | TermMap): unknown {
   try {
-    return decodeValue(t);
+    return decodeValue(isMessage(t, TermMapSchema) ? term({ case: "mapValue", value: t }) : t);
   } catch (e) {
     if (e instanceof Bad) {
       e.raise("term");
