@@ -126,12 +126,18 @@ class Conflict(CheckpointError):
 
 
 class CorruptStore(CheckpointError):
-    """Stored bytes are torn, truncated or damaged; ``path`` says where."""
+    """Stored bytes are torn, truncated or damaged; ``path`` says where.
 
-    def __init__(self, path: str, detail: str) -> None:
+    ``kind`` names the damage of a store file with the refusal kinds of
+    docs/store-file.md (``truncated``, ``body_checksum``, …) when the frame
+    check found it, and is ``None`` otherwise.
+    """
+
+    def __init__(self, path: str, detail: str, kind: str | None = None) -> None:
         super().__init__(f"{path}: {detail}")
         self.path = path
         self.detail = detail
+        self.kind = kind
 
 
 class StoreUnavailable(CheckpointError, ConnectionError):

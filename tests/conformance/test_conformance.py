@@ -228,18 +228,6 @@ def test_corrupted_checkpoints_get_the_same_verdict(
 # --- store files (docs/store-file.md) -------------------------------------------------
 
 STATUS_OF_VERDICT = {"ok": OK, "checkpoint_refused": REFUSED, "damaged": DAMAGED}
-# The kinds of docs/store-file.md §6, by the start of the detail of framing's CorruptStore.
-DAMAGE_KINDS = {
-    "truncated:": "truncated",
-    "trailing bytes:": "trailing_bytes",
-    "not a dsxir checkpoint store file": "bad_magic",
-    "header checksum mismatch": "header_checksum",
-    "unsupported frame version": "unsupported_version",
-    "unsupported frame flags": "unsupported_flags",
-    "frame lengths are over the limits": "over_limits",
-    "summary checksum mismatch": "summary_checksum",
-    "checkpoint checksum mismatch": "body_checksum",
-}
 
 
 def python_store_verdict(data: bytes, *, keep_unknown: bool = True) -> tuple[int, bytes]:
@@ -247,8 +235,7 @@ def python_store_verdict(data: bytes, *, keep_unknown: bool = True) -> tuple[int
     try:
         _, summary, body = framing.unframe(data, "<input>")
     except CorruptStore as exc:
-        kind = next(k for p, k in DAMAGE_KINDS.items() if exc.detail.startswith(p))
-        return DAMAGED, f"store_file: {kind}: {exc.detail}".encode()
+        return DAMAGED, f"store_file: {exc.kind}: {exc.detail}".encode()
     try:
         cp = ck.decode(body)
     except ResumeMismatch as exc:

@@ -41,34 +41,12 @@ def hash_trainset(data: bytes) -> tuple[int, bytes]:
         return REFUSED, f"checkpoint_shape: {exc}".encode()
 
 
-# The kinds of docs/store-file.md §6, by the start of framing's CorruptStore detail.
-DAMAGE_KINDS = (
-    ("truncated: ", "truncated"),
-    ("trailing bytes: ", "trailing_bytes"),
-    ("not a dsxir checkpoint store file", "bad_magic"),
-    ("header checksum mismatch", "header_checksum"),
-    ("unsupported frame version", "unsupported_version"),
-    ("unsupported frame flags", "unsupported_flags"),
-    ("frame lengths are over the limits", "over_limits"),
-    ("summary checksum mismatch", "summary_checksum"),
-    ("checkpoint checksum mismatch", "body_checksum"),
-)
-
-
-def damage_line(detail: str) -> bytes:
-    for prefix, kind in DAMAGE_KINDS:
-        if detail.startswith(prefix):
-            detail = detail.removeprefix(prefix) if prefix.endswith(": ") else detail
-            return f"store_file: {kind}: {detail}".encode()
-    return f"store_file: unknown: {detail}".encode()
-
-
 def read_store_file(data: bytes) -> tuple[int, bytes]:
     """A whole store file (docs/store-file.md) → the canonical checkpoint bytes."""
     try:
         _, summary, body = framing.unframe(data, "<stdin>")
-    except CorruptStore as exc:
-        return DAMAGED, damage_line(exc.detail)
+    except CorruptStore as exc:  # framing names the kind of docs/store-file.md §6
+        return DAMAGED, f"store_file: {exc.kind}: {exc.detail}".encode()
     try:
         cp = ck.decode(body)
     except ResumeMismatch as exc:

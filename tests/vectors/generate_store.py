@@ -328,7 +328,8 @@ def verdict(data: bytes) -> dict[str, Any]:
     try:
         header, summary, body = framing.unframe(data, "<vector>")
     except CorruptStore as exc:
-        return {"verdict": DAMAGED, "kind": damage_kind(exc.detail)}
+        assert exc.kind is not None, exc.detail
+        return {"verdict": DAMAGED, "kind": exc.kind}
     try:
         cp = ck.decode(body)
     except ResumeMismatch as exc:
@@ -336,27 +337,6 @@ def verdict(data: bytes) -> dict[str, Any]:
     if summary != encode_summary(cp):
         return {"verdict": DAMAGED, "kind": "summary_mismatch"}
     return {"verdict": OK, "generation": str(header.generation), "body": ck.encode(cp)}
-
-
-DAMAGE_KINDS = (
-    ("truncated:", "truncated"),
-    ("trailing bytes:", "trailing_bytes"),
-    ("not a dsxir checkpoint store file", "bad_magic"),
-    ("header checksum mismatch", "header_checksum"),
-    ("unsupported frame version", "unsupported_version"),
-    ("unsupported frame flags", "unsupported_flags"),
-    ("frame lengths are over the limits", "over_limits"),
-    ("summary checksum mismatch", "summary_checksum"),
-    ("checkpoint checksum mismatch", "body_checksum"),
-)
-
-
-def damage_kind(detail: str) -> str:
-    """The kind of docs/store-file.md §6 of a framing.CorruptStore detail."""
-    for prefix, kind in DAMAGE_KINDS:
-        if detail.startswith(prefix):
-            return kind
-    raise AssertionError(f"unknown frame damage: {detail}")
 
 
 def check_vector(vector: Vector, files: dict[str, bytes]) -> None:

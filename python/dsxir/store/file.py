@@ -225,7 +225,7 @@ class FileStore:
             framing.check_body(header, body, path)
         cp = decode_stored(body, session_id, path)
         if summary != encode_summary(cp):  # docs/store-file.md: the canonical summary only
-            raise CorruptStore(path, "summary does not match the checkpoint")
+            raise CorruptStore(path, "summary does not match the checkpoint", "summary_mismatch")
         return Stored(cp, header.generation)
 
     def list(

@@ -115,25 +115,29 @@ def parse_header(raw: bytes, path: str, *, file_size: int | None = None) -> Head
     bytes after the end).
     """
     if len(raw) < HEADER_SIZE:
-        raise CorruptStore(path, f"truncated: {len(raw)} bytes, a header needs {HEADER_SIZE}")
+        raise CorruptStore(
+            path, f"truncated: {len(raw)} bytes, a header needs {HEADER_SIZE}", "truncated"
+        )
     if raw[:8] != MAGIC:
-        raise CorruptStore(path, "not a dsxir checkpoint store file (bad magic)")
+        raise CorruptStore(path, "not a dsxir checkpoint store file (bad magic)", "bad_magic")
     fields = _HEADER.unpack_from(raw)
     (stored_crc,) = _HEADER_CRC.unpack_from(raw, _HEADER.size)
     if crc32c(raw[: _HEADER.size]) != stored_crc:
-        raise CorruptStore(path, "header checksum mismatch (damaged file)")
+        raise CorruptStore(path, "header checksum mismatch (damaged file)", "header_checksum")
     _, version, flags, generation, summary_length, body_length, summary_crc, body_crc = fields
     if version != FRAME_VERSION:
-        raise CorruptStore(path, f"unsupported frame version {version}")
+        raise CorruptStore(path, f"unsupported frame version {version}", "unsupported_version")
     if flags != 0:
-        raise CorruptStore(path, f"unsupported frame flags {flags:#06x}")
+        raise CorruptStore(path, f"unsupported frame flags {flags:#06x}", "unsupported_flags")
     if summary_length > MAX_SUMMARY_BYTES or body_length > MAX_BODY_BYTES:
-        raise CorruptStore(path, "frame lengths are over the limits")
+        raise CorruptStore(path, "frame lengths are over the limits", "over_limits")
     header = Header(generation, summary_length, body_length, summary_crc, body_crc)
     if file_size is not None and file_size != header.total_length:
         what = "truncated" if file_size < header.total_length else "trailing bytes"
         raise CorruptStore(
-            path, f"{what}: file has {file_size} bytes, its frame says {header.total_length}"
+            path,
+            f"{what}: file has {file_size} bytes, its frame says {header.total_length}",
+            what.replace(" ", "_"),
         )
     return header
 
@@ -142,18 +146,22 @@ def check_summary(header: Header, summary: bytes, path: str) -> None:
     """Refuse summary bytes of the wrong length or checksum."""
     if len(summary) != header.summary_length:
         raise CorruptStore(
-            path, f"truncated: summary has {len(summary)} bytes of {header.summary_length}"
+            path,
+            f"truncated: summary has {len(summary)} bytes of {header.summary_length}",
+            "truncated",
         )
     if crc32c(summary) != header.summary_crc:
-        raise CorruptStore(path, "summary checksum mismatch (damaged file)")
+        raise CorruptStore(path, "summary checksum mismatch (damaged file)", "summary_checksum")
 
 
 def check_body(header: Header, body: bytes, path: str) -> None:
     """Refuse body bytes of the wrong length or checksum."""
     if len(body) != header.body_length:
-        raise CorruptStore(path, f"truncated: body has {len(body)} bytes of {header.body_length}")
+        raise CorruptStore(
+            path, f"truncated: body has {len(body)} bytes of {header.body_length}", "truncated"
+        )
     if crc32c(body) != header.body_crc:
-        raise CorruptStore(path, "checkpoint checksum mismatch (damaged file)")
+        raise CorruptStore(path, "checkpoint checksum mismatch (damaged file)", "body_checksum")
 
 
 def unframe(data: bytes, path: str) -> tuple[Header, bytes, bytes]:
