@@ -11,7 +11,7 @@ the commit is visible, in commit order. A payload is one of::
 
 :class:`Listener` holds one dedicated connection (not from the pool) in a
 daemon thread, turns payloads into
-:class:`~dsxir.service.watch.CommitEvent`\\ s and hands them
+:class:`~dsxir.store.events.CommitEvent`\\ s and hands them
 to its subscribers. When the connection is lost it tells them (``on_gap``:
 notifications sent meanwhile are lost), and reconnects with backoff.
 """

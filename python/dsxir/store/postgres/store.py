@@ -14,7 +14,7 @@ operation is one statement in autocommit mode on a pooled connection
   :mod:`dsxir.store.interface`).
 - each commit and delete sends ``NOTIFY`` in the same statement (see
   :mod:`.listener`); the store is a
-  :class:`~dsxir.service.watch.CommitFeed`.
+  :class:`~dsxir.store.events.CommitFeed`.
 - ``get`` checks the CRC32C and decodes with full validation: damaged rows
   raise ``CorruptStore`` naming the row, never wrong data.
 - ``text`` holds no NUL: an optimizer name holding U+0000 is refused by
