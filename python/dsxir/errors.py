@@ -7,6 +7,7 @@ input generically still catches them.
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 __all__ = [
@@ -14,9 +15,12 @@ __all__ = [
     "CheckpointError",
     "Conflict",
     "CorruptStore",
+    "IllegalHistory",
     "InvalidCheckpoint",
     "InvalidSessionId",
     "InvalidTransition",
+    "LeaseHeld",
+    "LeaseLost",
     "NotFound",
     "ResumeMismatch",
     "StoreUnavailable",
@@ -146,6 +150,52 @@ class StoreUnavailable(CheckpointError, ConnectionError):
     The operation may be retried later. For a commit the outcome is unknown:
     read the session's generation to learn whether it was committed.
     """
+
+
+class IllegalHistory(CheckpointError, ValueError):
+    """A commit that is not a legal successor of the stored generation (FORMAT.md §9.1).
+
+    ``rule`` is the id of the broken rule, one of ``history.session_id``,
+    ``history.optimizer``, ``history.trainset_hash``, ``history.created_at``,
+    ``history.direction``, ``history.terminal`` (the stored session has
+    ended), ``history.transition`` (a status change §9 does not allow),
+    ``history.trial_log_shortened``, ``history.trial_log_rewritten`` and
+    ``history.counters``; ``detail`` says what differs. Nothing is stored.
+    """
+
+    def __init__(self, session_id: str, rule: str, detail: str) -> None:
+        super().__init__(f'illegal history for session "{session_id}": {rule}: {detail}')
+        self.session_id = session_id
+        self.rule = rule
+        self.detail = detail
+
+
+class LeaseHeld(CheckpointError):
+    """Another worker holds the session's lease; ``expires_at`` is when it ends (UTC)."""
+
+    def __init__(self, session_id: str, holder: str, expires_at: _dt.datetime) -> None:
+        when = expires_at.astimezone(_dt.timezone.utc).isoformat(timespec="milliseconds")
+        super().__init__(
+            f'session "{session_id}" is held by {holder!r} until {when}; '
+            "wait for its lease to end, or stop that worker"
+        )
+        self.session_id = session_id
+        self.holder = holder
+        self.expires_at = expires_at
+
+
+class LeaseLost(CheckpointError):
+    """The caller's lease on a session is no longer the session's lease.
+
+    It was released, or it expired and another worker took the session over;
+    the caller must stop writing to the session.
+    """
+
+    def __init__(self, session_id: str, detail: str = "") -> None:
+        text = f'lease on session "{session_id}" lost'
+        super().__init__(f"{text}: {detail}" if detail else text)
+        self.session_id = session_id
+        self.detail = detail
 
 
 _GATE_MESSAGES = {

@@ -21,6 +21,7 @@ from dsxir.store.file import SUFFIX, FileStore, FolderModeWarning, LockTimeout
 from dsxir.store.interface import (
     STATUSES,
     ListFilter,
+    Lease,
     Listing,
     OnDamage,
     Store,
@@ -49,6 +50,7 @@ __all__ = [
     "FileStore",
     "FolderModeWarning",
     "ListFilter",
+    "Lease",
     "Listing",
     "LockTimeout",
     "MemoryStore",

@@ -14,9 +14,35 @@ counter that the store assigns on every commit. Commits are compare-and-swap:
   anything else is a ``TypeError``/``ValueError`` before anything is read.
 - Of any number of callers (threads or processes) that pass the same
   ``expected_generation``, exactly one commits; the others get ``Conflict``.
-- ``delete(session_id)`` forgets the session and its generation, and does
-  nothing when there is none. A session created again after a delete starts
-  at generation 1 again.
+- ``delete(session_id)`` forgets the session, its generation and its lease,
+  and does nothing when there is none. A session created again after a
+  delete starts at generation 1 again.
+- An update is refused with :class:`~dsxir.errors.IllegalHistory` when the
+  checkpoint is not a legal successor of the stored one (FORMAT.md §9.1:
+  same session, optimizer, trainset hash, creation time and direction; the
+  trial log only extended; counters never lower; a status change §9 allows;
+  nothing after a terminal status). The generation check comes first.
+
+**Leases** (docs/stores.md) let one worker at a time run a session. They are
+kept beside the checkpoints, on the store's clock (the local clock for file
+and memory stores, the database's for PostgreSQL, the server's over gRPC):
+
+- ``acquire_lease(session_id, holder, ttl=s)`` grants a :class:`Lease` for
+  ``s`` seconds when the session has no lease or its lease has expired (a
+  takeover), and raises :class:`~dsxir.errors.LeaseHeld` naming the holder
+  and the end of the lease otherwise. The session need not exist.
+- ``renew_lease(lease, ttl=s)`` extends a lease to now + ``s`` while its
+  token is still the session's lease, expired or not (nobody took it);
+  :class:`~dsxir.errors.LeaseLost` otherwise.
+- ``release_lease(lease)`` gives it up; a lease that is no longer the
+  session's is left alone, without error.
+- ``get_lease(session_id)`` returns the session's lease, expired or not,
+  with an empty token; ``None`` when it has none.
+
+Leases are advisory: ``put`` does not look at them. The session runner
+(:mod:`dsxir.session`) takes one before its first read and renews it while it
+runs; the generation check keeps two writers from ever both committing on
+the same state.
 
 Stores take and return checkpoints (the generated protobuf message) but keep
 only their canonical bytes (``checkpoint.encode``): ``put`` refuses an invalid
@@ -40,6 +66,7 @@ from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 
 __all__ = [
     "STATUSES",
+    "Lease",
     "ListFilter",
     "Listing",
     "OnDamage",
@@ -62,6 +89,25 @@ class Stored:
 
     checkpoint: Checkpoint
     generation: int
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's hold on a session until ``expires_at`` (aware UTC, store clock).
+
+    ``token`` is the secret handle that renews and releases the lease; it is
+    empty in what ``get_lease`` returns. ``holder`` is the name the worker
+    gave itself (e.g. ``"host:pid"``), shown to the workers it refuses.
+    """
+
+    session_id: str
+    holder: str
+    token: str
+    expires_at: _dt.datetime
+
+    def expired(self, now: _dt.datetime | None = None) -> bool:
+        """Whether the lease has ended at ``now`` (default: the local clock)."""
+        return self.expires_at <= (now or _dt.datetime.now(_dt.timezone.utc))
 
 
 @dataclass(frozen=True)
@@ -118,7 +164,23 @@ class Store(Protocol):
         ...
 
     def delete(self, session_id: str) -> None:
-        """Forget a session; nothing happens when there is none."""
+        """Forget a session and its lease; nothing happens when there is none."""
+        ...
+
+    def acquire_lease(self, session_id: str, holder: str, *, ttl: float) -> Lease:
+        """Hold ``session_id`` for ``ttl`` seconds, or ``LeaseHeld`` (see the module text)."""
+        ...
+
+    def renew_lease(self, lease: Lease, *, ttl: float) -> Lease:
+        """Extend a held lease to now + ``ttl`` seconds, or ``LeaseLost``."""
+        ...
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give a lease up; nothing happens when it is no longer the session's."""
+        ...
+
+    def get_lease(self, session_id: str) -> Lease | None:
+        """The session's lease (expired or not) without its token, or ``None``."""
         ...
 
 

@@ -82,6 +82,16 @@ const (
 	// UNAVAILABLE: a watch saw no event for the server's idle timeout and
 	// ended; watch again (the current state comes first).
 	ErrorReason_WATCH_IDLE ErrorReason = 17
+	// FAILED_PRECONDITION: the checkpoint is not a legal successor of the
+	// stored generation (FORMAT.md §9.1); ErrorInfo metadata "rule" names the
+	// rule (e.g. "history.trial_log_rewritten"). Nothing is stored.
+	ErrorReason_ILLEGAL_HISTORY ErrorReason = 18
+	// FAILED_PRECONDITION: another worker holds the session's lease; ErrorInfo
+	// metadata "holder" and "expires_at" (RFC 3339, UTC) say who and until when.
+	ErrorReason_LEASE_HELD ErrorReason = 19
+	// FAILED_PRECONDITION: the lease named by the request is not the session's
+	// current lease (it was released, or expired and was taken over).
+	ErrorReason_LEASE_LOST ErrorReason = 20
 )
 
 // Enum value maps for ErrorReason.
@@ -105,6 +115,9 @@ var (
 		15: "MEMORY_BUDGET_EXHAUSTED",
 		16: "REQUEST_TIMEOUT",
 		17: "WATCH_IDLE",
+		18: "ILLEGAL_HISTORY",
+		19: "LEASE_HELD",
+		20: "LEASE_LOST",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED": 0,
@@ -125,6 +138,9 @@ var (
 		"MEMORY_BUDGET_EXHAUSTED":  15,
 		"REQUEST_TIMEOUT":          16,
 		"WATCH_IDLE":               17,
+		"ILLEGAL_HISTORY":          18,
+		"LEASE_HELD":               19,
+		"LEASE_LOST":               20,
 	}
 )
 
@@ -159,7 +175,7 @@ var File_dsxir_checkpoint_store_v1_error_reason_proto protoreflect.FileDescripto
 
 const file_dsxir_checkpoint_store_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	",dsxir/checkpoint_store/v1/error_reason.proto\x12\x19dsxir.checkpoint_store.v1*\x9f\x03\n" +
+	",dsxir/checkpoint_store/v1/error_reason.proto\x12\x19dsxir.checkpoint_store.v1*\xd4\x03\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11SESSION_NOT_FOUND\x10\x01\x12\x17\n" +
@@ -180,7 +196,12 @@ const file_dsxir_checkpoint_store_v1_error_reason_proto_rawDesc = "" +
 	"\x17MEMORY_BUDGET_EXHAUSTED\x10\x0f\x12\x13\n" +
 	"\x0fREQUEST_TIMEOUT\x10\x10\x12\x0e\n" +
 	"\n" +
-	"WATCH_IDLE\x10\x11B\x85\x01\n" +
+	"WATCH_IDLE\x10\x11\x12\x13\n" +
+	"\x0fILLEGAL_HISTORY\x10\x12\x12\x0e\n" +
+	"\n" +
+	"LEASE_HELD\x10\x13\x12\x0e\n" +
+	"\n" +
+	"LEASE_LOST\x10\x14B\x85\x01\n" +
 	"\x1dcom.dsxir.checkpoint_store.v1B\x10ErrorReasonProtoP\x01ZPgithub.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1;checkpointstorev1b\x06proto3"
 
 var (

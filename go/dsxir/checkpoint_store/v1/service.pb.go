@@ -32,6 +32,7 @@ import (
 	v1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -776,11 +777,489 @@ func (x *SessionSummary) GetGeneration() int64 {
 	return 0
 }
 
+// A worker's hold on a session (docs/stores.md, "Leases").
+type Lease struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session held.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Who holds it, as the holder named itself (e.g. "host:pid").
+	Holder string `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"`
+	// The lease's secret handle, given only to the holder (AcquireLease and
+	// RenewLease responses); empty in GetLease responses.
+	Token string `protobuf:"bytes,3,opt,name=token,proto3" json:"token,omitempty"`
+	// When the lease ends unless renewed, on the server's clock.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Lease) Reset() {
+	*x = Lease{}
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Lease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Lease) ProtoMessage() {}
+
+func (x *Lease) ProtoReflect() protoreflect.Message {
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Lease.ProtoReflect.Descriptor instead.
+func (*Lease) Descriptor() ([]byte, []int) {
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Lease) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *Lease) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *Lease) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *Lease) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+// The request of AcquireLease.
+type AcquireLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session to hold. Required.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Who asks (shown to others who are refused). Required, at most 256 bytes.
+	Holder string `protobuf:"bytes,2,opt,name=holder,proto3" json:"holder,omitempty"`
+	// How long the lease lasts unless renewed. Required, positive.
+	Ttl           *durationpb.Duration `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcquireLeaseRequest) Reset() {
+	*x = AcquireLeaseRequest{}
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcquireLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcquireLeaseRequest) ProtoMessage() {}
+
+func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcquireLeaseRequest.ProtoReflect.Descriptor instead.
+func (*AcquireLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AcquireLeaseRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *AcquireLeaseRequest) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *AcquireLeaseRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+// The response of AcquireLease.
+type AcquireLeaseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lease granted, with its token.
+	Lease         *Lease `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AcquireLeaseResponse) Reset() {
+	*x = AcquireLeaseResponse{}
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcquireLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcquireLeaseResponse) ProtoMessage() {}
+
+func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcquireLeaseResponse.ProtoReflect.Descriptor instead.
+func (*AcquireLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AcquireLeaseResponse) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+// The request of RenewLease.
+type RenewLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session held. Required.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The token of the lease to extend. Required.
+	Token string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	// The new length of the lease from now. Required, positive.
+	Ttl           *durationpb.Duration `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewLeaseRequest) Reset() {
+	*x = RenewLeaseRequest{}
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewLeaseRequest) ProtoMessage() {}
+
+func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
+func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RenewLeaseRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *RenewLeaseRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *RenewLeaseRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+// The response of RenewLease.
+type RenewLeaseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The lease with its new end.
+	Lease         *Lease `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewLeaseResponse) Reset() {
+	*x = RenewLeaseResponse{}
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewLeaseResponse) ProtoMessage() {}
+
+func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewLeaseResponse.ProtoReflect.Descriptor instead.
+func (*RenewLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RenewLeaseResponse) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
+// The request of ReleaseLease.
+type ReleaseLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session held. Required.
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The token of the lease to give up. Required.
+	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseLeaseRequest) Reset() {
+	*x = ReleaseLeaseRequest{}
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseLeaseRequest) ProtoMessage() {}
+
+func (x *ReleaseLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseLeaseRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ReleaseLeaseRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *ReleaseLeaseRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// The response of ReleaseLease.
+type ReleaseLeaseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseLeaseResponse) Reset() {
+	*x = ReleaseLeaseResponse{}
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseLeaseResponse) ProtoMessage() {}
+
+func (x *ReleaseLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseLeaseResponse.ProtoReflect.Descriptor instead.
+func (*ReleaseLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{17}
+}
+
+// The request of GetLease.
+type GetLeaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session. Required.
+	SessionId     string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLeaseRequest) Reset() {
+	*x = GetLeaseRequest{}
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLeaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLeaseRequest) ProtoMessage() {}
+
+func (x *GetLeaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLeaseRequest.ProtoReflect.Descriptor instead.
+func (*GetLeaseRequest) Descriptor() ([]byte, []int) {
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetLeaseRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// The response of GetLease.
+type GetLeaseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session's lease without its token; absent when it has none.
+	Lease         *Lease `protobuf:"bytes,1,opt,name=lease,proto3" json:"lease,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLeaseResponse) Reset() {
+	*x = GetLeaseResponse{}
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLeaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLeaseResponse) ProtoMessage() {}
+
+func (x *GetLeaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLeaseResponse.ProtoReflect.Descriptor instead.
+func (*GetLeaseResponse) Descriptor() ([]byte, []int) {
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetLeaseResponse) GetLease() *Lease {
+	if x != nil {
+		return x.Lease
+	}
+	return nil
+}
+
 var File_dsxir_checkpoint_store_v1_service_proto protoreflect.FileDescriptor
 
 const file_dsxir_checkpoint_store_v1_service_proto_rawDesc = "" +
 	"\n" +
-	"'dsxir/checkpoint_store/v1/service.proto\x12\x19dsxir.checkpoint_store.v1\x1a+dsxir/optimizer_session/v1/checkpoint.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x01\n" +
+	"'dsxir/checkpoint_store/v1/service.proto\x12\x19dsxir.checkpoint_store.v1\x1a+dsxir/optimizer_session/v1/checkpoint.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x01\n" +
 	"\x14PutCheckpointRequest\x12F\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\v2&.dsxir.optimizer_session.v1.CheckpointR\n" +
@@ -839,18 +1318,54 @@ const file_dsxir_checkpoint_store_v1_service_proto_rawDesc = "" +
 	"generation\x18\n" +
 	" \x01(\x03R\n" +
 	"generationB\r\n" +
-	"\v_best_score*\x8e\x01\n" +
+	"\v_best_score\"\x8f\x01\n" +
+	"\x05Lease\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06holder\x18\x02 \x01(\tR\x06holder\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\tR\x05token\x129\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"y\n" +
+	"\x13AcquireLeaseRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06holder\x18\x02 \x01(\tR\x06holder\x12+\n" +
+	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"N\n" +
+	"\x14AcquireLeaseResponse\x126\n" +
+	"\x05lease\x18\x01 \x01(\v2 .dsxir.checkpoint_store.v1.LeaseR\x05lease\"u\n" +
+	"\x11RenewLeaseRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\x12+\n" +
+	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"L\n" +
+	"\x12RenewLeaseResponse\x126\n" +
+	"\x05lease\x18\x01 \x01(\v2 .dsxir.checkpoint_store.v1.LeaseR\x05lease\"J\n" +
+	"\x13ReleaseLeaseRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"\x16\n" +
+	"\x14ReleaseLeaseResponse\"0\n" +
+	"\x0fGetLeaseRequest\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"J\n" +
+	"\x10GetLeaseResponse\x126\n" +
+	"\x05lease\x18\x01 \x01(\v2 .dsxir.checkpoint_store.v1.LeaseR\x05lease*\x8e\x01\n" +
 	"\x0eWatchEventType\x12 \n" +
 	"\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18WATCH_EVENT_TYPE_INITIAL\x10\x01\x12\x1e\n" +
 	"\x1aWATCH_EVENT_TYPE_COMMITTED\x10\x02\x12\x1c\n" +
-	"\x18WATCH_EVENT_TYPE_DELETED\x10\x032\xe1\x04\n" +
+	"\x18WATCH_EVENT_TYPE_DELETED\x10\x032\x93\b\n" +
 	"\x16CheckpointStoreService\x12r\n" +
 	"\rPutCheckpoint\x12/.dsxir.checkpoint_store.v1.PutCheckpointRequest\x1a0.dsxir.checkpoint_store.v1.PutCheckpointResponse\x12r\n" +
 	"\rGetCheckpoint\x12/.dsxir.checkpoint_store.v1.GetCheckpointRequest\x1a0.dsxir.checkpoint_store.v1.GetCheckpointResponse\x12o\n" +
 	"\fListSessions\x12..dsxir.checkpoint_store.v1.ListSessionsRequest\x1a/.dsxir.checkpoint_store.v1.ListSessionsResponse\x12{\n" +
 	"\x10DeleteCheckpoint\x122.dsxir.checkpoint_store.v1.DeleteCheckpointRequest\x1a3.dsxir.checkpoint_store.v1.DeleteCheckpointResponse\x12q\n" +
-	"\fWatchSession\x12..dsxir.checkpoint_store.v1.WatchSessionRequest\x1a/.dsxir.checkpoint_store.v1.WatchSessionResponse0\x01B\x81\x01\n" +
+	"\fWatchSession\x12..dsxir.checkpoint_store.v1.WatchSessionRequest\x1a/.dsxir.checkpoint_store.v1.WatchSessionResponse0\x01\x12o\n" +
+	"\fAcquireLease\x12..dsxir.checkpoint_store.v1.AcquireLeaseRequest\x1a/.dsxir.checkpoint_store.v1.AcquireLeaseResponse\x12i\n" +
+	"\n" +
+	"RenewLease\x12,.dsxir.checkpoint_store.v1.RenewLeaseRequest\x1a-.dsxir.checkpoint_store.v1.RenewLeaseResponse\x12o\n" +
+	"\fReleaseLease\x12..dsxir.checkpoint_store.v1.ReleaseLeaseRequest\x1a/.dsxir.checkpoint_store.v1.ReleaseLeaseResponse\x12c\n" +
+	"\bGetLease\x12*.dsxir.checkpoint_store.v1.GetLeaseRequest\x1a+.dsxir.checkpoint_store.v1.GetLeaseResponseB\x81\x01\n" +
 	"\x1dcom.dsxir.checkpoint_store.v1B\fServiceProtoP\x01ZPgithub.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1;checkpointstorev1b\x06proto3"
 
 var (
@@ -866,7 +1381,7 @@ func file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_dsxir_checkpoint_store_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dsxir_checkpoint_store_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_dsxir_checkpoint_store_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_dsxir_checkpoint_store_v1_service_proto_goTypes = []any{
 	(WatchEventType)(0),              // 0: dsxir.checkpoint_store.v1.WatchEventType
 	(*PutCheckpointRequest)(nil),     // 1: dsxir.checkpoint_store.v1.PutCheckpointRequest
@@ -880,35 +1395,59 @@ var file_dsxir_checkpoint_store_v1_service_proto_goTypes = []any{
 	(*WatchSessionRequest)(nil),      // 9: dsxir.checkpoint_store.v1.WatchSessionRequest
 	(*WatchSessionResponse)(nil),     // 10: dsxir.checkpoint_store.v1.WatchSessionResponse
 	(*SessionSummary)(nil),           // 11: dsxir.checkpoint_store.v1.SessionSummary
-	(*v1.Checkpoint)(nil),            // 12: dsxir.optimizer_session.v1.Checkpoint
-	(v1.SessionStatus)(0),            // 13: dsxir.optimizer_session.v1.SessionStatus
-	(*timestamppb.Timestamp)(nil),    // 14: google.protobuf.Timestamp
+	(*Lease)(nil),                    // 12: dsxir.checkpoint_store.v1.Lease
+	(*AcquireLeaseRequest)(nil),      // 13: dsxir.checkpoint_store.v1.AcquireLeaseRequest
+	(*AcquireLeaseResponse)(nil),     // 14: dsxir.checkpoint_store.v1.AcquireLeaseResponse
+	(*RenewLeaseRequest)(nil),        // 15: dsxir.checkpoint_store.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),       // 16: dsxir.checkpoint_store.v1.RenewLeaseResponse
+	(*ReleaseLeaseRequest)(nil),      // 17: dsxir.checkpoint_store.v1.ReleaseLeaseRequest
+	(*ReleaseLeaseResponse)(nil),     // 18: dsxir.checkpoint_store.v1.ReleaseLeaseResponse
+	(*GetLeaseRequest)(nil),          // 19: dsxir.checkpoint_store.v1.GetLeaseRequest
+	(*GetLeaseResponse)(nil),         // 20: dsxir.checkpoint_store.v1.GetLeaseResponse
+	(*v1.Checkpoint)(nil),            // 21: dsxir.optimizer_session.v1.Checkpoint
+	(v1.SessionStatus)(0),            // 22: dsxir.optimizer_session.v1.SessionStatus
+	(*timestamppb.Timestamp)(nil),    // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 24: google.protobuf.Duration
 }
 var file_dsxir_checkpoint_store_v1_service_proto_depIdxs = []int32{
-	12, // 0: dsxir.checkpoint_store.v1.PutCheckpointRequest.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
-	12, // 1: dsxir.checkpoint_store.v1.GetCheckpointResponse.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
-	13, // 2: dsxir.checkpoint_store.v1.ListSessionsRequest.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
-	14, // 3: dsxir.checkpoint_store.v1.ListSessionsRequest.updated_since:type_name -> google.protobuf.Timestamp
+	21, // 0: dsxir.checkpoint_store.v1.PutCheckpointRequest.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
+	21, // 1: dsxir.checkpoint_store.v1.GetCheckpointResponse.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
+	22, // 2: dsxir.checkpoint_store.v1.ListSessionsRequest.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
+	23, // 3: dsxir.checkpoint_store.v1.ListSessionsRequest.updated_since:type_name -> google.protobuf.Timestamp
 	11, // 4: dsxir.checkpoint_store.v1.ListSessionsResponse.sessions:type_name -> dsxir.checkpoint_store.v1.SessionSummary
 	0,  // 5: dsxir.checkpoint_store.v1.WatchSessionResponse.type:type_name -> dsxir.checkpoint_store.v1.WatchEventType
 	11, // 6: dsxir.checkpoint_store.v1.WatchSessionResponse.session:type_name -> dsxir.checkpoint_store.v1.SessionSummary
-	13, // 7: dsxir.checkpoint_store.v1.SessionSummary.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
-	14, // 8: dsxir.checkpoint_store.v1.SessionSummary.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 9: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpoint:input_type -> dsxir.checkpoint_store.v1.PutCheckpointRequest
-	3,  // 10: dsxir.checkpoint_store.v1.CheckpointStoreService.GetCheckpoint:input_type -> dsxir.checkpoint_store.v1.GetCheckpointRequest
-	5,  // 11: dsxir.checkpoint_store.v1.CheckpointStoreService.ListSessions:input_type -> dsxir.checkpoint_store.v1.ListSessionsRequest
-	7,  // 12: dsxir.checkpoint_store.v1.CheckpointStoreService.DeleteCheckpoint:input_type -> dsxir.checkpoint_store.v1.DeleteCheckpointRequest
-	9,  // 13: dsxir.checkpoint_store.v1.CheckpointStoreService.WatchSession:input_type -> dsxir.checkpoint_store.v1.WatchSessionRequest
-	2,  // 14: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpoint:output_type -> dsxir.checkpoint_store.v1.PutCheckpointResponse
-	4,  // 15: dsxir.checkpoint_store.v1.CheckpointStoreService.GetCheckpoint:output_type -> dsxir.checkpoint_store.v1.GetCheckpointResponse
-	6,  // 16: dsxir.checkpoint_store.v1.CheckpointStoreService.ListSessions:output_type -> dsxir.checkpoint_store.v1.ListSessionsResponse
-	8,  // 17: dsxir.checkpoint_store.v1.CheckpointStoreService.DeleteCheckpoint:output_type -> dsxir.checkpoint_store.v1.DeleteCheckpointResponse
-	10, // 18: dsxir.checkpoint_store.v1.CheckpointStoreService.WatchSession:output_type -> dsxir.checkpoint_store.v1.WatchSessionResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	22, // 7: dsxir.checkpoint_store.v1.SessionSummary.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
+	23, // 8: dsxir.checkpoint_store.v1.SessionSummary.updated_at:type_name -> google.protobuf.Timestamp
+	23, // 9: dsxir.checkpoint_store.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 10: dsxir.checkpoint_store.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	12, // 11: dsxir.checkpoint_store.v1.AcquireLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
+	24, // 12: dsxir.checkpoint_store.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	12, // 13: dsxir.checkpoint_store.v1.RenewLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
+	12, // 14: dsxir.checkpoint_store.v1.GetLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
+	1,  // 15: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpoint:input_type -> dsxir.checkpoint_store.v1.PutCheckpointRequest
+	3,  // 16: dsxir.checkpoint_store.v1.CheckpointStoreService.GetCheckpoint:input_type -> dsxir.checkpoint_store.v1.GetCheckpointRequest
+	5,  // 17: dsxir.checkpoint_store.v1.CheckpointStoreService.ListSessions:input_type -> dsxir.checkpoint_store.v1.ListSessionsRequest
+	7,  // 18: dsxir.checkpoint_store.v1.CheckpointStoreService.DeleteCheckpoint:input_type -> dsxir.checkpoint_store.v1.DeleteCheckpointRequest
+	9,  // 19: dsxir.checkpoint_store.v1.CheckpointStoreService.WatchSession:input_type -> dsxir.checkpoint_store.v1.WatchSessionRequest
+	13, // 20: dsxir.checkpoint_store.v1.CheckpointStoreService.AcquireLease:input_type -> dsxir.checkpoint_store.v1.AcquireLeaseRequest
+	15, // 21: dsxir.checkpoint_store.v1.CheckpointStoreService.RenewLease:input_type -> dsxir.checkpoint_store.v1.RenewLeaseRequest
+	17, // 22: dsxir.checkpoint_store.v1.CheckpointStoreService.ReleaseLease:input_type -> dsxir.checkpoint_store.v1.ReleaseLeaseRequest
+	19, // 23: dsxir.checkpoint_store.v1.CheckpointStoreService.GetLease:input_type -> dsxir.checkpoint_store.v1.GetLeaseRequest
+	2,  // 24: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpoint:output_type -> dsxir.checkpoint_store.v1.PutCheckpointResponse
+	4,  // 25: dsxir.checkpoint_store.v1.CheckpointStoreService.GetCheckpoint:output_type -> dsxir.checkpoint_store.v1.GetCheckpointResponse
+	6,  // 26: dsxir.checkpoint_store.v1.CheckpointStoreService.ListSessions:output_type -> dsxir.checkpoint_store.v1.ListSessionsResponse
+	8,  // 27: dsxir.checkpoint_store.v1.CheckpointStoreService.DeleteCheckpoint:output_type -> dsxir.checkpoint_store.v1.DeleteCheckpointResponse
+	10, // 28: dsxir.checkpoint_store.v1.CheckpointStoreService.WatchSession:output_type -> dsxir.checkpoint_store.v1.WatchSessionResponse
+	14, // 29: dsxir.checkpoint_store.v1.CheckpointStoreService.AcquireLease:output_type -> dsxir.checkpoint_store.v1.AcquireLeaseResponse
+	16, // 30: dsxir.checkpoint_store.v1.CheckpointStoreService.RenewLease:output_type -> dsxir.checkpoint_store.v1.RenewLeaseResponse
+	18, // 31: dsxir.checkpoint_store.v1.CheckpointStoreService.ReleaseLease:output_type -> dsxir.checkpoint_store.v1.ReleaseLeaseResponse
+	20, // 32: dsxir.checkpoint_store.v1.CheckpointStoreService.GetLease:output_type -> dsxir.checkpoint_store.v1.GetLeaseResponse
+	24, // [24:33] is the sub-list for method output_type
+	15, // [15:24] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_dsxir_checkpoint_store_v1_service_proto_init() }
@@ -923,7 +1462,7 @@ func file_dsxir_checkpoint_store_v1_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dsxir_checkpoint_store_v1_service_proto_rawDesc), len(file_dsxir_checkpoint_store_v1_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

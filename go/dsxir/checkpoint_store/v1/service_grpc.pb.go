@@ -46,6 +46,10 @@ const (
 	CheckpointStoreService_ListSessions_FullMethodName     = "/dsxir.checkpoint_store.v1.CheckpointStoreService/ListSessions"
 	CheckpointStoreService_DeleteCheckpoint_FullMethodName = "/dsxir.checkpoint_store.v1.CheckpointStoreService/DeleteCheckpoint"
 	CheckpointStoreService_WatchSession_FullMethodName     = "/dsxir.checkpoint_store.v1.CheckpointStoreService/WatchSession"
+	CheckpointStoreService_AcquireLease_FullMethodName     = "/dsxir.checkpoint_store.v1.CheckpointStoreService/AcquireLease"
+	CheckpointStoreService_RenewLease_FullMethodName       = "/dsxir.checkpoint_store.v1.CheckpointStoreService/RenewLease"
+	CheckpointStoreService_ReleaseLease_FullMethodName     = "/dsxir.checkpoint_store.v1.CheckpointStoreService/ReleaseLease"
+	CheckpointStoreService_GetLease_FullMethodName         = "/dsxir.checkpoint_store.v1.CheckpointStoreService/GetLease"
 )
 
 // CheckpointStoreServiceClient is the client API for CheckpointStoreService service.
@@ -84,6 +88,20 @@ type CheckpointStoreServiceClient interface {
 	// behind is ended with ABORTED and watches again; when the server shuts
 	// down, the stream ends with UNAVAILABLE.
 	WatchSession(ctx context.Context, in *WatchSessionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchSessionResponse], error)
+	// Takes a session's lease for ttl, measured on the server's clock: granted
+	// when nobody holds it or the current lease has expired (a takeover);
+	// FAILED_PRECONDITION with reason LEASE_HELD naming the holder and the end
+	// of the lease otherwise. The session need not exist yet.
+	AcquireLease(ctx context.Context, in *AcquireLeaseRequest, opts ...grpc.CallOption) (*AcquireLeaseResponse, error)
+	// Extends a lease the caller holds to now + ttl; FAILED_PRECONDITION with
+	// reason LEASE_LOST when its token is no longer the session's lease.
+	RenewLease(ctx context.Context, in *RenewLeaseRequest, opts ...grpc.CallOption) (*RenewLeaseResponse, error)
+	// Gives a lease up. Idempotent: releasing a lease that is no longer the
+	// session's (released, taken over) succeeds and changes nothing.
+	ReleaseLease(ctx context.Context, in *ReleaseLeaseRequest, opts ...grpc.CallOption) (*ReleaseLeaseResponse, error)
+	// Returns a session's lease (expired or not) without its token; no lease
+	// field when the session has none.
+	GetLease(ctx context.Context, in *GetLeaseRequest, opts ...grpc.CallOption) (*GetLeaseResponse, error)
 }
 
 type checkpointStoreServiceClient struct {
@@ -153,6 +171,46 @@ func (c *checkpointStoreServiceClient) WatchSession(ctx context.Context, in *Wat
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CheckpointStoreService_WatchSessionClient = grpc.ServerStreamingClient[WatchSessionResponse]
 
+func (c *checkpointStoreServiceClient) AcquireLease(ctx context.Context, in *AcquireLeaseRequest, opts ...grpc.CallOption) (*AcquireLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AcquireLeaseResponse)
+	err := c.cc.Invoke(ctx, CheckpointStoreService_AcquireLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *checkpointStoreServiceClient) RenewLease(ctx context.Context, in *RenewLeaseRequest, opts ...grpc.CallOption) (*RenewLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenewLeaseResponse)
+	err := c.cc.Invoke(ctx, CheckpointStoreService_RenewLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *checkpointStoreServiceClient) ReleaseLease(ctx context.Context, in *ReleaseLeaseRequest, opts ...grpc.CallOption) (*ReleaseLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReleaseLeaseResponse)
+	err := c.cc.Invoke(ctx, CheckpointStoreService_ReleaseLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *checkpointStoreServiceClient) GetLease(ctx context.Context, in *GetLeaseRequest, opts ...grpc.CallOption) (*GetLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLeaseResponse)
+	err := c.cc.Invoke(ctx, CheckpointStoreService_GetLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CheckpointStoreServiceServer is the server API for CheckpointStoreService service.
 // All implementations must embed UnimplementedCheckpointStoreServiceServer
 // for forward compatibility.
@@ -189,6 +247,20 @@ type CheckpointStoreServiceServer interface {
 	// behind is ended with ABORTED and watches again; when the server shuts
 	// down, the stream ends with UNAVAILABLE.
 	WatchSession(*WatchSessionRequest, grpc.ServerStreamingServer[WatchSessionResponse]) error
+	// Takes a session's lease for ttl, measured on the server's clock: granted
+	// when nobody holds it or the current lease has expired (a takeover);
+	// FAILED_PRECONDITION with reason LEASE_HELD naming the holder and the end
+	// of the lease otherwise. The session need not exist yet.
+	AcquireLease(context.Context, *AcquireLeaseRequest) (*AcquireLeaseResponse, error)
+	// Extends a lease the caller holds to now + ttl; FAILED_PRECONDITION with
+	// reason LEASE_LOST when its token is no longer the session's lease.
+	RenewLease(context.Context, *RenewLeaseRequest) (*RenewLeaseResponse, error)
+	// Gives a lease up. Idempotent: releasing a lease that is no longer the
+	// session's (released, taken over) succeeds and changes nothing.
+	ReleaseLease(context.Context, *ReleaseLeaseRequest) (*ReleaseLeaseResponse, error)
+	// Returns a session's lease (expired or not) without its token; no lease
+	// field when the session has none.
+	GetLease(context.Context, *GetLeaseRequest) (*GetLeaseResponse, error)
 	mustEmbedUnimplementedCheckpointStoreServiceServer()
 }
 
@@ -213,6 +285,18 @@ func (UnimplementedCheckpointStoreServiceServer) DeleteCheckpoint(context.Contex
 }
 func (UnimplementedCheckpointStoreServiceServer) WatchSession(*WatchSessionRequest, grpc.ServerStreamingServer[WatchSessionResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchSession not implemented")
+}
+func (UnimplementedCheckpointStoreServiceServer) AcquireLease(context.Context, *AcquireLeaseRequest) (*AcquireLeaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AcquireLease not implemented")
+}
+func (UnimplementedCheckpointStoreServiceServer) RenewLease(context.Context, *RenewLeaseRequest) (*RenewLeaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewLease not implemented")
+}
+func (UnimplementedCheckpointStoreServiceServer) ReleaseLease(context.Context, *ReleaseLeaseRequest) (*ReleaseLeaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReleaseLease not implemented")
+}
+func (UnimplementedCheckpointStoreServiceServer) GetLease(context.Context, *GetLeaseRequest) (*GetLeaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLease not implemented")
 }
 func (UnimplementedCheckpointStoreServiceServer) mustEmbedUnimplementedCheckpointStoreServiceServer() {
 }
@@ -319,6 +403,78 @@ func _CheckpointStoreService_WatchSession_Handler(srv interface{}, stream grpc.S
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CheckpointStoreService_WatchSessionServer = grpc.ServerStreamingServer[WatchSessionResponse]
 
+func _CheckpointStoreService_AcquireLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AcquireLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CheckpointStoreServiceServer).AcquireLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CheckpointStoreService_AcquireLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CheckpointStoreServiceServer).AcquireLease(ctx, req.(*AcquireLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CheckpointStoreService_RenewLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CheckpointStoreServiceServer).RenewLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CheckpointStoreService_RenewLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CheckpointStoreServiceServer).RenewLease(ctx, req.(*RenewLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CheckpointStoreService_ReleaseLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CheckpointStoreServiceServer).ReleaseLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CheckpointStoreService_ReleaseLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CheckpointStoreServiceServer).ReleaseLease(ctx, req.(*ReleaseLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CheckpointStoreService_GetLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CheckpointStoreServiceServer).GetLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CheckpointStoreService_GetLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CheckpointStoreServiceServer).GetLease(ctx, req.(*GetLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CheckpointStoreService_ServiceDesc is the grpc.ServiceDesc for CheckpointStoreService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -341,6 +497,22 @@ var CheckpointStoreService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteCheckpoint",
 			Handler:    _CheckpointStoreService_DeleteCheckpoint_Handler,
+		},
+		{
+			MethodName: "AcquireLease",
+			Handler:    _CheckpointStoreService_AcquireLease_Handler,
+		},
+		{
+			MethodName: "RenewLease",
+			Handler:    _CheckpointStoreService_RenewLease_Handler,
+		},
+		{
+			MethodName: "ReleaseLease",
+			Handler:    _CheckpointStoreService_ReleaseLease_Handler,
+		},
+		{
+			MethodName: "GetLease",
+			Handler:    _CheckpointStoreService_GetLease_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

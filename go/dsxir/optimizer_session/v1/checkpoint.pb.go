@@ -28,6 +28,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Which scores a session prefers. Each direction has exactly one encoding:
+// higher is the default (field absent), lower is 1. Any other number is
+// refused. The zero value is a real direction, not UNSPECIFIED, because a
+// v1.0 checkpoint (which has no field 15) means "higher is better".
+type Direction int32
+
+const (
+	// A higher score is better (v1.0 behaviour).
+	Direction_DIRECTION_HIGHER Direction = 0
+	// A lower score is better (a loss, an error rate, a latency).
+	Direction_DIRECTION_LOWER Direction = 1
+)
+
+// Enum value maps for Direction.
+var (
+	Direction_name = map[int32]string{
+		0: "DIRECTION_HIGHER",
+		1: "DIRECTION_LOWER",
+	}
+	Direction_value = map[string]int32{
+		"DIRECTION_HIGHER": 0,
+		"DIRECTION_LOWER":  1,
+	}
+)
+
+func (x Direction) Enum() *Direction {
+	p := new(Direction)
+	*p = x
+	return p
+}
+
+func (x Direction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Direction) Descriptor() protoreflect.EnumDescriptor {
+	return file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes[0].Descriptor()
+}
+
+func (Direction) Type() protoreflect.EnumType {
+	return &file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes[0]
+}
+
+func (x Direction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Direction.Descriptor instead.
+func (Direction) EnumDescriptor() ([]byte, []int) {
+	return file_dsxir_optimizer_session_v1_checkpoint_proto_rawDescGZIP(), []int{0}
+}
+
 // The status of a session.
 type SessionStatus int32
 
@@ -77,11 +129,11 @@ func (x SessionStatus) String() string {
 }
 
 func (SessionStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes[0].Descriptor()
+	return file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes[1].Descriptor()
 }
 
 func (SessionStatus) Type() protoreflect.EnumType {
-	return &file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes[0]
+	return &file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes[1]
 }
 
 func (x SessionStatus) Number() protoreflect.EnumNumber {
@@ -90,7 +142,7 @@ func (x SessionStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SessionStatus.Descriptor instead.
 func (SessionStatus) EnumDescriptor() ([]byte, []int) {
-	return file_dsxir_optimizer_session_v1_checkpoint_proto_rawDescGZIP(), []int{0}
+	return file_dsxir_optimizer_session_v1_checkpoint_proto_rawDescGZIP(), []int{1}
 }
 
 // The outcome of a finished trial.
@@ -130,11 +182,11 @@ func (x TrialStatus) String() string {
 }
 
 func (TrialStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes[1].Descriptor()
+	return file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes[2].Descriptor()
 }
 
 func (TrialStatus) Type() protoreflect.EnumType {
-	return &file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes[1]
+	return &file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes[2]
 }
 
 func (x TrialStatus) Number() protoreflect.EnumNumber {
@@ -143,7 +195,7 @@ func (x TrialStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TrialStatus.Descriptor instead.
 func (TrialStatus) EnumDescriptor() ([]byte, []int) {
-	return file_dsxir_optimizer_session_v1_checkpoint_proto_rawDescGZIP(), []int{1}
+	return file_dsxir_optimizer_session_v1_checkpoint_proto_rawDescGZIP(), []int{2}
 }
 
 // One persisted state of an optimizer session.
@@ -188,8 +240,12 @@ type Checkpoint struct {
 	// Why the session ended (or anything its writer chose to record on a
 	// transition into a terminal status). Absent when not given.
 	TerminalReason *Term `protobuf:"bytes,14,opt,name=terminal_reason,json=terminalReason,proto3" json:"terminal_reason,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Which scores are better: best_score/best_trial_idx follow it (added in
+	// v1.1). The zero value, DIRECTION_HIGHER, is what every v1.0 checkpoint
+	// means, so a v1.0 checkpoint keeps its meaning and its bytes.
+	Direction     Direction `protobuf:"varint,15,opt,name=direction,proto3,enum=dsxir.optimizer_session.v1.Direction" json:"direction,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Checkpoint) Reset() {
@@ -318,6 +374,13 @@ func (x *Checkpoint) GetTerminalReason() *Term {
 		return x.TerminalReason
 	}
 	return nil
+}
+
+func (x *Checkpoint) GetDirection() Direction {
+	if x != nil {
+		return x.Direction
+	}
+	return Direction_DIRECTION_HIGHER
 }
 
 // One option of an optimizer: a keyword list entry.
@@ -651,7 +714,7 @@ var File_dsxir_optimizer_session_v1_checkpoint_proto protoreflect.FileDescriptor
 
 const file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc = "" +
 	"\n" +
-	"+dsxir/optimizer_session/v1/checkpoint.proto\x12\x1adsxir.optimizer_session.v1\x1a%dsxir/optimizer_session/v1/term.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa9\x06\n" +
+	"+dsxir/optimizer_session/v1/checkpoint.proto\x12\x1adsxir.optimizer_session.v1\x1a%dsxir/optimizer_session/v1/term.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x06\n" +
 	"\n" +
 	"Checkpoint\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\tR\x06format\x12\x1d\n" +
@@ -671,7 +734,8 @@ const file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc = "" +
 	"\fsampler_blob\x18\v \x01(\fR\vsamplerBlob\x12P\n" +
 	"\x0esampler_format\x18\f \x01(\v2).dsxir.optimizer_session.v1.SamplerFormatR\rsamplerFormat\x12A\n" +
 	"\x06status\x18\r \x01(\x0e2).dsxir.optimizer_session.v1.SessionStatusR\x06status\x12I\n" +
-	"\x0fterminal_reason\x18\x0e \x01(\v2 .dsxir.optimizer_session.v1.TermR\x0eterminalReasonB\x11\n" +
+	"\x0fterminal_reason\x18\x0e \x01(\v2 .dsxir.optimizer_session.v1.TermR\x0eterminalReason\x12C\n" +
+	"\tdirection\x18\x0f \x01(\x0e2%.dsxir.optimizer_session.v1.DirectionR\tdirectionB\x11\n" +
 	"\x0f_program_module\"W\n" +
 	"\vOptionEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
@@ -704,7 +768,10 @@ const file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc = "" +
 	"errorClass\x88\x01\x01B\x0f\n" +
 	"\r_candidate_idB\b\n" +
 	"\x06_scoreB\x0e\n" +
-	"\f_error_class*\xbd\x01\n" +
+	"\f_error_class*6\n" +
+	"\tDirection\x12\x14\n" +
+	"\x10DIRECTION_HIGHER\x10\x00\x12\x13\n" +
+	"\x0fDIRECTION_LOWER\x10\x01*\xbd\x01\n" +
 	"\rSessionStatus\x12\x1e\n" +
 	"\x1aSESSION_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SESSION_STATUS_RUNNING\x10\x01\x12\x19\n" +
@@ -730,40 +797,42 @@ func file_dsxir_optimizer_session_v1_checkpoint_proto_rawDescGZIP() []byte {
 	return file_dsxir_optimizer_session_v1_checkpoint_proto_rawDescData
 }
 
-var file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_dsxir_optimizer_session_v1_checkpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_dsxir_optimizer_session_v1_checkpoint_proto_goTypes = []any{
-	(SessionStatus)(0),            // 0: dsxir.optimizer_session.v1.SessionStatus
-	(TrialStatus)(0),              // 1: dsxir.optimizer_session.v1.TrialStatus
-	(*Checkpoint)(nil),            // 2: dsxir.optimizer_session.v1.Checkpoint
-	(*OptionEntry)(nil),           // 3: dsxir.optimizer_session.v1.OptionEntry
-	(*SamplerFormat)(nil),         // 4: dsxir.optimizer_session.v1.SamplerFormat
-	(*Progress)(nil),              // 5: dsxir.optimizer_session.v1.Progress
-	(*TrialLogEntry)(nil),         // 6: dsxir.optimizer_session.v1.TrialLogEntry
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*TermMap)(nil),               // 8: dsxir.optimizer_session.v1.TermMap
-	(*Term)(nil),                  // 9: dsxir.optimizer_session.v1.Term
+	(Direction)(0),                // 0: dsxir.optimizer_session.v1.Direction
+	(SessionStatus)(0),            // 1: dsxir.optimizer_session.v1.SessionStatus
+	(TrialStatus)(0),              // 2: dsxir.optimizer_session.v1.TrialStatus
+	(*Checkpoint)(nil),            // 3: dsxir.optimizer_session.v1.Checkpoint
+	(*OptionEntry)(nil),           // 4: dsxir.optimizer_session.v1.OptionEntry
+	(*SamplerFormat)(nil),         // 5: dsxir.optimizer_session.v1.SamplerFormat
+	(*Progress)(nil),              // 6: dsxir.optimizer_session.v1.Progress
+	(*TrialLogEntry)(nil),         // 7: dsxir.optimizer_session.v1.TrialLogEntry
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*TermMap)(nil),               // 9: dsxir.optimizer_session.v1.TermMap
+	(*Term)(nil),                  // 10: dsxir.optimizer_session.v1.Term
 }
 var file_dsxir_optimizer_session_v1_checkpoint_proto_depIdxs = []int32{
-	3,  // 0: dsxir.optimizer_session.v1.Checkpoint.optimizer_opts:type_name -> dsxir.optimizer_session.v1.OptionEntry
-	7,  // 1: dsxir.optimizer_session.v1.Checkpoint.created_at:type_name -> google.protobuf.Timestamp
-	7,  // 2: dsxir.optimizer_session.v1.Checkpoint.updated_at:type_name -> google.protobuf.Timestamp
-	5,  // 3: dsxir.optimizer_session.v1.Checkpoint.progress:type_name -> dsxir.optimizer_session.v1.Progress
-	8,  // 4: dsxir.optimizer_session.v1.Checkpoint.best_program_artifact:type_name -> dsxir.optimizer_session.v1.TermMap
-	4,  // 5: dsxir.optimizer_session.v1.Checkpoint.sampler_format:type_name -> dsxir.optimizer_session.v1.SamplerFormat
-	0,  // 6: dsxir.optimizer_session.v1.Checkpoint.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
-	9,  // 7: dsxir.optimizer_session.v1.Checkpoint.terminal_reason:type_name -> dsxir.optimizer_session.v1.Term
-	9,  // 8: dsxir.optimizer_session.v1.OptionEntry.value:type_name -> dsxir.optimizer_session.v1.Term
-	6,  // 9: dsxir.optimizer_session.v1.Progress.trial_log:type_name -> dsxir.optimizer_session.v1.TrialLogEntry
-	7,  // 10: dsxir.optimizer_session.v1.Progress.started_at:type_name -> google.protobuf.Timestamp
-	1,  // 11: dsxir.optimizer_session.v1.TrialLogEntry.status:type_name -> dsxir.optimizer_session.v1.TrialStatus
-	8,  // 12: dsxir.optimizer_session.v1.TrialLogEntry.stats:type_name -> dsxir.optimizer_session.v1.TermMap
-	8,  // 13: dsxir.optimizer_session.v1.TrialLogEntry.error:type_name -> dsxir.optimizer_session.v1.TermMap
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	4,  // 0: dsxir.optimizer_session.v1.Checkpoint.optimizer_opts:type_name -> dsxir.optimizer_session.v1.OptionEntry
+	8,  // 1: dsxir.optimizer_session.v1.Checkpoint.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 2: dsxir.optimizer_session.v1.Checkpoint.updated_at:type_name -> google.protobuf.Timestamp
+	6,  // 3: dsxir.optimizer_session.v1.Checkpoint.progress:type_name -> dsxir.optimizer_session.v1.Progress
+	9,  // 4: dsxir.optimizer_session.v1.Checkpoint.best_program_artifact:type_name -> dsxir.optimizer_session.v1.TermMap
+	5,  // 5: dsxir.optimizer_session.v1.Checkpoint.sampler_format:type_name -> dsxir.optimizer_session.v1.SamplerFormat
+	1,  // 6: dsxir.optimizer_session.v1.Checkpoint.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
+	10, // 7: dsxir.optimizer_session.v1.Checkpoint.terminal_reason:type_name -> dsxir.optimizer_session.v1.Term
+	0,  // 8: dsxir.optimizer_session.v1.Checkpoint.direction:type_name -> dsxir.optimizer_session.v1.Direction
+	10, // 9: dsxir.optimizer_session.v1.OptionEntry.value:type_name -> dsxir.optimizer_session.v1.Term
+	7,  // 10: dsxir.optimizer_session.v1.Progress.trial_log:type_name -> dsxir.optimizer_session.v1.TrialLogEntry
+	8,  // 11: dsxir.optimizer_session.v1.Progress.started_at:type_name -> google.protobuf.Timestamp
+	2,  // 12: dsxir.optimizer_session.v1.TrialLogEntry.status:type_name -> dsxir.optimizer_session.v1.TrialStatus
+	9,  // 13: dsxir.optimizer_session.v1.TrialLogEntry.stats:type_name -> dsxir.optimizer_session.v1.TermMap
+	9,  // 14: dsxir.optimizer_session.v1.TrialLogEntry.error:type_name -> dsxir.optimizer_session.v1.TermMap
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_dsxir_optimizer_session_v1_checkpoint_proto_init() }
@@ -780,7 +849,7 @@ func file_dsxir_optimizer_session_v1_checkpoint_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc), len(file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,dsxir/checkpoint_store/v1/error_reason.proto\x12\x19\x64sxir.checkpoint_store.v1*\x9f\x03\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11SESSION_NOT_FOUND\x10\x01\x12\x17\n\x13GENERATION_CONFLICT\x10\x02\x12\x16\n\x12INVALID_CHECKPOINT\x10\x03\x12\x16\n\x12INVALID_SESSION_ID\x10\x04\x12\x13\n\x0fINVALID_REQUEST\x10\x05\x12\x11\n\rCORRUPT_STORE\x10\x06\x12\x15\n\x11STORE_UNAVAILABLE\x10\x07\x12\x13\n\x0fUNAUTHENTICATED\x10\x08\x12\x15\n\x11TOO_MANY_WATCHERS\x10\t\x12\x12\n\x0eWATCH_OVERFLOW\x10\n\x12\x0c\n\x08INTERNAL\x10\x0b\x12\x18\n\x14SERVER_SHUTTING_DOWN\x10\x0c\x12\x15\n\x11WATCH_INTERRUPTED\x10\r\x12\x12\n\x0eTOO_MANY_CALLS\x10\x0e\x12\x1b\n\x17MEMORY_BUDGET_EXHAUSTED\x10\x0f\x12\x13\n\x0fREQUEST_TIMEOUT\x10\x10\x12\x0e\n\nWATCH_IDLE\x10\x11\x42\x85\x01\n\x1d\x63om.dsxir.checkpoint_store.v1B\x10\x45rrorReasonProtoP\x01ZPgithub.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1;checkpointstorev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,dsxir/checkpoint_store/v1/error_reason.proto\x12\x19\x64sxir.checkpoint_store.v1*\xd4\x03\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x15\n\x11SESSION_NOT_FOUND\x10\x01\x12\x17\n\x13GENERATION_CONFLICT\x10\x02\x12\x16\n\x12INVALID_CHECKPOINT\x10\x03\x12\x16\n\x12INVALID_SESSION_ID\x10\x04\x12\x13\n\x0fINVALID_REQUEST\x10\x05\x12\x11\n\rCORRUPT_STORE\x10\x06\x12\x15\n\x11STORE_UNAVAILABLE\x10\x07\x12\x13\n\x0fUNAUTHENTICATED\x10\x08\x12\x15\n\x11TOO_MANY_WATCHERS\x10\t\x12\x12\n\x0eWATCH_OVERFLOW\x10\n\x12\x0c\n\x08INTERNAL\x10\x0b\x12\x18\n\x14SERVER_SHUTTING_DOWN\x10\x0c\x12\x15\n\x11WATCH_INTERRUPTED\x10\r\x12\x12\n\x0eTOO_MANY_CALLS\x10\x0e\x12\x1b\n\x17MEMORY_BUDGET_EXHAUSTED\x10\x0f\x12\x13\n\x0fREQUEST_TIMEOUT\x10\x10\x12\x0e\n\nWATCH_IDLE\x10\x11\x12\x13\n\x0fILLEGAL_HISTORY\x10\x12\x12\x0e\n\nLEASE_HELD\x10\x13\x12\x0e\n\nLEASE_LOST\x10\x14\x42\x85\x01\n\x1d\x63om.dsxir.checkpoint_store.v1B\x10\x45rrorReasonProtoP\x01ZPgithub.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1;checkpointstorev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\035com.dsxir.checkpoint_store.v1B\020ErrorReasonProtoP\001ZPgithub.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1;checkpointstorev1'
   _globals['_ERRORREASON']._serialized_start=76
-  _globals['_ERRORREASON']._serialized_end=491
+  _globals['_ERRORREASON']._serialized_end=544
 # @@protoc_insertion_point(module_scope)

@@ -86,6 +86,19 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """UNAVAILABLE: a watch saw no event for the server's idle timeout and
     ended; watch again (the current state comes first).
     """
+    ILLEGAL_HISTORY: _ErrorReason.ValueType  # 18
+    """FAILED_PRECONDITION: the checkpoint is not a legal successor of the
+    stored generation (FORMAT.md §9.1); ErrorInfo metadata "rule" names the
+    rule (e.g. "history.trial_log_rewritten"). Nothing is stored.
+    """
+    LEASE_HELD: _ErrorReason.ValueType  # 19
+    """FAILED_PRECONDITION: another worker holds the session's lease; ErrorInfo
+    metadata "holder" and "expires_at" (RFC 3339, UTC) say who and until when.
+    """
+    LEASE_LOST: _ErrorReason.ValueType  # 20
+    """FAILED_PRECONDITION: the lease named by the request is not the session's
+    current lease (it was released, or expired and was taken over).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a call failed. The status code it travels with is given per value;
@@ -148,5 +161,18 @@ server's read timeout.
 WATCH_IDLE: ErrorReason.ValueType  # 17
 """UNAVAILABLE: a watch saw no event for the server's idle timeout and
 ended; watch again (the current state comes first).
+"""
+ILLEGAL_HISTORY: ErrorReason.ValueType  # 18
+"""FAILED_PRECONDITION: the checkpoint is not a legal successor of the
+stored generation (FORMAT.md §9.1); ErrorInfo metadata "rule" names the
+rule (e.g. "history.trial_log_rewritten"). Nothing is stored.
+"""
+LEASE_HELD: ErrorReason.ValueType  # 19
+"""FAILED_PRECONDITION: another worker holds the session's lease; ErrorInfo
+metadata "holder" and "expires_at" (RFC 3339, UTC) say who and until when.
+"""
+LEASE_LOST: ErrorReason.ValueType  # 20
+"""FAILED_PRECONDITION: the lease named by the request is not the session's
+current lease (it was released, or expired and was taken over).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -23,10 +23,11 @@ _sym_db = _symbol_database.Default()
 
 
 from dsxir.optimizer_session.v1 import checkpoint_pb2 as dsxir_dot_optimizer__session_dot_v1_dot_checkpoint__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'dsxir/checkpoint_store/v1/service.proto\x12\x19\x64sxir.checkpoint_store.v1\x1a+dsxir/optimizer_session/v1/checkpoint.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x14PutCheckpointRequest\x12:\n\ncheckpoint\x18\x01 \x01(\x0b\x32&.dsxir.optimizer_session.v1.Checkpoint\x12\x1b\n\x13\x65xpected_generation\x18\x02 \x01(\x03\"+\n\x15PutCheckpointResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x03\"*\n\x14GetCheckpointRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"g\n\x15GetCheckpointResponse\x12:\n\ncheckpoint\x18\x01 \x01(\x0b\x32&.dsxir.optimizer_session.v1.Checkpoint\x12\x12\n\ngeneration\x18\x02 \x01(\x03\"\xbd\x01\n\x13ListSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32).dsxir.optimizer_session.v1.SessionStatus\x12\x11\n\toptimizer\x18\x04 \x01(\t\x12\x31\n\rupdated_since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x14ListSessionsResponse\x12;\n\x08sessions\x18\x01 \x03(\x0b\x32).dsxir.checkpoint_store.v1.SessionSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x17\x44\x65leteCheckpointRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCheckpointResponse\")\n\x13WatchSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x9f\x01\n\x14WatchSessionResponse\x12\x37\n\x04type\x18\x01 \x01(\x0e\x32).dsxir.checkpoint_store.v1.WatchEventType\x12:\n\x07session\x18\x02 \x01(\x0b\x32).dsxir.checkpoint_store.v1.SessionSummary\x12\x12\n\nsession_id\x18\x03 \x01(\t\"\xa3\x02\n\x0eSessionSummary\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x39\n\x06status\x18\x02 \x01(\x0e\x32).dsxir.optimizer_session.v1.SessionStatus\x12\x11\n\toptimizer\x18\x03 \x01(\t\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nbest_score\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\tcompleted\x18\x06 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x07 \x01(\x04\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\x04\x12\x0e\n\x06trials\x18\t \x01(\x04\x12\x12\n\ngeneration\x18\n \x01(\x03\x42\r\n\x0b_best_score*\x8e\x01\n\x0eWatchEventType\x12 \n\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18WATCH_EVENT_TYPE_INITIAL\x10\x01\x12\x1e\n\x1aWATCH_EVENT_TYPE_COMMITTED\x10\x02\x12\x1c\n\x18WATCH_EVENT_TYPE_DELETED\x10\x03\x32\xe1\x04\n\x16\x43heckpointStoreService\x12r\n\rPutCheckpoint\x12/.dsxir.checkpoint_store.v1.PutCheckpointRequest\x1a\x30.dsxir.checkpoint_store.v1.PutCheckpointResponse\x12r\n\rGetCheckpoint\x12/.dsxir.checkpoint_store.v1.GetCheckpointRequest\x1a\x30.dsxir.checkpoint_store.v1.GetCheckpointResponse\x12o\n\x0cListSessions\x12..dsxir.checkpoint_store.v1.ListSessionsRequest\x1a/.dsxir.checkpoint_store.v1.ListSessionsResponse\x12{\n\x10\x44\x65leteCheckpoint\x12\x32.dsxir.checkpoint_store.v1.DeleteCheckpointRequest\x1a\x33.dsxir.checkpoint_store.v1.DeleteCheckpointResponse\x12q\n\x0cWatchSession\x12..dsxir.checkpoint_store.v1.WatchSessionRequest\x1a/.dsxir.checkpoint_store.v1.WatchSessionResponse0\x01\x42\x81\x01\n\x1d\x63om.dsxir.checkpoint_store.v1B\x0cServiceProtoP\x01ZPgithub.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1;checkpointstorev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'dsxir/checkpoint_store/v1/service.proto\x12\x19\x64sxir.checkpoint_store.v1\x1a+dsxir/optimizer_session/v1/checkpoint.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x14PutCheckpointRequest\x12:\n\ncheckpoint\x18\x01 \x01(\x0b\x32&.dsxir.optimizer_session.v1.Checkpoint\x12\x1b\n\x13\x65xpected_generation\x18\x02 \x01(\x03\"+\n\x15PutCheckpointResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x03\"*\n\x14GetCheckpointRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"g\n\x15GetCheckpointResponse\x12:\n\ncheckpoint\x18\x01 \x01(\x0b\x32&.dsxir.optimizer_session.v1.Checkpoint\x12\x12\n\ngeneration\x18\x02 \x01(\x03\"\xbd\x01\n\x13ListSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32).dsxir.optimizer_session.v1.SessionStatus\x12\x11\n\toptimizer\x18\x04 \x01(\t\x12\x31\n\rupdated_since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x14ListSessionsResponse\x12;\n\x08sessions\x18\x01 \x03(\x0b\x32).dsxir.checkpoint_store.v1.SessionSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x17\x44\x65leteCheckpointRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCheckpointResponse\")\n\x13WatchSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x9f\x01\n\x14WatchSessionResponse\x12\x37\n\x04type\x18\x01 \x01(\x0e\x32).dsxir.checkpoint_store.v1.WatchEventType\x12:\n\x07session\x18\x02 \x01(\x0b\x32).dsxir.checkpoint_store.v1.SessionSummary\x12\x12\n\nsession_id\x18\x03 \x01(\t\"\xa3\x02\n\x0eSessionSummary\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x39\n\x06status\x18\x02 \x01(\x0e\x32).dsxir.optimizer_session.v1.SessionStatus\x12\x11\n\toptimizer\x18\x03 \x01(\t\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nbest_score\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\tcompleted\x18\x06 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x07 \x01(\x04\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\x04\x12\x0e\n\x06trials\x18\t \x01(\x04\x12\x12\n\ngeneration\x18\n \x01(\x03\x42\r\n\x0b_best_score\"j\n\x05Lease\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x13\x41\x63quireLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"G\n\x14\x41\x63quireLeaseResponse\x12/\n\x05lease\x18\x01 \x01(\x0b\x32 .dsxir.checkpoint_store.v1.Lease\"^\n\x11RenewLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"E\n\x12RenewLeaseResponse\x12/\n\x05lease\x18\x01 \x01(\x0b\x32 .dsxir.checkpoint_store.v1.Lease\"8\n\x13ReleaseLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"\x16\n\x14ReleaseLeaseResponse\"%\n\x0fGetLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"C\n\x10GetLeaseResponse\x12/\n\x05lease\x18\x01 \x01(\x0b\x32 .dsxir.checkpoint_store.v1.Lease*\x8e\x01\n\x0eWatchEventType\x12 \n\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18WATCH_EVENT_TYPE_INITIAL\x10\x01\x12\x1e\n\x1aWATCH_EVENT_TYPE_COMMITTED\x10\x02\x12\x1c\n\x18WATCH_EVENT_TYPE_DELETED\x10\x03\x32\x93\x08\n\x16\x43heckpointStoreService\x12r\n\rPutCheckpoint\x12/.dsxir.checkpoint_store.v1.PutCheckpointRequest\x1a\x30.dsxir.checkpoint_store.v1.PutCheckpointResponse\x12r\n\rGetCheckpoint\x12/.dsxir.checkpoint_store.v1.GetCheckpointRequest\x1a\x30.dsxir.checkpoint_store.v1.GetCheckpointResponse\x12o\n\x0cListSessions\x12..dsxir.checkpoint_store.v1.ListSessionsRequest\x1a/.dsxir.checkpoint_store.v1.ListSessionsResponse\x12{\n\x10\x44\x65leteCheckpoint\x12\x32.dsxir.checkpoint_store.v1.DeleteCheckpointRequest\x1a\x33.dsxir.checkpoint_store.v1.DeleteCheckpointResponse\x12q\n\x0cWatchSession\x12..dsxir.checkpoint_store.v1.WatchSessionRequest\x1a/.dsxir.checkpoint_store.v1.WatchSessionResponse0\x01\x12o\n\x0c\x41\x63quireLease\x12..dsxir.checkpoint_store.v1.AcquireLeaseRequest\x1a/.dsxir.checkpoint_store.v1.AcquireLeaseResponse\x12i\n\nRenewLease\x12,.dsxir.checkpoint_store.v1.RenewLeaseRequest\x1a-.dsxir.checkpoint_store.v1.RenewLeaseResponse\x12o\n\x0cReleaseLease\x12..dsxir.checkpoint_store.v1.ReleaseLeaseRequest\x1a/.dsxir.checkpoint_store.v1.ReleaseLeaseResponse\x12\x63\n\x08GetLease\x12*.dsxir.checkpoint_store.v1.GetLeaseRequest\x1a+.dsxir.checkpoint_store.v1.GetLeaseResponseB\x81\x01\n\x1d\x63om.dsxir.checkpoint_store.v1B\x0cServiceProtoP\x01ZPgithub.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1;checkpointstorev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,30 +35,48 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dsxir.checkpoint_store.v1.s
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\035com.dsxir.checkpoint_store.v1B\014ServiceProtoP\001ZPgithub.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1;checkpointstorev1'
-  _globals['_WATCHEVENTTYPE']._serialized_start=1332
-  _globals['_WATCHEVENTTYPE']._serialized_end=1474
-  _globals['_PUTCHECKPOINTREQUEST']._serialized_start=148
-  _globals['_PUTCHECKPOINTREQUEST']._serialized_end=259
-  _globals['_PUTCHECKPOINTRESPONSE']._serialized_start=261
-  _globals['_PUTCHECKPOINTRESPONSE']._serialized_end=304
-  _globals['_GETCHECKPOINTREQUEST']._serialized_start=306
-  _globals['_GETCHECKPOINTREQUEST']._serialized_end=348
-  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=350
-  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=453
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=456
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=645
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=647
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=755
-  _globals['_DELETECHECKPOINTREQUEST']._serialized_start=757
-  _globals['_DELETECHECKPOINTREQUEST']._serialized_end=802
-  _globals['_DELETECHECKPOINTRESPONSE']._serialized_start=804
-  _globals['_DELETECHECKPOINTRESPONSE']._serialized_end=830
-  _globals['_WATCHSESSIONREQUEST']._serialized_start=832
-  _globals['_WATCHSESSIONREQUEST']._serialized_end=873
-  _globals['_WATCHSESSIONRESPONSE']._serialized_start=876
-  _globals['_WATCHSESSIONRESPONSE']._serialized_end=1035
-  _globals['_SESSIONSUMMARY']._serialized_start=1038
-  _globals['_SESSIONSUMMARY']._serialized_end=1329
-  _globals['_CHECKPOINTSTORESERVICE']._serialized_start=1477
-  _globals['_CHECKPOINTSTORESERVICE']._serialized_end=2086
+  _globals['_WATCHEVENTTYPE']._serialized_start=2001
+  _globals['_WATCHEVENTTYPE']._serialized_end=2143
+  _globals['_PUTCHECKPOINTREQUEST']._serialized_start=180
+  _globals['_PUTCHECKPOINTREQUEST']._serialized_end=291
+  _globals['_PUTCHECKPOINTRESPONSE']._serialized_start=293
+  _globals['_PUTCHECKPOINTRESPONSE']._serialized_end=336
+  _globals['_GETCHECKPOINTREQUEST']._serialized_start=338
+  _globals['_GETCHECKPOINTREQUEST']._serialized_end=380
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=382
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=485
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=488
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=677
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=679
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=787
+  _globals['_DELETECHECKPOINTREQUEST']._serialized_start=789
+  _globals['_DELETECHECKPOINTREQUEST']._serialized_end=834
+  _globals['_DELETECHECKPOINTRESPONSE']._serialized_start=836
+  _globals['_DELETECHECKPOINTRESPONSE']._serialized_end=862
+  _globals['_WATCHSESSIONREQUEST']._serialized_start=864
+  _globals['_WATCHSESSIONREQUEST']._serialized_end=905
+  _globals['_WATCHSESSIONRESPONSE']._serialized_start=908
+  _globals['_WATCHSESSIONRESPONSE']._serialized_end=1067
+  _globals['_SESSIONSUMMARY']._serialized_start=1070
+  _globals['_SESSIONSUMMARY']._serialized_end=1361
+  _globals['_LEASE']._serialized_start=1363
+  _globals['_LEASE']._serialized_end=1469
+  _globals['_ACQUIRELEASEREQUEST']._serialized_start=1471
+  _globals['_ACQUIRELEASEREQUEST']._serialized_end=1568
+  _globals['_ACQUIRELEASERESPONSE']._serialized_start=1570
+  _globals['_ACQUIRELEASERESPONSE']._serialized_end=1641
+  _globals['_RENEWLEASEREQUEST']._serialized_start=1643
+  _globals['_RENEWLEASEREQUEST']._serialized_end=1737
+  _globals['_RENEWLEASERESPONSE']._serialized_start=1739
+  _globals['_RENEWLEASERESPONSE']._serialized_end=1808
+  _globals['_RELEASELEASEREQUEST']._serialized_start=1810
+  _globals['_RELEASELEASEREQUEST']._serialized_end=1866
+  _globals['_RELEASELEASERESPONSE']._serialized_start=1868
+  _globals['_RELEASELEASERESPONSE']._serialized_end=1890
+  _globals['_GETLEASEREQUEST']._serialized_start=1892
+  _globals['_GETLEASEREQUEST']._serialized_end=1929
+  _globals['_GETLEASERESPONSE']._serialized_start=1931
+  _globals['_GETLEASERESPONSE']._serialized_end=1998
+  _globals['_CHECKPOINTSTORESERVICE']._serialized_start=2146
+  _globals['_CHECKPOINTSTORESERVICE']._serialized_end=3189
 # @@protoc_insertion_point(module_scope)

@@ -65,6 +65,26 @@ class CheckpointStoreServiceStub:
                 request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.WatchSessionRequest.SerializeToString,
                 response_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.WatchSessionResponse.FromString,
                 _registered_method=True)
+        self.AcquireLease = channel.unary_unary(
+                '/dsxir.checkpoint_store.v1.CheckpointStoreService/AcquireLease',
+                request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.AcquireLeaseRequest.SerializeToString,
+                response_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.AcquireLeaseResponse.FromString,
+                _registered_method=True)
+        self.RenewLease = channel.unary_unary(
+                '/dsxir.checkpoint_store.v1.CheckpointStoreService/RenewLease',
+                request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.RenewLeaseRequest.SerializeToString,
+                response_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.RenewLeaseResponse.FromString,
+                _registered_method=True)
+        self.ReleaseLease = channel.unary_unary(
+                '/dsxir.checkpoint_store.v1.CheckpointStoreService/ReleaseLease',
+                request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.ReleaseLeaseRequest.SerializeToString,
+                response_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.ReleaseLeaseResponse.FromString,
+                _registered_method=True)
+        self.GetLease = channel.unary_unary(
+                '/dsxir.checkpoint_store.v1.CheckpointStoreService/GetLease',
+                request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetLeaseRequest.SerializeToString,
+                response_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetLeaseResponse.FromString,
+                _registered_method=True)
 
 
 class CheckpointStoreServiceServicer:
@@ -126,6 +146,40 @@ class CheckpointStoreServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AcquireLease(self, request, context):
+        """Takes a session's lease for ttl, measured on the server's clock: granted
+        when nobody holds it or the current lease has expired (a takeover);
+        FAILED_PRECONDITION with reason LEASE_HELD naming the holder and the end
+        of the lease otherwise. The session need not exist yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenewLease(self, request, context):
+        """Extends a lease the caller holds to now + ttl; FAILED_PRECONDITION with
+        reason LEASE_LOST when its token is no longer the session's lease.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseLease(self, request, context):
+        """Gives a lease up. Idempotent: releasing a lease that is no longer the
+        session's (released, taken over) succeeds and changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLease(self, request, context):
+        """Returns a session's lease (expired or not) without its token; no lease
+        field when the session has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CheckpointStoreServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +207,26 @@ def add_CheckpointStoreServiceServicer_to_server(servicer, server):
                     servicer.WatchSession,
                     request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.WatchSessionRequest.FromString,
                     response_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.WatchSessionResponse.SerializeToString,
+            ),
+            'AcquireLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcquireLease,
+                    request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.AcquireLeaseRequest.FromString,
+                    response_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.AcquireLeaseResponse.SerializeToString,
+            ),
+            'RenewLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewLease,
+                    request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.RenewLeaseRequest.FromString,
+                    response_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.RenewLeaseResponse.SerializeToString,
+            ),
+            'ReleaseLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseLease,
+                    request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.ReleaseLeaseRequest.FromString,
+                    response_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.ReleaseLeaseResponse.SerializeToString,
+            ),
+            'GetLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLease,
+                    request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetLeaseRequest.FromString,
+                    response_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetLeaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -296,6 +370,114 @@ class CheckpointStoreService:
             '/dsxir.checkpoint_store.v1.CheckpointStoreService/WatchSession',
             dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.WatchSessionRequest.SerializeToString,
             dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.WatchSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcquireLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dsxir.checkpoint_store.v1.CheckpointStoreService/AcquireLease',
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.AcquireLeaseRequest.SerializeToString,
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.AcquireLeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dsxir.checkpoint_store.v1.CheckpointStoreService/RenewLease',
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.RenewLeaseRequest.SerializeToString,
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.RenewLeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dsxir.checkpoint_store.v1.CheckpointStoreService/ReleaseLease',
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.ReleaseLeaseRequest.SerializeToString,
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.ReleaseLeaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dsxir.checkpoint_store.v1.CheckpointStoreService/GetLease',
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetLeaseRequest.SerializeToString,
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetLeaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

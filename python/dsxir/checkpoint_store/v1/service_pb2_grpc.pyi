@@ -90,6 +90,24 @@ class CheckpointStoreServiceStub:
     behind is ended with ABORTED and watches again; when the server shuts
     down, the stream ends with UNAVAILABLE.
     """
+    AcquireLease: _grpc.UnaryUnaryMultiCallable[_service_pb2.AcquireLeaseRequest, _service_pb2.AcquireLeaseResponse]
+    """Takes a session's lease for ttl, measured on the server's clock: granted
+    when nobody holds it or the current lease has expired (a takeover);
+    FAILED_PRECONDITION with reason LEASE_HELD naming the holder and the end
+    of the lease otherwise. The session need not exist yet.
+    """
+    RenewLease: _grpc.UnaryUnaryMultiCallable[_service_pb2.RenewLeaseRequest, _service_pb2.RenewLeaseResponse]
+    """Extends a lease the caller holds to now + ttl; FAILED_PRECONDITION with
+    reason LEASE_LOST when its token is no longer the session's lease.
+    """
+    ReleaseLease: _grpc.UnaryUnaryMultiCallable[_service_pb2.ReleaseLeaseRequest, _service_pb2.ReleaseLeaseResponse]
+    """Gives a lease up. Idempotent: releasing a lease that is no longer the
+    session's (released, taken over) succeeds and changes nothing.
+    """
+    GetLease: _grpc.UnaryUnaryMultiCallable[_service_pb2.GetLeaseRequest, _service_pb2.GetLeaseResponse]
+    """Returns a session's lease (expired or not) without its token; no lease
+    field when the session has none.
+    """
 
 @_typing.type_check_only
 class CheckpointStoreServiceAsyncStub(CheckpointStoreServiceStub):
@@ -131,6 +149,24 @@ class CheckpointStoreServiceAsyncStub(CheckpointStoreServiceStub):
     the caller cancels. A watcher that falls too far
     behind is ended with ABORTED and watches again; when the server shuts
     down, the stream ends with UNAVAILABLE.
+    """
+    AcquireLease: _aio.UnaryUnaryMultiCallable[_service_pb2.AcquireLeaseRequest, _service_pb2.AcquireLeaseResponse]  # type: ignore[assignment]
+    """Takes a session's lease for ttl, measured on the server's clock: granted
+    when nobody holds it or the current lease has expired (a takeover);
+    FAILED_PRECONDITION with reason LEASE_HELD naming the holder and the end
+    of the lease otherwise. The session need not exist yet.
+    """
+    RenewLease: _aio.UnaryUnaryMultiCallable[_service_pb2.RenewLeaseRequest, _service_pb2.RenewLeaseResponse]  # type: ignore[assignment]
+    """Extends a lease the caller holds to now + ttl; FAILED_PRECONDITION with
+    reason LEASE_LOST when its token is no longer the session's lease.
+    """
+    ReleaseLease: _aio.UnaryUnaryMultiCallable[_service_pb2.ReleaseLeaseRequest, _service_pb2.ReleaseLeaseResponse]  # type: ignore[assignment]
+    """Gives a lease up. Idempotent: releasing a lease that is no longer the
+    session's (released, taken over) succeeds and changes nothing.
+    """
+    GetLease: _aio.UnaryUnaryMultiCallable[_service_pb2.GetLeaseRequest, _service_pb2.GetLeaseResponse]  # type: ignore[assignment]
+    """Returns a session's lease (expired or not) without its token; no lease
+    field when the session has none.
     """
 
 class CheckpointStoreServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -200,6 +236,48 @@ class CheckpointStoreServiceServicer(metaclass=_abc_1.ABCMeta):
         the caller cancels. A watcher that falls too far
         behind is ended with ABORTED and watches again; when the server shuts
         down, the stream ends with UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def AcquireLease(
+        self,
+        request: _service_pb2.AcquireLeaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.AcquireLeaseResponse, _abc.Awaitable[_service_pb2.AcquireLeaseResponse]]:
+        """Takes a session's lease for ttl, measured on the server's clock: granted
+        when nobody holds it or the current lease has expired (a takeover);
+        FAILED_PRECONDITION with reason LEASE_HELD naming the holder and the end
+        of the lease otherwise. The session need not exist yet.
+        """
+
+    @_abc_1.abstractmethod
+    def RenewLease(
+        self,
+        request: _service_pb2.RenewLeaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.RenewLeaseResponse, _abc.Awaitable[_service_pb2.RenewLeaseResponse]]:
+        """Extends a lease the caller holds to now + ttl; FAILED_PRECONDITION with
+        reason LEASE_LOST when its token is no longer the session's lease.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseLease(
+        self,
+        request: _service_pb2.ReleaseLeaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.ReleaseLeaseResponse, _abc.Awaitable[_service_pb2.ReleaseLeaseResponse]]:
+        """Gives a lease up. Idempotent: releasing a lease that is no longer the
+        session's (released, taken over) succeeds and changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def GetLease(
+        self,
+        request: _service_pb2.GetLeaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.GetLeaseResponse, _abc.Awaitable[_service_pb2.GetLeaseResponse]]:
+        """Returns a session's lease (expired or not) without its token; no lease
+        field when the session has none.
         """
 
 def add_CheckpointStoreServiceServicer_to_server(servicer: CheckpointStoreServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,7 +26,7 @@ from dsxir.optimizer_session.v1 import term_pb2 as dsxir_dot_optimizer__session_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+dsxir/optimizer_session/v1/checkpoint.proto\x12\x1a\x64sxir.optimizer_session.v1\x1a%dsxir/optimizer_session/v1/term.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x04\n\nCheckpoint\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x11\n\toptimizer\x18\x03 \x01(\t\x12?\n\x0eoptimizer_opts\x18\x04 \x03(\x0b\x32\'.dsxir.optimizer_session.v1.OptionEntry\x12\x1b\n\x0eprogram_module\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x15\n\rtrainset_hash\x18\x06 \x01(\x0c\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x08progress\x18\t \x01(\x0b\x32$.dsxir.optimizer_session.v1.Progress\x12\x42\n\x15\x62\x65st_program_artifact\x18\n \x01(\x0b\x32#.dsxir.optimizer_session.v1.TermMap\x12\x14\n\x0csampler_blob\x18\x0b \x01(\x0c\x12\x41\n\x0esampler_format\x18\x0c \x01(\x0b\x32).dsxir.optimizer_session.v1.SamplerFormat\x12\x39\n\x06status\x18\r \x01(\x0e\x32).dsxir.optimizer_session.v1.SessionStatus\x12\x39\n\x0fterminal_reason\x18\x0e \x01(\x0b\x32 .dsxir.optimizer_session.v1.TermB\x11\n\x0f_program_module\"K\n\x0bOptionEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .dsxir.optimizer_session.v1.Term\"0\n\rSamplerFormat\x12\x0e\n\x06module\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\"\x85\x02\n\x08Progress\x12<\n\ttrial_log\x18\x01 \x03(\x0b\x32).dsxir.optimizer_session.v1.TrialLogEntry\x12\x17\n\nbest_score\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x1b\n\x0e\x62\x65st_trial_idx\x18\x03 \x01(\x04H\x01\x88\x01\x01\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x04\x12\x11\n\tcompleted\x18\x05 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x04\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\r\n\x0b_best_scoreB\x11\n\x0f_best_trial_idx\"\xcc\x02\n\rTrialLogEntry\x12\x11\n\ttrial_idx\x18\x01 \x01(\x04\x12\x19\n\x0c\x63\x61ndidate_id\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05score\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x37\n\x06status\x18\x04 \x01(\x0e\x32\'.dsxir.optimizer_session.v1.TrialStatus\x12\x32\n\x05stats\x18\x05 \x01(\x0b\x32#.dsxir.optimizer_session.v1.TermMap\x12\x13\n\x0b\x64uration_ms\x18\x06 \x01(\x04\x12\x32\n\x05\x65rror\x18\x07 \x01(\x0b\x32#.dsxir.optimizer_session.v1.TermMap\x12\x18\n\x0b\x65rror_class\x18\x08 \x01(\tH\x02\x88\x01\x01\x42\x0f\n\r_candidate_idB\x08\n\x06_scoreB\x0e\n\x0c_error_class*\xbd\x01\n\rSessionStatus\x12\x1e\n\x1aSESSION_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16SESSION_STATUS_RUNNING\x10\x01\x12\x19\n\x15SESSION_STATUS_PAUSED\x10\x02\x12\x1c\n\x18SESSION_STATUS_COMPLETED\x10\x03\x12\x19\n\x15SESSION_STATUS_FAILED\x10\x04\x12\x1c\n\x18SESSION_STATUS_CANCELLED\x10\x05*X\n\x0bTrialStatus\x12\x1c\n\x18TRIAL_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fTRIAL_STATUS_OK\x10\x01\x12\x16\n\x12TRIAL_STATUS_ERROR\x10\x02\x42\x87\x01\n\x1e\x63om.dsxir.optimizer_session.v1B\x0f\x43heckpointProtoP\x01ZRgithub.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1;optimizersessionv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+dsxir/optimizer_session/v1/checkpoint.proto\x12\x1a\x64sxir.optimizer_session.v1\x1a%dsxir/optimizer_session/v1/term.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x05\n\nCheckpoint\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x11\n\toptimizer\x18\x03 \x01(\t\x12?\n\x0eoptimizer_opts\x18\x04 \x03(\x0b\x32\'.dsxir.optimizer_session.v1.OptionEntry\x12\x1b\n\x0eprogram_module\x18\x05 \x01(\tH\x00\x88\x01\x01\x12\x15\n\rtrainset_hash\x18\x06 \x01(\x0c\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x08progress\x18\t \x01(\x0b\x32$.dsxir.optimizer_session.v1.Progress\x12\x42\n\x15\x62\x65st_program_artifact\x18\n \x01(\x0b\x32#.dsxir.optimizer_session.v1.TermMap\x12\x14\n\x0csampler_blob\x18\x0b \x01(\x0c\x12\x41\n\x0esampler_format\x18\x0c \x01(\x0b\x32).dsxir.optimizer_session.v1.SamplerFormat\x12\x39\n\x06status\x18\r \x01(\x0e\x32).dsxir.optimizer_session.v1.SessionStatus\x12\x39\n\x0fterminal_reason\x18\x0e \x01(\x0b\x32 .dsxir.optimizer_session.v1.Term\x12\x38\n\tdirection\x18\x0f \x01(\x0e\x32%.dsxir.optimizer_session.v1.DirectionB\x11\n\x0f_program_module\"K\n\x0bOptionEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .dsxir.optimizer_session.v1.Term\"0\n\rSamplerFormat\x12\x0e\n\x06module\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\"\x85\x02\n\x08Progress\x12<\n\ttrial_log\x18\x01 \x03(\x0b\x32).dsxir.optimizer_session.v1.TrialLogEntry\x12\x17\n\nbest_score\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x1b\n\x0e\x62\x65st_trial_idx\x18\x03 \x01(\x04H\x01\x88\x01\x01\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x04\x12\x11\n\tcompleted\x18\x05 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x04\x12.\n\nstarted_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\r\n\x0b_best_scoreB\x11\n\x0f_best_trial_idx\"\xcc\x02\n\rTrialLogEntry\x12\x11\n\ttrial_idx\x18\x01 \x01(\x04\x12\x19\n\x0c\x63\x61ndidate_id\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05score\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x37\n\x06status\x18\x04 \x01(\x0e\x32\'.dsxir.optimizer_session.v1.TrialStatus\x12\x32\n\x05stats\x18\x05 \x01(\x0b\x32#.dsxir.optimizer_session.v1.TermMap\x12\x13\n\x0b\x64uration_ms\x18\x06 \x01(\x04\x12\x32\n\x05\x65rror\x18\x07 \x01(\x0b\x32#.dsxir.optimizer_session.v1.TermMap\x12\x18\n\x0b\x65rror_class\x18\x08 \x01(\tH\x02\x88\x01\x01\x42\x0f\n\r_candidate_idB\x08\n\x06_scoreB\x0e\n\x0c_error_class*6\n\tDirection\x12\x14\n\x10\x44IRECTION_HIGHER\x10\x00\x12\x13\n\x0f\x44IRECTION_LOWER\x10\x01*\xbd\x01\n\rSessionStatus\x12\x1e\n\x1aSESSION_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16SESSION_STATUS_RUNNING\x10\x01\x12\x19\n\x15SESSION_STATUS_PAUSED\x10\x02\x12\x1c\n\x18SESSION_STATUS_COMPLETED\x10\x03\x12\x19\n\x15SESSION_STATUS_FAILED\x10\x04\x12\x1c\n\x18SESSION_STATUS_CANCELLED\x10\x05*X\n\x0bTrialStatus\x12\x1c\n\x18TRIAL_STATUS_UNSPECIFIED\x10\x00\x12\x13\n\x0fTRIAL_STATUS_OK\x10\x01\x12\x16\n\x12TRIAL_STATUS_ERROR\x10\x02\x42\x87\x01\n\x1e\x63om.dsxir.optimizer_session.v1B\x0f\x43heckpointProtoP\x01ZRgithub.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1;optimizersessionv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,18 +34,20 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dsxir.optimizer_session.v1.
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\036com.dsxir.optimizer_session.v1B\017CheckpointProtoP\001ZRgithub.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1;optimizersessionv1'
-  _globals['_SESSIONSTATUS']._serialized_start=1507
-  _globals['_SESSIONSTATUS']._serialized_end=1696
-  _globals['_TRIALSTATUS']._serialized_start=1698
-  _globals['_TRIALSTATUS']._serialized_end=1786
+  _globals['_DIRECTION']._serialized_start=1564
+  _globals['_DIRECTION']._serialized_end=1618
+  _globals['_SESSIONSTATUS']._serialized_start=1621
+  _globals['_SESSIONSTATUS']._serialized_end=1810
+  _globals['_TRIALSTATUS']._serialized_start=1812
+  _globals['_TRIALSTATUS']._serialized_end=1900
   _globals['_CHECKPOINT']._serialized_start=148
-  _globals['_CHECKPOINT']._serialized_end=778
-  _globals['_OPTIONENTRY']._serialized_start=780
-  _globals['_OPTIONENTRY']._serialized_end=855
-  _globals['_SAMPLERFORMAT']._serialized_start=857
-  _globals['_SAMPLERFORMAT']._serialized_end=905
-  _globals['_PROGRESS']._serialized_start=908
-  _globals['_PROGRESS']._serialized_end=1169
-  _globals['_TRIALLOGENTRY']._serialized_start=1172
-  _globals['_TRIALLOGENTRY']._serialized_end=1504
+  _globals['_CHECKPOINT']._serialized_end=836
+  _globals['_OPTIONENTRY']._serialized_start=838
+  _globals['_OPTIONENTRY']._serialized_end=913
+  _globals['_SAMPLERFORMAT']._serialized_start=915
+  _globals['_SAMPLERFORMAT']._serialized_end=963
+  _globals['_PROGRESS']._serialized_start=966
+  _globals['_PROGRESS']._serialized_end=1227
+  _globals['_TRIALLOGENTRY']._serialized_start=1230
+  _globals['_TRIALLOGENTRY']._serialized_end=1562
 # @@protoc_insertion_point(module_scope)

@@ -26,6 +26,30 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _Direction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DirectionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Direction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DIRECTION_HIGHER: _Direction.ValueType  # 0
+    """A higher score is better (v1.0 behaviour)."""
+    DIRECTION_LOWER: _Direction.ValueType  # 1
+    """A lower score is better (a loss, an error rate, a latency)."""
+
+class Direction(_Direction, metaclass=_DirectionEnumTypeWrapper):
+    """Which scores a session prefers. Each direction has exactly one encoding:
+    higher is the default (field absent), lower is 1. Any other number is
+    refused. The zero value is a real direction, not UNSPECIFIED, because a
+    v1.0 checkpoint (which has no field 15) means "higher is better".
+    """
+
+DIRECTION_HIGHER: Direction.ValueType  # 0
+"""A higher score is better (v1.0 behaviour)."""
+DIRECTION_LOWER: Direction.ValueType  # 1
+"""A lower score is better (a loss, an error rate, a latency)."""
+Global___Direction: _TypeAlias = Direction  # noqa: Y015
+
 class _SessionStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -111,6 +135,7 @@ class Checkpoint(_message.Message):
     SAMPLER_FORMAT_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     TERMINAL_REASON_FIELD_NUMBER: _builtins.int
+    DIRECTION_FIELD_NUMBER: _builtins.int
     format: _builtins.str
     """The format identifier, "dsxir.optimizer_session.checkpoint/v<major>.<minor>".
     Readers of major 1 accept any minor of major 1 and refuse everything else,
@@ -129,6 +154,11 @@ class Checkpoint(_message.Message):
     """The optimizer's own resumable state, opaque to everyone else."""
     status: Global___SessionStatus.ValueType
     """The session's status. Never SESSION_STATUS_UNSPECIFIED."""
+    direction: Global___Direction.ValueType
+    """Which scores are better: best_score/best_trial_idx follow it (added in
+    v1.1). The zero value, DIRECTION_HIGHER, is what every v1.0 checkpoint
+    means, so a v1.0 checkpoint keeps its meaning and its bytes.
+    """
     @_builtins.property
     def optimizer_opts(self) -> _containers.RepeatedCompositeFieldContainer[Global___OptionEntry]:
         """The optimizer's options as an ordered keyword list: order is kept and a
@@ -182,10 +212,11 @@ class Checkpoint(_message.Message):
         sampler_format: Global___SamplerFormat | None = ...,
         status: Global___SessionStatus.ValueType = ...,
         terminal_reason: _term_pb2.Term | None = ...,
+        direction: Global___Direction.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_program_module", b"_program_module", "best_program_artifact", b"best_program_artifact", "created_at", b"created_at", "program_module", b"program_module", "progress", b"progress", "sampler_format", b"sampler_format", "terminal_reason", b"terminal_reason", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_program_module", b"_program_module", "best_program_artifact", b"best_program_artifact", "created_at", b"created_at", "format", b"format", "optimizer", b"optimizer", "optimizer_opts", b"optimizer_opts", "program_module", b"program_module", "progress", b"progress", "sampler_blob", b"sampler_blob", "sampler_format", b"sampler_format", "session_id", b"session_id", "status", b"status", "terminal_reason", b"terminal_reason", "trainset_hash", b"trainset_hash", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_program_module", b"_program_module", "best_program_artifact", b"best_program_artifact", "created_at", b"created_at", "direction", b"direction", "format", b"format", "optimizer", b"optimizer", "optimizer_opts", b"optimizer_opts", "program_module", b"program_module", "progress", b"progress", "sampler_blob", b"sampler_blob", "sampler_format", b"sampler_format", "session_id", b"session_id", "status", b"status", "terminal_reason", b"terminal_reason", "trainset_hash", b"trainset_hash", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__program_module: _TypeAlias = _typing.Literal["program_module"]  # noqa: Y015
     _WhichOneofArgType__program_module: _TypeAlias = _typing.Literal["_program_module", b"_program_module"]  # noqa: Y015

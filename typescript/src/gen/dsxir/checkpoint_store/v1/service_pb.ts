@@ -28,15 +28,15 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Checkpoint, SessionStatus } from "../../optimizer_session/v1/checkpoint_pb.js";
 import { file_dsxir_optimizer_session_v1_checkpoint } from "../../optimizer_session/v1/checkpoint_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file dsxir/checkpoint_store/v1/service.proto.
  */
 export const file_dsxir_checkpoint_store_v1_service: GenFile = /*@__PURE__*/
-  fileDesc("Cidkc3hpci9jaGVja3BvaW50X3N0b3JlL3YxL3NlcnZpY2UucHJvdG8SGWRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEibwoUUHV0Q2hlY2twb2ludFJlcXVlc3QSOgoKY2hlY2twb2ludBgBIAEoCzImLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLkNoZWNrcG9pbnQSGwoTZXhwZWN0ZWRfZ2VuZXJhdGlvbhgCIAEoAyIrChVQdXRDaGVja3BvaW50UmVzcG9uc2USEgoKZ2VuZXJhdGlvbhgBIAEoAyIqChRHZXRDaGVja3BvaW50UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJImcKFUdldENoZWNrcG9pbnRSZXNwb25zZRI6CgpjaGVja3BvaW50GAEgASgLMiYuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuQ2hlY2twb2ludBISCgpnZW5lcmF0aW9uGAIgASgDIr0BChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEjkKBnN0YXR1cxgDIAEoDjIpLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlNlc3Npb25TdGF0dXMSEQoJb3B0aW1pemVyGAQgASgJEjEKDXVwZGF0ZWRfc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImwKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEjsKCHNlc3Npb25zGAEgAygLMikuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5TZXNzaW9uU3VtbWFyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLQoXRGVsZXRlQ2hlY2twb2ludFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIaChhEZWxldGVDaGVja3BvaW50UmVzcG9uc2UiKQoTV2F0Y2hTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIp8BChRXYXRjaFNlc3Npb25SZXNwb25zZRI3CgR0eXBlGAEgASgOMikuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5XYXRjaEV2ZW50VHlwZRI6CgdzZXNzaW9uGAIgASgLMikuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5TZXNzaW9uU3VtbWFyeRISCgpzZXNzaW9uX2lkGAMgASgJIqMCCg5TZXNzaW9uU3VtbWFyeRISCgpzZXNzaW9uX2lkGAEgASgJEjkKBnN0YXR1cxgCIAEoDjIpLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlNlc3Npb25TdGF0dXMSEQoJb3B0aW1pemVyGAMgASgJEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKCmJlc3Rfc2NvcmUYBSABKAFIAIgBARIRCgljb21wbGV0ZWQYBiABKAQSDgoGZXJyb3JzGAcgASgEEhAKCGF0dGVtcHRzGAggASgEEg4KBnRyaWFscxgJIAEoBBISCgpnZW5lcmF0aW9uGAogASgDQg0KC19iZXN0X3Njb3JlKo4BCg5XYXRjaEV2ZW50VHlwZRIgChxXQVRDSF9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASHAoYV0FUQ0hfRVZFTlRfVFlQRV9JTklUSUFMEAESHgoaV0FUQ0hfRVZFTlRfVFlQRV9DT01NSVRURUQQAhIcChhXQVRDSF9FVkVOVF9UWVBFX0RFTEVURUQQAzLhBAoWQ2hlY2twb2ludFN0b3JlU2VydmljZRJyCg1QdXRDaGVja3BvaW50Ei8uZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5QdXRDaGVja3BvaW50UmVxdWVzdBowLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuUHV0Q2hlY2twb2ludFJlc3BvbnNlEnIKDUdldENoZWNrcG9pbnQSLy5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLkdldENoZWNrcG9pbnRSZXF1ZXN0GjAuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5HZXRDaGVja3BvaW50UmVzcG9uc2USbwoMTGlzdFNlc3Npb25zEi4uZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gi8uZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5MaXN0U2Vzc2lvbnNSZXNwb25zZRJ7ChBEZWxldGVDaGVja3BvaW50EjIuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5EZWxldGVDaGVja3BvaW50UmVxdWVzdBozLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuRGVsZXRlQ2hlY2twb2ludFJlc3BvbnNlEnEKDFdhdGNoU2Vzc2lvbhIuLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuV2F0Y2hTZXNzaW9uUmVxdWVzdBovLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuV2F0Y2hTZXNzaW9uUmVzcG9uc2UwAUKBAQodY29tLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjFCDFNlcnZpY2VQcm90b1ABWlBnaXRodWIuY29tL2RzeGlyL2RzeGlyLWNoZWNrcG9pbnQvZ28vZHN4aXIvY2hlY2twb2ludF9zdG9yZS92MTtjaGVja3BvaW50c3RvcmV2MWIGcHJvdG8z", [file_dsxir_optimizer_session_v1_checkpoint, file_google_protobuf_timestamp]);
+  fileDesc("Cidkc3hpci9jaGVja3BvaW50X3N0b3JlL3YxL3NlcnZpY2UucHJvdG8SGWRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEibwoUUHV0Q2hlY2twb2ludFJlcXVlc3QSOgoKY2hlY2twb2ludBgBIAEoCzImLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLkNoZWNrcG9pbnQSGwoTZXhwZWN0ZWRfZ2VuZXJhdGlvbhgCIAEoAyIrChVQdXRDaGVja3BvaW50UmVzcG9uc2USEgoKZ2VuZXJhdGlvbhgBIAEoAyIqChRHZXRDaGVja3BvaW50UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJImcKFUdldENoZWNrcG9pbnRSZXNwb25zZRI6CgpjaGVja3BvaW50GAEgASgLMiYuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuQ2hlY2twb2ludBISCgpnZW5lcmF0aW9uGAIgASgDIr0BChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEjkKBnN0YXR1cxgDIAEoDjIpLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlNlc3Npb25TdGF0dXMSEQoJb3B0aW1pemVyGAQgASgJEjEKDXVwZGF0ZWRfc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImwKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEjsKCHNlc3Npb25zGAEgAygLMikuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5TZXNzaW9uU3VtbWFyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLQoXRGVsZXRlQ2hlY2twb2ludFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIaChhEZWxldGVDaGVja3BvaW50UmVzcG9uc2UiKQoTV2F0Y2hTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIp8BChRXYXRjaFNlc3Npb25SZXNwb25zZRI3CgR0eXBlGAEgASgOMikuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5XYXRjaEV2ZW50VHlwZRI6CgdzZXNzaW9uGAIgASgLMikuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5TZXNzaW9uU3VtbWFyeRISCgpzZXNzaW9uX2lkGAMgASgJIqMCCg5TZXNzaW9uU3VtbWFyeRISCgpzZXNzaW9uX2lkGAEgASgJEjkKBnN0YXR1cxgCIAEoDjIpLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlNlc3Npb25TdGF0dXMSEQoJb3B0aW1pemVyGAMgASgJEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKCmJlc3Rfc2NvcmUYBSABKAFIAIgBARIRCgljb21wbGV0ZWQYBiABKAQSDgoGZXJyb3JzGAcgASgEEhAKCGF0dGVtcHRzGAggASgEEg4KBnRyaWFscxgJIAEoBBISCgpnZW5lcmF0aW9uGAogASgDQg0KC19iZXN0X3Njb3JlImoKBUxlYXNlEhIKCnNlc3Npb25faWQYASABKAkSDgoGaG9sZGVyGAIgASgJEg0KBXRva2VuGAMgASgJEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImEKE0FjcXVpcmVMZWFzZVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIOCgZob2xkZXIYAiABKAkSJgoDdHRsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkcKFEFjcXVpcmVMZWFzZVJlc3BvbnNlEi8KBWxlYXNlGAEgASgLMiAuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5MZWFzZSJeChFSZW5ld0xlYXNlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBXRva2VuGAIgASgJEiYKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJFChJSZW5ld0xlYXNlUmVzcG9uc2USLwoFbGVhc2UYASABKAsyIC5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLkxlYXNlIjgKE1JlbGVhc2VMZWFzZVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCSIWChRSZWxlYXNlTGVhc2VSZXNwb25zZSIlCg9HZXRMZWFzZVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJDChBHZXRMZWFzZVJlc3BvbnNlEi8KBWxlYXNlGAEgASgLMiAuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5MZWFzZSqOAQoOV2F0Y2hFdmVudFR5cGUSIAocV0FUQ0hfRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhwKGFdBVENIX0VWRU5UX1RZUEVfSU5JVElBTBABEh4KGldBVENIX0VWRU5UX1RZUEVfQ09NTUlUVEVEEAISHAoYV0FUQ0hfRVZFTlRfVFlQRV9ERUxFVEVEEAMykwgKFkNoZWNrcG9pbnRTdG9yZVNlcnZpY2UScgoNUHV0Q2hlY2twb2ludBIvLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuUHV0Q2hlY2twb2ludFJlcXVlc3QaMC5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLlB1dENoZWNrcG9pbnRSZXNwb25zZRJyCg1HZXRDaGVja3BvaW50Ei8uZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5HZXRDaGVja3BvaW50UmVxdWVzdBowLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuR2V0Q2hlY2twb2ludFJlc3BvbnNlEm8KDExpc3RTZXNzaW9ucxIuLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuTGlzdFNlc3Npb25zUmVxdWVzdBovLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USewoQRGVsZXRlQ2hlY2twb2ludBIyLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuRGVsZXRlQ2hlY2twb2ludFJlcXVlc3QaMy5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLkRlbGV0ZUNoZWNrcG9pbnRSZXNwb25zZRJxCgxXYXRjaFNlc3Npb24SLi5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLldhdGNoU2Vzc2lvblJlcXVlc3QaLy5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLldhdGNoU2Vzc2lvblJlc3BvbnNlMAESbwoMQWNxdWlyZUxlYXNlEi4uZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5BY3F1aXJlTGVhc2VSZXF1ZXN0Gi8uZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5BY3F1aXJlTGVhc2VSZXNwb25zZRJpCgpSZW5ld0xlYXNlEiwuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5SZW5ld0xlYXNlUmVxdWVzdBotLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuUmVuZXdMZWFzZVJlc3BvbnNlEm8KDFJlbGVhc2VMZWFzZRIuLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuUmVsZWFzZUxlYXNlUmVxdWVzdBovLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2USYwoIR2V0TGVhc2USKi5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLkdldExlYXNlUmVxdWVzdBorLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuR2V0TGVhc2VSZXNwb25zZUKBAQodY29tLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjFCDFNlcnZpY2VQcm90b1ABWlBnaXRodWIuY29tL2RzeGlyL2RzeGlyLWNoZWNrcG9pbnQvZ28vZHN4aXIvY2hlY2twb2ludF9zdG9yZS92MTtjaGVja3BvaW50c3RvcmV2MWIGcHJvdG8z", [file_dsxir_optimizer_session_v1_checkpoint, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * The request of PutCheckpoint.
@@ -404,6 +404,246 @@ export const SessionSummarySchema: GenMessage<SessionSummary> = /*@__PURE__*/
   messageDesc(file_dsxir_checkpoint_store_v1_service, 10);
 
 /**
+ * A worker's hold on a session (docs/stores.md, "Leases").
+ *
+ * @generated from message dsxir.checkpoint_store.v1.Lease
+ */
+export type Lease = Message<"dsxir.checkpoint_store.v1.Lease"> & {
+  /**
+   * The session held.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * Who holds it, as the holder named itself (e.g. "host:pid").
+   *
+   * @generated from field: string holder = 2;
+   */
+  holder: string;
+
+  /**
+   * The lease's secret handle, given only to the holder (AcquireLease and
+   * RenewLease responses); empty in GetLease responses.
+   *
+   * @generated from field: string token = 3;
+   */
+  token: string;
+
+  /**
+   * When the lease ends unless renewed, on the server's clock.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message dsxir.checkpoint_store.v1.Lease.
+ * Use `create(LeaseSchema)` to create a new message.
+ */
+export const LeaseSchema: GenMessage<Lease> = /*@__PURE__*/
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 11);
+
+/**
+ * The request of AcquireLease.
+ *
+ * @generated from message dsxir.checkpoint_store.v1.AcquireLeaseRequest
+ */
+export type AcquireLeaseRequest = Message<"dsxir.checkpoint_store.v1.AcquireLeaseRequest"> & {
+  /**
+   * The session to hold. Required.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * Who asks (shown to others who are refused). Required, at most 256 bytes.
+   *
+   * @generated from field: string holder = 2;
+   */
+  holder: string;
+
+  /**
+   * How long the lease lasts unless renewed. Required, positive.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 3;
+   */
+  ttl?: Duration | undefined;
+};
+
+/**
+ * Describes the message dsxir.checkpoint_store.v1.AcquireLeaseRequest.
+ * Use `create(AcquireLeaseRequestSchema)` to create a new message.
+ */
+export const AcquireLeaseRequestSchema: GenMessage<AcquireLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 12);
+
+/**
+ * The response of AcquireLease.
+ *
+ * @generated from message dsxir.checkpoint_store.v1.AcquireLeaseResponse
+ */
+export type AcquireLeaseResponse = Message<"dsxir.checkpoint_store.v1.AcquireLeaseResponse"> & {
+  /**
+   * The lease granted, with its token.
+   *
+   * @generated from field: dsxir.checkpoint_store.v1.Lease lease = 1;
+   */
+  lease?: Lease | undefined;
+};
+
+/**
+ * Describes the message dsxir.checkpoint_store.v1.AcquireLeaseResponse.
+ * Use `create(AcquireLeaseResponseSchema)` to create a new message.
+ */
+export const AcquireLeaseResponseSchema: GenMessage<AcquireLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 13);
+
+/**
+ * The request of RenewLease.
+ *
+ * @generated from message dsxir.checkpoint_store.v1.RenewLeaseRequest
+ */
+export type RenewLeaseRequest = Message<"dsxir.checkpoint_store.v1.RenewLeaseRequest"> & {
+  /**
+   * The session held. Required.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * The token of the lease to extend. Required.
+   *
+   * @generated from field: string token = 2;
+   */
+  token: string;
+
+  /**
+   * The new length of the lease from now. Required, positive.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 3;
+   */
+  ttl?: Duration | undefined;
+};
+
+/**
+ * Describes the message dsxir.checkpoint_store.v1.RenewLeaseRequest.
+ * Use `create(RenewLeaseRequestSchema)` to create a new message.
+ */
+export const RenewLeaseRequestSchema: GenMessage<RenewLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 14);
+
+/**
+ * The response of RenewLease.
+ *
+ * @generated from message dsxir.checkpoint_store.v1.RenewLeaseResponse
+ */
+export type RenewLeaseResponse = Message<"dsxir.checkpoint_store.v1.RenewLeaseResponse"> & {
+  /**
+   * The lease with its new end.
+   *
+   * @generated from field: dsxir.checkpoint_store.v1.Lease lease = 1;
+   */
+  lease?: Lease | undefined;
+};
+
+/**
+ * Describes the message dsxir.checkpoint_store.v1.RenewLeaseResponse.
+ * Use `create(RenewLeaseResponseSchema)` to create a new message.
+ */
+export const RenewLeaseResponseSchema: GenMessage<RenewLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 15);
+
+/**
+ * The request of ReleaseLease.
+ *
+ * @generated from message dsxir.checkpoint_store.v1.ReleaseLeaseRequest
+ */
+export type ReleaseLeaseRequest = Message<"dsxir.checkpoint_store.v1.ReleaseLeaseRequest"> & {
+  /**
+   * The session held. Required.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+
+  /**
+   * The token of the lease to give up. Required.
+   *
+   * @generated from field: string token = 2;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message dsxir.checkpoint_store.v1.ReleaseLeaseRequest.
+ * Use `create(ReleaseLeaseRequestSchema)` to create a new message.
+ */
+export const ReleaseLeaseRequestSchema: GenMessage<ReleaseLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 16);
+
+/**
+ * The response of ReleaseLease.
+ *
+ * @generated from message dsxir.checkpoint_store.v1.ReleaseLeaseResponse
+ */
+export type ReleaseLeaseResponse = Message<"dsxir.checkpoint_store.v1.ReleaseLeaseResponse"> & {
+};
+
+/**
+ * Describes the message dsxir.checkpoint_store.v1.ReleaseLeaseResponse.
+ * Use `create(ReleaseLeaseResponseSchema)` to create a new message.
+ */
+export const ReleaseLeaseResponseSchema: GenMessage<ReleaseLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 17);
+
+/**
+ * The request of GetLease.
+ *
+ * @generated from message dsxir.checkpoint_store.v1.GetLeaseRequest
+ */
+export type GetLeaseRequest = Message<"dsxir.checkpoint_store.v1.GetLeaseRequest"> & {
+  /**
+   * The session. Required.
+   *
+   * @generated from field: string session_id = 1;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message dsxir.checkpoint_store.v1.GetLeaseRequest.
+ * Use `create(GetLeaseRequestSchema)` to create a new message.
+ */
+export const GetLeaseRequestSchema: GenMessage<GetLeaseRequest> = /*@__PURE__*/
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 18);
+
+/**
+ * The response of GetLease.
+ *
+ * @generated from message dsxir.checkpoint_store.v1.GetLeaseResponse
+ */
+export type GetLeaseResponse = Message<"dsxir.checkpoint_store.v1.GetLeaseResponse"> & {
+  /**
+   * The session's lease without its token; absent when it has none.
+   *
+   * @generated from field: dsxir.checkpoint_store.v1.Lease lease = 1;
+   */
+  lease?: Lease | undefined;
+};
+
+/**
+ * Describes the message dsxir.checkpoint_store.v1.GetLeaseResponse.
+ * Use `create(GetLeaseResponseSchema)` to create a new message.
+ */
+export const GetLeaseResponseSchema: GenMessage<GetLeaseResponse> = /*@__PURE__*/
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 19);
+
+/**
  * The kinds of WatchSession events.
  *
  * @generated from enum dsxir.checkpoint_store.v1.WatchEventType
@@ -520,6 +760,52 @@ export const CheckpointStoreService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchSessionRequestSchema;
     output: typeof WatchSessionResponseSchema;
+  },
+  /**
+   * Takes a session's lease for ttl, measured on the server's clock: granted
+   * when nobody holds it or the current lease has expired (a takeover);
+   * FAILED_PRECONDITION with reason LEASE_HELD naming the holder and the end
+   * of the lease otherwise. The session need not exist yet.
+   *
+   * @generated from rpc dsxir.checkpoint_store.v1.CheckpointStoreService.AcquireLease
+   */
+  acquireLease: {
+    methodKind: "unary";
+    input: typeof AcquireLeaseRequestSchema;
+    output: typeof AcquireLeaseResponseSchema;
+  },
+  /**
+   * Extends a lease the caller holds to now + ttl; FAILED_PRECONDITION with
+   * reason LEASE_LOST when its token is no longer the session's lease.
+   *
+   * @generated from rpc dsxir.checkpoint_store.v1.CheckpointStoreService.RenewLease
+   */
+  renewLease: {
+    methodKind: "unary";
+    input: typeof RenewLeaseRequestSchema;
+    output: typeof RenewLeaseResponseSchema;
+  },
+  /**
+   * Gives a lease up. Idempotent: releasing a lease that is no longer the
+   * session's (released, taken over) succeeds and changes nothing.
+   *
+   * @generated from rpc dsxir.checkpoint_store.v1.CheckpointStoreService.ReleaseLease
+   */
+  releaseLease: {
+    methodKind: "unary";
+    input: typeof ReleaseLeaseRequestSchema;
+    output: typeof ReleaseLeaseResponseSchema;
+  },
+  /**
+   * Returns a session's lease (expired or not) without its token; no lease
+   * field when the session has none.
+   *
+   * @generated from rpc dsxir.checkpoint_store.v1.CheckpointStoreService.GetLease
+   */
+  getLease: {
+    methodKind: "unary";
+    input: typeof GetLeaseRequestSchema;
+    output: typeof GetLeaseResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_dsxir_checkpoint_store_v1_service, 0);

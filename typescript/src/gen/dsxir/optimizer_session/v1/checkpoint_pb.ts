@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dsxir/optimizer_session/v1/checkpoint.proto.
  */
 export const file_dsxir_optimizer_session_v1_checkpoint: GenFile = /*@__PURE__*/
-  fileDesc("Citkc3hpci9vcHRpbWl6ZXJfc2Vzc2lvbi92MS9jaGVja3BvaW50LnByb3RvEhpkc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MSL2BAoKQ2hlY2twb2ludBIOCgZmb3JtYXQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIRCglvcHRpbWl6ZXIYAyABKAkSPwoOb3B0aW1pemVyX29wdHMYBCADKAsyJy5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5PcHRpb25FbnRyeRIbCg5wcm9ncmFtX21vZHVsZRgFIAEoCUgAiAEBEhUKDXRyYWluc2V0X2hhc2gYBiABKAwSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoIcHJvZ3Jlc3MYCSABKAsyJC5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5Qcm9ncmVzcxJCChViZXN0X3Byb2dyYW1fYXJ0aWZhY3QYCiABKAsyIy5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtTWFwEhQKDHNhbXBsZXJfYmxvYhgLIAEoDBJBCg5zYW1wbGVyX2Zvcm1hdBgMIAEoCzIpLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlNhbXBsZXJGb3JtYXQSOQoGc3RhdHVzGA0gASgOMikuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuU2Vzc2lvblN0YXR1cxI5Cg90ZXJtaW5hbF9yZWFzb24YDiABKAsyIC5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtQhEKD19wcm9ncmFtX21vZHVsZSJLCgtPcHRpb25FbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKAsyIC5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtIjAKDVNhbXBsZXJGb3JtYXQSDgoGbW9kdWxlGAEgASgJEg8KB3ZlcnNpb24YAiABKA0ihQIKCFByb2dyZXNzEjwKCXRyaWFsX2xvZxgBIAMoCzIpLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlRyaWFsTG9nRW50cnkSFwoKYmVzdF9zY29yZRgCIAEoAUgAiAEBEhsKDmJlc3RfdHJpYWxfaWR4GAMgASgESAGIAQESEAoIYXR0ZW1wdHMYBCABKAQSEQoJY29tcGxldGVkGAUgASgEEg4KBmVycm9ycxgGIAEoBBIuCgpzdGFydGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEINCgtfYmVzdF9zY29yZUIRCg9fYmVzdF90cmlhbF9pZHgizAIKDVRyaWFsTG9nRW50cnkSEQoJdHJpYWxfaWR4GAEgASgEEhkKDGNhbmRpZGF0ZV9pZBgCIAEoCUgAiAEBEhIKBXNjb3JlGAMgASgBSAGIAQESNwoGc3RhdHVzGAQgASgOMicuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuVHJpYWxTdGF0dXMSMgoFc3RhdHMYBSABKAsyIy5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtTWFwEhMKC2R1cmF0aW9uX21zGAYgASgEEjIKBWVycm9yGAcgASgLMiMuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuVGVybU1hcBIYCgtlcnJvcl9jbGFzcxgIIAEoCUgCiAEBQg8KDV9jYW5kaWRhdGVfaWRCCAoGX3Njb3JlQg4KDF9lcnJvcl9jbGFzcyq9AQoNU2Vzc2lvblN0YXR1cxIeChpTRVNTSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFlNFU1NJT05fU1RBVFVTX1JVTk5JTkcQARIZChVTRVNTSU9OX1NUQVRVU19QQVVTRUQQAhIcChhTRVNTSU9OX1NUQVRVU19DT01QTEVURUQQAxIZChVTRVNTSU9OX1NUQVRVU19GQUlMRUQQBBIcChhTRVNTSU9OX1NUQVRVU19DQU5DRUxMRUQQBSpYCgtUcmlhbFN0YXR1cxIcChhUUklBTF9TVEFUVVNfVU5TUEVDSUZJRUQQABITCg9UUklBTF9TVEFUVVNfT0sQARIWChJUUklBTF9TVEFUVVNfRVJST1IQAkKHAQoeY29tLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxQg9DaGVja3BvaW50UHJvdG9QAVpSZ2l0aHViLmNvbS9kc3hpci9kc3hpci1jaGVja3BvaW50L2dvL2RzeGlyL29wdGltaXplcl9zZXNzaW9uL3YxO29wdGltaXplcnNlc3Npb252MWIGcHJvdG8z", [file_dsxir_optimizer_session_v1_term, file_google_protobuf_timestamp]);
+  fileDesc("Citkc3hpci9vcHRpbWl6ZXJfc2Vzc2lvbi92MS9jaGVja3BvaW50LnByb3RvEhpkc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MSKwBQoKQ2hlY2twb2ludBIOCgZmb3JtYXQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIRCglvcHRpbWl6ZXIYAyABKAkSPwoOb3B0aW1pemVyX29wdHMYBCADKAsyJy5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5PcHRpb25FbnRyeRIbCg5wcm9ncmFtX21vZHVsZRgFIAEoCUgAiAEBEhUKDXRyYWluc2V0X2hhc2gYBiABKAwSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoIcHJvZ3Jlc3MYCSABKAsyJC5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5Qcm9ncmVzcxJCChViZXN0X3Byb2dyYW1fYXJ0aWZhY3QYCiABKAsyIy5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtTWFwEhQKDHNhbXBsZXJfYmxvYhgLIAEoDBJBCg5zYW1wbGVyX2Zvcm1hdBgMIAEoCzIpLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlNhbXBsZXJGb3JtYXQSOQoGc3RhdHVzGA0gASgOMikuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuU2Vzc2lvblN0YXR1cxI5Cg90ZXJtaW5hbF9yZWFzb24YDiABKAsyIC5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtEjgKCWRpcmVjdGlvbhgPIAEoDjIlLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLkRpcmVjdGlvbkIRCg9fcHJvZ3JhbV9tb2R1bGUiSwoLT3B0aW9uRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgLMiAuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuVGVybSIwCg1TYW1wbGVyRm9ybWF0Eg4KBm1vZHVsZRgBIAEoCRIPCgd2ZXJzaW9uGAIgASgNIoUCCghQcm9ncmVzcxI8Cgl0cmlhbF9sb2cYASADKAsyKS5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UcmlhbExvZ0VudHJ5EhcKCmJlc3Rfc2NvcmUYAiABKAFIAIgBARIbCg5iZXN0X3RyaWFsX2lkeBgDIAEoBEgBiAEBEhAKCGF0dGVtcHRzGAQgASgEEhEKCWNvbXBsZXRlZBgFIAEoBBIOCgZlcnJvcnMYBiABKAQSLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDQoLX2Jlc3Rfc2NvcmVCEQoPX2Jlc3RfdHJpYWxfaWR4IswCCg1UcmlhbExvZ0VudHJ5EhEKCXRyaWFsX2lkeBgBIAEoBBIZCgxjYW5kaWRhdGVfaWQYAiABKAlIAIgBARISCgVzY29yZRgDIAEoAUgBiAEBEjcKBnN0YXR1cxgEIAEoDjInLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlRyaWFsU3RhdHVzEjIKBXN0YXRzGAUgASgLMiMuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuVGVybU1hcBITCgtkdXJhdGlvbl9tcxgGIAEoBBIyCgVlcnJvchgHIAEoCzIjLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlRlcm1NYXASGAoLZXJyb3JfY2xhc3MYCCABKAlIAogBAUIPCg1fY2FuZGlkYXRlX2lkQggKBl9zY29yZUIOCgxfZXJyb3JfY2xhc3MqNgoJRGlyZWN0aW9uEhQKEERJUkVDVElPTl9ISUdIRVIQABITCg9ESVJFQ1RJT05fTE9XRVIQASq9AQoNU2Vzc2lvblN0YXR1cxIeChpTRVNTSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFlNFU1NJT05fU1RBVFVTX1JVTk5JTkcQARIZChVTRVNTSU9OX1NUQVRVU19QQVVTRUQQAhIcChhTRVNTSU9OX1NUQVRVU19DT01QTEVURUQQAxIZChVTRVNTSU9OX1NUQVRVU19GQUlMRUQQBBIcChhTRVNTSU9OX1NUQVRVU19DQU5DRUxMRUQQBSpYCgtUcmlhbFN0YXR1cxIcChhUUklBTF9TVEFUVVNfVU5TUEVDSUZJRUQQABITCg9UUklBTF9TVEFUVVNfT0sQARIWChJUUklBTF9TVEFUVVNfRVJST1IQAkKHAQoeY29tLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxQg9DaGVja3BvaW50UHJvdG9QAVpSZ2l0aHViLmNvbS9kc3hpci9kc3hpci1jaGVja3BvaW50L2dvL2RzeGlyL29wdGltaXplcl9zZXNzaW9uL3YxO29wdGltaXplcnNlc3Npb252MWIGcHJvdG8z", [file_dsxir_optimizer_session_v1_term, file_google_protobuf_timestamp]);
 
 /**
  * One persisted state of an optimizer session.
@@ -136,6 +136,15 @@ export type Checkpoint = Message<"dsxir.optimizer_session.v1.Checkpoint"> & {
    * @generated from field: dsxir.optimizer_session.v1.Term terminal_reason = 14;
    */
   terminalReason?: Term | undefined;
+
+  /**
+   * Which scores are better: best_score/best_trial_idx follow it (added in
+   * v1.1). The zero value, DIRECTION_HIGHER, is what every v1.0 checkpoint
+   * means, so a v1.0 checkpoint keeps its meaning and its bytes.
+   *
+   * @generated from field: dsxir.optimizer_session.v1.Direction direction = 15;
+   */
+  direction: Direction;
 };
 
 /**
@@ -343,6 +352,36 @@ export const TrialLogEntrySchema: GenMessage<TrialLogEntry> = /*@__PURE__*/
   messageDesc(file_dsxir_optimizer_session_v1_checkpoint, 4);
 
 /**
+ * Which scores a session prefers. Each direction has exactly one encoding:
+ * higher is the default (field absent), lower is 1. Any other number is
+ * refused. The zero value is a real direction, not UNSPECIFIED, because a
+ * v1.0 checkpoint (which has no field 15) means "higher is better".
+ *
+ * @generated from enum dsxir.optimizer_session.v1.Direction
+ */
+export enum Direction {
+  /**
+   * A higher score is better (v1.0 behaviour).
+   *
+   * @generated from enum value: DIRECTION_HIGHER = 0;
+   */
+  HIGHER = 0,
+
+  /**
+   * A lower score is better (a loss, an error rate, a latency).
+   *
+   * @generated from enum value: DIRECTION_LOWER = 1;
+   */
+  LOWER = 1,
+}
+
+/**
+ * Describes the enum dsxir.optimizer_session.v1.Direction.
+ */
+export const DirectionSchema: GenEnum<Direction> = /*@__PURE__*/
+  enumDesc(file_dsxir_optimizer_session_v1_checkpoint, 0);
+
+/**
  * The status of a session.
  *
  * @generated from enum dsxir.optimizer_session.v1.SessionStatus
@@ -395,7 +434,7 @@ export enum SessionStatus {
  * Describes the enum dsxir.optimizer_session.v1.SessionStatus.
  */
 export const SessionStatusSchema: GenEnum<SessionStatus> = /*@__PURE__*/
-  enumDesc(file_dsxir_optimizer_session_v1_checkpoint, 0);
+  enumDesc(file_dsxir_optimizer_session_v1_checkpoint, 1);
 
 /**
  * The outcome of a finished trial.
@@ -429,5 +468,5 @@ export enum TrialStatus {
  * Describes the enum dsxir.optimizer_session.v1.TrialStatus.
  */
 export const TrialStatusSchema: GenEnum<TrialStatus> = /*@__PURE__*/
-  enumDesc(file_dsxir_optimizer_session_v1_checkpoint, 1);
+  enumDesc(file_dsxir_optimizer_session_v1_checkpoint, 2);
 
