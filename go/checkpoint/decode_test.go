@@ -211,6 +211,9 @@ func TestDecodeRefusals(t *testing.T) {
 		}, "progress.trial_log[1].status"},
 		{"attempts after completed", func(cp *v1.Checkpoint) { cp.Progress.Attempts = 0; cp.Progress.Completed = 5 }, "progress.completed"},
 		{"status before terminal reason", func(cp *v1.Checkpoint) { cp.Status = 0; cp.TerminalReason = &v1.Term{} }, "status"},
+		{"unknown direction", func(cp *v1.Checkpoint) { cp.Direction = 2 }, "direction"},
+		{"negative direction", func(cp *v1.Checkpoint) { cp.Direction = -1 }, "direction"},
+		{"terminal reason before direction", func(cp *v1.Checkpoint) { cp.Direction = 2; cp.TerminalReason = &v1.Term{} }, "terminal_reason"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -246,6 +249,50 @@ func TestDecodeAcceptsMinorVersions(t *testing.T) {
 		if _, err := Decode(marshal(t, cp)); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
+	}
+}
+
+// Direction (field 15, v1.1): lower is written after terminal_reason;
+// higher, the default, is not written, and an explicit 0 on the wire is
+// read as higher and dropped by the re-encoding.
+func TestDirection(t *testing.T) {
+	cp := validCheckpoint(t)
+	higher, err := Encode(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.Direction = v1.Direction_DIRECTION_LOWER
+	lower, err := Encode(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(bytes.Clone(higher), 0x78, 0x01); !bytes.Equal(lower, want) {
+		t.Fatalf("direction lower:\n got %x\nwant %x", lower, want)
+	}
+	got, err := Decode(lower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetDirection() != v1.Direction_DIRECTION_LOWER {
+		t.Fatalf("decoded direction %v", got.GetDirection())
+	}
+	explicit := append(bytes.Clone(higher), 0x78, 0x00)
+	got, err = Decode(explicit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetDirection() != v1.Direction_DIRECTION_HIGHER {
+		t.Fatalf("explicit 0 decoded as %v", got.GetDirection())
+	}
+	if out, err := Encode(got); err != nil || !bytes.Equal(out, higher) {
+		t.Fatalf("explicit 0 re-encoded as %x (%v), want %x", out, err, higher)
+	}
+	_, err = Decode(append(bytes.Clone(higher), 0x78, 0x02))
+	if got := shapeField(t, err); got != "direction" {
+		t.Fatalf("direction 2: field %q", got)
+	}
+	if want := "checkpoint_shape: direction: unknown direction 2"; err.Error() != want {
+		t.Fatalf("direction 2: %q, want %q", err.Error(), want)
 	}
 }
 

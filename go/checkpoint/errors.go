@@ -18,6 +18,7 @@ const (
 	ReasonSamplerFormat  = "sampler_format"
 	ReasonSamplerVersion = "sampler_version"
 	ReasonTrainsetHash   = "trainset_hash"
+	ReasonDirection      = "direction"
 )
 
 // ResumeMismatch reports that a checkpoint cannot be used to resume a
@@ -28,8 +29,8 @@ const (
 // "<input>" for size and parse failures), Detail describes the problem and
 // SessionID is the session id read, if any.
 // Otherwise Reason is one of "optimizer", "sampler_format",
-// "sampler_version" or "trainset_hash", Expected is what the caller asked
-// for and Got what the checkpoint holds.
+// "sampler_version", "trainset_hash" or "direction", Expected is what the
+// caller asked for and Got what the checkpoint holds.
 type ResumeMismatch struct {
 	SessionID string
 	Reason    string
@@ -63,6 +64,8 @@ var gateMessages = map[string]string{
 		"Accept version {got} if the sampler can read it, or start a new session.",
 	ReasonTrainsetHash: "the checkpoint was made on the trainset with hash {got}; this run's hash is {exp}. " +
 		"Pass the same trainset, or start a new session.",
+	ReasonDirection: "the checkpoint's scores are better when {got}; this run's are better when {exp}. " +
+		"Resume with direction {got}, or start a new session.",
 }
 
 // AlreadyTerminal reports that a session has ended (completed, failed or

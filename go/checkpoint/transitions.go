@@ -68,16 +68,23 @@ func requireStatus(cp *v1.Checkpoint, action string, allowed ...v1.SessionStatus
 // RecordTrial appends the next finished trial to a running session and
 // returns its index, the length of the log before it. It counts the attempt
 // and the ok or error outcome; the trial becomes best only when it is ok,
-// has a score, and the score is strictly greater than the best so far (the
-// first of equal scores stays best; -0.0 does not beat 0.0).
+// has a score, and the score is strictly better than the best so far:
+// greater when cp's direction is DIRECTION_HIGHER (the default), lower when
+// it is DIRECTION_LOWER. The first of equal scores stays best; -0.0 and 0.0
+// are equal.
 //
 // Refused, leaving cp unchanged: a session that is not running
-// (*AlreadyTerminal, *InvalidTransition); a NaN score, a status other than
+// (*AlreadyTerminal, *InvalidTransition); a direction other than higher or
+// lower (*InvalidCheckpoint, path "direction"); a NaN score, a status other than
 // ok or error, stats, errors or an artifact with no Term map form, text that
 // is not valid UTF-8, and credentials unless t.RedactSecrets
 // (*InvalidCheckpoint naming the path, e.g. "stats.entries[0].value.string_value").
 func RecordTrial(cp *v1.Checkpoint, t Trial) (uint64, error) {
 	if err := requireStatus(cp, "record a trial", v1.SessionStatus_SESSION_STATUS_RUNNING); err != nil {
+		return 0, err
+	}
+	direction := cp.GetDirection()
+	if err := checkDirection(direction); err != nil {
 		return 0, err
 	}
 	status := t.Status
@@ -144,7 +151,7 @@ func RecordTrial(cp *v1.Checkpoint, t Trial) (uint64, error) {
 	pr.Attempts++
 	if status == v1.TrialStatus_TRIAL_STATUS_OK {
 		pr.Completed++
-		if entry.Score != nil && (pr.BestScore == nil || *entry.Score > *pr.BestScore) {
+		if entry.Score != nil && (pr.BestScore == nil || better(direction, *entry.Score, *pr.BestScore)) {
 			best, bestIdx := *entry.Score, idx
 			pr.BestScore, pr.BestTrialIdx = &best, &bestIdx
 		}
@@ -159,6 +166,15 @@ func RecordTrial(cp *v1.Checkpoint, t Trial) (uint64, error) {
 	}
 	cp.UpdatedAt = timestamppb.Now()
 	return idx, nil
+}
+
+// better reports whether score beats best in direction d: strictly greater
+// for higher, strictly lower for lower.
+func better(d v1.Direction, score, best float64) bool {
+	if d == v1.Direction_DIRECTION_LOWER {
+		return score < best
+	}
+	return score > best
 }
 
 // screenedMap converts v (nil, Map, map[string]any or *v1.TermMap) to a

@@ -212,6 +212,54 @@ func TestRecordTrialBest(t *testing.T) {
 	}
 }
 
+func TestRecordTrialBestLower(t *testing.T) {
+	negZero := math.Copysign(0, -1)
+	cases := []struct {
+		name    string
+		trials  []Trial
+		score   float64
+		bestIdx uint64
+	}{
+		{"first score is best", []Trial{{}, {Score: f64(5)}}, 5, 1},
+		{"strictly lower wins", []Trial{{Score: f64(2)}, {Score: f64(1)}}, 1, 1},
+		{"greater stays out", []Trial{{Score: f64(2)}, {Score: f64(3)}}, 2, 0},
+		{"first of equals stays", []Trial{{Score: f64(2)}, {Score: f64(2)}}, 2, 0},
+		{"-0.0 does not beat 0.0", []Trial{{Score: f64(0)}, {Score: &negZero}}, 0, 0},
+		{"error never best", []Trial{{Score: f64(3)}, {Score: f64(-9), Status: v1.TrialStatus_TRIAL_STATUS_ERROR}}, 3, 0},
+		{"-inf beats everything", []Trial{{Score: f64(-1e308)}, {Score: f64(math.Inf(-1))}}, math.Inf(-1), 1},
+	}
+	for _, c := range cases {
+		cp := freshCheckpoint(t, running)
+		cp.Direction = v1.Direction_DIRECTION_LOWER
+		for _, tr := range c.trials {
+			if _, err := RecordTrial(cp, tr); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+		}
+		pr := cp.GetProgress()
+		if pr.BestScore == nil || math.Float64bits(*pr.BestScore) != math.Float64bits(c.score) || pr.GetBestTrialIdx() != c.bestIdx {
+			t.Errorf("%s: best %v at %d, want %v at %d", c.name, pr.GetBestScore(), pr.GetBestTrialIdx(), c.score, c.bestIdx)
+		}
+		if _, err := Encode(cp); err != nil {
+			t.Errorf("%s: Encode: %v", c.name, err)
+		}
+	}
+}
+
+func TestRecordTrialUnknownDirection(t *testing.T) {
+	cp := freshCheckpoint(t, running)
+	cp.Direction = 2
+	before := proto.Clone(cp)
+	_, err := RecordTrial(cp, Trial{Score: f64(1)})
+	var ic *InvalidCheckpoint
+	if !errors.As(err, &ic) || ic.Path != "direction" {
+		t.Fatalf("error %v, want an *InvalidCheckpoint at direction", err)
+	}
+	if !proto.Equal(cp, before) {
+		t.Fatal("a refused trial changed the checkpoint")
+	}
+}
+
 func TestRecordTrialRefusals(t *testing.T) {
 	cases := []struct {
 		trial Trial

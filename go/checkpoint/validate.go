@@ -20,8 +20,9 @@ const (
 	MaxInputSize = 268435456
 	// MaxTermDepth is the deepest Term a reader accepts and a writer builds (§3.6).
 	MaxTermDepth = 24
-	// FormatV1 is the identifier this package writes (§4).
-	FormatV1 = "dsxir.optimizer_session.checkpoint/v1.0"
+	// FormatV1 is the identifier this package writes (§4); readers accept
+	// any v1 minor.
+	FormatV1 = "dsxir.optimizer_session.checkpoint/v1.1"
 	// InputPath is the field path of size and parse failures.
 	InputPath = "<input>"
 
@@ -231,6 +232,15 @@ func validateCheckpoint(cp *v1.Checkpoint) *InvalidCheckpoint {
 		if err := checkTerm(tr, "terminal_reason", 1); err != nil {
 			return err
 		}
+	}
+	return checkDirection(cp.GetDirection())
+}
+
+// checkDirection refuses a direction number other than higher (0, also a
+// v1.0 checkpoint's) and lower (1).
+func checkDirection(d v1.Direction) *InvalidCheckpoint {
+	if d != v1.Direction_DIRECTION_HIGHER && d != v1.Direction_DIRECTION_LOWER {
+		return invalid("direction", "unknown direction "+strconv.Itoa(int(d)))
 	}
 	return nil
 }

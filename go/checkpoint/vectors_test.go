@@ -29,6 +29,9 @@ type manifest struct {
 		Name, Binpb, Field, Description string
 		ProtobufLevel                   bool `json:"protobuf_level"`
 	} `json:"invalid"`
+	Noncanonical []struct {
+		Name, Binpb, Canonical, Description string
+	} `json:"noncanonical"`
 	Trainset []struct {
 		Name, Input, Sha256, Description string
 	} `json:"trainset"`
@@ -44,9 +47,9 @@ func loadManifest(t testing.TB) *manifest {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatalf("parsing the vector manifest: %v", err)
 	}
-	if len(m.Valid) == 0 || len(m.Invalid) == 0 || len(m.Unknown) == 0 || len(m.Trainset) == 0 {
-		t.Fatalf("the manifest lists no vectors of some kind: %d valid, %d unknown, %d invalid, %d trainset",
-			len(m.Valid), len(m.Unknown), len(m.Invalid), len(m.Trainset))
+	if len(m.Valid) == 0 || len(m.Invalid) == 0 || len(m.Unknown) == 0 || len(m.Noncanonical) == 0 || len(m.Trainset) == 0 {
+		t.Fatalf("the manifest lists no vectors of some kind: %d valid, %d unknown, %d invalid, %d noncanonical, %d trainset",
+			len(m.Valid), len(m.Unknown), len(m.Invalid), len(m.Noncanonical), len(m.Trainset))
 	}
 	return &m
 }
@@ -123,6 +126,30 @@ func TestUnknownFieldVectors(t *testing.T) {
 			// The known-only bytes are themselves a valid checkpoint.
 			if _, err := Decode(known); err != nil {
 				t.Fatalf("known-only bytes refused: %v", err)
+			}
+		})
+	}
+}
+
+// A non-canonical encoding of a valid checkpoint is accepted and re-encoded
+// to its canonical bytes.
+func TestNoncanonicalVectors(t *testing.T) {
+	for _, v := range loadManifest(t).Noncanonical {
+		t.Run(v.Name, func(t *testing.T) {
+			in, want := readVector(t, v.Binpb), readVector(t, v.Canonical)
+			if bytes.Equal(in, want) {
+				t.Fatalf("the vector is canonical already")
+			}
+			cp, err := Decode(in)
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			out, err := Encode(cp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out, want) {
+				t.Fatalf("re-encoding differs from the canonical bytes:\n got %x\nwant %x", out, want)
 			}
 		})
 	}

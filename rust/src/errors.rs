@@ -14,6 +14,9 @@ pub const REASON_SAMPLER_FORMAT: &str = "sampler_format";
 pub const REASON_SAMPLER_VERSION: &str = "sampler_version";
 /// Resume gate reason: the checkpoint was made on another trainset.
 pub const REASON_TRAINSET_HASH: &str = "trainset_hash";
+/// Resume gate reason: the checkpoint's scores are better in the other
+/// direction.
+pub const REASON_DIRECTION: &str = "direction";
 
 /// A value named by a [`ResumeMismatch`] (what the caller expected, what the
 /// checkpoint holds), shown as FORMAT.md §8 says: hashes in lowercase hex, a
@@ -23,7 +26,7 @@ pub const REASON_TRAINSET_HASH: &str = "trainset_hash";
 pub enum GateValue {
     /// No value (`none`).
     None,
-    /// A name: an optimizer or a sampler module.
+    /// A name: an optimizer, a sampler module or a direction.
     Text(String),
     /// One sampler version.
     Version(u32),
@@ -75,7 +78,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// `checkpoint_shape: <field>: <detail>`, the refusal line of the testee.
 ///
 /// Otherwise ([`crate::check_resume`]) the reason is one of `optimizer`,
-/// `sampler_format`, `sampler_version` or `trainset_hash`; [`Self::expected`]
+/// `sampler_format`, `sampler_version`, `trainset_hash` or `direction`; [`Self::expected`]
 /// is the caller's value, [`Self::got`] the checkpoint's, and the message is the text of
 /// FORMAT.md §8: `cannot resume session "<id>": <reason>: …`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +162,11 @@ impl fmt::Display for ResumeMismatch {
                 f,
                 "the checkpoint was made on the trainset with hash {got}; this run's hash is \
                  {exp}. Pass the same trainset, or start a new session."
+            ),
+            REASON_DIRECTION => write!(
+                f,
+                "the checkpoint's scores are better when {got}; this run's are better when \
+                 {exp}. Resume with direction {got}, or start a new session."
             ),
             _ => write!(f, "the checkpoint has {got}; this run expects {exp}."),
         }

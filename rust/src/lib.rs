@@ -13,7 +13,10 @@
 //! - [`check_resume`] is the resume gate (FORMAT.md §8).
 //! - [`record_trial`], [`pause`], [`resume`], [`cancel`], [`complete`] and
 //!   [`fail`] are the state transitions (FORMAT.md §9); [`status_name`]
-//!   names a status.
+//!   names a status and [`direction_name`] a direction: a session's
+//!   `direction` ([`Direction::Higher`], the default, or
+//!   [`Direction::Lower`]) says which scores are better, and
+//!   [`record_trial`] tracks the best by it.
 //!
 //! prost keeps no unknown fields: a checkpoint written by a newer minor is
 //! accepted, and its re-encoding is the canonical encoding of the known fields
@@ -30,8 +33,8 @@ pub mod v1 {
 }
 
 pub use v1::{
-    Checkpoint, OptionEntry, Progress, SamplerFormat, SessionStatus, Term, TermList, TermMap,
-    TermMapEntry, TermNull, TrialLogEntry, TrialStatus,
+    Checkpoint, Direction, OptionEntry, Progress, SamplerFormat, SessionStatus, Term, TermList,
+    TermMap, TermMapEntry, TermNull, TrialLogEntry, TrialStatus,
 };
 
 mod errors;
@@ -44,13 +47,13 @@ mod wire;
 
 pub use errors::{
     hex, AlreadyTerminal, CheckpointError, GateValue, InvalidCheckpoint, InvalidTransition,
-    ResumeMismatch, CHECKPOINT_SHAPE, REASON_OPTIMIZER, REASON_SAMPLER_FORMAT,
+    ResumeMismatch, CHECKPOINT_SHAPE, REASON_DIRECTION, REASON_OPTIMIZER, REASON_SAMPLER_FORMAT,
     REASON_SAMPLER_VERSION, REASON_TRAINSET_HASH,
 };
 pub use session::{
-    cancel, check_resume, check_resume_trainset, complete, decode_trainset, fail, hash_trainset,
-    hash_trainset_terms, is_terminal, pause, record_trial, resume, status_name, Trial,
-    TrialOutcome,
+    cancel, check_resume, check_resume_trainset, complete, decode_trainset, direction_name, fail,
+    hash_trainset, hash_trainset_terms, is_terminal, pause, record_trial, resume, status_name,
+    Trial, TrialOutcome,
 };
 pub use validate::{check_term, check_term_map, validate};
 pub use value::{
@@ -64,8 +67,9 @@ pub const MAX_INPUT_BYTES: usize = 268_435_456;
 /// The deepest Term a reader accepts (a scalar Term has depth 1).
 pub const MAX_TERM_DEPTH: usize = 24;
 
-/// The format identifier this schema's writers write.
-pub const FORMAT_ID: &str = "dsxir.optimizer_session.checkpoint/v1.0";
+/// The format identifier this schema's writers write; readers accept any v1
+/// minor.
+pub const FORMAT_ID: &str = "dsxir.optimizer_session.checkpoint/v1.1";
 
 /// Reads checkpoint bytes: size limit, protobuf parsing, then every check of
 /// FORMAT.md §7 in order. Any valid protobuf encoding of a valid checkpoint is

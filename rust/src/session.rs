@@ -6,11 +6,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use prost::Message;
 
 use crate::errors::{
-    GateValue, REASON_OPTIMIZER, REASON_SAMPLER_FORMAT, REASON_SAMPLER_VERSION,
+    GateValue, REASON_DIRECTION, REASON_OPTIMIZER, REASON_SAMPLER_FORMAT, REASON_SAMPLER_VERSION,
     REASON_TRAINSET_HASH,
 };
 use crate::sha256::Sha256;
-use crate::v1::{term::Kind, Checkpoint, SessionStatus, Term, TrialLogEntry, TrialStatus};
+use crate::v1::{
+    term::Kind, Checkpoint, Direction, SessionStatus, Term, TrialLogEntry, TrialStatus,
+};
+use crate::validate::direction_refusal;
 use crate::value::{canonical_term, from_term_at, to_term_at, to_term_map, Value};
 use crate::{
     wire, AlreadyTerminal, CheckpointError, InvalidCheckpoint, InvalidTransition, ResumeMismatch,
@@ -113,6 +116,16 @@ pub fn status_name(cp: &Checkpoint) -> &'static str {
     }
 }
 
+/// The session's direction as a word: `higher` (the default, also a v1.0
+/// checkpoint's) or `lower`; `None` for a number the format does not define.
+pub fn direction_name(cp: &Checkpoint) -> Option<&'static str> {
+    match Direction::try_from(cp.direction) {
+        Ok(Direction::Higher) => Some("higher"),
+        Ok(Direction::Lower) => Some("lower"),
+        Err(_) => None,
+    }
+}
+
 /// Whether the session has ended: completed, failed or cancelled.
 pub fn is_terminal(cp: &Checkpoint) -> bool {
     matches!(cp.status, COMPLETED | FAILED | CANCELLED)
@@ -129,7 +142,11 @@ pub fn is_terminal(cp: &Checkpoint) -> bool {
 /// 3. another sampler module: reason `sampler_format`;
 /// 4. a sampler version not among `accepted_versions`: reason `sampler_version`;
 /// 5. when `trainset_hash` is given and differs from the checkpoint's:
-///    reason `trainset_hash`.
+///    reason `trainset_hash`;
+/// 6. when `direction` is given and differs from the checkpoint's: reason
+///    `direction` (values `higher`, `lower`; a direction number the format
+///    does not define is refused with reason `checkpoint_shape`, field
+///    `direction`).
 ///
 /// `expected` is the caller's value and `got` the checkpoint's; one accepted
 /// version is shown as a number, several as `[v1,v2,…]` in ascending order.
@@ -140,17 +157,18 @@ pub fn check_resume(
     sampler_module: &str,
     accepted_versions: &[u32],
     trainset_hash: Option<&[u8]>,
+    direction: Option<Direction>,
 ) -> Result<(), CheckpointError> {
     gate(cp, optimizer, sampler_module, accepted_versions)?;
-    match trainset_hash {
-        Some(hash) => check_hash(cp, hash),
-        None => Ok(()),
+    if let Some(hash) = trainset_hash {
+        check_hash(cp, hash)?;
     }
+    check_direction(cp, direction)
 }
 
 /// [`check_resume`] with the trainset itself: it is hashed
-/// ([`hash_trainset`]) once the other checks pass, and its hash compared
-/// with the checkpoint's. A trainset with no Term form is refused with
+/// ([`hash_trainset`]) once the checks before it pass, and its hash compared
+/// with the checkpoint's before the direction is. A trainset with no Term form is refused with
 /// [`CheckpointError::InvalidCheckpoint`].
 pub fn check_resume_trainset(
     cp: &Checkpoint,
@@ -158,9 +176,11 @@ pub fn check_resume_trainset(
     sampler_module: &str,
     accepted_versions: &[u32],
     trainset: &[Value],
+    direction: Option<Direction>,
 ) -> Result<(), CheckpointError> {
     gate(cp, optimizer, sampler_module, accepted_versions)?;
-    check_hash(cp, &hash_trainset(trainset)?)
+    check_hash(cp, &hash_trainset(trainset)?)?;
+    check_direction(cp, direction)
 }
 
 fn gate(
@@ -223,6 +243,32 @@ fn check_hash(cp: &Checkpoint, hash: &[u8]) -> Result<(), CheckpointError> {
             REASON_TRAINSET_HASH,
             GateValue::Hash(hash.to_vec()),
             GateValue::Hash(cp.trainset_hash.clone()),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn check_direction(cp: &Checkpoint, direction: Option<Direction>) -> Result<(), CheckpointError> {
+    let Some(direction) = direction else {
+        return Ok(());
+    };
+    let Some(got) = direction_name(cp) else {
+        let detail = direction_refusal(cp.direction).unwrap_or_default();
+        let mut err = ResumeMismatch::shape("direction".into(), detail);
+        err.session_id = Some(cp.session_id.clone());
+        return Err(err.into());
+    };
+    let expected = match direction {
+        Direction::Higher => "higher",
+        Direction::Lower => "lower",
+    };
+    if expected != got {
+        return Err(ResumeMismatch::gate(
+            &cp.session_id,
+            REASON_DIRECTION,
+            GateValue::Text(expected.into()),
+            GateValue::Text(got.into()),
         )
         .into());
     }
@@ -303,15 +349,22 @@ pub struct Trial {
 /// index (FORMAT.md §9).
 ///
 /// Counts the attempt and the ok or error outcome; the trial becomes best
-/// only when it is ok, has a score, and the score is strictly greater than
-/// the best so far (the first of equal scores stays best). Everything is
-/// checked before anything changes: a NaN score (`score`) and stats, error
+/// only when it is ok, has a score, and the score is strictly better than
+/// the best so far: greater when the checkpoint's direction is
+/// [`Direction::Higher`] (the default), lower when it is
+/// [`Direction::Lower`] (the first of equal scores stays best; -0.0 and 0.0
+/// are equal). Everything is checked before anything changes: a direction
+/// other than higher or lower (`direction`), a NaN score (`score`) and stats, error
 /// or artifact with no Term form (`stats["k"]`, …) are refused with
 /// [`CheckpointError::InvalidCheckpoint`] and leave `cp` as it was. A
 /// paused session refuses with [`CheckpointError::InvalidTransition`], a
 /// terminal one with [`CheckpointError::AlreadyTerminal`]. Sets `updated_at`.
 pub fn record_trial(cp: &mut Checkpoint, trial: Trial) -> Result<u64, CheckpointError> {
     require_status(cp, "record a trial", &[RUNNING])?;
+    if let Some(detail) = direction_refusal(cp.direction) {
+        return Err(InvalidCheckpoint::new("direction", detail).into());
+    }
+    let lower = cp.direction == Direction::Lower as i32;
     if trial.score.is_some_and(f64::is_nan) {
         return Err(InvalidCheckpoint::new("score", "NaN is not allowed").into());
     }
@@ -346,7 +399,8 @@ pub fn record_trial(cp: &mut Checkpoint, trial: Trial) -> Result<u64, Checkpoint
     if ok {
         progress.completed += 1;
         if let Some(score) = trial.score {
-            if progress.best_score.is_none_or(|best| score > best) {
+            let better = |best: f64| if lower { score < best } else { score > best };
+            if progress.best_score.is_none_or(better) {
                 progress.best_score = Some(score);
                 progress.best_trial_idx = Some(idx);
             }

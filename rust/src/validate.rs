@@ -3,7 +3,7 @@
 
 use prost::Message;
 
-use crate::v1::{term, Checkpoint, Progress, Term, TermMap, TrialLogEntry};
+use crate::v1::{term, Checkpoint, Direction, Progress, Term, TermMap, TrialLogEntry};
 use crate::{InvalidCheckpoint, ResumeMismatch, MAX_TERM_DEPTH};
 
 const MIN_SECONDS: i64 = -62_135_596_800;
@@ -76,7 +76,19 @@ pub fn validate(cp: &Checkpoint) -> Result<(), ResumeMismatch> {
     if let Some(reason) = &cp.terminal_reason {
         check_term(reason, "terminal_reason")?;
     }
+    if let Some(detail) = direction_refusal(cp.direction) {
+        return refuse("direction", detail);
+    }
     Ok(())
+}
+
+/// Why a direction number is refused, or `None` for higher (0, also a v1.0
+/// checkpoint's) and lower (1).
+pub(crate) fn direction_refusal(direction: i32) -> Option<String> {
+    match Direction::try_from(direction) {
+        Ok(Direction::Higher | Direction::Lower) => None,
+        Err(_) => Some(format!("unknown direction {direction}")),
+    }
 }
 
 /// `dsxir.optimizer_session.checkpoint/v<major>.<minor>`, decimal without

@@ -63,7 +63,7 @@ fn field(msg: Msg, number: u32) -> Option<Field> {
         (Checkpoint, 9) => message(Progress),
         (Checkpoint, 10) => message(TermMap),
         (Checkpoint, 12) => message(SamplerFormat),
-        (Checkpoint, 13) => scalar(VARINT),
+        (Checkpoint, 13 | 15) => scalar(VARINT),
         (Checkpoint, 14) => message(Term),
         (OptionEntry, 1) => scalar(LEN),
         (OptionEntry, 2) => message(Term),

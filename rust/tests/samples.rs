@@ -3,8 +3,8 @@
 
 use dsxir_checkpoint::v1::term::Kind;
 use dsxir_checkpoint::{
-    decode, encode, Checkpoint, OptionEntry, Progress, SamplerFormat, Term, TermList, TermMap,
-    TermMapEntry, TermNull, TrialLogEntry, FORMAT_ID, MAX_INPUT_BYTES,
+    decode, encode, Checkpoint, Direction, OptionEntry, Progress, SamplerFormat, Term, TermList,
+    TermMap, TermMapEntry, TermNull, TrialLogEntry, FORMAT_ID, MAX_INPUT_BYTES,
 };
 use prost::Message;
 
@@ -77,6 +77,7 @@ fn base() -> Checkpoint {
         }),
         status: 1,
         terminal_reason: None,
+        direction: 0,
     }
 }
 
@@ -146,6 +147,32 @@ fn unknown_fields_are_accepted_and_dropped() {
     newer.extend_from_slice(&[0x98, 0x06, 0x01, 0xa2, 0x06, 0x02, b'h', b'i']);
     let back = decode(&newer).expect("a newer minor is accepted");
     assert_eq!(encode(&back), canonical);
+}
+
+/// Direction (field 15, v1.1): lower is written after terminal_reason;
+/// higher, the default, is not written, and an explicit 0 on the wire is
+/// read as higher and dropped by the re-encoding.
+#[test]
+fn direction_is_written_last_unless_higher() {
+    let mut cp = base();
+    assert_eq!(cp.direction(), Direction::Higher);
+    let higher = encode(&cp);
+    cp.set_direction(Direction::Lower);
+    let lower = encode(&cp);
+    assert_eq!(lower, [higher.as_slice(), &[0x78, 0x01]].concat());
+    assert_eq!(decode(&lower).unwrap().direction(), Direction::Lower);
+    let explicit = [higher.as_slice(), &[0x78, 0x00]].concat();
+    let back = decode(&explicit).expect("an explicit 0 is higher");
+    assert_eq!(back.direction(), Direction::Higher);
+    assert_eq!(encode(&back), higher);
+    let err = decode(&[higher.as_slice(), &[0x78, 0x02]].concat()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "checkpoint_shape: direction: unknown direction 2"
+    );
+    // A direction of the wrong wire type is an unknown field, as elsewhere.
+    let wrong_type = [higher.as_slice(), &[0x7a, 0x00]].concat();
+    assert_eq!(encode(&decode(&wrong_type).unwrap()), higher);
 }
 
 #[test]
@@ -283,6 +310,12 @@ fn checkpoint_rules_name_their_field() {
         ("status", |c| c.status = 0),
         ("status", |c| c.status = 6),
         ("terminal_reason", |c| {
+            c.terminal_reason = Some(Term { kind: None })
+        }),
+        ("direction", |c| c.direction = 2),
+        ("direction", |c| c.direction = -1),
+        ("terminal_reason", |c| {
+            c.direction = 2;
             c.terminal_reason = Some(Term { kind: None })
         }),
     ];

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use dsxir_checkpoint::v1::term::Kind;
 use dsxir_checkpoint::{
-    cancel, check_resume, check_resume_trainset, complete, decode, encode, fail, hash_trainset,
-    is_terminal, pause, record_trial, resume, status_name, validate, AlreadyTerminal, Checkpoint,
-    CheckpointError, GateValue, InvalidTransition, Progress, ResumeMismatch, SamplerFormat,
-    SessionStatus, Term, Trial, TrialOutcome, Value, FORMAT_ID,
+    cancel, check_resume, check_resume_trainset, complete, decode, direction_name, encode, fail,
+    hash_trainset, is_terminal, pause, record_trial, resume, status_name, validate,
+    AlreadyTerminal, Checkpoint, CheckpointError, Direction, GateValue, InvalidTransition,
+    Progress, ResumeMismatch, SamplerFormat, SessionStatus, Term, Trial, TrialOutcome, Value,
+    FORMAT_ID,
 };
 
 const OLD: prost_types::Timestamp = prost_types::Timestamp {
@@ -57,7 +58,7 @@ fn mismatch(result: Result<(), CheckpointError>) -> ResumeMismatch {
 fn gate_messages_equal_pythons() {
     // str(dsxir.errors.ResumeMismatch(...)) for the same values.
     let cp = checkpoint(SessionStatus::Running);
-    let e = mismatch(check_resume(&cp, "demo.B", "samp.A", &[1], None));
+    let e = mismatch(check_resume(&cp, "demo.B", "samp.A", &[1], None, None));
     assert_eq!(
         (e.reason, e.session_id.as_deref()),
         ("optimizer", Some("s1"))
@@ -70,7 +71,7 @@ fn gate_messages_equal_pythons() {
          demo.A; this run is demo.B. Resume with demo.A, or start a new session."
     );
 
-    let e = mismatch(check_resume(&cp, "demo.A", "samp.B", &[1], None));
+    let e = mismatch(check_resume(&cp, "demo.A", "samp.B", &[1], None, None));
     assert_eq!(e.reason, "sampler_format");
     assert_eq!(
         e.to_string(),
@@ -78,7 +79,7 @@ fn gate_messages_equal_pythons() {
          this run's is samp.B. Resume with sampler samp.A, or start a new session."
     );
 
-    let e = mismatch(check_resume(&cp, "demo.A", "samp.A", &[2], None));
+    let e = mismatch(check_resume(&cp, "demo.A", "samp.A", &[2], None, None));
     assert_eq!(e.reason, "sampler_version");
     assert_eq!(
         (e.expected().clone(), e.got().clone()),
@@ -92,7 +93,14 @@ fn gate_messages_equal_pythons() {
     );
 
     // A set of versions, shown in ascending order without repeats.
-    let e = mismatch(check_resume(&cp, "demo.A", "samp.A", &[10, 3, 2, 3], None));
+    let e = mismatch(check_resume(
+        &cp,
+        "demo.A",
+        "samp.A",
+        &[10, 3, 2, 3],
+        None,
+        None,
+    ));
     assert_eq!(e.expected(), &GateValue::Versions(vec![2, 3, 10]));
     assert_eq!(
         e.to_string(),
@@ -100,7 +108,7 @@ fn gate_messages_equal_pythons() {
          version 1; this run accepts [2,3,10]. Accept version 1 if the sampler can read it, or \
          start a new session."
     );
-    let e = mismatch(check_resume(&cp, "demo.A", "samp.A", &[], None));
+    let e = mismatch(check_resume(&cp, "demo.A", "samp.A", &[], None, None));
     assert!(e.to_string().contains("this run accepts []."), "{e}");
 
     let mut cp7 = cp.clone();
@@ -111,6 +119,7 @@ fn gate_messages_equal_pythons() {
         "samp.A",
         &[1],
         Some(&[0xab; 32]),
+        None,
     ));
     assert_eq!(e.reason, "trainset_hash");
     assert_eq!(e.expected(), &GateValue::Hash(vec![0xab; 32]));
@@ -145,19 +154,19 @@ fn gate_messages_follow_the_table_of_format_md() {
     let cases: [(&str, ResumeMismatch, &str, &str); 4] = [
         (
             "optimizer",
-            mismatch(check_resume(&cp, "demo.B", "samp.A", &[1], None)),
+            mismatch(check_resume(&cp, "demo.B", "samp.A", &[1], None, None)),
             "demo.A",
             "demo.B",
         ),
         (
             "sampler_format",
-            mismatch(check_resume(&cp, "demo.A", "samp.B", &[1], None)),
+            mismatch(check_resume(&cp, "demo.A", "samp.B", &[1], None, None)),
             "samp.A",
             "samp.B",
         ),
         (
             "sampler_version",
-            mismatch(check_resume(&cp, "demo.A", "samp.A", &[3, 2], None)),
+            mismatch(check_resume(&cp, "demo.A", "samp.A", &[3, 2], None, None)),
             "1",
             "[2,3]",
         ),
@@ -169,6 +178,7 @@ fn gate_messages_follow_the_table_of_format_md() {
                 "samp.A",
                 &[1],
                 Some(&[0x02; 32]),
+                None,
             )),
             &"01".repeat(32),
             &"02".repeat(32),
@@ -184,12 +194,92 @@ fn gate_messages_follow_the_table_of_format_md() {
         );
     }
     // The example under the table.
-    let e = mismatch(check_resume(&cp, "demo.A", "samp.A", &[2], None));
+    let e = mismatch(check_resume(&cp, "demo.A", "samp.A", &[2], None, None));
     assert_eq!(
         e.to_string(),
         "cannot resume session \"s1\": sampler_version: the checkpoint holds sampler state \
          version 1; this run accepts 2. Accept version 1 if the sampler can read it, or start \
          a new session."
+    );
+}
+
+#[test]
+fn gate_compares_the_direction_last_when_given() {
+    let mut cp = checkpoint(SessionStatus::Running);
+    let hash = cp.trainset_hash.clone();
+    let lower = Some(Direction::Lower);
+    let e = mismatch(check_resume(&cp, "demo.A", "samp.A", &[1], None, lower));
+    assert_eq!(e.reason, "direction");
+    assert_eq!(e.expected(), &GateValue::Text("lower".into()));
+    assert_eq!(e.got(), &GateValue::Text("higher".into()));
+    assert_eq!(
+        e.to_string(),
+        "cannot resume session \"s1\": direction: the checkpoint's scores are better when \
+         higher; this run's are better when lower. Resume with direction higher, or start a new \
+         session."
+    );
+    // The trainset is checked before the direction.
+    let e = mismatch(check_resume(
+        &cp,
+        "demo.A",
+        "samp.A",
+        &[1],
+        Some(&[0; 32]),
+        lower,
+    ));
+    assert_eq!(e.reason, "trainset_hash");
+    let mut other = trainset();
+    other.reverse();
+    let e = mismatch(check_resume_trainset(
+        &cp,
+        "demo.A",
+        "samp.A",
+        &[1],
+        &other,
+        lower,
+    ));
+    assert_eq!(e.reason, "trainset_hash");
+    let e = mismatch(check_resume_trainset(
+        &cp,
+        "demo.A",
+        "samp.A",
+        &[1],
+        &trainset(),
+        lower,
+    ));
+    assert_eq!(e.reason, "direction");
+    cp.set_direction(Direction::Lower);
+    assert_eq!(direction_name(&cp), Some("lower"));
+    assert_eq!(
+        check_resume(&cp, "demo.A", "samp.A", &[1], Some(&hash), lower),
+        Ok(())
+    );
+    assert_eq!(
+        check_resume(&cp, "demo.A", "samp.A", &[1], None, None),
+        Ok(())
+    );
+    let e = mismatch(check_resume(
+        &cp,
+        "demo.A",
+        "samp.A",
+        &[1],
+        None,
+        Some(Direction::Higher),
+    ));
+    assert_eq!(
+        (e.expected(), e.got()),
+        (
+            &GateValue::Text("higher".into()),
+            &GateValue::Text("lower".into())
+        )
+    );
+    // A direction the format does not define is a checkpoint_shape refusal.
+    cp.direction = 2;
+    assert_eq!(direction_name(&cp), None);
+    let e = mismatch(check_resume(&cp, "demo.A", "samp.A", &[1], None, lower));
+    assert_eq!(
+        e.to_string(),
+        "checkpoint_shape: direction: unknown direction 2"
     );
 }
 
@@ -202,7 +292,7 @@ fn gate_checks_in_order() {
         SessionStatus::Cancelled,
     ] {
         let cp = checkpoint(status);
-        let err = check_resume(&cp, "x", "y", &[9], Some(&[0; 32])).unwrap_err();
+        let err = check_resume(&cp, "x", "y", &[9], Some(&[0; 32]), None).unwrap_err();
         let name = status_name(&cp);
         assert_eq!(
             err,
@@ -218,7 +308,7 @@ fn gate_checks_in_order() {
     }
     let cp = checkpoint(SessionStatus::Running);
     let reason = |opt, module, versions: &[u32], hash: Option<&[u8]>| {
-        mismatch(check_resume(&cp, opt, module, versions, hash)).reason
+        mismatch(check_resume(&cp, opt, module, versions, hash, None)).reason
     };
     assert_eq!(reason("x", "y", &[9], Some(&[0; 32])), "optimizer");
     assert_eq!(
@@ -237,27 +327,44 @@ fn gate_checks_in_order() {
     for status in [SessionStatus::Running, SessionStatus::Paused] {
         let cp = checkpoint(status);
         let hash = cp.trainset_hash.clone();
-        assert_eq!(check_resume(&cp, "demo.A", "samp.A", &[1], None), Ok(()));
         assert_eq!(
-            check_resume(&cp, "demo.A", "samp.A", &[2, 1], Some(&hash)),
+            check_resume(&cp, "demo.A", "samp.A", &[1], None, None),
             Ok(())
         );
         assert_eq!(
-            check_resume_trainset(&cp, "demo.A", "samp.A", &[1], &trainset()),
+            check_resume(&cp, "demo.A", "samp.A", &[2, 1], Some(&hash), None),
+            Ok(())
+        );
+        assert_eq!(
+            check_resume_trainset(&cp, "demo.A", "samp.A", &[1], &trainset(), None),
             Ok(())
         );
         let mut other = trainset();
         other.reverse();
-        let e = mismatch(check_resume_trainset(&cp, "demo.A", "samp.A", &[1], &other));
+        let e = mismatch(check_resume_trainset(
+            &cp,
+            "demo.A",
+            "samp.A",
+            &[1],
+            &other,
+            None,
+        ));
         assert_eq!(e.reason, "trainset_hash");
         assert_eq!(e.got(), &GateValue::Hash(hash));
         // A trainset with no Term form is refused once the other checks pass.
         let bad = [Value::Float(f64::NAN)];
-        match check_resume_trainset(&cp, "demo.A", "samp.A", &[1], &bad) {
+        match check_resume_trainset(&cp, "demo.A", "samp.A", &[1], &bad, None) {
             Err(CheckpointError::InvalidCheckpoint(e)) => assert_eq!(e.path, "trainset[0]"),
             other => panic!("{other:?}"),
         }
-        let e = mismatch(check_resume_trainset(&cp, "demo.B", "samp.A", &[1], &bad));
+        let e = mismatch(check_resume_trainset(
+            &cp,
+            "demo.B",
+            "samp.A",
+            &[1],
+            &bad,
+            None,
+        ));
         assert_eq!(e.reason, "optimizer");
     }
 }
@@ -393,6 +500,51 @@ fn negative_zero_does_not_beat_zero() {
         Some((-0.0f64).to_bits())
     );
     validate(&cp).unwrap();
+}
+
+#[test]
+fn lower_is_better_when_the_direction_is_lower() {
+    let mut cp = checkpoint(SessionStatus::Running);
+    cp.set_direction(Direction::Lower);
+    assert_eq!(record_trial(&mut cp, ok_trial(None)), Ok(0));
+    assert_eq!(best(&cp), (None, None));
+    // The first score is best; a greater one is not; a lower one is.
+    record_trial(&mut cp, ok_trial(Some(2.0))).unwrap();
+    assert_eq!(best(&cp), (Some(2.0), Some(1)));
+    record_trial(&mut cp, ok_trial(Some(3.0))).unwrap();
+    assert_eq!(best(&cp), (Some(2.0), Some(1)));
+    record_trial(&mut cp, ok_trial(Some(0.0))).unwrap();
+    assert_eq!(best(&cp), (Some(0.0), Some(3)));
+    // Equal scores: the first stays best, and -0.0 is not lower than 0.0.
+    record_trial(&mut cp, ok_trial(Some(-0.0))).unwrap();
+    record_trial(&mut cp, ok_trial(Some(0.0))).unwrap();
+    let (score, idx) = best(&cp);
+    assert_eq!(
+        (score.map(f64::to_bits), idx),
+        (Some(0.0f64.to_bits()), Some(3))
+    );
+    // An error trial is never best, whatever its score.
+    let error = Trial {
+        score: Some(-9.0),
+        outcome: TrialOutcome::Error,
+        ..Default::default()
+    };
+    record_trial(&mut cp, error).unwrap();
+    assert_eq!(best(&cp), (Some(0.0), Some(3)));
+    record_trial(&mut cp, ok_trial(Some(f64::NEG_INFINITY))).unwrap();
+    assert_eq!(best(&cp), (Some(f64::NEG_INFINITY), Some(7)));
+    validate(&cp).unwrap();
+    assert_eq!(decode(&encode(&cp)).unwrap(), cp);
+}
+
+#[test]
+fn record_trial_refuses_an_unknown_direction() {
+    let mut cp = checkpoint(SessionStatus::Running);
+    cp.direction = 2;
+    let before = cp.clone();
+    let err = record_trial(&mut cp, ok_trial(Some(1.0))).unwrap_err();
+    assert_eq!(err.to_string(), "direction: unknown direction 2");
+    assert_eq!(cp, before);
 }
 
 #[test]

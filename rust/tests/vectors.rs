@@ -82,6 +82,21 @@ fn unknown_field_vectors_are_read_and_give_known_only() {
 }
 
 #[test]
+fn noncanonical_vectors_reencode_canonically() {
+    for vector in list(&manifest(), "noncanonical") {
+        let bytes = read(vector, "binpb");
+        let canonical = read(vector, "canonical");
+        assert_ne!(bytes, canonical, "{}: vector is canonical", name(vector));
+        let cp = decode(&bytes).unwrap_or_else(|e| panic!("{}: refused: {e}", name(vector)));
+        assert!(
+            encode(&cp) == canonical,
+            "{}: re-encoding is not the canonical bytes",
+            name(vector)
+        );
+    }
+}
+
+#[test]
 fn invalid_vectors_are_refused_with_their_field() {
     for vector in list(&manifest(), "invalid") {
         let bytes = read(vector, "binpb");

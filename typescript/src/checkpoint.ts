@@ -11,6 +11,9 @@
  *   {@link ResumeMismatch} with reason `checkpoint_shape` and the offending
  *   field; nothing else.
  * - {@link checkResume} is the gate a resuming optimizer passes first.
+ * - A session's `direction` (`Direction.HIGHER`, the default, or
+ *   `Direction.LOWER`) says which scores are better; `recordTrial` tracks
+ *   the best by it.
  */
 
 import { createHash } from "node:crypto";
@@ -18,12 +21,12 @@ import { clone, toBinary } from "@bufbuild/protobuf";
 import { type Checkpoint, CheckpointSchema } from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
 import { redact, screen } from "./credentials.js";
 import { AlreadyTerminal, InvalidCheckpoint, ResumeMismatch } from "./errors.js";
-import { isTerminal, statusName } from "./status.js";
+import { type DirectionName, directionName, isTerminal, statusName } from "./status.js";
 import { termBytes } from "./term.js";
 import { check, MAX_CHECKPOINT_BYTES } from "./validate.js";
 import { parse } from "./wire.js";
 
-export { isTerminal, statusName } from "./status.js";
+export { directionName, isTerminal, statusName, type DirectionName } from "./status.js";
 
 const TRAINSET_DOMAIN = new TextEncoder().encode("dsxir.trainset.v1\n");
 
@@ -138,6 +141,8 @@ export interface ResumeExpectation {
   trainset?: Iterable<unknown>;
   /** Or the hash of that trainset (32 bytes); not both. */
   trainsetHash?: Uint8Array;
+  /** Which scores the caller prefers; must equal the checkpoint's direction when given. */
+  direction?: DirectionName;
 }
 
 /**
@@ -145,8 +150,11 @@ export interface ResumeExpectation {
  *
  * Throws {@link AlreadyTerminal} for a completed, failed or cancelled
  * session, then {@link ResumeMismatch} with reason `optimizer`,
- * `sampler_format`, `sampler_version` or `trainset_hash`. The trainset is
- * checked only when `trainset` or `trainsetHash` is given (not both).
+ * `sampler_format`, `sampler_version`, `trainset_hash` or `direction`. The
+ * trainset is checked only when `trainset` or `trainsetHash` is given (not
+ * both), the direction only when `direction` is given (a checkpoint whose
+ * direction number the format does not define is then refused with reason
+ * `checkpoint_shape`, field `direction`).
  */
 export function checkResume(cp: Checkpoint, expect: ResumeExpectation): void {
   if (expect.trainset !== undefined && expect.trainsetHash !== undefined) {
@@ -173,6 +181,15 @@ export function checkResume(cp: Checkpoint, expect: ResumeExpectation): void {
   const hash = expect.trainset !== undefined ? hashTrainset(expect.trainset) : expect.trainsetHash;
   if (hash !== undefined && !equalBytes(hash, cp.trainsetHash)) {
     throw new ResumeMismatch(sid, "trainset_hash", hash, cp.trainsetHash);
+  }
+  if (expect.direction !== undefined) {
+    const direction = directionName(cp);
+    if (direction === undefined) {
+      throw shape(sid, "direction", `unknown direction ${String(cp.direction)}`);
+    }
+    if (expect.direction !== direction) {
+      throw new ResumeMismatch(sid, "direction", expect.direction, direction);
+    }
   }
 }
 

@@ -50,14 +50,15 @@ export type MismatchReason =
   | "optimizer"
   | "sampler_format"
   | "sampler_version"
-  | "trainset_hash";
+  | "trainset_hash"
+  | "direction";
 
 /**
  * A checkpoint cannot be used to resume a session.
  *
  * `reason` is `checkpoint_shape` (the bytes are not a valid checkpoint;
  * `field` names the offending field and `detail` the problem), `optimizer`,
- * `sampler_format`, `sampler_version` or `trainset_hash`. `expected` is what
+ * `sampler_format`, `sampler_version`, `trainset_hash` or `direction`. `expected` is what
  * the caller asked for, `got` what the checkpoint holds.
  */
 export class ResumeMismatch extends CheckpointError {
@@ -102,6 +103,8 @@ function gateMessage(reason: MismatchReason, got: string, exp: string): string {
       return `the checkpoint holds sampler state version ${got}; this run accepts ${exp}. Accept version ${got} if the sampler can read it, or start a new session.`;
     case "trainset_hash":
       return `the checkpoint was made on the trainset with hash ${got}; this run's hash is ${exp}. Pass the same trainset, or start a new session.`;
+    case "direction":
+      return `the checkpoint's scores are better when ${got}; this run's are better when ${exp}. Resume with direction ${got}, or start a new session.`;
     default:
       return `the checkpoint has ${got}; this run expects ${exp}.`;
   }

@@ -11,7 +11,7 @@ export {
   type EncodeOptions,
   type ResumeExpectation,
 } from "./checkpoint.js";
-export { isTerminal, statusName } from "./status.js";
+export { directionName, isTerminal, statusName, type DirectionName } from "./status.js";
 export {
   cancel,
   complete,

@@ -16,6 +16,7 @@ import { timestampNow } from "@bufbuild/protobuf/wkt";
 import {
   type Checkpoint,
   CheckpointSchema,
+  Direction,
   ProgressSchema,
   SessionStatus,
   type TrialLogEntry,
@@ -27,6 +28,7 @@ import { redact, screen } from "./credentials.js";
 import { AlreadyTerminal, InvalidCheckpoint, InvalidTransition } from "./errors.js";
 import { isTerminal, statusName } from "./status.js";
 import { canonicalTerm, isWellFormed, toTerm, toTermMap } from "./term.js";
+import { checkDirection } from "./validate.js";
 
 const UINT64_LIMIT = 1n << 64n;
 
@@ -77,15 +79,19 @@ function requireStatus(cp: Checkpoint, action: string, ...allowed: SessionStatus
  * log's length before it).
  *
  * Counts the attempt and the ok or error outcome; the trial becomes best only
- * when it is ok, has a score, and the score is strictly greater than the best
- * so far (the first of equal scores stays best; -0 does not beat 0). Refused,
- * leaving `cp` as it was: a session that is not running, a NaN score, a
+ * when it is ok, has a score, and the score is strictly better than the best
+ * so far: greater when `cp.direction` is `Direction.HIGHER` (the default),
+ * lower when it is `Direction.LOWER` (the first of equal scores stays best;
+ * -0 and 0 are equal). Refused, leaving `cp` as it was: a session that is not
+ * running, a direction other than higher or lower ({@link InvalidCheckpoint}
+ * at `direction`), a NaN score, a
  * status other than `ok`/`error`, stats, errors or an artifact with no Term
  * map form, and credentials unless `redactSecrets` ({@link InvalidCheckpoint}
  * naming the path, e.g. `stats.entries[0].value.string_value`).
  */
 export function recordTrial(cp: Checkpoint, trial: Trial): number {
   requireStatus(cp, "record a trial", SessionStatus.RUNNING);
+  checkDirection(cp.direction);
   const status = trial.status ?? "ok";
   if (status !== "ok" && status !== "error") {
     throw new InvalidCheckpoint("status", `must be 'ok' or 'error', got '${String(status)}'`);
@@ -148,6 +154,7 @@ export function recordTrial(cp: Checkpoint, trial: Trial): number {
   screened(scratch, trial.redactSecrets ?? false, "progress.trial_log[0].", "");
 
   // Nothing is refused from here on.
+  const lower = cp.direction === Direction.LOWER;
   if (cp.progress === undefined) {
     cp.progress = create(ProgressSchema);
   }
@@ -158,7 +165,8 @@ export function recordTrial(cp: Checkpoint, trial: Trial): number {
   progress.attempts += 1n;
   if (status === "ok") {
     progress.completed += 1n;
-    if (score !== undefined && (progress.bestScore === undefined || score > progress.bestScore)) {
+    const best = progress.bestScore;
+    if (score !== undefined && (best === undefined || (lower ? score < best : score > best))) {
       progress.bestScore = score;
       progress.bestTrialIdx = BigInt(idx);
     }

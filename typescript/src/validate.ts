@@ -12,6 +12,7 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   type Checkpoint,
+  Direction,
   type Progress,
   SessionStatus,
   TrialStatus,
@@ -21,8 +22,8 @@ import { checkTerm, checkTermMap, isWellFormed } from "./term.js";
 
 /** The major version of the format this library reads. */
 export const FORMAT_MAJOR = 1;
-/** The identifier this library writes in field 1 of every checkpoint. */
-export const FORMAT_ID = "dsxir.optimizer_session.checkpoint/v1.0";
+/** The identifier this library writes in field 1 of every checkpoint; readers accept any v1 minor. */
+export const FORMAT_ID = "dsxir.optimizer_session.checkpoint/v1.1";
 /** Readers refuse longer input before parsing it (256 MiB). */
 export const MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024;
 
@@ -78,8 +79,16 @@ export function check(cp: Checkpoint): void {
   if (cp.terminalReason !== undefined) {
     checkTerm(cp.terminalReason, "terminal_reason");
   }
+  checkDirection(cp.direction);
   if (!(cp.samplerBlob instanceof Uint8Array)) {
     throw new InvalidCheckpoint("sampler_blob", "must be a Uint8Array");
+  }
+}
+
+/** Refuse a direction other than higher (0, also a v1.0 checkpoint's) and lower (1). */
+export function checkDirection(direction: Direction): void {
+  if (direction !== Direction.HIGHER && direction !== Direction.LOWER) {
+    throw new InvalidCheckpoint("direction", `unknown direction ${String(direction)}`);
   }
 }
 

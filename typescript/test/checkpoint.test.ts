@@ -8,6 +8,7 @@ import {
   AlreadyTerminal,
   CheckpointSchema,
   checkResume,
+  Direction,
   decode,
   encode,
   FORMAT_ID,
@@ -134,14 +135,14 @@ test("-0.0 best score must match the trial's bits", () => {
 test("unknown fields are kept and written after the known fields of their message", () => {
   const cp = withTrials();
   const known = encode(cp);
-  // Field 15 (varint 42) at the top, and field 9 (bytes "abc") in trial 1.
-  const extraTop = fromHex("782a");
+  // Field 16 (varint 42) at the top, and field 9 (bytes "abc") in trial 1.
+  const extraTop = fromHex("80012a");
   const extraEntry = fromHex("4a03616263");
   const entry1 = toBinary(TrialLogEntrySchema, cp.progress!.trialLog[1]!);
   cp.progress!.trialLog[1]!.$unknown = [{ no: 9, wireType: WireType.LengthDelimited, data: fromHex("03616263") }];
-  cp.$unknown = [{ no: 15, wireType: WireType.Varint, data: fromHex("2a") }];
+  cp.$unknown = [{ no: 16, wireType: WireType.Varint, data: fromHex("2a") }];
   const raw = encode(cp);
-  assert.ok(hexOf(raw).endsWith("782a"));
+  assert.ok(hexOf(raw).endsWith("80012a"));
   assert.ok(hexOf(raw).includes(hexOf(entry1) + hexOf(extraEntry)));
   assert.equal(raw.length, known.length + extraTop.length + extraEntry.length);
   // A reader keeps them and writes them back unchanged.
@@ -150,7 +151,7 @@ test("unknown fields are kept and written after the known fields of their messag
   assert.equal(hexOf(encode(back)), hexOf(raw));
   // Unknown fields read before known ones move behind them: the canonical order.
   const shuffled = new Uint8Array([...extraTop, ...known]);
-  assert.equal(hexOf(encode(decode(shuffled))), hexOf(known) + "782a");
+  assert.equal(hexOf(encode(decode(shuffled))), hexOf(known) + "80012a");
 });
 
 test("a known field with another wire type is kept as an unknown field, as upb and Go do", () => {
@@ -241,6 +242,8 @@ test("encode refuses what decode refuses, naming the field", () => {
     ["status", (cp) => (cp.status = SessionStatus.UNSPECIFIED)],
     ["status", (cp) => (cp.status = 9 as SessionStatus)],
     ["terminal_reason", (cp) => (cp.terminalReason = create(TermSchema))],
+    ["direction", (cp) => (cp.direction = 2 as Direction)],
+    ["direction", (cp) => (cp.direction = -1 as Direction)],
     [
       "terminal_reason.bigint_value",
       (cp) => (cp.terminalReason = create(TermSchema, { kind: { case: "bigintValue", value: new Uint8Array([0, 1]) } })),
@@ -267,6 +270,30 @@ test("the first failing check in FORMAT.md §7 order is reported", () => {
   encodeRefusedAt(cp, "progress.completed");
   cp.progress!.completed = 2n;
   encodeRefusedAt(cp, "status");
+  cp.status = SessionStatus.RUNNING;
+  cp.direction = 2 as Direction;
+  cp.terminalReason = create(TermSchema);
+  encodeRefusedAt(cp, "terminal_reason");
+  cp.terminalReason = undefined;
+  encodeRefusedAt(cp, "direction");
+});
+
+test("direction: lower is written after terminal_reason, higher (the default) is not written", () => {
+  const cp = withTrials();
+  assert.equal(cp.direction, Direction.HIGHER);
+  const higher = encode(cp);
+  cp.direction = Direction.LOWER;
+  const lower = encode(cp);
+  assert.equal(hexOf(lower), hexOf(higher) + "7801");
+  assert.equal(decode(lower).direction, Direction.LOWER);
+  // An explicit 0 on the wire is higher; the re-encoding drops it.
+  const explicit = decode(fromHex(hexOf(higher) + "7800"));
+  assert.equal(explicit.direction, Direction.HIGHER);
+  assert.equal(hexOf(encode(explicit)), hexOf(higher));
+  assert.throws(
+    () => decode(fromHex(hexOf(higher) + "7802")),
+    (e: unknown) => e instanceof ResumeMismatch && e.field === "direction" && e.detail === "unknown direction 2",
+  );
 });
 
 test("decode refuses oversized input before parsing, and reports <input> for bad bytes", () => {
@@ -291,7 +318,7 @@ test("decode refuses oversized input before parsing, and reports <input> for bad
   );
 });
 
-test("resume gate: terminal sessions, then optimizer, sampler module, version, trainset", () => {
+test("resume gate: terminal sessions, then optimizer, sampler module, version, trainset, direction", () => {
   const cp = withTrials();
   const trainset = [{ q: "1+1", a: "2" }];
   cp.trainsetHash = hashTrainset(trainset);
@@ -300,6 +327,7 @@ test("resume gate: terminal sessions, then optimizer, sampler module, version, t
   checkResume(cp, { ...ok, trainset });
   checkResume(cp, { ...ok, trainsetHash: hashTrainset(trainset) });
   checkResume(cp, { ...ok, samplerFormat: ["demo.RandomSearch", [3, 1]] });
+  checkResume(cp, { ...ok, direction: "higher" });
   cp.status = SessionStatus.PAUSED;
   checkResume(cp, ok);
 
@@ -340,6 +368,28 @@ test("resume gate: terminal sessions, then optimizer, sampler module, version, t
     `cannot resume session "s1": trainset_hash: the checkpoint was made on the trainset with hash ${hexOf(cp.trainsetHash)}; this run's hash is ${hexOf(other)}. Pass the same trainset, or start a new session.`,
     "trainset_hash",
   );
+  mismatch(
+    { ...ok, trainset, direction: "lower" },
+    "cannot resume session \"s1\": direction: the checkpoint's scores are better when higher; this run's are better when lower. Resume with direction higher, or start a new session.",
+    "direction",
+  );
+  // The trainset is checked before the direction.
+  mismatch({ ...ok, trainset: [{ q: "1+1", a: "3" }], direction: "lower" }, `cannot resume session "s1": trainset_hash: the checkpoint was made on the trainset with hash ${hexOf(cp.trainsetHash)}; this run's hash is ${hexOf(other)}. Pass the same trainset, or start a new session.`, "trainset_hash");
+  cp.direction = Direction.LOWER;
+  checkResume(cp, { ...ok, direction: "lower" });
+  checkResume(cp, ok);
+  mismatch(
+    { ...ok, direction: "higher" },
+    "cannot resume session \"s1\": direction: the checkpoint's scores are better when lower; this run's are better when higher. Resume with direction lower, or start a new session.",
+    "direction",
+  );
+  cp.direction = 2 as Direction;
+  checkResume(cp, ok);
+  assert.throws(
+    () => checkResume(cp, { ...ok, direction: "lower" }),
+    (e: unknown) => e instanceof ResumeMismatch && e.reason === "checkpoint_shape" && e.field === "direction",
+  );
+  cp.direction = Direction.HIGHER;
   // The checks run in order: the optimizer is reported before the version.
   mismatch({ optimizer: "x", samplerFormat: ["y", 9] }, 'cannot resume session "s1": optimizer: the checkpoint was written by optimizer dspy.teleprompt.MIPROv2; this run is x. Resume with dspy.teleprompt.MIPROv2, or start a new session.', "optimizer");
   assert.throws(() => checkResume(cp, { ...ok, trainset, trainsetHash: other }), TypeError);

@@ -167,17 +167,21 @@ function client(options: CheckpointStoreClientOptions = {}, address = main.addre
 const BASE = Date.UTC(2026, 2, 1, 12, 0, 0);
 const HOUR = 3_600_000;
 
-/** A valid checkpoint of a session with `completed` ok trials, updated at `updated` (ms). */
+/**
+ * A valid checkpoint of a session with `completed` ok trials, updated at
+ * `updated` (ms). It is created and started an hour before BASE, so that
+ * later samples of one session are legal successors of earlier ones.
+ */
 function sample(sessionId: string, optimizer: string, status: SessionStatus, updated: number, completed: number): Checkpoint {
   const cp = freshCheckpoint();
   cp.sessionId = sessionId;
   cp.optimizer = optimizer;
   cp.status = status;
   cp.optimizerOpts.push(create(OptionEntrySchema, { key: "num_trials", value: toTerm(10n) }));
-  cp.createdAt = timestampFromDate(new Date(updated - HOUR));
+  cp.createdAt = timestampFromDate(new Date(BASE - HOUR));
   cp.updatedAt = timestampFromDate(new Date(updated));
   const p = cp.progress!;
-  p.startedAt = timestampFromDate(new Date(updated - HOUR));
+  p.startedAt = timestampFromDate(new Date(BASE - HOUR));
   for (let i = 0; i < completed; i++) {
     p.trialLog.push(
       create(TrialLogEntrySchema, {

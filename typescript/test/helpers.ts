@@ -19,6 +19,7 @@ export interface Manifest {
   valid: { name: string; binpb: string; json: string; description: string }[];
   unknown: { name: string; binpb: string; known_only: string; description: string }[];
   invalid: { name: string; binpb: string; field: string; protobuf_level: boolean; description: string }[];
+  noncanonical: { name: string; binpb: string; canonical: string; description: string }[];
   trainset: { name: string; input: string; sha256: string; description: string }[];
 }
 

@@ -8,6 +8,8 @@ import {
   Atom,
   type Checkpoint,
   CheckpointSchema,
+  Direction,
+  directionName,
   encode,
   fromTerm,
   InvalidCheckpoint,
@@ -168,6 +170,39 @@ test("recordTrial: the best trial", () => {
   }
 });
 
+test("recordTrial: the best trial of a session whose direction is lower", () => {
+  const cases: [string, Parameters<typeof recordTrial>[1][], number, bigint][] = [
+    ["the first score is best", [{}, { score: 5 }], 5, 1n],
+    ["strictly lower wins", [{ score: 2 }, { score: 1 }], 1, 1n],
+    ["greater stays out", [{ score: 2 }, { score: 3 }], 2, 0n],
+    ["the first of equals stays", [{ score: 2 }, { score: 2 }], 2, 0n],
+    ["-0 does not beat 0", [{ score: 0 }, { score: -0 }], 0, 0n],
+    ["an error is never best", [{ score: 3 }, { score: -9, status: "error" }], 3, 0n],
+    ["-Infinity beats everything", [{ score: -1e308 }, { score: -Infinity }], -Infinity, 1n],
+  ];
+  for (const [name, trials, score, idx] of cases) {
+    const cp = freshCheckpoint();
+    cp.direction = Direction.LOWER;
+    for (const t of trials) {
+      recordTrial(cp, t);
+    }
+    assert.ok(Object.is(cp.progress!.bestScore, score), `${name}: best ${cp.progress!.bestScore}`);
+    assert.equal(cp.progress!.bestTrialIdx, idx, name);
+    encode(cp);
+  }
+});
+
+test("recordTrial refuses a session whose direction is unknown", () => {
+  const cp = freshCheckpoint();
+  cp.direction = 2 as Direction;
+  const before = clone(CheckpointSchema, cp);
+  assert.throws(
+    () => recordTrial(cp, { score: 1 }),
+    (e: unknown) => e instanceof InvalidCheckpoint && e.path === "direction",
+  );
+  assert.ok(equals(CheckpointSchema, cp, before));
+});
+
 test("recordTrial refuses bad trials and leaves the checkpoint as it was", () => {
   const missingValue = create(TermMapSchema, { entries: [create(TermMapEntrySchema, { key: toTerm("a") })] });
   const cases: [Parameters<typeof recordTrial>[1], string][] = [
@@ -245,6 +280,15 @@ test("cancel, complete and fail record a terminal reason", () => {
     );
     assert.ok(equals(CheckpointSchema, cp, before));
   }
+});
+
+test("directionName takes a checkpoint or a Direction", () => {
+  const cp = freshCheckpoint();
+  assert.equal(directionName(cp), "higher");
+  cp.direction = Direction.LOWER;
+  assert.equal(directionName(cp), "lower");
+  assert.equal(directionName(Direction.HIGHER), "higher");
+  assert.equal(directionName(2 as Direction), undefined);
 });
 
 test("statusName and isTerminal take a checkpoint or a SessionStatus", () => {

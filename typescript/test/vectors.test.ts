@@ -21,6 +21,7 @@ test("the manifest lists every kind of vector", () => {
   assert.ok(m.valid.length >= 10, "valid vectors");
   assert.ok(m.unknown.length >= 1, "unknown-field vectors");
   assert.ok(m.invalid.length >= 30, "invalid vectors");
+  assert.ok(m.noncanonical.length >= 1, "non-canonical vectors");
   assert.ok(m.trainset.length >= 5, "trainset vectors");
 });
 
@@ -59,6 +60,15 @@ for (const v of m.invalid) {
         return true;
       },
     );
+  });
+}
+
+for (const v of m.noncanonical) {
+  test(`non-canonical vector ${v.name} is accepted and re-encoded canonically`, () => {
+    const raw = vector(v.binpb);
+    const canonical = vector(v.canonical);
+    assert.notEqual(hexOf(raw), hexOf(canonical));
+    assert.equal(hexOf(encode(decode(raw))), hexOf(canonical));
   });
 }
 

@@ -1,6 +1,7 @@
 package com.dsxir.checkpoint;
 
 import com.dsxir.optimizer_session.v1.Checkpoint;
+import com.dsxir.optimizer_session.v1.Direction;
 import com.dsxir.optimizer_session.v1.OptionEntry;
 import com.dsxir.optimizer_session.v1.Progress;
 import com.dsxir.optimizer_session.v1.SamplerFormat;
@@ -39,8 +40,8 @@ public final class Checkpoints {
   /** The deepest Term a reader accepts (a scalar Term has depth 1). */
   public static final int MAX_TERM_DEPTH = 24;
 
-  /** The format identifier this schema's writers write. */
-  public static final String FORMAT_ID = "dsxir.optimizer_session.checkpoint/v1.0";
+  /** The format identifier this schema's writers write; readers accept any v1 minor. */
+  public static final String FORMAT_ID = "dsxir.optimizer_session.checkpoint/v1.1";
 
   private static final Pattern FORMAT_RE =
       Pattern.compile(
@@ -191,6 +192,22 @@ public final class Checkpoints {
     if (cp.hasTerminalReason()) {
       checkTerm(cp.getTerminalReason(), "terminal_reason");
     }
+    String direction = directionRefusal(cp.getDirectionValue());
+    if (direction != null) {
+      throw ResumeMismatch.shape("direction", direction);
+    }
+  }
+
+  /**
+   * Why a direction number is refused, or null for higher (0, also a v1.0 checkpoint's) and lower
+   * (1).
+   */
+  static String directionRefusal(int direction) {
+    if (direction == Direction.DIRECTION_HIGHER_VALUE
+        || direction == Direction.DIRECTION_LOWER_VALUE) {
+      return null;
+    }
+    return "unknown direction " + direction;
   }
 
   /** {@code dsxir.optimizer_session.checkpoint/v<major>.<minor>}, major 1. */

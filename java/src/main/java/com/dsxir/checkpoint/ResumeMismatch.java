@@ -15,7 +15,8 @@ import java.util.StringJoiner;
  * <detail>}.
  *
  * <p>For the resume gate ({@link Sessions#checkResume}) the reason is {@code optimizer}, {@code
- * sampler_format}, {@code sampler_version} or {@code trainset_hash}; {@link #expected()} is the
+ * sampler_format}, {@code sampler_version}, {@code trainset_hash} or {@code direction}; {@link
+ * #expected()} is the
  * caller's value, {@link #got()} the checkpoint's, and the message is the text of FORMAT.md §8, the
  * same in every language: {@code cannot resume session "<id>": <reason>: …}.
  */
@@ -37,6 +38,9 @@ public final class ResumeMismatch extends Exception {
   /** The checkpoint was made on another trainset. */
   public static final String TRAINSET_HASH = "trainset_hash";
 
+  /** The checkpoint's scores are better in the other direction. */
+  public static final String DIRECTION = "direction";
+
   /** The resume gate's messages (FORMAT.md §8); {0} is the checkpoint's value, {1} the caller's. */
   private static final Map<String, String> GATE_MESSAGES =
       Map.of(
@@ -51,7 +55,10 @@ public final class ResumeMismatch extends Exception {
               + " Accept version {0} if the sampler can read it, or start a new session.",
           TRAINSET_HASH,
           "the checkpoint was made on the trainset with hash {0}; this run's hash is {1}."
-              + " Pass the same trainset, or start a new session.");
+              + " Pass the same trainset, or start a new session.",
+          DIRECTION,
+          "the checkpoint's scores are better when {0}; this run's are better when {1}."
+              + " Resume with direction {0}, or start a new session.");
 
   private final String sessionId;
   private final String reason;

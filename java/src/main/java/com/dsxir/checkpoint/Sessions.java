@@ -2,6 +2,7 @@ package com.dsxir.checkpoint;
 
 import com.dsxir.optimizer_session.v1.Checkpoint;
 import com.dsxir.optimizer_session.v1.CheckpointOrBuilder;
+import com.dsxir.optimizer_session.v1.Direction;
 import com.dsxir.optimizer_session.v1.Progress;
 import com.dsxir.optimizer_session.v1.SessionStatus;
 import com.dsxir.optimizer_session.v1.Term;
@@ -79,6 +80,25 @@ public final class Sessions {
   /** The status of a checkpoint as a word (see {@link #statusName(SessionStatus)}). */
   public static String statusName(CheckpointOrBuilder cp) {
     return statusName(SessionStatus.forNumber(cp.getStatusValue()));
+  }
+
+  /**
+   * A direction as a word: {@code higher} (the default, also a v1.0 checkpoint's) or {@code lower};
+   * null for any other value.
+   */
+  public static String directionName(Direction direction) {
+    if (direction == Direction.DIRECTION_HIGHER) {
+      return "higher";
+    }
+    if (direction == Direction.DIRECTION_LOWER) {
+      return "lower";
+    }
+    return null;
+  }
+
+  /** The direction of a checkpoint as a word (see {@link #directionName(Direction)}). */
+  public static String directionName(CheckpointOrBuilder cp) {
+    return directionName(Direction.forNumber(cp.getDirectionValue()));
   }
 
   /** Whether a status is terminal: completed, failed or cancelled. */
@@ -199,7 +219,11 @@ public final class Sessions {
    *   <li>a sampler version not among {@code acceptedVersions}: reason {@code sampler_version} (the
    *       versions are shown as {@code [v1,v2,…]}, ascending);
    *   <li>when {@code trainsetHash} is not null and differs from the checkpoint's: reason {@code
-   *       trainset_hash} (hashes shown in lowercase hex).
+   *       trainset_hash} (hashes shown in lowercase hex);
+   *   <li>when {@code direction} ({@code higher} or {@code lower}) is not null and differs from the
+   *       checkpoint's ({@link #directionName(CheckpointOrBuilder)}): reason {@code direction}; a
+   *       direction number the format does not define is then refused with reason {@code
+   *       checkpoint_shape}, field {@code direction}.
    * </ol>
    *
    * <p>The messages are FORMAT.md §8's, the same in every language, e.g. {@code cannot resume
@@ -212,15 +236,52 @@ public final class Sessions {
       String optimizer,
       String samplerModule,
       Set<Integer> acceptedVersions,
-      byte[] trainsetHash)
+      byte[] trainsetHash,
+      String direction)
       throws AlreadyTerminal, ResumeMismatch {
     Objects.requireNonNull(acceptedVersions, "acceptedVersions");
-    gate(cp, optimizer, samplerModule, acceptedVersions, null, trainsetHash);
+    gate(cp, optimizer, samplerModule, acceptedVersions, null, trainsetHash, direction);
   }
 
   /**
-   * {@link #checkResume(CheckpointOrBuilder, String, String, Set, byte[])} for a caller that reads
-   * one sampler state version, shown as such ({@code this run accepts 2}).
+   * {@link #checkResume(CheckpointOrBuilder, String, String, Set, byte[], String)} without the
+   * direction check.
+   */
+  public static void checkResume(
+      CheckpointOrBuilder cp,
+      String optimizer,
+      String samplerModule,
+      Set<Integer> acceptedVersions,
+      byte[] trainsetHash)
+      throws AlreadyTerminal, ResumeMismatch {
+    checkResume(cp, optimizer, samplerModule, acceptedVersions, trainsetHash, null);
+  }
+
+  /**
+   * {@link #checkResume(CheckpointOrBuilder, String, String, Set, byte[], String)} for a caller
+   * that reads one sampler state version, shown as such ({@code this run accepts 2}).
+   */
+  public static void checkResume(
+      CheckpointOrBuilder cp,
+      String optimizer,
+      String samplerModule,
+      int acceptedVersion,
+      byte[] trainsetHash,
+      String direction)
+      throws AlreadyTerminal, ResumeMismatch {
+    gate(
+        cp,
+        optimizer,
+        samplerModule,
+        Set.of(acceptedVersion),
+        acceptedVersion,
+        trainsetHash,
+        direction);
+  }
+
+  /**
+   * {@link #checkResume(CheckpointOrBuilder, String, String, int, byte[], String)} without the
+   * direction check.
    */
   public static void checkResume(
       CheckpointOrBuilder cp,
@@ -229,7 +290,7 @@ public final class Sessions {
       int acceptedVersion,
       byte[] trainsetHash)
       throws AlreadyTerminal, ResumeMismatch {
-    gate(cp, optimizer, samplerModule, Set.of(acceptedVersion), acceptedVersion, trainsetHash);
+    checkResume(cp, optimizer, samplerModule, acceptedVersion, trainsetHash, null);
   }
 
   private static void gate(
@@ -238,7 +299,8 @@ public final class Sessions {
       String samplerModule,
       Set<Integer> versions,
       Integer single,
-      byte[] trainsetHash)
+      byte[] trainsetHash,
+      String direction)
       throws AlreadyTerminal, ResumeMismatch {
     String sid = cp.getSessionId();
     if (isTerminal(cp)) {
@@ -270,6 +332,16 @@ public final class Sessions {
     if (trainsetHash != null && !Arrays.equals(trainsetHash, stored)) {
       throw ResumeMismatch.gate(sid, ResumeMismatch.TRAINSET_HASH, trainsetHash, stored);
     }
+    if (direction != null) {
+      String got = directionName(cp);
+      if (got == null) {
+        throw ResumeMismatch.shape(
+            "direction", Checkpoints.directionRefusal(cp.getDirectionValue()));
+      }
+      if (!got.equals(direction)) {
+        throw ResumeMismatch.gate(sid, ResumeMismatch.DIRECTION, direction, got);
+      }
+    }
   }
 
   // --- transitions ------------------------------------------------------------------------------
@@ -291,16 +363,24 @@ public final class Sessions {
    * Appends the next finished trial to a running session and returns its index: {@code trial_idx}
    * is the log's length; {@code attempts} and {@code completed} (ok) or {@code errors} (error) are
    * counted; the trial becomes the best only when it is ok, has a score, and the score is strictly
-   * greater than the best so far (the first of equal scores stays best). A sampler blob and best
-   * program artifact given with the trial replace the stored ones.
+   * better than the best so far: greater when the checkpoint's direction is {@code
+   * DIRECTION_HIGHER} (the default), lower when it is {@code DIRECTION_LOWER} (the first of equal
+   * scores stays best; -0.0 and 0.0 are equal). A sampler blob and best program artifact given with
+   * the trial replace the stored ones.
    *
    * @throws AlreadyTerminal for a completed, failed or cancelled session
    * @throws InvalidTransition for a paused one
-   * @throws InvalidCheckpoint for a NaN score ({@code score}), a negative duration ({@code
+   * @throws InvalidCheckpoint for a direction other than higher or lower ({@code direction}), a
+   *     NaN score ({@code score}), a negative duration ({@code
    *     duration_ms}), or stats, error or artifact with no Term form ({@code stats["k"]}, …)
    */
   public static int recordTrial(Checkpoint.Builder cp, Trial trial) throws AlreadyTerminal {
     requireStatus(cp, "record a trial", SessionStatus.SESSION_STATUS_RUNNING);
+    String refusedDirection = Checkpoints.directionRefusal(cp.getDirectionValue());
+    if (refusedDirection != null) {
+      throw new InvalidCheckpoint("direction", refusedDirection);
+    }
+    boolean lower = cp.getDirectionValue() == Direction.DIRECTION_LOWER_VALUE;
     Double score = trial.score();
     if (score != null && Double.isNaN(score)) {
       throw new InvalidCheckpoint("score", "NaN is not allowed");
@@ -347,7 +427,9 @@ public final class Sessions {
     progress.setAttempts(progress.getAttempts() + 1);
     if (trial.isOk()) {
       progress.setCompleted(progress.getCompleted() + 1);
-      if (score != null && (!progress.hasBestScore() || score > progress.getBestScore())) {
+      if (score != null
+          && (!progress.hasBestScore()
+              || (lower ? score < progress.getBestScore() : score > progress.getBestScore()))) {
         progress.setBestScore(score);
         progress.setBestTrialIdx(idx);
       }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.dsxir.optimizer_session.v1.Checkpoint;
+import com.dsxir.optimizer_session.v1.Direction;
 import com.dsxir.optimizer_session.v1.OptionEntry;
 import com.dsxir.optimizer_session.v1.Progress;
 import com.dsxir.optimizer_session.v1.SamplerFormat;
@@ -163,6 +164,36 @@ class CheckpointsTest {
     byte[] first = Arrays.copyOf(extra, extra.length + canonical.length);
     System.arraycopy(canonical, 0, first, extra.length, canonical.length);
     assertArrayEquals(newer, Checkpoints.encode(Checkpoints.decode(first)));
+  }
+
+  /** Direction (field 15, v1.1): lower is written last; higher, the default, is not written. */
+  @Test
+  void directionIsWrittenAfterTerminalReasonUnlessHigher() throws ResumeMismatch {
+    Checkpoint cp = base();
+    assertEquals(Direction.DIRECTION_HIGHER, cp.getDirection());
+    byte[] higher = Checkpoints.encode(cp);
+    byte[] lower =
+        Checkpoints.encode(cp.toBuilder().setDirection(Direction.DIRECTION_LOWER).build());
+    assertArrayEquals(withSuffix(higher, 0x78, 0x01), lower);
+    assertEquals(Direction.DIRECTION_LOWER, Checkpoints.decode(lower).getDirection());
+    assertArrayEquals(lower, Checkpoints.reencode(lower));
+    // An explicit 0 on the wire is higher, and the re-encoding drops it.
+    byte[] explicit = withSuffix(higher, 0x78, 0x00);
+    assertEquals(Direction.DIRECTION_HIGHER, Checkpoints.decode(explicit).getDirection());
+    assertArrayEquals(higher, Checkpoints.encode(Checkpoints.decode(explicit)));
+    assertArrayEquals(higher, Checkpoints.reencode(explicit));
+    ResumeMismatch e =
+        assertThrows(
+            ResumeMismatch.class, () -> Checkpoints.decode(withSuffix(higher, 0x78, 0x02)));
+    assertEquals("checkpoint_shape: direction: unknown direction 2", e.getMessage());
+  }
+
+  private static byte[] withSuffix(byte[] bytes, int... suffix) {
+    byte[] out = Arrays.copyOf(bytes, bytes.length + suffix.length);
+    for (int i = 0; i < suffix.length; i++) {
+      out[bytes.length + i] = (byte) suffix[i];
+    }
+    return out;
   }
 
   @Test
@@ -324,6 +355,9 @@ class CheckpointsTest {
         edit("status", b -> b.setStatusValue(0)),
         edit("status", b -> b.setStatusValue(6)),
         edit("terminal_reason", b -> b.setTerminalReason(Term.getDefaultInstance())),
+        edit("direction", b -> b.setDirectionValue(2)),
+        edit("direction", b -> b.setDirectionValue(-1)),
+        edit("terminal_reason", b -> b.setDirectionValue(2).setTerminalReason(Term.getDefaultInstance())),
         edit("session_id", b -> b.setSessionId("").setStatusValue(0)));
   }
 

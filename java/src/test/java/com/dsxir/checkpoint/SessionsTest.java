@@ -1,6 +1,7 @@
 package com.dsxir.checkpoint;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -9,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.dsxir.optimizer_session.v1.Checkpoint;
+import com.dsxir.optimizer_session.v1.Direction;
 import com.dsxir.optimizer_session.v1.SessionStatus;
 import com.dsxir.optimizer_session.v1.Term;
 import com.dsxir.optimizer_session.v1.TrialLogEntry;
@@ -272,6 +274,43 @@ class SessionsTest {
             .reason());
   }
 
+  @Test
+  void gateComparesTheDirectionLastWhenGiven() {
+    Checkpoint cp = gated();
+    assertEquals(
+        "cannot resume session \"s1\": direction: the checkpoint's scores are better when higher;"
+            + " this run's are better when lower. Resume with direction higher, or start a new"
+            + " session.",
+        refusal(() -> Sessions.checkResume(cp, MIPRO, "m.Sampler", 1, null, "lower")));
+    Checkpoint lower = cp.toBuilder().setDirection(Direction.DIRECTION_LOWER).build();
+    ResumeMismatch e =
+        assertThrows(
+            ResumeMismatch.class,
+            () -> Sessions.checkResume(lower, MIPRO, "m.Sampler", Set.of(1), null, "higher"));
+    assertEquals("direction", e.reason());
+    assertEquals("higher", e.expected());
+    assertEquals("lower", e.got());
+    // The trainset is checked before the direction.
+    assertEquals(
+        "trainset_hash",
+        assertThrows(
+                ResumeMismatch.class,
+                () -> Sessions.checkResume(lower, MIPRO, "m.Sampler", 1, new byte[1], "higher"))
+            .reason());
+    // Passing: the same direction, or none asked.
+    assertDoesNotThrow(() -> Sessions.checkResume(lower, MIPRO, "m.Sampler", 1, null, "lower"));
+    assertDoesNotThrow(() -> Sessions.checkResume(lower, MIPRO, "m.Sampler", 1, null));
+    Checkpoint unknown = cp.toBuilder().setDirectionValue(2).build();
+    e =
+        assertThrows(
+            ResumeMismatch.class,
+            () -> Sessions.checkResume(unknown, MIPRO, "m.Sampler", 1, null, "higher"));
+    assertEquals("checkpoint_shape: direction: unknown direction 2", e.getMessage());
+    assertEquals("higher", Sessions.directionName(cp));
+    assertEquals("lower", Sessions.directionName(lower));
+    assertNull(Sessions.directionName(unknown));
+  }
+
   // --- transitions ----------------------------------------------------------------------------
 
   /** The same calls as the Python run that wrote PYTHON_DONE. */
@@ -349,6 +388,40 @@ class SessionsTest {
     assertArrayEquals(
         Checkpoints.encode(cp.build()),
         Checkpoints.encode(Checkpoints.decode(Checkpoints.encode(cp.build()))));
+  }
+
+  @Test
+  void bestIsTheFirstStrictlyLowerOkScoreWhenLowerIsBetter() throws Exception {
+    Checkpoint.Builder cp = fresh().setDirection(Direction.DIRECTION_LOWER);
+    Sessions.recordTrial(cp, Trial.ok()); // no score: never best
+    assertFalse(cp.getProgress().hasBestScore());
+    Sessions.recordTrial(cp, Trial.ok(2.0)); // the first score is best
+    assertEquals(1, cp.getProgress().getBestTrialIdx());
+    Sessions.recordTrial(cp, Trial.ok(3.0)); // greater: not better
+    assertEquals(1, cp.getProgress().getBestTrialIdx());
+    Sessions.recordTrial(cp, Trial.failed().score(-5.0)); // an error: never best
+    assertEquals(1, cp.getProgress().getBestTrialIdx());
+    Sessions.recordTrial(cp, Trial.ok(0.0));
+    assertEquals(4, cp.getProgress().getBestTrialIdx());
+    Sessions.recordTrial(cp, Trial.ok(-0.0)); // -0.0 is not lower than 0.0
+    Sessions.recordTrial(cp, Trial.ok(0.0)); // the first of equal scores stays best
+    assertEquals(4, cp.getProgress().getBestTrialIdx());
+    assertEquals(
+        Double.doubleToRawLongBits(0.0),
+        Double.doubleToRawLongBits(cp.getProgress().getBestScore()));
+    Sessions.recordTrial(cp, Trial.ok(Double.NEGATIVE_INFINITY));
+    assertEquals(7, cp.getProgress().getBestTrialIdx());
+    Checkpoints.validate(cp.build());
+  }
+
+  @Test
+  void recordTrialRefusesAnUnknownDirection() throws Exception {
+    Checkpoint.Builder cp = fresh().setDirectionValue(2);
+    Checkpoint before = cp.build();
+    InvalidCheckpoint e =
+        assertThrows(InvalidCheckpoint.class, () -> Sessions.recordTrial(cp, Trial.ok(1.0)));
+    assertEquals("direction: unknown direction 2", e.getMessage());
+    assertEquals(before, cp.build());
   }
 
   @Test

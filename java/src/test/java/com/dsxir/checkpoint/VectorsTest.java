@@ -77,6 +77,19 @@ class VectorsTest {
   }
 
   @TestFactory
+  List<DynamicTest> noncanonicalVectorsReencodeCanonically() throws IOException {
+    return each(
+        "noncanonical",
+        vector -> {
+          byte[] bytes = read(vector, "binpb");
+          byte[] canonical = read(vector, "canonical");
+          assertFalse(Arrays.equals(bytes, canonical), "vector is canonical already");
+          assertArrayEquals(canonical, Checkpoints.encode(Checkpoints.decode(bytes)));
+          assertArrayEquals(canonical, Checkpoints.reencode(bytes));
+        });
+  }
+
+  @TestFactory
   List<DynamicTest> unknownFieldVectorsAreKept() throws IOException {
     return each(
         "unknown",
