@@ -1241,7 +1241,7 @@ static int
 check_checkpoint(span cp, screen_ctx *screen)
 {
     const uint8_t *p = cp.p;
-    uint64_t seen = 0, status = 0;
+    uint64_t seen = 0, status = 0, direction = 0;
     span format = {NULL, NULL}, session_id = {NULL, NULL}, optimizer = {NULL, NULL},
          program_module = {NULL, NULL}, trainset_hash = {NULL, NULL}, sub;
     while (p < cp.end) {
@@ -1250,10 +1250,10 @@ check_checkpoint(span cp, screen_ctx *screen)
         if (!read_tag(&p, cp.end, &number, &wire_type)) {
             return 0;
         }
-        if (number == 13) {
+        if (number == 13 || number == 15) {
             if (wire_type == WT_VARINT) {
-                SEEN_ONCE(seen, 13);
-                if (!read_varint(&p, cp.end, &status)) {
+                SEEN_ONCE(seen, number);
+                if (!read_varint(&p, cp.end, number == 13 ? &status : &direction)) {
                     return 0;
                 }
                 continue;
@@ -1324,12 +1324,15 @@ check_checkpoint(span cp, screen_ctx *screen)
             return 0;
         }
     }
+    /* An enum is an int32: upb keeps the low 32 bits of the varint. */
     int32_t status32 = (int32_t)(uint32_t)status;
+    int32_t direction32 = (int32_t)(uint32_t)direction;
     return HAS(seen, 1) && check_format(format) && session_id.end > session_id.p &&
            optimizer.end > optimizer.p &&
            (!HAS(seen, 5) || program_module.end > program_module.p) &&
            trainset_hash.end - trainset_hash.p == 32 && HAS(seen, 7) && HAS(seen, 8) &&
-           HAS(seen, 9) && HAS(seen, 12) && status32 >= 1 && status32 <= 5;
+           HAS(seen, 9) && HAS(seen, 12) && status32 >= 1 && status32 <= 5 &&
+           (direction32 == 0 || direction32 == 1);
 }
 
 enum checked { CHECKPOINT, CHECKPOINT_SCREENED, TERM_SCREENED, TERM_MAP_SCREENED };

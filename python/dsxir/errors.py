@@ -49,7 +49,7 @@ class ResumeMismatch(CheckpointError, ValueError):
 
     ``reason`` is one of ``checkpoint_shape`` (the bytes are not a valid
     checkpoint; ``field`` names the offending field), ``optimizer``,
-    ``sampler_format``, ``sampler_version`` or ``trainset_hash``.
+    ``sampler_format``, ``sampler_version``, ``trainset_hash`` or ``direction``.
     ``expected`` is what the caller asked for, ``got`` what the checkpoint
     holds; the message says which is which and what to do (FORMAT.md §8).
     """
@@ -214,6 +214,10 @@ _GATE_MESSAGES = {
     "trainset_hash": (
         "the checkpoint was made on the trainset with hash {got}; this run's hash is {exp}. "
         "Pass the same trainset, or start a new session."
+    ),
+    "direction": (
+        "the checkpoint's scores are better when {got}; this run's are better when {exp}. "
+        "Resume with direction {got}, or start a new session."
     ),
 }
 """The resume gate's messages (FORMAT.md §8), the same text in every language."""

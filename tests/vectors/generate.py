@@ -176,6 +176,37 @@ def valid_vectors() -> dict[str, tuple[Checkpoint, str]]:
     ck.record_trial(cp, score=float("-inf"))
     ck.record_trial(cp, score=float("inf"))
     out["infinite_scores"] = (_stamp(cp, 2), "-Infinity then +Infinity scores")
+    cp = fresh(direction="lower")
+    ck.record_trial(cp, score=0.9, candidate_id="c0")
+    ck.record_trial(cp, score=0.4, candidate_id="c1")
+    ck.record_trial(cp, score=None, status="error", candidate_id="c2", error={"message": "timeout"})
+    ck.record_trial(cp, score=0.4, candidate_id="c3")
+    ck.record_trial(cp, score=0.7, candidate_id="c4")
+    ck.record_trial(cp, score=None, candidate_id="c5")
+    out["direction_lower"] = (
+        _stamp(cp, 6),
+        "direction lower (field 15 = 1): trial 1 (0.4) is best, the later equal 0.4 is not",
+    )
+    cp = fresh(direction="lower")
+    ck.record_trial(cp, score=0.0)
+    ck.record_trial(cp, score=-0.0)
+    out["direction_lower_negative_zero"] = (
+        _stamp(cp, 2),
+        "direction lower: 0.0 stays best, -0.0 is not strictly less",
+    )
+    cp = fresh(direction="lower")
+    ck.record_trial(cp, score=float("inf"))
+    ck.record_trial(cp, score=float("-inf"))
+    out["direction_lower_infinite_scores"] = (
+        _stamp(cp, 2),
+        "direction lower: +Infinity then -Infinity, which is best",
+    )
+    cp = with_trials(4)
+    cp.format = "dsxir.optimizer_session.checkpoint/v1.0"
+    out["legacy_v1_0"] = (
+        cp,
+        "written by v1.0: no direction (higher is better), read and re-encoded unchanged",
+    )
     cp = with_trials(3)
     ck.record_trial(
         cp,
@@ -207,14 +238,16 @@ def valid_vectors() -> dict[str, tuple[Checkpoint, str]]:
     return out
 
 
-UNKNOWN_TOP = b"\x7a\x05newer" + b"\xf8\x06\x2a"  # field 15 (string "newer"), field 111 (varint 42)
+UNKNOWN_TOP = (
+    b"\x82\x01\x05newer" + b"\xf8\x06\x2a"
+)  # field 16 (string "newer"), field 111 (varint 42)
 UNKNOWN_PROGRESS = b"\x40\x07"  # field 8 (varint 7)
 UNKNOWN_ENTRY = b"\x4a\x03abc"  # field 9 (bytes "abc")
 
 
 def unknown_vectors() -> dict[str, tuple[bytes, bytes, str]]:
-    cp = with_trials(2)
-    cp.format = "dsxir.optimizer_session.checkpoint/v1.1"
+    cp = with_trials(2, direction="lower")
+    cp.format = "dsxir.optimizer_session.checkpoint/v1.2"
     known = ck.encode(cp)
     cp.progress.trial_log[1].MergeFromString(UNKNOWN_ENTRY)
     cp.progress.MergeFromString(UNKNOWN_PROGRESS)
@@ -224,8 +257,9 @@ def unknown_vectors() -> dict[str, tuple[bytes, bytes, str]]:
         "newer_minor_extra_fields": (
             newer,
             known,
-            "written by v1.1 with new fields in Checkpoint (15, 111), Progress (8) and "
-            "TrialLogEntry (9); kept and written last by runtimes that keep unknown fields",
+            "written by v1.2 with new fields in Checkpoint (16, 111), Progress (8) and "
+            "TrialLogEntry (9), after direction (15); kept and written last by runtimes "
+            "that keep unknown fields",
         )
     }
 
@@ -592,7 +626,39 @@ def invalid_vectors() -> list[tuple[str, bytes, str, str]]:
             "terminal_reason",
             "a terminal reason Term with no kind",
         ),
+        ("direction_unknown", _mutated(set_field("direction", 2)), "direction", "direction 2"),
+        (
+            "direction_negative",
+            _mutated(set_field("direction", -1)),
+            "direction",
+            "direction -1 (a ten-byte varint)",
+        ),
+        (
+            "direction_unknown_after_reason",
+            _mutated(_reason_raw(b""), _terminal_with_direction(7)),
+            "terminal_reason",
+            "direction 7 and a terminal reason with no kind: terminal_reason is checked first",
+        ),
     ]
+
+
+def _terminal_with_direction(direction: int) -> Checkpoint:
+    cp = with_trials(3)
+    ck.complete(cp, "done")
+    cp.direction = direction  # type: ignore[assignment]
+    return _stamp(cp, 9)
+
+
+def noncanonical_vectors() -> dict[str, tuple[bytes, bytes, str]]:
+    """(input, the canonical bytes every reader re-encodes it to, description)."""
+    canonical = ck.encode(with_trials(4))
+    return {
+        "direction_explicit_higher": (
+            canonical + b"\x78\x00",
+            canonical,
+            "direction 0 (higher) written explicitly: accepted, the default dropped on re-encoding",
+        ),
+    }
 
 
 def _option_key_empty(cp: Checkpoint) -> None:
@@ -676,6 +742,7 @@ def build() -> dict[str, bytes]:
         "valid": [],
         "unknown": [],
         "invalid": [],
+        "noncanonical": [],
         "trainset": [],
     }
     for name, (cp, description) in valid_vectors().items():
@@ -709,6 +776,17 @@ def build() -> dict[str, bytes]:
                 "binpb": f"invalid/{name}.binpb",
                 "field": field,
                 "protobuf_level": _protobuf_refuses(raw),
+                "description": description,
+            }
+        )
+    for name, (given, canonical, description) in noncanonical_vectors().items():
+        files[f"noncanonical/{name}.binpb"] = given
+        files[f"noncanonical/{name}.canonical.binpb"] = canonical
+        manifest["noncanonical"].append(
+            {
+                "name": name,
+                "binpb": f"noncanonical/{name}.binpb",
+                "canonical": f"noncanonical/{name}.canonical.binpb",
                 "description": description,
             }
         )

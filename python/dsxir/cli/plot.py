@@ -12,7 +12,10 @@ What it shows, from 3 to hundreds of thousands of trials:
 - scores of ``+inf`` as ``^`` on the top edge and of ``-inf`` as ``v`` on the
   bottom edge (the y axis is fitted to the finite scores), counted in the
   legend and in a note under the title;
-- the best score so far as a step line (at the edge while it is infinite);
+- the best score so far as a step line (at the edge while it is infinite),
+  following the session's direction: the highest score so far, or the
+  lowest when lower is better (then the y axis says so), with the rule of
+  FORMAT.md §9 (strictly better; the first of equal scores stays best);
 - the legend outside the data area, to the right of the axes.
 
 Beyond :data:`MAX_POINTS` trials the trials are grouped in :data:`BUCKETS`
@@ -36,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from dsxir.cli.exits import CliError, Exit
 from dsxir.cli.views import printable, render_score
-from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.optimizer_session.v1.checkpoint_pb2 import DIRECTION_LOWER, Checkpoint
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -122,6 +125,7 @@ def _series(cp: Checkpoint) -> tuple[dict[str, _Series], PlotSummary]:
     names = ("score", "error", "unscored", "+inf", "-inf", "best")
     series = {name: _Series() for name in names}
     best: float | None = None
+    lower = cp.direction == DIRECTION_LOWER
     for start in range(0, count, size):
         bucket = trials[start : start + size]
         low = high = last = None  # (x, y) of the finite scores
@@ -141,7 +145,7 @@ def _series(cp: Checkpoint) -> tuple[dict[str, _Series], PlotSummary]:
                 _keep_ends(unscored, x)
                 continue
             y = entry.score
-            if best is None or y > best:
+            if best is None or (y < best if lower else y > best):
                 best = y
                 improved = (x, y)
             if math.isinf(y):
@@ -254,7 +258,7 @@ def _draw(figure: Figure, cp: Checkpoint, series: dict[str, _Series], summary: P
         title += "\n" + "\n".join(summary.notes)
     axes.set_title(title, parse_math=False, fontsize="medium")
     axes.set_xlabel("trial")
-    axes.set_ylabel("score")
+    axes.set_ylabel("score (lower is better)" if cp.direction == DIRECTION_LOWER else "score")
     axes.grid(True, alpha=0.3)
     if len(trials):
         axes.legend(

@@ -15,6 +15,8 @@ the bytes and of every rule enforced here.
 - :func:`decode` takes any bytes and returns a valid checkpoint or raises
   ``ResumeMismatch(reason="checkpoint_shape")`` naming the field; nothing else.
 - :func:`check_resume` is the gate a resuming optimizer passes first.
+- A session's ``direction`` (``"higher"``, the default, or ``"lower"``) says
+  which scores are better; :func:`record_trial` tracks the best by it.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ from dsxir.optimizer_session.terms import (
     to_term,
 )
 from dsxir.optimizer_session.v1.checkpoint_pb2 import (
+    DIRECTION_HIGHER,
+    DIRECTION_LOWER,
     SESSION_STATUS_CANCELLED,
     SESSION_STATUS_COMPLETED,
     SESSION_STATUS_FAILED,
@@ -67,14 +71,17 @@ from dsxir.optimizer_session.validate import (
 )
 
 __all__ = [
+    "DIRECTIONS",
     "FORMAT_ID",
     "MAX_CHECKPOINT_BYTES",
     "Atom",
     "Checkpoint",
+    "Direction",
     "cancel",
     "check_resume",
     "complete",
     "decode",
+    "direction_name",
     "encode",
     "fail",
     "from_json",
@@ -92,10 +99,29 @@ __all__ = [
 _TRAINSET_DOMAIN = b"dsxir.trainset.v1\n"
 _pack_u64 = struct.Struct(">Q").pack
 
+Direction = Literal["higher", "lower"]
+"""Which scores a session prefers: ``"higher"`` (the default) or ``"lower"``."""
+
+DIRECTIONS: dict[str, int] = {"higher": DIRECTION_HIGHER, "lower": DIRECTION_LOWER}
+"""``Direction`` numbers of the schema by name."""
+
 
 def status_name(cp: Checkpoint) -> str:
     """The session's status as a word: running, paused, completed, failed or cancelled."""
     return STATUS_NAMES.get(cp.status, "unspecified")
+
+
+def direction_name(cp: Checkpoint) -> Direction:
+    """``"lower"`` when lower scores are better, ``"higher"`` otherwise (also for v1.0).
+
+    Raises ``InvalidCheckpoint`` (path ``direction``) for a number the
+    format does not define, which no decoded checkpoint holds.
+    """
+    if cp.direction == DIRECTION_HIGHER:
+        return "higher"
+    if cp.direction == DIRECTION_LOWER:
+        return "lower"
+    raise InvalidCheckpoint("direction", f"unknown direction {cp.direction}")
 
 
 def _stamp_now(cp: Checkpoint, *fields: str) -> None:
@@ -118,9 +144,16 @@ def new(
     sampler_format: tuple[str, int],
     optimizer_opts: Mapping[str, Any] | Iterable[tuple[str, Any]] = (),
     program_module: str | None = None,
+    direction: Direction = "higher",
     redact_secrets: bool = False,
 ) -> Checkpoint:
     """Build the first checkpoint of a new session: running, empty progress, stamped now.
+
+    ``direction`` says which scores are better: ``"higher"`` (written as the
+    absent field 15, as in v1.0) or ``"lower"``; anything else is refused,
+    a non-str with ``TypeError``, another str with ``InvalidCheckpoint``
+    (path ``direction``). The checkpoint carries format identifier
+    :data:`FORMAT_ID`.
 
     ``optimizer_opts`` is a mapping or a sequence of ``(key, value)`` pairs
     (order kept, keys may repeat). Credentials in the options (FORMAT.md §10:
@@ -156,6 +189,9 @@ def new(
         "program_module must be a str or None",
         program_module,
     )
+    _require(isinstance(direction, str), "direction must be 'higher' or 'lower'", direction)
+    if direction not in DIRECTIONS:
+        raise InvalidCheckpoint("direction", f"must be 'higher' or 'lower', got {direction[:80]!r}")
 
     cp = Checkpoint(
         format=FORMAT_ID,
@@ -165,6 +201,8 @@ def new(
         sampler_blob=bytes(sampler_blob),
         status=SESSION_STATUS_RUNNING,
     )
+    if direction == "lower":
+        cp.direction = DIRECTION_LOWER
     cp.sampler_format.module = module
     cp.sampler_format.version = version
     if program_module is not None:
@@ -313,15 +351,17 @@ def check_resume(
     sampler_format: tuple[str, int | Collection[int]],
     trainset: Iterable[Any] | None = None,
     trainset_hash: bytes | None = None,
+    direction: Direction | None = None,
 ) -> None:
     """Refuse to resume a session that cannot safely go on (FORMAT.md §8).
 
     ``sampler_format`` is ``(module, version)`` where ``version`` may be a
     collection of accepted versions. Raises ``AlreadyTerminal`` for a
     completed, failed or cancelled session, then ``ResumeMismatch`` with
-    reason ``optimizer``, ``sampler_format``, ``sampler_version`` or
-    ``trainset_hash``. The trainset is checked only when ``trainset`` or
-    ``trainset_hash`` is given (not both).
+    reason ``optimizer``, ``sampler_format``, ``sampler_version``,
+    ``trainset_hash`` or ``direction``. The trainset is checked only when
+    ``trainset`` or ``trainset_hash`` is given (not both), the direction
+    only when ``direction`` is given.
     """
     if trainset is not None and trainset_hash is not None:
         raise TypeError("give trainset or trainset_hash, not both")
@@ -341,6 +381,8 @@ def check_resume(
         trainset_hash = hash_trainset(trainset)
     if trainset_hash is not None and trainset_hash != cp.trainset_hash:
         raise ResumeMismatch(sid, "trainset_hash", trainset_hash, cp.trainset_hash)
+    if direction is not None and direction != direction_name(cp):
+        raise ResumeMismatch(sid, "direction", direction, direction_name(cp))
 
 
 # --- transitions ----------------------------------------------------------------
@@ -370,8 +412,11 @@ def record_trial(
     """Append the next finished trial to a running session; return its index.
 
     Counts the attempt and the ok or error outcome; the trial becomes best
-    only when it is ok and its score is strictly greater than the best so far
-    (a trial without a score never is). ``error`` may be an exception, stored
+    only when it is ok, has a score, and that score is strictly better than
+    the best so far: greater when the session's direction is higher, less
+    when it is lower. Of equal scores the first stays best; -0.0 and 0.0
+    are equal here (neither replaces the other), while the best score
+    keeps the bits of the trial that set it. ``error`` may be an exception, stored
     as ``{"class", "message"}`` with ``error_class`` defaulting to its type.
     ``sampler_blob`` and ``best_program_artifact``, when given, replace the
     stored ones. Credentials (FORMAT.md §10) in ``candidate_id``, ``stats``,
@@ -431,7 +476,12 @@ def record_trial(
     if ok:
         progress.completed += 1
         if score is not None and (
-            not progress.HasField("best_score") or score > progress.best_score
+            not progress.HasField("best_score")
+            or (
+                score < progress.best_score
+                if cp.direction == DIRECTION_LOWER
+                else score > progress.best_score
+            )
         ):
             progress.best_score = score
             progress.best_trial_idx = idx

@@ -26,6 +26,8 @@ from dsxir.errors import InvalidCheckpoint
 from dsxir.optimizer_session import accel, credentials
 from dsxir.optimizer_session.term_rules import check_term, check_term_map
 from dsxir.optimizer_session.v1.checkpoint_pb2 import (
+    DIRECTION_HIGHER,
+    DIRECTION_LOWER,
     SESSION_STATUS_CANCELLED,
     SESSION_STATUS_RUNNING,
     TRIAL_STATUS_ERROR,
@@ -45,8 +47,11 @@ __all__ = [
 ]
 
 FORMAT_MAJOR = 1
-FORMAT_ID = "dsxir.optimizer_session.checkpoint/v1.0"
-"""The identifier this library writes in field 1 of every checkpoint."""
+FORMAT_ID = "dsxir.optimizer_session.checkpoint/v1.1"
+"""The identifier this library writes in field 1 of every new checkpoint.
+
+Readers accept every minor of major 1; v1.1 added ``direction`` (field 15).
+"""
 
 MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
 """Readers refuse longer input before parsing it."""
@@ -90,6 +95,8 @@ def check(cp: Checkpoint) -> None:
         raise InvalidCheckpoint("status", f"unknown or unspecified status {cp.status}")
     if cp.HasField("terminal_reason"):
         check_term(cp.terminal_reason, "terminal_reason")
+    if not DIRECTION_HIGHER <= cp.direction <= DIRECTION_LOWER:
+        raise InvalidCheckpoint("direction", f"unknown direction {cp.direction}")
 
 
 def checked_bytes(cp: Checkpoint) -> bytes:

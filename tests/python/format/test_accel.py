@@ -43,7 +43,7 @@ VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 MANIFEST = json.loads((VECTORS / "manifest.json").read_text())
 ALL_VECTORS = [
     (group, v["name"], (VECTORS / v["binpb"]).read_bytes())
-    for group in ("valid", "unknown", "invalid")
+    for group in ("valid", "unknown", "invalid", "noncanonical")
     for v in MANIFEST[group]
 ]
 VALID_BYTES = [raw for group, _, raw in ALL_VECTORS if group != "invalid"]
@@ -92,11 +92,13 @@ def accelerated() -> Iterator[None]:
 @st.composite
 def valid_checkpoints(draw: st.DrawFn, max_trials: int = 6) -> Checkpoint:
     """strategies.checkpoints(), without the draws whose option values hold a
-    credential-looking key (which ck.new refuses while generating)."""
+    credential-looking key (which ck.new refuses while generating), in
+    either direction (the rules do not tie the best to it)."""
     try:
         cp: Checkpoint = draw(checkpoints(max_trials=max_trials))
     except InvalidCheckpoint:
         reject()
+    cp.direction = draw(st.sampled_from([0, 1]))  # type: ignore[assignment]
     return cp
 
 
@@ -194,7 +196,8 @@ def test_vectors(group: str, name: str, raw: bytes) -> None:
     cp = parsed(raw)
     if group != "invalid":
         assert cp is not None
-        assert ACCEL.check_canonical(raw) is True  # canonical input: no re-serialization
+        # Canonical input, or non-canonical but read as upb reads it: no re-serialization.
+        assert ACCEL.check_canonical(raw) is True
         assert compare(cp) is None
 
 
@@ -282,6 +285,14 @@ def _with_best(change: Callable[[Checkpoint], None]) -> Callable[[Checkpoint], N
         p.best_score = 0.0
         p.best_trial_idx = len(p.trial_log) - 1
         change(cp)
+
+    return mutate
+
+
+def _then(*changes: Callable[[Checkpoint], None]) -> Callable[[Checkpoint], None]:
+    def mutate(cp: Checkpoint) -> None:
+        for change in changes:
+            change(cp)
 
     return mutate
 
@@ -404,6 +415,12 @@ MUTATIONS: dict[str, Callable[[Checkpoint], None]] = {
         + _entry(_KEY_B, _NULL)
         + _entry(_KEY_A, _NULL)
     ),
+    "direction_lower": set_field("direction", 1),
+    "direction_2": set_field("direction", 2),
+    "direction_negative": set_field("direction", -1),
+    "direction_int32_max": set_field("direction", 2**31 - 1),
+    "direction_wrong_wire_type": _merge(b"\x7a\x01\x02"),
+    "direction_2_reason_no_kind": _then(_set_reason(b""), set_field("direction", 2)),
     "unknown_top_level": _merge(b"\xf8\x07\x01"),
     "unknown_group": _merge(b"\xfb\x07\x08\x01\xfc\x07"),
     "unknown_known_number_wrong_type": _merge(b"\x6d\x01\x00\x00\x00"),
@@ -438,6 +455,9 @@ def test_mutations_reach_both_verdicts() -> None:
         verdicts[name] = compare(cp)
     accepted = {n for n, v in verdicts.items() if v is None}
     assert {"format_minor_10", "stats_sorted", "stats_prefix_first", "best_ok"} <= accepted
+    assert {"direction_lower", "direction_wrong_wire_type"} <= accepted
+    assert verdicts["direction_2"] == verdicts["direction_negative"] == "direction"
+    assert verdicts["direction_2_reason_no_kind"] == "terminal_reason"
     assert {"stats_prefix_last", "stats_unsorted", "stats_duplicate"}.isdisjoint(accepted)
     assert len(accepted) >= 15
     assert len(verdicts) - len(accepted) >= 60
@@ -499,6 +519,11 @@ _U32 = 2**32
         ("status", _U32, "status"),
         ("status", _U32 + 2, None),
         ("status", 2**64 - 1, "status"),
+        ("direction", 0, None),
+        ("direction", _U32, None),
+        ("direction", _U32 + 1, None),
+        ("direction", _U32 + 2, "direction"),
+        ("direction", 2**64 - 1, "direction"),
         ("created_at.nanos", _U32 + 5, None),
         ("created_at.nanos", 2**31, "created_at.nanos"),
         ("created_at.seconds", 2**64 - 1, None),
@@ -509,7 +534,7 @@ def test_varints_are_cut_as_upb_cuts_them(field: str, value: int, refused_at: st
     cp = ck.decode(VALID_BYTES[0])
     clear_field(field)(cp)
     message, _, name = field.rpartition(".")
-    number = {"version": 2, "status": 13, "nanos": 2, "seconds": 1}[name]
+    number = {"version": 2, "status": 13, "direction": 15, "nanos": 2, "seconds": 1}[name]
     raw = bytes(((number << 3),)) + varint(value)
     if message:
         outer = {"sampler_format": 12, "created_at": 7}[message]

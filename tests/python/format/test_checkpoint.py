@@ -182,7 +182,7 @@ def test_explicit_zero_score_differs_from_no_score() -> None:
 
 def test_unknown_fields_survive_a_round_trip() -> None:
     cp = make()
-    raw = ck.encode(cp) + bytes.fromhex("7a056e65776572")  # field 15 = "newer"
+    raw = ck.encode(cp) + bytes.fromhex("8201056e65776572")  # field 16 = "newer"
     assert ck.encode(ck.decode(raw)) == raw
 
 

@@ -38,6 +38,15 @@ def test_unknown_fields_are_kept(vector: dict[str, str]) -> None:
     assert ck.encode(cp) == known
 
 
+@pytest.mark.parametrize("vector", _ids("noncanonical"))
+def test_noncanonical_vectors_are_read_and_re_encoded_canonically(vector: dict[str, str]) -> None:
+    raw = (VECTORS / vector["binpb"]).read_bytes()
+    canonical = (VECTORS / vector["canonical"]).read_bytes()
+    assert raw != canonical
+    assert ck.encode(ck.decode(raw)) == canonical
+    assert ck.encode(ck.decode(canonical)) == canonical
+
+
 @pytest.mark.parametrize("vector", _ids("invalid"))
 def test_invalid_vectors_are_refused_naming_the_field(vector: dict[str, Any]) -> None:
     raw = (VECTORS / vector["binpb"]).read_bytes()
