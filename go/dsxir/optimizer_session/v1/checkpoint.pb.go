@@ -208,7 +208,7 @@ type Checkpoint struct {
 	// The format identifier, "dsxir.optimizer_session.checkpoint/v<major>.<minor>".
 	// Readers of major 1 accept any minor of major 1 and refuse everything else,
 	// so arbitrary bytes or another message type are never taken for a
-	// checkpoint. Writers of this schema write "dsxir.optimizer_session.checkpoint/v1.0".
+	// checkpoint. Writers of this schema write "dsxir.optimizer_session.checkpoint/v1.1".
 	Format string `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
 	// The session's identifier. Required, non-empty.
 	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`

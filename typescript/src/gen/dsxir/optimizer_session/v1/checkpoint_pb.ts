@@ -36,7 +36,7 @@ export type Checkpoint = Message<"dsxir.optimizer_session.v1.Checkpoint"> & {
    * The format identifier, "dsxir.optimizer_session.checkpoint/v<major>.<minor>".
    * Readers of major 1 accept any minor of major 1 and refuse everything else,
    * so arbitrary bytes or another message type are never taken for a
-   * checkpoint. Writers of this schema write "dsxir.optimizer_session.checkpoint/v1.0".
+   * checkpoint. Writers of this schema write "dsxir.optimizer_session.checkpoint/v1.1".
    *
    * @generated from field: string format = 1;
    */
