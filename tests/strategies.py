@@ -97,6 +97,7 @@ def checkpoints(draw: st.DrawFn, max_trials: int = 6) -> Checkpoint:
             )
         ),
         program_module=draw(st.one_of(st.none(), texts.filter(bool))),
+        direction=draw(st.sampled_from(["higher", "lower"])),
         redact_secrets=True,  # random keys may look like credentials
     )
     for _ in range(draw(st.integers(0, max_trials))):

@@ -140,6 +140,15 @@ def test_valid_vectors_reencode_identically(lang: Lang) -> None:
 
 
 @pytest.mark.parametrize("lang", _lang_ids(LANGS))
+def test_noncanonical_vectors_reencode_canonically(lang: Lang) -> None:
+    for vector in MANIFEST["noncanonical"]:
+        raw = (VECTORS / vector["binpb"]).read_bytes()
+        result = run_once(lang, "reencode", raw)
+        assert result.returncode == OK, (vector["name"], result.stderr)
+        assert result.stdout == (VECTORS / vector["canonical"]).read_bytes(), vector["name"]
+
+
+@pytest.mark.parametrize("lang", _lang_ids(LANGS))
 def test_unknown_field_vectors(lang: Lang) -> None:
     for vector in MANIFEST["unknown"]:
         raw = (VECTORS / vector["binpb"]).read_bytes()
