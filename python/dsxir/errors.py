@@ -49,9 +49,11 @@ class ResumeMismatch(CheckpointError, ValueError):
 
     ``reason`` is one of ``checkpoint_shape`` (the bytes are not a valid
     checkpoint; ``field`` names the offending field), ``optimizer``,
-    ``sampler_format``, ``sampler_version``, ``trainset_hash`` or ``direction``.
+    ``sampler_format``, ``sampler_version``, ``trainset_hash`` or ``direction``
+    (the gate of FORMAT.md §8), or ``optimizer_opts``, which the DSPy
+    integration adds (its options differ from the session's).
     ``expected`` is what the caller asked for, ``got`` what the checkpoint
-    holds; the message says which is which and what to do (FORMAT.md §8).
+    holds; the message says which is which and what to do.
     """
 
     def __init__(
@@ -219,8 +221,12 @@ _GATE_MESSAGES = {
         "the checkpoint's scores are better when {got}; this run's are better when {exp}. "
         "Resume with direction {got}, or start a new session."
     ),
+    "optimizer_opts": (
+        "the checkpoint was made with options {got}; this run has {exp}. "
+        "Pass the same options, or start a new session."
+    ),
 }
-"""The resume gate's messages (FORMAT.md §8), the same text in every language."""
+"""The resume gate's messages: those of FORMAT.md §8 are the same text in every language."""
 
 
 def _show(value: Any) -> str:
