@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from dsxir.optimizer_session import checkpoint as ck
+from dsxir.session import open_session
+from dsxir.store import FileStore, MemoryStore, Store
 
 TRAINSET_HASH = hashlib.sha256(b"bench").digest()
 
@@ -159,6 +161,8 @@ def bench_record_trial() -> float:
 PEAK_SCRIPT = """
 import sys
 from dsxir.optimizer_session import checkpoint as ck
+from dsxir.session import open_session
+from dsxir.store import FileStore, MemoryStore, Store
 
 def high_water_kib():  # VmHWM is per process image; ru_maxrss survives exec
     with open("/proc/self/status") as status:
@@ -208,6 +212,67 @@ def bench_peak_memory(tmp: str) -> list[float]:
     ]
 
 
+def _trial_pairs(bare_store: Store, runner_store: Store, count: int) -> tuple[float, float]:
+    """Seconds spent on ``count`` trials committed by hand and by the runner, taking turns."""
+    cp = ck.new(
+        session_id="bench",
+        optimizer="bench.Opt",
+        trainset_hash=TRAINSET_HASH,
+        sampler_blob=b"",
+        sampler_format=("bench.Sampler", 1),
+    )
+    generation = bare_store.put(cp)
+    session = open_session(
+        runner_store,
+        "bench",
+        optimizer="bench.Opt",
+        sampler_format=("bench.Sampler", 1),
+        trainset_hash=TRAINSET_HASH,
+        handle_signals=False,
+    )
+    bare = ours = 0.0
+    clock = time.perf_counter
+    for i in range(count):
+        start = clock()
+        ck.record_trial(cp, score=i / count, stats={"tokens": i}, sampler_blob=b"s")
+        generation = bare_store.put(cp, expected_generation=generation)
+        middle = clock()
+        session.record_trial(score=i / count, stats={"tokens": i}, sampler_blob=b"s")
+        ours += clock() - middle
+        bare += middle - start
+    session.close()
+    return bare, ours
+
+
+def bench_session_overhead(tmp: str) -> dict[str, float]:
+    """Per trial: ``Session.record_trial`` against ``record_trial`` + ``put`` by hand.
+
+    Each round commits the same trials to two new sessions in two new stores
+    of a kind, one by hand and one through the runner, trial by trial in
+    turn so that both see the same machine; the figure is the median round.
+    The runner's extra work is its checks, its lease (taken once, renewed by
+    a thread) and keeping the last committed state for a rollback.
+    """
+    print("5. session runner per trial vs bare record_trial + put (target <= 1.2x)")
+    ratios = {}
+    for label, count in (("memory", 1000), ("file", 200)):
+        rounds = []
+        for n in range(5):
+            if label == "memory":
+                stores: tuple[Store, Store] = (MemoryStore(), MemoryStore())
+            else:
+                stores = (FileStore(f"{tmp}/bare-{n}"), FileStore(f"{tmp}/runner-{n}"))
+            rounds.append(_trial_pairs(*stores, count))
+        rounds.sort(key=lambda pair: pair[1] / pair[0])
+        bare, ours = rounds[len(rounds) // 2]
+        ratios[label] = ours / bare
+        print(
+            f"   {label} store, {count:,} trials: runner {ours / count * 1e6:.1f} us/trial | "
+            f"bare {bare / count * 1e6:.1f} us/trial | ratio {ours / bare:.2f}x"
+        )
+    return ratios
+
+
 def main() -> int:
     from google.protobuf import __version__ as protobuf_version
     from google.protobuf.internal import api_implementation
@@ -221,6 +286,8 @@ def main() -> int:
     bench_record_trial()
     with tempfile.TemporaryDirectory() as tmp:
         bench_peak_memory(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_session_overhead(tmp)
     return 0
 
 

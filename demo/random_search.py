@@ -1,4 +1,4 @@
-"""A seeded random-search optimizer that checkpoints after every trial.
+"""A seeded random-search optimizer that checkpoints after every trial, on the session runner.
 
 It fits a line ``y = a*x + b`` to a toy trainset by sampling ``(a, b)``
 uniformly from ``[-4, 4]^2``; a trial's score is the negative mean squared
@@ -12,7 +12,9 @@ trial. Everything it needs to go on lives in the checkpoint:
 - the trial log, counters and best trial, kept by the checkpoint library.
 
 The blob is committed together with each trial, so a run resumed after a
-crash draws exactly the samples an uninterrupted run would have drawn.
+crash draws exactly the samples an uninterrupted run would have drawn. The
+session runner (:mod:`dsxir.session`) holds the session's lease while the
+optimizer runs, so a second optimizer process cannot run it at the same time.
 """
 
 from __future__ import annotations
@@ -24,12 +26,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from dsxir.errors import NotFound
-from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.v1.checkpoint_pb2 import (
-    SESSION_STATUS_PAUSED,
-    Checkpoint,
-)
+from dsxir.session import Session, open_session
 from dsxir.store import Store, Stored
 
 OPTIMIZER = "demo.RandomSearch"
@@ -98,7 +95,7 @@ def evaluate(a: float, b: float, points: list[dict[str, Any]]) -> float:
 
 
 def run(
-    store: Store,
+    store: Store | str,
     session_id: str,
     *,
     seed: int,
@@ -108,70 +105,53 @@ def run(
     delay: float = 0.0,
     stop_after: int | None = None,
     on_commit: Callable[[Stored], None] | None = None,
+    lease_ttl: float = 30.0,
 ) -> Stored:
-    """Start or resume a session and run it to ``trials`` trials (then complete it).
+    """Start or resume a session with the session runner and run it to ``trials`` trials.
 
-    A stored session goes through the resume gate first (terminal status,
-    optimizer, sampler format, the version or versions ``accept_versions``, trainset
-    hash); its errors propagate. ``delay`` seconds of "work" precede each
-    trial's commit. With ``stop_after``, the run pauses the session after that
-    many trials of this run and returns.
+    :func:`dsxir.session.open_session` holds the session's lease (``LeaseHeld``
+    while another live worker has it) and sends a stored session through the
+    resume gate (terminal status, optimizer, sampler format, the version or
+    versions ``accept_versions``, trainset hash); its errors propagate.
+    ``delay`` seconds of "work" precede each trial's commit. With
+    ``stop_after``, the run pauses the session after that many trials of
+    this run and returns; so does an exception or SIGINT/SIGTERM, which
+    leave the session paused. The session is completed after ``trials``.
     """
     points = trainset(trainset_variant)
-    try:
-        stored = store.get(session_id)
-    except NotFound:
-        rng = SplitMix64(seed)
-        cp = checkpoint.new(
-            session_id=session_id,
-            optimizer=OPTIMIZER,
-            trainset_hash=checkpoint.hash_trainset(points),
-            sampler_blob=encode_blob(rng),
-            sampler_format=(SAMPLER_MODULE, SAMPLER_VERSION),
-            optimizer_opts=[
-                ("seed", seed),
-                ("trials", trials),
-                ("search_box", (-4.0, 4.0)),
-            ],
-            program_module="demo.random_search",
-        )
-        generation = store.put(cp)
-    else:
-        cp, generation = stored.checkpoint, stored.generation
-        checkpoint.check_resume(
-            cp,
-            optimizer=OPTIMIZER,
-            sampler_format=(SAMPLER_MODULE, accept_versions),
-            trainset=points,
-        )
-        rng = decode_blob(cp.sampler_blob)
-        if cp.status == SESSION_STATUS_PAUSED:
-            checkpoint.resume(cp)
-            generation = store.put(cp, expected_generation=generation)
-
-    done_here = 0
-    while len(cp.progress.trial_log) < trials:
-        if stop_after is not None and done_here >= stop_after:
-            checkpoint.pause(cp)
-            generation = store.put(cp, expected_generation=generation)
-            return Stored(cp, generation)
-        generation = _one_trial(store, cp, generation, rng, points, delay)
-        done_here += 1
-        if on_commit is not None:
-            on_commit(Stored(cp, generation))
-    checkpoint.complete(cp, reason={"trials": trials})
-    generation = store.put(cp, expected_generation=generation)
-    return Stored(cp, generation)
+    with open_session(
+        store,
+        session_id,
+        optimizer=OPTIMIZER,
+        sampler_format=(SAMPLER_MODULE, SAMPLER_VERSION),
+        accept_sampler_versions=accept_versions,
+        trainset=points,
+        optimizer_opts=[("seed", seed), ("trials", trials), ("search_box", (-4.0, 4.0))],
+        program_module="demo.random_search",
+        sampler_blob=encode_blob(SplitMix64(seed)),
+        lease_ttl=lease_ttl,
+    ) as session:
+        rng = decode_blob(session.sampler_blob)
+        done_here = 0
+        while session.trials < trials:
+            if stop_after is not None and done_here >= stop_after:
+                session.pause()
+                break
+            _one_trial(session, rng, points, delay)
+            done_here += 1
+            if on_commit is not None:
+                on_commit(Stored(session.checkpoint, session.generation))
+        else:
+            session.complete(reason={"trials": trials})
+    return Stored(session.checkpoint, session.generation)
 
 
 def _one_trial(
-    store: Store,
-    cp: Checkpoint,
-    generation: int,
+    session: Session,
     rng: SplitMix64,
     points: list[dict[str, Any]],
     delay: float,
-) -> int:
+) -> None:
     a = rng.uniform(-4.0, 4.0)
     b = rng.uniform(-4.0, 4.0)
     if delay:
@@ -182,8 +162,7 @@ def _one_trial(
     try:
         score = evaluate(a, b, points)
     except FloatingPointError as exc:
-        checkpoint.record_trial(
-            cp,
+        session.record_trial(
             score=None,
             status="error",
             candidate_id=candidate,
@@ -192,15 +171,12 @@ def _one_trial(
             sampler_blob=blob,
         )
     else:
-        progress = cp.progress
-        improves = not progress.HasField("best_score") or score > progress.best_score
-        checkpoint.record_trial(
-            cp,
+        best = session.best_score
+        session.record_trial(
             score=score,
             candidate_id=candidate,
             stats={"a": a, "b": b, "rmse": math.sqrt(-score)},
             duration_ms=cost_ms,
             sampler_blob=blob,
-            best_program_artifact={"a": a, "b": b} if improves else None,
+            best_program_artifact={"a": a, "b": b} if best is None or score > best else None,
         )
-    return store.put(cp, expected_generation=generation)

@@ -1,4 +1,5 @@
-# The crash-and-resume demo (`make demo`) and the kill-9 soak (`make soak`).
+# The crash-and-resume demo on the session runner (`make demo`) and the kill-9 soak
+# (`make soak`).
 # `make test` runs the demo through test-demo, so it cannot rot.
 
 TEST_TARGETS += test-demo
@@ -13,7 +14,7 @@ $(DEMO_PLOT_STAMP): $(VENV)/.installed
 	  -c python/requirements-lock.txt -e 'python[plot]'
 	touch $@
 
-demo: setup $(DEMO_PLOT_STAMP) ## crash-and-resume demo: SIGKILL mid-run, resume, nothing lost
+demo: setup $(DEMO_PLOT_STAMP) ## crash-and-resume demo: SIGKILL mid-run, lease takeover, nothing lost
 	$(PY) demo/run_demo.py
 
 test-demo: demo ## the demo, as part of make test

@@ -2,10 +2,12 @@
 
 format (``dsxir.errors``, ``dsxir.optimizer_session``) ← service protocol
 (``dsxir.checkpoint_store``, generated) ← stores (``dsxir.store``, every
-backend) ← server (``dsxir.service``) ← command line (``dsxir.cli``). A
-module imports only from its own layer or lower ones; the format imports no
-application dependency; store backends live in ``dsxir.store`` alone; test
-and benchmark code stays out of the installed package.
+backend) ← session runner (``dsxir.session``) ← integrations with optimizer
+libraries (``dsxir.integrations``) ← server (``dsxir.service``) ← command
+line (``dsxir.cli``). A module imports only from its own layer or lower ones,
+and the integrations and the server not from each other; the format imports
+no application dependency; store backends live in ``dsxir.store`` alone;
+test and benchmark code stays out of the installed package.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ LAYERS = [
     ("format", ("dsxir.errors", "dsxir._accel", "dsxir.optimizer_session")),
     ("protocol", ("dsxir.checkpoint_store",)),
     ("store", ("dsxir.store",)),
+    ("session", ("dsxir.session",)),
+    ("integrations", ("dsxir.integrations",)),
     ("service", ("dsxir.service",)),
     ("cli", ("dsxir.cli",)),
 ]
@@ -84,6 +88,24 @@ def test_no_module_imports_from_a_higher_layer(name: str) -> None:
         if imported in _modules() or imported.rsplit(".", 1)[0] in _modules():
             target = imported if imported in _modules() else imported.rsplit(".", 1)[0]
             assert _layer(target) <= own, f"{name} ({LAYERS[own][0]}) imports {target}"
+
+
+def test_the_integrations_and_the_server_do_not_import_each_other() -> None:
+    apart = {"dsxir.integrations": "dsxir.service", "dsxir.service": "dsxir.integrations"}
+    for name, path in _modules().items():
+        for own, other in apart.items():
+            if name == own or name.startswith(own + "."):
+                for imported in _imports(path):
+                    assert not (imported == other or imported.startswith(other + ".")), (
+                        name,
+                        imported,
+                    )
+
+
+def test_the_session_runner_is_a_layer_of_its_own() -> None:
+    assert "dsxir.session" in _modules()
+    assert _layer("dsxir.store") < _layer("dsxir.session") < _layer("dsxir.integrations")
+    assert _layer("dsxir.session") < _layer("dsxir.service") < _layer("dsxir.cli")
 
 
 def test_the_format_imports_no_application_dependency() -> None:
