@@ -13,6 +13,9 @@
 //	*checkpoint.InvalidCheckpoint  INVALID_ARGUMENT, INVALID_CHECKPOINT (Path: the FORMAT.md field)
 //	*InvalidSessionIDError         INVALID_ARGUMENT, INVALID_SESSION_ID
 //	*CorruptStoreError             DATA_LOSS, CORRUPT_STORE (or a damaged checkpoint received)
+//	*IllegalHistoryError           FAILED_PRECONDITION, ILLEGAL_HISTORY (Rule: the FORMAT.md §9.1 rule)
+//	*LeaseHeldError                FAILED_PRECONDITION, LEASE_HELD (Holder, ExpiresAt)
+//	*LeaseLostError                FAILED_PRECONDITION, LEASE_LOST
 //	*InvalidRequestError           any other INVALID_ARGUMENT
 //	*UnavailableError              UNAVAILABLE, DEADLINE_EXCEEDED
 //	*UnauthenticatedError          UNAUTHENTICATED, PERMISSION_DENIED

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/dsxir/dsxir-checkpoint/go/checkpoint"
 	checkpointstorev1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1"
@@ -69,6 +70,49 @@ type CorruptStoreError struct {
 
 func (e *CorruptStoreError) Error() string {
 	return fmt.Sprintf("corrupt store at %s: %s", e.Path, e.Detail)
+}
+
+// IllegalHistoryError: the checkpoint is not a legal successor of the
+// stored generation (FAILED_PRECONDITION, ILLEGAL_HISTORY; FORMAT.md §9.1).
+// Rule names the broken rule, e.g. "history.trial_log_rewritten"; nothing
+// was stored.
+type IllegalHistoryError struct {
+	SessionID string
+	Rule      string
+	Detail    string
+}
+
+func (e *IllegalHistoryError) Error() string {
+	return fmt.Sprintf("illegal history for session %q: %s: %s", e.SessionID, e.Rule, e.Detail)
+}
+
+// LeaseHeldError: another worker holds the session's lease
+// (FAILED_PRECONDITION, LEASE_HELD) until ExpiresAt (UTC; the zero time
+// when the server sent none).
+type LeaseHeldError struct {
+	SessionID string
+	Holder    string
+	ExpiresAt time.Time
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("session %q is held by %q until %s", e.SessionID, e.Holder,
+		e.ExpiresAt.UTC().Format(time.RFC3339Nano))
+}
+
+// LeaseLostError: the lease named by the call is no longer the session's
+// lease (FAILED_PRECONDITION, LEASE_LOST): it was released, or it expired
+// and another worker took the session over.
+type LeaseLostError struct {
+	SessionID string
+	Detail    string
+}
+
+func (e *LeaseLostError) Error() string {
+	if e.Detail == "" {
+		return fmt.Sprintf("lease on session %q lost", e.SessionID)
+	}
+	return fmt.Sprintf("lease on session %q lost: %s", e.SessionID, e.Detail)
 }
 
 // ServiceError: a call failed with a status that has no store-level meaning.
@@ -149,6 +193,13 @@ func fromStatus(err error, sessionID string) error {
 		return &checkpoint.InvalidCheckpoint{Path: metaOr("field", checkpoint.InputPath), Detail: metaOr("detail", message)}
 	case code == codes.InvalidArgument && reason == checkpointstorev1.ErrorReason_INVALID_SESSION_ID.String():
 		return &InvalidSessionIDError{SessionID: sessionID, Message: message}
+	case code == codes.FailedPrecondition && reason == checkpointstorev1.ErrorReason_ILLEGAL_HISTORY.String():
+		return &IllegalHistoryError{SessionID: metaOr("session_id", sessionID), Rule: metaOr("rule", ""), Detail: metaOr("detail", message)}
+	case code == codes.FailedPrecondition && reason == checkpointstorev1.ErrorReason_LEASE_HELD.String():
+		until, _ := time.Parse(time.RFC3339Nano, metaOr("expires_at", ""))
+		return &LeaseHeldError{SessionID: metaOr("session_id", sessionID), Holder: metaOr("holder", ""), ExpiresAt: until.UTC()}
+	case code == codes.FailedPrecondition && reason == checkpointstorev1.ErrorReason_LEASE_LOST.String():
+		return &LeaseLostError{SessionID: metaOr("session_id", sessionID), Detail: metaOr("detail", "")}
 	case code == codes.DataLoss && reason == checkpointstorev1.ErrorReason_CORRUPT_STORE.String():
 		return &CorruptStoreError{Path: metaOr("path", "?"), Detail: metaOr("detail", message)}
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dsxir/dsxir-checkpoint/go/checkpoint"
 	checkpointstorev1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1"
@@ -108,6 +109,25 @@ func TestFromStatus(t *testing.T) {
 	var request *InvalidRequestError
 	if !asType(err, &request) || request.Field != "page_size" || request.Reason != checkpointstorev1.ErrorReason_INVALID_REQUEST.String() {
 		t.Errorf("INVALID_REQUEST: %v (%T)", err, err)
+	}
+
+	err = fromStatus(serviceStatus(t, codes.FailedPrecondition, "illegal", checkpointstorev1.ErrorReason_ILLEGAL_HISTORY,
+		map[string]string{"session_id": "s1", "rule": "history.trial_log_shortened", "detail": "3 -> 1 entries"}, ""), "s1")
+	if ih, ok := err.(*IllegalHistoryError); !ok || *ih != (IllegalHistoryError{SessionID: "s1", Rule: "history.trial_log_shortened", Detail: "3 -> 1 entries"}) {
+		t.Errorf("ILLEGAL_HISTORY: %v (%T)", err, err)
+	}
+
+	err = fromStatus(serviceStatus(t, codes.FailedPrecondition, "held", checkpointstorev1.ErrorReason_LEASE_HELD,
+		map[string]string{"session_id": "s1", "holder": "host-a:41", "expires_at": "2026-01-02T03:04:05.678901Z"}, ""), "s1")
+	want := time.Date(2026, 1, 2, 3, 4, 5, 678901000, time.UTC)
+	if lh, ok := err.(*LeaseHeldError); !ok || lh.SessionID != "s1" || lh.Holder != "host-a:41" || !lh.ExpiresAt.Equal(want) {
+		t.Errorf("LEASE_HELD: %v (%T)", err, err)
+	}
+
+	err = fromStatus(serviceStatus(t, codes.FailedPrecondition, "lost", checkpointstorev1.ErrorReason_LEASE_LOST,
+		map[string]string{"session_id": "s1", "detail": "taken over"}, ""), "s1")
+	if ll, ok := err.(*LeaseLostError); !ok || *ll != (LeaseLostError{SessionID: "s1", Detail: "taken over"}) {
+		t.Errorf("LEASE_LOST: %v (%T)", err, err)
 	}
 
 	err = fromStatus(serviceStatus(t, codes.DataLoss, "damaged", checkpointstorev1.ErrorReason_CORRUPT_STORE,

@@ -234,7 +234,7 @@ func sample(t *testing.T, sessionID, optimizer string, status v1.SessionStatus, 
 		TrialLog:  trials,
 		Attempts:  completed,
 		Completed: completed,
-		StartedAt: timestamppb.New(updated.Add(-time.Hour)),
+		StartedAt: timestamppb.New(baseTime.Add(-time.Hour)),
 	}
 	if completed > 0 {
 		best := uint64(0)
@@ -247,7 +247,7 @@ func sample(t *testing.T, sessionID, optimizer string, status v1.SessionStatus, 
 		Optimizer:     optimizer,
 		OptimizerOpts: []*v1.OptionEntry{{Key: "num_trials", Value: term(int64(10))}},
 		TrainsetHash:  bytes.Repeat([]byte{0xab}, 32),
-		CreatedAt:     timestamppb.New(updated.Add(-time.Hour)),
+		CreatedAt:     timestamppb.New(baseTime.Add(-time.Hour)), // one session's samples are legal successors
 		UpdatedAt:     timestamppb.New(updated),
 		Progress:      progress,
 		SamplerBlob:   []byte{1, 2, 3},
@@ -497,7 +497,7 @@ func TestWatch(t *testing.T) {
 	}
 
 	// Re-created after the delete: generation 1 again.
-	mustPut(t, writer, pythonCp, 0)
+	mustPut(t, writer, sample(t, id, "go.watch.Opt", v1.SessionStatus_SESSION_STATUS_RUNNING, baseTime, 1), 0)
 	if ev := next(checkpointstorev1.WatchEventType_WATCH_EVENT_TYPE_COMMITTED); ev.Session.GetGeneration() != 1 {
 		t.Fatalf("commit after delete: %v, want generation 1", ev.Session)
 	}

@@ -18,6 +18,7 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   type CheckpointStoreClient,
@@ -26,8 +27,11 @@ import {
   CorruptStore,
   createCheckpointStoreClient,
   ERROR_DOMAIN,
+  IllegalHistory,
   InvalidRequest,
   InvalidSessionId,
+  LeaseHeld,
+  LeaseLost,
   NotFound,
   ResourceExhausted,
   ServiceError,
@@ -37,7 +41,7 @@ import {
   type WatchEvent,
 } from "../src/client.js";
 import { fromCallError } from "../src/client/errors.js";
-import { listSessions, putCheckpointRaw } from "../src/client/messages.js";
+import { ErrorInfoSchema, listSessions, putCheckpointRaw } from "../src/client/messages.js";
 import { ErrorReason } from "../src/gen/dsxir/checkpoint_store/v1/error_reason_pb.js";
 import { WatchEventType } from "../src/gen/dsxir/checkpoint_store/v1/service_pb.js";
 import {
@@ -280,6 +284,40 @@ test("creating never overwrites: Conflict with expected none and the stored gene
   assert.equal(stored.generation, 1n);
   assert.equal(stored.checkpoint.optimizer, "demo.Opt");
   await c.delete(id);
+});
+
+test("a commit that rewrites history is IllegalHistory naming the rule; nothing is stored", async () => {
+  const c = client();
+  const id = "ts-illegal-history";
+  await c.delete(id);
+  await c.put(sample(id, "demo.Opt", SessionStatus.RUNNING, BASE, 3));
+  const shorter = sample(id, "demo.Opt", SessionStatus.RUNNING, BASE + 1_000, 1);
+  const e = await rejectsWith(c.put(shorter, 1n), IllegalHistory, "a shortened trial log");
+  assert.equal(e.sessionId, id);
+  assert.equal(e.rule, "history.trial_log_shortened");
+  assert.ok(e.detail.length > 0);
+  const stored = await c.get(id);
+  assert.equal(stored.generation, 1n);
+  assert.equal(stored.checkpoint.progress!.trialLog.length, 3);
+  await c.delete(id);
+});
+
+test("lease refusals carry their holder and end", () => {
+  // The service's FAILED_PRECONDITION reasons, as the server sends them.
+  const failed = (reason: ErrorReason, metadata: Record<string, string>): unknown => {
+    const info = create(ErrorInfoSchema, { reason: ErrorReason[reason], domain: ERROR_DOMAIN, metadata });
+    return fromCallError(
+      new ConnectError("refused", Code.FailedPrecondition, { "grpc-status": "9" }, [{ desc: ErrorInfoSchema, value: info }]),
+      "s1",
+      false,
+    );
+  };
+  const held = failed(ErrorReason.LEASE_HELD, { session_id: "s1", holder: "host-a:41", expires_at: "2026-01-02T03:04:05.678901Z" });
+  assert.ok(held instanceof LeaseHeld, String(held));
+  assert.equal(held.holder, "host-a:41");
+  assert.equal(held.expiresAt?.toISOString(), "2026-01-02T03:04:05.678Z");
+  const lost = failed(ErrorReason.LEASE_LOST, { session_id: "s1", detail: "taken over" });
+  assert.ok(lost instanceof LeaseLost && lost.sessionId === "s1" && lost.detail === "taken over", String(lost));
 });
 
 test("a stale generation is refused, and so is a commit on a session that does not exist", async () => {

@@ -33,10 +33,13 @@ class Exit(enum.IntEnum):
     ``serve`` and ``grpc://`` stores, ``[postgres]`` for ``postgresql://`` stores."""
     CONFLICT = 8
     """``pause``, ``cancel``, ``delete``: the session changed after it was read
-    (another writer committed first); nothing was written. Run the command again."""
+    (another writer committed first); nothing was written. Run the command again.
+    ``fork``: the target session exists. Also a lease another worker holds
+    (``LeaseHeld``) or a lease lost (``LeaseLost``)."""
     NOT_ALLOWED = 9
     """``pause``, ``cancel``: the session's status does not allow it (pausing a
-    session that is not running, cancelling one that has ended); nothing was written."""
+    session that is not running, cancelling one that has ended); nothing was written.
+    Also a commit the store refuses as illegal history (``IllegalHistory``)."""
     INTERNAL_ERROR = 70
     """A bug in the command line itself, reported as one line (please report it)."""
     INTERRUPTED = 130
@@ -57,8 +60,10 @@ EXIT_CODES_HELP = "\n".join(
         "  5  a store file is damaged (ls: some sessions were damaged, the rest listed)",
         "  6  an I/O error while reading or writing, or a store that cannot be reached",
         "  7  a pip extra is missing ([plot], [service] or [postgres])",
-        "  8  pause/cancel/delete: the session changed meanwhile; nothing was written",
-        "  9  pause/cancel: the session's status does not allow it",
+        "  8  pause/cancel/delete: the session changed meanwhile; fork: the target exists;"
+        " a lease held by another worker, or lost; nothing was written",
+        "  9  pause/cancel: the session's status does not allow it; a commit refused as"
+        " illegal history",
         " 70  an internal error (a bug; please report it)",
         "130  interrupted",
     ]

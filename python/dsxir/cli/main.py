@@ -2,7 +2,9 @@
 
 Every command reads checkpoints without the optimizer that wrote them;
 ``pause``, ``cancel`` and ``delete`` (:mod:`.manage`) change a session in its
-store, ``export`` (:mod:`.export`) writes its trial log as CSV or JSON Lines.
+store, ``fork`` copies one to a new session, ``export`` (:mod:`.export`)
+writes its trial log as CSV or JSON Lines. ``ls`` and ``show`` show a running
+session whose lease expired as stale (:mod:`.leases`).
 No command but ``serve`` creates a store. Bad
 input is reported as one line on stderr (``dsxir-checkpoint: error: …``) with
 a documented exit code (:class:`dsxir.cli.exits.Exit`), never a traceback.
@@ -40,7 +42,8 @@ from dsxir.cli.diffing import (
 )
 from dsxir.cli.exits import EXIT_CODES_HELP, CliError, Exit
 from dsxir.cli.export import export_command
-from dsxir.cli.manage import cancel_command, delete_command, pause_command
+from dsxir.cli.leases import is_stale, lease_json, lease_text, read_lease, shown_status
+from dsxir.cli.manage import cancel_command, delete_command, fork_command, pause_command
 from dsxir.cli.serve import serve_command
 from dsxir.cli.targets import load, opened_store, read_input, store_name, write_output
 from dsxir.cli.views import (
@@ -56,10 +59,19 @@ from dsxir.cli.views import (
     timestamp_text,
     trial_status,
 )
-from dsxir.errors import CheckpointError, CorruptStore, InvalidCheckpoint, ResumeMismatch
+from dsxir.errors import (
+    CheckpointError,
+    CorruptStore,
+    IllegalHistory,
+    InvalidCheckpoint,
+    LeaseHeld,
+    LeaseLost,
+    ResumeMismatch,
+)
 from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.checkpoint import direction_name
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
-from dsxir.store import STATUSES, Listing
+from dsxir.store import STATUSES, Lease, Listing
 from dsxir.store.redact import redact_text
 
 __all__ = ["cli", "main"]
@@ -142,12 +154,17 @@ _PROGRAM_LINES = 30
     f"and the whole best program (not cut to {_PROGRAM_LINES} lines).",
 )
 def show(target: str, store_url: str | None, as_json: bool, last: int, full: bool) -> int:
-    """Show a checkpoint: header, status, sampler format, counters, best trial, best program
-    and the last trials with their stats."""
-    loaded = load(target, store_url)
+    """Show a checkpoint: header, status (stale when its lease expired), direction, sampler
+    format, counters, best trial, best program and the last trials with their stats."""
+    loaded = load(target, store_url, with_lease=True)
     cp = loaded.checkpoint
+    now = _dt.datetime.now(_dt.timezone.utc)
+    status = checkpoint.status_name(cp)
     if as_json:
-        _print_json(show_json(cp, source=loaded.name, generation=loaded.generation, last=last))
+        document = show_json(cp, source=loaded.name, generation=loaded.generation, last=last)
+        document["stale"] = is_stale(status, loaded.lease, now)
+        document["lease"] = lease_json(loaded.lease, now)
+        _print_json(document)
         return Exit.OK
     progress = cp.progress
     rows: list[tuple[str, str]] = [("session", cp.session_id), ("source", loaded.name)]
@@ -156,7 +173,8 @@ def show(target: str, store_url: str | None, as_json: bool, last: int, full: boo
     rows += [("format", cp.format), ("optimizer", cp.optimizer)]
     if cp.HasField("program_module"):
         rows.append(("program", cp.program_module))
-    rows.append(("status", checkpoint.status_name(cp)))
+    rows.append(("status", _status_text(status, loaded.lease, now)))
+    rows.append(("direction", f"{direction_name(cp)} is better"))
     if cp.HasField("terminal_reason"):
         rows.append(("reason", render_term(cp.terminal_reason)))
     rows += [
@@ -187,6 +205,15 @@ def show(target: str, store_url: str | None, as_json: bool, last: int, full: boo
     _show_best_program(cp, full)
     _show_trials(cp, last, full)
     return Exit.OK
+
+
+def _status_text(status: str, lease: Lease | None, now: _dt.datetime) -> str:
+    """``show``'s status line: ``stale`` with the expired lease, or the status and its lease."""
+    if lease is None:
+        return status
+    if is_stale(status, lease, now):
+        return f"stale (running, but the lease {lease_text(lease, now)})"
+    return f"{status} (lease {lease_text(lease, now)})"
 
 
 def _show_best_program(cp: Checkpoint, full: bool) -> None:
@@ -275,10 +302,12 @@ def _parse_since(value: str | None) -> _dt.datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=_dt.timezone.utc)
 
 
-def _listing_json(item: Listing) -> dict[str, Any]:
+def _listing_json(item: Listing, lease: Lease | None, now: _dt.datetime) -> dict[str, Any]:
     return {
         "session_id": item.session_id,
         "status": item.status,
+        "stale": is_stale(item.status, lease, now),
+        "lease": lease_json(lease, now),
         "optimizer": item.optimizer,
         "updated_at": item.updated_at.isoformat().replace("+00:00", "Z"),
         "best_score": json_float(item.best_score),
@@ -314,7 +343,10 @@ def list_sessions(
     updated_since: str | None,
     as_json: bool,
 ) -> int:
-    """List the sessions of a store, one row each (reads summaries only).
+    """List the sessions of a store, one row each (reads summaries, and leases of running ones).
+
+    A running session whose lease has expired (its worker died) is listed as
+    stale, with its holder and when the lease expired.
 
     A damaged session file does not stop the listing: every readable session
     is listed, each damaged one is named in one line on stderr, and the exit
@@ -334,8 +366,14 @@ def list_sessions(
             raise CliError(
                 Exit.IO_ERROR, f"store {shown} failed: {redact_text(str(exc))}"
             ) from None
+        held = {
+            item.session_id: read_lease(store, item.session_id)
+            for item in listings
+            if item.status == "running"
+        }
+    now = _dt.datetime.now(_dt.timezone.utc)
     if as_json:
-        _print_json([_listing_json(item) for item in listings])
+        _print_json([_listing_json(i, held.get(i.session_id), now) for i in listings])
     else:
         title = f"{len(listings)} session{'' if len(listings) == 1 else 's'}"
         if damaged:
@@ -351,12 +389,14 @@ def list_sessions(
             ("best", "right"),
             ("updated", "left"),
             ("gen", "right"),
+            ("lease", "left"),
         ):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for item in listings:
+            lease = held.get(item.session_id)
             table.add_row(
                 _cell(item.session_id),
-                _cell(item.status),
+                _cell(shown_status(item.status, lease, now)),
                 _cell(item.optimizer),
                 str(item.trials),
                 str(item.completed),
@@ -364,6 +404,7 @@ def list_sessions(
                 render_score(item.best_score),
                 item.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
                 str(item.generation),
+                _cell("" if lease is None else "lease " + lease_text(lease, now)),
             )
         _console().print(table)
     for bad in damaged:
@@ -612,6 +653,7 @@ def history(target: str, store_url: str | None, plot_path: str | None, as_json: 
 cli.add_command(pause_command)
 cli.add_command(cancel_command)
 cli.add_command(delete_command)
+cli.add_command(fork_command)
 cli.add_command(export_command)
 cli.add_command(serve_command)
 
@@ -630,6 +672,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except CliError as exc:
         _error(exc.message)
         code = exc.code
+    except IllegalHistory as exc:
+        _error(f"{exc}; nothing was written")
+        code = Exit.NOT_ALLOWED
+    except (LeaseHeld, LeaseLost) as exc:
+        _error(f"{exc}; nothing was written")
+        code = Exit.CONFLICT
     except CheckpointError as exc:  # a store that cannot be reached or refused the call
         _error(str(exc))
         code = Exit.IO_ERROR

@@ -1,4 +1,4 @@
-"""Commands that change a session in its store: ``pause``, ``cancel``, ``delete``.
+"""Commands that change a session in its store: ``pause``, ``cancel``, ``delete``, ``fork``.
 
 ``pause`` and ``cancel`` read the session with its generation, apply the
 transition (:func:`dsxir.optimizer_session.checkpoint.pause` /
@@ -12,8 +12,17 @@ refused with exit 9 (:attr:`Exit.NOT_ALLOWED`), in one line.
 deleting, unless ``--yes``; with stdin not a terminal it refuses without
 ``--yes`` (exit 2) instead of waiting for an answer. After the answer it
 reads the generation again and deletes only when it is unchanged (else exit
-8); a damaged session can be deleted. None of these commands creates a store:
-a file store whose folder does not exist is refused (exit 4).
+8); a damaged session can be deleted.
+
+``fork STORE SOURCE TARGET`` creates session TARGET from the latest
+checkpoint of SOURCE (:func:`dsxir.store.fork_session`): running, with
+SOURCE's trials, best trial, counters and sampler, so a session that has
+ended can go on under a new name. SOURCE is left as it is; a TARGET that
+exists is never overwritten (exit 8).
+
+A commit the store refuses as illegal history (FORMAT.md §9.1) exits 9.
+None of these commands creates a store: a file store whose folder does not
+exist is refused (exit 4).
 """
 
 from __future__ import annotations
@@ -30,16 +39,17 @@ from dsxir.errors import (
     AlreadyTerminal,
     Conflict,
     CorruptStore,
+    IllegalHistory,
     InvalidCheckpoint,
     InvalidSessionId,
     InvalidTransition,
     NotFound,
 )
 from dsxir.optimizer_session import checkpoint
-from dsxir.store import Store, Stored
+from dsxir.store import Store, Stored, fork_session
 from dsxir.store.redact import redact_text
 
-__all__ = ["cancel_command", "delete_command", "pause_command"]
+__all__ = ["cancel_command", "delete_command", "fork_command", "pause_command"]
 
 _STORE_HELP = "The store holding SESSION (default: the file store in .dsxir/sessions)."
 
@@ -87,6 +97,8 @@ def _commit(store: Store, stored: Stored, url: str | None, doing: str) -> int:
             f"session {_quoted(cp.session_id)} changed while {doing} it (read at generation "
             f"{stored.generation}, {now}); nothing was written, run the command again",
         ) from None
+    except IllegalHistory as exc:
+        raise CliError(Exit.NOT_ALLOWED, f"{exc}; nothing was written") from None
     except CorruptStore as exc:
         raise CliError(Exit.CORRUPT_STORE, redact_text(str(exc))) from None
     except InvalidCheckpoint as exc:
@@ -203,6 +215,49 @@ def delete_command(session: str, store_url: str | None, yes: bool) -> int:
         except OSError as exc:
             raise _store_failed(store_url, exc) from None
     _say(f"deleted session {_quoted(session)} ({what}) from {shown}")
+    return Exit.OK
+
+
+@click.command(name="fork", epilog=EXIT_CODES_HELP)
+@click.argument("store_url", metavar="STORE")
+@click.argument("source")
+@click.argument("target")
+def fork_command(store_url: str, source: str, target: str) -> int:
+    """Create session TARGET in STORE (a store URL) from the latest checkpoint of SOURCE.
+
+    TARGET starts running with SOURCE's trials, best trial, counters and
+    sampler, so a session that has ended can go on under a new name; SOURCE
+    is left as it is. Exit 4 when SOURCE does not exist, 8 when TARGET does
+    (it is never overwritten).
+    """
+    shown = store_name(store_url)
+    if source == target:
+        raise CliError(Exit.USAGE, f"SOURCE and TARGET are the same session ({_quoted(source)})")
+    with opened_store(store_url) as store:
+        try:
+            generation = fork_session(store, source, target)
+        except InvalidSessionId as exc:
+            raise CliError(Exit.USAGE, redact_text(str(exc))) from None
+        except NotFound:
+            raise CliError(
+                Exit.NOT_FOUND, f"no session {_quoted(source)} in the store {shown}"
+            ) from None
+        except Conflict:
+            raise CliError(
+                Exit.CONFLICT,
+                f"session {_quoted(target)} already exists in the store {shown}; nothing was "
+                "written (choose another TARGET, or delete that session first)",
+            ) from None
+        except CorruptStore as exc:
+            raise CliError(Exit.CORRUPT_STORE, redact_text(str(exc))) from None
+        except InvalidCheckpoint as exc:
+            raise CliError(Exit.INVALID_CHECKPOINT, f"{source}: {exc}") from None
+        except OSError as exc:
+            raise _store_failed(store_url, exc) from None
+    _say(
+        f"forked session {_quoted(source)} into {_quoted(target)} in {shown}: "
+        f"running, generation {generation}"
+    )
     return Exit.OK
 
 

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from dsxir.cli.exits import CliError, Exit
+from dsxir.cli.leases import read_lease
 from dsxir.errors import CorruptStore, InvalidSessionId, NotFound, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
@@ -43,6 +44,7 @@ from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES
 from dsxir.store import (
     DEFAULT_STORE_PATH,
     FileStore,
+    Lease,
     MissingExtra,
     Store,
     close_store,
@@ -78,11 +80,16 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Loaded:
-    """A checkpoint read from a TARGET; ``generation`` only when it came from a store file."""
+    """A checkpoint read from a TARGET; ``generation`` only when it came from a store file.
+
+    ``lease`` is the session's lease (without its token) when asked for and
+    the TARGET is a session of a store that has one.
+    """
 
     name: str
     checkpoint: Checkpoint
     generation: int | None
+    lease: Lease | None = None
 
 
 def store_name(url: str | None) -> str:
@@ -224,10 +231,10 @@ def read_input(target: str) -> tuple[str, bytes]:
         os.close(fd)
 
 
-def load(target: str, store_url: str | None) -> Loaded:
-    """Read and validate one TARGET (see the module text)."""
+def load(target: str, store_url: str | None, *, with_lease: bool = False) -> Loaded:
+    """Read and validate one TARGET (see the module text); its lease too when ``with_lease``."""
     if store_url is not None:
-        return _load_from_store(target, store_url)
+        return _load_from_store(target, store_url, with_lease)
     name, data = read_input(target)
     return parse_bytes(name, data)
 
@@ -253,7 +260,7 @@ def parse_bytes(name: str, data: bytes) -> Loaded:
     return Loaded(name, cp, generation)
 
 
-def _load_from_store(session_id: str, store_url: str) -> Loaded:
+def _load_from_store(session_id: str, store_url: str, with_lease: bool) -> Loaded:
     shown = store_name(store_url)
     with opened_store(store_url) as store:
         try:
@@ -269,7 +276,8 @@ def _load_from_store(session_id: str, store_url: str) -> Loaded:
             raise CliError(
                 Exit.IO_ERROR, f"store {shown} failed: {redact_text(str(exc))}"
             ) from None
-    return Loaded(f"{session_id} (in {shown})", stored.checkpoint, stored.generation)
+        lease = read_lease(store, session_id) if with_lease else None
+    return Loaded(f"{session_id} (in {shown})", stored.checkpoint, stored.generation, lease)
 
 
 def write_output(path: str, data: bytes) -> None:

@@ -290,12 +290,19 @@ def _label(item_label: str) -> str:
 
 
 def best_so_far(cp: Checkpoint) -> list[float | None]:
-    """For each trial, the best score up to and including it (the rule of record_trial)."""
+    """For each trial, the best score up to and including it (the rule of record_trial).
+
+    Best is the greatest score, or the least for a session whose direction
+    is ``lower``; of equal scores the first stays best.
+    """
+    lower = checkpoint.direction_name(cp) == "lower"
     best: float | None = None
     out: list[float | None] = []
     for entry in cp.progress.trial_log:
-        if entry.status == 1 and entry.HasField("score") and (best is None or entry.score > best):
-            best = entry.score
+        if entry.status == 1 and entry.HasField("score"):
+            score = entry.score
+            if best is None or (score < best if lower else score > best):
+                best = score
         out.append(best)
     return out
 
@@ -313,6 +320,7 @@ def show_json(cp: Checkpoint, *, source: str, generation: int | None, last: int)
         "optimizer": cp.optimizer,
         "program_module": cp.program_module if cp.HasField("program_module") else None,
         "status": checkpoint.status_name(cp),
+        "direction": checkpoint.direction_name(cp),
         "sampler_format": {
             "module": cp.sampler_format.module,
             "version": cp.sampler_format.version,

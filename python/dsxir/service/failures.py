@@ -18,6 +18,10 @@ store error               status code               reason (ErrorInfo metadata)
 ``InvalidCheckpoint``     INVALID_ARGUMENT          INVALID_CHECKPOINT (field, detail)
 ``InvalidSessionId``      INVALID_ARGUMENT          INVALID_SESSION_ID
 bad request field         INVALID_ARGUMENT          INVALID_REQUEST (field)
+``IllegalHistory``        FAILED_PRECONDITION       ILLEGAL_HISTORY (session_id, rule, detail)
+``LeaseHeld``             FAILED_PRECONDITION       LEASE_HELD (session_id, holder,
+                                                    expires_at: RFC 3339, UTC)
+``LeaseLost``             FAILED_PRECONDITION       LEASE_LOST (session_id, detail)
 ``CorruptStore``          DATA_LOSS                 CORRUPT_STORE (path, detail)
 ``StoreUnavailable``,     UNAVAILABLE               STORE_UNAVAILABLE
 ``OSError``
@@ -49,12 +53,16 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[i
 from dsxir.errors import (
     Conflict,
     CorruptStore,
+    IllegalHistory,
     InvalidCheckpoint,
     InvalidSessionId,
+    LeaseHeld,
+    LeaseLost,
     NotFound,
     ResumeMismatch,
     StoreUnavailable,
 )
+from dsxir.store.grpc.leases import rfc3339
 from dsxir.store.grpc.protocol import DETAILS_KEY, DOMAIN, Reason
 from dsxir.store.redact import redact_text
 
@@ -136,6 +144,31 @@ def failure_of(exc: BaseException, *, field_prefix: str = "") -> RpcFailure:
                 "stored_generation": str(exc.actual or 0),
             },
         )
+    if isinstance(exc, IllegalHistory):
+        return RpcFailure(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            str(exc),
+            Reason.ILLEGAL_HISTORY,
+            {"session_id": exc.session_id, "rule": exc.rule, "detail": exc.detail},
+        )
+    if isinstance(exc, LeaseHeld):
+        return RpcFailure(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            str(exc),
+            Reason.LEASE_HELD,
+            {
+                "session_id": exc.session_id,
+                "holder": exc.holder,
+                "expires_at": rfc3339(exc.expires_at),
+            },
+        )
+    if isinstance(exc, LeaseLost):
+        return RpcFailure(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            str(exc),
+            Reason.LEASE_LOST,
+            {"session_id": exc.session_id, "detail": exc.detail},
+        )
     if isinstance(exc, InvalidCheckpoint):
         return _invalid_checkpoint(exc.path, exc.detail, field_prefix)
     if isinstance(exc, ResumeMismatch) and exc.reason == "checkpoint_shape":
@@ -186,6 +219,7 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], failure: RpcFailure
 _RPC_CODES: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.NOT_FOUND: code_pb2.NOT_FOUND,
     grpc.StatusCode.ABORTED: code_pb2.ABORTED,
+    grpc.StatusCode.FAILED_PRECONDITION: code_pb2.FAILED_PRECONDITION,
     grpc.StatusCode.INVALID_ARGUMENT: code_pb2.INVALID_ARGUMENT,
     grpc.StatusCode.DATA_LOSS: code_pb2.DATA_LOSS,
     grpc.StatusCode.UNAVAILABLE: code_pb2.UNAVAILABLE,

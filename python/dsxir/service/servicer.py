@@ -20,6 +20,11 @@ takes no thread: it waits on its subscription's waker.
 
 ``ListSessions`` skips damaged sessions (one warning line each on the
 ``dsxir.service`` logger) instead of failing the page.
+
+The lease methods hand the store's leases over (:mod:`dsxir.store.grpc.leases`
+checks holder, ttl and token first). A lease token is a secret: only
+``AcquireLease`` and ``RenewLease`` answers carry it, and no status message or
+metadata ever holds the token a request sent.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import json
 import logging
 import threading
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -65,9 +70,10 @@ from dsxir.service.watch import (
     WatchOverflow,
 )
 from dsxir.store.events import CommitEvent
-from dsxir.store.grpc import convert
+from dsxir.store.grpc import convert, leases
 from dsxir.store.grpc.protocol import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SERVICE_NAME, Reason
 from dsxir.store.interface import (
+    Lease,
     Listing,
     Store,
     listing_of,
@@ -93,6 +99,7 @@ _GIVE_BACK_AFTER = 1024 * 1024
 MAX_SMALL_REQUEST_BYTES = 64 * 1024
 """The longest WatchSession or health request: they are parsed on the loop, not charged."""
 _MIB = 1024 * 1024
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _log = logging.getLogger("dsxir.service")
 if TYPE_CHECKING:
     _Context = grpc.aio.ServicerContext[Any, Any]
@@ -239,6 +246,10 @@ class CheckpointStoreServicer:
                 "ListSessions": unary(self._unary("ListSessions", self.list_sessions)),
                 "DeleteCheckpoint": unary(self._unary("DeleteCheckpoint", self.delete_checkpoint)),
                 "WatchSession": grpc.stream_stream_rpc_method_handler(self._watch),
+                "AcquireLease": unary(self._unary("AcquireLease", self.acquire_lease)),
+                "RenewLease": unary(self._unary("RenewLease", self.renew_lease)),
+                "ReleaseLease": unary(self._unary("ReleaseLease", self.release_lease)),
+                "GetLease": unary(self._unary("GetLease", self.get_lease)),
             },
         )
 
@@ -326,6 +337,46 @@ class CheckpointStoreServicer:
                 self.store.delete(session_id)
                 self.hub.publish(CommitEvent(session_id, None))
         return pb.DeleteCheckpointResponse().SerializeToString()
+
+    def acquire_lease(self, data: bytes) -> bytes:
+        """Take a session's lease (LEASE_HELD while another worker holds it)."""
+        request = _parse(pb.AcquireLeaseRequest, data)
+        session_id = check_session_id(request.session_id)
+        _check_holder(request.holder)
+        ttl = _ttl_seconds(request)
+        lease = self.store.acquire_lease(session_id, request.holder, ttl=ttl)
+        message = leases.lease_message(lease, with_token=True)
+        return pb.AcquireLeaseResponse(lease=message).SerializeToString()
+
+    def renew_lease(self, data: bytes) -> bytes:
+        """Extend a held lease (LEASE_LOST when its token is no longer the session's)."""
+        request = _parse(pb.RenewLeaseRequest, data)
+        session_id = check_session_id(request.session_id)
+        token = _check_token(request.token)
+        ttl = _ttl_seconds(request)
+        with _token_kept_out(token):
+            lease = self.store.renew_lease(_held(session_id, token), ttl=ttl)
+            message = leases.lease_message(lease, with_token=True)
+        return pb.RenewLeaseResponse(lease=message).SerializeToString()
+
+    def release_lease(self, data: bytes) -> bytes:
+        """Give a lease up (idempotent)."""
+        request = _parse(pb.ReleaseLeaseRequest, data)
+        session_id = check_session_id(request.session_id)
+        token = _check_token(request.token)
+        with _token_kept_out(token):
+            self.store.release_lease(_held(session_id, token))
+        return pb.ReleaseLeaseResponse().SerializeToString()
+
+    def get_lease(self, data: bytes) -> bytes:
+        """A session's lease, expired or not, never with its token."""
+        request = _parse(pb.GetLeaseRequest, data)
+        session_id = check_session_id(request.session_id)
+        lease = self.store.get_lease(session_id)
+        response = pb.GetLeaseResponse()
+        if lease is not None:
+            response.lease.CopyFrom(leases.lease_message(lease, with_token=False))
+        return response.SerializeToString()
 
     # --- the asyncio side ----------------------------------------------------------
 
@@ -626,6 +677,49 @@ def _bad_request(field: str, detail: str) -> RpcFailure:
         {"field": field},
         field=field,
     )
+
+
+def _check_holder(holder: str) -> None:
+    problem = leases.holder_problem(holder)
+    if problem is not None:
+        raise _bad_request("holder", problem)
+
+
+def _check_token(token: str) -> str:
+    problem = leases.token_problem(token)
+    if problem is not None:
+        raise _bad_request("token", problem)
+    return token
+
+
+def _ttl_seconds(request: pb.AcquireLeaseRequest | pb.RenewLeaseRequest) -> float:
+    if not request.HasField("ttl"):
+        raise _bad_request("ttl", "is required (a google.protobuf.Duration)")
+    ttl = leases.ttl_of(request.ttl)
+    if isinstance(ttl, str):
+        raise _bad_request("ttl", ttl)
+    return ttl
+
+
+def _held(session_id: str, token: str) -> Lease:
+    """The lease a request names by its token (holder and end are the store's to know)."""
+    return Lease(session_id, "", token, _EPOCH)
+
+
+@contextlib.contextmanager
+def _token_kept_out(token: str) -> Iterator[None]:
+    """Turn any failure inside into a status whose message and metadata never hold ``token``."""
+    try:
+        yield
+    except Exception as exc:
+        failure = failure_of(exc)
+        raise RpcFailure(
+            failure.code,
+            failure.message.replace(token, "***"),
+            failure.reason,
+            {key: value.replace(token, "***") for key, value in failure.metadata.items()},
+            field=failure.field,
+        ) from None
 
 
 def _unavailable(reason: str, message: str) -> RpcFailure:

@@ -522,12 +522,11 @@ def test_a_watcher_that_never_reads_is_ended() -> None:
     wait_until(lambda: server.limits.watches.held == 1, 5, "the watch is open")
     writer = GrpcStore(server.address, timeout=30)
     generation = 0
+    cp = make_cp("w", optimizer="o" * MIB)
     for _ in range(40):  # 1 MiB events: far more than the connection's buffers
         if server.limits.watches.held == 0:
             break
-        generation = writer.put(
-            make_cp("w", optimizer="o" * MIB), expected_generation=generation or None
-        )
+        generation = writer.put(cp, expected_generation=generation or None)
     wait_until(lambda: server.limits.watches.held == 0, 10, "the stuck watcher was ended")
     other = GrpcStore(server.address)
     stream = other.watch("w")

@@ -110,12 +110,12 @@ def test_postgres_commits_by_anyone_reach_watchers(
     watcher = Collector(client.watch("shared"))
     assert watcher.next().kind == "initial"
     elsewhere = PostgresStore.from_url(pg_url)  # another process's store, no server
-    cp = make_cp("shared")
+    cp = make_cp("shared", optimizer="x" * 8000)  # too long for a NOTIFY payload
     elsewhere.put(cp)
     checkpoint.record_trial(cp, score=0.5)
     elsewhere.put(cp, expected_generation=1)
-    long_name = make_cp("shared", optimizer="x" * 8000)  # too long for a NOTIFY payload
-    elsewhere.put(long_name, expected_generation=2)
+    checkpoint.record_trial(cp, score=0.7)
+    elsewhere.put(cp, expected_generation=2)
     events = [watcher.next() for _ in range(3)]
     assert _kinds(events) == [("committed", 1), ("committed", 2), ("committed", 3)]
     assert events[2].listing is not None and events[2].listing.optimizer == "x" * 8000

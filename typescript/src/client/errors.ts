@@ -11,6 +11,9 @@
  * | {@link InvalidCheckpoint} | INVALID_ARGUMENT, INVALID_CHECKPOINT (`path`: the FORMAT.md field) |
  * | {@link InvalidSessionId}  | INVALID_ARGUMENT, INVALID_SESSION_ID                |
  * | {@link CorruptStore}      | DATA_LOSS, CORRUPT_STORE (or a damaged checkpoint received) |
+ * | {@link IllegalHistory}    | FAILED_PRECONDITION, ILLEGAL_HISTORY (`rule`: the FORMAT.md §9.1 rule) |
+ * | {@link LeaseHeld}         | FAILED_PRECONDITION, LEASE_HELD (`holder`, `expiresAt`) |
+ * | {@link LeaseLost}         | FAILED_PRECONDITION, LEASE_LOST                     |
  * | {@link InvalidRequest}    | any other INVALID_ARGUMENT                          |
  * | {@link Unavailable}       | UNAVAILABLE, DEADLINE_EXCEEDED, or no answer at all |
  * | {@link Unauthenticated}   | UNAUTHENTICATED, PERMISSION_DENIED                  |
@@ -95,6 +98,56 @@ export class CorruptStore extends CheckpointError {
   constructor(path: string, detail: string) {
     super(`${path}: ${detail}`);
     this.path = path;
+    this.detail = detail;
+  }
+}
+
+/**
+ * A commit that is not a legal successor of the stored generation
+ * (FAILED_PRECONDITION, ILLEGAL_HISTORY; FORMAT.md §9.1). `rule` names the
+ * broken rule, e.g. `history.trial_log_rewritten`. Nothing was stored.
+ */
+export class IllegalHistory extends CheckpointError {
+  readonly sessionId: string;
+  readonly rule: string;
+  readonly detail: string;
+
+  constructor(sessionId: string, rule: string, detail: string) {
+    super(`illegal history for session "${sessionId}": ${rule}: ${detail}`);
+    this.sessionId = sessionId;
+    this.rule = rule;
+    this.detail = detail;
+  }
+}
+
+/**
+ * Another worker holds the session's lease (FAILED_PRECONDITION, LEASE_HELD)
+ * until `expiresAt` (null when the server sent no readable time).
+ */
+export class LeaseHeld extends CheckpointError {
+  readonly sessionId: string;
+  readonly holder: string;
+  readonly expiresAt: Date | null;
+
+  constructor(sessionId: string, holder: string, expiresAt: Date | null) {
+    super(`session "${sessionId}" is held by ${JSON.stringify(holder)} until ${expiresAt?.toISOString() ?? "unknown"}`);
+    this.sessionId = sessionId;
+    this.holder = holder;
+    this.expiresAt = expiresAt;
+  }
+}
+
+/**
+ * The lease named by the call is no longer the session's lease
+ * (FAILED_PRECONDITION, LEASE_LOST): released, or expired and taken over.
+ */
+export class LeaseLost extends CheckpointError {
+  readonly sessionId: string;
+  readonly detail: string;
+
+  constructor(sessionId: string, detail: string) {
+    super(detail === "" ? `lease on session "${sessionId}" lost` : `lease on session "${sessionId}" lost: ${detail}`);
+    this.sessionId = sessionId;
     this.detail = detail;
   }
 }
@@ -245,6 +298,16 @@ export function fromCallError(error: unknown, sessionId: string | null, cancelle
   }
   if (is(StatusCode.INVALID_ARGUMENT, ErrorReason.INVALID_SESSION_ID)) {
     return new InvalidSessionId(sessionId ?? "", message);
+  }
+  if (is(StatusCode.FAILED_PRECONDITION, ErrorReason.ILLEGAL_HISTORY)) {
+    return new IllegalHistory(sid, meta["rule"] ?? "", meta["detail"] ?? message);
+  }
+  if (is(StatusCode.FAILED_PRECONDITION, ErrorReason.LEASE_HELD)) {
+    const until = new Date(meta["expires_at"] ?? "");
+    return new LeaseHeld(sid, meta["holder"] ?? "", Number.isNaN(until.getTime()) ? null : until);
+  }
+  if (is(StatusCode.FAILED_PRECONDITION, ErrorReason.LEASE_LOST)) {
+    return new LeaseLost(sid, meta["detail"] ?? "");
   }
   if (is(StatusCode.DATA_LOSS, ErrorReason.CORRUPT_STORE)) {
     return new CorruptStore(meta["path"] ?? "?", meta["detail"] ?? message);

@@ -3,8 +3,9 @@
 - :class:`GrpcStore` (:mod:`.client`): the store interface over the service;
   :class:`WatchStream` and :class:`WatchEvent` for ``WatchSession``;
 - :mod:`.errors`: the exceptions of failures with no store meaning;
-- :mod:`.protocol`, :mod:`.convert`, :mod:`.tokens`: what client and server
-  share (names, page sizes, error reasons, summaries, bearer tokens).
+- :mod:`.protocol`, :mod:`.convert`, :mod:`.tokens`, :mod:`.leases`: what
+  client and server share (names, page sizes, error reasons, summaries,
+  bearer tokens, the checks and messages of leases).
 
 Needs the ``[service]`` extra (gRPC).
 """

@@ -2,7 +2,9 @@
 
 It has the interface and the semantics of the file store (the CAS rule of
 :mod:`dsxir.store.interface`, ``NotFound``, ``Conflict``,
-``InvalidCheckpoint``, ``InvalidSessionId``, ``CorruptStore``): arguments are
+``InvalidCheckpoint``, ``InvalidSessionId``, ``CorruptStore``,
+``IllegalHistory``, and leases with ``LeaseHeld`` and ``LeaseLost`` on the
+server's clock): arguments are
 checked and checkpoints encoded locally first, exactly as a local store
 does, and the server's status codes are turned back into those exceptions
 (:mod:`.errors`). Failures with no store meaning raise a
@@ -29,6 +31,7 @@ socket, unless ``insecure=1`` (``insecure=True``) says to anyway.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import ipaddress
 import os
@@ -42,22 +45,24 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from dsxir.checkpoint_store.v1 import service_pb2 as pb
-from dsxir.errors import CorruptStore, InvalidCheckpoint
+from dsxir.errors import CorruptStore, InvalidCheckpoint, LeaseLost
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES, checked_bytes
 from dsxir.optimizer_session.wire import varint
-from dsxir.store.grpc import convert
-from dsxir.store.grpc.errors import from_rpc_error
+from dsxir.store.grpc import convert, leases
+from dsxir.store.grpc.errors import ServiceError, from_rpc_error
 from dsxir.store.grpc.protocol import MAX_PAGE_SIZE, SERVICE_NAME
 from dsxir.store.grpc.tokens import DEFAULT_TOKEN_ENV, bearer_metadata, read_token
 from dsxir.store.interface import (
+    Lease,
     ListFilter,
     Listing,
     OnDamage,
     Stored,
     check_expected_generation,
 )
+from dsxir.store.leases import check_holder, check_lease
 from dsxir.store.session_ids import check_session_id
 
 __all__ = ["GrpcStore", "WatchEvent", "WatchStream", "is_local_target", "open_url"]
@@ -177,6 +182,10 @@ class GrpcStore:
         self._get: _Unary = unary(prefix + "GetCheckpoint")
         self._list: _Unary = unary(prefix + "ListSessions")
         self._delete: _Unary = unary(prefix + "DeleteCheckpoint")
+        self._acquire: _Unary = unary(prefix + "AcquireLease")
+        self._renew: _Unary = unary(prefix + "RenewLease")
+        self._release: _Unary = unary(prefix + "ReleaseLease")
+        self._get_lease: _Unary = unary(prefix + "GetLease")
         self._watch: grpc.UnaryStreamMultiCallable[bytes, bytes] = self._channel.unary_stream(
             prefix + "WatchSession"
         )
@@ -300,6 +309,56 @@ class GrpcStore:
         check_session_id(session_id)
         self._call(self._delete, pb.DeleteCheckpointRequest(session_id=session_id), session_id)
 
+    def acquire_lease(self, session_id: str, holder: str, *, ttl: float) -> Lease:
+        """Hold ``session_id`` for ``ttl`` seconds of the server's clock, or ``LeaseHeld``.
+
+        ``holder`` and ``ttl`` are checked as every store checks them
+        (:mod:`dsxir.store.leases`), before anything is sent.
+        """
+        check_session_id(session_id)
+        holder = check_holder(holder)
+        request = pb.AcquireLeaseRequest(
+            session_id=session_id, holder=holder, ttl=leases.duration_of(ttl)
+        )
+        response = pb.AcquireLeaseResponse.FromString(
+            self._call(self._acquire, request, session_id)
+        )
+        return self._granted(response, session_id)
+
+    def renew_lease(self, lease: Lease, *, ttl: float) -> Lease:
+        """Extend a held lease to now + ``ttl`` seconds (server clock), or ``LeaseLost``.
+
+        A token no store ever gives (empty, over 256 bytes) is ``LeaseLost``
+        without a call, as a local store answers it.
+        """
+        lease = check_lease(lease)
+        duration = leases.duration_of(ttl)
+        if leases.token_problem(lease.token) is not None:
+            raise LeaseLost(lease.session_id, "not a lease token of this store")
+        request = pb.RenewLeaseRequest(session_id=lease.session_id, token=lease.token, ttl=duration)
+        data = self._call(self._renew, request, lease.session_id)
+        return self._granted(pb.RenewLeaseResponse.FromString(data), lease.session_id)
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give a lease up; nothing happens when it is no longer the session's."""
+        lease = check_lease(lease)
+        if leases.token_problem(lease.token) is not None:
+            return  # never the session's lease
+        request = pb.ReleaseLeaseRequest(session_id=lease.session_id, token=lease.token)
+        self._call(self._release, request, lease.session_id)
+
+    def get_lease(self, session_id: str) -> Lease | None:
+        """The session's lease (expired or not) without its token, or ``None``."""
+        check_session_id(session_id)
+        request = pb.GetLeaseRequest(session_id=session_id)
+        response = pb.GetLeaseResponse.FromString(self._call(self._get_lease, request, session_id))
+        if not response.HasField("lease"):
+            return None
+        found = leases.lease_from_message(response.lease)
+        if found.session_id != session_id:
+            raise ServiceError(grpc.StatusCode.INTERNAL, "the server sent another session's lease")
+        return dataclasses.replace(found, token="")
+
     # --- beyond the interface ---------------------------------------------------
 
     def watch(self, session_id: str) -> WatchStream:
@@ -308,6 +367,14 @@ class GrpcStore:
         request = pb.WatchSessionRequest(session_id=session_id).SerializeToString()
         call = self._watch(request, metadata=self._metadata)
         return WatchStream(call, session_id)
+
+    def _granted(
+        self, response: pb.AcquireLeaseResponse | pb.RenewLeaseResponse, session_id: str
+    ) -> Lease:
+        lease = leases.lease_from_message(response.lease)
+        if lease.session_id != session_id or not lease.token:
+            raise ServiceError(grpc.StatusCode.INTERNAL, "the server sent no lease of the session")
+        return lease
 
     def close(self) -> None:
         """Close the channel (idempotent)."""

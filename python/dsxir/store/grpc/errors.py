@@ -9,6 +9,7 @@ meaning raises a :class:`ServiceError` subclass.
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 import grpc
@@ -18,11 +19,15 @@ from dsxir.errors import (
     CheckpointError,
     Conflict,
     CorruptStore,
+    IllegalHistory,
     InvalidCheckpoint,
     InvalidSessionId,
+    LeaseHeld,
+    LeaseLost,
     NotFound,
     StoreUnavailable,
 )
+from dsxir.store.grpc.leases import parse_rfc3339
 from dsxir.store.grpc.protocol import DETAILS_KEY, DOMAIN, Reason
 
 __all__ = [
@@ -84,6 +89,10 @@ def from_rpc_error(error: grpc.RpcError, *, session_id: str | None = None) -> Ex
         if reason == Reason.INVALID_SESSION_ID:
             return InvalidSessionId(message)
         return InvalidRequest(code, message, reason)
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        found = _precondition(reason, meta, session_id or "", message)
+        if found is not None:
+            return found
     if code == grpc.StatusCode.DATA_LOSS and reason == Reason.CORRUPT_STORE:
         return CorruptStore(meta.get("path", "?"), meta.get("detail", message))
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
@@ -93,6 +102,23 @@ def from_rpc_error(error: grpc.RpcError, *, session_id: str | None = None) -> Ex
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         return ResourceExhausted(code, message, reason)
     return ServiceError(code, message, reason)
+
+
+def _precondition(
+    reason: str, meta: dict[str, str], session_id: str, message: str
+) -> CheckpointError | None:
+    """The exception of a FAILED_PRECONDITION with one of the store's reasons, else None."""
+    session_id = meta.get("session_id", session_id)
+    if reason == Reason.ILLEGAL_HISTORY:
+        return IllegalHistory(session_id, meta.get("rule", ""), meta.get("detail", message))
+    if reason == Reason.LEASE_HELD:
+        until = parse_rfc3339(meta.get("expires_at", ""))
+        if until is None:  # a server that sent no time: the lease holds for now
+            until = _dt.datetime.now(_dt.timezone.utc)
+        return LeaseHeld(session_id, meta.get("holder", ""), until)
+    if reason == Reason.LEASE_LOST:
+        return LeaseLost(session_id, meta.get("detail", ""))
+    return None
 
 
 def _error_info(error: grpc.RpcError) -> Any:

@@ -62,3 +62,6 @@ class Reason:
     )
     REQUEST_TIMEOUT: str = error_reason_pb2.ErrorReason.Name(error_reason_pb2.REQUEST_TIMEOUT)
     WATCH_IDLE: str = error_reason_pb2.ErrorReason.Name(error_reason_pb2.WATCH_IDLE)
+    ILLEGAL_HISTORY: str = error_reason_pb2.ErrorReason.Name(error_reason_pb2.ILLEGAL_HISTORY)
+    LEASE_HELD: str = error_reason_pb2.ErrorReason.Name(error_reason_pb2.LEASE_HELD)
+    LEASE_LOST: str = error_reason_pb2.ErrorReason.Name(error_reason_pb2.LEASE_LOST)
