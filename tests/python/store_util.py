@@ -41,20 +41,24 @@ def generation_blob(generation: int) -> bytes:
 
 
 def generation_cp(session_id: str, generation: int) -> Checkpoint:
-    """The checkpoint the kill-9 writer commits as ``generation``: its content names it."""
+    """The checkpoint the kill-9 writer commits as ``generation``: its content names it.
+
+    Each generation is a legal successor of the one before (FORMAT.md §9.1):
+    the same creation time, and a trial log of ``generation // 4`` entries
+    that only grows.
+    """
     cp = make_cp(session_id, optimizer="kill9", blob=generation_blob(generation))
-    for i in range(generation % 5):
-        checkpoint.record_trial(cp, score=generation + i / 10)
+    for stamp in (cp.created_at, cp.updated_at, cp.progress.started_at):
+        stamp.FromSeconds(1_700_000_000)
+    for i in range(generation // 4):
+        checkpoint.record_trial(cp, score=i / 10)
     return cp
 
 
 def check_generation_cp(cp: Checkpoint, generation: int) -> None:
     """Assert that ``cp`` is exactly what the writer committed as ``generation``."""
     assert cp.sampler_blob == generation_blob(generation)
-    assert len(cp.progress.trial_log) == generation % 5
-    assert [e.score for e in cp.progress.trial_log] == [
-        generation + i / 10 for i in range(generation % 5)
-    ]
+    assert [e.score for e in cp.progress.trial_log] == [i / 10 for i in range(generation // 4)]
 
 
 def tree(root: Path) -> set[str]:

@@ -1,9 +1,11 @@
 """Durable stores of optimizer-session checkpoints: every backend, one interface.
 
 - :class:`Store`: the interface (``put`` with compare-and-swap on a
-  generation, ``get``, ``list`` of summaries, ``delete``); :mod:`.interface`
-  states the exact CAS rule and holds the rules every backend shares
-  (:func:`next_generation`, :class:`ListFilter`, :func:`check_session_id`).
+  generation and a legal-history check, ``get``, ``list`` of summaries,
+  ``delete``, and leases); :mod:`.interface` states the exact rules and
+  holds those every backend shares (:func:`next_generation`,
+  :class:`ListFilter`, :func:`check_session_id`; :mod:`.leases` for leases).
+- :func:`fork_session`: a new session from another's latest checkpoint.
 - Backends, side by side: :mod:`.file` (:class:`FileStore`, one framed,
   checksummed file per session, see :mod:`.framing`), :mod:`.memory`
   (:class:`MemoryStore`), :mod:`.postgres` (``PostgresStore``, extra
@@ -18,10 +20,11 @@
 from __future__ import annotations
 
 from dsxir.store.file import SUFFIX, FileStore, FolderModeWarning, LockTimeout
+from dsxir.store.fork import fork_session
 from dsxir.store.interface import (
     STATUSES,
-    ListFilter,
     Lease,
+    ListFilter,
     Listing,
     OnDamage,
     Store,
@@ -30,6 +33,7 @@ from dsxir.store.interface import (
     listing_of,
     next_generation,
 )
+from dsxir.store.leases import MAX_HOLDER_BYTES, MAX_LEASE_TTL
 from dsxir.store.memory import MemoryStore
 from dsxir.store.registry import (
     DEFAULT_STORE_PATH,
@@ -44,13 +48,15 @@ from dsxir.store.session_ids import MAX_SESSION_ID_BYTES, check_session_id
 __all__ = [
     "DEFAULT_STORE_PATH",
     "ENTRY_POINT_GROUP",
+    "MAX_HOLDER_BYTES",
+    "MAX_LEASE_TTL",
     "MAX_SESSION_ID_BYTES",
     "STATUSES",
     "SUFFIX",
     "FileStore",
     "FolderModeWarning",
-    "ListFilter",
     "Lease",
+    "ListFilter",
     "Listing",
     "LockTimeout",
     "MemoryStore",
@@ -61,6 +67,7 @@ __all__ = [
     "check_expected_generation",
     "check_session_id",
     "close_store",
+    "fork_session",
     "listing_of",
     "next_generation",
     "open_store",

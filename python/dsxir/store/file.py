@@ -3,12 +3,14 @@
 Layout of the store folder (session ids never start with a dot, so the
 store's own files cannot clash with a session's)::
 
-    <session_id>.dsxckpt   the committed checkpoint, framed (see :mod:`.framing`)
-    .lock.<session_id>     the session's lock file (empty), while the session exists
-    .tmp.<session_id>      a commit in progress (or left behind by a killed writer)
+    <session_id>.dsxckpt        the committed checkpoint, framed (see :mod:`.framing`)
+    .lock.<session_id>          the session's lock file (empty), while the session exists
+    .tmp.<session_id>           a commit in progress (or left behind by a killed writer)
+    .lease.<session_id>         the session's lease, while it has one
+    .lease-tmp.<session_id>     a lease being written (or left behind by a killed writer)
 
 **Who may read it**: the store creates its folder ``0700`` and every file in
-it ``0600`` (lock and temporary files too), so other local users can neither
+it ``0600`` (lock, lease and temporary files too), so other local users can neither
 read a checkpoint nor open a lock file. A folder that already exists and is
 open to others (any group or other bit) keeps working, but the store warns
 once per process (:class:`FolderModeWarning`, naming the folder and the fix,
@@ -19,14 +21,35 @@ once per process (:class:`FolderModeWarning`, naming the folder and the fix,
 its lock file, so commits of one session are serialized across processes and
 threads on one machine, and commits of different sessions do not wait for
 each other), the store reads the stored generation from the file's header,
-applies the CAS rule of :mod:`.interface`, writes the new frame to
+applies the CAS rule of :mod:`.interface`, reads the whole stored file
+and refuses a checkpoint that is not a legal successor of the stored one
+(:func:`~dsxir.optimizer_session.history.check_successor`; a stored file
+that cannot be read whole blocks the update with ``CorruptStore``: a history
+that cannot be checked is not extended), writes the new frame to
 ``.tmp.<session_id>`` (``O_EXCL``, ``O_NOFOLLOW``), ``fsync``\\ s it, renames
 it over ``<session_id>.dsxckpt`` and ``fsync``\\ s the folder. A process
 killed at any moment leaves either the old or the new file in place, never a
 mix; once ``put`` returns, the commit survives a crash of the machine too.
 
-**Lock timeout**: ``put`` and ``delete`` wait at most ``lock_timeout``
-seconds (:data:`DEFAULT_LOCK_TIMEOUT`, 30) for the session's lock, then raise
+**Leases** live in ``.lease.<session_id>``, a small JSON object (format
+``dsxir.store.lease/v1``: session id, holder, token, expiry in microseconds
+of the local clock since the Unix epoch), written ``0600`` to
+``.lease-tmp.<session_id>`` and renamed over it under the session's lock, so
+lease operations are serialized with each other and with commits across
+processes. A lease file is never followed or blocked on, and never read
+past :data:`MAX_LEASE_FILE_BYTES`: anything at its name that is not a
+regular file, or a file that is too big or does not hold exactly that
+object for its session, is **damaged and counts as no lease**: ``get_lease``
+returns ``None``, ``acquire_lease`` replaces it, ``renew_lease`` raises
+``LeaseLost``. Leases are advisory (every commit is still checked against
+its generation), so a damaged lease costs at most a second worker that the
+generation check then stops; a lease file is not ``fsync``\\ ed, since a
+machine crash that could tear it also ends every process holding a lease.
+``release_lease`` and ``delete`` remove it.
+
+**Lock timeout**: ``put``, ``delete`` and the lease methods but ``get_lease``
+wait at most ``lock_timeout`` seconds (:data:`DEFAULT_LOCK_TIMEOUT`, 30) for
+the session's lock, then raise
 :class:`LockTimeout` (a :class:`~dsxir.errors.StoreUnavailable`) naming the
 lock file and, where the system tells (Linux ``/proc/locks``), the process
 holding it; nothing was changed then. A lock held forever (a stuck process, a
@@ -44,10 +67,10 @@ a folder) is refused the same way, without blocking: files are opened
 ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat`` before any read. A file
 whose header is damaged blocks ``put`` of its session too (the generation it
 held cannot be known) until it is deleted; damage after the header fails
-``get`` but not a ``put`` with the right generation, which replaces the file.
-``delete`` always works. ``list`` reads only each file's header and summary,
-never the trial logs; :meth:`FileStore.list_page` reads the summaries of one
-page only.
+``get`` and every update (a history that cannot be read is not extended),
+while a stale generation is still a ``Conflict``. ``delete`` always works.
+``list`` reads only each file's header and summary, never the trial logs;
+:meth:`FileStore.list_page` reads the summaries of one page only.
 
 **Stale files**: a writer killed mid-commit leaves its ``.tmp.`` file. The
 next commit of that session replaces it, and opening a store removes every
@@ -70,8 +93,10 @@ import datetime as _dt
 import errno
 import fcntl
 import itertools
+import json
 import math
 import os
+import re
 import stat
 import threading
 import time
@@ -80,11 +105,13 @@ import warnings
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from dsxir.errors import CorruptStore, InvalidSessionId, NotFound, StoreUnavailable
+from dsxir.errors import CorruptStore, InvalidSessionId, LeaseHeld, NotFound, StoreUnavailable
 from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.history import check_successor
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
-from dsxir.store import framing
+from dsxir.store import framing, leases
 from dsxir.store.interface import (
+    Lease,
     ListFilter,
     Listing,
     OnDamage,
@@ -101,6 +128,7 @@ __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "FILE_MODE",
     "FOLDER_MODE",
+    "MAX_LEASE_FILE_BYTES",
     "SUFFIX",
     "FileStore",
     "FolderModeWarning",
@@ -117,8 +145,18 @@ FILE_MODE = 0o600
 FOLDER_MODE = 0o700
 """The mode of the store folder when the store creates it."""
 
+MAX_LEASE_FILE_BYTES = 4096
+"""The largest lease file the store reads; a bigger one is damaged (no lease)."""
+LEASE_FORMAT = "dsxir.store.lease/v1"
+"""The ``format`` of a lease file."""
+
 _LOCK_PREFIX = ".lock."
 _TEMP_PREFIX = ".tmp."
+_LEASE_PREFIX = ".lease."
+_LEASE_TEMP_PREFIX = ".lease-tmp."
+_LEASE_KEYS = frozenset({"format", "session_id", "holder", "token", "expires_at_us"})
+_TOKEN_RE = re.compile("[0-9a-f]{32}")
+_MAX_EXPIRY_US = 253402300799999999  # 9999-12-31T23:59:59.999999Z
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -187,6 +225,9 @@ class FileStore:
     def _temp_path(self, session_id: str) -> str:
         return os.path.join(self.path, _TEMP_PREFIX + session_id)
 
+    def _lease_path(self, session_id: str) -> str:
+        return os.path.join(self.path, _LEASE_PREFIX + session_id)
+
     # --- the interface ----------------------------------------------------------
 
     def put(self, cp: Checkpoint, *, expected_generation: int | None = None) -> int:
@@ -195,8 +236,10 @@ class FileStore:
         Raises ``InvalidSessionId`` for an id that could escape the folder,
         ``InvalidCheckpoint`` for an invalid checkpoint (nothing is written),
         ``Conflict`` when the stored generation is not the expected one (and
-        when creating a session that exists), ``CorruptStore`` when the stored
-        file is damaged, :class:`LockTimeout` when the session's lock stays
+        when creating a session that exists), ``IllegalHistory`` when ``cp``
+        is not a legal successor of the stored checkpoint, ``CorruptStore``
+        when the stored file is damaged (for an update, anywhere in it; for a
+        create, in its header), :class:`LockTimeout` when the session's lock stays
         busy for ``lock_timeout`` seconds (nothing is written), ``OSError``
         when the file system fails (the stored file is then unchanged).
         """
@@ -206,7 +249,7 @@ class FileStore:
         summary = encode_summary(cp)
         self._make_folder()
         with self._locked(session_id):
-            generation = next_generation(session_id, self._stored_generation(session_id), expected)
+            generation = self._check_commit(session_id, expected, cp)
             self._commit(session_id, framing.frame(generation, summary, body))
         return generation
 
@@ -219,13 +262,7 @@ class FileStore:
         handle, size = opened
         with handle:
             header = framing.parse_header(handle.read(framing.HEADER_SIZE), path, file_size=size)
-            summary = handle.read(header.summary_length)
-            framing.check_summary(header, summary, path)
-            body = handle.read(header.body_length)
-            framing.check_body(header, body, path)
-        cp = decode_stored(body, session_id, path)
-        if summary != encode_summary(cp):  # docs/store-file.md: the canonical summary only
-            raise CorruptStore(path, "summary does not match the checkpoint", "summary_mismatch")
+            cp = _read_checkpoint(handle, header, session_id, path)
         return Stored(cp, header.generation)
 
     def list(
@@ -248,7 +285,7 @@ class FileStore:
         )
 
     def delete(self, session_id: str) -> None:
-        """Remove a session (its file, stale temporary file and lock file); idempotent.
+        """Remove a session (its file, lease, stale temporary files and lock file); idempotent.
 
         Raises :class:`LockTimeout` when the session's lock stays busy for
         ``lock_timeout`` seconds (nothing is removed then).
@@ -259,8 +296,65 @@ class FileStore:
         with self._locked(session_id):
             removed = _unlink(os.path.join(self.path, session_id + SUFFIX))
             removed = _unlink(self._temp_path(session_id)) or removed
+            removed = self._remove_lease(session_id) or removed
             if removed:
                 self._sync_folder()
+
+    def acquire_lease(self, session_id: str, holder: str, *, ttl: float) -> Lease:
+        """Hold ``session_id`` for ``ttl`` seconds, or ``LeaseHeld`` (see :mod:`.interface`).
+
+        Raises :class:`LockTimeout` when the session's lock stays busy;
+        ``CorruptStore`` when something that cannot be removed (a folder
+        holding files) sits at the lease file's name.
+        """
+        check_session_id(session_id)
+        holder = leases.check_holder(holder)
+        length = leases.ttl_us(leases.check_ttl(ttl))
+        self._make_folder()
+        with self._locked(session_id):
+            now = leases.now_us()
+            held = self._read_lease(session_id)
+            if held is not None and held[2] > now:
+                raise LeaseHeld(session_id, held[0], leases.datetime_of_us(held[2]))
+            token = leases.new_token()
+            self._write_lease(session_id, holder, token, now + length)
+        return Lease(session_id, holder, token, leases.datetime_of_us(now + length))
+
+    def renew_lease(self, lease: Lease, *, ttl: float) -> Lease:
+        """Extend a held lease to now + ``ttl`` seconds, or ``LeaseLost``."""
+        lease = leases.check_lease(lease)
+        length = leases.ttl_us(leases.check_ttl(ttl))
+        if not os.path.isdir(self.path):
+            raise leases.lost(lease, None)
+        with self._locked(lease.session_id):
+            held = self._read_lease(lease.session_id)
+            if held is None or not leases.same_token(held[1], lease.token):
+                raise leases.lost(lease, None if held is None else held[0])
+            expires = leases.now_us() + length
+            self._write_lease(lease.session_id, held[0], held[1], expires)
+        return Lease(lease.session_id, held[0], held[1], leases.datetime_of_us(expires))
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give a lease up (remove its file); nothing happens when it is no longer the session's."""
+        lease = leases.check_lease(lease)
+        if not os.path.isdir(self.path):
+            return
+        with self._locked(lease.session_id):
+            held = self._read_lease(lease.session_id)
+            if held is not None and leases.same_token(held[1], lease.token):
+                self._remove_lease(lease.session_id)
+
+    def get_lease(self, session_id: str) -> Lease | None:
+        """The session's lease (expired or not) without its token, or ``None``.
+
+        Takes no lock: the lease file is replaced by a rename. A damaged lease
+        file is no lease (see the module text).
+        """
+        check_session_id(session_id)
+        held = self._read_lease(session_id)
+        if held is None:
+            return None
+        return Lease(session_id, held[0], "", leases.datetime_of_us(held[2]))
 
     # --- beyond the interface ---------------------------------------------------
 
@@ -324,22 +418,27 @@ class FileStore:
             return 0
         removed = 0
         for name in sorted(names):
-            for prefix in (_TEMP_PREFIX, _LOCK_PREFIX):
+            for prefix in (_TEMP_PREFIX, _LEASE_TEMP_PREFIX, _LOCK_PREFIX):
                 if not name.startswith(prefix):
                     continue
                 session_id = name[len(prefix) :]
                 if prefix == _LOCK_PREFIX and (
-                    session_id + SUFFIX in names or _TEMP_PREFIX + session_id in names
+                    session_id + SUFFIX in names
+                    or _TEMP_PREFIX + session_id in names
+                    or _LEASE_TEMP_PREFIX + session_id in names
                 ):
-                    continue  # the lock file of a live session (or seen with its temp file)
+                    continue  # the lock file of a live session (or seen with a temp file)
                 try:
                     check_session_id(session_id)
                 except InvalidSessionId:
                     continue
                 try:
                     with self._locked(session_id, blocking=False) as held:
-                        if held and _unlink(self._temp_path(session_id)):
-                            removed += 1
+                        if held:
+                            removed += _unlink(self._temp_path(session_id))
+                            removed += _unlink(
+                                os.path.join(self.path, _LEASE_TEMP_PREFIX + session_id)
+                            )
                 except CorruptStore:
                     continue  # something at the lock's name that cannot be removed: left alone
         return removed
@@ -503,15 +602,90 @@ class FileStore:
             _sync_dir(os.path.dirname(created))
         self._check_folder_mode()
 
-    def _stored_generation(self, session_id: str) -> int | None:
+    def _check_commit(self, session_id: str, expected: int | None, cp: Checkpoint) -> int:
+        """The generation ``cp`` commits as (the CAS rule), after the history check.
+
+        Reads only the stored header to create; reads and checks the whole
+        stored file to update, and refuses ``cp`` unless it is a legal
+        successor of the stored checkpoint.
+        """
         path = os.path.join(self.path, session_id + SUFFIX)
         opened = _open_store_file(path)
         if opened is None:
-            return None
+            return next_generation(session_id, None, expected)
         handle, size = opened
         with handle:
             header = framing.parse_header(handle.read(framing.HEADER_SIZE), path, file_size=size)
-        return header.generation
+            generation = next_generation(session_id, header.generation, expected)
+            stored = _read_checkpoint(handle, header, session_id, path)
+        check_successor(stored, cp)
+        return generation
+
+    def _read_lease(self, session_id: str) -> tuple[str, str, int] | None:
+        """The session's lease as ``(holder, token, expiry in us)``; None when none or damaged."""
+        path = self._lease_path(session_id)
+        try:
+            fd = os.open(path, _READ_FLAGS)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENXIO, errno.ENODEV, errno.EISDIR, errno.EACCES):
+                return None  # a link, a socket, a device, a folder...: damaged, no lease
+            raise
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_LEASE_FILE_BYTES:
+                return None
+            os.set_blocking(fd, True)
+            raw = os.read(fd, MAX_LEASE_FILE_BYTES + 1)
+        finally:
+            os.close(fd)
+        return _parse_lease(raw, session_id)
+
+    def _write_lease(self, session_id: str, holder: str, token: str, expires_us: int) -> None:
+        """Replace the session's lease file (the caller holds the session's lock)."""
+        data = json.dumps(
+            {
+                "format": LEASE_FORMAT,
+                "session_id": session_id,
+                "holder": holder,
+                "token": token,
+                "expires_at_us": expires_us,
+            },
+            sort_keys=True,
+        ).encode("ascii")
+        temp = os.path.join(self.path, _LEASE_TEMP_PREFIX + session_id)
+        target = self._lease_path(session_id)
+        _unlink(temp)
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISDIR(os.lstat(target).st_mode):
+                try:
+                    os.rmdir(target)
+                except OSError as exc:
+                    raise CorruptStore(
+                        target, "is a folder, not a lease file, and cannot be removed"
+                    ) from exc
+        fd = os.open(temp, _TEMP_FLAGS, FILE_MODE)
+        try:
+            try:
+                os.write(fd, data)  # far below a pipe's or a page's size: one write
+            finally:
+                os.close(fd)
+            os.replace(temp, target)  # over a link or a FIFO, the name itself is replaced
+        except BaseException:
+            _unlink(temp)
+            raise
+
+    def _remove_lease(self, session_id: str) -> bool:
+        """Remove the lease file and a stale lease temporary file; True if any was there."""
+        removed = _unlink(os.path.join(self.path, _LEASE_TEMP_PREFIX + session_id))
+        target = self._lease_path(session_id)
+        try:
+            return _unlink(target) or removed
+        except IsADirectoryError:
+            with contextlib.suppress(OSError):
+                os.rmdir(target)
+            return True
 
     def _commit(self, session_id: str, data: bytes) -> None:
         temp = self._temp_path(session_id)
@@ -561,6 +735,46 @@ def _check_lock_timeout(value: object) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"lock_timeout must be a finite number of seconds >= 0, got {value!r}")
     return float(value)
+
+
+def _read_checkpoint(
+    handle: BinaryIO, header: framing.Header, session_id: str, path: str
+) -> Checkpoint:
+    """Read and check the summary and body after ``header``; the checkpoint they hold."""
+    summary = handle.read(header.summary_length)
+    framing.check_summary(header, summary, path)
+    body = handle.read(header.body_length)
+    framing.check_body(header, body, path)
+    cp = decode_stored(body, session_id, path)
+    if summary != encode_summary(cp):  # docs/store-file.md: the canonical summary only
+        raise CorruptStore(path, "summary does not match the checkpoint", "summary_mismatch")
+    return cp
+
+
+def _parse_lease(raw: bytes, session_id: str) -> tuple[str, str, int] | None:
+    """The ``(holder, token, expiry)`` of a lease file's bytes, or None when they are not one."""
+    if len(raw) > MAX_LEASE_FILE_BYTES:
+        return None
+    try:
+        held = json.loads(raw.decode("ascii"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(held, dict) or held.keys() != _LEASE_KEYS:
+        return None
+    holder, token, expires = held["holder"], held["token"], held["expires_at_us"]
+    if held["format"] != LEASE_FORMAT or held["session_id"] != session_id:
+        return None
+    if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
+        return None
+    if isinstance(expires, bool) or not isinstance(expires, int):
+        return None
+    if not 0 <= expires <= _MAX_EXPIRY_US:
+        return None
+    try:
+        leases.check_holder(holder)
+    except (TypeError, ValueError):
+        return None
+    return holder, token, expires
 
 
 def _flock_until(fd: int, deadline: float) -> bool:

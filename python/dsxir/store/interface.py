@@ -39,6 +39,11 @@ and memory stores, the database's for PostgreSQL, the server's over gRPC):
 - ``get_lease(session_id)`` returns the session's lease, expired or not,
   with an empty token; ``None`` when it has none.
 
+``ttl`` (seconds, finite, in (0, 86400]) and ``holder`` (a non-empty str of
+at most 256 UTF-8 bytes, no control characters) are checked as
+:mod:`.leases` says, with ``TypeError``/``ValueError`` before anything is
+read; tokens are ``secrets.token_hex(16)``.
+
 Leases are advisory: ``put`` does not look at them. The session runner
 (:mod:`dsxir.session`) takes one before its first read and renews it while it
 runs; the generation check keeps two writers from ever both committing on

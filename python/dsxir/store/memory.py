@@ -1,7 +1,8 @@
 """An in-process store with the semantics of the file store, for tests and embedding.
 
-It keeps each session's canonical bytes, generation and summary in a dict
-guarded by a lock, so the CAS rule of :mod:`.interface` holds across threads.
+It keeps each session's canonical bytes, generation and summary, and each
+session's lease, in dicts guarded by one lock, so the CAS rule and the lease
+rules of :mod:`.interface` hold across threads. Leases run on the local clock.
 It refuses the same session ids and invalid checkpoints as the file store, and
 ``get`` decodes the stored bytes afresh, so callers never share a message
 with the store. Nothing survives the process.
@@ -13,10 +14,13 @@ import builtins
 import datetime as _dt
 import threading
 
-from dsxir.errors import NotFound
+from dsxir.errors import LeaseHeld, NotFound
 from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.history import check_successor
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.store import leases
 from dsxir.store.interface import (
+    Lease,
     ListFilter,
     Listing,
     OnDamage,
@@ -38,6 +42,7 @@ class MemoryStore:
         """An empty store."""
         self._lock = threading.Lock()
         self._sessions: dict[str, tuple[int, bytes, Listing]] = {}
+        self._leases: dict[str, tuple[str, str, int]] = {}  # holder, token, expiry (us)
 
     def __repr__(self) -> str:
         return f"MemoryStore({len(self._sessions)} sessions)"
@@ -45,8 +50,8 @@ class MemoryStore:
     def put(self, cp: Checkpoint, *, expected_generation: int | None = None) -> int:
         """Commit ``cp`` under the CAS rule; return the new generation.
 
-        Raises ``InvalidSessionId``, ``InvalidCheckpoint`` or ``Conflict``
-        exactly as the file store does.
+        Raises ``InvalidSessionId``, ``InvalidCheckpoint``, ``Conflict`` or
+        ``IllegalHistory`` exactly as the file store does.
         """
         session_id = check_session_id(cp.session_id)
         expected = check_expected_generation(expected_generation)
@@ -54,6 +59,8 @@ class MemoryStore:
         with self._lock:
             held = self._sessions.get(session_id)
             generation = next_generation(session_id, None if held is None else held[0], expected)
+            if held is not None:
+                check_successor(Checkpoint.FromString(held[1]), cp)  # checked when put
             self._sessions[session_id] = (generation, body, listing_of(cp, generation))
         return generation
 
@@ -79,10 +86,54 @@ class MemoryStore:
         return self.list_page(status=status, optimizer=optimizer, updated_since=updated_since)
 
     def delete(self, session_id: str) -> None:
-        """Forget a session; nothing happens when there is none."""
+        """Forget a session and its lease; nothing happens when there is none."""
         check_session_id(session_id)
         with self._lock:
             self._sessions.pop(session_id, None)
+            self._leases.pop(session_id, None)
+
+    def acquire_lease(self, session_id: str, holder: str, *, ttl: float) -> Lease:
+        """Hold ``session_id`` for ``ttl`` seconds, or ``LeaseHeld`` (see :mod:`.interface`)."""
+        check_session_id(session_id)
+        holder = leases.check_holder(holder)
+        length = leases.ttl_us(leases.check_ttl(ttl))
+        with self._lock:
+            now = leases.now_us()
+            held = self._leases.get(session_id)
+            if held is not None and held[2] > now:
+                raise LeaseHeld(session_id, held[0], leases.datetime_of_us(held[2]))
+            token = leases.new_token()
+            self._leases[session_id] = (holder, token, now + length)
+        return Lease(session_id, holder, token, leases.datetime_of_us(now + length))
+
+    def renew_lease(self, lease: Lease, *, ttl: float) -> Lease:
+        """Extend a held lease to now + ``ttl`` seconds, or ``LeaseLost``."""
+        lease = leases.check_lease(lease)
+        length = leases.ttl_us(leases.check_ttl(ttl))
+        with self._lock:
+            held = self._leases.get(lease.session_id)
+            if held is None or not leases.same_token(held[1], lease.token):
+                raise leases.lost(lease, None if held is None else held[0])
+            expires = leases.now_us() + length
+            self._leases[lease.session_id] = (held[0], held[1], expires)
+        return Lease(lease.session_id, held[0], held[1], leases.datetime_of_us(expires))
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give a lease up; nothing happens when it is no longer the session's."""
+        lease = leases.check_lease(lease)
+        with self._lock:
+            held = self._leases.get(lease.session_id)
+            if held is not None and leases.same_token(held[1], lease.token):
+                del self._leases[lease.session_id]
+
+    def get_lease(self, session_id: str) -> Lease | None:
+        """The session's lease (expired or not) without its token, or ``None``."""
+        check_session_id(session_id)
+        with self._lock:
+            held = self._leases.get(session_id)
+        if held is None:
+            return None
+        return Lease(session_id, held[0], "", leases.datetime_of_us(held[2]))
 
     def list_page(
         self,

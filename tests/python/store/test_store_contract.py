@@ -255,7 +255,9 @@ def test_threads_racing_on_one_generation_commit_once(store: Store) -> None:
     barrier = threading.Barrier(6)
 
     def race(i: int) -> None:
-        mine = make_cp(trials=i)
+        mine = checkpoint.decode(checkpoint.encode(cp))
+        for trial in range(i):
+            checkpoint.record_trial(mine, score=trial / 10)
         barrier.wait()
         try:
             store.put(mine, expected_generation=1)

@@ -141,19 +141,25 @@ def test_crc32c_is_the_castagnoli_checksum() -> None:
     assert framing.crc32c(b"123456789") == 0xE3069283
 
 
-def test_a_commit_with_the_right_generation_replaces_a_damaged_body(
+def test_a_damaged_body_blocks_updates_until_the_file_is_deleted(
     stored: tuple[FileStore, Path, bytes],
 ) -> None:
+    # An update must be a legal successor of the stored checkpoint (FORMAT.md
+    # §9.1): a stored checkpoint that cannot be read cannot be extended.
     store, path, good = stored
     damaged = bytearray(good)
     damaged[-1] ^= 0xFF
     path.write_bytes(bytes(damaged))
     with pytest.raises(CorruptStore):
         store.get("s1")
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict):  # the generation check comes first
         store.put(make_cp("s1"), expected_generation=1)
-    assert store.put(make_cp("s1", trials=4), expected_generation=2) == 3
-    assert len(store.get("s1").checkpoint.progress.trial_log) == 4
+    with pytest.raises(CorruptStore) as info:
+        store.put(make_cp("s1", trials=4), expected_generation=2)
+    assert info.value.kind == "body_checksum"
+    assert path.read_bytes() == bytes(damaged)
+    store.delete("s1")
+    assert store.put(make_cp("s1", trials=4)) == 1
 
 
 def test_delete_always_works_on_a_damaged_file(

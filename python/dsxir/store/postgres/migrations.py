@@ -61,6 +61,22 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX ON {schema}.dsxir_checkpoints (updated_at)",
         ),
     ),
+    (
+        2,
+        "leases table",
+        (
+            # One row per held (or expired, not yet taken) lease, on the
+            # database clock; a session need not exist to be leased.
+            """
+            CREATE TABLE {schema}.dsxir_leases (
+                session_id  text COLLATE "C" PRIMARY KEY,
+                holder      text NOT NULL CHECK (holder <> ''),
+                token       text NOT NULL CHECK (token <> ''),
+                expires_at  timestamptz NOT NULL
+            )
+            """,
+        ),
+    ),
 )
 """Every migration, in order."""
 

@@ -3,15 +3,24 @@
 One row per session (table ``dsxir_checkpoints`` of the store's schema, see
 :mod:`.migrations`) holds the canonical bytes, their CRC32C, the generation
 and the summary columns, so ``list`` never reads a checkpoint. Every
-operation is one statement in autocommit mode on a pooled connection
-(psycopg 3, ``psycopg_pool``):
+operation but an update is one statement in autocommit mode on a pooled
+connection (psycopg 3, ``psycopg_pool``):
 
-- create: ``INSERT … ON CONFLICT DO NOTHING``; update:
-  ``UPDATE … SET generation = generation + 1 … WHERE generation = expected``.
-  The row lock of the UPDATE serializes commits of one session across every
-  client, so of any number of writers on one generation exactly one commits;
-  the others get ``Conflict`` (the CAS rule of
-  :mod:`dsxir.store.interface`).
+- create: ``INSERT … ON CONFLICT DO NOTHING``; update, in one transaction:
+  ``SELECT … FOR UPDATE`` of the stored row (its generation must be the
+  expected one, its checkpoint intact, and the new checkpoint a legal
+  successor of it, :func:`~dsxir.optimizer_session.history.check_successor`),
+  then ``UPDATE … SET generation = generation + 1``. The row lock serializes
+  commits of one session across every client, so of any number of writers
+  on one generation exactly one commits; the others get ``Conflict`` (the
+  CAS rule of :mod:`dsxir.store.interface`).
+- leases: one row per session in ``dsxir_leases``, ``expires_at`` on the
+  **database clock** (``now()``), so clients on machines whose clocks
+  disagree still agree on leases. Acquiring is one statement,
+  ``INSERT … ON CONFLICT (session_id) DO UPDATE … WHERE expires_at <= now()``:
+  of any number of clients, exactly one takes a free or expired lease.
+  Renewing and releasing match the token in the ``WHERE`` clause; ``delete``
+  removes the lease in the statement that removes the session.
 - each commit and delete sends ``NOTIFY`` in the same statement (see
   :mod:`.listener`); the store is a
   :class:`~dsxir.store.events.CommitFeed`.
@@ -54,12 +63,22 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from dsxir.errors import Conflict, CorruptStore, InvalidCheckpoint, NotFound, StoreUnavailable
+from dsxir.errors import (
+    Conflict,
+    CorruptStore,
+    InvalidCheckpoint,
+    LeaseHeld,
+    NotFound,
+    StoreUnavailable,
+)
 from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.history import check_successor
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.store import leases
 from dsxir.store.events import CommitEvent
 from dsxir.store.framing import crc32c
 from dsxir.store.interface import (
+    Lease,
     ListFilter,
     Listing,
     OnDamage,
@@ -111,6 +130,7 @@ class PostgresStore:
         self.channel = f"dsxir_checkpoints_{schema}"
         self._conninfo = conninfo
         self._table = sql.SQL("{}.dsxir_checkpoints").format(sql.Identifier(schema))
+        leases_table = sql.SQL("{}.dsxir_leases").format(sql.Identifier(schema))
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
             min_size=pool_min,
@@ -124,7 +144,7 @@ class PostgresStore:
         self._open_lock = threading.Lock()
         self._ready = False
         self._listener: Listener | None = None
-        self._queries = _Queries(self._table, self.channel)
+        self._queries = _Queries(self._table, leases_table, self.channel)
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
@@ -157,7 +177,9 @@ class PostgresStore:
 
         Raises ``InvalidSessionId``, ``InvalidCheckpoint`` (nothing written;
         also for an optimizer name holding NUL, which PostgreSQL ``text``
-        cannot hold), ``Conflict``, or ``StoreUnavailable`` (outcome unknown).
+        cannot hold), ``Conflict``, ``IllegalHistory`` (not a legal successor
+        of the stored checkpoint), ``CorruptStore`` (an update over a damaged
+        row), or ``StoreUnavailable`` (outcome unknown).
         """
         session_id = check_session_id(cp.session_id)
         expected = check_expected_generation(expected_generation)
@@ -181,16 +203,31 @@ class PostgresStore:
             "trials": listing.trials,
             "payload": _commit_payload(cp, generation),
         }
-        statement = self._queries.insert if expected is None else self._queries.update
         with self._connection() as conn:
+            if expected is not None:
+                self._update(conn, cp, params)
+                return generation
             for _ in range(3):
-                if conn.execute(statement, params).fetchone() is not None:
+                if conn.execute(self._queries.insert, params).fetchone() is not None:
                     return generation
                 row = conn.execute(self._queries.generation, params).fetchone()
-                if row is not None or expected is not None:
-                    raise Conflict(session_id, expected, None if row is None else int(row[0]))
+                if row is not None:
+                    raise Conflict(session_id, None, int(row[0]))
                 # created and deleted again between the two statements: try again
-        raise Conflict(session_id, expected, None)
+        raise Conflict(session_id, None, None)
+
+    def _update(
+        self, conn: psycopg.Connection[Any], cp: Checkpoint, params: dict[str, Any]
+    ) -> None:
+        """Commit an update in one transaction, over the stored row locked and checked."""
+        session_id, expected = params["session_id"], params["expected"]
+        with conn.transaction():
+            row = conn.cursor(binary=True).execute(self._queries.locked, params).fetchone()
+            if row is None or int(row[0]) != expected:
+                raise Conflict(session_id, expected, None if row is None else int(row[0]))
+            check_successor(self._checked(session_id, bytes(row[1]), int(row[2])), cp)
+            if conn.execute(self._queries.update, params).fetchone() is None:
+                raise Conflict(session_id, expected, None)  # not reached: the row is locked
 
     def get(self, session_id: str) -> Stored:
         """The latest committed checkpoint; ``NotFound``, or ``CorruptStore`` naming the row."""
@@ -203,13 +240,16 @@ class PostgresStore:
             )
         if row is None:
             raise NotFound(session_id)
-        generation, body, crc = int(row[0]), bytes(row[1]), int(row[2])
+        return Stored(self._checked(session_id, bytes(row[1]), int(row[2])), int(row[0]))
+
+    def _checked(self, session_id: str, body: bytes, crc: int) -> Checkpoint:
+        """The checkpoint of a row's body, after its CRC32C; ``CorruptStore`` naming the row."""
         where = self._where(session_id)
         if crc32c(body) != crc:
             raise CorruptStore(
                 where, f"CRC32C mismatch (stored {crc:08x}, computed {crc32c(body):08x})"
             )
-        return Stored(decode_stored(body, session_id, where), generation)
+        return decode_stored(body, session_id, where)
 
     def list(
         self,
@@ -228,13 +268,65 @@ class PostgresStore:
         return self.list_page(status=status, optimizer=optimizer, updated_since=updated_since)
 
     def delete(self, session_id: str) -> None:
-        """Remove a session; idempotent."""
+        """Remove a session and its lease; idempotent."""
         check_session_id(session_id)
         with self._connection() as conn:
             conn.execute(
                 self._queries.delete,
                 {"session_id": session_id, "payload": f"d {session_id}"},
             )
+
+    def acquire_lease(self, session_id: str, holder: str, *, ttl: float) -> Lease:
+        """Hold ``session_id`` for ``ttl`` seconds of the database clock, or ``LeaseHeld``."""
+        check_session_id(session_id)
+        holder = leases.check_holder(holder)
+        token = leases.new_token()
+        params = {
+            "session_id": session_id,
+            "holder": holder,
+            "token": token,
+            "ttl_us": leases.ttl_us(leases.check_ttl(ttl)),
+        }
+        with self._connection() as conn:
+            for _ in range(3):
+                row = conn.execute(self._queries.acquire, params).fetchone()
+                if row is not None:
+                    return Lease(session_id, holder, token, _utc(row[0]))
+                held = conn.execute(self._queries.lease, params).fetchone()
+                if held is not None:
+                    raise LeaseHeld(session_id, held[0], _utc(held[1]))
+                # released between the two statements: try again
+        raise StoreUnavailable(f"{self!r}: the lease of {session_id!r} keeps changing hands")
+
+    def renew_lease(self, lease: Lease, *, ttl: float) -> Lease:
+        """Extend a held lease to now + ``ttl`` seconds of the database clock, or ``LeaseLost``."""
+        lease = leases.check_lease(lease)
+        params = {
+            "session_id": lease.session_id,
+            "token": lease.token,
+            "ttl_us": leases.ttl_us(leases.check_ttl(ttl)),
+        }
+        with self._connection() as conn:
+            row = conn.execute(self._queries.renew, params).fetchone()
+            if row is not None:
+                return Lease(lease.session_id, row[0], lease.token, _utc(row[1]))
+            held = conn.execute(self._queries.lease, params).fetchone()
+        raise leases.lost(lease, None if held is None else held[0])
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give a lease up; nothing happens when it is no longer the session's."""
+        lease = leases.check_lease(lease)
+        with self._connection() as conn:
+            conn.execute(
+                self._queries.release, {"session_id": lease.session_id, "token": lease.token}
+            )
+
+    def get_lease(self, session_id: str) -> Lease | None:
+        """The session's lease (expired or not) without its token, or ``None``."""
+        check_session_id(session_id)
+        with self._connection() as conn:
+            row = conn.execute(self._queries.lease, {"session_id": session_id}).fetchone()
+        return None if row is None else Lease(session_id, row[0], "", _utc(row[1]))
 
     # --- beyond the interface ---------------------------------------------------
 
@@ -354,7 +446,7 @@ class PostgresStore:
 class _Queries:
     """The statements of a store, built once."""
 
-    def __init__(self, table: sql.Composable, channel: str) -> None:
+    def __init__(self, table: sql.Composable, leases: sql.Composable, channel: str) -> None:
         values = (
             "%(session_id)s, 1, %(body)s, %(crc)s, %(status)s, %(optimizer)s, %(updated_at)s,"
             " %(best_score)s, %(completed)s, %(errors)s, %(attempts)s, %(trials)s"
@@ -381,13 +473,39 @@ class _Queries:
         self.get = sql.SQL(
             "SELECT generation, body, crc32c FROM {t} WHERE session_id = %(session_id)s"
         ).format(t=table)
+        self.locked = sql.SQL(
+            "SELECT generation, body, crc32c FROM {t} WHERE session_id = %(session_id)s FOR UPDATE"
+        ).format(t=table)
         self.summary = sql.SQL(
             "SELECT " + _SUMMARY_COLUMNS + " FROM {t} WHERE session_id = %(session_id)s"
         ).format(t=table)
         self.delete = sql.SQL(
-            "WITH done AS (DELETE FROM {t} WHERE session_id = %(session_id)s RETURNING 1)"
+            "WITH lease AS (DELETE FROM {l} WHERE session_id = %(session_id)s),"
+            " done AS (DELETE FROM {t} WHERE session_id = %(session_id)s RETURNING 1)"
             " SELECT pg_notify({c}, %(payload)s) FROM done"
-        ).format(t=table, c=chan)
+        ).format(t=table, l=leases, c=chan)
+        expiry = "now() + %(ttl_us)s * interval '1 microsecond'"
+        self.acquire = sql.SQL(
+            "INSERT INTO {l} AS held (session_id, holder, token, expires_at)"
+            " VALUES (%(session_id)s, %(holder)s, %(token)s, " + expiry + ")"
+            " ON CONFLICT (session_id) DO UPDATE SET holder = excluded.holder,"
+            " token = excluded.token, expires_at = excluded.expires_at"
+            " WHERE held.expires_at <= now() RETURNING expires_at"
+        ).format(l=leases)
+        self.renew = sql.SQL(
+            "UPDATE {l} SET expires_at = " + expiry + " WHERE session_id = %(session_id)s"
+            " AND token = %(token)s RETURNING holder, expires_at"
+        ).format(l=leases)
+        self.release = sql.SQL(
+            "DELETE FROM {l} WHERE session_id = %(session_id)s AND token = %(token)s"
+        ).format(l=leases)
+        self.lease = sql.SQL(
+            "SELECT holder, expires_at FROM {l} WHERE session_id = %(session_id)s"
+        ).format(l=leases)
+
+
+def _utc(value: _dt.datetime) -> _dt.datetime:
+    return value.astimezone(_dt.timezone.utc)
 
 
 def _check_utf8(what: str, value: str) -> None:
