@@ -79,8 +79,11 @@ test-protobuf-lowest: $(LOWEST_VENV)/.installed tools ## the format's suite (tes
 test-service: setup postgres ## the store and service tests alone
 	$(BIN)/pytest -q tests/python/store tests/python/service
 
-bench: setup ## speed and memory ratios against pickle/json (bench/bench.py)
+bench: setup postgres ## speed and memory ratios against pickle/json, commit cost per trial vs Optuna, decode peak memory
 	$(PY) bench/bench.py
+	$(PY) bench/commits.py
+	$(PY) bench/decode_memory.py
+	$(PY) bench/columns.py
 
 bench-service: setup postgres ## commits/s and latency of the gRPC service, file and PostgreSQL
 	$(PY) bench/service.py
