@@ -5,7 +5,8 @@ README.md beside this file). This suite feeds it every golden vector through
 the one-shot commands, then thousands of random checkpoints, random
 trainsets and corrupted checkpoints through its ``serve`` loop, and compares
 the answers with the Python library's; then every store-file vector and
-random, damaged store files through ``read-store-file`` (docs/store-file.md).
+random, damaged store files through ``read-store-file`` (docs/store-file.md);
+then the trainsets-as-JSON cases and random JSON text (FORMAT.md §6.1).
 A missing or broken testee fails the suite: nothing is skipped.
 """
 
@@ -49,17 +50,19 @@ class Lang:
     hashes: bool  # implements hash-trainset
     full: bool  # implements every rule of FORMAT.md §7 with the same field paths
     keeps_unknown: bool  # its runtime keeps unknown fields
+    hashes_json: bool  # implements hash-trainset-json and hash-trainset-jsonl
 
 
 LANGS = [
-    Lang("python", hashes=True, full=True, keeps_unknown=True),
-    Lang("go", hashes=True, full=True, keeps_unknown=True),
-    Lang("typescript", hashes=True, full=True, keeps_unknown=True),
-    Lang("java", hashes=True, full=True, keeps_unknown=True),
-    Lang("rust", hashes=True, full=True, keeps_unknown=False),
+    Lang("python", hashes=True, full=True, keeps_unknown=True, hashes_json=True),
+    Lang("go", hashes=True, full=True, keeps_unknown=True, hashes_json=True),
+    Lang("typescript", hashes=True, full=True, keeps_unknown=True, hashes_json=True),
+    Lang("java", hashes=True, full=True, keeps_unknown=True, hashes_json=True),
+    Lang("rust", hashes=True, full=True, keeps_unknown=False, hashes_json=True),
 ]
 FULL = [lang for lang in LANGS if lang.full]
 HASHING = [lang for lang in LANGS if lang.hashes]
+JSON_HASHING = [lang for lang in LANGS if lang.hashes_json]
 OK, REFUSED, DAMAGED = 0, 3, 4
 
 
@@ -232,6 +235,108 @@ def test_corrupted_checkpoints_get_the_same_verdict(
             assert got == answer, lang.name
         else:
             assert field_of(got) == field_of(answer), (lang.name, answer, got)
+
+
+# --- trainsets as JSON text (FORMAT.md §6.1) ------------------------------------------
+
+TRAINSET_JSON_CASES = json.loads((VECTORS / "trainset-json" / "cases.json").read_text())["cases"]
+JSON_COMMANDS = {"json": (b"j", "hash-trainset-json"), "jsonl": (b"l", "hash-trainset-jsonl")}
+JSON_QA_CASES = {"json": "qa_examples", "jsonl": "jsonl_qa"}
+
+
+def case_input(case: dict[str, Any]) -> bytes:
+    return bytes.fromhex(case["text_hex"]) if "text_hex" in case else case["text"].encode()
+
+
+def json_refusal_line(answer: bytes) -> int | None:
+    """The line a ``trainset_json: [line N, ]byte M: …`` refusal names (None: no line)."""
+    text = answer.decode(errors="replace")
+    assert text.startswith("trainset_json: "), text
+    where = text[len("trainset_json: ") :].split(": ", 1)[0]
+    line, _, offset = where.rpartition(", ")
+    assert offset.startswith("byte ") and offset[5:].isdigit(), text
+    if not line:
+        return None
+    assert line.startswith("line ") and line[5:].isdigit(), text
+    return int(line[5:])
+
+
+@pytest.mark.parametrize("lang", _lang_ids(JSON_HASHING))
+def test_trainset_json_cases(servers: dict[str, Server], lang: Lang) -> None:
+    for case in TRAINSET_JSON_CASES:
+        frame, _ = JSON_COMMANDS[case["format"]]
+        status, answer = servers[lang.name].ask(frame, case_input(case))
+        if case.get("error"):
+            assert status == REFUSED, (case["name"], status, answer)
+            assert json_refusal_line(answer) == case.get("line"), (case["name"], answer)
+        else:
+            assert (status, answer) == (OK, (case["digest"] + "\n").encode()), case["name"]
+
+
+@pytest.mark.parametrize("lang", _lang_ids(JSON_HASHING))
+def test_trainset_json_one_shot_commands(lang: Lang) -> None:
+    for fmt, (_, command) in JSON_COMMANDS.items():
+        cases = [case for case in TRAINSET_JSON_CASES if case["format"] == fmt]
+        good = next(case for case in cases if case["name"] == JSON_QA_CASES[fmt])
+        result = run_once(lang, command, case_input(good))
+        assert (result.returncode, result.stdout) == (OK, (good["digest"] + "\n").encode())
+        bad = next(case for case in cases if case.get("error") and "text_hex" in case)
+        result = run_once(lang, command, case_input(bad))
+        assert (result.returncode, result.stdout) == (REFUSED, b""), result.stderr
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and json_refusal_line(lines[0]) == bad.get("line"), lines
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+JSON_BYTES = b'[]{}",:-.0123456789eE+\\u \n\r\tnull'
+
+
+def damage_text(text: bytes, rng: random.Random) -> bytes:
+    """One byte of ``text`` replaced, removed, or one inserted (mostly bytes JSON gives meaning)."""
+    data = bytearray(text)
+    at = rng.randrange(len(data) + 1)
+    byte = rng.choice(JSON_BYTES) if rng.random() < 0.8 else rng.randrange(256)
+    mode = rng.randrange(3) if at < len(data) else 0
+    if mode == 0:
+        data.insert(at, byte)
+    elif mode == 1:
+        data[at] = byte
+    else:
+        del data[at]
+    return bytes(data)
+
+
+@settings(RANDOM, max_examples=300)
+@given(
+    examples=st.lists(json_values, max_size=5),
+    ascii_only=st.booleans(),
+    seed=st.integers(0, 2**32),
+)
+def test_random_json_trainsets_hash_identically(
+    servers: dict[str, Server], examples: list[Any], ascii_only: bool, seed: int
+) -> None:
+    text = json.dumps(examples, ensure_ascii=ascii_only).encode()
+    lines = "\r\n".join(json.dumps(e, ensure_ascii=ascii_only) for e in examples).encode()
+    expected = (OK, (ck.hash_trainset(examples).hex() + "\n").encode())
+    rng = random.Random(seed)
+    damaged = damage_text(text, rng), damage_text(lines, rng)
+    for frame, good, bad in ((b"j", text, damaged[0]), (b"l", lines, damaged[1])):
+        verdicts = set()
+        for lang in JSON_HASHING:
+            assert servers[lang.name].ask(frame, good) == expected, (lang.name, good)
+            status, answer = servers[lang.name].ask(frame, bad)
+            verdicts.add(answer if status == OK else (status, json_refusal_line(answer)))
+        assert len(verdicts) == 1, (bad, verdicts)
 
 
 # --- store files (docs/store-file.md) -------------------------------------------------

@@ -8,6 +8,11 @@ from typing import BinaryIO
 
 from dsxir.errors import CorruptStore, InvalidCheckpoint, ResumeMismatch
 from dsxir.optimizer_session import checkpoint as ck
+from dsxir.optimizer_session.trainset_json import (
+    TrainsetJSONError,
+    hash_trainset_json,
+    hash_trainset_jsonl,
+)
 from dsxir.optimizer_session.v1.term_pb2 import Term
 from dsxir.store import framing
 from dsxir.store.summary import encode_summary
@@ -41,6 +46,23 @@ def hash_trainset(data: bytes) -> tuple[int, bytes]:
         return REFUSED, f"checkpoint_shape: {exc}".encode()
 
 
+def hash_trainset_text(data: bytes, *, lines: bool) -> tuple[int, bytes]:
+    """A trainset kept as JSON text (FORMAT.md §6.1) → the digest line, or ``trainset_json: …``."""
+    try:
+        digest = hash_trainset_jsonl(data) if lines else hash_trainset_json(data)
+    except TrainsetJSONError as exc:
+        return REFUSED, f"trainset_json: {exc}".encode()
+    return 0, (digest.hex() + "\n").encode()
+
+
+def hash_trainset_json_text(data: bytes) -> tuple[int, bytes]:
+    return hash_trainset_text(data, lines=False)
+
+
+def hash_trainset_jsonl_text(data: bytes) -> tuple[int, bytes]:
+    return hash_trainset_text(data, lines=True)
+
+
 def read_store_file(data: bytes) -> tuple[int, bytes]:
     """A whole store file (docs/store-file.md) → the canonical checkpoint bytes."""
     try:
@@ -59,9 +81,17 @@ def read_store_file(data: bytes) -> tuple[int, bytes]:
 COMMANDS = {
     "reencode": reencode,
     "hash-trainset": hash_trainset,
+    "hash-trainset-json": hash_trainset_json_text,
+    "hash-trainset-jsonl": hash_trainset_jsonl_text,
     "read-store-file": read_store_file,
 }
-FRAMED = {b"r": reencode, b"h": hash_trainset, b"s": read_store_file}
+FRAMED = {
+    b"r": reencode,
+    b"h": hash_trainset,
+    b"j": hash_trainset_json_text,
+    b"l": hash_trainset_jsonl_text,
+    b"s": read_store_file,
+}
 
 
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
@@ -80,7 +110,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or (argv[1] not in COMMANDS and argv[1] != "serve"):
-        print("usage: testee-python reencode|hash-trainset|read-store-file|serve", file=sys.stderr)
+        print(f"usage: testee-python {'|'.join(COMMANDS)}|serve", file=sys.stderr)
         return 2
     if argv[1] == "serve":
         return serve(sys.stdin.buffer, sys.stdout.buffer)

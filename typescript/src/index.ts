@@ -11,6 +11,7 @@ export {
   type EncodeOptions,
   type ResumeExpectation,
 } from "./checkpoint.js";
+export { MAX_INTEGER_DIGITS, TrainsetJsonError, hashTrainsetJson, hashTrainsetJsonl } from "./trainset_json.js";
 export { directionName, isTerminal, statusName, type DirectionName } from "./status.js";
 export {
   cancel,

@@ -3,6 +3,8 @@
  *
  *   testee reencode        checkpoint bytes on stdin → canonical bytes on stdout
  *   testee hash-trainset   a Term list on stdin → hex digest of hash_trainset
+ *   testee hash-trainset-json, hash-trainset-jsonl
+ *                          JSON or JSON Lines text on stdin → hex digest (FORMAT.md §6.1)
  *   testee read-store-file a store file on stdin → canonical checkpoint bytes
  *   testee serve           framed requests on stdin, framed responses on stdout
  *
@@ -16,12 +18,14 @@ import { once } from "node:events";
 import { decode, encode, hashTrainset } from "./checkpoint.js";
 import { hex, InvalidCheckpoint, ResumeMismatch } from "./errors.js";
 import { TermSchema } from "./gen/dsxir/optimizer_session/v1/term_pb.js";
+import { hashTrainsetJson, hashTrainsetJsonl, TrainsetJsonError } from "./trainset_json.js";
 import { CorruptStoreFile, readStoreFile } from "./storefile.js";
 import { canonicalTerm, fromTerm } from "./term.js";
 import { MAX_CHECKPOINT_BYTES } from "./validate.js";
 import { parse } from "./wire.js";
 
-const USAGE = "usage: testee-typescript reencode | hash-trainset | read-store-file | serve";
+const USAGE =
+  "usage: testee-typescript reencode | hash-trainset | hash-trainset-json | hash-trainset-jsonl | read-store-file | serve";
 
 /** A refusal: the line the contract asks for, and its status (3, or 4 for a damaged store file). */
 class Refused extends Error {
@@ -85,6 +89,28 @@ function hashTrainsetInput(input: Uint8Array): Uint8Array {
   }
   return new TextEncoder().encode(hex(hashTrainset(examples)) + "\n");
 }
+
+/** A trainset kept as JSON text; a refusal is the line `trainset_json: <message>`. */
+function hashTrainsetText(hash: (text: Uint8Array) => Uint8Array): (input: Uint8Array) => Uint8Array {
+  return (input) => {
+    try {
+      return new TextEncoder().encode(hex(hash(input)) + "\n");
+    } catch (e) {
+      if (e instanceof TrainsetJsonError) {
+        throw new Refused(`trainset_json: ${e.message}`.replace(/[\r\n]+/g, " "));
+      }
+      throw e;
+    }
+  };
+}
+
+const COMMANDS = {
+  reencode,
+  "hash-trainset": hashTrainsetInput,
+  "hash-trainset-json": hashTrainsetText(hashTrainsetJson),
+  "hash-trainset-jsonl": hashTrainsetText(hashTrainsetJsonl),
+  "read-store-file": readStoreFileInput,
+};
 
 async function readAll(): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
@@ -156,6 +182,10 @@ async function serve(): Promise<number> {
         out = hashTrainsetInput(input);
       } else if (command[0] === 0x73 /* s */) {
         out = readStoreFileInput(input);
+      } else if (command[0] === 0x6a /* j */) {
+        out = COMMANDS["hash-trainset-json"](input);
+      } else if (command[0] === 0x6c /* l */) {
+        out = COMMANDS["hash-trainset-jsonl"](input);
       } else {
         process.stderr.write(`bad request frame: unknown command byte 0x${command[0]!.toString(16)}\n`);
         return 2;
@@ -183,13 +213,13 @@ async function main(args: string[]): Promise<number> {
   if (mode === "serve") {
     return serve();
   }
-  if (mode !== "reencode" && mode !== "hash-trainset" && mode !== "read-store-file") {
+  if (mode === undefined || !Object.hasOwn(COMMANDS, mode)) {
     process.stderr.write(`unknown mode ${JSON.stringify(mode)}\n${USAGE}\n`);
     return 2;
   }
   const input = await readAll();
   try {
-    const run = { reencode, "hash-trainset": hashTrainsetInput, "read-store-file": readStoreFileInput }[mode];
+    const run = COMMANDS[mode as keyof typeof COMMANDS];
     await write(run(input));
     return 0;
   } catch (e) {

@@ -4,6 +4,8 @@
 //
 //	testee reencode        checkpoint bytes on stdin → canonical bytes on stdout
 //	testee hash-trainset   a Term list on stdin → hash_trainset hex digest
+//	testee hash-trainset-json, hash-trainset-jsonl
+//	                       JSON or JSON Lines text on stdin → hex digest (FORMAT.md §6.1)
 //	testee read-store-file a store file on stdin → canonical checkpoint bytes
 //	testee serve           request/response loop on stdin/stdout
 //
@@ -30,7 +32,7 @@ const (
 	statusOK      = 0
 	statusRefused = 3
 	statusDamaged = 4
-	usage         = "usage: testee reencode | hash-trainset | read-store-file | serve"
+	usage         = "usage: testee reencode | hash-trainset | hash-trainset-json | hash-trainset-jsonl | read-store-file | serve"
 )
 
 func main() {
@@ -39,7 +41,7 @@ func main() {
 		os.Exit(2)
 	}
 	switch os.Args[1] {
-	case "reencode", "hash-trainset":
+	case "reencode", "hash-trainset", "hash-trainset-json", "hash-trainset-jsonl":
 		input, err := readInput(os.Stdin)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "testee: reading stdin:", err)
@@ -47,10 +49,15 @@ func main() {
 		}
 		var out []byte
 		var refusal string
-		if os.Args[1] == "reencode" {
+		switch os.Args[1] {
+		case "reencode":
 			out, refusal = reencode(input)
-		} else {
+		case "hash-trainset":
 			out, refusal = hashTrainset(input)
+		case "hash-trainset-json":
+			out, refusal = hashTrainsetText(input, checkpoint.HashTrainsetJSON)
+		default:
+			out, refusal = hashTrainsetText(input, checkpoint.HashTrainsetJSONL)
 		}
 		if refusal != "" {
 			fmt.Fprintln(os.Stderr, refusal)
@@ -134,6 +141,16 @@ func hashTrainset(input []byte) ([]byte, string) {
 	return []byte(hex.EncodeToString(digest[:]) + "\n"), ""
 }
 
+// hashTrainsetText hashes a trainset kept as JSON text; a refusal is the line
+// "trainset_json: <message>".
+func hashTrainsetText(input []byte, hash func([]byte) ([32]byte, error)) ([]byte, string) {
+	digest, err := hash(input)
+	if err != nil {
+		return nil, oneLine("trainset_json: " + err.Error())
+	}
+	return []byte(hex.EncodeToString(digest[:]) + "\n"), ""
+}
+
 // readStoreFile reads a whole store file: the canonical checkpoint bytes, or
 // the exit status and line of its refusal.
 func readStoreFile(input []byte) ([]byte, int, string) {
@@ -198,6 +215,10 @@ func serve(in io.Reader, out io.Writer) error {
 				result, refusal = reencode(payload)
 			case 'h':
 				result, refusal = hashTrainset(payload)
+			case 'j':
+				result, refusal = hashTrainsetText(payload, checkpoint.HashTrainsetJSON)
+			case 'l':
+				result, refusal = hashTrainsetText(payload, checkpoint.HashTrainsetJSONL)
 			default:
 				return fmt.Errorf("unknown command byte 0x%02x", cmd)
 			}
