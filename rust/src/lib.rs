@@ -9,7 +9,8 @@
 //!   native values and Terms (FORMAT.md §3); [`value_bytes`] and
 //!   [`term_bytes`] give canonical Term bytes.
 //! - [`hash_trainset`] and [`hash_trainset_terms`] fingerprint a trainset
-//!   (FORMAT.md §6).
+//!   (FORMAT.md §6); [`hash_trainset_json`] and [`hash_trainset_jsonl`]
+//!   fingerprint one kept as JSON or JSON Lines text (FORMAT.md §6.1).
 //! - [`check_resume`] is the resume gate (FORMAT.md §8).
 //! - [`record_trial`], [`pause`], [`resume`], [`cancel`], [`complete`] and
 //!   [`fail`] are the state transitions (FORMAT.md §9); [`status_name`]
@@ -41,6 +42,7 @@ mod errors;
 mod session;
 mod sha256;
 pub mod storefile;
+mod trainset_json;
 mod validate;
 mod value;
 mod wire;
@@ -54,6 +56,9 @@ pub use session::{
     cancel, check_resume, check_resume_trainset, complete, decode_trainset, direction_name, fail,
     hash_trainset, hash_trainset_terms, is_terminal, pause, record_trial, resume, status_name,
     Trial, TrialOutcome,
+};
+pub use trainset_json::{
+    hash_trainset_json, hash_trainset_jsonl, TrainsetJsonError, MAX_INTEGER_DIGITS,
 };
 pub use validate::{check_term, check_term_map, validate};
 pub use value::{

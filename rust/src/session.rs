@@ -54,14 +54,14 @@ pub fn hash_trainset_terms(examples: &[Term]) -> Result<[u8; 32], InvalidCheckpo
     Ok(h.finalize())
 }
 
-fn start_trainset(count: usize) -> Sha256 {
+pub(crate) fn start_trainset(count: usize) -> Sha256 {
     let mut h = Sha256::new();
     h.update(TRAINSET_DOMAIN);
     h.update(&(count as u64).to_be_bytes());
     h
 }
 
-fn add_example(h: &mut Sha256, bytes: &[u8]) {
+pub(crate) fn add_example(h: &mut Sha256, bytes: &[u8]) {
     h.update(&(bytes.len() as u64).to_be_bytes());
     h.update(bytes);
 }

@@ -8,19 +8,27 @@
 //! - `testee hash-trainset`: the encoding of one Term of kind `list_value` on
 //!   stdin; the lowercase hex of `hash_trainset` over its items and a newline
 //!   on stdout (exit 0), or one refusal line on stderr (exit 3).
+//! - `testee hash-trainset-json`, `testee hash-trainset-jsonl`: JSON text
+//!   (one array of examples) or JSON Lines text on stdin (FORMAT.md §6.1);
+//!   the lowercase hex of its trainset hash and a newline on stdout (exit 0),
+//!   or one refusal line on stderr (exit 3).
 //! - `testee serve`: requests `<cmd byte><u32 BE length><payload>` on stdin
-//!   (`r` reencode, `h` hash-trainset, `s` read-store-file), responses
+//!   (`r` reencode, `h` hash-trainset, `j` hash-trainset-json, `l`
+//!   hash-trainset-jsonl, `s` read-store-file), responses
 //!   `<status byte><u32 BE length><payload>` on stdout, until EOF.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: testee reencode|hash-trainset|read-store-file|serve";
+const USAGE: &str =
+    "usage: testee reencode|hash-trainset|hash-trainset-json|hash-trainset-jsonl|read-store-file|serve";
 
 #[derive(Clone, Copy)]
 enum Command {
     Reencode,
     HashTrainset,
+    HashTrainsetJson,
+    HashTrainsetJsonl,
     ReadStoreFile,
 }
 
@@ -35,6 +43,16 @@ fn hash_trainset(input: &[u8]) -> Result<Vec<u8>, String> {
     let refusal = |e: dsxir_checkpoint::InvalidCheckpoint| format!("checkpoint_shape: {e}");
     let examples = dsxir_checkpoint::decode_trainset(input).map_err(refusal)?;
     let digest = dsxir_checkpoint::hash_trainset(&examples).map_err(refusal)?;
+    Ok(format!("{}\n", dsxir_checkpoint::hex(&digest)).into_bytes())
+}
+
+/// JSON or JSON Lines text: the hex digest and a newline, or the refusal
+/// line.
+fn hash_trainset_json(
+    hash: fn(&[u8]) -> Result<[u8; 32], dsxir_checkpoint::TrainsetJsonError>,
+    input: &[u8],
+) -> Result<Vec<u8>, String> {
+    let digest = hash(input).map_err(|e| format!("trainset_json: {e}"))?;
     Ok(format!("{}\n", dsxir_checkpoint::hex(&digest)).into_bytes())
 }
 
@@ -55,6 +73,12 @@ fn answer(command: Command, input: &[u8]) -> Result<Vec<u8>, (u8, String)> {
     match command {
         Command::Reencode => reencode(input).map_err(|line| (3, line)),
         Command::HashTrainset => hash_trainset(input).map_err(|line| (3, line)),
+        Command::HashTrainsetJson => {
+            hash_trainset_json(dsxir_checkpoint::hash_trainset_json, input).map_err(|l| (3, l))
+        }
+        Command::HashTrainsetJsonl => {
+            hash_trainset_json(dsxir_checkpoint::hash_trainset_jsonl, input).map_err(|l| (3, l))
+        }
         Command::ReadStoreFile => read_store_file(input),
     }
 }
@@ -112,6 +136,8 @@ fn serve() -> Result<(), String> {
         let command = match cmd[0] {
             b'r' => Command::Reencode,
             b'h' => Command::HashTrainset,
+            b'j' => Command::HashTrainsetJson,
+            b'l' => Command::HashTrainsetJsonl,
             b's' => Command::ReadStoreFile,
             other => return Err(format!("unsupported command {:?}", other as char)),
         };
@@ -139,6 +165,8 @@ fn main() -> ExitCode {
     {
         ["reencode"] => run_once(Command::Reencode),
         ["hash-trainset"] => run_once(Command::HashTrainset),
+        ["hash-trainset-json"] => run_once(Command::HashTrainsetJson),
+        ["hash-trainset-jsonl"] => run_once(Command::HashTrainsetJsonl),
         ["read-store-file"] => run_once(Command::ReadStoreFile),
         ["serve"] => match serve() {
             Ok(()) => ExitCode::SUCCESS,

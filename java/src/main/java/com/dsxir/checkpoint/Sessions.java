@@ -46,7 +46,7 @@ import java.util.Set;
  * </table>
  */
 public final class Sessions {
-  private static final byte[] TRAINSET_DOMAIN =
+  static final byte[] TRAINSET_DOMAIN =
       "dsxir.trainset.v1\n".getBytes(StandardCharsets.US_ASCII);
 
   private Sessions() {}

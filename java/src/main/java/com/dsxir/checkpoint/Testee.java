@@ -26,13 +26,19 @@ import java.util.HexFormat;
  *   <li>{@code hash-trainset}: the encoding of one Term of kind {@code list_value} on stdin (map
  *       entries in any order); the lowercase hex of the trainset hash of its items and a newline on
  *       stdout (exit 0), or one refusal line on stderr (exit 3).
+ *   <li>{@code hash-trainset-json}, {@code hash-trainset-jsonl}: JSON text (one array of examples)
+ *       or JSON Lines text on stdin (FORMAT.md §6.1); the lowercase hex of its trainset hash and a
+ *       newline on stdout (exit 0), or one refusal line on stderr (exit 3).
  *   <li>{@code serve}: requests {@code <cmd byte><u32 BE length><payload>} on stdin, responses
  *       {@code <status byte><u32 BE length><payload>} on stdout, until EOF ({@code r} reencode,
- *       {@code h} hash-trainset, {@code s} read-store-file).
+ *       {@code h} hash-trainset, {@code j} hash-trainset-json, {@code l} hash-trainset-jsonl,
+ *       {@code s} read-store-file).
  * </ul>
  */
 public final class Testee {
-  static final String USAGE = "usage: testee reencode|hash-trainset|read-store-file|serve";
+  static final String USAGE =
+      "usage: testee reencode|hash-trainset|hash-trainset-json|hash-trainset-jsonl"
+          + "|read-store-file|serve";
 
   private Testee() {}
 
@@ -52,6 +58,17 @@ public final class Testee {
     }
     if (args.length == 1 && args[0].equals("hash-trainset")) {
       return hashTrainset(in, out, err);
+    }
+    if (args.length == 1
+        && (args[0].equals("hash-trainset-json") || args[0].equals("hash-trainset-jsonl"))) {
+      byte[] input;
+      try {
+        input = in.readAllBytes();
+      } catch (IOException e) {
+        err.println("testee: cannot read stdin: " + e.getMessage());
+        return 2;
+      }
+      return answer(hashTrainsetJsonAnswer(args[0].endsWith("jsonl"), input), out, err);
     }
     if (args.length == 1 && args[0].equals("serve")) {
       try {
@@ -124,6 +141,19 @@ public final class Testee {
     return answer(hashTrainsetAnswer(input), out, err);
   }
 
+  /** JSON or JSON Lines text: the digest line, or {@code trainset_json: <refusal>}. */
+  private static Answer hashTrainsetJsonAnswer(boolean lines, byte[] input) {
+    try {
+      byte[] digest =
+          lines ? TrainsetJson.hashTrainsetJsonl(input) : TrainsetJson.hashTrainsetJson(input);
+      String hex = HexFormat.of().formatHex(digest) + "\n";
+      return new Answer(0, hex.getBytes(StandardCharsets.US_ASCII));
+    } catch (TrainsetJson.InvalidJson e) {
+      String line = "trainset_json: " + oneLine(e.getMessage());
+      return new Answer(3, line.getBytes(StandardCharsets.UTF_8));
+    }
+  }
+
   /** Writes an answer: its bytes on stdout, or its refusal line on stderr; returns the exit code. */
   private static int answer(Answer answer, OutputStream out, PrintStream err) {
     if (answer.status() != 0) {
@@ -184,8 +214,13 @@ public final class Testee {
       }
       int status;
       byte[] body;
-      if (cmd == 's' || cmd == 'h') {
-        Answer answer = cmd == 's' ? storeFileAnswer(payload) : hashTrainsetAnswer(payload);
+      if (cmd == 's' || cmd == 'h' || cmd == 'j' || cmd == 'l') {
+        Answer answer =
+            switch (cmd) {
+              case 's' -> storeFileAnswer(payload);
+              case 'h' -> hashTrainsetAnswer(payload);
+              default -> hashTrainsetJsonAnswer(cmd == 'l', payload);
+            };
         status = answer.status();
         body = answer.body();
       } else if (cmd == 'r') {
@@ -198,7 +233,9 @@ public final class Testee {
         }
       } else {
         throw new UsageError(
-            "unsupported command '" + (char) cmd + "' (the Java testee serves 'r', 'h' and 's')");
+            "unsupported command '"
+                + (char) cmd
+                + "' (the Java testee serves 'r', 'h', 'j', 'l' and 's')");
       }
       out.writeByte(status);
       out.writeInt(body.length);
