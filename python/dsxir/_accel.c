@@ -43,6 +43,15 @@
  *     byte for byte what terms.term_bytes writes. None means "not handled
  *     here": the Python encoder then produces the bytes or the precise error.
  *
+ * trial_columns(progress, cell_limit, term_value) -> tuple | False | None
+ *     The trial log of the bytes of a Progress message as columns, value for
+ *     value what columns.py reads from the parsed message: scalars of stats
+ *     are built here, other Term kinds by term_value(term_bytes, index, key).
+ *     False when the stats columns would exceed cell_limit cells; None for
+ *     bytes it does not read the way upb does (a field written twice, an
+ *     unknown status, text that is not UTF-8, malformed bytes). Never
+ *     crashes nor reads out of bounds.
+ *
  * set_atom_type(Atom) tells the encoder which class is the Atom of terms.py;
  * set_text_screen(has_secret) gives the screen its judge of texts.
  */
@@ -1964,6 +1973,483 @@ accel_frame_terms(PyObject *module, PyObject *examples)
     return finish(&b, rc, 0);
 }
 
+/* ======================================================================== */
+/* trial_columns: the trial log as columns                                   */
+/* ======================================================================== */
+
+/* Results of the column reader: done, not handled here (the caller returns
+ * None and the pure-Python reader answers), the cell limit reached (the
+ * caller returns False), or a Python exception is set. */
+#define COL_OK 0
+#define COL_DECLINE 1
+#define COL_LIMIT 2
+#define COL_ERROR (-1)
+
+#define COLUMN_CACHE 16 /* stats keys remembered by position in their map */
+
+static PyObject *str_ok = NULL;    /* "ok" */
+static PyObject *str_error = NULL; /* "error" */
+
+typedef struct {
+    const uint8_t *p;  /* the key's UTF-8 bytes, inside the input */
+    Py_ssize_t len;
+    PyObject *key;     /* borrowed from `stats` */
+    PyObject *column;  /* borrowed from `stats` */
+} column_slot;
+
+typedef struct {
+    Py_ssize_t n;          /* trials, the length of every column */
+    PyObject *fixed[6];    /* trial_idx, candidate_id, score, status, duration_ms, error_class */
+    PyObject *stats;       /* key str -> list of n values */
+    Py_ssize_t cells;      /* n * len(stats) */
+    Py_ssize_t cell_limit;
+    PyObject *term_value;  /* term_value(term_bytes, trial_index, key) for other kinds */
+    column_slot slots[COLUMN_CACHE];
+    span last_error_class; /* the bytes of the last error_class read, and its str */
+    PyObject *last_error_class_str;
+} columns;
+
+/* Reads a Term as upb does (the last kind field wins): its kind (0 for
+ * none), the varint or fixed64 of a scalar kind, the payload of the others. */
+static int
+read_term(span term, uint32_t *kind, uint64_t *number, span *payload)
+{
+    static const int8_t wire_of[12] = {-1,     WT_LEN, WT_VARINT, WT_VARINT, WT_LEN, WT_I64,
+                                       WT_LEN, WT_LEN, WT_LEN,    WT_LEN,    WT_LEN, WT_LEN};
+    const uint8_t *p = term.p;
+    *kind = 0;
+    while (p < term.end) {
+        uint32_t field;
+        int wire_type;
+        if (!read_tag(&p, term.end, &field, &wire_type)) {
+            return 0;
+        }
+        if (field >= 1 && field <= 11 && wire_type == wire_of[field]) {
+            int ok = wire_type == WT_LEN      ? read_len(&p, term.end, payload)
+                     : wire_type == WT_VARINT ? read_varint(&p, term.end, number)
+                                              : read_fixed64(&p, term.end, number);
+            if (!ok) {
+                return 0;
+            }
+            *kind = field;
+            continue;
+        }
+        if (!skip_field(&p, term.end, field, wire_type, 0)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static PyObject *
+utf8_text(span text)
+{
+    return PyUnicode_DecodeUTF8((const char *)text.p, text.end - text.p, NULL);
+}
+
+/* The Python value of a stats value: scalars here, the other kinds (and a
+ * Term without a kind) through term_value, which raises what from_term
+ * raises. NULL with an exception set, or NULL without one to decline. */
+static PyObject *
+stats_value(columns *c, span value, Py_ssize_t index, PyObject *key)
+{
+    uint32_t kind;
+    uint64_t number = 0;
+    span payload = {NULL, NULL};
+    if (!read_term(value, &kind, &number, &payload)) {
+        return NULL;
+    }
+    switch (kind) {
+    case 1:
+        return Py_NewRef(Py_None);
+    case 2:
+        return PyBool_FromLong(number != 0);
+    case 3:
+        return PyLong_FromLongLong((int64_t)((number >> 1) ^ (~(number & 1) + 1)));
+    case 5: {
+        double d;
+        memcpy(&d, &number, sizeof d);
+        return PyFloat_FromDouble(d);
+    }
+    case 6: {
+        PyObject *text = utf8_text(payload);
+        if (text == NULL) { /* not UTF-8: upb never parses that; decline */
+            PyErr_Clear();
+        }
+        return text;
+    }
+    case 7:
+        return PyBytes_FromStringAndSize((const char *)payload.p, payload.end - payload.p);
+    default: {
+        PyObject *raw =
+            PyBytes_FromStringAndSize((const char *)value.p, value.end - value.p);
+        if (raw == NULL) {
+            return NULL;
+        }
+        return PyObject_CallFunction(c->term_value, "NnO", raw, index, key);
+    }
+    }
+}
+
+/* The column of the string key `text` at `position` of a stats map, and the
+ * key as a str: new references. */
+static int
+stats_column(columns *c, span text, int position, PyObject **key, PyObject **column)
+{
+    Py_ssize_t len = text.end - text.p;
+    column_slot *slot = position < COLUMN_CACHE ? &c->slots[position] : NULL;
+    if (slot != NULL && slot->column != NULL && slot->len == len &&
+        memcmp(slot->p, text.p, (size_t)len) == 0) {
+        *key = Py_NewRef(slot->key);
+        *column = Py_NewRef(slot->column);
+        return COL_OK;
+    }
+    PyObject *name = utf8_text(text);
+    if (name == NULL) { /* not UTF-8: upb never parses that; decline */
+        PyErr_Clear();
+        return COL_DECLINE;
+    }
+    PyObject *found = PyDict_GetItemWithError(c->stats, name);
+    if (found != NULL) {
+        Py_INCREF(found);
+    }
+    else {
+        if (PyErr_Occurred()) {
+            Py_DECREF(name);
+            return COL_ERROR;
+        }
+        if (c->cells > c->cell_limit - c->n) {
+            Py_DECREF(name);
+            return COL_LIMIT;
+        }
+        found = PyList_New(c->n);
+        if (found == NULL || PyDict_SetItem(c->stats, name, found) < 0) {
+            Py_XDECREF(found);
+            Py_DECREF(name);
+            return COL_ERROR;
+        }
+        for (Py_ssize_t i = 0; i < c->n; i++) {
+            PyList_SET_ITEM(found, i, Py_NewRef(Py_None));
+        }
+        c->cells += c->n;
+    }
+    if (slot != NULL) {
+        slot->p = text.p;
+        slot->len = len;
+        Py_XSETREF(slot->key, Py_NewRef(name));
+        Py_XSETREF(slot->column, Py_NewRef(found));
+    }
+    *key = name;
+    *column = found;
+    return COL_OK;
+}
+
+static void
+put(PyObject *list, Py_ssize_t index, PyObject *value)
+{
+    PyObject *old = PyList_GET_ITEM(list, index);
+    PyList_SET_ITEM(list, index, value);
+    Py_XDECREF(old);
+}
+
+/* One TermMapEntry of the stats of trial `index`, at `position` in its map. */
+static int
+read_stats_entry(columns *c, span entry, Py_ssize_t index, int position)
+{
+    const uint8_t *p = entry.p;
+    uint64_t seen = 0;
+    span key = {NULL, NULL}, value = {p, p}; /* an absent value is an empty Term */
+    while (p < entry.end) {
+        uint32_t number;
+        int wire_type;
+        if (!read_tag(&p, entry.end, &number, &wire_type)) {
+            return COL_DECLINE;
+        }
+        if ((number == 1 || number == 2) && wire_type == WT_LEN) {
+            if (seen & ((uint64_t)1 << number)) { /* upb would merge the two */
+                return COL_DECLINE;
+            }
+            seen |= (uint64_t)1 << number;
+            if (!read_len(&p, entry.end, number == 1 ? &key : &value)) {
+                return COL_DECLINE;
+            }
+            continue;
+        }
+        if (!skip_field(&p, entry.end, number, wire_type, 0)) {
+            return COL_DECLINE;
+        }
+    }
+    uint32_t kind;
+    uint64_t ignored;
+    span text = {NULL, NULL};
+    if (!read_term(key, &kind, &ignored, &text)) {
+        return COL_DECLINE;
+    }
+    if (kind != 6) { /* only string keys make columns */
+        return COL_OK;
+    }
+    PyObject *name, *column;
+    int rc = stats_column(c, text, position, &name, &column);
+    if (rc != COL_OK) {
+        return rc;
+    }
+    PyObject *item = stats_value(c, value, index, name);
+    Py_DECREF(name);
+    if (item == NULL) {
+        Py_DECREF(column);
+        return PyErr_Occurred() ? COL_ERROR : COL_DECLINE;
+    }
+    put(column, index, item); /* a repeated key: the last one wins */
+    Py_DECREF(column);
+    return COL_OK;
+}
+
+static int
+read_stats(columns *c, span map, Py_ssize_t index)
+{
+    const uint8_t *p = map.p;
+    int position = 0;
+    while (p < map.end) {
+        uint32_t number;
+        int wire_type;
+        span entry;
+        if (!read_tag(&p, map.end, &number, &wire_type)) {
+            return COL_DECLINE;
+        }
+        if (number == 1 && wire_type == WT_LEN) {
+            if (!read_len(&p, map.end, &entry)) {
+                return COL_DECLINE;
+            }
+            int rc = read_stats_entry(c, entry, index, position++);
+            if (rc != COL_OK) {
+                return rc;
+            }
+            continue;
+        }
+        if (!skip_field(&p, map.end, number, wire_type, 0)) {
+            return COL_DECLINE;
+        }
+    }
+    return COL_OK;
+}
+
+/* Sets fixed column `column` of row `index`; COL_ERROR when `value` is NULL. */
+static int
+put_fixed(columns *c, int column, Py_ssize_t index, PyObject *value)
+{
+    if (value == NULL) {
+        return COL_ERROR;
+    }
+    put(c->fixed[column], index, value);
+    return COL_OK;
+}
+
+/* A text field: its str, or a new reference to None when absent. NULL with
+ * no exception set declines (not UTF-8). */
+static PyObject *
+optional_text(span text, int present)
+{
+    if (!present) {
+        return Py_NewRef(Py_None);
+    }
+    PyObject *result = utf8_text(text);
+    if (result == NULL) {
+        PyErr_Clear();
+    }
+    return result;
+}
+
+/* TrialLogEntry number `index`: one row of every column. */
+static int
+read_trial_row(columns *c, span trial, Py_ssize_t index)
+{
+    const uint8_t *p = trial.p;
+    uint64_t seen = 0, trial_idx = 0, status = 0, duration_ms = 0, score_bits = 0;
+    span candidate_id = {NULL, NULL}, error_class = {NULL, NULL}, stats = {NULL, NULL},
+         ignored;
+    static const int8_t wire_of[9] = {-1,     WT_VARINT, WT_LEN, WT_I64,  WT_VARINT,
+                                      WT_LEN, WT_VARINT, WT_LEN, WT_LEN};
+    while (p < trial.end) {
+        uint32_t number;
+        int wire_type;
+        if (!read_tag(&p, trial.end, &number, &wire_type)) {
+            return COL_DECLINE;
+        }
+        if (number <= 8 && wire_type == wire_of[number]) {
+            if (seen & ((uint64_t)1 << number)) { /* not what upb writes: decline */
+                return COL_DECLINE;
+            }
+            seen |= (uint64_t)1 << number;
+            int ok;
+            switch (number) {
+            case 1:
+                ok = read_varint(&p, trial.end, &trial_idx);
+                break;
+            case 2:
+                ok = read_len(&p, trial.end, &candidate_id);
+                break;
+            case 3:
+                ok = read_fixed64(&p, trial.end, &score_bits);
+                break;
+            case 4:
+                ok = read_varint(&p, trial.end, &status);
+                break;
+            case 5:
+                ok = read_len(&p, trial.end, &stats);
+                break;
+            case 6:
+                ok = read_varint(&p, trial.end, &duration_ms);
+                break;
+            case 7: /* error: not a column */
+                ok = read_len(&p, trial.end, &ignored);
+                break;
+            default:
+                ok = read_len(&p, trial.end, &error_class);
+                break;
+            }
+            if (!ok) {
+                return COL_DECLINE;
+            }
+            continue;
+        }
+        if (!skip_field(&p, trial.end, number, wire_type, 0)) {
+            return COL_DECLINE;
+        }
+    }
+    int32_t status32 = (int32_t)(uint32_t)status; /* an enum is an int32 */
+    if (status32 != 1 && status32 != 2) {
+        return COL_DECLINE;
+    }
+    PyObject *text = optional_text(candidate_id, HAS(seen, 2));
+    if (text == NULL) {
+        return PyErr_Occurred() ? COL_ERROR : COL_DECLINE;
+    }
+    put(c->fixed[1], index, text);
+    if (HAS(seen, 8)) {
+        span last = c->last_error_class;
+        Py_ssize_t len = error_class.end - error_class.p;
+        if (c->last_error_class_str == NULL || last.end - last.p != len ||
+            memcmp(last.p, error_class.p, (size_t)len) != 0) {
+            text = optional_text(error_class, 1);
+            if (text == NULL) {
+                return PyErr_Occurred() ? COL_ERROR : COL_DECLINE;
+            }
+            Py_XSETREF(c->last_error_class_str, text);
+            c->last_error_class = error_class;
+        }
+        put(c->fixed[5], index, Py_NewRef(c->last_error_class_str));
+    }
+    else {
+        put(c->fixed[5], index, Py_NewRef(Py_None));
+    }
+    double score;
+    memcpy(&score, &score_bits, sizeof score);
+    put(c->fixed[3], index, Py_NewRef(status32 == 1 ? str_ok : str_error));
+    if (put_fixed(c, 0, index, PyLong_FromUnsignedLongLong(trial_idx)) != COL_OK ||
+        put_fixed(c, 2, index,
+                  HAS(seen, 3) ? PyFloat_FromDouble(score) : Py_NewRef(Py_None)) != COL_OK ||
+        put_fixed(c, 4, index, PyLong_FromUnsignedLongLong(duration_ms)) != COL_OK) {
+        return COL_ERROR;
+    }
+    return HAS(seen, 5) ? read_stats(c, stats, index) : COL_OK;
+}
+
+/* The trial log's entries in Progress bytes: counts them when `c` is NULL,
+ * reads them into `c` otherwise. */
+static int
+walk_trial_log(span progress, columns *c, Py_ssize_t *count)
+{
+    const uint8_t *p = progress.p;
+    Py_ssize_t index = 0;
+    while (p < progress.end) {
+        uint32_t number;
+        int wire_type;
+        span trial;
+        if (!read_tag(&p, progress.end, &number, &wire_type)) {
+            return COL_DECLINE;
+        }
+        if (number == 1 && wire_type == WT_LEN) {
+            if (!read_len(&p, progress.end, &trial)) {
+                return COL_DECLINE;
+            }
+            if (c != NULL) {
+                if (index >= c->n) {
+                    return COL_DECLINE;
+                }
+                int rc = read_trial_row(c, trial, index);
+                if (rc != COL_OK) {
+                    return rc;
+                }
+            }
+            index++;
+            continue;
+        }
+        if (!skip_field(&p, progress.end, number, wire_type, 0)) {
+            return COL_DECLINE;
+        }
+    }
+    *count = index;
+    return COL_OK;
+}
+
+static PyObject *
+accel_trial_columns(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_buffer view;
+    columns c;
+    memset(&c, 0, sizeof c);
+    if (!PyArg_ParseTuple(args, "y*nO:trial_columns", &view, &c.cell_limit, &c.term_value)) {
+        return NULL;
+    }
+    if (str_ok == NULL) {
+        str_ok = PyUnicode_InternFromString("ok");
+        str_error = PyUnicode_InternFromString("error");
+        if (str_ok == NULL || str_error == NULL) {
+            Py_CLEAR(str_ok);
+            Py_CLEAR(str_error);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+    }
+    span progress = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
+    PyObject *result = NULL;
+    int rc = walk_trial_log(progress, NULL, &c.n);
+    if (rc == COL_OK) {
+        c.stats = PyDict_New();
+        rc = c.stats == NULL ? COL_ERROR : COL_OK;
+        for (int k = 0; k < 6 && rc == COL_OK; k++) {
+            c.fixed[k] = PyList_New(c.n); /* items NULL until read */
+            rc = c.fixed[k] == NULL ? COL_ERROR : COL_OK;
+        }
+    }
+    Py_ssize_t read = 0;
+    if (rc == COL_OK) {
+        rc = walk_trial_log(progress, &c, &read);
+    }
+    if (rc == COL_OK) {
+        result = Py_BuildValue("(OOOOOOO)", c.fixed[0], c.fixed[1], c.fixed[2], c.fixed[3],
+                               c.fixed[4], c.fixed[5], c.stats);
+    }
+    else if (rc == COL_DECLINE) {
+        result = Py_NewRef(Py_None);
+    }
+    else if (rc == COL_LIMIT) {
+        result = Py_NewRef(Py_False);
+    }
+    for (int k = 0; k < 6; k++) {
+        Py_XDECREF(c.fixed[k]);
+    }
+    Py_XDECREF(c.stats);
+    for (int k = 0; k < COLUMN_CACHE; k++) {
+        Py_XDECREF(c.slots[k].key);
+        Py_XDECREF(c.slots[k].column);
+    }
+    Py_XDECREF(c.last_error_class_str);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyObject *
 accel_set_atom_type(PyObject *module, PyObject *type)
 {
@@ -2010,6 +2496,12 @@ static PyMethodDef accel_methods[] = {
      "frame_terms(examples, /)\n--\n\n"
      "For a list or tuple: the concatenation of uint64_be(len(t)) + t over the\n"
      "canonical Term bytes t of each item, or None."},
+    {"trial_columns", accel_trial_columns, METH_VARARGS,
+     "trial_columns(progress, cell_limit, term_value, /)\n--\n\n"
+     "The trial log of Progress bytes as columns: a tuple of the lists\n"
+     "trial_idx, candidate_id, score, status, duration_ms, error_class and a\n"
+     "dict of stats columns by key; False when the stats columns would hold\n"
+     "more than cell_limit cells; None when the pure-Python reader must answer."},
     {"set_atom_type", accel_set_atom_type, METH_O,
      "set_atom_type(cls, /)\n--\n\nThe class whose instances are Term atoms."},
     {NULL, NULL, 0, NULL},

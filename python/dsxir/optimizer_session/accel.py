@@ -3,7 +3,9 @@
 When the C extension is built, :mod:`~dsxir.optimizer_session.terms` encodes
 values of the exact built-in types with :data:`term_bytes`, :data:`map_body`
 and :data:`frame_terms`, and :mod:`~dsxir.optimizer_session.validate` checks
-canonical bytes with :data:`check_canonical`. Each gives the same bytes and
+canonical bytes with :data:`check_canonical`, and
+:mod:`~dsxir.optimizer_session.columns` reads the trial log as columns with
+:data:`trial_columns`. Each gives the same bytes and
 verdicts as the pure-Python code, which stays the reference: it handles
 whatever C declines (the function returns ``None``) and reports every
 refusal with its path. Each name is ``None`` when the extension is not in
@@ -21,7 +23,14 @@ from typing import Any, cast
 
 from dsxir.optimizer_session.atom import Atom
 
-__all__ = ["ACCELERATED", "check_canonical", "frame_terms", "map_body", "term_bytes"]
+__all__ = [
+    "ACCELERATED",
+    "check_canonical",
+    "frame_terms",
+    "map_body",
+    "term_bytes",
+    "trial_columns",
+]
 
 _Encoder = Callable[[Any], "bytes | None"]
 
@@ -33,11 +42,14 @@ frame_terms: _Encoder | None = None
 """The FORMAT.md §6 framing of a sequence of values, or ``None`` when C declines it."""
 check_canonical: Callable[[bytes], bool] | None = None
 """Whether bytes are a canonical checkpoint that keeps every rule of FORMAT.md."""
+trial_columns: Callable[[bytes, int, Callable[[bytes, int, str], Any]], Any] | None = None
+"""The trial log of Progress bytes as columns (a tuple), ``False`` over the
+cell limit, or ``None`` when C declines the bytes (see ``dsxir/_accel.c``)."""
 
 
 def _load() -> bool:
     """Bind the compiled functions unless disabled or not built; True when bound."""
-    global term_bytes, map_body, frame_terms, check_canonical
+    global term_bytes, map_body, frame_terms, check_canonical, trial_columns
     if os.environ.get("DSXIR_PURE_PYTHON", "") not in ("", "0"):
         return False
     try:
@@ -49,6 +61,7 @@ def _load() -> bool:
     map_body = cast(_Encoder, module.map_body)
     frame_terms = cast(_Encoder, module.frame_terms)
     check_canonical = cast(Callable[[bytes], bool], module.check_canonical)
+    trial_columns = module.trial_columns
     return True
 
 
