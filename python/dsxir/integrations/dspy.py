@@ -148,10 +148,16 @@ def restore_program(student: Any, artifact: Mapping[str, Any]) -> Any:
     """A copy of ``student`` in the state that ``artifact`` (:func:`program_artifact`) holds.
 
     The copy is ``student.reset_copy()`` given ``load_state(artifact["state"])``
-    (LM classes other than dspy's own are refused by dspy, as in
-    ``dspy.Module.load``) and the artifact's ``compiled`` flag. Demos come
-    back as dicts, as with dspy's JSON ``load``; ``student`` is not changed.
-    An artifact of another shape, or a state the program cannot load, is
+    and the artifact's ``compiled`` flag. Demos come back as dicts, as with
+    dspy's JSON ``load``; ``student`` is not changed. The state is stored
+    data, so it may hold only what ``dump_state`` writes for the copy: one
+    entry per predictor of the program, each with no other keys than the
+    copy's own ``dump_state()`` has (and ``fields``), and no language model
+    (``lm`` null, as every candidate of the search has): a predictor's
+    ``load_state`` would otherwise set any attribute it names, such as the
+    ``config`` whose keys are passed to the model (an ``api_base`` would
+    send the caller's API key elsewhere), or build the model it names. An
+    artifact of another shape, or a state the program cannot load, is
     refused with ``ResumeMismatch`` (reason ``checkpoint_shape``, field
     ``best_program_artifact``).
     """
@@ -162,6 +168,7 @@ def restore_program(student: Any, artifact: Mapping[str, Any]) -> Any:
     if not isinstance(state, dict) or not isinstance(compiled, bool):
         raise _bad_artifact("'state' must be a map and 'compiled' a bool")
     program = student.reset_copy()
+    _check_state(state, program)
     try:
         program.load_state(state)
     except Exception as exc:  # any failure of load_state on stored data is a refusal
@@ -170,6 +177,36 @@ def restore_program(student: Any, artifact: Mapping[str, Any]) -> Any:
     if compiled:
         program._compiled = True
     return program
+
+
+_PREDICTOR_KEYS = frozenset({"fields"})
+"""Keys a predictor's state may hold besides those of a fresh predictor's ``dump_state()``."""
+
+
+def _check_state(state: dict[str, Any], program: Any) -> None:
+    """Refuse a stored state holding more than ``dump_state`` writes for ``program`` (fresh)."""
+    fresh = program.dump_state()
+    if isinstance(program, dspy.Predict):  # a lone predictor: its own state, not a map of them
+        _check_predictor("the program's predictor", state, fresh)
+        return
+    if set(state) != set(fresh):
+        names = sorted(str(name)[:40] for name in set(state) ^ set(fresh))[:5]
+        raise _bad_artifact(f"the state's predictors are not the program's (differing: {names})")
+    for name, entry in state.items():
+        _check_predictor(f"predictor {name!r}", entry, fresh[name])
+
+
+def _check_predictor(what: str, entry: object, fresh: object) -> None:
+    if not isinstance(entry, dict) or not isinstance(fresh, dict):
+        raise _bad_artifact(f"the state of {what} is not a map")
+    extra = sorted(str(key)[:40] for key in set(entry) - _PREDICTOR_KEYS - set(fresh))[:5]
+    if extra:
+        raise _bad_artifact(f"the state of {what} holds keys dump_state does not write: {extra}")
+    if entry.get("lm") is not None:
+        raise _bad_artifact(
+            f"the state of {what} names a language model ('lm'); a stored program "
+            "is restored without one and calls the model the caller configures"
+        )
 
 
 def _bad_artifact(detail: str, session_id: str | None = None) -> ResumeMismatch:
@@ -311,15 +348,17 @@ class ResumableRandomSearch(Teleprompter):  # type: ignore[misc]
         committed candidate, best score first (dspy's list also holds each
         program; here only the best one is kept).
 
-        Raises ``ValueError`` when ``restrict`` names no candidate seed
-        (before anything is stored), the errors of ``open_session``
+        Raises, before anything is stored, ``TypeError`` when ``restrict``
+        holds anything but ints, ``ValueError`` when it names no candidate
+        seed or when the trainset is empty and a candidate from -1 on is to
+        be built (dspy's bootstrapping fails on it); then the errors of ``open_session``
         (``LeaseHeld``, ``AlreadyTerminal`` for a completed session,
         ``ResumeMismatch``), ``ResumeMismatch`` with reason
         ``optimizer_opts`` when the options differ from the session's, and
         whatever building or evaluating a candidate raises.
         """
         seeds = range(-3, self.num_candidate_sets)
-        chosen = None if restrict is None else {int(seed) for seed in restrict}
+        chosen = None if restrict is None else _seeds(restrict)
         if chosen is not None and not chosen.intersection(seeds):
             raise ValueError(
                 f"`restrict` {sorted(chosen)!r} does not match any candidate seed in "
@@ -329,6 +368,13 @@ class ResumableRandomSearch(Teleprompter):  # type: ignore[misc]
         evalset = list(valset or trainset)
         if not evalset:
             raise ValueError("the valset (or the trainset, when no valset is given) is empty")
+        if not trainset and any(
+            seed >= _UNSHUFFLED and seed in (chosen or seeds) for seed in seeds
+        ):
+            raise ValueError(
+                "the trainset is empty: candidates -1 … N-1 bootstrap their demos from it "
+                "(restrict the search to seeds -3 and -2, or give examples)"
+            )
         options = self._options(evalset, chosen, labeled_sample)
         session = open_session(
             store,
@@ -489,12 +535,28 @@ class _Run:
 
 
 def _number(value: Any, name: str) -> float | int | None:
-    """``None``, an int, or any other real number as a float; ``TypeError`` otherwise."""
+    """``None``, an int, or any other real number as a float.
+
+    ``TypeError`` for anything else, ``ValueError`` for NaN.
+    """
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number or None, not {type(value).__name__}")
-    return value if isinstance(value, int) else float(value)
+    number = value if isinstance(value, int) else float(value)
+    if number != number:
+        raise ValueError(f"{name} must not be NaN")
+    return number
+
+
+def _seeds(restrict: Iterable[Any]) -> set[int]:
+    """The candidate seeds ``restrict`` names; ``TypeError`` for anything but an int."""
+    chosen = set()
+    for seed in restrict:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"`restrict` holds {seed!r:.40}, not a candidate seed (an int)")
+        chosen.add(int(seed))
+    return chosen
 
 
 def _subscore(value: Any) -> bool | int | float:

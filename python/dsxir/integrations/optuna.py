@@ -51,6 +51,7 @@ import math
 import numbers
 import pickle
 import secrets
+import time
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Literal
@@ -179,7 +180,8 @@ class ResumableStudy:
         objective: Callable[[Trial], Any],
         n_trials: int,
         *,
-        catch: type[Exception] | tuple[type[Exception], ...] = (),
+        timeout: float | None = None,
+        catch: type[Exception] | Iterable[type[Exception]] = (),
         callbacks: Iterable[Callable[[Study, FrozenTrial], None]] = (),
     ) -> None:
         """Run trials until the session holds ``n_trials`` of them, committing each.
@@ -189,7 +191,9 @@ class ResumableStudy:
         more): running the same script again after an interruption finishes
         the study, and after it finished runs nothing. Each trial is
         committed as soon as it is finished, then ``callbacks`` are called
-        with the study and the trial, as Optuna's are.
+        with the study and the trial, as Optuna's are. With ``timeout`` (a
+        number of seconds ≥ 0), as in Optuna, no trial is started once that
+        long has passed since the call; a running trial is not cut short.
 
         The objective's outcome, as in ``optuna.Study.optimize``: a value
         completes the trial; ``optuna.TrialPruned`` prunes it; an
@@ -197,7 +201,9 @@ class ResumableStudy:
         unless it is one of ``catch``; a value Optuna does not accept (None,
         NaN, not a number) fails the trial with a warning. A sequence of
         values fails the trial and raises ``ValueError``, even when ``catch``
-        names it: the study is single-objective. A ``BaseException`` that is not an ``Exception``
+        names it: the study is single-objective. ``catch`` is an exception
+        class or an iterable of them, as in Optuna; anything else is refused
+        with ``TypeError`` before a trial runs. A ``BaseException`` that is not an ``Exception``
         (``KeyboardInterrupt``, :class:`~dsxir.session.Interrupted`) leaves
         the trial unfinished and uncommitted; it propagates and the study
         is closed: open it again to resume, and that trial runs again.
@@ -209,9 +215,18 @@ class ResumableStudy:
             raise TypeError(f"n_trials must be an int, not {type(n_trials).__name__}")
         if n_trials < 0:
             raise ValueError(f"n_trials must be >= 0, got {n_trials}")
-        caught = catch if isinstance(catch, tuple) else (catch,)
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout >= 0
+        ):
+            raise ValueError(
+                f"timeout must be a number of seconds >= 0 or None, got {timeout!r:.80}"
+            )
+        caught = _catch(catch)
         callbacks = list(callbacks)
+        started = time.monotonic()
         while self.session.trials < n_trials:
+            if timeout is not None and time.monotonic() - started >= timeout:
+                break
             frozen = self._run_trial(objective, caught)
             for callback in callbacks:
                 callback(self.study, frozen)
@@ -302,7 +317,14 @@ class ResumableStudy:
             return self.study.tell(trial, state=TrialState.PRUNED), None, False
         except Exception as exc:  # the objective's failure is the trial's outcome
             return self.study.tell(trial, state=TrialState.FAIL), exc, False
-        if isinstance(returned, Sequence) and not isinstance(returned, (str, bytes)):
+        if isinstance(returned, (str, bytes, bytearray)):  # Optuna's check of a value fails on text
+            frozen = self.study.tell(trial, state=TrialState.FAIL)
+            return (
+                frozen,
+                {"message": f"Optuna did not accept the objective's value {_shown(returned)}"},
+                False,
+            )
+        if isinstance(returned, Sequence):
             frozen = self.study.tell(trial, state=TrialState.FAIL)
             return (
                 frozen,
@@ -314,12 +336,31 @@ class ResumableStudy:
             )
         frozen = self.study.tell(trial, returned)
         if frozen.state == TrialState.FAIL:
-            shown = repr(returned)
-            if len(shown) > 200:
-                shown = shown[:200] + "..."
-            message = f"Optuna did not accept the objective's value {shown}"
-            return frozen, {"message": message}, False
+            return (
+                frozen,
+                {"message": f"Optuna did not accept the objective's value {_shown(returned)}"},
+                False,
+            )
         return frozen, None, False
+
+
+def _shown(value: object) -> str:
+    shown = repr(value)
+    return shown[:200] + "..." if len(shown) > 200 else shown
+
+
+def _catch(catch: object) -> tuple[type[Exception], ...]:
+    """``catch`` of ``optimize`` as a tuple of exception classes; ``TypeError`` otherwise."""
+    items = (catch,) if isinstance(catch, type) else catch
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError(
+            f"catch must be an exception class or an iterable of them, not {items!r:.80}"
+        )
+    caught = tuple(items)
+    for item in caught:
+        if not (isinstance(item, type) and issubclass(item, Exception)):
+            raise TypeError(f"catch must name Exception subclasses, got {item!r:.80}")
+    return caught
 
 
 def create_study(
@@ -572,8 +613,17 @@ def _restore(session_id: str, idx: int, entry: TrialLogEntry, study: Study) -> N
                 raise ValueError(f"intermediate value {pair!r:.80} is not [step, float | null]")
             intermediate[pair[0]] = math.nan if pair[1] is None else pair[1]
         constraints = _str_map(stats["constraints"], "constraints")
-        if any(k != _CONSTRAINTS and not k.startswith(_CONSTRAINTS + ":") for k in constraints):
-            raise ValueError("constraints holds a key that is not a constraint")
+        for key, constraint in constraints.items():
+            if key == _CONSTRAINTS:
+                if not (
+                    isinstance(constraint, (list, tuple))
+                    and all(type(value) in (int, float) for value in constraint)
+                ):
+                    raise ValueError("constraints['constraints'] is not a list of numbers")
+            elif not key.startswith(_CONSTRAINTS + ":"):
+                raise ValueError("constraints holds a key that is not a constraint")
+            elif type(constraint) not in (int, float):
+                raise ValueError(f"constraints[{key[:40]!r}] is not a number")
         start = _dt.datetime.fromisoformat(_text(stats["datetime_start"]))
         study.add_trial(
             FrozenTrial(
@@ -590,7 +640,7 @@ def _restore(session_id: str, idx: int, entry: TrialLogEntry, study: Study) -> N
                 trial_id=idx,
             )
         )
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+    except Exception as exc:  # Optuna's checks of stored data may fail in any way: a refusal
         detail = f"not a trial of {OPTIMIZER} sessions ({type(exc).__name__}: {exc})"
         raise _shape(session_id, f"{where}.stats", detail[:500]) from None
 

@@ -22,7 +22,7 @@
 
 from __future__ import annotations
 
-from dsxir.session.runner import Session, default_holder, open_session
+from dsxir.session.runner import MIN_LEASE_TTL, Session, default_holder, open_session
 from dsxir.session.signals import Interrupted
 
-__all__ = ["Interrupted", "Session", "default_holder", "open_session"]
+__all__ = ["MIN_LEASE_TTL", "Interrupted", "Session", "default_holder", "open_session"]

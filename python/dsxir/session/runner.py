@@ -29,9 +29,13 @@ from dsxir.session.signals import SignalGuard
 from dsxir.store.interface import Lease, Store
 from dsxir.store.registry import close_store, open_store
 
-__all__ = ["Session", "default_holder", "open_session"]
+__all__ = ["MIN_LEASE_TTL", "Session", "default_holder", "open_session"]
 
 _T = TypeVar("_T")
+
+MIN_LEASE_TTL = 0.1
+"""The shortest ``lease_ttl`` :func:`open_session` takes, in seconds: the heartbeat
+renews every third of it, and a shorter one would only keep the store busy."""
 
 
 def default_holder() -> str:
@@ -192,23 +196,31 @@ class Session:
 
         Idempotent. Nothing is committed when the lease was lost. The lease
         is released and the signal handlers restored even when the pause
-        fails; its error is raised afterwards.
+        fails; its error is raised afterwards. SIGINT/SIGTERM arriving
+        meanwhile are held back until all of this is done, then raised as
+        :class:`~dsxir.session.Interrupted` (in place of the pause's error,
+        which becomes its ``__context__``).
         """
         if self._closed:
             return
+        self._signals.hold()  # the pause and the cleanup run whole; a signal is raised after
         try:
-            if self._heartbeat.lost is None and self.checkpoint.status == SESSION_STATUS_RUNNING:
-                self._transition(lambda: checkpoint.pause(self.checkpoint))
+            try:
+                if (
+                    self._heartbeat.lost is None
+                    and self.checkpoint.status == SESSION_STATUS_RUNNING
+                ):
+                    self._transition(lambda: checkpoint.pause(self.checkpoint))
+            finally:
+                self._closed = True
+                self._heartbeat.stop()
+                with contextlib.suppress(Exception):  # an unreleased lease ends by itself
+                    self.store.release_lease(self._heartbeat.lease)
+                self._signals.restore()
+                if self._owns_store:
+                    close_store(self.store)
         finally:
-            self._signals.hold()  # the cleanup runs whole; a signal is raised after it
-            self._closed = True
-            self._heartbeat.stop()
-            with contextlib.suppress(Exception):  # an unreleased lease ends by itself
-                self.store.release_lease(self._heartbeat.lease)
-            self._signals.restore()
-            if self._owns_store:
-                close_store(self.store)
-        self._signals.deliver()
+            self._signals.deliver()
 
     def __enter__(self) -> Session:
         return self
@@ -266,8 +278,9 @@ def open_session(
     store is closed with the session). Exactly one of ``trainset`` and
     ``trainset_hash`` is given. In order:
 
-    1. the lease is taken (``lease_ttl`` seconds, renewed every third of it,
-       as ``holder``, default ``"<hostname>:<pid>"``): ``LeaseHeld`` naming
+    1. the lease is taken (``lease_ttl`` seconds, at least
+       :data:`MIN_LEASE_TTL`, renewed every third of it, as ``holder``,
+       default ``"<hostname>:<pid>"``): ``LeaseHeld`` naming
        the holder and the end of its lease, before anything is read;
     2. a session not stored is created (``checkpoint.new`` with the
        arguments of a new session) and committed;
@@ -289,6 +302,12 @@ def open_session(
         raise ValueError(f"direction must be 'higher' or 'lower', got {direction[:80]!r}")
     if not (isinstance(sampler_format, tuple) and len(sampler_format) == 2):
         raise TypeError("sampler_format must be a (module, version) pair")
+    if (
+        isinstance(lease_ttl, (int, float))
+        and not isinstance(lease_ttl, bool)
+        and lease_ttl < MIN_LEASE_TTL
+    ):
+        raise ValueError(f"lease_ttl must be at least {MIN_LEASE_TTL} seconds, got {lease_ttl}")
     accepted = sampler_format[1] if accept_sampler_versions is None else accept_sampler_versions
 
     owns_store = isinstance(store, str)
