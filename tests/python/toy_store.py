@@ -135,7 +135,7 @@ class ToySqliteStore:
             row = db.execute(
                 "SELECT holder, expires_us FROM leases WHERE session_id = ?", (session_id,)
             ).fetchone()
-            if row is not None and row[1] > now:
+            if row is not None and leases.holds(row[1], now):
                 raise LeaseHeld(session_id, row[0], leases.datetime_of_us(row[1]))
             token = leases.new_token()
             db.execute(

@@ -212,6 +212,8 @@ def delete_command(session: str, store_url: str | None, yes: bool) -> int:
             store.delete(session)
         except InvalidSessionId as exc:
             raise CliError(Exit.USAGE, redact_text(str(exc))) from None
+        except CorruptStore as exc:  # something at the session's name the store cannot remove
+            raise CliError(Exit.CORRUPT_STORE, redact_text(str(exc))) from None
         except OSError as exc:
             raise _store_failed(store_url, exc) from None
     _say(f"deleted session {_quoted(session)} ({what}) from {shown}")

@@ -121,10 +121,13 @@ def _check_trial_log(session_id: str, stored: Progress, new: Progress) -> None:
         return
     before = stored.SerializeToString(deterministic=True)
     after = new.SerializeToString(deterministic=True)
-    # The stored log's entries are the first ``span`` bytes of ``before``. The
-    # span is exact unless the stored progress holds unknown fields; then it
-    # is too long, which can only fail the fast comparison, never pass it.
-    span = len(before) - _size_without_log(stored)
+    # ``before`` is the log's entries, then ``rest`` (the other known fields),
+    # then the unknown fields, if any (a later minor version's). ``rest`` is
+    # found from the end, so ``span`` is never short of the entries: it is
+    # exact unless the unknown fields hold the bytes of ``rest`` too, and a
+    # longer span (also -1, all but the last byte) can only fail the fast
+    # comparison, never pass it.
+    span = before.rfind(_without_log(stored))
     if after.startswith(memoryview(before)[:span]):
         return  # entries are self-delimiting: equal bytes are equal entries
     old_log, new_log = stored.trial_log, new.trial_log
@@ -139,8 +142,8 @@ def _check_trial_log(session_id: str, stored: Progress, new: Progress) -> None:
             )
 
 
-def _size_without_log(progress: Progress) -> int:
-    """The serialized size of ``progress``'s known fields other than the trial log."""
+def _without_log(progress: Progress) -> bytes:
+    """The serialized known fields of ``progress`` other than the trial log."""
     rest = Progress()
     for field, value in progress.ListFields():
         if field.number == Progress.TRIAL_LOG_FIELD_NUMBER:
@@ -149,7 +152,7 @@ def _size_without_log(progress: Progress) -> int:
             getattr(rest, field.name).CopyFrom(value)
         else:
             setattr(rest, field.name, value)
-    return rest.ByteSize()
+    return rest.SerializeToString(deterministic=True)
 
 
 def fork(cp: Checkpoint, new_session_id: str) -> Checkpoint:

@@ -101,6 +101,8 @@ MAX_SMALL_REQUEST_BYTES = 64 * 1024
 _MIB = 1024 * 1024
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _log = logging.getLogger("dsxir.service")
+_SHORTEST_SECRET = 8
+"""The shortest request token kept out of failures (shorter ones are no secret)."""
 if TYPE_CHECKING:
     _Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -708,16 +710,27 @@ def _held(session_id: str, token: str) -> Lease:
 
 @contextlib.contextmanager
 def _token_kept_out(token: str) -> Iterator[None]:
-    """Turn any failure inside into a status whose message and metadata never hold ``token``."""
+    """Turn any failure inside into a status whose message and metadata never hold ``token``.
+
+    A token shorter than :data:`_SHORTEST_SECRET` characters is no secret (a
+    store's tokens have 32) and is left alone: replacing it would garble the
+    text around it. The ``session_id`` metadata is the request's own id and
+    is kept as it is, so clients always read the id they asked about.
+    """
     try:
         yield
     except Exception as exc:
         failure = failure_of(exc)
+        if len(token) < _SHORTEST_SECRET:
+            raise failure from None
         raise RpcFailure(
             failure.code,
             failure.message.replace(token, "***"),
             failure.reason,
-            {key: value.replace(token, "***") for key, value in failure.metadata.items()},
+            {
+                key: value if key == "session_id" else value.replace(token, "***")
+                for key, value in failure.metadata.items()
+            },
             field=failure.field,
         ) from None
 

@@ -96,7 +96,6 @@ import itertools
 import json
 import math
 import os
-import re
 import stat
 import threading
 import time
@@ -155,7 +154,6 @@ _TEMP_PREFIX = ".tmp."
 _LEASE_PREFIX = ".lease."
 _LEASE_TEMP_PREFIX = ".lease-tmp."
 _LEASE_KEYS = frozenset({"format", "session_id", "holder", "token", "expires_at_us"})
-_TOKEN_RE = re.compile("[0-9a-f]{32}")
 _MAX_EXPIRY_US = 253402300799999999  # 9999-12-31T23:59:59.999999Z
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -287,6 +285,10 @@ class FileStore:
     def delete(self, session_id: str) -> None:
         """Remove a session (its file, lease, stale temporary files and lock file); idempotent.
 
+        A folder holding files at a temporary or lease file's name is left
+        there (it is not the store's); ``CorruptStore`` only when one sits at
+        the session file's name.
+
         Raises :class:`LockTimeout` when the session's lock stays busy for
         ``lock_timeout`` seconds (nothing is removed then).
         """
@@ -295,7 +297,7 @@ class FileStore:
             return
         with self._locked(session_id):
             removed = _unlink(os.path.join(self.path, session_id + SUFFIX))
-            removed = _unlink(self._temp_path(session_id)) or removed
+            removed = _discard(self._temp_path(session_id)) or removed
             removed = self._remove_lease(session_id) or removed
             if removed:
                 self._sync_folder()
@@ -314,7 +316,7 @@ class FileStore:
         with self._locked(session_id):
             now = leases.now_us()
             held = self._read_lease(session_id)
-            if held is not None and held[2] > now:
+            if held is not None and leases.holds(held[2], now):
                 raise LeaseHeld(session_id, held[0], leases.datetime_of_us(held[2]))
             token = leases.new_token()
             self._write_lease(session_id, holder, token, now + length)
@@ -677,15 +679,12 @@ class FileStore:
             raise
 
     def _remove_lease(self, session_id: str) -> bool:
-        """Remove the lease file and a stale lease temporary file; True if any was there."""
-        removed = _unlink(os.path.join(self.path, _LEASE_TEMP_PREFIX + session_id))
-        target = self._lease_path(session_id)
-        try:
-            return _unlink(target) or removed
-        except IsADirectoryError:
-            with contextlib.suppress(OSError):
-                os.rmdir(target)
-            return True
+        """Remove the lease file and a stale lease temporary file; True if any was there.
+
+        A folder holding files at either name is left (it is no lease).
+        """
+        removed = _discard(os.path.join(self.path, _LEASE_TEMP_PREFIX + session_id))
+        return _discard(self._lease_path(session_id)) or removed
 
     def _commit(self, session_id: str, data: bytes) -> None:
         temp = self._temp_path(session_id)
@@ -764,7 +763,7 @@ def _parse_lease(raw: bytes, session_id: str) -> tuple[str, str, int] | None:
     holder, token, expires = held["holder"], held["token"], held["expires_at_us"]
     if held["format"] != LEASE_FORMAT or held["session_id"] != session_id:
         return None
-    if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
+    if not isinstance(token, str) or not leases.is_token(token):
         return None
     if isinstance(expires, bool) or not isinstance(expires, int):
         return None
@@ -872,11 +871,39 @@ def _names_same_file(path: str, fd: int) -> bool:
 
 
 def _unlink(path: str) -> bool:
+    """Remove the name ``path``; False when nothing was there. Never follows a link.
+
+    An empty folder there (the store never makes one) is removed too; a folder
+    holding files is ``CorruptStore``: what it holds is not the store's.
+    """
     try:
         os.unlink(path)
     except FileNotFoundError:
         return False
+    except OSError:  # EISDIR (Linux) or EPERM (POSIX) for a folder
+        try:
+            folder = stat.S_ISDIR(os.lstat(path).st_mode)
+        except FileNotFoundError:
+            return False
+        if not folder:
+            raise
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise CorruptStore(
+                path, "is a folder holding files, not a store file, and cannot be removed"
+            ) from exc
     return True
+
+
+def _discard(path: str) -> bool:
+    """:func:`_unlink` for a file the store can do without: what cannot be removed is left."""
+    try:
+        return _unlink(path)
+    except CorruptStore:
+        return False
 
 
 def _sync_dir(path: str) -> None:

@@ -29,8 +29,10 @@ and memory stores, the database's for PostgreSQL, the server's over gRPC):
 
 - ``acquire_lease(session_id, holder, ttl=s)`` grants a :class:`Lease` for
   ``s`` seconds when the session has no lease or its lease has expired (a
-  takeover), and raises :class:`~dsxir.errors.LeaseHeld` naming the holder
-  and the end of the lease otherwise. The session need not exist.
+  takeover; a lease ending more than a day ahead, which no grant makes,
+  counts as expired: :func:`.leases.holds`), and raises
+  :class:`~dsxir.errors.LeaseHeld` naming the holder and the end of the
+  lease otherwise. The session need not exist.
 - ``renew_lease(lease, ttl=s)`` extends a lease to now + ``s`` while its
   token is still the session's lease, expired or not (nobody took it);
   :class:`~dsxir.errors.LeaseLost` otherwise.
@@ -61,7 +63,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from dsxir.errors import Conflict, CorruptStore, ResumeMismatch
@@ -101,13 +103,14 @@ class Lease:
     """A worker's hold on a session until ``expires_at`` (aware UTC, store clock).
 
     ``token`` is the secret handle that renews and releases the lease; it is
-    empty in what ``get_lease`` returns. ``holder`` is the name the worker
+    empty in what ``get_lease`` returns, and left out of ``repr`` so that a
+    logged or printed lease never shows it. ``holder`` is the name the worker
     gave itself (e.g. ``"host:pid"``), shown to the workers it refuses.
     """
 
     session_id: str
     holder: str
-    token: str
+    token: str = field(repr=False)
     expires_at: _dt.datetime
 
     def expired(self, now: _dt.datetime | None = None) -> bool:

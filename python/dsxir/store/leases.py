@@ -15,8 +15,15 @@ the same way:
   token is a ``str`` (``TypeError``/``InvalidSessionId``).
 
 Tokens are :func:`new_token` (``secrets.token_hex(16)``) and compared with
-:func:`same_token` in constant time. Stores on the local clock (file, memory)
-count time in microseconds since the Unix epoch (:func:`now_us`).
+:func:`same_token` in constant time; :func:`is_token` tells a token a store
+may have issued from any other text. Stores on the local clock (file,
+memory) count time in microseconds since the Unix epoch (:func:`now_us`).
+
+A lease **holds** a session (:func:`holds`) while its end is after now and at
+most :data:`MAX_LEASE_TTL` after now. A lease that ends later than that was
+not granted on this clock (the clock jumped back, or the lease was written
+by someone else): it counts as expired, so no lease ever keeps a session for
+more than a day after its holder stopped renewing it.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ __all__ = [
     "check_lease",
     "check_ttl",
     "datetime_of_us",
+    "holds",
+    "is_token",
     "lost",
     "new_token",
     "now_us",
@@ -50,7 +59,9 @@ MAX_LEASE_TTL = 86400.0
 MAX_HOLDER_BYTES = 256
 """The longest holder name a store accepts, in bytes of UTF-8."""
 
+_MAX_LEASE_TTL_US = round(MAX_LEASE_TTL * 1_000_000)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_TOKEN = re.compile("[0-9a-f]{32}")
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 
@@ -98,6 +109,11 @@ def new_token() -> str:
     return secrets.token_hex(16)
 
 
+def is_token(token: str) -> bool:
+    """Whether ``token`` has the form of a token :func:`new_token` makes (32 lower-case hex)."""
+    return _TOKEN.fullmatch(token) is not None
+
+
 def same_token(stored: str, given: str) -> bool:
     """Whether ``given`` is the lease token ``stored`` (constant time; an empty one never is)."""
     if not stored or not given:
@@ -117,6 +133,15 @@ def lost(lease: Lease, holder: str | None) -> LeaseLost:
 def now_us() -> int:
     """The local clock, in microseconds since the Unix epoch."""
     return time.time_ns() // 1000
+
+
+def holds(expires_us: int, now: int) -> bool:
+    """Whether a lease ending at ``expires_us`` still holds its session at ``now`` (both us).
+
+    It does while it ends after ``now``, and no more than :data:`MAX_LEASE_TTL`
+    after it (see the module text): a later end counts as expired.
+    """
+    return now < expires_us <= now + _MAX_LEASE_TTL_US
 
 
 def ttl_us(ttl: float) -> int:

@@ -100,7 +100,7 @@ class MemoryStore:
         with self._lock:
             now = leases.now_us()
             held = self._leases.get(session_id)
-            if held is not None and held[2] > now:
+            if held is not None and leases.holds(held[2], now):
                 raise LeaseHeld(session_id, held[0], leases.datetime_of_us(held[2]))
             token = leases.new_token()
             self._leases[session_id] = (holder, token, now + length)

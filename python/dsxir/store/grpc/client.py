@@ -40,9 +40,10 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 
 from dsxir.checkpoint_store.v1 import service_pb2 as pb
 from dsxir.errors import CorruptStore, InvalidCheckpoint, LeaseLost
@@ -68,6 +69,7 @@ from dsxir.store.session_ids import check_session_id
 __all__ = ["GrpcStore", "WatchEvent", "WatchStream", "is_local_target", "open_url"]
 
 _MESSAGE_LIMIT = MAX_CHECKPOINT_BYTES + 64 * 1024
+_R = TypeVar("_R", bound=Message)
 if TYPE_CHECKING:
     _Unary = grpc.UnaryUnaryMultiCallable[bytes, bytes]
 _EVENT_KINDS = {
@@ -262,14 +264,14 @@ class GrpcStore:
         request = pb.PutCheckpointRequest(expected_generation=expected or 0)
         # The canonical bytes travel as they are: field 1 (checkpoint), then the request.
         data = _length_delimited(1, body) + request.SerializeToString()
-        response = pb.PutCheckpointResponse.FromString(self._call(self._put, data, session_id))
+        response = _response(pb.PutCheckpointResponse, self._call(self._put, data, session_id))
         return response.generation
 
     def get(self, session_id: str) -> Stored:
         """The latest committed checkpoint, checked with the rules of ``decode``."""
         check_session_id(session_id)
         data = self._call(self._get, pb.GetCheckpointRequest(session_id=session_id), session_id)
-        response = pb.GetCheckpointResponse.FromString(data)
+        response = _response(pb.GetCheckpointResponse, data)
         cp = response.checkpoint
         try:
             checked_bytes(cp)
@@ -298,7 +300,7 @@ class GrpcStore:
         request.page_size = MAX_PAGE_SIZE
         found: list[Listing] = []
         while True:
-            response = pb.ListSessionsResponse.FromString(self._call(self._list, request, None))
+            response = _response(pb.ListSessionsResponse, self._call(self._list, request, None))
             found.extend(convert.listing_from_summary(item) for item in response.sessions)
             if not response.next_page_token:
                 return found
@@ -320,8 +322,8 @@ class GrpcStore:
         request = pb.AcquireLeaseRequest(
             session_id=session_id, holder=holder, ttl=leases.duration_of(ttl)
         )
-        response = pb.AcquireLeaseResponse.FromString(
-            self._call(self._acquire, request, session_id)
+        response = _response(
+            pb.AcquireLeaseResponse, self._call(self._acquire, request, session_id)
         )
         return self._granted(response, session_id)
 
@@ -337,7 +339,7 @@ class GrpcStore:
             raise LeaseLost(lease.session_id, "not a lease token of this store")
         request = pb.RenewLeaseRequest(session_id=lease.session_id, token=lease.token, ttl=duration)
         data = self._call(self._renew, request, lease.session_id)
-        return self._granted(pb.RenewLeaseResponse.FromString(data), lease.session_id)
+        return self._granted(_response(pb.RenewLeaseResponse, data), lease.session_id)
 
     def release_lease(self, lease: Lease) -> None:
         """Give a lease up; nothing happens when it is no longer the session's."""
@@ -351,10 +353,11 @@ class GrpcStore:
         """The session's lease (expired or not) without its token, or ``None``."""
         check_session_id(session_id)
         request = pb.GetLeaseRequest(session_id=session_id)
-        response = pb.GetLeaseResponse.FromString(self._call(self._get_lease, request, session_id))
+        data = self._call(self._get_lease, request, session_id)
+        response = _response(pb.GetLeaseResponse, data)
         if not response.HasField("lease"):
             return None
-        found = leases.lease_from_message(response.lease)
+        found = _lease_of(response.lease)
         if found.session_id != session_id:
             raise ServiceError(grpc.StatusCode.INTERNAL, "the server sent another session's lease")
         return dataclasses.replace(found, token="")
@@ -371,7 +374,7 @@ class GrpcStore:
     def _granted(
         self, response: pb.AcquireLeaseResponse | pb.RenewLeaseResponse, session_id: str
     ) -> Lease:
-        lease = leases.lease_from_message(response.lease)
+        lease = _lease_of(response.lease)
         if lease.session_id != session_id or not lease.token:
             raise ServiceError(grpc.StatusCode.INTERNAL, "the server sent no lease of the session")
         return lease
@@ -428,6 +431,26 @@ def _flag(url: str, name: str, value: str) -> bool:
     if value.lower() in ("0", "false", "no"):
         return False
     raise ValueError(f"store URL {url!r}: {name} must be 1 or 0, not {value!r}")
+
+
+def _response(cls: type[_R], data: bytes) -> _R:
+    """The response message of ``data``; ``ServiceError`` (INTERNAL) when it is not one."""
+    try:
+        return cls.FromString(data)
+    except DecodeError:
+        raise ServiceError(
+            grpc.StatusCode.INTERNAL, f"the server sent no valid {cls.DESCRIPTOR.name}"
+        ) from None
+
+
+def _lease_of(message: pb.Lease) -> Lease:
+    """The lease the server sent; ``ServiceError`` (INTERNAL) when no store gives it."""
+    try:
+        return leases.lease_from_message(message)
+    except ValueError as exc:
+        raise ServiceError(
+            grpc.StatusCode.INTERNAL, f"the server sent an invalid lease: {exc}"
+        ) from None
 
 
 def _length_delimited(field: int, payload: bytes) -> bytes:

@@ -77,12 +77,14 @@ def from_rpc_error(error: grpc.RpcError, *, session_id: str | None = None) -> Ex
     info = _error_info(error)
     reason = info.reason if info is not None else ""
     meta = dict(info.metadata) if info is not None else {}
+    if session_id is not None:  # the session asked about, whatever the server says
+        meta["session_id"] = session_id
     if code == grpc.StatusCode.NOT_FOUND and reason == Reason.SESSION_NOT_FOUND:
-        return NotFound(meta.get("session_id", session_id or ""))
+        return NotFound(meta.get("session_id", ""))
     if code == grpc.StatusCode.ABORTED and reason == Reason.GENERATION_CONFLICT:
-        expected = int(meta.get("expected_generation", "0") or 0)
-        stored = int(meta.get("stored_generation", "0") or 0)
-        return Conflict(meta.get("session_id", session_id or ""), expected or None, stored or None)
+        expected = _generation(meta.get("expected_generation", ""))
+        stored = _generation(meta.get("stored_generation", ""))
+        return Conflict(meta.get("session_id", ""), expected, stored)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         if reason == Reason.INVALID_CHECKPOINT:
             return InvalidCheckpoint(meta.get("field", "<input>"), meta.get("detail", message))
@@ -119,6 +121,13 @@ def _precondition(
     if reason == Reason.LEASE_LOST:
         return LeaseLost(session_id, meta.get("detail", ""))
     return None
+
+
+def _generation(text: str) -> int | None:
+    """A generation in ``ErrorInfo`` metadata (``0`` is none); None when it is not one."""
+    if not text.isascii() or not text.isdigit() or len(text) > 20:
+        return None
+    return int(text) or None
 
 
 def _error_info(error: grpc.RpcError) -> Any:

@@ -47,6 +47,8 @@ MAX_TOKEN_BYTES = 256
 """The longest lease token a request may carry, in bytes of UTF-8."""
 
 _NANOS = 1_000_000_000
+_MIN_SECONDS = -62135596800  # 0001-01-01T00:00:00Z, the first time a Timestamp holds
+_MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z, the last
 
 
 def holder_problem(holder: str) -> str | None:
@@ -103,8 +105,18 @@ def lease_message(lease: Lease, *, with_token: bool) -> pb.Lease:
 
 
 def lease_from_message(message: pb.Lease) -> Lease:
-    """The lease a ``Lease`` message describes (``expires_at`` aware UTC)."""
+    """The lease a ``Lease`` message describes (``expires_at`` aware UTC).
+
+    ``ValueError`` when it is no lease a store gives: an ``expires_at``
+    outside the years 1 to 9999 (or with nanos outside [0, 1e9)), or a
+    holder a store refuses.
+    """
     stamp = message.expires_at
+    if not (_MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS and 0 <= stamp.nanos < _NANOS):
+        raise ValueError(f"expires_at {stamp.seconds}.{stamp.nanos} s is not a valid time")
+    problem = holder_problem(message.holder) if message.holder else None
+    if problem is not None:
+        raise ValueError(f"holder: {problem}")
     return Lease(
         session_id=message.session_id,
         holder=message.holder,

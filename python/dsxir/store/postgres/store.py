@@ -17,9 +17,12 @@ connection (psycopg 3, ``psycopg_pool``):
 - leases: one row per session in ``dsxir_leases``, ``expires_at`` on the
   **database clock** (``now()``), so clients on machines whose clocks
   disagree still agree on leases. Acquiring is one statement,
-  ``INSERT … ON CONFLICT (session_id) DO UPDATE … WHERE expires_at <= now()``:
-  of any number of clients, exactly one takes a free or expired lease.
-  Renewing and releasing match the token in the ``WHERE`` clause; ``delete``
+  ``INSERT … ON CONFLICT (session_id) DO UPDATE … WHERE expires_at <= now()``
+  (or ends more than a day after ``now()``, which no grant made: see
+  :func:`dsxir.store.leases.holds`): of any number of clients, exactly one
+  takes a free or expired lease. Renewing and releasing match the token in
+  the ``WHERE`` clause (a text that is no store's token, such as one holding
+  NUL, matches nothing without being sent); ``delete``
   removes the lease in the statement that removes the session.
 - each commit and delete sends ``NOTIFY`` in the same statement (see
   :mod:`.listener`); the store is a
@@ -286,6 +289,7 @@ class PostgresStore:
             "holder": holder,
             "token": token,
             "ttl_us": leases.ttl_us(leases.check_ttl(ttl)),
+            "max_ttl_us": leases.ttl_us(leases.MAX_LEASE_TTL),
         }
         with self._connection() as conn:
             for _ in range(3):
@@ -307,15 +311,18 @@ class PostgresStore:
             "ttl_us": leases.ttl_us(leases.check_ttl(ttl)),
         }
         with self._connection() as conn:
-            row = conn.execute(self._queries.renew, params).fetchone()
-            if row is not None:
-                return Lease(lease.session_id, row[0], lease.token, _utc(row[1]))
+            if leases.is_token(lease.token):  # others (NUL, surrogates) never match a row
+                row = conn.execute(self._queries.renew, params).fetchone()
+                if row is not None:
+                    return Lease(lease.session_id, row[0], lease.token, _utc(row[1]))
             held = conn.execute(self._queries.lease, params).fetchone()
         raise leases.lost(lease, None if held is None else held[0])
 
     def release_lease(self, lease: Lease) -> None:
         """Give a lease up; nothing happens when it is no longer the session's."""
         lease = leases.check_lease(lease)
+        if not leases.is_token(lease.token):
+            return  # never a token of this store (NUL or a surrogate cannot even be sent)
         with self._connection() as conn:
             conn.execute(
                 self._queries.release, {"session_id": lease.session_id, "token": lease.token}
@@ -490,7 +497,9 @@ class _Queries:
             " VALUES (%(session_id)s, %(holder)s, %(token)s, " + expiry + ")"
             " ON CONFLICT (session_id) DO UPDATE SET holder = excluded.holder,"
             " token = excluded.token, expires_at = excluded.expires_at"
-            " WHERE held.expires_at <= now() RETURNING expires_at"
+            " WHERE held.expires_at <= now()"
+            " OR held.expires_at > now() + %(max_ttl_us)s * interval '1 microsecond'"
+            " RETURNING expires_at"
         ).format(l=leases)
         self.renew = sql.SQL(
             "UPDATE {l} SET expires_at = " + expiry + " WHERE session_id = %(session_id)s"
