@@ -482,7 +482,10 @@ def serve(
     try:
         server = CheckpointServer(store, config)
         print(f"serving on {server.address}", file=out, flush=True)
-        while not stop.wait(3600):
+        # A signal the kernel hands to one of gRPC's threads does not wake a
+        # main thread blocked in a lock; Python runs the handler the next time
+        # the main thread runs, so it must wake up on its own, and often.
+        while not stop.wait(0.2):
             pass
         print("shutting down", file=out, flush=True)
         server.stop()
