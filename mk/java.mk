@@ -10,7 +10,8 @@ TEST_TARGETS += test-java
 JAVA_MVN ?= mvn
 JAVA_MVN_FLAGS := -B -Dstyle.color=never --no-transfer-progress
 
-# The jar and its runtime dependencies (java/target/lib) that
+# The jar, its runtime dependencies (java/target/lib) and the compiled test
+# sources (java/target/test-classes, where the testee is) that
 # tests/conformance/testee-java runs; tests run in test-java.
 testee-java: ## the Java jar and the conformance testee
 	cd java && $(JAVA_MVN) $(JAVA_MVN_FLAGS) -q package -DskipTests

@@ -8,8 +8,8 @@ TEST_TARGETS += test-rust
 
 RUST_CARGO ?= cargo
 
-testee-rust: ## the Rust conformance testee (release build)
-	cd rust && $(RUST_CARGO) build --release --locked
+testee-rust: ## the Rust conformance testee (release build of the example testee)
+	cd rust && $(RUST_CARGO) build --release --locked --example testee
 
 test-rust: ## cargo fmt --check, clippy and cargo test
 	cd rust && $(RUST_CARGO) fmt --check

@@ -73,9 +73,11 @@ pub fn hex(bytes: &[u8]) -> String {
 /// With `reason == "checkpoint_shape"` ([`crate::decode`]) the bytes are not a
 /// valid checkpoint: `field` is the path of the offending field (FORMAT.md
 /// §7, e.g. `progress.trial_log[3].stats.entries[0].key`, or `<input>` for a
-/// size or parse failure), `detail` says what is wrong with it, and
-/// `session_id` is the session id read, if any. It displays as
-/// `checkpoint_shape: <field>: <detail>`, the refusal line of the testee.
+/// size or parse failure), `detail` says what is wrong with it, `rule` is the
+/// id of the broken rule (a constant of [`crate::rules`], e.g. `trial.status`)
+/// and `session_id` is the session id read, if any. It displays as
+/// `checkpoint_shape: <field>: <detail> (rule <id>)`, the refusal line of the
+/// testee.
 ///
 /// Otherwise ([`crate::check_resume`]) the reason is one of `optimizer`,
 /// `sampler_format`, `sampler_version`, `trainset_hash` or `direction`; [`Self::expected`]
@@ -89,17 +91,22 @@ pub struct ResumeMismatch {
     pub field: String,
     /// What is wrong with it (`checkpoint_shape` only; empty otherwise).
     pub detail: String,
+    /// The id of the broken rule, a constant of [`crate::rules`]
+    /// (`checkpoint_shape` only; `None` otherwise).
+    pub rule: Option<&'static str>,
     /// (expected, got) of a gate reason; boxed to keep errors small.
     values: Option<Box<(GateValue, GateValue)>>,
 }
 
 impl ResumeMismatch {
-    pub(crate) fn shape(field: String, detail: impl Into<String>) -> Self {
+    /// A refusal of checkpoint bytes: `field` breaks `rule` (of [`crate::rules`]).
+    pub(crate) fn shape(rule: &'static str, field: String, detail: impl Into<String>) -> Self {
         ResumeMismatch {
             session_id: None,
             reason: CHECKPOINT_SHAPE,
             field,
             detail: detail.into(),
+            rule: Some(rule),
             values: None,
         }
     }
@@ -115,6 +122,7 @@ impl ResumeMismatch {
             reason,
             field: String::new(),
             detail: String::new(),
+            rule: None,
             values: Some(Box::new((expected, got))),
         }
     }
@@ -133,7 +141,8 @@ impl ResumeMismatch {
 impl fmt::Display for ResumeMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.reason == CHECKPOINT_SHAPE {
-            return write!(f, "{}: {}: {}", self.reason, self.field, self.detail);
+            write!(f, "{}: {}: {}", self.reason, self.field, self.detail)?;
+            return write_rule(f, self.rule);
         }
         let (got, exp) = (self.got(), self.expected());
         write!(
@@ -216,28 +225,48 @@ impl fmt::Display for InvalidTransition {
 
 impl std::error::Error for InvalidTransition {}
 
+/// ` (rule <id>)` after a refusal that names a rule.
+fn write_rule(f: &mut fmt::Formatter<'_>, rule: Option<&str>) -> fmt::Result {
+    match rule {
+        Some(rule) => write!(f, " (rule {rule})"),
+        None => Ok(()),
+    }
+}
+
 /// A value meant for a checkpoint (or a Term given to a converter) breaks a
 /// rule of FORMAT.md. `path` names the offending element, e.g.
 /// `value[2]["k"]`, `trainset[3]["meta"][0]`, `score` or
-/// `term.list_value.items[1].float_value`; `detail` says what is wrong.
+/// `term.list_value.items[1].float_value`; `detail` says what is wrong;
+/// `rule` is the id of the broken rule (a constant of [`crate::rules`], e.g.
+/// `float.nan`). It displays as `<path>: <detail> (rule <id>)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidCheckpoint {
     pub path: String,
     pub detail: String,
+    /// The id of the broken rule. Every refusal of this crate names one; it
+    /// is an `Option`, as [`ResumeMismatch::rule`] is, for a refusal that
+    /// breaks no rule of the format.
+    pub rule: Option<&'static str>,
 }
 
 impl InvalidCheckpoint {
-    pub(crate) fn new(path: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        rule: &'static str,
+        path: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         InvalidCheckpoint {
             path: path.into(),
             detail: detail.into(),
+            rule: Some(rule),
         }
     }
 }
 
 impl fmt::Display for InvalidCheckpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.detail)
+        write!(f, "{}: {}", self.path, self.detail)?;
+        write_rule(f, self.rule)
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! [`decode`] reads checkpoint bytes and applies every check of FORMAT.md §7 in
 //! its order, reporting the first failure as a [`ResumeMismatch`] with reason
-//! `checkpoint_shape` and the path of the offending field. [`encode`] writes
+//! `checkpoint_shape`, the path of the offending field and the id of the
+//! broken rule (one of [`rules`]). [`encode`] writes
 //! the canonical encoding (FORMAT.md §2).
 //!
 //! - [`Value`], [`to_term`], [`from_term`] and [`from_term_map`] convert
@@ -39,6 +40,7 @@ pub use v1::{
 };
 
 mod errors;
+pub mod rules;
 mod session;
 mod sha256;
 pub mod storefile;
@@ -82,6 +84,7 @@ pub const FORMAT_ID: &str = "dsxir.optimizer_session.checkpoint/v1.1";
 pub fn decode(bytes: &[u8]) -> Result<Checkpoint, ResumeMismatch> {
     if bytes.len() > MAX_INPUT_BYTES {
         return Err(ResumeMismatch::shape(
+            rules::INPUT_TOO_LARGE,
             "<input>".into(),
             format!(
                 "input is {} bytes, more than the limit of {} bytes",
@@ -92,6 +95,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, ResumeMismatch> {
     }
     let not_protobuf = |e: &dyn fmt::Display| {
         ResumeMismatch::shape(
+            rules::INPUT_MALFORMED,
             "<input>".into(),
             format!("not a valid protobuf message: {e}"),
         )

@@ -16,8 +16,8 @@ use crate::v1::{
 use crate::validate::direction_refusal;
 use crate::value::{canonical_term, from_term_at, to_term_at, to_term_map, Value};
 use crate::{
-    wire, AlreadyTerminal, CheckpointError, InvalidCheckpoint, InvalidTransition, ResumeMismatch,
-    MAX_INPUT_BYTES,
+    rules, wire, AlreadyTerminal, CheckpointError, InvalidCheckpoint, InvalidTransition,
+    ResumeMismatch, MAX_INPUT_BYTES,
 };
 
 // --- trainset ---------------------------------------------------------------------
@@ -69,11 +69,13 @@ pub(crate) fn add_example(h: &mut Sha256, bytes: &[u8]) {
 /// Reads the encoding of one Term whose kind is `list_value` (any valid
 /// protobuf encoding; map entries in any order) and returns its items, one
 /// example each, ready for [`hash_trainset`]: the input of the testee's
-/// `hash-trainset`. Refusals name `<input>` for a size, parse or kind
-/// failure, else the item's path (`items[2].map_value.entries[1].key`).
+/// `hash-trainset`. Refusals name `<input>` for a size (rule
+/// `input.too_large`), parse or kind failure (`input.malformed`), else the
+/// item's path (`items[2].map_value.entries[1].key`) and its Term rule.
 pub fn decode_trainset(bytes: &[u8]) -> Result<Vec<Value>, InvalidCheckpoint> {
     if bytes.len() > MAX_INPUT_BYTES {
         return Err(InvalidCheckpoint::new(
+            rules::INPUT_TOO_LARGE,
             "<input>",
             format!(
                 "input is {} bytes, more than the limit of {MAX_INPUT_BYTES} bytes",
@@ -81,12 +83,21 @@ pub fn decode_trainset(bytes: &[u8]) -> Result<Vec<Value>, InvalidCheckpoint> {
             ),
         ));
     }
-    let not_protobuf =
-        |e: &dyn std::fmt::Display| InvalidCheckpoint::new("<input>", format!("not a Term: {e}"));
+    let not_protobuf = |e: &dyn std::fmt::Display| {
+        InvalidCheckpoint::new(
+            rules::INPUT_MALFORMED,
+            "<input>",
+            format!("not a Term: {e}"),
+        )
+    };
     let known = wire::known_fields(bytes, wire::Msg::Term).map_err(|e| not_protobuf(&e))?;
     let t = Term::decode(known.as_slice()).map_err(|e| not_protobuf(&e))?;
     let Some(Kind::ListValue(list)) = t.kind else {
-        return Err(InvalidCheckpoint::new("<input>", "not a Term list"));
+        return Err(InvalidCheckpoint::new(
+            rules::INPUT_MALFORMED,
+            "<input>",
+            "not a Term list",
+        ));
     };
     list.items
         .iter()
@@ -255,7 +266,7 @@ fn check_direction(cp: &Checkpoint, direction: Option<Direction>) -> Result<(), 
     };
     let Some(got) = direction_name(cp) else {
         let detail = direction_refusal(cp.direction).unwrap_or_default();
-        let mut err = ResumeMismatch::shape("direction".into(), detail);
+        let mut err = ResumeMismatch::shape(rules::DIRECTION_KNOWN, "direction".into(), detail);
         err.session_id = Some(cp.session_id.clone());
         return Err(err.into());
     };
@@ -362,11 +373,11 @@ pub struct Trial {
 pub fn record_trial(cp: &mut Checkpoint, trial: Trial) -> Result<u64, CheckpointError> {
     require_status(cp, "record a trial", &[RUNNING])?;
     if let Some(detail) = direction_refusal(cp.direction) {
-        return Err(InvalidCheckpoint::new("direction", detail).into());
+        return Err(InvalidCheckpoint::new(rules::DIRECTION_KNOWN, "direction", detail).into());
     }
     let lower = cp.direction == Direction::Lower as i32;
     if trial.score.is_some_and(f64::is_nan) {
-        return Err(InvalidCheckpoint::new("score", "NaN is not allowed").into());
+        return Err(InvalidCheckpoint::new(rules::FLOAT_NAN, "score", "NaN is not allowed").into());
     }
     let map = |entries: &Option<Vec<(Value, Value)>>, root| {
         entries

@@ -298,6 +298,7 @@ pub fn write(generation: u64, checkpoint: &Checkpoint) -> Result<Vec<u8>, Error>
     let body = encode(checkpoint);
     if body.len() > MAX_BODY_BYTES {
         return Err(Error::Checkpoint(ResumeMismatch::shape(
+            crate::rules::INPUT_TOO_LARGE,
             "<input>".into(),
             format!(
                 "{} bytes, more than the limit of {MAX_BODY_BYTES} bytes",

@@ -3,6 +3,7 @@
 
 use prost::Message;
 
+use crate::rules;
 use crate::v1::{term, Checkpoint, Direction, Progress, Term, TermMap, TrialLogEntry};
 use crate::{InvalidCheckpoint, ResumeMismatch, MAX_TERM_DEPTH};
 
@@ -15,36 +16,53 @@ const SESSION_STATUS_CANCELLED: i32 = 5;
 const TRIAL_STATUS_OK: i32 = 1;
 const TRIAL_STATUS_ERROR: i32 = 2;
 
-fn refuse<T>(field: impl Into<String>, detail: impl Into<String>) -> Result<T, ResumeMismatch> {
-    Err(ResumeMismatch::shape(field.into(), detail))
+fn refuse<T>(
+    rule: &'static str,
+    field: impl Into<String>,
+    detail: impl Into<String>,
+) -> Result<T, ResumeMismatch> {
+    Err(ResumeMismatch::shape(rule, field.into(), detail))
 }
 
 /// Applies every check of FORMAT.md §7 (steps 2-4) to a parsed checkpoint.
 pub fn validate(cp: &Checkpoint) -> Result<(), ResumeMismatch> {
     check_format(&cp.format)?;
     if cp.session_id.is_empty() {
-        return refuse("session_id", "must not be empty");
+        return refuse(
+            rules::SESSION_ID_REQUIRED,
+            "session_id",
+            "must not be empty",
+        );
     }
     if cp.optimizer.is_empty() {
-        return refuse("optimizer", "must not be empty");
+        return refuse(rules::OPTIMIZER_REQUIRED, "optimizer", "must not be empty");
     }
     for (i, option) in cp.optimizer_opts.iter().enumerate() {
         if option.key.is_empty() {
-            return refuse(format!("optimizer_opts[{i}].key"), "must not be empty");
+            return refuse(
+                rules::OPTIMIZER_OPTS_KEY_REQUIRED,
+                format!("optimizer_opts[{i}].key"),
+                "must not be empty",
+            );
         }
         let path = format!("optimizer_opts[{i}].value");
         match &option.value {
-            None => return refuse(path, "is required"),
+            None => return refuse(rules::OPTIMIZER_OPTS_VALUE_REQUIRED, path, "is required"),
             Some(value) => check_term(value, &path)?,
         }
     }
     if let Some(module) = &cp.program_module {
         if module.is_empty() {
-            return refuse("program_module", "must not be empty when present");
+            return refuse(
+                rules::PROGRAM_MODULE_NOT_EMPTY,
+                "program_module",
+                "must not be empty when present",
+            );
         }
     }
     if cp.trainset_hash.len() != 32 {
         return refuse(
+            rules::TRAINSET_HASH_LENGTH,
             "trainset_hash",
             format!("must be 32 bytes (SHA-256), got {}", cp.trainset_hash.len()),
         );
@@ -52,23 +70,36 @@ pub fn validate(cp: &Checkpoint) -> Result<(), ResumeMismatch> {
     check_timestamp(cp.created_at.as_ref(), "created_at")?;
     check_timestamp(cp.updated_at.as_ref(), "updated_at")?;
     match &cp.progress {
-        None => return refuse("progress", "is required"),
+        None => return refuse(rules::PROGRESS_REQUIRED, "progress", "is required"),
         Some(progress) => check_progress(progress)?,
     }
     if let Some(artifact) = &cp.best_program_artifact {
         check_term_map(artifact, "best_program_artifact")?;
     }
     let Some(sampler_format) = &cp.sampler_format else {
-        return refuse("sampler_format", "is required");
+        return refuse(
+            rules::SAMPLER_FORMAT_REQUIRED,
+            "sampler_format",
+            "is required",
+        );
     };
     if sampler_format.module.is_empty() {
-        return refuse("sampler_format.module", "must not be empty");
+        return refuse(
+            rules::SAMPLER_FORMAT_MODULE_REQUIRED,
+            "sampler_format.module",
+            "must not be empty",
+        );
     }
     if sampler_format.version < 1 {
-        return refuse("sampler_format.version", "must be at least 1");
+        return refuse(
+            rules::SAMPLER_FORMAT_VERSION_MIN,
+            "sampler_format.version",
+            "must be at least 1",
+        );
     }
     if !(SESSION_STATUS_RUNNING..=SESSION_STATUS_CANCELLED).contains(&cp.status) {
         return refuse(
+            rules::STATUS_KNOWN,
             "status",
             format!("unknown or unspecified status {}", cp.status),
         );
@@ -77,7 +108,7 @@ pub fn validate(cp: &Checkpoint) -> Result<(), ResumeMismatch> {
         check_term(reason, "terminal_reason")?;
     }
     if let Some(detail) = direction_refusal(cp.direction) {
-        return refuse("direction", detail);
+        return refuse(rules::DIRECTION_KNOWN, "direction", detail);
     }
     Ok(())
 }
@@ -96,13 +127,18 @@ pub(crate) fn direction_refusal(direction: i32) -> Option<String> {
 fn check_format(format_id: &str) -> Result<(), ResumeMismatch> {
     if format_id.is_empty() {
         return refuse(
+            rules::FORMAT_REQUIRED,
             "format",
             "missing format identifier: not a dsxir checkpoint",
         );
     }
     let wrong = || {
         let shown: String = format_id.chars().take(80).collect();
-        refuse("format", format!("wrong format identifier {shown:?}"))
+        refuse(
+            rules::FORMAT_SHAPE,
+            "format",
+            format!("wrong format identifier {shown:?}"),
+        )
     };
     let Some(version) = format_id.strip_prefix(FORMAT_PREFIX) else {
         return wrong();
@@ -115,6 +151,7 @@ fn check_format(format_id: &str) -> Result<(), ResumeMismatch> {
     }
     if major != "1" {
         return refuse(
+            rules::FORMAT_MAJOR,
             "format",
             format!("unsupported major version {major} (this reader reads 1)"),
         );
@@ -132,13 +169,21 @@ fn check_timestamp(
     path: &str,
 ) -> Result<(), ResumeMismatch> {
     let Some(stamp) = stamp else {
-        return refuse(path, "is required");
+        return refuse(rules::TIMESTAMP_REQUIRED, path, "is required");
     };
     if !(0..1_000_000_000).contains(&stamp.nanos) {
-        return refuse(format!("{path}.nanos"), "must be in [0, 1e9)");
+        return refuse(
+            rules::TIMESTAMP_NANOS,
+            format!("{path}.nanos"),
+            "must be in [0, 1e9)",
+        );
     }
     if !(MIN_SECONDS..=MAX_SECONDS).contains(&stamp.seconds) {
-        return refuse(format!("{path}.seconds"), "outside 0001-01-01..9999-12-31");
+        return refuse(
+            rules::TIMESTAMP_SECONDS,
+            format!("{path}.seconds"),
+            "outside 0001-01-01..9999-12-31",
+        );
     }
     Ok(())
 }
@@ -153,12 +198,14 @@ fn check_progress(progress: &Progress) -> Result<(), ResumeMismatch> {
     check_best(progress)?;
     if progress.completed != ok {
         return refuse(
+            rules::COUNTERS_COMPLETED,
             "progress.completed",
             format!("is {}, but {ok} trials are ok", progress.completed),
         );
     }
     if progress.errors != error {
         return refuse(
+            rules::COUNTERS_ERRORS,
             "progress.errors",
             format!("is {}, but {error} trials are errors", progress.errors),
         );
@@ -166,6 +213,7 @@ fn check_progress(progress: &Progress) -> Result<(), ResumeMismatch> {
     // ok + error is at most the log's length, so it cannot overflow.
     if progress.attempts < ok + error {
         return refuse(
+            rules::COUNTERS_ATTEMPTS,
             "progress.attempts",
             format!("is {}, less than completed + errors", progress.attempts),
         );
@@ -181,12 +229,14 @@ fn check_trial(
 ) -> Result<(), ResumeMismatch> {
     if entry.trial_idx != i as u64 {
         return refuse(
+            rules::TRIAL_TRIAL_IDX,
             format!("progress.trial_log[{i}].trial_idx"),
             format!("is {}, must be {i}", entry.trial_idx),
         );
     }
     if entry.score.is_some_and(f64::is_nan) {
         return refuse(
+            rules::FLOAT_NAN,
             format!("progress.trial_log[{i}].score"),
             "NaN is not allowed",
         );
@@ -196,6 +246,7 @@ fn check_trial(
         TRIAL_STATUS_ERROR => *error += 1,
         other => {
             return refuse(
+                rules::TRIAL_STATUS,
                 format!("progress.trial_log[{i}].status"),
                 format!("unknown or unspecified status {other}"),
             )
@@ -212,19 +263,25 @@ fn check_trial(
 
 fn check_best(progress: &Progress) -> Result<(), ResumeMismatch> {
     if progress.best_score.is_some_and(f64::is_nan) {
-        return refuse("progress.best_score", "NaN is not allowed");
+        return refuse(
+            rules::FLOAT_NAN,
+            "progress.best_score",
+            "NaN is not allowed",
+        );
     }
     let (score, idx) = match (progress.best_score, progress.best_trial_idx) {
         (None, None) => return Ok(()),
         (Some(score), Some(idx)) => (score, idx),
         (None, Some(_)) => {
             return refuse(
+                rules::BEST_PAIR,
                 "progress.best_score",
                 "best_score and best_trial_idx must be set together",
             )
         }
         (Some(_), None) => {
             return refuse(
+                rules::BEST_PAIR,
                 "progress.best_trial_idx",
                 "best_score and best_trial_idx must be set together",
             )
@@ -235,6 +292,7 @@ fn check_best(progress: &Progress) -> Result<(), ResumeMismatch> {
         .and_then(|i| progress.trial_log.get(i));
     let Some(best) = best else {
         return refuse(
+            rules::BEST_TRIAL_IDX_RANGE,
             "progress.best_trial_idx",
             format!("{idx} is past the trial log"),
         );
@@ -243,6 +301,7 @@ fn check_best(progress: &Progress) -> Result<(), ResumeMismatch> {
         Some(s) if best.status == TRIAL_STATUS_OK => s,
         _ => {
             return refuse(
+                rules::BEST_TRIAL_IDX_TRIAL,
                 "progress.best_trial_idx",
                 format!("trial {idx} is not an ok trial with a score"),
             )
@@ -251,6 +310,7 @@ fn check_best(progress: &Progress) -> Result<(), ResumeMismatch> {
     // Same 64 bits: -0.0 is not 0.0.
     if best_score.to_bits() != score.to_bits() {
         return refuse(
+            rules::BEST_SCORE,
             "progress.best_trial_idx",
             format!("trial {idx} scored {best_score:?}, not best_score {score:?}"),
         );
@@ -259,15 +319,18 @@ fn check_best(progress: &Progress) -> Result<(), ResumeMismatch> {
 }
 
 /// A refusal on its way up the Term tree: each level prepends its part of the
-/// path, so nothing is formatted unless a check fails.
+/// path, so nothing is formatted unless a check fails. `rule` is the id of
+/// the broken rule.
 pub(crate) struct Bad {
+    rule: &'static str,
     detail: String,
     parts: Vec<String>,
 }
 
 impl Bad {
-    pub(crate) fn new(detail: impl Into<String>) -> Self {
+    pub(crate) fn new(rule: &'static str, detail: impl Into<String>) -> Self {
         Bad {
+            rule,
             detail: detail.into(),
             parts: Vec::new(),
         }
@@ -287,11 +350,11 @@ impl Bad {
     }
 
     fn into_mismatch(self, root: &str) -> ResumeMismatch {
-        ResumeMismatch::shape(self.path(root), self.detail)
+        ResumeMismatch::shape(self.rule, self.path(root), self.detail)
     }
 
     pub(crate) fn into_invalid(self, root: &str) -> InvalidCheckpoint {
-        InvalidCheckpoint::new(self.path(root), self.detail)
+        InvalidCheckpoint::new(self.rule, self.path(root), self.detail)
     }
 }
 
@@ -312,15 +375,18 @@ pub fn check_term_map(map: &TermMap, path: &str) -> Result<(), ResumeMismatch> {
 
 fn check(t: &Term, depth: usize) -> Result<(), Bad> {
     if depth > MAX_TERM_DEPTH {
-        return Err(Bad::new(format!("nesting deeper than {MAX_TERM_DEPTH}")));
+        return Err(Bad::new(
+            rules::TERM_DEPTH,
+            format!("nesting deeper than {MAX_TERM_DEPTH}"),
+        ));
     }
     match &t.kind {
-        None => Err(Bad::new("term has no kind")),
+        None => Err(Bad::new(rules::TERM_KIND, "term has no kind")),
         Some(term::Kind::FloatValue(f)) if f.is_nan() => {
-            Err(Bad::new("NaN is not allowed").at(".float_value"))
+            Err(Bad::new(rules::FLOAT_NAN, "NaN is not allowed").at(".float_value"))
         }
         Some(term::Kind::BigintValue(raw)) => match bigint_problem(raw) {
-            Some(detail) => Err(Bad::new(detail).at(".bigint_value")),
+            Some(detail) => Err(Bad::new(rules::TERM_BIGINT, detail).at(".bigint_value")),
             None => Ok(()),
         },
         Some(term::Kind::ListValue(list)) => check_items(&list.items, depth, ".list_value"),
@@ -344,11 +410,17 @@ fn check_map(map: &TermMap, depth: usize) -> Result<(), Bad> {
     for (i, entry) in map.entries.iter().enumerate() {
         let at_entry = |b: Bad| b.at(format!(".entries[{i}]"));
         let Some(key) = &entry.key else {
-            return Err(at_entry(Bad::new("map entry has no key")));
+            return Err(at_entry(Bad::new(
+                rules::TERM_MAP_KEY_REQUIRED,
+                "map entry has no key",
+            )));
         };
         check(key, depth).map_err(|b| at_entry(b.at(".key")))?;
         let Some(value) = &entry.value else {
-            return Err(at_entry(Bad::new("map entry has no value")));
+            return Err(at_entry(Bad::new(
+                rules::TERM_MAP_VALUE_REQUIRED,
+                "map entry has no value",
+            )));
         };
         check(value, depth).map_err(|b| at_entry(b.at(".value")))?;
         let key_bytes = key.encode_to_vec();
@@ -359,7 +431,9 @@ fn check_map(map: &TermMap, depth: usize) -> Result<(), Bad> {
                 } else {
                     "keys are not sorted"
                 };
-                return Err(at_entry(Bad::new(problem).at(".key")));
+                return Err(at_entry(
+                    Bad::new(rules::TERM_MAP_ORDER, problem).at(".key"),
+                ));
             }
         }
         previous = Some(key_bytes);

@@ -27,7 +27,7 @@ use prost::Message;
 
 use crate::v1::{term::Kind, Term, TermList, TermMap, TermMapEntry, TermNull};
 use crate::validate::{bigint_problem, Bad};
-use crate::{hex, InvalidCheckpoint, MAX_TERM_DEPTH};
+use crate::{hex, rules, InvalidCheckpoint, MAX_TERM_DEPTH};
 
 /// An integer of any size, held as its minimal two's-complement big-endian
 /// bytes (FORMAT.md §3.3): at least one byte, no redundant sign byte.
@@ -403,7 +403,10 @@ fn term(kind: Kind) -> Term {
 
 fn encode(value: &Value, depth: usize) -> Result<Term, Bad> {
     if depth > MAX_TERM_DEPTH {
-        return Err(Bad::new(format!("nesting deeper than {MAX_TERM_DEPTH}")));
+        return Err(Bad::new(
+            rules::TERM_DEPTH,
+            format!("nesting deeper than {MAX_TERM_DEPTH}"),
+        ));
     }
     Ok(term(match value {
         Value::Null => Kind::NullValue(TermNull {}),
@@ -413,7 +416,9 @@ fn encode(value: &Value, depth: usize) -> Result<Term, Bad> {
             Some(small) => Kind::IntValue(small),
             None => Kind::BigintValue(n.as_twos_complement().to_vec()),
         },
-        Value::Float(f) if f.is_nan() => return Err(Bad::new("NaN is not allowed")),
+        Value::Float(f) if f.is_nan() => {
+            return Err(Bad::new(rules::FLOAT_NAN, "NaN is not allowed"))
+        }
         Value::Float(f) => Kind::FloatValue(*f),
         Value::Str(s) => Kind::StringValue(s.clone()),
         Value::Bytes(b) => Kind::BytesValue(b.clone()),
@@ -443,10 +448,10 @@ fn encode_map(entries: &[(Value, Value)], depth: usize) -> Result<TermMap, Bad> 
     }
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     if let Some(pair) = keyed.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-        return Err(Bad::new(format!(
-            "duplicate map key (canonical bytes {})",
-            hex(&pair[0].0)
-        )));
+        return Err(Bad::new(
+            rules::TERM_MAP_ORDER,
+            format!("duplicate map key (canonical bytes {})", hex(&pair[0].0)),
+        ));
     }
     let entries = keyed
         .into_iter()
@@ -518,17 +523,20 @@ pub fn canonical_term(t: &Term, root: &str) -> Result<Term, InvalidCheckpoint> {
 
 fn canonical(t: &Term, depth: usize) -> Result<Term, Bad> {
     if depth > MAX_TERM_DEPTH {
-        return Err(Bad::new(format!("nesting deeper than {MAX_TERM_DEPTH}")));
+        return Err(Bad::new(
+            rules::TERM_DEPTH,
+            format!("nesting deeper than {MAX_TERM_DEPTH}"),
+        ));
     }
     let Some(kind) = &t.kind else {
-        return Err(Bad::new("term has no kind"));
+        return Err(Bad::new(rules::TERM_KIND, "term has no kind"));
     };
     Ok(term(match kind {
         Kind::FloatValue(f) if f.is_nan() => {
-            return Err(Bad::new("NaN is not allowed").at(".float_value"))
+            return Err(Bad::new(rules::FLOAT_NAN, "NaN is not allowed").at(".float_value"))
         }
         Kind::BigintValue(raw) => match bigint_problem(raw) {
-            Some(detail) => return Err(Bad::new(detail).at(".bigint_value")),
+            Some(detail) => return Err(Bad::new(rules::TERM_BIGINT, detail).at(".bigint_value")),
             None => Kind::BigintValue(raw.clone()),
         },
         Kind::ListValue(list) => Kind::ListValue(canonical_items(list, depth, ".list_value")?),
@@ -558,11 +566,17 @@ fn canonical_map(map: &TermMap, depth: usize) -> Result<TermMap, Bad> {
     for (i, entry) in map.entries.iter().enumerate() {
         let at_entry = |b: Bad| b.at(format!(".entries[{i}]"));
         let Some(key) = &entry.key else {
-            return Err(at_entry(Bad::new("map entry has no key")));
+            return Err(at_entry(Bad::new(
+                rules::TERM_MAP_KEY_REQUIRED,
+                "map entry has no key",
+            )));
         };
         let key = canonical(key, depth).map_err(|b| at_entry(b.at(".key")))?;
         let Some(value) = &entry.value else {
-            return Err(at_entry(Bad::new("map entry has no value")));
+            return Err(at_entry(Bad::new(
+                rules::TERM_MAP_VALUE_REQUIRED,
+                "map entry has no value",
+            )));
         };
         let value = canonical(value, depth).map_err(|b| at_entry(b.at(".value")))?;
         keyed.push((key.encode_to_vec(), i, key, value));
@@ -575,7 +589,7 @@ fn canonical_map(map: &TermMap, depth: usize) -> Result<TermMap, Bad> {
         .map(|pair| pair[1].1)
         .min();
     if let Some(i) = duplicate {
-        return Err(Bad::new("duplicate map key")
+        return Err(Bad::new(rules::TERM_MAP_ORDER, "duplicate map key")
             .at(".key")
             .at(format!(".entries[{i}]")));
     }

@@ -3,8 +3,8 @@
 
 use dsxir_checkpoint::v1::term::Kind;
 use dsxir_checkpoint::{
-    decode, encode, Checkpoint, Direction, OptionEntry, Progress, SamplerFormat, Term, TermList,
-    TermMap, TermMapEntry, TermNull, TrialLogEntry, FORMAT_ID, MAX_INPUT_BYTES,
+    decode, encode, rules, Checkpoint, Direction, OptionEntry, Progress, SamplerFormat, Term,
+    TermList, TermMap, TermMapEntry, TermNull, TrialLogEntry, FORMAT_ID, MAX_INPUT_BYTES,
 };
 use prost::Message;
 
@@ -168,7 +168,7 @@ fn direction_is_written_last_unless_higher() {
     let err = decode(&[higher.as_slice(), &[0x78, 0x02]].concat()).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "checkpoint_shape: direction: unknown direction 2"
+        "checkpoint_shape: direction: unknown direction 2 (rule direction.known)"
     );
     // A direction of the wrong wire type is an unknown field, as elsewhere.
     let wrong_type = [higher.as_slice(), &[0x7a, 0x00]].concat();
@@ -179,14 +179,19 @@ fn direction_is_written_last_unless_higher() {
 fn input_limits() {
     let err = decode(&vec![0u8; MAX_INPUT_BYTES + 1]).unwrap_err();
     assert_eq!(err.field, "<input>");
+    assert_eq!(err.rule, Some(rules::INPUT_TOO_LARGE));
     let err = decode(&[0x0a, 0x05, b'a']).unwrap_err();
     assert_eq!(err.field, "<input>");
+    assert_eq!(err.rule, Some(rules::INPUT_MALFORMED));
     // Invalid UTF-8 in a string field.
     let err = decode(&[0x0a, 0x01, 0xff]).unwrap_err();
     assert_eq!(err.field, "<input>");
     assert_eq!(
         err.to_string(),
-        format!("checkpoint_shape: <input>: {}", err.detail)
+        format!(
+            "checkpoint_shape: <input>: {} (rule input.malformed)",
+            err.detail
+        )
     );
     // Arbitrary bytes that happen to parse are refused by the format check.
     assert_eq!(decode(&[]).unwrap_err().field, "format");

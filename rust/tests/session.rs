@@ -279,7 +279,7 @@ fn gate_compares_the_direction_last_when_given() {
     let e = mismatch(check_resume(&cp, "demo.A", "samp.A", &[1], None, lower));
     assert_eq!(
         e.to_string(),
-        "checkpoint_shape: direction: unknown direction 2"
+        "checkpoint_shape: direction: unknown direction 2 (rule direction.known)"
     );
 }
 
@@ -381,7 +381,8 @@ fn decode_refusals_keep_their_form() {
     assert_eq!(e.field, "trainset_hash");
     assert_eq!(
         e.to_string(),
-        "checkpoint_shape: trainset_hash: must be 32 bytes (SHA-256), got 3"
+        "checkpoint_shape: trainset_hash: must be 32 bytes (SHA-256), got 3 \
+         (rule trainset_hash.length)"
     );
 }
 
@@ -543,7 +544,10 @@ fn record_trial_refuses_an_unknown_direction() {
     cp.direction = 2;
     let before = cp.clone();
     let err = record_trial(&mut cp, ok_trial(Some(1.0))).unwrap_err();
-    assert_eq!(err.to_string(), "direction: unknown direction 2");
+    assert_eq!(
+        err.to_string(),
+        "direction: unknown direction 2 (rule direction.known)"
+    );
     assert_eq!(cp, before);
 }
 
@@ -552,7 +556,10 @@ fn record_trial_refuses_before_changing_anything() {
     let mut cp = checkpoint(SessionStatus::Running);
     let before = cp.clone();
     let err = record_trial(&mut cp, ok_trial(Some(f64::NAN))).unwrap_err();
-    assert_eq!(err.to_string(), "score: NaN is not allowed");
+    assert_eq!(
+        err.to_string(),
+        "score: NaN is not allowed (rule float.nan)"
+    );
     assert_eq!(cp, before);
     let bad_stats = Trial {
         score: Some(1.0),
@@ -560,7 +567,10 @@ fn record_trial_refuses_before_changing_anything() {
         ..Default::default()
     };
     let err = record_trial(&mut cp, bad_stats).unwrap_err();
-    assert_eq!(err.to_string(), "stats[\"loss\"]: NaN is not allowed");
+    assert_eq!(
+        err.to_string(),
+        "stats[\"loss\"]: NaN is not allowed (rule float.nan)"
+    );
     let bad_error = Trial {
         outcome: TrialOutcome::Error,
         error: Some(vec![
@@ -580,7 +590,7 @@ fn record_trial_refuses_before_changing_anything() {
     let err = record_trial(&mut cp, bad_artifact).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "best_program_artifact[\"x\"]: NaN is not allowed"
+        "best_program_artifact[\"x\"]: NaN is not allowed (rule float.nan)"
     );
     assert_eq!(cp, before);
 }
@@ -661,7 +671,10 @@ fn transitions_follow_the_table() {
         let mut cp = checkpoint(SessionStatus::Running);
         let before = cp.clone();
         let err = step(&mut cp, Some(&Value::list([f64::NAN]))).unwrap_err();
-        assert_eq!(err.to_string(), "reason[0]: NaN is not allowed");
+        assert_eq!(
+            err.to_string(),
+            "reason[0]: NaN is not allowed (rule float.nan)"
+        );
         assert_eq!(cp, before);
     }
 

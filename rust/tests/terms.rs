@@ -305,7 +305,7 @@ fn negative_zero_is_kept_and_nan_refused() {
     ]);
     assert_eq!(
         to_term(&v).unwrap_err().to_string(),
-        "value[2][\"k\"][0]: NaN is not allowed"
+        "value[2][\"k\"][0]: NaN is not allowed (rule float.nan)"
     );
     // Python: value[1][b'x']: NaN is not allowed.
     let v = Value::Map(vec![
@@ -318,7 +318,7 @@ fn negative_zero_is_kept_and_nan_refused() {
     ]);
     assert_eq!(
         to_term(&v).unwrap_err().to_string(),
-        "value[1][b\"x\"]: NaN is not allowed"
+        "value[1][b\"x\"]: NaN is not allowed (rule float.nan)"
     );
     let nan_key = Value::Map(vec![(Value::Float(f64::NAN), Value::Null)]);
     assert_eq!(to_term_at(&nan_key, "opts").unwrap_err().path, "opts[NaN]");

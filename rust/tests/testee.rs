@@ -1,4 +1,7 @@
-//! The conformance testee binary: exit codes, refusal lines, serve framing.
+//! The conformance testee (the example `testee`): exit codes, refusal lines,
+//! serve framing.
+
+mod support;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -11,7 +14,7 @@ use dsxir_checkpoint::{
 use prost::Message;
 
 fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_testee"))
+    let mut child = Command::new(support::testee_path())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -66,14 +69,16 @@ fn reencode_refusal_is_one_line_and_exit_3() {
     assert!(out.stdout.is_empty());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.starts_with("checkpoint_shape: <input>: "), "{err}");
+    assert!(err.ends_with(" (rule input.malformed)\n"), "{err}");
     assert_eq!(err.matches('\n').count(), 1);
-    assert!(err.ends_with('\n'));
 
     let out = run(&["reencode"], &[]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8(out.stderr)
-        .unwrap()
-        .starts_with("checkpoint_shape: format: "));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "checkpoint_shape: format: missing format identifier: not a dsxir checkpoint \
+         (rule format.required)\n"
+    );
 }
 
 #[test]
@@ -194,14 +199,15 @@ fn hash_trainset_writes_the_hex_digest() {
 
 #[test]
 fn hash_trainset_refusal_is_one_line_and_exit_3() {
-    for (input, field) in [
-        (&b"\xff\xff"[..], "<input>"),
-        (b"\x32\x01a", "<input>"),
-        (b"\x4a\x04\x0a\x02\x29\x00", "<input>"),
+    for (input, field, rule) in [
+        (&b"\xff\xff"[..], "<input>", "input.malformed"),
+        (b"\x32\x01a", "<input>", "input.malformed"),
+        (b"\x4a\x04\x0a\x02\x29\x00", "<input>", "input.malformed"),
         // [NaN]
         (
             b"\x4a\x0b\x0a\x09\x29\x00\x00\x00\x00\x00\x00\xf8\x7f",
             "items[0].float_value",
+            "float.nan",
         ),
     ] {
         let out = run(&["hash-trainset"], input);
@@ -210,6 +216,10 @@ fn hash_trainset_refusal_is_one_line_and_exit_3() {
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(
             err.starts_with(&format!("checkpoint_shape: {field}: ")),
+            "{input:?}: {err}"
+        );
+        assert!(
+            err.ends_with(&format!(" (rule {rule})\n")),
             "{input:?}: {err}"
         );
         assert_eq!(err.matches('\n').count(), 1);

@@ -129,7 +129,7 @@ fn refusals_name_the_example() {
     let err = hash_trainset(&examples).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "trainset[3][\"meta\"][0]: NaN is not allowed"
+        "trainset[3][\"meta\"][0]: NaN is not allowed (rule float.nan)"
     );
 
     let bad = Term {

@@ -1,6 +1,8 @@
 //! hash_trainset_json and hash_trainset_jsonl (FORMAT.md §6.1): the digest of
 //! the examples as `hash_trainset` gives it, and the refusals.
 
+mod support;
+
 use std::fs;
 use std::path::PathBuf;
 
@@ -348,7 +350,7 @@ fn shared_cases_hash_as_in_every_language() {
 fn testee(command: &str, stdin: &[u8]) -> std::process::Output {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_testee"))
+    let mut child = Command::new(support::testee_path())
         .arg(command)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

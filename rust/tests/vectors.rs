@@ -107,6 +107,7 @@ fn invalid_vectors_are_refused_with_their_field() {
         };
         assert_eq!(err.reason, "checkpoint_shape", "{}", name(vector));
         assert_eq!(err.field, field, "{}: {err}", name(vector));
+        assert_eq!(err.rule, vector["rule"].as_str(), "{}: {err}", name(vector));
     }
 }
 

@@ -29,9 +29,9 @@ import java.util.regex.Pattern;
  * Reading and writing dsxir checkpoints (FORMAT.md).
  *
  * <p>{@link #decode(byte[])} applies every check of FORMAT.md §7 in its order and reports the first
- * failure as a {@link ResumeMismatch} naming the offending field. {@link #encode(Checkpoint)} writes
- * the canonical encoding (FORMAT.md §2). Unknown fields of a newer minor version are kept and
- * written after the known fields of their message.
+ * failure as a {@link ResumeMismatch} naming the offending field and the broken rule ({@link
+ * Rules}). {@link #encode(Checkpoint)} writes the canonical encoding (FORMAT.md §2). Unknown fields
+ * of a newer minor version are kept and written after the known fields of their message.
  */
 public final class Checkpoints {
   /** The largest input a reader accepts (256 MiB), checked before parsing. */
@@ -55,8 +55,8 @@ public final class Checkpoints {
    * Reads checkpoint bytes: size limit, protobuf parsing, then every check of FORMAT.md §7 in
    * order. Any valid protobuf encoding of a valid checkpoint is accepted.
    *
-   * @throws ResumeMismatch with reason {@code checkpoint_shape} and the path of the first
-   *     offending field ({@code <input>} for a size or parse failure)
+   * @throws ResumeMismatch with reason {@code checkpoint_shape}, the path of the first offending
+   *     field ({@code <input>} for a size or parse failure) and the id of the broken rule
    */
   public static Checkpoint decode(byte[] bytes) throws ResumeMismatch {
     checkSize(bytes);
@@ -94,6 +94,7 @@ public final class Checkpoints {
   private static void checkSize(byte[] bytes) throws ResumeMismatch {
     if (bytes.length > MAX_INPUT_BYTES) {
       throw ResumeMismatch.shape(
+          Rules.INPUT_TOO_LARGE,
           "<input>",
           "input is " + bytes.length + " bytes, more than the limit of " + MAX_INPUT_BYTES);
     }
@@ -108,7 +109,8 @@ public final class Checkpoints {
   }
 
   private static ResumeMismatch notProtobuf(String why) {
-    return ResumeMismatch.shape("<input>", "not a valid protobuf message: " + why);
+    return ResumeMismatch.shape(
+        Rules.INPUT_MALFORMED, "<input>", "not a valid protobuf message: " + why);
   }
 
   /**
@@ -141,60 +143,69 @@ public final class Checkpoints {
   public static void validate(Checkpoint cp) throws ResumeMismatch {
     checkFormat(cp.getFormat());
     if (cp.getSessionId().isEmpty()) {
-      throw ResumeMismatch.shape("session_id", "must not be empty");
+      throw ResumeMismatch.shape(Rules.SESSION_ID_REQUIRED, "session_id", "must not be empty");
     }
     if (cp.getOptimizer().isEmpty()) {
-      throw ResumeMismatch.shape("optimizer", "must not be empty");
+      throw ResumeMismatch.shape(Rules.OPTIMIZER_REQUIRED, "optimizer", "must not be empty");
     }
     List<OptionEntry> options = cp.getOptimizerOptsList();
     for (int i = 0; i < options.size(); i++) {
       OptionEntry option = options.get(i);
       if (option.getKey().isEmpty()) {
-        throw ResumeMismatch.shape("optimizer_opts[" + i + "].key", "must not be empty");
+        throw ResumeMismatch.shape(
+            Rules.OPTIMIZER_OPTS_KEY_REQUIRED,
+            "optimizer_opts[" + i + "].key",
+            "must not be empty");
       }
       String path = "optimizer_opts[" + i + "].value";
       if (!option.hasValue()) {
-        throw ResumeMismatch.shape(path, "is required");
+        throw ResumeMismatch.shape(Rules.OPTIMIZER_OPTS_VALUE_REQUIRED, path, "is required");
       }
       checkTerm(option.getValue(), path);
     }
     if (cp.hasProgramModule() && cp.getProgramModule().isEmpty()) {
-      throw ResumeMismatch.shape("program_module", "must not be empty when present");
+      throw ResumeMismatch.shape(
+          Rules.PROGRAM_MODULE_NOT_EMPTY, "program_module", "must not be empty when present");
     }
     if (cp.getTrainsetHash().size() != 32) {
       throw ResumeMismatch.shape(
-          "trainset_hash", "must be 32 bytes (SHA-256), got " + cp.getTrainsetHash().size());
+          Rules.TRAINSET_HASH_LENGTH,
+          "trainset_hash",
+          "must be 32 bytes (SHA-256), got " + cp.getTrainsetHash().size());
     }
     checkTimestamp(cp.hasCreatedAt(), cp.getCreatedAt(), "created_at");
     checkTimestamp(cp.hasUpdatedAt(), cp.getUpdatedAt(), "updated_at");
     if (!cp.hasProgress()) {
-      throw ResumeMismatch.shape("progress", "is required");
+      throw ResumeMismatch.shape(Rules.PROGRESS_REQUIRED, "progress", "is required");
     }
     checkProgress(cp.getProgress());
     if (cp.hasBestProgramArtifact()) {
       checkTermMap(cp.getBestProgramArtifact(), "best_program_artifact");
     }
     if (!cp.hasSamplerFormat()) {
-      throw ResumeMismatch.shape("sampler_format", "is required");
+      throw ResumeMismatch.shape(Rules.SAMPLER_FORMAT_REQUIRED, "sampler_format", "is required");
     }
     SamplerFormat sampler = cp.getSamplerFormat();
     if (sampler.getModule().isEmpty()) {
-      throw ResumeMismatch.shape("sampler_format.module", "must not be empty");
+      throw ResumeMismatch.shape(
+          Rules.SAMPLER_FORMAT_MODULE_REQUIRED, "sampler_format.module", "must not be empty");
     }
     if (sampler.getVersion() == 0) { // uint32: 0 is the only value below 1
-      throw ResumeMismatch.shape("sampler_format.version", "must be at least 1");
+      throw ResumeMismatch.shape(
+          Rules.SAMPLER_FORMAT_VERSION_MIN, "sampler_format.version", "must be at least 1");
     }
     int status = cp.getStatusValue();
     if (status < SessionStatus.SESSION_STATUS_RUNNING_VALUE
         || status > SessionStatus.SESSION_STATUS_CANCELLED_VALUE) {
-      throw ResumeMismatch.shape("status", "unknown or unspecified status " + status);
+      throw ResumeMismatch.shape(
+          Rules.STATUS_KNOWN, "status", "unknown or unspecified status " + status);
     }
     if (cp.hasTerminalReason()) {
       checkTerm(cp.getTerminalReason(), "terminal_reason");
     }
     String direction = directionRefusal(cp.getDirectionValue());
     if (direction != null) {
-      throw ResumeMismatch.shape("direction", direction);
+      throw ResumeMismatch.shape(Rules.DIRECTION_KNOWN, "direction", direction);
     }
   }
 
@@ -213,7 +224,8 @@ public final class Checkpoints {
   /** {@code dsxir.optimizer_session.checkpoint/v<major>.<minor>}, major 1. */
   private static void checkFormat(String formatId) throws ResumeMismatch {
     if (formatId.isEmpty()) {
-      throw ResumeMismatch.shape("format", "missing format identifier: not a dsxir checkpoint");
+      throw ResumeMismatch.shape(
+          Rules.FORMAT_REQUIRED, "format", "missing format identifier: not a dsxir checkpoint");
     }
     Matcher match = FORMAT_RE.matcher(formatId);
     if (!match.matches()) {
@@ -221,24 +233,28 @@ public final class Checkpoints {
           formatId.codePointCount(0, formatId.length()) > 80
               ? formatId.substring(0, formatId.offsetByCodePoints(0, 80))
               : formatId;
-      throw ResumeMismatch.shape("format", "wrong format identifier \"" + shown + "\"");
+      throw ResumeMismatch.shape(
+          Rules.FORMAT_SHAPE, "format", "wrong format identifier \"" + shown + "\"");
     }
     if (!match.group(1).equals("1")) {
       throw ResumeMismatch.shape(
-          "format", "unsupported major version " + match.group(1) + " (this reader reads 1)");
+          Rules.FORMAT_MAJOR,
+          "format",
+          "unsupported major version " + match.group(1) + " (this reader reads 1)");
     }
   }
 
   private static void checkTimestamp(boolean present, Timestamp stamp, String path)
       throws ResumeMismatch {
     if (!present) {
-      throw ResumeMismatch.shape(path, "is required");
+      throw ResumeMismatch.shape(Rules.TIMESTAMP_REQUIRED, path, "is required");
     }
     if (stamp.getNanos() < 0 || stamp.getNanos() >= 1_000_000_000) {
-      throw ResumeMismatch.shape(path + ".nanos", "must be in [0, 1e9)");
+      throw ResumeMismatch.shape(Rules.TIMESTAMP_NANOS, path + ".nanos", "must be in [0, 1e9)");
     }
     if (stamp.getSeconds() < MIN_SECONDS || stamp.getSeconds() > MAX_SECONDS) {
-      throw ResumeMismatch.shape(path + ".seconds", "outside 0001-01-01..9999-12-31");
+      throw ResumeMismatch.shape(
+          Rules.TIMESTAMP_SECONDS, path + ".seconds", "outside 0001-01-01..9999-12-31");
     }
   }
 
@@ -251,11 +267,12 @@ public final class Checkpoints {
       String at = "progress.trial_log[" + i + "]";
       if (entry.getTrialIdx() != i) {
         throw ResumeMismatch.shape(
+            Rules.TRIAL_TRIAL_IDX,
             at + ".trial_idx",
             "is " + Long.toUnsignedString(entry.getTrialIdx()) + ", must be " + i);
       }
       if (entry.hasScore() && Double.isNaN(entry.getScore())) {
-        throw ResumeMismatch.shape(at + ".score", "NaN is not allowed");
+        throw ResumeMismatch.shape(Rules.FLOAT_NAN, at + ".score", "NaN is not allowed");
       }
       int status = entry.getStatusValue();
       if (status == TrialStatus.TRIAL_STATUS_OK_VALUE) {
@@ -263,7 +280,8 @@ public final class Checkpoints {
       } else if (status == TrialStatus.TRIAL_STATUS_ERROR_VALUE) {
         error++;
       } else {
-        throw ResumeMismatch.shape(at + ".status", "unknown or unspecified status " + status);
+        throw ResumeMismatch.shape(
+            Rules.TRIAL_STATUS, at + ".status", "unknown or unspecified status " + status);
       }
       if (entry.hasStats()) {
         checkTermMap(entry.getStats(), at + ".stats");
@@ -276,11 +294,17 @@ public final class Checkpoints {
     checkBest(progress);
     if (progress.getCompleted() != ok) {
       throw ResumeMismatch.shape(
+          Rules.COUNTERS_COMPLETED,
           "progress.completed",
-          "is " + Long.toUnsignedString(progress.getCompleted()) + ", but " + ok + " trials are ok");
+          "is "
+              + Long.toUnsignedString(progress.getCompleted())
+              + ", but "
+              + ok
+              + " trials are ok");
     }
     if (progress.getErrors() != error) {
       throw ResumeMismatch.shape(
+          Rules.COUNTERS_ERRORS,
           "progress.errors",
           "is "
               + Long.toUnsignedString(progress.getErrors())
@@ -291,6 +315,7 @@ public final class Checkpoints {
     // ok + error is at most the log's length, so it cannot overflow.
     if (Long.compareUnsigned(progress.getAttempts(), ok + error) < 0) {
       throw ResumeMismatch.shape(
+          Rules.COUNTERS_ATTEMPTS,
           "progress.attempts",
           "is "
               + Long.toUnsignedString(progress.getAttempts())
@@ -302,10 +327,11 @@ public final class Checkpoints {
     boolean hasScore = progress.hasBestScore();
     boolean hasIdx = progress.hasBestTrialIdx();
     if (hasScore && Double.isNaN(progress.getBestScore())) {
-      throw ResumeMismatch.shape("progress.best_score", "NaN is not allowed");
+      throw ResumeMismatch.shape(Rules.FLOAT_NAN, "progress.best_score", "NaN is not allowed");
     }
     if (hasScore != hasIdx) {
       throw ResumeMismatch.shape(
+          Rules.BEST_PAIR,
           hasIdx ? "progress.best_score" : "progress.best_trial_idx",
           "best_score and best_trial_idx must be set together");
     }
@@ -315,17 +341,23 @@ public final class Checkpoints {
     long idx = progress.getBestTrialIdx();
     String shownIdx = Long.toUnsignedString(idx);
     if (Long.compareUnsigned(idx, progress.getTrialLogCount()) >= 0) {
-      throw ResumeMismatch.shape("progress.best_trial_idx", shownIdx + " is past the trial log");
+      throw ResumeMismatch.shape(
+          Rules.BEST_TRIAL_IDX_RANGE,
+          "progress.best_trial_idx",
+          shownIdx + " is past the trial log");
     }
     TrialLogEntry best = progress.getTrialLog((int) idx);
     if (best.getStatusValue() != TrialStatus.TRIAL_STATUS_OK_VALUE || !best.hasScore()) {
       throw ResumeMismatch.shape(
-          "progress.best_trial_idx", "trial " + shownIdx + " is not an ok trial with a score");
+          Rules.BEST_TRIAL_IDX_TRIAL,
+          "progress.best_trial_idx",
+          "trial " + shownIdx + " is not an ok trial with a score");
     }
     // Same 64 bits: -0.0 is not 0.0.
     if (Double.doubleToRawLongBits(best.getScore())
         != Double.doubleToRawLongBits(progress.getBestScore())) {
       throw ResumeMismatch.shape(
+          Rules.BEST_SCORE,
           "progress.best_trial_idx",
           "trial "
               + shownIdx
@@ -365,11 +397,13 @@ public final class Checkpoints {
   /** A refusal on its way up the Term tree: each level prepends its part of the path. */
   private static final class Bad extends Exception {
     private static final long serialVersionUID = 1L;
+    private final String rule;
     private final String detail;
     private final transient List<String> parts = new ArrayList<>();
 
-    Bad(String detail) {
+    Bad(String rule, String detail) {
       super(detail, null, false, false);
+      this.rule = rule;
       this.detail = detail;
     }
 
@@ -383,26 +417,26 @@ public final class Checkpoints {
       for (int i = parts.size() - 1; i >= 0; i--) {
         field.append(parts.get(i));
       }
-      return ResumeMismatch.shape(field.toString(), detail);
+      return ResumeMismatch.shape(rule, field.toString(), detail);
     }
   }
 
   private static void check(Term term, int depth) throws Bad {
     if (depth > MAX_TERM_DEPTH) {
-      throw new Bad("nesting deeper than " + MAX_TERM_DEPTH);
+      throw new Bad(Rules.TERM_DEPTH, "nesting deeper than " + MAX_TERM_DEPTH);
     }
     switch (term.getKindCase()) {
       case KIND_NOT_SET:
-        throw new Bad("term has no kind");
+        throw new Bad(Rules.TERM_KIND, "term has no kind");
       case FLOAT_VALUE:
         if (Double.isNaN(term.getFloatValue())) {
-          throw new Bad("NaN is not allowed").at(".float_value");
+          throw new Bad(Rules.FLOAT_NAN, "NaN is not allowed").at(".float_value");
         }
         break;
       case BIGINT_VALUE:
         String problem = bigintProblem(term.getBigintValue());
         if (problem != null) {
-          throw new Bad(problem).at(".bigint_value");
+          throw new Bad(Rules.TERM_BIGINT, problem).at(".bigint_value");
         }
         break;
       case LIST_VALUE:
@@ -449,7 +483,7 @@ public final class Checkpoints {
   /** Checks one map entry; returns the canonical bytes of its key. */
   private static byte[] checkEntry(TermMapEntry entry, int depth, byte[] previous) throws Bad {
     if (!entry.hasKey()) {
-      throw new Bad("map entry has no key");
+      throw new Bad(Rules.TERM_MAP_KEY_REQUIRED, "map entry has no key");
     }
     try {
       check(entry.getKey(), depth);
@@ -457,7 +491,7 @@ public final class Checkpoints {
       throw bad.at(".key");
     }
     if (!entry.hasValue()) {
-      throw new Bad("map entry has no value");
+      throw new Bad(Rules.TERM_MAP_VALUE_REQUIRED, "map entry has no value");
     }
     try {
       check(entry.getValue(), depth);
@@ -468,7 +502,8 @@ public final class Checkpoints {
     if (previous != null) {
       int order = Arrays.compareUnsigned(keyBytes, previous);
       if (order <= 0) {
-        throw new Bad(order == 0 ? "duplicate map key" : "keys are not sorted").at(".key");
+        String problem = order == 0 ? "duplicate map key" : "keys are not sorted";
+        throw new Bad(Rules.TERM_MAP_ORDER, problem).at(".key");
       }
     }
     return keyBytes;

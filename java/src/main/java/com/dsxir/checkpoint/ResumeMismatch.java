@@ -10,9 +10,10 @@ import java.util.StringJoiner;
  *
  * <p>For {@link Checkpoints#decode(byte[])} the reason is always {@code checkpoint_shape}: {@link
  * #field()} is the path of the offending field (FORMAT.md §7, e.g. {@code
- * progress.trial_log[3].stats.entries[0].key}, or {@code <input>} for a size or parse failure) and
- * {@link #detail()} says what is wrong with it. The message reads {@code checkpoint_shape: <field>:
- * <detail>}.
+ * progress.trial_log[3].stats.entries[0].key}, or {@code <input>} for a size or parse failure),
+ * {@link #detail()} says what is wrong with it and {@link #rule()} is the id of the rule it breaks
+ * (a constant of {@link Rules}, e.g. {@code trial.status}). The message reads {@code
+ * checkpoint_shape: <field>: <detail> (rule <id>)}.
  *
  * <p>For the resume gate ({@link Sessions#checkResume}) the reason is {@code optimizer}, {@code
  * sampler_format}, {@code sampler_version}, {@code trainset_hash} or {@code direction}; {@link
@@ -64,15 +65,23 @@ public final class ResumeMismatch extends Exception {
   private final String reason;
   private final String field;
   private final String detail;
+  private final String rule;
   private final transient Object expected;
   private final transient Object got;
 
-  ResumeMismatch(String reason, String field, String detail) {
-    super(reason + ": " + field + ": " + detail);
+  private ResumeMismatch(String rule, String field, String detail) {
+    super(
+        CHECKPOINT_SHAPE
+            + ": "
+            + field
+            + ": "
+            + detail
+            + (rule == null ? "" : " (rule " + rule + ")"));
     this.sessionId = null;
-    this.reason = reason;
+    this.reason = CHECKPOINT_SHAPE;
     this.field = field;
     this.detail = detail;
+    this.rule = rule;
     this.expected = null;
     this.got = null;
   }
@@ -83,12 +92,14 @@ public final class ResumeMismatch extends Exception {
     this.reason = reason;
     this.field = null;
     this.detail = null;
+    this.rule = null;
     this.expected = copy(expected);
     this.got = copy(got);
   }
 
-  static ResumeMismatch shape(String field, String detail) {
-    return new ResumeMismatch(CHECKPOINT_SHAPE, field, detail);
+  /** A refusal of checkpoint bytes: {@code field} breaks {@code rule} (of {@link Rules}). */
+  static ResumeMismatch shape(String rule, String field, String detail) {
+    return new ResumeMismatch(rule, field, detail);
   }
 
   /**
@@ -166,6 +177,14 @@ public final class ResumeMismatch extends Exception {
   /** What is wrong with the field ({@code checkpoint_shape} only, else null). */
   public String detail() {
     return detail;
+  }
+
+  /**
+   * The id of the broken rule, a constant of {@link Rules}, e.g. {@code trial.status} ({@code
+   * checkpoint_shape} only, else null).
+   */
+  public String rule() {
+    return rule;
   }
 
   /**

@@ -155,12 +155,14 @@ public final class Sessions {
   /**
    * The trainset hash of the encoding of one Term of kind {@code list_value} (any valid protobuf
    * encoding, map entries in any order), its items being the examples: the testee's {@code
-   * hash-trainset}. Refusals name {@code <input>} (size, parsing, kind) or the part of an item,
-   * e.g. {@code items[2].map_value.entries[1].key}.
+   * hash-trainset}. Refusals name {@code <input>} (size: rule {@code input.too_large}; parsing or
+   * a kind other than {@code list_value}: {@code input.malformed}) or the part of an item, e.g.
+   * {@code items[2].map_value.entries[1].key}, with the Term rule it breaks.
    */
   static byte[] hashTrainsetInput(byte[] input) throws ResumeMismatch {
     if (input.length > Checkpoints.MAX_INPUT_BYTES) {
       throw ResumeMismatch.shape(
+          Rules.INPUT_TOO_LARGE,
           "<input>",
           "input is "
               + input.length
@@ -172,10 +174,12 @@ public final class Sessions {
       Canonical.canonicalize(input, Term.getDescriptor());
       list = Term.parseFrom(input);
     } catch (Canonical.Malformed | InvalidProtocolBufferException e) {
-      throw ResumeMismatch.shape("<input>", "not a valid protobuf Term: " + e.getMessage());
+      throw ResumeMismatch.shape(
+          Rules.INPUT_MALFORMED, "<input>", "not a valid protobuf Term: " + e.getMessage());
     }
     if (list.getKindCase() != Term.KindCase.LIST_VALUE) {
       throw ResumeMismatch.shape(
+          Rules.INPUT_MALFORMED,
           "<input>",
           "the trainset must be a Term whose kind is list_value, not " + list.getKindCase());
     }
@@ -336,7 +340,9 @@ public final class Sessions {
       String got = directionName(cp);
       if (got == null) {
         throw ResumeMismatch.shape(
-            "direction", Checkpoints.directionRefusal(cp.getDirectionValue()));
+            Rules.DIRECTION_KNOWN,
+            "direction",
+            Checkpoints.directionRefusal(cp.getDirectionValue()));
       }
       if (!got.equals(direction)) {
         throw ResumeMismatch.gate(sid, ResumeMismatch.DIRECTION, direction, got);
@@ -378,12 +384,12 @@ public final class Sessions {
     requireStatus(cp, "record a trial", SessionStatus.SESSION_STATUS_RUNNING);
     String refusedDirection = Checkpoints.directionRefusal(cp.getDirectionValue());
     if (refusedDirection != null) {
-      throw new InvalidCheckpoint("direction", refusedDirection);
+      throw new InvalidCheckpoint("direction", refusedDirection, Rules.DIRECTION_KNOWN);
     }
     boolean lower = cp.getDirectionValue() == Direction.DIRECTION_LOWER_VALUE;
     Double score = trial.score();
     if (score != null && Double.isNaN(score)) {
-      throw new InvalidCheckpoint("score", "NaN is not allowed");
+      throw new InvalidCheckpoint("score", "NaN is not allowed", Rules.FLOAT_NAN);
     }
     if (trial.durationMs() < 0) {
       throw new InvalidCheckpoint("duration_ms", "must be in [0, 2^64), got " + trial.durationMs());

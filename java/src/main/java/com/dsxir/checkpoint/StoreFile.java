@@ -187,6 +187,7 @@ public final class StoreFile {
     byte[] body = Checkpoints.encode(cp);
     if (body.length > MAX_BODY_BYTES) {
       throw ResumeMismatch.shape(
+          Rules.INPUT_TOO_LARGE,
           "<input>",
           "input is " + body.length + " bytes, more than the limit of " + MAX_BODY_BYTES);
     }

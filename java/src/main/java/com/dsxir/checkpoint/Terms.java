@@ -68,14 +68,20 @@ public final class Terms {
 
   private Terms() {}
 
-  /** A refusal on its way up: each level prepends its part of the path. */
+  /**
+   * A refusal on its way up: each level prepends its part of the path. {@code rule} is the id of
+   * the broken rule of the format, or null for a value that breaks none (no Term form, a lone
+   * surrogate).
+   */
   private static final class Bad extends Exception {
     private static final long serialVersionUID = 1L;
+    private final String rule;
     private final String detail;
     private final transient List<String> parts = new ArrayList<>();
 
-    Bad(String detail) {
+    Bad(String rule, String detail) {
       super(detail, null, false, false);
+      this.rule = rule;
       this.detail = detail;
     }
 
@@ -93,7 +99,7 @@ public final class Terms {
     }
 
     InvalidCheckpoint refusal(String root) {
-      return new InvalidCheckpoint(path(root), detail);
+      return new InvalidCheckpoint(path(root), detail, rule);
     }
   }
 
@@ -133,7 +139,7 @@ public final class Terms {
   public static TermMap toTermMap(Object value, String root) {
     try {
       if (!(value instanceof Map<?, ?> || isRecord(value) || value instanceof TermMap)) {
-        throw new Bad(typeName(value) + " is not a mapping");
+        throw new Bad(null, typeName(value) + " is not a mapping");
       }
       return value instanceof TermMap map ? canonicalMap(map, 2) : encodeMap(value, 2);
     } catch (Bad bad) {
@@ -164,7 +170,7 @@ public final class Terms {
 
   private static Term encode(Object value, int depth) throws Bad {
     if (depth > MAX_TERM_DEPTH) {
-      throw new Bad("nesting deeper than " + MAX_TERM_DEPTH);
+      throw new Bad(Rules.TERM_DEPTH, "nesting deeper than " + MAX_TERM_DEPTH);
     }
     if (value == null) {
       return NULL_TERM;
@@ -184,13 +190,13 @@ public final class Terms {
     if (value instanceof Double || value instanceof Float) {
       double d = ((Number) value).doubleValue();
       if (Double.isNaN(d)) {
-        throw new Bad("NaN is not allowed");
+        throw new Bad(Rules.FLOAT_NAN, "NaN is not allowed");
       }
       return Term.newBuilder().setFloatValue(d).build();
     }
     if (value instanceof String s) {
       if (!isValidUnicode(s)) {
-        throw new Bad("string is not valid Unicode (lone surrogate)");
+        throw new Bad(null, "string is not valid Unicode (lone surrogate)");
       }
       return Term.newBuilder().setStringValue(s).build();
     }
@@ -202,7 +208,7 @@ public final class Terms {
     }
     if (value instanceof Atom atom) {
       if (!isValidUnicode(atom.name())) {
-        throw new Bad("atom name is not valid Unicode (lone surrogate)");
+        throw new Bad(null, "atom name is not valid Unicode (lone surrogate)");
       }
       return Term.newBuilder().setAtomValue(atom.name()).build();
     }
@@ -221,7 +227,7 @@ public final class Terms {
     if (value instanceof Map<?, ?> || isRecord(value)) {
       return Term.newBuilder().setMapValue(encodeMap(value, depth + 1)).build();
     }
-    throw new Bad(typeName(value) + " has no Term form");
+    throw new Bad(null, typeName(value) + " has no Term form");
   }
 
   /** An integer: int_value in the int64 range, otherwise the minimal bigint_value. */
@@ -274,6 +280,7 @@ public final class Terms {
     for (Keyed keyed : entries) {
       if (previous != null && Arrays.equals(previous, keyed.key())) {
         throw new Bad(
+            Rules.TERM_MAP_ORDER,
             "duplicate map key (canonical bytes " + HexFormat.of().formatHex(keyed.key()) + ")");
       }
       previous = keyed.key();
@@ -296,7 +303,7 @@ public final class Terms {
         accessor.trySetAccessible();
         item = accessor.invoke(value);
       } catch (IllegalAccessException | InvocationTargetException | RuntimeException e) {
-        throw new Bad("cannot read record component " + component.getName() + ": " + e)
+        throw new Bad(null, "cannot read record component " + component.getName() + ": " + e)
             .at("[" + keyText(component.getName()) + "]");
       }
       out.add(new AbstractMap.SimpleImmutableEntry<>(component.getName(), item));
@@ -397,16 +404,16 @@ public final class Terms {
     try {
       return canonical(term, 1);
     } catch (Bad bad) {
-      throw ResumeMismatch.shape(bad.path(root), bad.detail);
+      throw ResumeMismatch.shape(bad.rule, bad.path(root), bad.detail);
     }
   }
 
   private static Term canonical(Term term, int depth) throws Bad {
     if (term == null) {
-      throw new Bad("null Term");
+      throw new Bad(null, "null Term");
     }
     if (depth > MAX_TERM_DEPTH) {
-      throw new Bad("nesting deeper than " + MAX_TERM_DEPTH);
+      throw new Bad(Rules.TERM_DEPTH, "nesting deeper than " + MAX_TERM_DEPTH);
     }
     Term.Builder out = Term.newBuilder();
     switch (term.getKindCase()) {
@@ -419,24 +426,25 @@ public final class Terms {
       case BIGINT_VALUE:
         String problem = Checkpoints.bigintProblem(term.getBigintValue());
         if (problem != null) {
-          throw new Bad(problem).at(".bigint_value");
+          throw new Bad(Rules.TERM_BIGINT, problem).at(".bigint_value");
         }
         return out.setBigintValue(term.getBigintValue()).build();
       case FLOAT_VALUE:
         if (Double.isNaN(term.getFloatValue())) {
-          throw new Bad("NaN is not allowed").at(".float_value");
+          throw new Bad(Rules.FLOAT_NAN, "NaN is not allowed").at(".float_value");
         }
         return out.setFloatValue(term.getFloatValue()).build();
       case STRING_VALUE:
         if (!isValidUnicode(term.getStringValue())) {
-          throw new Bad("string is not valid Unicode (lone surrogate)").at(".string_value");
+          throw new Bad(null, "string is not valid Unicode (lone surrogate)").at(".string_value");
         }
         return out.setStringValue(term.getStringValue()).build();
       case BYTES_VALUE:
         return out.setBytesValue(term.getBytesValue()).build();
       case ATOM_VALUE:
         if (!isValidUnicode(term.getAtomValue())) {
-          throw new Bad("atom name is not valid Unicode (lone surrogate)").at(".atom_value");
+          throw new Bad(null, "atom name is not valid Unicode (lone surrogate)")
+              .at(".atom_value");
         }
         return out.setAtomValue(term.getAtomValue()).build();
       case LIST_VALUE:
@@ -451,7 +459,7 @@ public final class Terms {
           throw bad.at(".map_value");
         }
       default:
-        throw new Bad("term has no kind");
+        throw new Bad(Rules.TERM_KIND, "term has no kind");
     }
   }
 
@@ -477,7 +485,7 @@ public final class Terms {
       TermMapEntry entry = given.get(i);
       try {
         if (!entry.hasKey()) {
-          throw new Bad("map entry has no key");
+          throw new Bad(Rules.TERM_MAP_KEY_REQUIRED, "map entry has no key");
         }
         Term key;
         try {
@@ -486,7 +494,7 @@ public final class Terms {
           throw bad.at(".key");
         }
         if (!entry.hasValue()) {
-          throw new Bad("map entry has no value");
+          throw new Bad(Rules.TERM_MAP_VALUE_REQUIRED, "map entry has no value");
         }
         Term value;
         try {
@@ -496,7 +504,7 @@ public final class Terms {
         }
         byte[] keyBytes = Checkpoints.termBytes(key);
         if (!seen.add(ByteString.copyFrom(keyBytes))) {
-          throw new Bad("duplicate map key").at(".key");
+          throw new Bad(Rules.TERM_MAP_ORDER, "duplicate map key").at(".key");
         }
         entries.add(
             new Keyed(keyBytes, TermMapEntry.newBuilder().setKey(key).setValue(value).build()));

@@ -108,7 +108,10 @@ class CheckpointsTest {
     ResumeMismatch e =
         assertThrows(ResumeMismatch.class, () -> Checkpoints.decode(cp.toByteArray()));
     assertEquals("checkpoint_shape", e.reason());
-    assertEquals("checkpoint_shape: " + e.field() + ": " + e.detail(), e.getMessage());
+    assertTrue(Rules.ALL.contains(e.rule()), e.getMessage());
+    assertEquals(
+        "checkpoint_shape: " + e.field() + ": " + e.detail() + " (rule " + e.rule() + ")",
+        e.getMessage());
     return e.field();
   }
 
@@ -185,7 +188,8 @@ class CheckpointsTest {
     ResumeMismatch e =
         assertThrows(
             ResumeMismatch.class, () -> Checkpoints.decode(withSuffix(higher, 0x78, 0x02)));
-    assertEquals("checkpoint_shape: direction: unknown direction 2", e.getMessage());
+    assertEquals(
+        "checkpoint_shape: direction: unknown direction 2 (rule direction.known)", e.getMessage());
   }
 
   private static byte[] withSuffix(byte[] bytes, int... suffix) {

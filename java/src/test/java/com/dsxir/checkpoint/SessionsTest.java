@@ -134,13 +134,13 @@ class SessionsTest {
     InvalidCheckpoint e =
         assertThrows(InvalidCheckpoint.class, () -> Sessions.hashTrainset(List.of(1L, meta)));
     // Python: trainset[1]['meta'][0]: NaN is not allowed
-    assertEquals("trainset[1][\"meta\"][0]: NaN is not allowed", e.getMessage());
+    assertEquals("trainset[1][\"meta\"][0]: NaN is not allowed (rule float.nan)", e.getMessage());
     Term noKind = Term.getDefaultInstance();
     e =
         assertThrows(
             InvalidCheckpoint.class,
             () -> Sessions.hashTrainsetTerms(List.of(Terms.toTerm(1L), noKind)));
-    assertEquals("trainset[1]: term has no kind", e.getMessage());
+    assertEquals("trainset[1]: term has no kind (rule term.kind)", e.getMessage());
   }
 
   // --- the resume gate ------------------------------------------------------------------------
@@ -305,7 +305,9 @@ class SessionsTest {
         assertThrows(
             ResumeMismatch.class,
             () -> Sessions.checkResume(unknown, MIPRO, "m.Sampler", 1, null, "higher"));
-    assertEquals("checkpoint_shape: direction: unknown direction 2", e.getMessage());
+    assertEquals(
+        "checkpoint_shape: direction: unknown direction 2 (rule direction.known)", e.getMessage());
+    assertEquals(Rules.DIRECTION_KNOWN, e.rule());
     assertEquals("higher", Sessions.directionName(cp));
     assertEquals("lower", Sessions.directionName(lower));
     assertNull(Sessions.directionName(unknown));
@@ -420,7 +422,7 @@ class SessionsTest {
     Checkpoint before = cp.build();
     InvalidCheckpoint e =
         assertThrows(InvalidCheckpoint.class, () -> Sessions.recordTrial(cp, Trial.ok(1.0)));
-    assertEquals("direction: unknown direction 2", e.getMessage());
+    assertEquals("direction: unknown direction 2 (rule direction.known)", e.getMessage());
     assertEquals(before, cp.build());
   }
 
@@ -443,6 +445,7 @@ class SessionsTest {
                 Sessions.recordTrial(
                     cp, 1.0, TrialStatus.TRIAL_STATUS_UNSPECIFIED, null, null, null, 0));
     assertEquals("status", e.path());
+    assertNull(e.rule());
     Checkpoint copy = Sessions.recordTrial(cp.build(), Trial.ok(2.0));
     assertEquals(3, copy.getProgress().getTrialLogCount());
     assertEquals(2, cp.getProgress().getTrialLogCount());
@@ -454,11 +457,12 @@ class SessionsTest {
     Checkpoint before = cp.build();
     InvalidCheckpoint e =
         assertThrows(InvalidCheckpoint.class, () -> Sessions.recordTrial(cp, Trial.ok(Double.NaN)));
-    assertEquals("score: NaN is not allowed", e.getMessage());
+    assertEquals("score: NaN is not allowed (rule float.nan)", e.getMessage());
     e =
         assertThrows(
             InvalidCheckpoint.class, () -> Sessions.recordTrial(cp, Trial.ok().durationMs(-1)));
     assertEquals("duration_ms", e.path());
+    assertNull(e.rule());
     e =
         assertThrows(
             InvalidCheckpoint.class,
@@ -475,7 +479,7 @@ class SessionsTest {
             () -> Sessions.recordTrial(cp, Trial.ok().bestProgramArtifact("not a map")));
     assertEquals("best_program_artifact: String is not a mapping", e.getMessage());
     e = assertThrows(InvalidCheckpoint.class, () -> Sessions.complete(cp, List.of(1L, Double.NaN)));
-    assertEquals("reason[1]: NaN is not allowed", e.getMessage());
+    assertEquals("reason[1]: NaN is not allowed (rule float.nan)", e.getMessage());
     assertEquals(before, cp.build());
   }
 

@@ -94,6 +94,10 @@ class StoreFileTest {
         ResumeMismatch refused = assertThrows(ResumeMismatch.class, () -> StoreFile.read(data));
         assertEquals(ResumeMismatch.CHECKPOINT_SHAPE, refused.reason());
         assertEquals(get(vector, "field"), refused.field(), refused.getMessage());
+        if (vector.has("rule")) {
+          assertEquals(get(vector, "rule"), refused.rule(), refused.getMessage());
+        }
+        assertTrue(Rules.ALL.contains(refused.rule()), refused.getMessage());
         break;
       default:
         fail("unknown verdict " + get(vector, "verdict"));

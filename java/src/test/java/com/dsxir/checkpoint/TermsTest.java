@@ -143,11 +143,11 @@ class TermsTest {
     InvalidCheckpoint e =
         assertThrows(InvalidCheckpoint.class, () -> Terms.toTerm(List.of(1L, 2L, nan)));
     // Python: value[2]['k']: NaN is not allowed
-    assertEquals("value[2][\"k\"]: NaN is not allowed", e.getMessage());
+    assertEquals("value[2][\"k\"]: NaN is not allowed (rule float.nan)", e.getMessage());
     assertEquals("value[2][\"k\"]", e.path());
 
     e = assertThrows(InvalidCheckpoint.class, () -> Terms.toTerm(Float.NaN));
-    assertEquals("value: NaN is not allowed", e.getMessage());
+    assertEquals("value: NaN is not allowed (rule float.nan)", e.getMessage());
 
     Map<String, Object> inner = Map.of("b", new HashSet<>(Set.of(1L)));
     Map<String, Object> outer = Map.of("a", List.of(1L, inner));
@@ -259,13 +259,14 @@ class TermsTest {
     e =
         assertThrows(
             InvalidCheckpoint.class, () -> Terms.toTermMap(Map.of("k", Double.NaN), "stats"));
-    assertEquals("stats[\"k\"]: NaN is not allowed", e.getMessage());
+    assertEquals("stats[\"k\"]: NaN is not allowed (rule float.nan)", e.getMessage());
     TermMap noValue =
         TermMap.newBuilder()
             .addEntries(TermMapEntry.newBuilder().setKey(Terms.toTerm("k")))
             .build();
     e = assertThrows(InvalidCheckpoint.class, () -> Terms.fromTerm(noValue));
-    assertEquals("term.entries[0]: map entry has no value", e.getMessage());
+    assertEquals(
+        "term.entries[0]: map entry has no value (rule term.map.value_required)", e.getMessage());
   }
 
   private static Term unsortedMap(Object... keysAndValues) {
@@ -297,23 +298,27 @@ class TermsTest {
             .build();
     InvalidCheckpoint e = assertThrows(InvalidCheckpoint.class, () -> Terms.canonicalTerm(dup));
     assertEquals(
-        "term.list_value.items[0].map_value.entries[2].key: duplicate map key", e.getMessage());
+        "term.list_value.items[0].map_value.entries[2].key: duplicate map key"
+            + " (rule term.map.order)",
+        e.getMessage());
 
     Term noKind =
         Term.newBuilder()
             .setTupleValue(TermList.newBuilder().addItems(Term.getDefaultInstance()))
             .build();
     e = assertThrows(InvalidCheckpoint.class, () -> Terms.fromTerm(noKind));
-    assertEquals("term.tuple_value.items[0]: term has no kind", e.getMessage());
+    assertEquals("term.tuple_value.items[0]: term has no kind (rule term.kind)", e.getMessage());
 
     Term notMinimal =
         Term.newBuilder().setBigintValue(ByteString.copyFrom(new byte[] {0, 0, 1})).build();
     e = assertThrows(InvalidCheckpoint.class, () -> Terms.fromTerm(notMinimal));
-    assertEquals("term.bigint_value: big integer is not minimal", e.getMessage());
+    assertEquals(
+        "term.bigint_value: big integer is not minimal (rule term.bigint)", e.getMessage());
     Term fits = Term.newBuilder().setBigintValue(ByteString.copyFrom(new byte[] {1})).build();
     e = assertThrows(InvalidCheckpoint.class, () -> Terms.fromTerm(fits));
     assertEquals(
-        "term.bigint_value: big integer fits in int64; it must be an int_value", e.getMessage());
+        "term.bigint_value: big integer fits in int64; it must be an int_value (rule term.bigint)",
+        e.getMessage());
     Term nan = Term.newBuilder().setFloatValue(Double.NaN).build();
     Term nanInMap =
         Term.newBuilder()
@@ -322,7 +327,9 @@ class TermsTest {
                     .addEntries(TermMapEntry.newBuilder().setKey(Terms.toTerm("k")).setValue(nan)))
             .build();
     e = assertThrows(InvalidCheckpoint.class, () -> Terms.fromTerm(nanInMap));
-    assertEquals("term.map_value.entries[0].value.float_value: NaN is not allowed", e.getMessage());
+    assertEquals(
+        "term.map_value.entries[0].value.float_value: NaN is not allowed (rule float.nan)",
+        e.getMessage());
 
     Term deep = Terms.toTerm(nested(24));
     Term deeper = Term.newBuilder().setListValue(TermList.newBuilder().addItems(deep)).build();

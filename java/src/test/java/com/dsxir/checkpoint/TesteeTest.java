@@ -62,11 +62,13 @@ class TesteeTest {
     assertEquals(3, r.code);
     assertEquals(0, r.out.length);
     assertTrue(r.err.startsWith("checkpoint_shape: <input>: "), r.err);
-    assertTrue(r.err.endsWith("\n") && r.err.indexOf('\n') == r.err.length() - 1, r.err);
+    assertTrue(r.err.endsWith(" (rule input.malformed)\n"), r.err);
+    assertTrue(r.err.indexOf('\n') == r.err.length() - 1, r.err);
 
     r = run(CheckpointsTest.base().toBuilder().setStatusValue(0).build().toByteArray(), "reencode");
     assertEquals(3, r.code);
     assertTrue(r.err.startsWith("checkpoint_shape: status: "), r.err);
+    assertTrue(r.err.endsWith(" (rule status.known)\n"), r.err);
   }
 
   @Test
@@ -99,6 +101,7 @@ class TesteeTest {
     assertEquals(3, responses.readUnsignedByte());
     line = new String(responses.readNBytes(responses.readInt()), StandardCharsets.UTF_8);
     assertTrue(line.startsWith("checkpoint_shape: format: "), line);
+    assertTrue(line.endsWith(" (rule format.required)"), line);
     assertEquals(0, responses.readUnsignedByte());
     assertArrayEquals(bytes, responses.readNBytes(responses.readInt()));
     assertEquals(-1, responses.read());
@@ -134,7 +137,8 @@ class TesteeTest {
     };
     r = run(nan, "hash-trainset");
     assertEquals(3, r.code);
-    assertEquals("checkpoint_shape: items[1].float_value: NaN is not allowed\n", r.err);
+    assertEquals(
+        "checkpoint_shape: items[1].float_value: NaN is not allowed (rule float.nan)\n", r.err);
   }
 
   @Test

@@ -106,17 +106,24 @@ class VectorsTest {
   }
 
   @TestFactory
-  List<DynamicTest> invalidVectorsAreRefusedWithTheirField() throws IOException {
+  List<DynamicTest> invalidVectorsAreRefusedWithTheirFieldAndRule() throws IOException {
     return each(
         "invalid",
         vector -> {
           byte[] bytes = read(vector, "binpb");
           String field = vector.get("field").getAsString();
+          String rule = vector.get("rule").getAsString();
+          assertTrue(Rules.ALL.contains(rule), "not a rule id: " + rule);
           ResumeMismatch e = assertThrows(ResumeMismatch.class, () -> Checkpoints.decode(bytes));
           assertEquals("checkpoint_shape", e.reason());
           assertEquals(field, e.field(), e.getMessage());
+          assertEquals(rule, e.rule(), e.getMessage());
+          assertEquals(
+              "checkpoint_shape: " + field + ": " + e.detail() + " (rule " + rule + ")",
+              e.getMessage());
           e = assertThrows(ResumeMismatch.class, () -> Checkpoints.reencode(bytes));
           assertEquals(field, e.field(), e.getMessage());
+          assertEquals(rule, e.rule(), e.getMessage());
         });
   }
 

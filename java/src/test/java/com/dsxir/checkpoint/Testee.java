@@ -15,7 +15,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.HexFormat;
 
 /**
- * Conformance testee of the Java binding (see tests/conformance).
+ * Conformance testee of the Java binding (see tests/conformance). It is a test source, so the
+ * published jar does not carry it; tests/conformance/testee-java runs it from target/test-classes
+ * with the jar and its dependencies.
  *
  * <ul>
  *   <li>{@code reencode}: checkpoint bytes on stdin, canonical bytes on stdout (exit 0), or one

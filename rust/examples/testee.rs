@@ -1,4 +1,6 @@
-//! Conformance testee of the Rust binding (see tests/conformance).
+//! Conformance testee of the Rust binding (see tests/conformance). An example
+//! of the crate, so the published crate does not carry it;
+//! tests/conformance/testee-rust runs target/release/examples/testee.
 //!
 //! - `testee reencode`: checkpoint bytes on stdin, canonical bytes on stdout
 //!   (exit 0), or one refusal line on stderr (exit 3).

@@ -1,0 +1,111 @@
+//! The rule ids of `dsxir_checkpoint::rules` are exactly those of
+//! spec/checkpoint-rules-v1.json, and every invalid golden vector is refused
+//! with the rule its manifest names.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::PathBuf;
+
+use dsxir_checkpoint::{decode, rules, to_term, Value};
+use serde_json::Value as Json;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn read_json(path: PathBuf) -> Json {
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("JSON")
+}
+
+fn spec_ids() -> Vec<String> {
+    read_json(repo().join("spec/checkpoint-rules-v1.json"))["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|rule| rule["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// The `pub const NAME: &str = "id";` lines of src/rules.rs, as (NAME, id).
+fn constants() -> Vec<(String, String)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/rules.rs");
+    let source = fs::read_to_string(&path).expect("src/rules.rs");
+    source
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("pub const ")?;
+            let (name, value) = rest.split_once(": &str = \"")?;
+            let id = value.strip_suffix("\";")?;
+            Some((name.to_string(), id.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn constants_are_the_ids_of_the_spec() {
+    let ids = spec_ids();
+    assert_eq!(ids.len(), 36);
+    let constants = constants();
+    for (name, id) in &constants {
+        assert_eq!(*name, id.to_uppercase().replace('.', "_"), "{id}");
+    }
+    let declared: BTreeSet<&str> = constants.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(declared.len(), constants.len(), "an id declared twice");
+    let expected: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(declared, expected);
+    assert_eq!(rules::ALL, ids.as_slice());
+}
+
+#[test]
+fn invalid_vectors_are_refused_with_their_rule() {
+    let dir = match std::env::var_os("DSXIR_VECTORS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => repo().join("tests/vectors"),
+    };
+    let manifest = read_json(dir.join("manifest.json"));
+    let invalid = manifest["invalid"].as_array().expect("invalid vectors");
+    assert!(!invalid.is_empty());
+    for vector in invalid {
+        let name = vector["name"].as_str().expect("name");
+        let rule = vector["rule"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: the manifest names no rule"));
+        assert!(rules::ALL.contains(&rule), "{name}: not a rule id: {rule}");
+        let path = dir.join(vector["binpb"].as_str().expect("binpb"));
+        let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let err = decode(&bytes).expect_err(name);
+        assert_eq!(err.rule, Some(rule), "{name}: {err}");
+        assert_eq!(
+            err.field,
+            vector["field"].as_str().expect("field"),
+            "{name}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "checkpoint_shape: {}: {} (rule {rule})",
+                err.field, err.detail
+            ),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn term_refusals_name_their_rule() {
+    let err = to_term(&Value::list([Value::Float(f64::NAN)])).unwrap_err();
+    assert_eq!(err.rule, Some(rules::FLOAT_NAN));
+    assert_eq!(
+        err.to_string(),
+        "value[0]: NaN is not allowed (rule float.nan)"
+    );
+    let err = to_term(&Value::map([(1i64, 1i64), (1i64, 2i64)])).unwrap_err();
+    assert_eq!(err.rule, Some(rules::TERM_MAP_ORDER));
+    let mut deep = Value::Int(1);
+    for _ in 0..dsxir_checkpoint::MAX_TERM_DEPTH {
+        deep = Value::list([deep]);
+    }
+    assert_eq!(to_term(&deep).unwrap_err().rule, Some(rules::TERM_DEPTH));
+}
