@@ -25,7 +25,7 @@ build-typescript: $(TYPESCRIPT_STAMP) ## compile the TypeScript package to dist/
 	rm -rf $(TYPESCRIPT_DIR)/dist
 	cd $(TYPESCRIPT_DIR) && node_modules/.bin/tsc -p tsconfig.json
 
-testee-typescript: build-typescript ## the TypeScript conformance testee
+testee-typescript: build-typescript ## the TypeScript conformance testee (dist/testee/, outside the npm package)
 
 test-typescript: build-typescript ## node --test over the compiled tests
 	cd $(TYPESCRIPT_DIR) && node --test dist/test/*.test.js

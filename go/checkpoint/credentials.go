@@ -308,16 +308,16 @@ func kindsOf(spans []secretSpan) string {
 }
 
 func keyRefusal(path, what, name string) *InvalidCheckpoint {
-	return invalid(path, what+" "+quoteName(name)+" looks like a credential; "+
+	return invalid("", path, what+" "+quoteName(name)+" looks like a credential; "+
 		"redact it (EncodeRedacted) to store a redaction marker instead of its value")
 }
 
 func textRefusal(path string, spans []secretSpan) *InvalidCheckpoint {
-	return invalid(path, "text holds a secret ("+kindsOf(spans)+"); redact it (EncodeRedacted) to store "+Redacted+" in its place")
+	return invalid("", path, "text holds a secret ("+kindsOf(spans)+"); redact it (EncodeRedacted) to store "+Redacted+" in its place")
 }
 
 func keyTextRefusal(path string, spans []secretSpan) *InvalidCheckpoint {
-	return invalid(path, "a key holds a secret ("+kindsOf(spans)+"); keys are never redacted")
+	return invalid("", path, "a key holds a secret ("+kindsOf(spans)+"); keys are never redacted")
 }
 
 func quoteName(name string) string { return "'" + name + "'" }

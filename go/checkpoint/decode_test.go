@@ -291,7 +291,7 @@ func TestDirection(t *testing.T) {
 	if got := shapeField(t, err); got != "direction" {
 		t.Fatalf("direction 2: field %q", got)
 	}
-	if want := "checkpoint_shape: direction: unknown direction 2"; err.Error() != want {
+	if want := "checkpoint_shape: direction: unknown direction 2 (rule direction.known)"; err.Error() != want {
 		t.Fatalf("direction 2: %q, want %q", err.Error(), want)
 	}
 }

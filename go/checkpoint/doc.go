@@ -4,7 +4,8 @@
 //
 //   - Decode parses checkpoint bytes and applies every validation of
 //     FORMAT.md §7 in its order; a refusal is a *ResumeMismatch with reason
-//     "checkpoint_shape" naming the offending field.
+//     "checkpoint_shape" naming the offending field and the id of the rule
+//     it breaks (Rule, one of the constants of rules.go).
 //   - Encode validates a checkpoint, refuses credentials (FORMAT.md §10:
 //     Screen; EncodeRedacted and Redact redact them instead) and writes its
 //     canonical encoding (FORMAT.md §2). Decode does not screen.

@@ -26,8 +26,9 @@ const (
 //
 // With Reason "checkpoint_shape" the bytes are not a valid checkpoint: Field
 // is the path of the offending field (e.g. "progress.trial_log[3].score",
-// "<input>" for size and parse failures), Detail describes the problem and
-// SessionID is the session id read, if any.
+// "<input>" for size and parse failures), Rule the id of the rule it breaks
+// (rules.go, e.g. RuleFloatNaN), Detail describes the problem and SessionID
+// is the session id read, if any.
 // Otherwise Reason is one of "optimizer", "sampler_format",
 // "sampler_version", "trainset_hash" or "direction", Expected is what the
 // caller asked for and Got what the checkpoint holds.
@@ -38,11 +39,14 @@ type ResumeMismatch struct {
 	Got       any
 	Field     string
 	Detail    string
+	Rule      string
 }
 
+// Error reads "checkpoint_shape: <field>: <detail> (rule <id>)" for a
+// checkpoint that is not valid, else the resume gate's message.
 func (e *ResumeMismatch) Error() string {
 	if e.Reason == ReasonCheckpointShape {
-		return "checkpoint_shape: " + e.Field + ": " + e.Detail
+		return "checkpoint_shape: " + e.Field + ": " + e.Detail + ruleSuffix(e.Rule)
 	}
 	got, exp := show(e.Got), show(e.Expected)
 	template, ok := gateMessages[e.Reason]
@@ -98,17 +102,31 @@ func (e *InvalidTransition) Error() string {
 
 // InvalidCheckpoint reports a checkpoint, Term or value that breaks a rule of
 // FORMAT.md when it is written or converted. Path names the offending field
-// (or, for Go values, the element), Detail says what is wrong with it.
+// (or, for Go values, the element), Detail says what is wrong with it, and
+// Rule is the id of the reader's rule it breaks (rules.go); Rule is "" for
+// a refusal that is no reader rule: a credential (FORMAT.md §10) or an
+// argument with no checkpoint form (a Go type ToTerm does not take, a trial
+// status other than ok or error).
 type InvalidCheckpoint struct {
 	Path   string
 	Detail string
+	Rule   string
 }
 
-func (e *InvalidCheckpoint) Error() string { return e.Path + ": " + e.Detail }
+// Error reads "<path>: <detail> (rule <id>)", without the parenthesis when
+// Rule is "".
+func (e *InvalidCheckpoint) Error() string { return e.Path + ": " + e.Detail + ruleSuffix(e.Rule) }
+
+func ruleSuffix(rule string) string {
+	if rule == "" {
+		return ""
+	}
+	return " (rule " + rule + ")"
+}
 
 // shape turns a validation failure into the reader's refusal.
 func shape(sessionID string, err *InvalidCheckpoint) *ResumeMismatch {
-	return &ResumeMismatch{SessionID: sessionID, Reason: ReasonCheckpointShape, Field: err.Path, Detail: err.Detail}
+	return &ResumeMismatch{SessionID: sessionID, Reason: ReasonCheckpointShape, Field: err.Path, Detail: err.Detail, Rule: err.Rule}
 }
 
 // show renders a value of a ResumeMismatch: nil as "none", bytes as lowercase

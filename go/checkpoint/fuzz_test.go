@@ -7,7 +7,7 @@ import (
 )
 
 // FuzzDecode feeds arbitrary bytes to Decode: it must never panic, must
-// refuse with a checkpoint_shape ResumeMismatch naming a field, and what it
+// refuse with a checkpoint_shape ResumeMismatch naming a field and a rule, and what it
 // accepts must re-encode canonically (a second round trip is the identity).
 // It also runs DecodeTrainsetTerm on the same bytes. Seeds: every vector.
 func FuzzDecode(f *testing.F) {
@@ -28,8 +28,8 @@ func FuzzDecode(f *testing.F) {
 		cp, err := Decode(data)
 		if err != nil {
 			var rm *ResumeMismatch
-			if !errors.As(err, &rm) || rm.Reason != ReasonCheckpointShape || rm.Field == "" || rm.Detail == "" {
-				t.Fatalf("refusal is not a checkpoint_shape naming a field: %#v", err)
+			if !errors.As(err, &rm) || rm.Reason != ReasonCheckpointShape || rm.Field == "" || rm.Detail == "" || rm.Rule == "" {
+				t.Fatalf("refusal is not a checkpoint_shape naming a field and a rule: %#v", err)
 			}
 		} else {
 			out, err := Encode(cp)
@@ -48,8 +48,8 @@ func FuzzDecode(f *testing.F) {
 		examples, err := DecodeTrainsetTerm(data)
 		if err != nil {
 			var ic *InvalidCheckpoint
-			if !errors.As(err, &ic) || ic.Path == "" {
-				t.Fatalf("trainset refusal without a path: %#v", err)
+			if !errors.As(err, &ic) || ic.Path == "" || ic.Rule == "" {
+				t.Fatalf("trainset refusal without a path or a rule: %#v", err)
 			}
 			return
 		}

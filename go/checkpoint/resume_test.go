@@ -120,10 +120,10 @@ func TestDecodeRefusalFields(t *testing.T) {
 	if !errors.As(err, &rm) {
 		t.Fatalf("%T", err)
 	}
-	if rm.SessionID != "s1" || rm.Field != "sampler_format.version" || rm.Detail == "" {
+	if rm.SessionID != "s1" || rm.Field != "sampler_format.version" || rm.Detail == "" || rm.Rule != RuleSamplerFormatVersionMin {
 		t.Fatalf("%#v", rm)
 	}
-	if err.Error() != "checkpoint_shape: sampler_format.version: "+rm.Detail {
+	if err.Error() != "checkpoint_shape: sampler_format.version: "+rm.Detail+" (rule sampler_format.version.min)" {
 		t.Fatalf("message %q", err.Error())
 	}
 }

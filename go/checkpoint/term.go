@@ -62,7 +62,7 @@ func ToTerm(v any) (*v1.Term, error) {
 
 func toTerm(v any, path string, level int) (*v1.Term, *InvalidCheckpoint) {
 	if level > MaxTermDepth {
-		return nil, invalid(path, "value nested deeper than "+strconv.Itoa(MaxTermDepth))
+		return nil, invalid(RuleTermDepth, path, "value nested deeper than "+strconv.Itoa(MaxTermDepth))
 	}
 	switch x := v.(type) {
 	case nil:
@@ -91,7 +91,7 @@ func toTerm(v any, path string, level int) (*v1.Term, *InvalidCheckpoint) {
 		return uintTerm(x), nil
 	case *big.Int:
 		if x == nil {
-			return nil, invalid(path, "nil *big.Int")
+			return nil, invalid("", path, "nil *big.Int")
 		}
 		return bigTerm(x), nil
 	case big.Int:
@@ -102,14 +102,14 @@ func toTerm(v any, path string, level int) (*v1.Term, *InvalidCheckpoint) {
 		return floatTerm(float64(x), path)
 	case string:
 		if !utf8.ValidString(x) {
-			return nil, invalid(path, "string is not valid UTF-8")
+			return nil, invalid(RuleInputMalformed, path, "string is not valid UTF-8")
 		}
 		return &v1.Term{Kind: &v1.Term_StringValue{StringValue: x}}, nil
 	case []byte:
 		return &v1.Term{Kind: &v1.Term_BytesValue{BytesValue: bytes.Clone(nonNil(x))}}, nil
 	case Atom:
 		if !utf8.ValidString(string(x)) {
-			return nil, invalid(path, "atom is not valid UTF-8")
+			return nil, invalid(RuleInputMalformed, path, "atom is not valid UTF-8")
 		}
 		return &v1.Term{Kind: &v1.Term_AtomValue{AtomValue: string(x)}}, nil
 	case []any:
@@ -134,12 +134,12 @@ func toTerm(v any, path string, level int) (*v1.Term, *InvalidCheckpoint) {
 		return toMapTerm(m, path, level)
 	case *v1.Term:
 		if x == nil {
-			return nil, invalid(path, "nil *Term")
+			return nil, invalid(RuleTermKind, path, "nil *Term")
 		}
 		// A Term given as a value is re-normalized: maps sorted, duplicates refused.
 		return canonicalTerm(x, path, level)
 	default:
-		return nil, invalid(path, fmt.Sprintf("unsupported type %T", v))
+		return nil, invalid("", path, fmt.Sprintf("unsupported type %T", v))
 	}
 }
 
@@ -170,7 +170,7 @@ func bigTerm(n *big.Int) *v1.Term {
 
 func floatTerm(f float64, path string) (*v1.Term, *InvalidCheckpoint) {
 	if math.IsNaN(f) {
-		return nil, invalid(path, "NaN is not allowed")
+		return nil, invalid(RuleFloatNaN, path, "NaN is not allowed")
 	}
 	return &v1.Term{Kind: &v1.Term_FloatValue{FloatValue: f}}, nil
 }
@@ -207,13 +207,13 @@ func toMapTerm(m Map, path string, level int) (*v1.Term, *InvalidCheckpoint) {
 		}
 		kb, merr := marshalOptions.Marshal(k)
 		if merr != nil {
-			return nil, invalid(p, "cannot encode key: "+merr.Error())
+			return nil, invalid(RuleInputMalformed, p, "cannot encode key: "+merr.Error())
 		}
 		entries[i] = keyedEntry{key: kb, entry: &v1.TermMapEntry{Key: k, Value: val}, pos: i}
 	}
 	out, dup := sortEntries(entries)
 	if dup >= 0 {
-		return nil, invalid(path, "duplicate map key "+showKey(m[dup].Key))
+		return nil, invalid(RuleTermMapOrder, path, "duplicate map key "+showKey(m[dup].Key))
 	}
 	return &v1.Term{Kind: &v1.Term_MapValue{MapValue: &v1.TermMap{Entries: out}}}, nil
 }
@@ -400,14 +400,14 @@ func canonicalMap(m *v1.TermMap, path string, level int) (*v1.TermMap, *InvalidC
 	for i, e := range m.GetEntries() {
 		p := index(path+".entries", i)
 		if e.GetKey() == nil {
-			return nil, invalid(p, "map entry has no key")
+			return nil, invalid(RuleTermMapKeyRequired, p, "map entry has no key")
 		}
 		k, err := canonicalTerm(e.GetKey(), p+".key", level)
 		if err != nil {
 			return nil, err
 		}
 		if e.GetValue() == nil {
-			return nil, invalid(p, "map entry has no value")
+			return nil, invalid(RuleTermMapValueRequired, p, "map entry has no value")
 		}
 		v, err := canonicalTerm(e.GetValue(), p+".value", level)
 		if err != nil {
@@ -415,13 +415,13 @@ func canonicalMap(m *v1.TermMap, path string, level int) (*v1.TermMap, *InvalidC
 		}
 		kb, merr := marshalOptions.Marshal(k)
 		if merr != nil {
-			return nil, invalid(p+".key", "cannot encode key: "+merr.Error())
+			return nil, invalid(RuleInputMalformed, p+".key", "cannot encode key: "+merr.Error())
 		}
 		entries[i] = keyedEntry{key: kb, entry: withUnknown(&v1.TermMapEntry{Key: k, Value: v}, e), pos: i}
 	}
 	out, dup := sortEntries(entries)
 	if dup >= 0 {
-		return nil, invalid(index(path+".entries", dup)+".key", "duplicate map key")
+		return nil, invalid(RuleTermMapOrder, index(path+".entries", dup)+".key", "duplicate map key")
 	}
 	return withUnknown(&v1.TermMap{Entries: out}, m), nil
 }
@@ -472,7 +472,7 @@ func fromItems(items []*v1.Term) []any {
 // `term.map_value.entries[1].key`).
 func FromTermMap(m *v1.TermMap) (Map, error) {
 	if m == nil {
-		return nil, invalid("term", "no map")
+		return nil, invalid("", "term", "no map")
 	}
 	v, err := FromTerm(&v1.Term{Kind: &v1.Term_MapValue{MapValue: m}})
 	if err != nil {

@@ -29,7 +29,7 @@ func HashTrainset(examples []any) ([32]byte, error) {
 		}
 		b, merr := marshalOptions.Marshal(t)
 		if merr != nil {
-			return [32]byte{}, invalid(index("trainset", i), "cannot encode: "+merr.Error())
+			return [32]byte{}, invalid(RuleInputMalformed, index("trainset", i), "cannot encode: "+merr.Error())
 		}
 		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
 		h.Write(n[:])
@@ -49,16 +49,16 @@ func HashTrainset(examples []any) ([32]byte, error) {
 // `items[2].map_value.entries[1].key`.
 func DecodeTrainsetTerm(data []byte) ([]any, error) {
 	if len(data) > MaxInputSize {
-		return nil, invalid(InputPath, "input is "+strconv.Itoa(len(data))+" bytes, more than the limit of "+strconv.Itoa(MaxInputSize))
+		return nil, invalid(RuleInputTooLarge, InputPath, "input is "+strconv.Itoa(len(data))+" bytes, more than the limit of "+strconv.Itoa(MaxInputSize))
 	}
 	t := &v1.Term{}
 	data = maskOverlongVarints(data, t.ProtoReflect().Descriptor())
 	if err := unmarshalOptions.Unmarshal(data, t); err != nil {
-		return nil, invalid(InputPath, "not a protobuf Term: "+parseError(err))
+		return nil, invalid(RuleInputMalformed, InputPath, "not a protobuf Term: "+parseError(err))
 	}
 	list, ok := t.GetKind().(*v1.Term_ListValue)
 	if !ok {
-		return nil, invalid(InputPath, "the trainset must be a Term whose kind is list_value")
+		return nil, invalid(RuleInputMalformed, InputPath, "the trainset must be a Term whose kind is list_value")
 	}
 	items := list.ListValue.GetItems()
 	out := make([]any, len(items))

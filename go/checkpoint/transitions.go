@@ -47,7 +47,7 @@ type Trial struct {
 // requireStatus refuses a transition of cp unless its status is one of allowed.
 func requireStatus(cp *v1.Checkpoint, action string, allowed ...v1.SessionStatus) error {
 	if cp == nil {
-		return invalid(InputPath, "no checkpoint")
+		return invalid(RuleInputMalformed, InputPath, "no checkpoint")
 	}
 	status := cp.GetStatus()
 	if IsTerminal(status) {
@@ -92,10 +92,10 @@ func RecordTrial(cp *v1.Checkpoint, t Trial) (uint64, error) {
 		status = v1.TrialStatus_TRIAL_STATUS_OK
 	}
 	if status != v1.TrialStatus_TRIAL_STATUS_OK && status != v1.TrialStatus_TRIAL_STATUS_ERROR {
-		return 0, invalid("status", fmt.Sprintf("must be ok or error, got %d", int32(t.Status)))
+		return 0, invalid("", "status", fmt.Sprintf("must be ok or error, got %d", int32(t.Status)))
 	}
 	if t.Score != nil && math.IsNaN(*t.Score) {
-		return 0, invalid("score", "NaN is not allowed")
+		return 0, invalid(RuleFloatNaN, "score", "NaN is not allowed")
 	}
 	w := &credentialWalk{redact: t.RedactSecrets}
 	entry := &v1.TrialLogEntry{Status: status, DurationMs: t.DurationMs}
@@ -201,7 +201,7 @@ func screenedMap(w *credentialWalk, v any, root string) (*v1.TermMap, *InvalidCh
 		}
 		m = t.GetMapValue()
 	default:
-		return nil, invalid(root, fmt.Sprintf("unsupported type %T: want a Map, a map[string]any or a *TermMap", v))
+		return nil, invalid("", root, fmt.Sprintf("unsupported type %T: want a Map, a map[string]any or a *TermMap", v))
 	}
 	if w.redact {
 		// Redaction rewrites in place; the caller's values stay as they were.

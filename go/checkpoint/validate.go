@@ -49,12 +49,12 @@ var (
 // the path of the first offending field.
 func Decode(data []byte) (*v1.Checkpoint, error) {
 	if len(data) > MaxInputSize {
-		return nil, shape("", invalid(InputPath, "input is "+strconv.Itoa(len(data))+" bytes, more than the limit of "+strconv.Itoa(MaxInputSize)))
+		return nil, shape("", invalid(RuleInputTooLarge, InputPath, "input is "+strconv.Itoa(len(data))+" bytes, more than the limit of "+strconv.Itoa(MaxInputSize)))
 	}
 	cp := &v1.Checkpoint{}
 	data = maskOverlongVarints(data, cp.ProtoReflect().Descriptor())
 	if err := unmarshalOptions.Unmarshal(data, cp); err != nil {
-		return nil, shape("", invalid(InputPath, "not a protobuf Checkpoint: "+parseError(err)))
+		return nil, shape("", invalid(RuleInputMalformed, InputPath, "not a protobuf Checkpoint: "+parseError(err)))
 	}
 	if err := validateCheckpoint(cp); err != nil {
 		return nil, shape(cp.GetSessionId(), err)
@@ -80,7 +80,7 @@ func Encode(cp *v1.Checkpoint) ([]byte, error) {
 func marshalCheckpoint(cp *v1.Checkpoint) ([]byte, error) {
 	b, err := marshalOptions.Marshal(cp)
 	if err != nil {
-		return nil, invalid(InputPath, "cannot encode: "+err.Error())
+		return nil, invalid(RuleInputMalformed, InputPath, "cannot encode: "+err.Error())
 	}
 	return b, nil
 }
@@ -109,8 +109,10 @@ func parseError(err error) string {
 	return strings.NewReplacer("\u00a0", " ", "\n", " ", "\r", " ").Replace(err.Error())
 }
 
-func invalid(path, detail string) *InvalidCheckpoint {
-	return &InvalidCheckpoint{Path: path, Detail: detail}
+// invalid is the refusal of rule (an id of rules.go, or "" for no reader
+// rule) at path.
+func invalid(rule, path, detail string) *InvalidCheckpoint {
+	return &InvalidCheckpoint{Path: path, Detail: detail, Rule: rule}
 }
 
 func join(path, field string) string {
@@ -124,82 +126,85 @@ func index(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
 
+// checkString refuses text that is not valid UTF-8, which no protobuf
+// encoding of a string field holds (a parsed message always has it right).
 func checkString(s, path string) *InvalidCheckpoint {
 	if !utf8.ValidString(s) {
-		return invalid(path, "not valid UTF-8")
+		return invalid(RuleInputMalformed, path, "not valid UTF-8")
 	}
 	return nil
 }
 
-func checkRequiredString(s, path string) *InvalidCheckpoint {
+// checkRequiredString refuses empty text (rule) and text checkString refuses.
+func checkRequiredString(s, path, rule string) *InvalidCheckpoint {
 	if s == "" {
-		return invalid(path, "missing or empty")
+		return invalid(rule, path, "missing or empty")
 	}
 	return checkString(s, path)
 }
 
 func checkTimestamp(ts *timestamppb.Timestamp, path string) *InvalidCheckpoint {
 	if ts == nil {
-		return invalid(path, "missing timestamp")
+		return invalid(RuleTimestampRequired, path, "missing timestamp")
 	}
 	if ts.Nanos < 0 || ts.Nanos >= 1_000_000_000 {
-		return invalid(path+".nanos", strconv.FormatInt(int64(ts.Nanos), 10)+" is outside [0, 1e9)")
+		return invalid(RuleTimestampNanos, path+".nanos", strconv.FormatInt(int64(ts.Nanos), 10)+" is outside [0, 1e9)")
 	}
 	if ts.Seconds < minTimestampSeconds || ts.Seconds > maxTimestampSeconds {
-		return invalid(path+".seconds", strconv.FormatInt(ts.Seconds, 10)+" is outside 0001-01-01..9999-12-31")
+		return invalid(RuleTimestampSeconds, path+".seconds", strconv.FormatInt(ts.Seconds, 10)+" is outside 0001-01-01..9999-12-31")
 	}
 	return nil
 }
 
 func checkFormat(f string) *InvalidCheckpoint {
 	if f == "" {
-		return invalid("format", "missing format identifier")
+		return invalid(RuleFormatRequired, "format", "missing format identifier")
 	}
 	m := formatPattern.FindStringSubmatch(f)
 	if m == nil {
-		return invalid("format", "wrong format "+strconv.Quote(f))
+		return invalid(RuleFormatShape, "format", "wrong format "+strconv.Quote(f))
 	}
 	if m[1] != "1" {
-		return invalid("format", "unsupported major version "+m[1]+" in "+strconv.Quote(f))
+		return invalid(RuleFormatMajor, "format", "unsupported major version "+m[1]+" in "+strconv.Quote(f))
 	}
 	return nil
 }
 
 func validateCheckpoint(cp *v1.Checkpoint) *InvalidCheckpoint {
 	if cp == nil {
-		return invalid(InputPath, "no checkpoint")
+		return invalid(RuleInputMalformed, InputPath, "no checkpoint")
 	}
 	if err := checkFormat(cp.GetFormat()); err != nil {
 		return err
 	}
-	if err := checkRequiredString(cp.GetSessionId(), "session_id"); err != nil {
+	if err := checkRequiredString(cp.GetSessionId(), "session_id", RuleSessionIDRequired); err != nil {
 		return err
 	}
-	if err := checkRequiredString(cp.GetOptimizer(), "optimizer"); err != nil {
+	if err := checkRequiredString(cp.GetOptimizer(), "optimizer", RuleOptimizerRequired); err != nil {
 		return err
 	}
 	for i, opt := range cp.GetOptimizerOpts() {
 		p := index("optimizer_opts", i)
 		if opt == nil {
-			return invalid(p, "missing option entry")
+			return invalid(RuleInputMalformed, p, "missing option entry")
 		}
-		if err := checkRequiredString(opt.GetKey(), p+".key"); err != nil {
+		if err := checkRequiredString(opt.GetKey(), p+".key", RuleOptimizerOptsKeyRequired); err != nil {
 			return err
 		}
 		if opt.GetValue() == nil {
-			return invalid(p+".value", "missing value")
+			return invalid(RuleOptimizerOptsValueRequired, p+".value", "missing value")
 		}
 		if err := checkTerm(opt.GetValue(), p+".value", 1); err != nil {
 			return err
 		}
 	}
 	if cp.ProgramModule != nil {
-		if err := checkRequiredString(cp.GetProgramModule(), "program_module"); err != nil {
+		if err := checkRequiredString(cp.GetProgramModule(), "program_module", RuleProgramModuleNotEmpty); err != nil {
 			return err
 		}
 	}
 	if n := len(cp.GetTrainsetHash()); n != 32 {
-		return invalid("trainset_hash", "must be 32 bytes, got "+strconv.Itoa(n))
+		return invalid(RuleTrainsetHashLength, "trainset_hash", "must be 32 bytes, got "+strconv.Itoa(n))
 	}
 	if err := checkTimestamp(cp.GetCreatedAt(), "created_at"); err != nil {
 		return err
@@ -217,16 +222,16 @@ func validateCheckpoint(cp *v1.Checkpoint) *InvalidCheckpoint {
 	}
 	sf := cp.GetSamplerFormat()
 	if sf == nil {
-		return invalid("sampler_format", "missing sampler format")
+		return invalid(RuleSamplerFormatRequired, "sampler_format", "missing sampler format")
 	}
-	if err := checkRequiredString(sf.GetModule(), "sampler_format.module"); err != nil {
+	if err := checkRequiredString(sf.GetModule(), "sampler_format.module", RuleSamplerFormatModuleRequired); err != nil {
 		return err
 	}
 	if sf.GetVersion() < 1 {
-		return invalid("sampler_format.version", "must be at least 1")
+		return invalid(RuleSamplerFormatVersionMin, "sampler_format.version", "must be at least 1")
 	}
 	if _, ok := statusNames[cp.GetStatus()]; !ok {
-		return invalid("status", "unknown session status "+strconv.Itoa(int(cp.GetStatus())))
+		return invalid(RuleStatusKnown, "status", "unknown session status "+strconv.Itoa(int(cp.GetStatus())))
 	}
 	if tr := cp.GetTerminalReason(); tr != nil {
 		if err := checkTerm(tr, "terminal_reason", 1); err != nil {
@@ -240,26 +245,26 @@ func validateCheckpoint(cp *v1.Checkpoint) *InvalidCheckpoint {
 // v1.0 checkpoint's) and lower (1).
 func checkDirection(d v1.Direction) *InvalidCheckpoint {
 	if d != v1.Direction_DIRECTION_HIGHER && d != v1.Direction_DIRECTION_LOWER {
-		return invalid("direction", "unknown direction "+strconv.Itoa(int(d)))
+		return invalid(RuleDirectionKnown, "direction", "unknown direction "+strconv.Itoa(int(d)))
 	}
 	return nil
 }
 
 func checkProgress(pr *v1.Progress) *InvalidCheckpoint {
 	if pr == nil {
-		return invalid("progress", "missing progress")
+		return invalid(RuleProgressRequired, "progress", "missing progress")
 	}
 	var ok, failed uint64
 	for i, e := range pr.GetTrialLog() {
 		p := index("progress.trial_log", i)
 		if e == nil {
-			return invalid(p, "missing trial log entry")
+			return invalid(RuleInputMalformed, p, "missing trial log entry")
 		}
 		if e.GetTrialIdx() != uint64(i) {
-			return invalid(p+".trial_idx", "is "+strconv.FormatUint(e.GetTrialIdx(), 10)+", must be its position "+strconv.Itoa(i))
+			return invalid(RuleTrialTrialIdx, p+".trial_idx", "is "+strconv.FormatUint(e.GetTrialIdx(), 10)+", must be its position "+strconv.Itoa(i))
 		}
 		if e.Score != nil && math.IsNaN(*e.Score) {
-			return invalid(p+".score", "NaN is not allowed")
+			return invalid(RuleFloatNaN, p+".score", "NaN is not allowed")
 		}
 		switch e.GetStatus() {
 		case v1.TrialStatus_TRIAL_STATUS_OK:
@@ -267,7 +272,7 @@ func checkProgress(pr *v1.Progress) *InvalidCheckpoint {
 		case v1.TrialStatus_TRIAL_STATUS_ERROR:
 			failed++
 		default:
-			return invalid(p+".status", "trial status must be OK or ERROR, got "+strconv.Itoa(int(e.GetStatus())))
+			return invalid(RuleTrialStatus, p+".status", "trial status must be OK or ERROR, got "+strconv.Itoa(int(e.GetStatus())))
 		}
 		if e.GetStats() != nil {
 			if err := checkTermMap(e.GetStats(), p+".stats", termMapLevel); err != nil {
@@ -294,37 +299,37 @@ func checkProgress(pr *v1.Progress) *InvalidCheckpoint {
 		return err
 	}
 	if pr.BestScore != nil && math.IsNaN(*pr.BestScore) {
-		return invalid("progress.best_score", "NaN is not allowed")
+		return invalid(RuleFloatNaN, "progress.best_score", "NaN is not allowed")
 	}
 	// The one that is missing is reported.
 	if pr.BestScore == nil && pr.BestTrialIdx != nil {
-		return invalid("progress.best_score", "best_score and best_trial_idx must be set together")
+		return invalid(RuleBestPair, "progress.best_score", "best_score and best_trial_idx must be set together")
 	}
 	if pr.BestScore != nil && pr.BestTrialIdx == nil {
-		return invalid("progress.best_trial_idx", "best_score and best_trial_idx must be set together")
+		return invalid(RuleBestPair, "progress.best_trial_idx", "best_score and best_trial_idx must be set together")
 	}
 	if pr.BestTrialIdx != nil {
 		idx := *pr.BestTrialIdx
 		log := pr.GetTrialLog()
 		if idx >= uint64(len(log)) {
-			return invalid("progress.best_trial_idx", "names no entry of the trial log")
+			return invalid(RuleBestTrialIdxRange, "progress.best_trial_idx", "names no entry of the trial log")
 		}
 		best := log[idx]
 		if best.GetStatus() != v1.TrialStatus_TRIAL_STATUS_OK || best.Score == nil {
-			return invalid("progress.best_trial_idx", "names a trial that is not an ok trial with a score")
+			return invalid(RuleBestTrialIdxTrial, "progress.best_trial_idx", "names a trial that is not an ok trial with a score")
 		}
 		if math.Float64bits(*best.Score) != math.Float64bits(*pr.BestScore) {
-			return invalid("progress.best_trial_idx", "names an entry whose score differs from best_score")
+			return invalid(RuleBestScore, "progress.best_trial_idx", "names an entry whose score differs from best_score")
 		}
 	}
 	if pr.GetCompleted() != ok {
-		return invalid("progress.completed", "is "+strconv.FormatUint(pr.GetCompleted(), 10)+", the trial log has "+strconv.FormatUint(ok, 10)+" ok entries")
+		return invalid(RuleCountersCompleted, "progress.completed", "is "+strconv.FormatUint(pr.GetCompleted(), 10)+", the trial log has "+strconv.FormatUint(ok, 10)+" ok entries")
 	}
 	if pr.GetErrors() != failed {
-		return invalid("progress.errors", "is "+strconv.FormatUint(pr.GetErrors(), 10)+", the trial log has "+strconv.FormatUint(failed, 10)+" error entries")
+		return invalid(RuleCountersErrors, "progress.errors", "is "+strconv.FormatUint(pr.GetErrors(), 10)+", the trial log has "+strconv.FormatUint(failed, 10)+" error entries")
 	}
 	if pr.GetAttempts() < ok+failed {
-		return invalid("progress.attempts", "is "+strconv.FormatUint(pr.GetAttempts(), 10)+", less than completed + errors")
+		return invalid(RuleCountersAttempts, "progress.attempts", "is "+strconv.FormatUint(pr.GetAttempts(), 10)+", less than completed + errors")
 	}
 	return nil
 }
@@ -357,19 +362,19 @@ func checkTerm(t *v1.Term, path string, level int) *InvalidCheckpoint {
 // items or entries: depth, kind set, NaN, bigint, UTF-8.
 func checkTermNode(t *v1.Term, path string, level int) *InvalidCheckpoint {
 	if level > MaxTermDepth {
-		return invalid(path, "nesting deeper than "+strconv.Itoa(MaxTermDepth))
+		return invalid(RuleTermDepth, path, "nesting deeper than "+strconv.Itoa(MaxTermDepth))
 	}
 	if k := t.GetKind(); k == nil || reflect.ValueOf(k).IsNil() { // a Go-built Term may hold a typed nil
-		return invalid(path, "term has no kind")
+		return invalid(RuleTermKind, path, "term has no kind")
 	}
 	switch k := t.GetKind().(type) {
 	case *v1.Term_FloatValue:
 		if math.IsNaN(k.FloatValue) {
-			return invalid(join(path, "float_value"), "NaN is not allowed")
+			return invalid(RuleFloatNaN, join(path, "float_value"), "NaN is not allowed")
 		}
 	case *v1.Term_BigintValue:
 		if msg := checkBigint(k.BigintValue); msg != "" {
-			return invalid(join(path, "bigint_value"), msg)
+			return invalid(RuleTermBigint, join(path, "bigint_value"), msg)
 		}
 	case *v1.Term_StringValue:
 		return checkString(k.StringValue, join(path, "string_value"))
@@ -396,27 +401,27 @@ func checkTermMap(m *v1.TermMap, path string, level int) *InvalidCheckpoint {
 	for i, e := range m.GetEntries() {
 		p := index(path+".entries", i)
 		if e.GetKey() == nil {
-			return invalid(p, "map entry has no key")
+			return invalid(RuleTermMapKeyRequired, p, "map entry has no key")
 		}
 		if err := checkTerm(e.GetKey(), p+".key", level); err != nil {
 			return err
 		}
 		if e.GetValue() == nil {
-			return invalid(p, "map entry has no value")
+			return invalid(RuleTermMapValueRequired, p, "map entry has no value")
 		}
 		if err := checkTerm(e.GetValue(), p+".value", level); err != nil {
 			return err
 		}
 		kb, err := marshalOptions.Marshal(e.GetKey())
 		if err != nil {
-			return invalid(p+".key", "cannot encode key: "+err.Error())
+			return invalid(RuleInputMalformed, p+".key", "cannot encode key: "+err.Error())
 		}
 		if i > 0 {
 			switch c := bytes.Compare(prev, kb); {
 			case c == 0:
-				return invalid(p+".key", "duplicate map key")
+				return invalid(RuleTermMapOrder, p+".key", "duplicate map key")
 			case c > 0:
-				return invalid(p+".key", "keys are not sorted by their canonical bytes")
+				return invalid(RuleTermMapOrder, p+".key", "keys are not sorted by their canonical bytes")
 			}
 		}
 		prev = kb

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -26,8 +28,8 @@ type manifest struct {
 		KnownOnly                string `json:"known_only"`
 	} `json:"unknown"`
 	Invalid []struct {
-		Name, Binpb, Field, Description string
-		ProtobufLevel                   bool `json:"protobuf_level"`
+		Name, Binpb, Field, Rule, Description string
+		ProtobufLevel                         bool `json:"protobuf_level"`
 	} `json:"invalid"`
 	Noncanonical []struct {
 		Name, Binpb, Canonical, Description string
@@ -165,6 +167,14 @@ func TestInvalidVectors(t *testing.T) {
 			}
 			if got := shapeField(t, err); got != v.Field {
 				t.Fatalf("field %q, want %q: %v", got, v.Field, err)
+			}
+			want := vectorRule(t, v.Name, v.Rule)
+			var rm *ResumeMismatch
+			if !errors.As(err, &rm) || rm.Rule != want {
+				t.Fatalf("rule %q, want %q: %v", rm.Rule, want, err)
+			}
+			if suffix := " (rule " + want + ")"; !strings.HasSuffix(err.Error(), suffix) {
+				t.Fatalf("message %q does not end with %q", err.Error(), suffix)
 			}
 			// A plain protobuf parser refuses exactly the protobuf-level vectors.
 			perr := unmarshalOptions.Unmarshal(in, &v1.Checkpoint{})

@@ -174,7 +174,7 @@ func Write(generation uint64, cp *v1.Checkpoint) ([]byte, error) {
 		return nil, err
 	}
 	if len(body) > MaxBodyBytes {
-		return nil, &checkpoint.InvalidCheckpoint{Path: checkpoint.InputPath,
+		return nil, &checkpoint.InvalidCheckpoint{Path: checkpoint.InputPath, Rule: checkpoint.RuleInputTooLarge,
 			Detail: fmt.Sprintf("%d bytes, more than the limit of %d", len(body), MaxBodyBytes)}
 	}
 	summary := encodeSummary(summaryOf(cp))

@@ -21,6 +21,7 @@ import { clone, toBinary } from "@bufbuild/protobuf";
 import { type Checkpoint, CheckpointSchema } from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
 import { redact, screen } from "./credentials.js";
 import { AlreadyTerminal, InvalidCheckpoint, ResumeMismatch } from "./errors.js";
+import { Rule, type RuleId } from "./rules.js";
 import { type DirectionName, directionName, isTerminal, statusName } from "./status.js";
 import { termBytes } from "./term.js";
 import { check, MAX_CHECKPOINT_BYTES } from "./validate.js";
@@ -66,36 +67,42 @@ export function encode(cp: Checkpoint, options: EncodeOptions = {}): Uint8Array 
  * Returns a checkpoint that keeps every rule of FORMAT.md, or throws
  * {@link ResumeMismatch} with reason `checkpoint_shape` whose `field` names
  * the offending field (`<input>` for input over the size limit or not
- * protobuf at all). Unknown fields of a newer minor version are kept and
+ * protobuf at all) and `rule` the rule it breaks. Unknown fields of a newer minor version are kept and
  * written back by {@link encode}.
  */
 export function decode(bytes: Uint8Array): Checkpoint {
   if (!(bytes instanceof Uint8Array)) {
-    throw shape(null, "<input>", "input must be a Uint8Array");
+    throw shape(null, "<input>", "input must be a Uint8Array", Rule.INPUT_MALFORMED);
   }
   if (bytes.length > MAX_CHECKPOINT_BYTES) {
-    throw shape(null, "<input>", `${bytes.length} bytes, over the limit of ${MAX_CHECKPOINT_BYTES}`);
+    const detail = `${bytes.length} bytes, over the limit of ${MAX_CHECKPOINT_BYTES}`;
+    throw shape(null, "<input>", detail, Rule.INPUT_TOO_LARGE);
   }
   let cp: Checkpoint;
   try {
     cp = parse(CheckpointSchema, bytes);
   } catch (e) {
     // Any parse failure of untrusted bytes is a refusal.
-    throw shape(null, "<input>", `not a protobuf checkpoint (${e instanceof Error ? e.message : String(e)})`);
+    throw shape(
+      null,
+      "<input>",
+      `not a protobuf checkpoint (${e instanceof Error ? e.message : String(e)})`,
+      Rule.INPUT_MALFORMED,
+    );
   }
   try {
     check(cp);
   } catch (e) {
     if (e instanceof InvalidCheckpoint) {
-      throw shape(cp.sessionId || null, e.path, e.detail);
+      throw shape(cp.sessionId || null, e.path, e.detail, e.rule);
     }
     throw e;
   }
   return cp;
 }
 
-function shape(sessionId: string | null, field: string, detail: string): ResumeMismatch {
-  return new ResumeMismatch(sessionId, "checkpoint_shape", null, null, { field, detail });
+function shape(sessionId: string | null, field: string, detail: string, rule: RuleId | null): ResumeMismatch {
+  return new ResumeMismatch(sessionId, "checkpoint_shape", null, null, { field, detail, rule });
 }
 
 /**
@@ -185,7 +192,7 @@ export function checkResume(cp: Checkpoint, expect: ResumeExpectation): void {
   if (expect.direction !== undefined) {
     const direction = directionName(cp);
     if (direction === undefined) {
-      throw shape(sid, "direction", `unknown direction ${String(cp.direction)}`);
+      throw shape(sid, "direction", `unknown direction ${String(cp.direction)}`, Rule.DIRECTION_KNOWN);
     }
     if (expect.direction !== direction) {
       throw new ResumeMismatch(sid, "direction", expect.direction, direction);

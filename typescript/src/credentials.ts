@@ -301,6 +301,7 @@ function keyRefusal(path: string, what: string, name: string): InvalidCheckpoint
     path,
     `${what} ${JSON.stringify(name)} looks like a credential; encode with { redactSecrets: true } ` +
       "to store a redaction marker instead of its value",
+    null,
   );
 }
 
@@ -308,11 +309,12 @@ function textRefusal(path: string, spans: Span[]): InvalidCheckpoint {
   return new InvalidCheckpoint(
     path,
     `text holds a secret (${kinds(spans)}); encode with { redactSecrets: true } to store ${REDACTED} in its place`,
+    null,
   );
 }
 
 function keyTextRefusal(path: string, spans: Span[]): InvalidCheckpoint {
-  return new InvalidCheckpoint(path, `a key holds a secret (${kinds(spans)}); keys are never redacted`);
+  return new InvalidCheckpoint(path, `a key holds a secret (${kinds(spans)}); keys are never redacted`, null);
 }
 
 /** Whether a value cannot carry a credential: null, a boolean, a number, `""` or the marker. */

@@ -5,6 +5,8 @@
  * Messages read the same as in the other bindings of the format.
  */
 
+import type { RuleId } from "./rules.js";
+
 /** Base class of every error raised by this library. */
 export class CheckpointError extends Error {
   constructor(message: string) {
@@ -17,18 +19,29 @@ export class CheckpointError extends Error {
  * A checkpoint (or a value meant for one) breaks a rule of FORMAT.md.
  *
  * `path` names the offending field, e.g. `progress.trial_log[3].score`;
- * `detail` says what is wrong with it. {@link encode} throws it; {@link decode}
- * turns it into a {@link ResumeMismatch} with reason `checkpoint_shape`.
+ * `detail` says what is wrong with it; `rule` is the id of the reader's rule
+ * it breaks ({@link RuleId}), or `null` for a refusal that is no reader rule (a
+ * credential, FORMAT.md §10, or an argument with no checkpoint form). The
+ * message is `<path>: <detail> (rule <id>)`. {@link encode} throws it;
+ * {@link decode} turns it into a {@link ResumeMismatch} with reason
+ * `checkpoint_shape`.
  */
 export class InvalidCheckpoint extends CheckpointError {
   readonly path: string;
   readonly detail: string;
+  readonly rule: RuleId | null;
 
-  constructor(path: string, detail: string) {
-    super(`${path}: ${detail}`);
+  constructor(path: string, detail: string, rule: RuleId | null) {
+    super(`${path}: ${detail}${ruleSuffix(rule)}`);
     this.path = path;
     this.detail = detail;
+    this.rule = rule;
   }
+}
+
+/** ` (rule <id>)`, the end of a refusal's message; empty without a rule. */
+function ruleSuffix(rule: RuleId | null): string {
+  return rule === null ? "" : ` (rule ${rule})`;
 }
 
 /** A value with no Term form (a function, `undefined`, a Date, …), naming its path. */
@@ -57,7 +70,9 @@ export type MismatchReason =
  * A checkpoint cannot be used to resume a session.
  *
  * `reason` is `checkpoint_shape` (the bytes are not a valid checkpoint;
- * `field` names the offending field and `detail` the problem), `optimizer`,
+ * `field` names the offending field, `detail` the problem and `rule` the id
+ * of the rule it breaks; the message is
+ * `checkpoint_shape: <field>: <detail> (rule <id>)`), `optimizer`,
  * `sampler_format`, `sampler_version`, `trainset_hash` or `direction`. `expected` is what
  * the caller asked for, `got` what the checkpoint holds.
  */
@@ -68,19 +83,21 @@ export class ResumeMismatch extends CheckpointError {
   readonly got: unknown;
   readonly field: string | null;
   readonly detail: string | null;
+  readonly rule: RuleId | null;
 
   constructor(
     sessionId: string | null,
     reason: MismatchReason,
     expected: unknown = null,
     got: unknown = null,
-    options: { field?: string; detail?: string } = {},
+    options: { field?: string; detail?: string; rule?: RuleId | null } = {},
   ) {
     const field = options.field ?? null;
     const detail = options.detail ?? null;
+    const rule = options.rule ?? null;
     super(
       reason === "checkpoint_shape"
-        ? `checkpoint_shape: ${field}: ${detail}`
+        ? `checkpoint_shape: ${field}: ${detail}${ruleSuffix(rule)}`
         : `cannot resume session "${sessionId}": ${reason}: ` + gateMessage(reason, show(got), show(expected)),
     );
     this.sessionId = sessionId;
@@ -89,6 +106,7 @@ export class ResumeMismatch extends CheckpointError {
     this.got = got;
     this.field = field;
     this.detail = detail;
+    this.rule = rule;
   }
 }
 

@@ -34,6 +34,7 @@ export {
   hex,
   type MismatchReason,
 } from "./errors.js";
+export { Rule, isRuleId, type RuleId } from "./rules.js";
 export {
   Atom,
   MAX_TERM_DEPTH,

@@ -18,6 +18,7 @@
 
 import { decode, encode, statusName } from "./checkpoint.js";
 import { CheckpointError, hex, InvalidCheckpoint, type ResumeMismatch } from "./errors.js";
+import { Rule } from "./rules.js";
 import type { Checkpoint } from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
 import { check, MAX_CHECKPOINT_BYTES } from "./validate.js";
 
@@ -188,7 +189,8 @@ export function writeStoreFile(generation: bigint | number, cp: Checkpoint): Uin
   }
   const body = encode(cp);
   if (body.length > MAX_BODY_BYTES) {
-    throw new InvalidCheckpoint("<input>", `${body.length} bytes, over the limit of ${MAX_BODY_BYTES}`);
+    const detail = `${body.length} bytes, over the limit of ${MAX_BODY_BYTES}`;
+    throw new InvalidCheckpoint("<input>", detail, Rule.INPUT_TOO_LARGE);
   }
   const summary = summaryBytes(summaryOf(cp));
   if (summary.length > MAX_SUMMARY_BYTES) {

@@ -44,6 +44,7 @@ import {
   TermSchema,
 } from "./gen/dsxir/optimizer_session/v1/term_pb.js";
 import { hex, InvalidCheckpoint, TermTypeError } from "./errors.js";
+import { Rule, type RuleId } from "./rules.js";
 
 /** The deepest Term a reader accepts (a scalar, or an empty container, has depth 1). */
 export const MAX_TERM_DEPTH = 24;
@@ -90,10 +91,12 @@ export class Tuple {
 class Bad extends Error {
   readonly parts: string[] = [];
 
+  /** `rule` null: no reader rule; with `typeError` the value has no Term form at all. */
   constructor(
     readonly detail: string,
-    readonly typeError = false,
+    readonly rule: RuleId | null,
     part?: string,
+    readonly typeError = false,
   ) {
     super(detail);
     if (part !== undefined) {
@@ -103,7 +106,7 @@ class Bad extends Error {
 
   raise(root: string): never {
     const path = root + this.parts.reverse().join("");
-    throw this.typeError ? new TermTypeError(path, this.detail) : new InvalidCheckpoint(path, this.detail);
+    throw this.typeError ? new TermTypeError(path, this.detail) : new InvalidCheckpoint(path, this.detail, this.rule);
   }
 }
 
@@ -235,7 +238,7 @@ function isPlainObject(value: object): boolean {
 
 function encodeValue(value: unknown, depth: number): Term {
   if (depth > MAX_TERM_DEPTH) {
-    throw new Bad(`nesting deeper than ${MAX_TERM_DEPTH}`);
+    throw new Bad(`nesting deeper than ${MAX_TERM_DEPTH}`, Rule.TERM_DEPTH);
   }
   switch (typeof value) {
     case "boolean":
@@ -247,18 +250,18 @@ function encodeValue(value: unknown, depth: number): Term {
       return term({ case: "bigintValue", value: bigintToBytes(value) });
     case "number":
       if (Number.isNaN(value)) {
-        throw new Bad("NaN is not allowed");
+        throw new Bad("NaN is not allowed", Rule.FLOAT_NAN);
       }
       return term({ case: "floatValue", value });
     case "string":
       if (!isWellFormed(value)) {
-        throw new Bad("string is not valid Unicode (lone surrogate)");
+        throw new Bad("string is not valid Unicode (lone surrogate)", Rule.INPUT_MALFORMED);
       }
       return term({ case: "stringValue", value });
     case "object":
       break;
     default:
-      throw new Bad(`${describe(value)} has no Term form`, true);
+      throw new Bad(`${describe(value)} has no Term form`, null, undefined, true);
   }
   if (value === null) {
     return term({ case: "nullValue", value: create(TermNullSchema) });
@@ -268,7 +271,7 @@ function encodeValue(value: unknown, depth: number): Term {
   }
   if (value instanceof Atom) {
     if (!isWellFormed(value.name)) {
-      throw new Bad("atom name is not valid Unicode (lone surrogate)");
+      throw new Bad("atom name is not valid Unicode (lone surrogate)", Rule.INPUT_MALFORMED);
     }
     return term({ case: "atomValue", value: value.name });
   }
@@ -287,7 +290,7 @@ function encodeValue(value: unknown, depth: number): Term {
   if (value instanceof Number) {
     return encodeValue(value.valueOf(), depth);
   }
-  throw new Bad(`${describe(value)} has no Term form`, true);
+  throw new Bad(`${describe(value)} has no Term form`, null, undefined, true);
 }
 
 function encodeItems(items: readonly unknown[], depth: number): Term[] {
@@ -304,7 +307,7 @@ function pairsOf(value: object): Iterable<[unknown, unknown]> {
     return value.entries() as Iterable<[unknown, unknown]>;
   }
   if (Object.getOwnPropertySymbols(value).some((s) => Object.prototype.propertyIsEnumerable.call(value, s))) {
-    throw new Bad("an object with symbol keys has no Term form", true);
+    throw new Bad("an object with symbol keys has no Term form", null, undefined, true);
   }
   return Object.entries(value);
 }
@@ -322,7 +325,7 @@ function encodeMap(value: object, depth: number): TermMap {
   entries.sort((a, b) => compareBytes(a.keyBytes, b.keyBytes));
   for (let i = 1; i < entries.length; i++) {
     if (compareBytes(entries[i - 1]!.keyBytes, entries[i]!.keyBytes) === 0) {
-      throw new Bad(`duplicate map key (canonical bytes ${hex(entries[i]!.keyBytes)})`);
+      throw new Bad(`duplicate map key (canonical bytes ${hex(entries[i]!.keyBytes)})`, Rule.TERM_MAP_ORDER);
     }
   }
   return create(TermMapSchema, { entries: entries.map((e) => e.entry) });
@@ -348,7 +351,7 @@ export function toTerm(value: unknown, root = "value"): Term {
 export function toTermMap(value: unknown, root = "value"): TermMap {
   try {
     if (value === null || typeof value !== "object" || !(value instanceof Map || isPlainObject(value))) {
-      throw new Bad(`${describe(value)} is not a mapping`, true);
+      throw new Bad(`${describe(value)} is not a mapping`, null, undefined, true);
     }
     return encodeMap(value, 2);
   } catch (e) {
@@ -391,7 +394,7 @@ function decodeValue(t: Term): unknown {
   const kind = t.kind;
   switch (kind.case) {
     case undefined:
-      throw new Bad("term has no kind");
+      throw new Bad("term has no kind", Rule.TERM_KIND);
     case "nullValue":
       return null;
     case "boolValue":
@@ -414,17 +417,17 @@ function decodeValue(t: Term): unknown {
       kind.value.entries.forEach((entry, i) =>
         wrap(`.map_value.entries[${i}]`, () => {
           if (entry.key === undefined) {
-            throw new Bad("map entry has no key");
+            throw new Bad("map entry has no key", Rule.TERM_MAP_KEY_REQUIRED);
           }
           if (entry.value === undefined) {
-            throw new Bad("map entry has no value");
+            throw new Bad("map entry has no value", Rule.TERM_MAP_VALUE_REQUIRED);
           }
           let key = decodeValue(entry.key);
           if (Object.is(key, -0)) {
             key = new Number(-0);
           }
           if (out.has(key)) {
-            throw new Bad(`key ${keyText(key)} collides with another key in JavaScript`);
+            throw new Bad(`key ${keyText(key)} collides with another key in JavaScript`, null);
           }
           out.set(key, decodeValue(entry.value));
         }),
@@ -489,18 +492,18 @@ export function canonicalTerm(t: Term, path: string): Term {
 
 function check(t: Term, depth: number, opts: CheckOptions): Term {
   if (depth > MAX_TERM_DEPTH) {
-    throw new Bad(`nesting deeper than ${MAX_TERM_DEPTH}`);
+    throw new Bad(`nesting deeper than ${MAX_TERM_DEPTH}`, Rule.TERM_DEPTH);
   }
   const kind = t.kind;
   switch (kind.case) {
     case undefined:
-      throw new Bad("term has no kind");
+      throw new Bad("term has no kind", Rule.TERM_KIND);
     case "floatValue":
       if (typeof kind.value !== "number") {
-        throw new Bad("must be a number", false, ".float_value");
+        throw new Bad("must be a number", Rule.INPUT_MALFORMED, ".float_value");
       }
       if (Number.isNaN(kind.value)) {
-        throw new Bad("NaN is not allowed", false, ".float_value");
+        throw new Bad("NaN is not allowed", Rule.FLOAT_NAN, ".float_value");
       }
       return t;
     case "listValue":
@@ -522,11 +525,11 @@ function check(t: Term, depth: number, opts: CheckOptions): Term {
     }
     case "bigintValue": {
       if (!(kind.value instanceof Uint8Array)) {
-        throw new Bad("must be a Uint8Array", false, ".bigint_value");
+        throw new Bad("must be a Uint8Array", Rule.INPUT_MALFORMED, ".bigint_value");
       }
       const problem = bigintProblem(kind.value);
       if (problem !== null) {
-        throw new Bad(problem, false, ".bigint_value");
+        throw new Bad(problem, Rule.TERM_BIGINT, ".bigint_value");
       }
       return t;
     }
@@ -534,7 +537,7 @@ function check(t: Term, depth: number, opts: CheckOptions): Term {
     // values a JavaScript caller put in a hand-built message.
     case "intValue":
       if (typeof kind.value !== "bigint" || kind.value < INT64_MIN || kind.value > INT64_MAX) {
-        throw new Bad("must be a bigint in the int64 range", false, ".int_value");
+        throw new Bad("must be a bigint in the int64 range", Rule.INPUT_MALFORMED, ".int_value");
       }
       return t;
     case "stringValue":
@@ -542,19 +545,19 @@ function check(t: Term, depth: number, opts: CheckOptions): Term {
       if (typeof kind.value !== "string" || !isWellFormed(kind.value)) {
         throw new Bad(
           "must be a string of valid Unicode (no lone surrogate)",
-          false,
+          Rule.INPUT_MALFORMED,
           kind.case === "stringValue" ? ".string_value" : ".atom_value",
         );
       }
       return t;
     case "bytesValue":
       if (!(kind.value instanceof Uint8Array)) {
-        throw new Bad("must be a Uint8Array", false, ".bytes_value");
+        throw new Bad("must be a Uint8Array", Rule.INPUT_MALFORMED, ".bytes_value");
       }
       return t;
     case "boolValue":
       if (typeof kind.value !== "boolean") {
-        throw new Bad("must be a boolean", false, ".bool_value");
+        throw new Bad("must be a boolean", Rule.INPUT_MALFORMED, ".bool_value");
       }
       return t;
     case "nullValue":
@@ -569,24 +572,24 @@ function checkMap(m: TermMap, depth: number, opts: CheckOptions): TermMap {
   const entries = m.entries.map((entry, i) =>
     wrap(`.entries[${i}]`, () => {
       if (entry.key === undefined) {
-        throw new Bad("map entry has no key");
+        throw new Bad("map entry has no key", Rule.TERM_MAP_KEY_REQUIRED);
       }
       const key = wrap(".key", () => check(entry.key!, depth, opts));
       if (entry.value === undefined) {
-        throw new Bad("map entry has no value");
+        throw new Bad("map entry has no value", Rule.TERM_MAP_VALUE_REQUIRED);
       }
       const value = wrap(".value", () => check(entry.value!, depth, opts));
       const keyBytes = toBinary(TermSchema, key);
       if (seen !== undefined) {
         const text = hex(keyBytes);
         if (seen.has(text)) {
-          throw new Bad("duplicate map key", false, ".key");
+          throw new Bad("duplicate map key", Rule.TERM_MAP_ORDER, ".key");
         }
         seen.add(text);
       } else if (previous !== undefined) {
         const order = compareBytes(keyBytes, previous);
         if (order <= 0) {
-          throw new Bad(order === 0 ? "duplicate map key" : "keys are not sorted", false, ".key");
+          throw new Bad(order === 0 ? "duplicate map key" : "keys are not sorted", Rule.TERM_MAP_ORDER, ".key");
         }
       }
       previous = keyBytes;

@@ -26,6 +26,7 @@ import {
 import { type Term, type TermMap, TermMapSchema, TermSchema } from "./gen/dsxir/optimizer_session/v1/term_pb.js";
 import { redact, screen } from "./credentials.js";
 import { AlreadyTerminal, InvalidCheckpoint, InvalidTransition } from "./errors.js";
+import { Rule } from "./rules.js";
 import { isTerminal, statusName } from "./status.js";
 import { canonicalTerm, isWellFormed, toTerm, toTermMap } from "./term.js";
 import { checkDirection } from "./validate.js";
@@ -94,7 +95,7 @@ export function recordTrial(cp: Checkpoint, trial: Trial): number {
   checkDirection(cp.direction);
   const status = trial.status ?? "ok";
   if (status !== "ok" && status !== "error") {
-    throw new InvalidCheckpoint("status", `must be 'ok' or 'error', got '${String(status)}'`);
+    throw new InvalidCheckpoint("status", `must be 'ok' or 'error', got '${String(status)}'`, null);
   }
   const score = trial.score ?? undefined;
   if (score !== undefined) {
@@ -102,19 +103,19 @@ export function recordTrial(cp: Checkpoint, trial: Trial): number {
       throw new TypeError("score must be a number");
     }
     if (Number.isNaN(score)) {
-      throw new InvalidCheckpoint("score", "NaN is not allowed");
+      throw new InvalidCheckpoint("score", "NaN is not allowed", Rule.FLOAT_NAN);
     }
   }
   const duration = trial.durationMs ?? 0n;
   if (typeof duration === "number" && !Number.isInteger(duration)) {
-    throw new InvalidCheckpoint("duration_ms", `must be an integer in [0, 2^64), got ${duration}`);
+    throw new InvalidCheckpoint("duration_ms", `must be an integer in [0, 2^64), got ${duration}`, null);
   }
   if (typeof duration !== "number" && typeof duration !== "bigint") {
     throw new TypeError("durationMs must be a number or a bigint");
   }
   const durationMs = BigInt(duration);
   if (durationMs < 0n || durationMs >= UINT64_LIMIT) {
-    throw new InvalidCheckpoint("duration_ms", `must be in [0, 2^64), got ${durationMs}`);
+    throw new InvalidCheckpoint("duration_ms", `must be in [0, 2^64), got ${durationMs}`, null);
   }
   let error = trial.error;
   let errorClass = trial.errorClass;
@@ -191,7 +192,7 @@ function text(value: unknown, path: string): string | undefined {
     throw new TypeError(`${path} must be a string`);
   }
   if (!isWellFormed(value)) {
-    throw new InvalidCheckpoint(path, "string has a lone surrogate");
+    throw new InvalidCheckpoint(path, "string has a lone surrogate", Rule.INPUT_MALFORMED);
   }
   return value;
 }
@@ -212,7 +213,7 @@ function mapOf(value: unknown, root: string): TermMap | undefined {
     return checked.kind.case === "mapValue" ? checked.kind.value : undefined;
   }
   if (isMessage(value)) {
-    throw new InvalidCheckpoint(root, `a ${value.$typeName} is not a mapping`);
+    throw new InvalidCheckpoint(root, `a ${value.$typeName} is not a mapping`, null);
   }
   return toTermMap(value, root);
 }
@@ -224,7 +225,7 @@ function relative(e: InvalidCheckpoint, from: string, to: string): InvalidCheckp
   }
   const rest = e.path.slice(from.length);
   const path = to === "" ? rest.replace(/^\./, "") : to + rest;
-  return new InvalidCheckpoint(path, e.detail);
+  return new InvalidCheckpoint(path, e.detail, e.rule);
 }
 
 function screened(scratch: Checkpoint, redactSecrets: boolean, from: string, to: string): void {

@@ -2,11 +2,12 @@
  * The rules a checkpoint message must keep (FORMAT.md §1-§4), in the order of §7.
  *
  * {@link check} throws {@link InvalidCheckpoint} naming the first offending
- * field; `decode` turns that into a `ResumeMismatch` and `encode` throws it
- * as is, so no writer produces bytes a reader refuses. Besides the rules of
- * FORMAT.md it checks the JavaScript types and ranges of a hand-built
- * message (a `bigint` counter below 0, a string with a lone surrogate, …),
- * which a parsed message always has right.
+ * field and the rule it breaks; `decode` turns that into a `ResumeMismatch`
+ * and `encode` throws it as is, so no writer produces bytes a reader
+ * refuses. Besides the rules of FORMAT.md it checks the JavaScript types and
+ * ranges of a hand-built message (a `bigint` counter below 0, a string with
+ * a lone surrogate, …), which a parsed message always has right: such a
+ * message has no protobuf encoding, so its rule is `input.malformed`.
  */
 
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
@@ -18,6 +19,7 @@ import {
   TrialStatus,
 } from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
 import { InvalidCheckpoint } from "./errors.js";
+import { Rule, type RuleId } from "./rules.js";
 import { checkTerm, checkTermMap, isWellFormed } from "./term.js";
 
 /** The major version of the format this library reads. */
@@ -35,26 +37,30 @@ const UINT64_MAX = (1n << 64n) - 1n;
 /** Refuse a checkpoint that breaks a rule of FORMAT.md, naming the field. */
 export function check(cp: Checkpoint): void {
   checkFormat(cp.format);
-  requireText(cp.sessionId, "session_id");
-  requireText(cp.optimizer, "optimizer");
+  requireText(cp.sessionId, "session_id", Rule.SESSION_ID_REQUIRED);
+  requireText(cp.optimizer, "optimizer", Rule.OPTIMIZER_REQUIRED);
   cp.optimizerOpts.forEach((option, i) => {
-    requireText(option.key, `optimizer_opts[${i}].key`);
+    requireText(option.key, `optimizer_opts[${i}].key`, Rule.OPTIMIZER_OPTS_KEY_REQUIRED);
     if (option.value === undefined) {
-      throw new InvalidCheckpoint(`optimizer_opts[${i}].value`, "is required");
+      throw new InvalidCheckpoint(`optimizer_opts[${i}].value`, "is required", Rule.OPTIMIZER_OPTS_VALUE_REQUIRED);
     }
     checkTerm(option.value, `optimizer_opts[${i}].value`);
   });
   if (cp.programModule !== undefined) {
     if (typeof cp.programModule !== "string" || !isWellFormed(cp.programModule)) {
-      throw new InvalidCheckpoint("program_module", "must be a string of valid Unicode");
+      throw new InvalidCheckpoint("program_module", "must be a string of valid Unicode", Rule.INPUT_MALFORMED);
     }
     if (cp.programModule === "") {
-      throw new InvalidCheckpoint("program_module", "must not be empty when present");
+      throw new InvalidCheckpoint("program_module", "must not be empty when present", Rule.PROGRAM_MODULE_NOT_EMPTY);
     }
   }
   if (!(cp.trainsetHash instanceof Uint8Array) || cp.trainsetHash.length !== 32) {
     const got = cp.trainsetHash instanceof Uint8Array ? String(cp.trainsetHash.length) : typeof cp.trainsetHash;
-    throw new InvalidCheckpoint("trainset_hash", `must be 32 bytes (SHA-256), got ${got}`);
+    throw new InvalidCheckpoint(
+      "trainset_hash",
+      `must be 32 bytes (SHA-256), got ${got}`,
+      cp.trainsetHash instanceof Uint8Array ? Rule.TRAINSET_HASH_LENGTH : Rule.INPUT_MALFORMED,
+    );
   }
   checkTimestamp(cp.createdAt, "created_at");
   checkTimestamp(cp.updatedAt, "updated_at");
@@ -64,65 +70,73 @@ export function check(cp: Checkpoint): void {
   }
   const sf = cp.samplerFormat;
   if (sf === undefined) {
-    throw new InvalidCheckpoint("sampler_format", "is required");
+    throw new InvalidCheckpoint("sampler_format", "is required", Rule.SAMPLER_FORMAT_REQUIRED);
   }
-  requireText(sf.module, "sampler_format.module");
+  requireText(sf.module, "sampler_format.module", Rule.SAMPLER_FORMAT_MODULE_REQUIRED);
   if (!Number.isInteger(sf.version) || sf.version > 0xffffffff) {
-    throw new InvalidCheckpoint("sampler_format.version", "must be an integer below 2^32");
+    throw new InvalidCheckpoint("sampler_format.version", "must be an integer below 2^32", Rule.INPUT_MALFORMED);
   }
   if (sf.version < 1) {
-    throw new InvalidCheckpoint("sampler_format.version", "must be at least 1");
+    throw new InvalidCheckpoint("sampler_format.version", "must be at least 1", Rule.SAMPLER_FORMAT_VERSION_MIN);
   }
   if (!Number.isInteger(cp.status) || cp.status < SessionStatus.RUNNING || cp.status > SessionStatus.CANCELLED) {
-    throw new InvalidCheckpoint("status", `unknown or unspecified status ${String(cp.status)}`);
+    throw new InvalidCheckpoint("status", `unknown or unspecified status ${String(cp.status)}`, Rule.STATUS_KNOWN);
   }
   if (cp.terminalReason !== undefined) {
     checkTerm(cp.terminalReason, "terminal_reason");
   }
   checkDirection(cp.direction);
   if (!(cp.samplerBlob instanceof Uint8Array)) {
-    throw new InvalidCheckpoint("sampler_blob", "must be a Uint8Array");
+    throw new InvalidCheckpoint("sampler_blob", "must be a Uint8Array", Rule.INPUT_MALFORMED);
   }
 }
 
 /** Refuse a direction other than higher (0, also a v1.0 checkpoint's) and lower (1). */
 export function checkDirection(direction: Direction): void {
   if (direction !== Direction.HIGHER && direction !== Direction.LOWER) {
-    throw new InvalidCheckpoint("direction", `unknown direction ${String(direction)}`);
+    throw new InvalidCheckpoint("direction", `unknown direction ${String(direction)}`, Rule.DIRECTION_KNOWN);
   }
 }
 
 function checkFormat(formatId: string): void {
   if (typeof formatId !== "string" || formatId === "") {
-    throw new InvalidCheckpoint("format", "missing format identifier: not a dsxir checkpoint");
+    throw new InvalidCheckpoint("format", "missing format identifier: not a dsxir checkpoint", Rule.FORMAT_REQUIRED);
   }
   const match = FORMAT_RE.exec(formatId);
   if (match === null) {
-    throw new InvalidCheckpoint("format", `wrong format identifier ${JSON.stringify(formatId.slice(0, 80))}`);
+    throw new InvalidCheckpoint(
+      "format",
+      `wrong format identifier ${JSON.stringify(formatId.slice(0, 80))}`,
+      Rule.FORMAT_SHAPE,
+    );
   }
   if (match[1] !== String(FORMAT_MAJOR)) {
-    throw new InvalidCheckpoint("format", `unsupported major version ${match[1]} (this reader reads 1)`);
+    throw new InvalidCheckpoint(
+      "format",
+      `unsupported major version ${match[1]} (this reader reads 1)`,
+      Rule.FORMAT_MAJOR,
+    );
   }
 }
 
-function requireText(value: string, path: string): void {
+function requireText(value: string, path: string, rule: RuleId): void {
   if (typeof value !== "string" || !isWellFormed(value)) {
-    throw new InvalidCheckpoint(path, "must be a string of valid Unicode");
+    throw new InvalidCheckpoint(path, "must be a string of valid Unicode", Rule.INPUT_MALFORMED);
   }
   if (value === "") {
-    throw new InvalidCheckpoint(path, "must not be empty");
+    throw new InvalidCheckpoint(path, "must not be empty", rule);
   }
 }
 
 function optionalText(value: string | undefined, path: string): void {
   if (value !== undefined && (typeof value !== "string" || !isWellFormed(value))) {
-    throw new InvalidCheckpoint(path, "must be a string of valid Unicode");
+    throw new InvalidCheckpoint(path, "must be a string of valid Unicode", Rule.INPUT_MALFORMED);
   }
 }
 
 function checkUint64(value: bigint, path: string): void {
   if (typeof value !== "bigint" || value < 0n || value > UINT64_MAX) {
-    throw new InvalidCheckpoint(path, "must be a bigint in [0, 2^64)");
+    throw new InvalidCheckpoint(path, "must be a bigint in [0, 2^64)", Rule.INPUT_MALFORMED);
   }
 }
 
@@ -131,28 +145,36 @@ function checkDouble(value: number | undefined, path: string): void {
     return;
   }
   if (typeof value !== "number") {
-    throw new InvalidCheckpoint(path, "must be a number");
+    throw new InvalidCheckpoint(path, "must be a number", Rule.INPUT_MALFORMED);
   }
   if (Number.isNaN(value)) {
-    throw new InvalidCheckpoint(path, "NaN is not allowed");
+    throw new InvalidCheckpoint(path, "NaN is not allowed", Rule.FLOAT_NAN);
   }
 }
 
 function checkTimestamp(stamp: Timestamp | undefined, path: string): void {
   if (stamp === undefined) {
-    throw new InvalidCheckpoint(path, "is required");
+    throw new InvalidCheckpoint(path, "is required", Rule.TIMESTAMP_REQUIRED);
   }
   if (!Number.isInteger(stamp.nanos) || stamp.nanos < 0 || stamp.nanos >= 1_000_000_000) {
-    throw new InvalidCheckpoint(`${path}.nanos`, "must be in [0, 1e9)");
+    throw new InvalidCheckpoint(
+      `${path}.nanos`,
+      "must be in [0, 1e9)",
+      Number.isInteger(stamp.nanos) ? Rule.TIMESTAMP_NANOS : Rule.INPUT_MALFORMED,
+    );
   }
   if (typeof stamp.seconds !== "bigint" || stamp.seconds < MIN_SECONDS || stamp.seconds > MAX_SECONDS) {
-    throw new InvalidCheckpoint(`${path}.seconds`, "outside 0001-01-01..9999-12-31");
+    throw new InvalidCheckpoint(
+      `${path}.seconds`,
+      "outside 0001-01-01..9999-12-31",
+      typeof stamp.seconds === "bigint" ? Rule.TIMESTAMP_SECONDS : Rule.INPUT_MALFORMED,
+    );
   }
 }
 
 function checkProgress(progress: Progress | undefined): void {
   if (progress === undefined) {
-    throw new InvalidCheckpoint("progress", "is required");
+    throw new InvalidCheckpoint("progress", "is required", Rule.PROGRESS_REQUIRED);
   }
   let ok = 0n;
   let error = 0n;
@@ -160,7 +182,7 @@ function checkProgress(progress: Progress | undefined): void {
     const at = `progress.trial_log[${i}]`;
     checkUint64(entry.trialIdx, `${at}.trial_idx`);
     if (entry.trialIdx !== BigInt(i)) {
-      throw new InvalidCheckpoint(`${at}.trial_idx`, `is ${entry.trialIdx}, must be ${i}`);
+      throw new InvalidCheckpoint(`${at}.trial_idx`, `is ${entry.trialIdx}, must be ${i}`, Rule.TRIAL_TRIAL_IDX);
     }
     optionalText(entry.candidateId, `${at}.candidate_id`);
     checkDouble(entry.score, `${at}.score`);
@@ -169,7 +191,11 @@ function checkProgress(progress: Progress | undefined): void {
     } else if (entry.status === TrialStatus.ERROR) {
       error++;
     } else {
-      throw new InvalidCheckpoint(`${at}.status`, `unknown or unspecified status ${String(entry.status)}`);
+      throw new InvalidCheckpoint(
+        `${at}.status`,
+        `unknown or unspecified status ${String(entry.status)}`,
+        Rule.TRIAL_STATUS,
+      );
     }
     if (entry.stats !== undefined) {
       checkTermMap(entry.stats, `${at}.stats`);
@@ -184,15 +210,27 @@ function checkProgress(progress: Progress | undefined): void {
   checkBest(progress);
   checkUint64(progress.completed, "progress.completed");
   if (progress.completed !== ok) {
-    throw new InvalidCheckpoint("progress.completed", `is ${progress.completed}, but ${ok} trials are ok`);
+    throw new InvalidCheckpoint(
+      "progress.completed",
+      `is ${progress.completed}, but ${ok} trials are ok`,
+      Rule.COUNTERS_COMPLETED,
+    );
   }
   checkUint64(progress.errors, "progress.errors");
   if (progress.errors !== error) {
-    throw new InvalidCheckpoint("progress.errors", `is ${progress.errors}, but ${error} trials are errors`);
+    throw new InvalidCheckpoint(
+      "progress.errors",
+      `is ${progress.errors}, but ${error} trials are errors`,
+      Rule.COUNTERS_ERRORS,
+    );
   }
   checkUint64(progress.attempts, "progress.attempts");
   if (progress.attempts < ok + error) {
-    throw new InvalidCheckpoint("progress.attempts", `is ${progress.attempts}, less than completed + errors`);
+    throw new InvalidCheckpoint(
+      "progress.attempts",
+      `is ${progress.attempts}, less than completed + errors`,
+      Rule.COUNTERS_ATTEMPTS,
+    );
   }
 }
 
@@ -204,6 +242,7 @@ function checkBest(progress: Progress): void {
     throw new InvalidCheckpoint(
       hasIdx ? "progress.best_score" : "progress.best_trial_idx",
       "best_score and best_trial_idx must be set together",
+      Rule.BEST_PAIR,
     );
   }
   if (progress.bestTrialIdx === undefined) {
@@ -213,16 +252,21 @@ function checkBest(progress: Progress): void {
   checkUint64(idx, "progress.best_trial_idx");
   const log = progress.trialLog;
   if (idx >= BigInt(log.length)) {
-    throw new InvalidCheckpoint("progress.best_trial_idx", `${idx} is past the trial log`);
+    throw new InvalidCheckpoint("progress.best_trial_idx", `${idx} is past the trial log`, Rule.BEST_TRIAL_IDX_RANGE);
   }
   const best = log[Number(idx)]!;
   if (best.status !== TrialStatus.OK || best.score === undefined) {
-    throw new InvalidCheckpoint("progress.best_trial_idx", `trial ${idx} is not an ok trial with a score`);
+    throw new InvalidCheckpoint(
+      "progress.best_trial_idx",
+      `trial ${idx} is not an ok trial with a score`,
+      Rule.BEST_TRIAL_IDX_TRIAL,
+    );
   }
   if (!sameBits(best.score, progress.bestScore!)) {
     throw new InvalidCheckpoint(
       "progress.best_trial_idx",
       `trial ${idx} scored ${showFloat(best.score)}, not best_score ${showFloat(progress.bestScore!)}`,
+      Rule.BEST_SCORE,
     );
   }
 }

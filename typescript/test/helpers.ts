@@ -18,7 +18,14 @@ export const VECTORS = new URL("../../../tests/vectors/", import.meta.url);
 export interface Manifest {
   valid: { name: string; binpb: string; json: string; description: string }[];
   unknown: { name: string; binpb: string; known_only: string; description: string }[];
-  invalid: { name: string; binpb: string; field: string; protobuf_level: boolean; description: string }[];
+  invalid: {
+    name: string;
+    binpb: string;
+    field: string;
+    rule: string;
+    protobuf_level: boolean;
+    description: string;
+  }[];
   noncanonical: { name: string; binpb: string; canonical: string; description: string }[];
   trainset: { name: string; input: string; sha256: string; description: string }[];
 }

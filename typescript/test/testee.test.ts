@@ -4,7 +4,9 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
-import { manifest, vector } from "./helpers.js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { CheckpointSchema, OptionEntrySchema, toTerm } from "../src/index.js";
+import { freshCheckpoint, manifest, vector } from "./helpers.js";
 
 const LAUNCHER = fileURLToPath(new URL("../../../tests/conformance/testee-typescript", import.meta.url));
 
@@ -28,7 +30,17 @@ test("reencode: valid vectors come back identical, invalid ones are refused with
     assert.equal(lines.length, 2, v.name);
     assert.equal(lines[1], "");
     assert.ok(lines[0]!.startsWith(`checkpoint_shape: ${v.field}: `), lines[0]);
+    assert.ok(lines[0]!.endsWith(` (rule ${v.rule})`), lines[0]);
   }
+});
+
+test("reencode: a credential read is refused by the writer, naming no rule", () => {
+  const cp = freshCheckpoint();
+  cp.optimizerOpts.push(create(OptionEntrySchema, { key: "api_key", value: toTerm("x") }));
+  const r = run("reencode", toBinary(CheckpointSchema, cp));
+  assert.equal(r.status, 3, r.stderr.toString());
+  assert.match(r.stderr.toString(), /^checkpoint_shape: optimizer_opts\[0\]\.key: [^\n]*credential[^\n]*\n$/);
+  assert.ok(!r.stderr.toString().includes("(rule"));
 });
 
 test("hash-trainset: digest line, and refusals relative to the Term", () => {
@@ -40,17 +52,20 @@ test("hash-trainset: digest line, and refusals relative to the Term", () => {
   const nan = Buffer.from("4a0f" + "0a021802" + "0a0929010000000000f87f", "hex");
   const bad = run("hash-trainset", nan);
   assert.equal(bad.status, 3);
-  assert.match(bad.stderr.toString(), /^checkpoint_shape: items\[1\]\.float_value: .*\n$/);
+  assert.match(bad.stderr.toString(), /^checkpoint_shape: items\[1\]\.float_value: .* \(rule float\.nan\)\n$/);
   // A map with a duplicate key (entries in any order are fine, duplicates are not).
   const entry = "0a09" + "0a033201" + "61" + "12021802";
   const dup = Buffer.from("4a1a" + "0a18" + "5a16" + entry + entry, "hex");
   const d = run("hash-trainset", dup);
   assert.equal(d.status, 3);
-  assert.match(d.stderr.toString(), /^checkpoint_shape: items\[0\]\.map_value\.entries\[1\]\.key: /);
+  assert.match(
+    d.stderr.toString(),
+    /^checkpoint_shape: items\[0\]\.map_value\.entries\[1\]\.key: .* \(rule term\.map\.order\)\n$/,
+  );
   for (const input of ["ff", "1801", ""]) {
     const x = run("hash-trainset", Buffer.from(input, "hex"));
     assert.equal(x.status, 3, input);
-    assert.match(x.stderr.toString(), /^checkpoint_shape: <input>: /);
+    assert.match(x.stderr.toString(), /^checkpoint_shape: <input>: .* \(rule input\.malformed\)\n$/);
   }
 });
 
@@ -103,8 +118,12 @@ test("serve: framed requests and answers until end of input", async () => {
   assert.deepEqual(new Uint8Array(answers[0]![1]), valid);
   assert.equal(answers[1]![0], 3);
   assert.ok(answers[1]![1].toString().startsWith(`checkpoint_shape: ${invalid.field}: `));
+  assert.ok(answers[1]![1].toString().endsWith(` (rule ${invalid.rule})`));
   assert.ok(!answers[1]![1].toString().endsWith("\n"));
   assert.deepEqual(answers[2], [0, Buffer.from(trainset.sha256 + "\n")]);
   assert.equal(answers[3]![0], 3);
-  assert.equal(answers[3]![1].toString(), "checkpoint_shape: format: missing format identifier: not a dsxir checkpoint");
+  assert.equal(
+    answers[3]![1].toString(),
+    "checkpoint_shape: format: missing format identifier: not a dsxir checkpoint (rule format.required)",
+  );
 });

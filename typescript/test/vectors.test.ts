@@ -9,6 +9,7 @@ import {
   fromTerm,
   hashTrainset,
   hex,
+  isRuleId,
   ResumeMismatch,
   TermSchema,
 } from "../src/index.js";
@@ -47,7 +48,8 @@ for (const v of m.unknown) {
 }
 
 for (const v of m.invalid) {
-  test(`invalid vector ${v.name} is refused at ${v.field}`, () => {
+  test(`invalid vector ${v.name} is refused at ${v.field} by rule ${v.rule}`, () => {
+    assert.ok(isRuleId(v.rule), `the manifest names no rule id for ${v.name}: ${String(v.rule)}`);
     const raw = vector(v.binpb);
     assert.throws(
       () => decode(raw),
@@ -55,7 +57,9 @@ for (const v of m.invalid) {
         assert.ok(e instanceof ResumeMismatch, `not a ResumeMismatch: ${String(e)}`);
         assert.equal(e.reason, "checkpoint_shape");
         assert.equal(e.field, v.field);
+        assert.equal(e.rule, v.rule);
         assert.ok(e.message.startsWith(`checkpoint_shape: ${v.field}: `), e.message);
+        assert.ok(e.message.endsWith(` (rule ${v.rule})`), e.message);
         assert.ok(!e.message.includes("\n"));
         return true;
       },

@@ -132,7 +132,7 @@ test("decode never throws anything but ResumeMismatch (random bytes, truncations
       assert.equal(hexOf(encode(decode(again))), hexOf(again));
       accepted++;
     } catch (e) {
-      if (!(e instanceof ResumeMismatch) || e.reason !== "checkpoint_shape" || !e.field) {
+      if (!(e instanceof ResumeMismatch) || e.reason !== "checkpoint_shape" || !e.field || e.rule === null) {
         assert.fail(`decode(${hexOf(bytes)}) threw ${String(e)}`);
       }
       refusedCount++;

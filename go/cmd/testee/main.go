@@ -9,8 +9,9 @@
 //	testee read-store-file a store file on stdin → canonical checkpoint bytes
 //	testee serve           request/response loop on stdin/stdout
 //
-// A refusal is one line "checkpoint_shape: <field path>: <message>" on stderr
-// and exit status 3; a damaged store file is one line "store_file: <kind>:
+// A refusal is one line "checkpoint_shape: <field path>: <message> (rule
+// <id>)" on stderr and exit status 3 (a writer's refusal of a credential
+// names no rule); a damaged store file is one line "store_file: <kind>:
 // <detail>" and exit status 4; usage errors exit with status 2.
 package main
 
@@ -203,8 +204,8 @@ func serve(in io.Reader, out io.Writer) error {
 			if _, err := io.CopyN(io.Discard, r, int64(size)); err != nil {
 				return fmt.Errorf("truncated payload: %w", err)
 			}
-			refusal = fmt.Sprintf("checkpoint_shape: %s: input is %d bytes, more than the limit of %d",
-				checkpoint.InputPath, size, checkpoint.MaxInputSize)
+			refusal = fmt.Sprintf("checkpoint_shape: %s: input is %d bytes, more than the limit of %d (rule %s)",
+				checkpoint.InputPath, size, checkpoint.MaxInputSize, checkpoint.RuleInputTooLarge)
 		} else {
 			payload := make([]byte, size)
 			if _, err := io.ReadFull(r, payload); err != nil {

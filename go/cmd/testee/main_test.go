@@ -18,7 +18,7 @@ type manifest struct {
 		Binpb string `json:"binpb"`
 	} `json:"valid"`
 	Invalid []struct {
-		Name, Binpb, Field string
+		Name, Binpb, Field, Rule string
 	} `json:"invalid"`
 	Trainset []struct {
 		Input, Sha256 string
@@ -87,12 +87,17 @@ func TestServeVectors(t *testing.T) {
 	m, read := load(t)
 	var reqs [][2][]byte
 	var wants []response
+	rules := map[int]string{} // request index → the rule its refusal names
 	for _, v := range m.Valid {
 		b := read(v.Binpb)
 		reqs = append(reqs, [2][]byte{{'r'}, b})
 		wants = append(wants, response{0, b})
 	}
 	for _, v := range m.Invalid {
+		if v.Rule == "" {
+			t.Fatalf("the manifest names no rule for %s", v.Name)
+		}
+		rules[len(reqs)] = v.Rule
 		reqs = append(reqs, [2][]byte{{'r'}, read(v.Binpb)})
 		wants = append(wants, response{3, []byte("checkpoint_shape: " + v.Field + ": ")})
 	}
@@ -101,6 +106,7 @@ func TestServeVectors(t *testing.T) {
 		wants = append(wants, response{0, []byte(v.Sha256 + "\n")})
 	}
 	// A trainset refusal, and an empty request.
+	rules[len(reqs)], rules[len(reqs)+1] = "input.malformed", "format.required"
 	reqs = append(reqs, [2][]byte{{'h'}, {0x18, 0x02}}, [2][]byte{{'r'}, nil})
 	wants = append(wants, response{3, []byte("checkpoint_shape: <input>: ")}, response{3, []byte("checkpoint_shape: format: ")})
 
@@ -118,6 +124,9 @@ func TestServeVectors(t *testing.T) {
 			if !strings.HasPrefix(line, string(want.payload)) || strings.Contains(line, "\n") || len(line) == len(want.payload) {
 				t.Errorf("request %d: refusal %q, want one line starting %q", i, line, want.payload)
 			}
+			if suffix := " (rule " + rules[i] + ")"; !strings.HasSuffix(line, suffix) {
+				t.Errorf("request %d: refusal %q, want it to end with %q", i, line, suffix)
+			}
 		}
 	}
 }
@@ -131,7 +140,8 @@ func TestServeOversizedPayload(t *testing.T) {
 	if err := serve(in, &out); err != nil {
 		t.Fatal(err)
 	}
-	if out.Bytes()[0] != 3 || !strings.HasPrefix(string(out.Bytes()[5:]), "checkpoint_shape: <input>: ") {
+	line := string(out.Bytes()[5:])
+	if out.Bytes()[0] != 3 || !strings.HasPrefix(line, "checkpoint_shape: <input>: ") || !strings.HasSuffix(line, " (rule input.too_large)") {
 		t.Fatalf("%q", out.Bytes())
 	}
 }

@@ -30,6 +30,7 @@
 
 import { ConnectError } from "@connectrpc/connect";
 import { CheckpointError, InvalidCheckpoint } from "../errors.js";
+import { isRuleId } from "../rules.js";
 import {
   ErrorReason,
   file_dsxir_checkpoint_store_v1_error_reason,
@@ -294,7 +295,8 @@ export function fromCallError(error: unknown, sessionId: string | null, cancelle
     return new Conflict(sid, generation(meta["expected_generation"]), generation(meta["stored_generation"]));
   }
   if (is(StatusCode.INVALID_ARGUMENT, ErrorReason.INVALID_CHECKPOINT)) {
-    return new InvalidCheckpoint(meta["field"] ?? "<input>", meta["detail"] ?? message);
+    const rule = meta["rule"];
+    return new InvalidCheckpoint(meta["field"] ?? "<input>", meta["detail"] ?? message, isRuleId(rule) ? rule : null);
   }
   if (is(StatusCode.INVALID_ARGUMENT, ErrorReason.INVALID_SESSION_ID)) {
     return new InvalidSessionId(sessionId ?? "", message);

@@ -8,21 +8,26 @@
  *   testee read-store-file a store file on stdin → canonical checkpoint bytes
  *   testee serve           framed requests on stdin, framed responses on stdout
  *
- * A refusal is one line `checkpoint_shape: <field path>: <message>` on stderr
- * and exit code 3 (in serve mode: status byte 3 and that line as payload); a
+ * A refusal is one line `checkpoint_shape: <field path>: <message> (rule <id>)`
+ * on stderr (a writer's refusal of a credential names no rule) and exit code
+ * 3 (in serve mode: status byte 3 and that line as payload); a
  * damaged store file is one line `store_file: <kind>: <detail>` and exit
  * code 4 (status byte 4). Usage errors exit with code 2.
+ *
+ * It is compiled for the tests only (dist/testee/), not shipped in the npm
+ * package.
  */
 
 import { once } from "node:events";
-import { decode, encode, hashTrainset } from "./checkpoint.js";
-import { hex, InvalidCheckpoint, ResumeMismatch } from "./errors.js";
-import { TermSchema } from "./gen/dsxir/optimizer_session/v1/term_pb.js";
-import { hashTrainsetJson, hashTrainsetJsonl, TrainsetJsonError } from "./trainset_json.js";
-import { CorruptStoreFile, readStoreFile } from "./storefile.js";
-import { canonicalTerm, fromTerm } from "./term.js";
-import { MAX_CHECKPOINT_BYTES } from "./validate.js";
-import { parse } from "./wire.js";
+import { decode, encode, hashTrainset } from "../src/checkpoint.js";
+import { hex, InvalidCheckpoint, ResumeMismatch } from "../src/errors.js";
+import { TermSchema } from "../src/gen/dsxir/optimizer_session/v1/term_pb.js";
+import { Rule, type RuleId } from "../src/rules.js";
+import { hashTrainsetJson, hashTrainsetJsonl, TrainsetJsonError } from "../src/trainset_json.js";
+import { CorruptStoreFile, readStoreFile } from "../src/storefile.js";
+import { canonicalTerm, fromTerm } from "../src/term.js";
+import { MAX_CHECKPOINT_BYTES } from "../src/validate.js";
+import { parse } from "../src/wire.js";
 
 const USAGE =
   "usage: testee-typescript reencode | hash-trainset | hash-trainset-json | hash-trainset-jsonl | read-store-file | serve";
@@ -32,18 +37,27 @@ class Refused extends Error {
   status = 3;
 }
 
-function refusal(field: string, detail: string): Refused {
-  return new Refused(`checkpoint_shape: ${field}: ${detail}`.replace(/[\r\n]+/g, " "));
+function refusal(field: string, detail: string, rule: RuleId | null): Refused {
+  const line = `checkpoint_shape: ${field}: ${detail}` + (rule === null ? "" : ` (rule ${rule})`);
+  return new Refused(line.replace(/[\r\n]+/g, " "));
+}
+
+/** The refusal line of a reader's ResumeMismatch or a writer's InvalidCheckpoint; other errors go on. */
+function refusalOf(e: unknown): unknown {
+  if (e instanceof ResumeMismatch && e.reason === "checkpoint_shape") {
+    return refusal(e.field ?? "<input>", e.detail ?? "", e.rule);
+  }
+  if (e instanceof InvalidCheckpoint) {
+    return refusal(e.path, e.detail, e.rule);
+  }
+  return e;
 }
 
 function reencode(input: Uint8Array): Uint8Array {
   try {
     return encode(decode(input));
   } catch (e) {
-    if (e instanceof ResumeMismatch && e.reason === "checkpoint_shape") {
-      throw refusal(e.field ?? "<input>", e.detail ?? "");
-    }
-    throw e;
+    throw refusalOf(e);
   }
 }
 
@@ -56,25 +70,26 @@ function readStoreFileInput(input: Uint8Array): Uint8Array {
       damaged.status = 4;
       throw damaged;
     }
-    if (e instanceof ResumeMismatch && e.reason === "checkpoint_shape") {
-      throw refusal(e.field ?? "<input>", e.detail ?? "");
-    }
-    throw e;
+    throw refusalOf(e);
   }
 }
 
 function hashTrainsetInput(input: Uint8Array): Uint8Array {
   if (input.length > MAX_CHECKPOINT_BYTES) {
-    throw refusal("<input>", `${input.length} bytes, over the limit of ${MAX_CHECKPOINT_BYTES}`);
+    throw refusal("<input>", `${input.length} bytes, over the limit of ${MAX_CHECKPOINT_BYTES}`, Rule.INPUT_TOO_LARGE);
   }
   let term;
   try {
     term = parse(TermSchema, input);
   } catch (e) {
-    throw refusal("<input>", `not a protobuf Term (${e instanceof Error ? e.message : String(e)})`);
+    throw refusal(
+      "<input>",
+      `not a protobuf Term (${e instanceof Error ? e.message : String(e)})`,
+      Rule.INPUT_MALFORMED,
+    );
   }
   if (term.kind.case !== "listValue") {
-    throw refusal("<input>", `not a list Term (kind ${term.kind.case ?? "unset"})`);
+    throw refusal("<input>", `not a list Term (kind ${term.kind.case ?? "unset"})`, Rule.INPUT_MALFORMED);
   }
   const examples: unknown[] = [];
   try {
@@ -82,10 +97,7 @@ function hashTrainsetInput(input: Uint8Array): Uint8Array {
       examples.push(fromTerm(canonicalTerm(item, `items[${i}]`)));
     });
   } catch (e) {
-    if (e instanceof InvalidCheckpoint) {
-      throw refusal(e.path, e.detail);
-    }
-    throw e;
+    throw refusalOf(e);
   }
   return new TextEncoder().encode(hex(hashTrainset(examples)) + "\n");
 }

@@ -1,0 +1,87 @@
+package checkpoint
+
+// The ids of the rules a v1 reader applies (spec/checkpoint-rules-v1.json,
+// FORMAT.md §7), the same in every language. Every refusal of a checkpoint
+// (Decode, Validate, Encode, the Term checks) names one in the Rule field of
+// its *ResumeMismatch or *InvalidCheckpoint; an error about a caller's
+// argument that breaks no checkpoint rule has Rule "". A Go-built message
+// that has no protobuf encoding (text that is not valid UTF-8, a nil entry
+// of a repeated field) breaks RuleInputMalformed.
+const (
+	// The input is longer than 268,435,456 bytes; checked before parsing (FORMAT.md §3.6).
+	RuleInputTooLarge = "input.too_large"
+	// The input is not a protobuf encoding of Checkpoint: a wire-format error, a truncation,
+	// invalid UTF-8 in a string field, or nesting beyond the runtime's limit (FORMAT.md §2).
+	RuleInputMalformed = "input.malformed"
+	// The format identifier is missing or empty (FORMAT.md §4).
+	RuleFormatRequired = "format.required"
+	// The format identifier is not dsxir.optimizer_session.checkpoint/v<major>.<minor>
+	// (FORMAT.md §4).
+	RuleFormatShape = "format.shape"
+	// The major version is not 1 (FORMAT.md §4).
+	RuleFormatMajor = "format.major"
+	// The session id is empty (FORMAT.md §1).
+	RuleSessionIDRequired = "session_id.required"
+	// The optimizer is empty (FORMAT.md §1).
+	RuleOptimizerRequired = "optimizer.required"
+	// An option's key is empty (FORMAT.md §1).
+	RuleOptimizerOptsKeyRequired = "optimizer_opts.key.required"
+	// An option has no value (FORMAT.md §1).
+	RuleOptimizerOptsValueRequired = "optimizer_opts.value.required"
+	// Program_module is present but empty (FORMAT.md §1).
+	RuleProgramModuleNotEmpty = "program_module.not_empty"
+	// Trainset_hash is not exactly 32 bytes (FORMAT.md §6).
+	RuleTrainsetHashLength = "trainset_hash.length"
+	// A required timestamp is absent (FORMAT.md §3.5).
+	RuleTimestampRequired = "timestamp.required"
+	// Nanos is outside [0, 999,999,999] (FORMAT.md §3.5).
+	RuleTimestampNanos = "timestamp.nanos"
+	// Seconds is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z (FORMAT.md §3.5).
+	RuleTimestampSeconds = "timestamp.seconds"
+	// Progress is absent (FORMAT.md §1).
+	RuleProgressRequired = "progress.required"
+	// An entry's trial_idx is not its position in the log (FORMAT.md §1).
+	RuleTrialTrialIdx = "trial.trial_idx"
+	// An entry's status is unspecified or unknown (FORMAT.md §1).
+	RuleTrialStatus = "trial.status"
+	// A float is NaN (FORMAT.md §3.2).
+	RuleFloatNaN = "float.nan"
+	// A Term is nested deeper than 24; the first Term past the limit is named (FORMAT.md §3.6).
+	RuleTermDepth = "term.depth"
+	// A Term has no kind set (FORMAT.md §1).
+	RuleTermKind = "term.kind"
+	// A big integer is empty, not minimal, or fits in int64 (FORMAT.md §3.3).
+	RuleTermBigint = "term.bigint"
+	// A map entry has no key (FORMAT.md §3.4).
+	RuleTermMapKeyRequired = "term.map.key_required"
+	// A map entry has no value (FORMAT.md §3.4).
+	RuleTermMapValueRequired = "term.map.value_required"
+	// A map key's canonical bytes are not greater than the previous key's (unsorted or
+	// duplicate) (FORMAT.md §3.4).
+	RuleTermMapOrder = "term.map.order"
+	// Best_score and best_trial_idx are not both present or both absent; the absent one is
+	// named (FORMAT.md §1).
+	RuleBestPair = "best.pair"
+	// Best_trial_idx is past the end of the trial log (FORMAT.md §1).
+	RuleBestTrialIdxRange = "best.trial_idx.range"
+	// The trial best_trial_idx names is not an ok trial with a score (FORMAT.md §1).
+	RuleBestTrialIdxTrial = "best.trial_idx.trial"
+	// The named trial's score does not have the same 64 bits as best_score (FORMAT.md §3.2).
+	RuleBestScore = "best.score"
+	// Completed is not the number of ok entries (FORMAT.md §1).
+	RuleCountersCompleted = "counters.completed"
+	// Errors is not the number of error entries (FORMAT.md §1).
+	RuleCountersErrors = "counters.errors"
+	// Attempts is less than completed + errors (FORMAT.md §1).
+	RuleCountersAttempts = "counters.attempts"
+	// Sampler_format is absent (FORMAT.md §1).
+	RuleSamplerFormatRequired = "sampler_format.required"
+	// The sampler module is empty (FORMAT.md §1).
+	RuleSamplerFormatModuleRequired = "sampler_format.module.required"
+	// The sampler version is 0 (FORMAT.md §1).
+	RuleSamplerFormatVersionMin = "sampler_format.version.min"
+	// The status is unspecified or unknown (FORMAT.md §1).
+	RuleStatusKnown = "status.known"
+	// The direction is neither higher (0) nor lower (1) (FORMAT.md §1).
+	RuleDirectionKnown = "direction.known"
+)
