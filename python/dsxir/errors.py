@@ -35,25 +35,32 @@ class InvalidCheckpoint(CheckpointError, ValueError):
     """A checkpoint (or a value meant for one) breaks a rule of FORMAT.md.
 
     ``path`` names the offending field, e.g. ``progress.trial_log[3].score``;
-    ``detail`` says what is wrong with it.
+    ``detail`` says what is wrong with it. ``rule`` is the id of the broken
+    rule of spec/checkpoint-rules-v1.json (FORMAT.md §7.1, e.g. ``float.nan``),
+    and the message ends with ``(rule <id>)``; it is ``None`` for a refusal
+    that breaks no rule of the format (a credential, FORMAT.md §10, or an
+    argument outside what the API accepts, such as a trial status ``"maybe"``).
     """
 
-    def __init__(self, path: str, detail: str) -> None:
-        super().__init__(f"{path}: {detail}")
+    def __init__(self, path: str, detail: str, rule: str | None = None) -> None:
+        super().__init__(f"{path}: {detail}{_rule_suffix(rule)}")
         self.path = path
         self.detail = detail
+        self.rule = rule
 
 
 class ResumeMismatch(CheckpointError, ValueError):
     """A checkpoint cannot be used to resume a session.
 
     ``reason`` is one of ``checkpoint_shape`` (the bytes are not a valid
-    checkpoint; ``field`` names the offending field), ``optimizer``,
+    checkpoint; ``field`` names the offending field and ``rule`` the id of
+    the broken rule, as for :class:`InvalidCheckpoint`), ``optimizer``,
     ``sampler_format``, ``sampler_version``, ``trainset_hash`` or ``direction``
     (the gate of FORMAT.md §8), or ``optimizer_opts``, which the DSPy
     integration adds (its options differ from the session's).
     ``expected`` is what the caller asked for, ``got`` what the checkpoint
-    holds; the message says which is which and what to do.
+    holds; the message says which is which and what to do. ``rule`` is
+    ``None`` for the other reasons.
     """
 
     def __init__(
@@ -65,6 +72,7 @@ class ResumeMismatch(CheckpointError, ValueError):
         *,
         field: str | None = None,
         detail: str | None = None,
+        rule: str | None = None,
     ) -> None:
         self.session_id = session_id
         self.reason = reason
@@ -72,8 +80,9 @@ class ResumeMismatch(CheckpointError, ValueError):
         self.got = got
         self.field = field
         self.detail = detail
+        self.rule = rule
         if reason == "checkpoint_shape":
-            message = f"checkpoint_shape: {field}: {detail}"
+            message = f"checkpoint_shape: {field}: {detail}{_rule_suffix(rule)}"
         else:
             template = _GATE_MESSAGES.get(
                 reason, "the checkpoint has {got}; this run expects {exp}."
@@ -227,6 +236,10 @@ _GATE_MESSAGES = {
     ),
 }
 """The resume gate's messages: those of FORMAT.md §8 are the same text in every language."""
+
+
+def _rule_suffix(rule: str | None) -> str:
+    return "" if rule is None else f" (rule {rule})"
 
 
 def _show(value: Any) -> str:

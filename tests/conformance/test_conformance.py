@@ -4,9 +4,10 @@ Each language has an executable ``tests/conformance/testee-<lang>`` (see
 README.md beside this file). This suite feeds it every golden vector through
 the one-shot commands, then thousands of random checkpoints, random
 trainsets and corrupted checkpoints through its ``serve`` loop, and compares
-the answers with the Python library's; then every store-file vector and
-random, damaged store files through ``read-store-file`` (docs/store-file.md);
-then the trainsets-as-JSON cases and random JSON text (FORMAT.md §6.1).
+the answers with the Python library's (the bytes, or a refusal's field path
+and rule id); then every store-file vector and random, damaged store files
+through ``read-store-file`` (docs/store-file.md); then the trainsets-as-JSON
+cases and random JSON text (FORMAT.md §6.1).
 A missing or broken testee fails the suite: nothing is skipped.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import struct
 import subprocess
 from collections.abc import Iterator
@@ -40,6 +42,12 @@ STORE_MANIFEST = [
     for line in (VECTORS / "store" / "manifest.jsonl").read_text().splitlines()
     if line
 ]
+RULES = json.loads((HERE.parents[1] / "spec" / "checkpoint-rules-v1.json").read_text())["rules"]
+UNVECTORED_RULES = {
+    "input.too_large": "a vector would be a file of more than 256 MiB, too big to keep "
+    "in the repository or to pipe to every testee",
+}
+"""Rules no invalid vector breaks, and why none can."""
 
 
 @dataclass(frozen=True)
@@ -124,10 +132,27 @@ def python_verdict(data: bytes, *, keep_unknown: bool = True) -> tuple[int, byte
 
 
 def field_of(refusal: bytes) -> str:
-    """The field path of a refusal line ``checkpoint_shape: <field>: <message>``."""
+    """The field path of a refusal line ``checkpoint_shape: <field>: <message> (rule <id>)``."""
     line = refusal.decode(errors="replace")
     assert line.startswith("checkpoint_shape: "), line
     return line[len("checkpoint_shape: ") :].split(": ", 1)[0]
+
+
+_RULE = re.compile(r" \(rule ([a-z_]+(?:\.[a-z_]+)+)\)$")
+
+
+def rule_of(refusal: bytes) -> str | None:
+    """The rule id a refusal line ends with (``(rule <id>)``); None when it names none."""
+    found = _RULE.search(refusal.decode(errors="replace").rstrip("\r\n"))
+    return found.group(1) if found else None
+
+
+def test_every_rule_is_broken_by_an_invalid_vector() -> None:
+    ids = {rule["id"] for rule in RULES}
+    named = {vector["rule"] for vector in MANIFEST["invalid"]}
+    assert named <= ids, named - ids
+    assert set(UNVECTORED_RULES) <= ids
+    assert ids - named == set(UNVECTORED_RULES)
 
 
 # --- golden vectors through the one-shot commands -----------------------------------
@@ -172,7 +197,9 @@ def test_invalid_vectors_are_refused(lang: Lang) -> None:
         lines = result.stderr.decode(errors="replace").splitlines()
         assert len(lines) == 1, (vector["name"], lines)
         if lang.full:
-            assert field_of(lines[0].encode()) == vector["field"], (vector["name"], lines[0])
+            line = lines[0].encode()
+            assert field_of(line) == vector["field"], (vector["name"], lines[0])
+            assert rule_of(line) == vector["rule"], (vector["name"], lines[0])
 
 
 @pytest.mark.parametrize("lang", _lang_ids(HASHING))
@@ -235,6 +262,7 @@ def test_corrupted_checkpoints_get_the_same_verdict(
             assert got == answer, lang.name
         else:
             assert field_of(got) == field_of(answer), (lang.name, answer, got)
+            assert rule_of(got) == rule_of(answer), (lang.name, answer, got)
 
 
 # --- trainsets as JSON text (FORMAT.md §6.1) ------------------------------------------
@@ -408,6 +436,10 @@ def test_store_vectors_are_read_as_python_reads_them(lang: Lang) -> None:
                 name,
                 lines[0],
             )
+            assert rule_of(lines[0].encode()) == rule_of(expected[1]) is not None, (
+                name,
+                lines[0],
+            )
         else:
             assert kind_of(lines[0].encode()) == vector["kind"] == kind_of(expected[1]), (
                 name,
@@ -475,5 +507,6 @@ def test_random_store_files_get_the_same_verdict(
             assert got == answer, lang.name
         elif status == REFUSED:
             assert field_of(got) == field_of(answer), (lang.name, answer, got)
+            assert rule_of(got) == rule_of(answer), (lang.name, answer, got)
         else:
             assert kind_of(got) == kind_of(answer), (lang.name, data.hex(), answer, got)

@@ -22,11 +22,12 @@ DAMAGED = 4
 
 
 def reencode(data: bytes) -> tuple[int, bytes]:
+    """Canonical bytes, or ``checkpoint_shape: <field>: <detail> (rule <id>)``."""
     try:
         return 0, ck.encode(ck.decode(data))
-    except ResumeMismatch as exc:
+    except ResumeMismatch as exc:  # its message ends with the rule id
         return REFUSED, str(exc).encode()
-    except InvalidCheckpoint as exc:  # a writer's refusal: a credential (FORMAT.md §10)
+    except InvalidCheckpoint as exc:  # a writer's refusal: a credential (FORMAT.md §10), no rule
         return REFUSED, f"checkpoint_shape: {exc}".encode()
 
 

@@ -36,6 +36,7 @@ from dsxir.errors import (
     InvalidTransition,
     ResumeMismatch,
 )
+from dsxir.optimizer_session import rules
 from dsxir.optimizer_session.atom import Atom
 from dsxir.optimizer_session.credentials import (
     screen_option,
@@ -121,7 +122,7 @@ def direction_name(cp: Checkpoint) -> Direction:
         return "higher"
     if cp.direction == DIRECTION_LOWER:
         return "lower"
-    raise InvalidCheckpoint("direction", f"unknown direction {cp.direction}")
+    raise InvalidCheckpoint("direction", f"unknown direction {cp.direction}", rules.DIRECTION_KNOWN)
 
 
 def _stamp_now(cp: Checkpoint, *fields: str) -> None:
@@ -183,7 +184,11 @@ def new(
     )
     version = int(version)
     if not 1 <= version <= 0xFFFFFFFF:
-        raise InvalidCheckpoint("sampler_format.version", "must be in [1, 2^32)")
+        raise InvalidCheckpoint(
+            "sampler_format.version",
+            "must be in [1, 2^32)",
+            rules.SAMPLER_FORMAT_VERSION_MIN if version < 1 else None,
+        )
     _require(
         program_module is None or isinstance(program_module, str),
         "program_module must be a str or None",
@@ -253,7 +258,7 @@ def encode(cp: Checkpoint, *, redact_secrets: bool = False) -> bytes:
     """
     data = written_bytes(cp, redact=redact_secrets)
     if len(data) > MAX_CHECKPOINT_BYTES:
-        raise InvalidCheckpoint("<input>", _too_long(len(data)))
+        raise InvalidCheckpoint("<input>", _too_long(len(data)), rules.INPUT_TOO_LARGE)
     return data
 
 
@@ -263,20 +268,23 @@ def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
     Returns a checkpoint that keeps every rule of FORMAT.md, or raises
     ``ResumeMismatch(reason="checkpoint_shape")`` whose ``field`` names the
     offending field (``<input>`` for input over the size limit or not
-    protobuf at all). Unknown fields of a newer minor version are kept and
-    written back by :func:`encode`.
+    protobuf at all) and whose ``rule`` is the id of the broken rule
+    (``input.too_large``, ``input.malformed``, … FORMAT.md §7.1). Unknown
+    fields of a newer minor version are kept and written back by :func:`encode`.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"decode takes bytes, not {type(data).__name__}")
     size = data.nbytes if isinstance(data, memoryview) else len(data)
     if size > MAX_CHECKPOINT_BYTES:
-        raise _shape(None, "<input>", _too_long(size))
+        raise _shape(None, "<input>", _too_long(size), rules.INPUT_TOO_LARGE)
     cp = Checkpoint()
     raw = bytes(data)
     try:
         cp.ParseFromString(raw)
     except Exception as exc:  # any parse failure of untrusted bytes is a refusal
-        raise _shape(None, "<input>", f"not a protobuf checkpoint ({exc})") from None
+        raise _shape(
+            None, "<input>", f"not a protobuf checkpoint ({exc})", rules.INPUT_MALFORMED
+        ) from None
     return _validated(cp, raw)
 
 
@@ -284,7 +292,7 @@ def _validated(cp: Checkpoint, raw: bytes | None = None) -> Checkpoint:
     try:
         check_parsed(cp, raw)
     except InvalidCheckpoint as exc:
-        raise _shape(cp.session_id or None, exc.path, exc.detail) from None
+        raise _shape(cp.session_id or None, exc.path, exc.detail, exc.rule) from None
     return cp
 
 
@@ -292,8 +300,8 @@ def _too_long(size: int) -> str:
     return f"{size} bytes, over the limit of {MAX_CHECKPOINT_BYTES}"
 
 
-def _shape(session_id: str | None, field: str, detail: str) -> ResumeMismatch:
-    return ResumeMismatch(session_id, "checkpoint_shape", field=field, detail=detail)
+def _shape(session_id: str | None, field: str, detail: str, rule: str | None) -> ResumeMismatch:
+    return ResumeMismatch(session_id, "checkpoint_shape", field=field, detail=detail, rule=rule)
 
 
 def to_json(cp: Checkpoint, *, indent: int | None = 2) -> str:
@@ -310,12 +318,14 @@ def from_json(text: str | bytes, *, redact_secrets: bool = False) -> Checkpoint:
     the field, or replaced by ``[redacted]`` with ``redact_secrets``.
     """
     if len(text) > MAX_CHECKPOINT_BYTES:
-        raise _shape(None, "<input>", _too_long(len(text)))
+        raise _shape(None, "<input>", _too_long(len(text)), rules.INPUT_TOO_LARGE)
     cp = Checkpoint()
     try:
         json_format.Parse(text, cp)
     except Exception as exc:  # any parse failure of untrusted text is a refusal
-        raise _shape(None, "<input>", f"not a JSON checkpoint ({exc})") from None
+        raise _shape(
+            None, "<input>", f"not a JSON checkpoint ({exc})", rules.INPUT_MALFORMED
+        ) from None
     _validated(cp)
     written_bytes(cp, redact=redact_secrets, in_place=True)
     return cp
@@ -437,7 +447,7 @@ def record_trial(
         )
         score = float(score)
         if score != score:
-            raise InvalidCheckpoint("score", "NaN is not allowed")
+            raise InvalidCheckpoint("score", "NaN is not allowed", rules.FLOAT_NAN)
     _require(
         isinstance(duration_ms, numbers.Integral) and not isinstance(duration_ms, bool),
         "duration_ms must be an int (or a numpy integer)",

@@ -42,7 +42,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from dsxir.errors import InvalidCheckpoint
-from dsxir.optimizer_session import accel
+from dsxir.optimizer_session import accel, rules
 from dsxir.optimizer_session.terms import from_term, term_bytes
 from dsxir.optimizer_session.v1.checkpoint_pb2 import (
     TRIAL_STATUS_ERROR,
@@ -135,7 +135,9 @@ def _read(cp: Checkpoint) -> dict[str, list[Any]]:
     for i, entry in enumerate(log):
         if entry.status not in _STATUS:
             raise InvalidCheckpoint(
-                f"progress.trial_log[{i}].status", f"unknown trial status {entry.status}"
+                f"progress.trial_log[{i}].status",
+                f"unknown trial status {entry.status}",
+                rules.TRIAL_STATUS,
             )
         trial_idx[i] = entry.trial_idx
         status[i] = _STATUS[entry.status]

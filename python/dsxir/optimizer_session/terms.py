@@ -27,7 +27,7 @@ import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from dsxir.optimizer_session import accel
+from dsxir.optimizer_session import accel, rules
 from dsxir.optimizer_session.atom import Atom
 from dsxir.optimizer_session.term_rules import MAX_TERM_DEPTH, Refusal, raise_at
 from dsxir.optimizer_session.v1.term_pb2 import Term, TermMap
@@ -70,7 +70,7 @@ def _enc_int(value: Any, depth: int) -> bytes:
 def _enc_float(value: Any, depth: int) -> bytes:
     v = float(value)
     if v != v:
-        raise Refusal("NaN is not allowed")
+        raise Refusal("NaN is not allowed", rule=rules.FLOAT_NAN)
     return b"\x29" + _pack_double(v)
 
 
@@ -132,7 +132,9 @@ def _map_body(pairs: Iterable[tuple[Any, Any]], depth: int) -> bytes:
     previous = None
     for key_bytes, val_bytes in entries:
         if key_bytes == previous:
-            raise Refusal(f"duplicate map key (canonical bytes {key_bytes.hex()})")
+            raise Refusal(
+                f"duplicate map key (canonical bytes {key_bytes.hex()})", rule=rules.TERM_MAP_ORDER
+            )
         previous = key_bytes
         entry = b"\x0a" + varint(len(key_bytes)) + key_bytes
         entry += b"\x12" + varint(len(val_bytes)) + val_bytes
@@ -193,7 +195,7 @@ def _encoder_for(value: Any) -> Callable[[Any, int], bytes]:
 
 def _encode(value: Any, depth: int) -> bytes:
     if depth > MAX_TERM_DEPTH:
-        raise Refusal(f"nesting deeper than {MAX_TERM_DEPTH}")
+        raise Refusal(f"nesting deeper than {MAX_TERM_DEPTH}", rule=rules.TERM_DEPTH)
     encoder = _EXACT.get(type(value)) or _encoder_for(value)
     return encoder(value, depth)
 
@@ -277,7 +279,7 @@ def from_term(term: Term | TermMap, *, root: str = "term") -> Any:
 def _from(term: Term) -> Any:
     kind = term.WhichOneof("kind")
     if kind is None:
-        raise Refusal("term has no kind")
+        raise Refusal("term has no kind", rule=rules.TERM_KIND)
     if kind == "null_value":
         return None
     if kind in ("list_value", "tuple_value"):

@@ -23,7 +23,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from dsxir.errors import InvalidCheckpoint
-from dsxir.optimizer_session import accel, credentials
+from dsxir.optimizer_session import accel, credentials, rules
 from dsxir.optimizer_session.term_rules import check_term, check_term_map
 from dsxir.optimizer_session.v1.checkpoint_pb2 import (
     DIRECTION_HIGHER,
@@ -65,20 +65,28 @@ def check(cp: Checkpoint) -> None:
     """Refuse a checkpoint that breaks a rule of FORMAT.md, naming the field."""
     _check_format(cp.format)
     if not cp.session_id:
-        raise InvalidCheckpoint("session_id", "must not be empty")
+        raise InvalidCheckpoint("session_id", "must not be empty", rules.SESSION_ID_REQUIRED)
     if not cp.optimizer:
-        raise InvalidCheckpoint("optimizer", "must not be empty")
+        raise InvalidCheckpoint("optimizer", "must not be empty", rules.OPTIMIZER_REQUIRED)
     for i, option in enumerate(cp.optimizer_opts):
         if not option.key:
-            raise InvalidCheckpoint(f"optimizer_opts[{i}].key", "must not be empty")
+            raise InvalidCheckpoint(
+                f"optimizer_opts[{i}].key", "must not be empty", rules.OPTIMIZER_OPTS_KEY_REQUIRED
+            )
         if not option.HasField("value"):
-            raise InvalidCheckpoint(f"optimizer_opts[{i}].value", "is required")
+            raise InvalidCheckpoint(
+                f"optimizer_opts[{i}].value", "is required", rules.OPTIMIZER_OPTS_VALUE_REQUIRED
+            )
         check_term(option.value, f"optimizer_opts[{i}].value")
     if cp.HasField("program_module") and not cp.program_module:
-        raise InvalidCheckpoint("program_module", "must not be empty when present")
+        raise InvalidCheckpoint(
+            "program_module", "must not be empty when present", rules.PROGRAM_MODULE_NOT_EMPTY
+        )
     if len(cp.trainset_hash) != 32:
         raise InvalidCheckpoint(
-            "trainset_hash", f"must be 32 bytes (SHA-256), got {len(cp.trainset_hash)}"
+            "trainset_hash",
+            f"must be 32 bytes (SHA-256), got {len(cp.trainset_hash)}",
+            rules.TRAINSET_HASH_LENGTH,
         )
     _check_timestamp(cp, "created_at")
     _check_timestamp(cp, "updated_at")
@@ -86,17 +94,25 @@ def check(cp: Checkpoint) -> None:
     if cp.HasField("best_program_artifact"):
         check_term_map(cp.best_program_artifact, "best_program_artifact")
     if not cp.HasField("sampler_format"):
-        raise InvalidCheckpoint("sampler_format", "is required")
+        raise InvalidCheckpoint("sampler_format", "is required", rules.SAMPLER_FORMAT_REQUIRED)
     if not cp.sampler_format.module:
-        raise InvalidCheckpoint("sampler_format.module", "must not be empty")
+        raise InvalidCheckpoint(
+            "sampler_format.module", "must not be empty", rules.SAMPLER_FORMAT_MODULE_REQUIRED
+        )
     if cp.sampler_format.version < 1:
-        raise InvalidCheckpoint("sampler_format.version", "must be at least 1")
+        raise InvalidCheckpoint(
+            "sampler_format.version", "must be at least 1", rules.SAMPLER_FORMAT_VERSION_MIN
+        )
     if not SESSION_STATUS_RUNNING <= cp.status <= SESSION_STATUS_CANCELLED:
-        raise InvalidCheckpoint("status", f"unknown or unspecified status {cp.status}")
+        raise InvalidCheckpoint(
+            "status", f"unknown or unspecified status {cp.status}", rules.STATUS_KNOWN
+        )
     if cp.HasField("terminal_reason"):
         check_term(cp.terminal_reason, "terminal_reason")
     if not DIRECTION_HIGHER <= cp.direction <= DIRECTION_LOWER:
-        raise InvalidCheckpoint("direction", f"unknown direction {cp.direction}")
+        raise InvalidCheckpoint(
+            "direction", f"unknown direction {cp.direction}", rules.DIRECTION_KNOWN
+        )
 
 
 def checked_bytes(cp: Checkpoint) -> bytes:
@@ -153,38 +169,52 @@ def check_parsed(cp: Checkpoint, data: bytes | None = None) -> None:
 
 def _check_format(format_id: str) -> None:
     if not format_id:
-        raise InvalidCheckpoint("format", "missing format identifier: not a dsxir checkpoint")
+        raise InvalidCheckpoint(
+            "format", "missing format identifier: not a dsxir checkpoint", rules.FORMAT_REQUIRED
+        )
     match = _FORMAT_RE.fullmatch(format_id)
     if match is None:
-        raise InvalidCheckpoint("format", f"wrong format identifier {format_id[:80]!r}")
+        raise InvalidCheckpoint(
+            "format", f"wrong format identifier {format_id[:80]!r}", rules.FORMAT_SHAPE
+        )
     if int(match.group(1)) != FORMAT_MAJOR:
         raise InvalidCheckpoint(
-            "format", f"unsupported major version {match.group(1)} (this reader reads 1)"
+            "format",
+            f"unsupported major version {match.group(1)} (this reader reads 1)",
+            rules.FORMAT_MAJOR,
         )
 
 
 def _check_timestamp(message: Message, name: str, prefix: str = "") -> None:
     if not message.HasField(name):
-        raise InvalidCheckpoint(prefix + name, "is required")
+        raise InvalidCheckpoint(prefix + name, "is required", rules.TIMESTAMP_REQUIRED)
     stamp: Timestamp = getattr(message, name)
     if not 0 <= stamp.nanos < 1_000_000_000:
-        raise InvalidCheckpoint(prefix + name + ".nanos", "must be in [0, 1e9)")
+        raise InvalidCheckpoint(
+            prefix + name + ".nanos", "must be in [0, 1e9)", rules.TIMESTAMP_NANOS
+        )
     if not _MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS:
-        raise InvalidCheckpoint(prefix + name + ".seconds", "outside 0001-01-01..9999-12-31")
+        raise InvalidCheckpoint(
+            prefix + name + ".seconds", "outside 0001-01-01..9999-12-31", rules.TIMESTAMP_SECONDS
+        )
 
 
 def _check_progress(cp: Checkpoint) -> None:
     if not cp.HasField("progress"):
-        raise InvalidCheckpoint("progress", "is required")
+        raise InvalidCheckpoint("progress", "is required", rules.PROGRESS_REQUIRED)
     progress = cp.progress
     ok = error = 0
     for i, entry in enumerate(progress.trial_log):
         if entry.trial_idx != i:
             raise InvalidCheckpoint(
-                f"progress.trial_log[{i}].trial_idx", f"is {entry.trial_idx}, must be {i}"
+                f"progress.trial_log[{i}].trial_idx",
+                f"is {entry.trial_idx}, must be {i}",
+                rules.TRIAL_TRIAL_IDX,
             )
         if entry.HasField("score") and entry.score != entry.score:
-            raise InvalidCheckpoint(f"progress.trial_log[{i}].score", "NaN is not allowed")
+            raise InvalidCheckpoint(
+                f"progress.trial_log[{i}].score", "NaN is not allowed", rules.FLOAT_NAN
+            )
         status = entry.status
         if status == TRIAL_STATUS_OK:
             ok += 1
@@ -192,7 +222,9 @@ def _check_progress(cp: Checkpoint) -> None:
             error += 1
         else:
             raise InvalidCheckpoint(
-                f"progress.trial_log[{i}].status", f"unknown or unspecified status {status}"
+                f"progress.trial_log[{i}].status",
+                f"unknown or unspecified status {status}",
+                rules.TRIAL_STATUS,
             )
         if entry.HasField("stats"):
             check_term_map(entry.stats, f"progress.trial_log[{i}].stats")
@@ -202,15 +234,21 @@ def _check_progress(cp: Checkpoint) -> None:
     _check_best(progress)
     if progress.completed != ok:
         raise InvalidCheckpoint(
-            "progress.completed", f"is {progress.completed}, but {ok} trials are ok"
+            "progress.completed",
+            f"is {progress.completed}, but {ok} trials are ok",
+            rules.COUNTERS_COMPLETED,
         )
     if progress.errors != error:
         raise InvalidCheckpoint(
-            "progress.errors", f"is {progress.errors}, but {error} trials are errors"
+            "progress.errors",
+            f"is {progress.errors}, but {error} trials are errors",
+            rules.COUNTERS_ERRORS,
         )
     if progress.attempts < ok + error:
         raise InvalidCheckpoint(
-            "progress.attempts", f"is {progress.attempts}, less than completed + errors"
+            "progress.attempts",
+            f"is {progress.attempts}, less than completed + errors",
+            rules.COUNTERS_ATTEMPTS,
         )
 
 
@@ -218,27 +256,33 @@ def _check_best(progress: Progress) -> None:
     has_score = progress.HasField("best_score")
     has_idx = progress.HasField("best_trial_idx")
     if has_score and progress.best_score != progress.best_score:
-        raise InvalidCheckpoint("progress.best_score", "NaN is not allowed")
+        raise InvalidCheckpoint("progress.best_score", "NaN is not allowed", rules.FLOAT_NAN)
     if has_score != has_idx:
         raise InvalidCheckpoint(
             "progress.best_score" if has_idx else "progress.best_trial_idx",
             "best_score and best_trial_idx must be set together",
+            rules.BEST_PAIR,
         )
     if not has_idx:
         return
     idx = progress.best_trial_idx
     log = progress.trial_log
     if idx >= len(log):
-        raise InvalidCheckpoint("progress.best_trial_idx", f"{idx} is past the trial log")
+        raise InvalidCheckpoint(
+            "progress.best_trial_idx", f"{idx} is past the trial log", rules.BEST_TRIAL_IDX_RANGE
+        )
     best = log[idx]
     if best.status != TRIAL_STATUS_OK or not best.HasField("score"):
         raise InvalidCheckpoint(
-            "progress.best_trial_idx", f"trial {idx} is not an ok trial with a score"
+            "progress.best_trial_idx",
+            f"trial {idx} is not an ok trial with a score",
+            rules.BEST_TRIAL_IDX_TRIAL,
         )
     if _bits(best.score) != _bits(progress.best_score):  # -0.0 is not 0.0
         raise InvalidCheckpoint(
             "progress.best_trial_idx",
             f"trial {idx} scored {best.score!r}, not best_score {progress.best_score!r}",
+            rules.BEST_SCORE,
         )
 
 

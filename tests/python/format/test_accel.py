@@ -443,6 +443,8 @@ def test_one_rule_broken_at_a_time(name: str, base: Checkpoint) -> None:
         with pytest.raises(InvalidCheckpoint) as info, accelerated():
             ck.encode(cp)
         assert info.value.path == path
+        assert info.value.rule is not None
+        assert fast[2].endswith(f" (rule {info.value.rule})")
 
 
 def test_mutations_reach_both_verdicts() -> None:

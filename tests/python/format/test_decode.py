@@ -66,6 +66,7 @@ def test_size_limit_is_checked_before_parsing() -> None:
     with pytest.raises(ResumeMismatch) as info:
         ck.decode(too_big)
     assert info.value.field == "<input>"
+    assert info.value.rule == "input.too_large"
     assert "over the limit" in str(info.value)
 
 
@@ -78,6 +79,7 @@ def test_nesting_past_the_runtime_limit_is_refused() -> None:
     with pytest.raises(ResumeMismatch) as info:
         ck.decode(VALID[0] + reason)
     assert info.value.field == "<input>"
+    assert info.value.rule == "input.malformed"
 
 
 def test_non_bytes_input_is_a_type_error() -> None:
@@ -93,6 +95,7 @@ def test_a_memoryview_of_wide_items_cannot_slip_past_the_size_limit() -> None:
     with pytest.raises(ResumeMismatch) as info:
         ck.decode(wide)
     assert info.value.field == "<input>"
+    assert info.value.rule == "input.too_large"
 
 
 def test_encode_refuses_what_decode_would_refuse_for_its_size() -> None:
@@ -109,3 +112,4 @@ def test_encode_refuses_what_decode_would_refuse_for_its_size() -> None:
     with pytest.raises(InvalidCheckpoint) as info:
         ck.encode(cp)
     assert info.value.path == "<input>"
+    assert info.value.rule == "input.too_large"

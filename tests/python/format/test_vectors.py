@@ -48,13 +48,15 @@ def test_noncanonical_vectors_are_read_and_re_encoded_canonically(vector: dict[s
 
 
 @pytest.mark.parametrize("vector", _ids("invalid"))
-def test_invalid_vectors_are_refused_naming_the_field(vector: dict[str, Any]) -> None:
+def test_invalid_vectors_are_refused_naming_the_field_and_rule(vector: dict[str, Any]) -> None:
     raw = (VECTORS / vector["binpb"]).read_bytes()
     with pytest.raises(ResumeMismatch) as info:
         ck.decode(raw)
     assert info.value.reason == "checkpoint_shape"
     assert info.value.field == vector["field"]
+    assert info.value.rule == vector["rule"]
     assert str(info.value).startswith(f"checkpoint_shape: {vector['field']}: ")
+    assert str(info.value).endswith(f" (rule {vector['rule']})")
 
 
 @pytest.mark.parametrize("vector", _ids("trainset"))
