@@ -85,3 +85,49 @@ const (
 	// The direction is neither higher (0) nor lower (1) (FORMAT.md §1).
 	RuleDirectionKnown = "direction.known"
 )
+
+// IsRule reports whether id is one of the rule ids above (a server's error
+// may name any text; the client keeps only an id this library knows).
+func IsRule(id string) bool {
+	_, ok := ruleIDs[id]
+	return ok
+}
+
+var ruleIDs = map[string]struct{}{
+	RuleInputTooLarge:               {},
+	RuleInputMalformed:              {},
+	RuleFormatRequired:              {},
+	RuleFormatShape:                 {},
+	RuleFormatMajor:                 {},
+	RuleSessionIDRequired:           {},
+	RuleOptimizerRequired:           {},
+	RuleOptimizerOptsKeyRequired:    {},
+	RuleOptimizerOptsValueRequired:  {},
+	RuleProgramModuleNotEmpty:       {},
+	RuleTrainsetHashLength:          {},
+	RuleTimestampRequired:           {},
+	RuleTimestampNanos:              {},
+	RuleTimestampSeconds:            {},
+	RuleProgressRequired:            {},
+	RuleTrialTrialIdx:               {},
+	RuleTrialStatus:                 {},
+	RuleFloatNaN:                    {},
+	RuleTermDepth:                   {},
+	RuleTermKind:                    {},
+	RuleTermBigint:                  {},
+	RuleTermMapKeyRequired:          {},
+	RuleTermMapValueRequired:        {},
+	RuleTermMapOrder:                {},
+	RuleBestPair:                    {},
+	RuleBestTrialIdxRange:           {},
+	RuleBestTrialIdxTrial:           {},
+	RuleBestScore:                   {},
+	RuleCountersCompleted:           {},
+	RuleCountersErrors:              {},
+	RuleCountersAttempts:            {},
+	RuleSamplerFormatRequired:       {},
+	RuleSamplerFormatModuleRequired: {},
+	RuleSamplerFormatVersionMin:     {},
+	RuleStatusKnown:                 {},
+	RuleDirectionKnown:              {},
+}

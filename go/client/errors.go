@@ -190,7 +190,11 @@ func fromStatus(err error, sessionID string) error {
 		stored, _ := strconv.ParseUint(metaOr("stored_generation", "0"), 10, 64)
 		return &ConflictError{SessionID: metaOr("session_id", sessionID), Expected: expected, Actual: stored}
 	case code == codes.InvalidArgument && reason == checkpointstorev1.ErrorReason_INVALID_CHECKPOINT.String():
-		return &checkpoint.InvalidCheckpoint{Path: metaOr("field", checkpoint.InputPath), Detail: metaOr("detail", message)}
+		rule := metaOr("rule", "")
+		if !checkpoint.IsRule(rule) { // only an id this library knows
+			rule = ""
+		}
+		return &checkpoint.InvalidCheckpoint{Path: metaOr("field", checkpoint.InputPath), Detail: metaOr("detail", message), Rule: rule}
 	case code == codes.InvalidArgument && reason == checkpointstorev1.ErrorReason_INVALID_SESSION_ID.String():
 		return &InvalidSessionIDError{SessionID: sessionID, Message: message}
 	case code == codes.FailedPrecondition && reason == checkpointstorev1.ErrorReason_ILLEGAL_HISTORY.String():

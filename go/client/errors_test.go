@@ -31,6 +31,7 @@ type manifestEntry struct {
 	Name  string `json:"name"`
 	Binpb string `json:"binpb"`
 	Field string `json:"field"`
+	Rule  string `json:"rule"`
 }
 
 type manifest struct {

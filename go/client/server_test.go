@@ -596,8 +596,8 @@ func TestRefusals(t *testing.T) {
 		data := readVector(t, vector.Binpb)
 		_, err := c.putEncoded(ctx, data, "", 0)
 		var refused *checkpoint.InvalidCheckpoint
-		if !asType(err, &refused) || refused.Path != vector.Field {
-			t.Errorf("invalid vector %s: %v (%T), want *checkpoint.InvalidCheckpoint on %s", vector.Name, err, err, vector.Field)
+		if !asType(err, &refused) || refused.Path != vector.Field || refused.Rule != vector.Rule {
+			t.Errorf("invalid vector %s: %v (%T), want *checkpoint.InvalidCheckpoint on %s, rule %s", vector.Name, err, err, vector.Field, vector.Rule)
 		}
 	}
 

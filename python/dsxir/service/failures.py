@@ -15,7 +15,7 @@ store error               status code               reason (ErrorInfo metadata)
 ``Conflict``              ABORTED                   GENERATION_CONFLICT (session_id,
                                                     expected_generation, stored_generation;
                                                     ``0`` stands for none)
-``InvalidCheckpoint``     INVALID_ARGUMENT          INVALID_CHECKPOINT (field, detail)
+``InvalidCheckpoint``     INVALID_ARGUMENT          INVALID_CHECKPOINT (field, detail, rule)
 ``InvalidSessionId``      INVALID_ARGUMENT          INVALID_SESSION_ID
 bad request field         INVALID_ARGUMENT          INVALID_REQUEST (field)
 ``IllegalHistory``        FAILED_PRECONDITION       ILLEGAL_HISTORY (session_id, rule, detail)
@@ -170,9 +170,10 @@ def failure_of(exc: BaseException, *, field_prefix: str = "") -> RpcFailure:
             {"session_id": exc.session_id, "detail": exc.detail},
         )
     if isinstance(exc, InvalidCheckpoint):
-        return _invalid_checkpoint(exc.path, exc.detail, field_prefix)
+        return _invalid_checkpoint(exc.path, exc.detail, exc.rule, field_prefix)
     if isinstance(exc, ResumeMismatch) and exc.reason == "checkpoint_shape":
-        return _invalid_checkpoint(exc.field or "<input>", exc.detail or str(exc), field_prefix)
+        field, detail = exc.field or "<input>", exc.detail or str(exc)
+        return _invalid_checkpoint(field, detail, exc.rule, field_prefix)
     if isinstance(exc, InvalidSessionId):
         return RpcFailure(
             grpc.StatusCode.INVALID_ARGUMENT,
@@ -196,13 +197,17 @@ def failure_of(exc: BaseException, *, field_prefix: str = "") -> RpcFailure:
     )
 
 
-def _invalid_checkpoint(path: str, detail: str, prefix: str) -> RpcFailure:
+def _invalid_checkpoint(path: str, detail: str, rule: str | None, prefix: str) -> RpcFailure:
     shown = path if path == "<input>" else prefix + path
+    meta = {"field": path, "detail": detail}
+    if rule is not None:
+        meta["rule"] = rule
+    suffix = f" (rule {rule})" if rule is not None else ""
     return RpcFailure(
         grpc.StatusCode.INVALID_ARGUMENT,
-        f"checkpoint refused: {path}: {detail}",
+        f"checkpoint refused: {path}: {detail}{suffix}",
         Reason.INVALID_CHECKPOINT,
-        {"field": path, "detail": detail},
+        meta,
         field=shown,
     )
 

@@ -50,6 +50,7 @@ from google.protobuf.message import Message
 
 from dsxir.checkpoint_store.v1 import service_pb2 as pb
 from dsxir.errors import CorruptStore, InvalidCheckpoint, InvalidSessionId, NotFound
+from dsxir.optimizer_session import rules
 from dsxir.optimizer_session.statuses import STATUS_NAMES
 from dsxir.optimizer_session.validate import checked_bytes
 from dsxir.optimizer_session.wire import varint
@@ -663,9 +664,13 @@ def _parse(cls: type[_M], data: bytes) -> _M:
     except Exception as exc:  # untrusted bytes: any parse failure is the caller's
         raise RpcFailure(
             grpc.StatusCode.INVALID_ARGUMENT,
-            f"<input>: not a valid {cls.DESCRIPTOR.name} ({exc})",
+            f"<input>: not a valid {cls.DESCRIPTOR.name} ({exc}) (rule {rules.INPUT_MALFORMED})",
             Reason.INVALID_CHECKPOINT,
-            {"field": "<input>", "detail": f"not a protobuf request ({exc})"},
+            {
+                "field": "<input>",
+                "detail": f"not a protobuf request ({exc})",
+                "rule": rules.INPUT_MALFORMED,
+            },
             field="<input>",
         ) from None
     return message

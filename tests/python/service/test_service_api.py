@@ -29,6 +29,7 @@ from dsxir.optimizer_session.wire import varint
 from dsxir.service import CheckpointServer, ServerConfig, TlsFiles
 from dsxir.store import MemoryStore, open_store
 from dsxir.store.grpc import GrpcStore, ResourceExhausted, Unauthenticated, Unavailable
+from dsxir.store.grpc.errors import from_rpc_error
 from dsxir.store.grpc.protocol import SERVICE_NAME
 from dsxir.store.postgres import PostgresStore
 from service_fixtures import REPO, TOKEN, ServerProcess, serve_in_thread
@@ -88,6 +89,10 @@ def test_every_invalid_vector_is_refused_naming_its_field(
         detail, bad = _details(error)
         assert detail.reason == "INVALID_CHECKPOINT", vector["name"]
         assert detail.metadata["field"] == vector["field"], vector["name"]
+        assert detail.metadata["rule"] == vector["rule"], vector["name"]
+        mapped = from_rpc_error(error)  # what the Python client raises
+        assert isinstance(mapped, InvalidCheckpoint), vector["name"]
+        assert (mapped.path, mapped.rule) == (vector["field"], vector["rule"]), vector["name"]
         expected_field = (
             "<input>" if vector["field"] == "<input>" else "checkpoint." + vector["field"]
         )
@@ -187,6 +192,7 @@ def test_status_codes_map_back_to_store_errors(grpc_over_memory: GrpcStore) -> N
     with pytest.raises(InvalidCheckpoint) as refused:
         store.put(bad, expected_generation=1)
     assert refused.value.path == "progress.attempts"
+    assert refused.value.rule == "counters.attempts"
 
 
 def test_status_codes_seen_by_a_raw_client(served: tuple[CheckpointServer, grpc.Channel]) -> None:

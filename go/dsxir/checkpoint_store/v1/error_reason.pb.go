@@ -43,8 +43,8 @@ const (
 	// stored_generation ("0" stands for none).
 	ErrorReason_GENERATION_CONFLICT ErrorReason = 2
 	// INVALID_ARGUMENT: the checkpoint breaks a rule of FORMAT.md. Metadata:
-	// field (the FORMAT.md field path), detail. A google.rpc.BadRequest names
-	// the request field too.
+	// field (the FORMAT.md field path), rule (the rule id of FORMAT.md §7.1),
+	// detail. A google.rpc.BadRequest names the request field too.
 	ErrorReason_INVALID_CHECKPOINT ErrorReason = 3
 	// INVALID_ARGUMENT: a session id the stores refuse.
 	ErrorReason_INVALID_SESSION_ID ErrorReason = 4

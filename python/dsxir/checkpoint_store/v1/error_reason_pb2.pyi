@@ -40,8 +40,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     INVALID_CHECKPOINT: _ErrorReason.ValueType  # 3
     """INVALID_ARGUMENT: the checkpoint breaks a rule of FORMAT.md. Metadata:
-    field (the FORMAT.md field path), detail. A google.rpc.BadRequest names
-    the request field too.
+    field (the FORMAT.md field path), rule (the rule id of FORMAT.md §7.1),
+    detail. A google.rpc.BadRequest names the request field too.
     """
     INVALID_SESSION_ID: _ErrorReason.ValueType  # 4
     """INVALID_ARGUMENT: a session id the stores refuse."""
@@ -116,8 +116,8 @@ stored_generation ("0" stands for none).
 """
 INVALID_CHECKPOINT: ErrorReason.ValueType  # 3
 """INVALID_ARGUMENT: the checkpoint breaks a rule of FORMAT.md. Metadata:
-field (the FORMAT.md field path), detail. A google.rpc.BadRequest names
-the request field too.
+field (the FORMAT.md field path), rule (the rule id of FORMAT.md §7.1),
+detail. A google.rpc.BadRequest names the request field too.
 """
 INVALID_SESSION_ID: ErrorReason.ValueType  # 4
 """INVALID_ARGUMENT: a session id the stores refuse."""

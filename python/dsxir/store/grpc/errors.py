@@ -27,6 +27,7 @@ from dsxir.errors import (
     NotFound,
     StoreUnavailable,
 )
+from dsxir.optimizer_session import rules
 from dsxir.store.grpc.leases import parse_rfc3339
 from dsxir.store.grpc.protocol import DETAILS_KEY, DOMAIN, Reason
 
@@ -87,7 +88,12 @@ def from_rpc_error(error: grpc.RpcError, *, session_id: str | None = None) -> Ex
         return Conflict(meta.get("session_id", ""), expected, stored)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         if reason == Reason.INVALID_CHECKPOINT:
-            return InvalidCheckpoint(meta.get("field", "<input>"), meta.get("detail", message))
+            rule = meta.get("rule")
+            return InvalidCheckpoint(
+                meta.get("field", "<input>"),
+                meta.get("detail", message),
+                rule if rule in rules.ALL else None,  # only an id this library knows
+            )
         if reason == Reason.INVALID_SESSION_ID:
             return InvalidSessionId(message)
         return InvalidRequest(code, message, reason)

@@ -51,8 +51,8 @@ export enum ErrorReason {
 
   /**
    * INVALID_ARGUMENT: the checkpoint breaks a rule of FORMAT.md. Metadata:
-   * field (the FORMAT.md field path), detail. A google.rpc.BadRequest names
-   * the request field too.
+   * field (the FORMAT.md field path), rule (the rule id of FORMAT.md §7.1),
+   * detail. A google.rpc.BadRequest names the request field too.
    *
    * @generated from enum value: INVALID_CHECKPOINT = 3;
    */
