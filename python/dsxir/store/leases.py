@@ -8,8 +8,9 @@ the same way:
   :data:`MAX_LEASE_TTL` (one day); ``bool`` and other types are a
   ``TypeError``, other numbers a ``ValueError``;
 - ``holder``: a non-empty ``str`` of at most :data:`MAX_HOLDER_BYTES` bytes
-  of UTF-8, without control characters (C0, DEL, C1) or lone surrogates
-  (``TypeError``/``ValueError``);
+  of UTF-8, without control characters (C0, DEL, C1) or lone surrogates,
+  and without anything FORMAT.md §10 calls a credential, since it is stored
+  and shown to other workers (``TypeError``/``ValueError``);
 - a :class:`~.interface.Lease` passed to ``renew_lease``/``release_lease``:
   a ``Lease`` whose session id :func:`.check_session_id` accepts and whose
   token is a ``str`` (``TypeError``/``InvalidSessionId``).
@@ -35,6 +36,7 @@ import secrets
 import time
 
 from dsxir.errors import LeaseLost
+from dsxir.optimizer_session.credentials import has_secret
 from dsxir.store.interface import Lease
 from dsxir.store.session_ids import check_session_id
 
@@ -91,6 +93,8 @@ def check_holder(holder: object) -> str:
     found = _CONTROL.search(holder)
     if found is not None:
         raise ValueError(f"holder contains the control character U+{ord(found.group()):04X}")
+    if has_secret(holder):  # the holder is stored and shown to other workers
+        raise ValueError("holder looks like it holds a credential (FORMAT.md §10); name the worker")
     return holder
 
 

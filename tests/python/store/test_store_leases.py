@@ -193,6 +193,19 @@ def test_bad_holders_are_refused(store: Store, holder: object, error: type[Excep
     assert store.get_lease("s1") is None
 
 
+@pytest.mark.parametrize(
+    "holder",
+    ["worker password=hunter2hunter2", "sk-proj-abcdefghijklmnopqrstuvwx1234"],
+)
+def test_holders_holding_a_credential_are_refused_without_quoting_it(
+    store: Store, holder: str
+) -> None:
+    with pytest.raises(ValueError, match="credential") as refused:
+        store.acquire_lease("s1", holder, ttl=30)
+    assert "hunter2" not in str(refused.value) and "abcdefghij" not in str(refused.value)
+    assert store.get_lease("s1") is None
+
+
 def test_bad_session_ids_and_leases_are_refused(store: Store) -> None:
     with pytest.raises(InvalidSessionId):
         store.acquire_lease("../x", "host:1", ttl=30)
