@@ -14,7 +14,10 @@ import threading
 from dsxir.errors import LeaseLost
 from dsxir.store.interface import Lease, Store
 
-__all__ = ["Heartbeat"]
+__all__ = ["STOP_WAIT_SECONDS", "Heartbeat"]
+
+STOP_WAIT_SECONDS = 10.0
+"""The longest ``close()`` waits for a renewal in flight (a hung store, say)."""
 
 
 class Heartbeat:
@@ -36,10 +39,15 @@ class Heartbeat:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop renewing and wait (at most one ttl) for a renewal in flight."""
+        """Stop renewing and wait for a renewal in flight, at most one ttl or 10 s.
+
+        A renewal still running after that cannot outlive a release: each
+        store renews atomically and only while the token is the session's
+        lease, so it either ends before the release or fails.
+        """
         self._stopping.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(self._ttl)
+            self._thread.join(min(self._ttl, STOP_WAIT_SECONDS))
 
     def _run(self) -> None:
         while not self._stopping.wait(self._ttl / 3):
