@@ -1,6 +1,7 @@
 # Go binding (go/): code generation, conformance testee and tests.
-# Everything runs inside the module with `cd go && go ...`; dependencies come
-# from go.mod/go.sum through the Go module proxy.
+# Everything runs inside the module with `cd go && go ...` (the testee in its
+# own module, go/testee); dependencies come from go.mod/go.sum through the Go
+# module proxy.
 
 GO ?= go
 GO_ENV := GOFLAGS="-mod=readonly -buildvcs=false"
@@ -26,12 +27,14 @@ generate-go: tools go-protoc-gen-go ## Go code of every proto (buf.gen.go.yaml)
 	rm -f $(GO_GEN_DIR)/*/v1/*.pb.go
 	$(BUF) generate --template buf.gen.go.yaml
 
+# The testee is a module of its own (go/testee), outside the published module.
 testee-go: ## the Go conformance testee
-	cd go && $(GO_ENV) $(GO) build -o .bin/testee ./cmd/testee
+	cd go/testee && $(GO_ENV) $(GO) build -o ../.bin/testee .
 
 # go/client's tests drive the Python server (.venv, from `setup`).
 test-go: setup testee-go ## go vet, gofmt, go test and a short fuzz run
 	cd go && $(GO_ENV) $(GO) vet ./...
 	@cd go && if [ -n "$$(gofmt -l .)" ]; then gofmt -l .; echo "gofmt: files above need formatting"; exit 1; fi
 	cd go && $(GO_ENV) $(GO) test -count=1 ./...
+	cd go/testee && $(GO_ENV) $(GO) vet ./... && $(GO_ENV) $(GO) test -count=1 ./...
 	cd go && $(GO_ENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(GO_FUZZTIME) -fuzzminimizetime 2s ./checkpoint

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-var vectorsDir = filepath.Join("..", "..", "..", "tests", "vectors")
+var vectorsDir = filepath.Join("..", "..", "tests", "vectors")
 
 type manifest struct {
 	Valid []struct {
