@@ -140,9 +140,19 @@ def pip_install(python: Path, *args: str | Path, extra_env: dict[str, str] | Non
     run([*pip, *options, *args], cwd=python.parents[2], extra_env=extra_env)
 
 
+def no_testee(package: Path, names: list[str]) -> None:
+    """Refuse a published package that carries a conformance testee."""
+    carried = [name for name in names if "testee" in name.lower()]
+    if carried:
+        raise Failed(f"{package.name} carries the conformance testee: {carried[:3]}")
+
+
 def test_python(work: Path, dist: Path, files: list[Path], expected: list[str]) -> list[str]:
     wheel = only(dist, "dsxir_checkpoint-*.whl")
     sdist = only(dist, "dsxir_checkpoint-*.tar.gz")
+    no_testee(wheel, zipfile.ZipFile(wheel).namelist())
+    with tarfile.open(sdist) as archive:
+        no_testee(sdist, archive.getnames())
     program = HERE / "python" / "read_checkpoints.py"
     notes = []
 
@@ -180,6 +190,8 @@ def test_python(work: Path, dist: Path, files: list[Path], expected: list[str]) 
 
 def test_typescript(work: Path, dist: Path, files: list[Path], expected: list[str]) -> list[str]:
     tarball = only(dist, "dsxir-checkpoint-*.tgz")
+    with tarfile.open(tarball) as archive:
+        no_testee(tarball, archive.getnames())
     npm = ("--no-audit", "--no-fund", "--loglevel=error")
     run(["npm", "init", "-y", "--loglevel=error"], cwd=work)
     run(["npm", "install", *npm, "--prefer-offline", tarball], cwd=work)
@@ -198,6 +210,8 @@ def test_go(work: Path, dist: Path, files: list[Path], expected: list[str]) -> l
     run(["go", "mod", "edit", *edit], cwd=work, extra_env=go_env)
     run(["go", "mod", "tidy"], cwd=work, extra_env=go_env)
     compare("go run", run(["go", "run", ".", *files], cwd=work, extra_env=go_env), expected)
+    packages = run(["go", "list", "./..."], cwd=ROOT / "go", extra_env={"GOWORK": "off"})
+    no_testee(ROOT / "go" / "go.mod", packages.splitlines())
     return [f"require {GO_MODULE} v0.0.0 + replace => {ROOT / 'go'}"]
 
 
@@ -210,6 +224,7 @@ def test_java(work: Path, dist: Path, files: list[Path], expected: list[str]) ->
     jar = [p for p in classpath.split(os.pathsep) if Path(p).name.startswith("dsxir-checkpoint-")]
     if len(jar) != 1:
         raise Failed(f"no com.dsxir:dsxir-checkpoint jar on the classpath: {classpath}")
+    no_testee(Path(jar[0]), zipfile.ZipFile(jar[0]).namelist())
     cp = os.pathsep.join([str(work / "target" / "classes"), classpath])
     out = run(["java", "-cp", cp, "example.ReadCheckpoints", *files], cwd=work)
     compare("java", out, expected)
@@ -221,6 +236,7 @@ def test_rust(
 ) -> list[str]:
     crate = only(dist, "dsxir-checkpoint-*.crate")
     with tarfile.open(crate) as archive:
+        no_testee(crate, archive.getnames())
         archive.extractall(work, filter="data")
     (work / crate.name.removesuffix(".crate")).rename(work / "dsxir-checkpoint")
     consumer = work / "consumer"
