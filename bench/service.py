@@ -10,10 +10,22 @@ checkpoint, validated by the server and made durable by the backend
 two processes (threads inside each), all on this machine, so the figures
 include the clients' own CPU.
 
+A second table measures sustained per-trial commits: 8 clients, each a
+process of its own working on its own session, commit one trial after
+another for ``--trial-seconds`` (default 5); a commit is
+``checkpoint.record_trial`` (a score, one float stat, as Optuna's one
+parameter) on the client's checkpoint in memory followed by the
+compare-and-swap ``put``, both timed. It runs on sessions of 50,000
+trials (``DSXIR_BENCH_SERVICE_TRIALS`` sets another size for a quick run)
+beside the anchor of 100 trials. Each session is built once in memory
+(the large one by ``record_trial`` in a loop, then copied under each
+client's session id by ``history.fork``) and created by one untimed put.
+Goal: at least 500 commits/s at 50,000 trials.
+
 Prints one row per case (commits/s, p50 and p99 latency in milliseconds);
 ``--json PATH`` writes them too. Run with ``make bench-service`` or
-``python bench/service.py [--seconds S] [--quick]``. The throwaway
-PostgreSQL cluster is the test suite's (tests/python/pg_cluster.py).
+``python bench/service.py [--seconds S] [--quick] [--trial-seconds S]``. The
+throwaway PostgreSQL cluster is the test suite's (tests/python/pg_cluster.py).
 """
 
 from __future__ import annotations
@@ -38,6 +50,10 @@ __all__ = ["main"]
 
 SIZES = {"10KB": 10_000, "1MB": 1_000_000}
 CLIENTS = (1, 4, 16)
+TRIAL_CLIENTS = 8
+TRIAL_ANCHOR = 100
+DEFAULT_TRIALS = 50_000
+GOAL_COMMITS_PER_S = 500
 
 
 def _checkpoint_bytes(session_id: str, size: int) -> Any:
@@ -86,14 +102,67 @@ def _client_process(
     out.put([value for group in latencies for value in group])
 
 
+def _trial_session(trials: int) -> Any:
+    """A running session of ``trials`` trials, each a score and one float stat."""
+    from dsxir.optimizer_session import checkpoint
+
+    cp = checkpoint.new(
+        session_id="bench-trials",
+        optimizer="optuna.samplers.RandomSampler",
+        trainset_hash=bytes(32),
+        sampler_blob=b"",
+        sampler_format=("bench.Sampler", 1),
+        direction="lower",
+    )
+    for i in range(trials):
+        _record(cp, i)
+    return cp
+
+
+def _record(cp: Any, i: int) -> None:
+    from dsxir.optimizer_session import checkpoint
+
+    x = (i * 7919 % 20_000) / 1000 - 10
+    checkpoint.record_trial(
+        cp, score=(x - 2) ** 2, candidate_id=str(i), stats={"x": x}, duration_ms=1000 + i % 97
+    )
+
+
+def _trial_client_process(
+    address: str, session_id: str, base: bytes, seconds: float, barrier: Barrier, out: Any
+) -> None:
+    """One client: per-trial commits (``record_trial`` + CAS ``put``) on its own session."""
+    from dsxir.optimizer_session import checkpoint, history
+    from dsxir.store.grpc import GrpcStore
+
+    store = GrpcStore(address, timeout=120)
+    cp = history.fork(checkpoint.decode(base), session_id)
+    generation = store.put(cp)  # create, untimed
+    trial = len(cp.progress.trial_log)
+    latencies: list[float] = []
+    barrier.wait(300)
+    started = time.monotonic()
+    stop_at = started + seconds
+    finished = started
+    while finished < stop_at:
+        began = time.perf_counter()
+        _record(cp, trial)
+        generation = store.put(cp, expected_generation=generation)
+        latencies.append(time.perf_counter() - began)
+        finished = time.monotonic()
+        trial += 1
+    store.close()
+    out.put((latencies, finished - started))
+
+
 def _measure(address: str, tag: str, clients: int, size: int, seconds: float) -> dict[str, Any]:
-    context = multiprocessing.get_context("spawn")
     processes = 1 if clients == 1 else 2
-    barrier = context.Barrier(processes)
-    out = context.Queue()
     shares = [
         clients // processes + (1 if i < clients % processes else 0) for i in range(processes)
     ]
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(processes)
+    out = context.Queue()
     children = [
         context.Process(
             target=_client_process,
@@ -108,6 +177,35 @@ def _measure(address: str, tag: str, clients: int, size: int, seconds: float) ->
         samples.extend(out.get(timeout=seconds + 120))
     for child in children:
         child.join(60)
+    return _summary(clients, samples, seconds)
+
+
+def _measure_trials(address: str, tag: str, base: bytes, seconds: float) -> dict[str, Any]:
+    """8 client processes committing trials; the rate is over the longest client's time."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(TRIAL_CLIENTS)
+    out = context.Queue()
+    children = [
+        context.Process(
+            target=_trial_client_process,
+            args=(address, f"{tag}-c{i}", base, seconds, barrier, out),
+        )
+        for i in range(TRIAL_CLIENTS)
+    ]
+    for child in children:
+        child.start()
+    samples: list[float] = []
+    elapsed = seconds
+    for _ in children:
+        latencies, took = out.get(timeout=seconds + 300)
+        samples.extend(latencies)
+        elapsed = max(elapsed, took)
+    for child in children:
+        child.join(60)
+    return _summary(TRIAL_CLIENTS, samples, elapsed)
+
+
+def _summary(clients: int, samples: list[float], seconds: float) -> dict[str, Any]:
     samples.sort()
     count = len(samples)
     return {
@@ -141,8 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="measured time per case")
     parser.add_argument("--quick", action="store_true", help="10KB only, 1 and 16 clients")
+    parser.add_argument(
+        "--trial-seconds", type=float, default=5.0, help="measured time per per-trial case"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
+    large = int(os.environ.get("DSXIR_BENCH_SERVICE_TRIALS", "") or DEFAULT_TRIALS)
 
     from pg_cluster import LocalCluster
 
@@ -176,10 +278,54 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 server.terminate()
                 server.wait(60)
+        results.extend(_per_trial(backends, large, args.trial_seconds))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=2)
     return 0
+
+
+def _per_trial(backends: dict[str, str], large: int, seconds: float) -> list[dict[str, Any]]:
+    """The per-trial table: 8 clients at ``TRIAL_ANCHOR`` and ``large`` trials per session."""
+    from dsxir.optimizer_session import checkpoint
+
+    began = time.perf_counter()
+    sessions = {
+        trials: checkpoint.encode(_trial_session(trials)) for trials in (TRIAL_ANCHOR, large)
+    }
+    print(
+        f"\nper-trial commits (record_trial + CAS put), {TRIAL_CLIENTS} client processes, "
+        f"{seconds:g} s per case; sessions built in {time.perf_counter() - began:.1f} s "
+        f"({len(sessions[large]):,} bytes at {large:,} trials)"
+    )
+    print(
+        f"{'backend':<10} {'trials':>7} {'clients':>7} {'commits/s':>10} {'p50 ms':>8} "
+        f"{'p99 ms':>8}  goal"
+    )
+    rows: list[dict[str, Any]] = []
+    for backend, url in backends.items():
+        server, address = _start_server(url)
+        try:
+            for trials, base in sessions.items():
+                row: dict[str, Any] = {"backend": backend, "trials": trials}
+                row |= _measure_trials(address, f"{backend}-trials-{trials}", base, seconds)
+                rows.append(row)
+                goal = (
+                    "anchor"
+                    if trials == TRIAL_ANCHOR
+                    else f">= {GOAL_COMMITS_PER_S} commits/s "
+                    + ("(met)" if row["commits_per_s"] >= GOAL_COMMITS_PER_S else "(not met)")
+                )
+                print(
+                    f"{backend:<10} {trials:>7} {TRIAL_CLIENTS:>7} "
+                    f"{row['commits_per_s']:>10.0f} {row['p50_ms']:>8.2f} "
+                    f"{row['p99_ms']:>8.2f}  {goal}",
+                    flush=True,
+                )
+        finally:
+            server.terminate()
+            server.wait(60)
+    return rows
 
 
 if __name__ == "__main__":
