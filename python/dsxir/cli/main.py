@@ -443,6 +443,36 @@ def from_json(file: str, output: str) -> int:
     return Exit.OK
 
 
+# --- canonicalize ---------------------------------------------------------------
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("file")
+@click.option("-o", "--output", metavar="OUT", help="The canonical bytes (- for stdout).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 when FILE is valid but not canonical.",
+)
+def canonicalize(file: str, output: str | None, check: bool) -> int:
+    """Rewrite a checkpoint (FILE, or - for stdin) in its canonical bytes (FORMAT.md §2)."""
+    if check == (output is not None):
+        raise CliError(Exit.USAGE, "give -o OUT to write the canonical bytes, or --check")
+    name, data = read_input(file)
+    try:
+        canonical = checkpoint.canonicalize(data)
+    except (ResumeMismatch, InvalidCheckpoint) as exc:
+        raise CliError(Exit.INVALID_CHECKPOINT, f"{name}: {exc}") from None
+    if output is not None:
+        write_output(output, canonical)
+        return Exit.OK
+    if canonical != data:
+        _echo(f"{name}: valid, not canonical ({len(data)} bytes, canonical {len(canonical)})")
+        return Exit.FOUND_PROBLEMS
+    _echo(f"{name}: canonical")
+    return Exit.OK
+
+
 # --- validate -------------------------------------------------------------------
 
 

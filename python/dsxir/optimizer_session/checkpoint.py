@@ -79,6 +79,7 @@ __all__ = [
     "Checkpoint",
     "Direction",
     "cancel",
+    "canonicalize",
     "check_resume",
     "complete",
     "decode",
@@ -286,6 +287,20 @@ def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
             None, "<input>", f"not a protobuf checkpoint ({exc})", rules.INPUT_MALFORMED
         ) from None
     return _validated(cp, raw)
+
+
+def canonicalize(data: bytes | bytearray | memoryview, *, redact_secrets: bool = False) -> bytes:
+    """The canonical bytes (FORMAT.md §2) of a checkpoint received in any protobuf encoding.
+
+    For bytes another writer produced (fields out of order, defaults
+    written, padded varints): they are read with the protobuf runtime,
+    checked like :func:`decode` checks (the same ``ResumeMismatch`` naming
+    the field and rule), and written as :func:`encode` writes (refusing a
+    credential with ``InvalidCheckpoint`` unless ``redact_secrets``). Unknown
+    fields are kept. The result equals ``data`` exactly when ``data`` was
+    canonical; the rewrite is explicit here, never a side effect elsewhere.
+    """
+    return encode(decode(data), redact_secrets=redact_secrets)
 
 
 def _validated(cp: Checkpoint, raw: bytes | None = None) -> Checkpoint:
