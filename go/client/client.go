@@ -29,6 +29,10 @@
 // holds the service's messages), in ErrorInfos of domain Domain; compare with
 // e.g. checkpointstorev1.ErrorReason_WATCH_OVERFLOW.String().
 //
+// Leases (AcquireLease, RenewLease, ReleaseLease, GetLease) keep a session
+// to one worker at a time, as the stores' leases do (docs/stores.md); a
+// Lease's token is never shown by its String or by the errors.
+//
 // Nothing is retried behind the caller's back: a commit that fails with
 // *UnavailableError may or may not have been made, so read the session and
 // compare generations before trying again.

@@ -14,6 +14,10 @@
  *   is a {@link CorruptStore};
  * - a failed call throws the error a local store throws for the same
  *   failure, or a {@link ServiceError} subclass (see `client/errors.ts`);
+ * - a session's lease ({@link CheckpointStoreClient.acquireLease} and the
+ *   calls after it) keeps it to one worker at a time, as the stores' leases
+ *   do (docs/stores.md); a {@link Lease}'s token never shows in an error,
+ *   `toString`, `toJSON` or `inspect`;
  * - nothing is retried behind the caller's back: a commit that fails with
  *   {@link Unavailable} may or may not have been made, so read the session
  *   and compare generations before trying again.
@@ -33,8 +37,19 @@ import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { decode, encode } from "./checkpoint.js";
-import { CorruptStore, fromCallError, localInvalidRequest, ServiceError, StatusCode } from "./client/errors.js";
-import { deleteCheckpoint, getCheckpointRaw, listSessions, putCheckpointRaw, watchSession } from "./client/messages.js";
+import { CorruptStore, fromCallError, LeaseLost, localInvalidRequest, ServiceError, StatusCode } from "./client/errors.js";
+import { checkHolder, invalidLease, Lease, leaseOf, plausibleToken, ttlDuration } from "./client/leases.js";
+import {
+  acquireLease,
+  deleteCheckpoint,
+  getCheckpointRaw,
+  getLease,
+  listSessions,
+  putCheckpointRaw,
+  releaseLease,
+  renewLease,
+  watchSession,
+} from "./client/messages.js";
 import { ResumeMismatch } from "./errors.js";
 import {
   type ListSessionsRequest,
@@ -61,6 +76,7 @@ export {
   Unauthenticated,
   Unavailable,
 } from "./client/errors.js";
+export { Lease, MAX_HOLDER_BYTES, MAX_LEASE_TTL_MS } from "./client/leases.js";
 
 /**
  * The largest message the client sends or accepts: the largest checkpoint a
@@ -320,6 +336,74 @@ export class CheckpointStoreClient {
   }
 
   /**
+   * Take the lease of `sessionId` (it need not exist yet) for `ttlMs`
+   * milliseconds, measured on the server's clock: granted when nobody holds
+   * it or the current lease has expired; {@link LeaseHeld} naming the holder
+   * and the lease's end otherwise. `holder` (non-empty, at most
+   * {@link MAX_HOLDER_BYTES} bytes of UTF-8, no control characters) and
+   * `ttlMs` (positive, at most {@link MAX_LEASE_TTL_MS}) are checked before
+   * anything is sent: {@link InvalidRequest} naming the field.
+   */
+  async acquireLease(sessionId: string, holder: string, ttlMs: number, call: CallOptions = {}): Promise<Lease> {
+    checkHolder(holder);
+    const ttl = ttlDuration(ttlMs);
+    const response = await this.#unary(sessionId, call, (signal, timeoutMs) =>
+      this.#transport.unary(acquireLease, signal, timeoutMs, this.#headers, { sessionId, holder, ttl }),
+    );
+    return granted(leaseOf(response.message.lease), sessionId);
+  }
+
+  /**
+   * Extend a lease the caller holds to now + `ttlMs` (server's clock) and
+   * return it with its new end; {@link LeaseLost} when it is no longer the
+   * session's lease (released, or expired and taken over), and without a
+   * call for a token no store gives. `ttlMs` is checked as in
+   * {@link CheckpointStoreClient.acquireLease}.
+   */
+  async renewLease(lease: Lease, ttlMs: number, call: CallOptions = {}): Promise<Lease> {
+    checkLease(lease);
+    const ttl = ttlDuration(ttlMs);
+    const { sessionId, token } = lease;
+    if (!plausibleToken(token)) {
+      throw new LeaseLost(sessionId, "not a lease token of this store");
+    }
+    const response = await this.#unary(sessionId, call, (signal, timeoutMs) =>
+      this.#transport.unary(renewLease, signal, timeoutMs, this.#headers, { sessionId, token, ttl }),
+    );
+    return granted(leaseOf(response.message.lease), sessionId);
+  }
+
+  /**
+   * Give a lease up. Releasing a lease that is no longer the session's
+   * (already released, or taken over) succeeds and changes nothing.
+   */
+  async releaseLease(lease: Lease, call: CallOptions = {}): Promise<void> {
+    checkLease(lease);
+    const { sessionId, token } = lease;
+    if (!plausibleToken(token)) {
+      return; // never the session's lease
+    }
+    await this.#unary(sessionId, call, (signal, timeoutMs) =>
+      this.#transport.unary(releaseLease, signal, timeoutMs, this.#headers, { sessionId, token }),
+    );
+  }
+
+  /** The session's lease (expired or not) without its token, or null when it has none. */
+  async getLease(sessionId: string, call: CallOptions = {}): Promise<Lease | null> {
+    const response = await this.#unary(sessionId, call, (signal, timeoutMs) =>
+      this.#transport.unary(getLease, signal, timeoutMs, this.#headers, { sessionId }),
+    );
+    if (response.message.lease === undefined) {
+      return null;
+    }
+    const found = leaseOf(response.message.lease);
+    if (found.sessionId !== sessionId) {
+      throw invalidLease("the server sent another session's lease");
+    }
+    return new Lease(found.sessionId, found.holder, "", found.expiresAt);
+  }
+
+  /**
    * Watch a session (it need not exist yet): first one initial event with
    * the session as it is, then one event on every later commit and delete,
    * in commit order. Once the initial event has arrived no later commit can
@@ -397,6 +481,21 @@ export class CheckpointStoreClient {
     if (this.#closing.signal.aborted) {
       throw new ServiceError(StatusCode.CANCELLED, `the client of ${this.address} is closed`);
     }
+  }
+}
+
+/** The lease of an AcquireLease or RenewLease response: one of the session, with a token. */
+function granted(lease: Lease, sessionId: string): Lease {
+  if (lease.sessionId !== sessionId || lease.token === "") {
+    throw invalidLease("the server sent no lease of the session");
+  }
+  return lease;
+}
+
+/** Refuse what is not a {@link Lease} (a TypeError). */
+function checkLease(lease: unknown): asserts lease is Lease {
+  if (!(lease instanceof Lease)) {
+    throw new TypeError("lease must be a Lease (from acquireLease or renewLease)");
   }
 }
 

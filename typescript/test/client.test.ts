@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { inspect } from "node:util";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -30,8 +31,11 @@ import {
   IllegalHistory,
   InvalidRequest,
   InvalidSessionId,
+  Lease,
   LeaseHeld,
   LeaseLost,
+  MAX_HOLDER_BYTES,
+  MAX_LEASE_TTL_MS,
   NotFound,
   ResourceExhausted,
   ServiceError,
@@ -858,3 +862,97 @@ function selfSigned(): { certPem: string; keyPem: string } {
   }) as string;
   return { certPem, keyPem };
 }
+
+/** Every way a lease is shown: none may hold its token. */
+function assertTokenHidden(lease: Lease, token: string): void {
+  for (const shown of [String(lease), `${lease}`, JSON.stringify(lease), inspect(lease), inspect({ lease }, { depth: 5 })]) {
+    assert.ok(!shown.includes(token), `a lease shows its token: ${shown}`);
+  }
+}
+
+test("leases: acquire, refuse a second holder, renew, release idempotently, get without the token", async () => {
+  const c = client();
+  const id = "ts-lease";
+  assert.equal(await c.getLease(id), null);
+
+  const before = Date.now();
+  const first = await c.acquireLease(id, "worker-a:1", 30_000);
+  assert.ok(first instanceof Lease);
+  assert.equal(first.sessionId, id);
+  assert.equal(first.holder, "worker-a:1");
+  assert.ok(first.token.length > 0);
+  const end = first.expiresAt.getTime();
+  assert.ok(end >= before + 25_000 && end <= Date.now() + 35_000, `a 30 s lease ends at ${first.expiresAt.toISOString()}`);
+  assertTokenHidden(first, first.token);
+
+  const held = await rejectsWith(c.acquireLease(id, "worker-b:2", 30_000), LeaseHeld, "second acquire");
+  assert.equal(held.sessionId, id);
+  assert.equal(held.holder, "worker-a:1");
+  assert.equal(held.expiresAt?.getTime(), end);
+  assert.ok(!held.message.includes(first.token) && !inspect(held).includes(first.token));
+
+  const seen = await c.getLease(id);
+  assert.ok(seen !== null);
+  assert.equal(seen.token, "");
+  assert.equal(seen.holder, "worker-a:1");
+  assert.equal(seen.expiresAt.getTime(), end);
+
+  const renewed = await c.renewLease(first, HOUR);
+  assert.equal(renewed.token, first.token);
+  assert.ok(renewed.expiresAt.getTime() > end + 50 * 60_000, `renewed for an hour: ${renewed.expiresAt.toISOString()}`);
+
+  await c.releaseLease(renewed);
+  await c.releaseLease(renewed);
+  assert.equal(await c.getLease(id), null);
+
+  const lost = await rejectsWith(c.renewLease(renewed, 30_000), LeaseLost, "renew of a released lease");
+  assert.equal(lost.sessionId, id);
+  assert.ok(!lost.message.includes(first.token) && !inspect(lost).includes(first.token));
+
+  // Once released, another worker takes the session; releasing the old lease changes nothing.
+  const second = await c.acquireLease(id, "worker-b:2", 30_000);
+  assert.notEqual(second.token, first.token);
+  await c.releaseLease(first);
+  assert.equal((await c.getLease(id))?.holder, "worker-b:2");
+  await c.releaseLease(second);
+});
+
+test("leases: bad holders and ttls are refused before anything is sent", async () => {
+  const c = client();
+  // A client of an address where nothing listens refuses them too: nothing is sent.
+  const dead = client({}, await deadAddress());
+  const id = "ts-lease-refused";
+  const holders: Record<string, string> = {
+    empty: "",
+    "too long": "é".repeat(129),
+    newline: "host\n1",
+    DEL: "host\u007f",
+    C1: "host\u0085",
+    "lone surrogate": "host\ud800",
+  };
+  for (const [name, holder] of Object.entries(holders)) {
+    for (const each of [c, dead]) {
+      const e = await rejectsWith(each.acquireLease(id, holder, 60_000), InvalidRequest, `holder ${name}`);
+      assert.equal(e.field, "holder", name);
+    }
+  }
+  for (const ttl of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, MAX_LEASE_TTL_MS + 1, 1e-7]) {
+    for (const each of [c, dead]) {
+      const e = await rejectsWith(each.acquireLease(id, "worker", ttl), InvalidRequest, `ttl ${ttl}`);
+      assert.equal(e.field, "ttl", String(ttl));
+    }
+    const fake = new Lease(id, "worker", "0123456789abcdef0123456789abcdef", new Date());
+    const r = await rejectsWith(dead.renewLease(fake, ttl), InvalidRequest, `renew with ttl ${ttl}`);
+    assert.equal(r.field, "ttl", String(ttl));
+  }
+  assert.equal(await c.getLease(id), null, "a refused acquire left a lease");
+
+  const longest = await c.acquireLease(id, "h".repeat(MAX_HOLDER_BYTES), MAX_LEASE_TTL_MS);
+  assert.equal(longest.holder.length, MAX_HOLDER_BYTES);
+  await c.releaseLease(longest);
+
+  // A token no store gives is lost without a call; releasing it does nothing.
+  const tokenless = new Lease(id, "worker", "", new Date());
+  await rejectsWith(dead.renewLease(tokenless, 60_000), LeaseLost, "renew without a token");
+  await dead.releaseLease(tokenless);
+});

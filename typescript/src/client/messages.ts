@@ -190,6 +190,10 @@ export const getCheckpointRaw: DescMethodUnary<typeof GetCheckpointRequestSchema
 
 export const listSessions = generated.listSessions;
 export const deleteCheckpoint = generated.deleteCheckpoint;
+export const acquireLease = generated.acquireLease;
+export const renewLease = generated.renewLease;
+export const releaseLease = generated.releaseLease;
+export const getLease = generated.getLease;
 export const watchSession: DescMethodServerStreaming<
   typeof generated.watchSession.input,
   typeof generated.watchSession.output
