@@ -893,7 +893,9 @@ def main() -> int:
     on_disk = {
         str(p.relative_to(HERE)): p.read_bytes()
         for p in HERE.rglob("*")
-        if p.is_file() and p.suffix in (".binpb", ".json") and p.parent.name != "trainset-json"
+        if p.is_file()
+        and p.suffix in (".binpb", ".json")
+        and p.parent.name not in ("trainset-json", "hostile")
     }
     if args.check:
         stale = sorted(set(files) ^ set(on_disk) | {k for k in files if on_disk.get(k) != files[k]})
