@@ -66,9 +66,9 @@ from optuna.storages.journal import (
     JournalStorage,
 )
 from optuna.trial import create_trial
+from sessions import add_trial, param, trial_session
 
 from dsxir.optimizer_session import accel
-from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.store import FileStore, Store, close_store, open_store
 from dsxir.store.grpc import GrpcStore
@@ -93,31 +93,6 @@ def _sizes() -> tuple[int, ...]:
 
 def _repeats() -> int:
     return int(os.environ.get("DSXIR_BENCH_COMMIT_REPEATS", "") or DEFAULT_REPEATS)
-
-
-def _param(i: int) -> float:
-    return (i * 7919 % 20_000) / 1000 - 10
-
-
-def _add_trial(cp: Checkpoint, i: int) -> None:
-    x = _param(i)
-    ck.record_trial(
-        cp, score=(x - 2) ** 2, candidate_id=str(i), stats={"x": x}, duration_ms=1000 + i % 97
-    )
-
-
-def _session(trials: int) -> Checkpoint:
-    cp = ck.new(
-        session_id="commits",
-        optimizer="optuna.samplers.RandomSampler",
-        trainset_hash=bytes(32),
-        sampler_blob=b"",
-        sampler_format=("bench.Sampler", 1),
-        direction="lower",
-    )
-    for i in range(trials):
-        _add_trial(cp, i)
-    return cp
 
 
 def _changed_bytes(cp: Checkpoint) -> int:
@@ -157,14 +132,14 @@ def _time_dsxir(
     generation = store.put(cp)
     trial = len(cp.progress.trial_log)
     for _ in range(WARM_UP):
-        _add_trial(cp, trial)
+        add_trial(cp, trial)
         trial += 1
         generation = store.put(cp, expected_generation=generation)
     seconds: list[float] = []
     before = written()
     for _ in range(repeats):
         start = time.perf_counter()
-        _add_trial(cp, trial)
+        add_trial(cp, trial)
         generation = store.put(cp, expected_generation=generation)
         seconds.append(time.perf_counter() - start)
         trial += 1
@@ -189,7 +164,7 @@ class _MemoryJournal(BaseJournalBackend):
 
 def _frozen_trials(count: int) -> Iterator[optuna.trial.FrozenTrial]:
     for i in range(count):
-        x = _param(i)
+        x = param(i)
         yield create_trial(params={"x": x}, distributions={"x": DISTRIBUTION}, value=(x - 2) ** 2)
 
 
@@ -224,12 +199,12 @@ def _sqlite_study(path: str, trials: int) -> RDBStorage:
         db.executemany(
             "INSERT INTO trial_params (trial_id, param_name, param_value, distribution_json) "
             "VALUES (?, 'x', ?, ?)",
-            ((i + 1, _param(i), distribution) for i in range(trials)),
+            ((i + 1, param(i), distribution) for i in range(trials)),
         )
         db.executemany(
             "INSERT INTO trial_values (trial_id, objective, value, value_type) "
             "VALUES (?, 0, ?, 'FINITE')",
-            ((i + 1, (_param(i) - 2) ** 2) for i in range(trials)),
+            ((i + 1, (param(i) - 2) ** 2) for i in range(trials)),
         )
     db.close()
     storage = RDBStorage(url)
@@ -365,7 +340,7 @@ def main() -> int:
         try:
             for size in sizes:
                 began = time.perf_counter()
-                base = _session(size)
+                base = trial_session(size, "commits")
                 measured: tuple[tuple[Store, Callable[[], int]], ...] = (
                     (file_store, _process_written),
                     (pg_store, wal),
@@ -376,7 +351,7 @@ def main() -> int:
                     seconds, per_commit = _time_dsxir(store, base, repeats, written)
                     row["ms"][size] = seconds * 1e3
                     row["bytes"] = per_commit
-                _add_trial(base, size)
+                add_trial(base, size)
                 changed = _changed_bytes(base)
                 del base
                 journal = _journal_study(f"{folder}/journal-{size}.log", size)

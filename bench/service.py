@@ -102,36 +102,12 @@ def _client_process(
     out.put([value for group in latencies for value in group])
 
 
-def _trial_session(trials: int) -> Any:
-    """A running session of ``trials`` trials, each a score and one float stat."""
-    from dsxir.optimizer_session import checkpoint
-
-    cp = checkpoint.new(
-        session_id="bench-trials",
-        optimizer="optuna.samplers.RandomSampler",
-        trainset_hash=bytes(32),
-        sampler_blob=b"",
-        sampler_format=("bench.Sampler", 1),
-        direction="lower",
-    )
-    for i in range(trials):
-        _record(cp, i)
-    return cp
-
-
-def _record(cp: Any, i: int) -> None:
-    from dsxir.optimizer_session import checkpoint
-
-    x = (i * 7919 % 20_000) / 1000 - 10
-    checkpoint.record_trial(
-        cp, score=(x - 2) ** 2, candidate_id=str(i), stats={"x": x}, duration_ms=1000 + i % 97
-    )
-
-
 def _trial_client_process(
     address: str, session_id: str, base: bytes, seconds: float, barrier: Barrier, out: Any
 ) -> None:
     """One client: per-trial commits (``record_trial`` + CAS ``put``) on its own session."""
+    from sessions import add_trial
+
     from dsxir.optimizer_session import checkpoint, history
     from dsxir.store.grpc import GrpcStore
 
@@ -146,7 +122,7 @@ def _trial_client_process(
     finished = started
     while finished < stop_at:
         began = time.perf_counter()
-        _record(cp, trial)
+        add_trial(cp, trial)
         generation = store.put(cp, expected_generation=generation)
         latencies.append(time.perf_counter() - began)
         finished = time.monotonic()
@@ -287,11 +263,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _per_trial(backends: dict[str, str], large: int, seconds: float) -> list[dict[str, Any]]:
     """The per-trial table: 8 clients at ``TRIAL_ANCHOR`` and ``large`` trials per session."""
+    from sessions import trial_session
+
     from dsxir.optimizer_session import checkpoint
 
     began = time.perf_counter()
     sessions = {
-        trials: checkpoint.encode(_trial_session(trials)) for trials in (TRIAL_ANCHOR, large)
+        trials: checkpoint.encode(trial_session(trials, "bench-trials"))
+        for trials in (TRIAL_ANCHOR, large)
     }
     print(
         f"\nper-trial commits (record_trial + CAS put), {TRIAL_CLIENTS} client processes, "
