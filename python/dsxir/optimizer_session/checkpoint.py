@@ -207,8 +207,7 @@ def new(
         sampler_blob=bytes(sampler_blob),
         status=SESSION_STATUS_RUNNING,
     )
-    if direction == "lower":
-        cp.direction = DIRECTION_LOWER
+    cp.direction = DIRECTIONS[direction]
     cp.sampler_format.module = module
     cp.sampler_format.version = version
     if program_module is not None:
