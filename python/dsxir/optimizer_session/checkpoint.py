@@ -207,7 +207,8 @@ def new(
         sampler_blob=bytes(sampler_blob),
         status=SESSION_STATUS_RUNNING,
     )
-    cp.direction = DIRECTIONS[direction]
+    if direction == "lower":
+        cp.direction = DIRECTION_LOWER
     cp.sampler_format.module = module
     cp.sampler_format.version = version
     if program_module is not None:
