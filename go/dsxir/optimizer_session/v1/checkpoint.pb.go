@@ -714,7 +714,7 @@ var File_dsxir_optimizer_session_v1_checkpoint_proto protoreflect.FileDescriptor
 
 const file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc = "" +
 	"\n" +
-	"+dsxir/optimizer_session/v1/checkpoint.proto\x12\x1adsxir.optimizer_session.v1\x1a%dsxir/optimizer_session/v1/term.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x06\n" +
+	"+dsxir/optimizer_session/v1/checkpoint.proto\x12\x1adsxir.optimizer_session.v1\x1a%dsxir/optimizer_session/v1/term.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfc\x06\n" +
 	"\n" +
 	"Checkpoint\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\tR\x06format\x12\x1d\n" +
@@ -736,13 +736,13 @@ const file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc = "" +
 	"\x06status\x18\r \x01(\x0e2).dsxir.optimizer_session.v1.SessionStatusR\x06status\x12I\n" +
 	"\x0fterminal_reason\x18\x0e \x01(\v2 .dsxir.optimizer_session.v1.TermR\x0eterminalReason\x12C\n" +
 	"\tdirection\x18\x0f \x01(\x0e2%.dsxir.optimizer_session.v1.DirectionR\tdirectionB\x11\n" +
-	"\x0f_program_module\"W\n" +
+	"\x0f_program_moduleJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"e\n" +
 	"\vOptionEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
-	"\x05value\x18\x02 \x01(\v2 .dsxir.optimizer_session.v1.TermR\x05value\"A\n" +
+	"\x05value\x18\x02 \x01(\v2 .dsxir.optimizer_session.v1.TermR\x05valueJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"O\n" +
 	"\rSamplerFormat\x12\x16\n" +
 	"\x06module\x18\x01 \x01(\tR\x06module\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\rR\aversion\"\xd0\x02\n" +
+	"\aversion\x18\x02 \x01(\rR\aversionJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"\xde\x02\n" +
 	"\bProgress\x12F\n" +
 	"\ttrial_log\x18\x01 \x03(\v2).dsxir.optimizer_session.v1.TrialLogEntryR\btrialLog\x12\"\n" +
 	"\n" +
@@ -754,7 +754,7 @@ const file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAtB\r\n" +
 	"\v_best_scoreB\x11\n" +
-	"\x0f_best_trial_idx\"\x98\x03\n" +
+	"\x0f_best_trial_idxJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"\xa6\x03\n" +
 	"\rTrialLogEntry\x12\x1b\n" +
 	"\ttrial_idx\x18\x01 \x01(\x04R\btrialIdx\x12&\n" +
 	"\fcandidate_id\x18\x02 \x01(\tH\x00R\vcandidateId\x88\x01\x01\x12\x19\n" +
@@ -768,7 +768,7 @@ const file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc = "" +
 	"errorClass\x88\x01\x01B\x0f\n" +
 	"\r_candidate_idB\b\n" +
 	"\x06_scoreB\x0e\n" +
-	"\f_error_class*6\n" +
+	"\f_error_classJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02*6\n" +
 	"\tDirection\x12\x14\n" +
 	"\x10DIRECTION_HIGHER\x10\x00\x12\x13\n" +
 	"\x0fDIRECTION_LOWER\x10\x01*\xbd\x01\n" +

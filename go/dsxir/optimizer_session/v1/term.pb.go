@@ -468,7 +468,7 @@ var File_dsxir_optimizer_session_v1_term_proto protoreflect.FileDescriptor
 
 const file_dsxir_optimizer_session_v1_term_proto_rawDesc = "" +
 	"\n" +
-	"%dsxir/optimizer_session/v1/term.proto\x12\x1adsxir.optimizer_session.v1\"\x9a\x04\n" +
+	"%dsxir/optimizer_session/v1/term.proto\x12\x1adsxir.optimizer_session.v1\"\xa8\x04\n" +
 	"\x04Term\x12E\n" +
 	"\n" +
 	"null_value\x18\x01 \x01(\v2$.dsxir.optimizer_session.v1.TermNullH\x00R\tnullValue\x12\x1f\n" +
@@ -489,16 +489,15 @@ const file_dsxir_optimizer_session_v1_term_proto_rawDesc = "" +
 	" \x01(\v2$.dsxir.optimizer_session.v1.TermListH\x00R\n" +
 	"tupleValue\x12B\n" +
 	"\tmap_value\x18\v \x01(\v2#.dsxir.optimizer_session.v1.TermMapH\x00R\bmapValueB\x06\n" +
-	"\x04kind\"\n" +
-	"\n" +
-	"\bTermNull\"B\n" +
+	"\x04kindJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"\x18\n" +
+	"\bTermNullJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"P\n" +
 	"\bTermList\x126\n" +
-	"\x05items\x18\x01 \x03(\v2 .dsxir.optimizer_session.v1.TermR\x05items\"M\n" +
+	"\x05items\x18\x01 \x03(\v2 .dsxir.optimizer_session.v1.TermR\x05itemsJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"[\n" +
 	"\aTermMap\x12B\n" +
-	"\aentries\x18\x01 \x03(\v2(.dsxir.optimizer_session.v1.TermMapEntryR\aentries\"z\n" +
+	"\aentries\x18\x01 \x03(\v2(.dsxir.optimizer_session.v1.TermMapEntryR\aentriesJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"\x88\x01\n" +
 	"\fTermMapEntry\x122\n" +
 	"\x03key\x18\x01 \x01(\v2 .dsxir.optimizer_session.v1.TermR\x03key\x126\n" +
-	"\x05value\x18\x02 \x01(\v2 .dsxir.optimizer_session.v1.TermR\x05valueB\x81\x01\n" +
+	"\x05value\x18\x02 \x01(\v2 .dsxir.optimizer_session.v1.TermR\x05valueJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02B\x81\x01\n" +
 	"\x1ecom.dsxir.optimizer_session.v1B\tTermProtoP\x01ZRgithub.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1;optimizersessionv1b\x06proto3"
 
 var (

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%dsxir/optimizer_session/v1/term.proto\x12\x1a\x64sxir.optimizer_session.v1\"\x9c\x03\n\x04Term\x12:\n\nnull_value\x18\x01 \x01(\x0b\x32$.dsxir.optimizer_session.v1.TermNullH\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x03 \x01(\x12H\x00\x12\x16\n\x0c\x62igint_value\x18\x04 \x01(\x0cH\x00\x12\x15\n\x0b\x66loat_value\x18\x05 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x06 \x01(\tH\x00\x12\x15\n\x0b\x62ytes_value\x18\x07 \x01(\x0cH\x00\x12\x14\n\natom_value\x18\x08 \x01(\tH\x00\x12:\n\nlist_value\x18\t \x01(\x0b\x32$.dsxir.optimizer_session.v1.TermListH\x00\x12;\n\x0btuple_value\x18\n \x01(\x0b\x32$.dsxir.optimizer_session.v1.TermListH\x00\x12\x38\n\tmap_value\x18\x0b \x01(\x0b\x32#.dsxir.optimizer_session.v1.TermMapH\x00\x42\x06\n\x04kind\"\n\n\x08TermNull\";\n\x08TermList\x12/\n\x05items\x18\x01 \x03(\x0b\x32 .dsxir.optimizer_session.v1.Term\"D\n\x07TermMap\x12\x39\n\x07\x65ntries\x18\x01 \x03(\x0b\x32(.dsxir.optimizer_session.v1.TermMapEntry\"n\n\x0cTermMapEntry\x12-\n\x03key\x18\x01 \x01(\x0b\x32 .dsxir.optimizer_session.v1.Term\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .dsxir.optimizer_session.v1.TermB\x81\x01\n\x1e\x63om.dsxir.optimizer_session.v1B\tTermProtoP\x01ZRgithub.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1;optimizersessionv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%dsxir/optimizer_session/v1/term.proto\x12\x1a\x64sxir.optimizer_session.v1\"\xaa\x03\n\x04Term\x12:\n\nnull_value\x18\x01 \x01(\x0b\x32$.dsxir.optimizer_session.v1.TermNullH\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x03 \x01(\x12H\x00\x12\x16\n\x0c\x62igint_value\x18\x04 \x01(\x0cH\x00\x12\x15\n\x0b\x66loat_value\x18\x05 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x06 \x01(\tH\x00\x12\x15\n\x0b\x62ytes_value\x18\x07 \x01(\x0cH\x00\x12\x14\n\natom_value\x18\x08 \x01(\tH\x00\x12:\n\nlist_value\x18\t \x01(\x0b\x32$.dsxir.optimizer_session.v1.TermListH\x00\x12;\n\x0btuple_value\x18\n \x01(\x0b\x32$.dsxir.optimizer_session.v1.TermListH\x00\x12\x38\n\tmap_value\x18\x0b \x01(\x0b\x32#.dsxir.optimizer_session.v1.TermMapH\x00\x42\x06\n\x04kindJ\x0c\x08\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"\x18\n\x08TermNullJ\x0c\x08\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"I\n\x08TermList\x12/\n\x05items\x18\x01 \x03(\x0b\x32 .dsxir.optimizer_session.v1.TermJ\x0c\x08\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"R\n\x07TermMap\x12\x39\n\x07\x65ntries\x18\x01 \x03(\x0b\x32(.dsxir.optimizer_session.v1.TermMapEntryJ\x0c\x08\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"|\n\x0cTermMapEntry\x12-\n\x03key\x18\x01 \x01(\x0b\x32 .dsxir.optimizer_session.v1.Term\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .dsxir.optimizer_session.v1.TermJ\x0c\x08\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\x42\x81\x01\n\x1e\x63om.dsxir.optimizer_session.v1B\tTermProtoP\x01ZRgithub.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1;optimizersessionv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,13 +33,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\036com.dsxir.optimizer_session.v1B\tTermProtoP\001ZRgithub.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1;optimizersessionv1'
   _globals['_TERM']._serialized_start=70
-  _globals['_TERM']._serialized_end=482
-  _globals['_TERMNULL']._serialized_start=484
-  _globals['_TERMNULL']._serialized_end=494
-  _globals['_TERMLIST']._serialized_start=496
-  _globals['_TERMLIST']._serialized_end=555
-  _globals['_TERMMAP']._serialized_start=557
-  _globals['_TERMMAP']._serialized_end=625
-  _globals['_TERMMAPENTRY']._serialized_start=627
-  _globals['_TERMMAPENTRY']._serialized_end=737
+  _globals['_TERM']._serialized_end=496
+  _globals['_TERMNULL']._serialized_start=498
+  _globals['_TERMNULL']._serialized_end=522
+  _globals['_TERMLIST']._serialized_start=524
+  _globals['_TERMLIST']._serialized_end=597
+  _globals['_TERMMAP']._serialized_start=599
+  _globals['_TERMMAP']._serialized_end=681
+  _globals['_TERMMAPENTRY']._serialized_start=683
+  _globals['_TERMMAPENTRY']._serialized_end=807
 # @@protoc_insertion_point(module_scope)
