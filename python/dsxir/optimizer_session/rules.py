@@ -24,8 +24,11 @@ __all__ = [
     "FORMAT_MAJOR",
     "FORMAT_REQUIRED",
     "FORMAT_SHAPE",
+    "INPUT_CHECKSUM",
     "INPUT_MALFORMED",
     "INPUT_TOO_LARGE",
+    "INPUT_TRAILER",
+    "INPUT_WEIGHT",
     "OPTIMIZER_OPTS_KEY_REQUIRED",
     "OPTIMIZER_OPTS_VALUE_REQUIRED",
     "OPTIMIZER_REQUIRED",
@@ -48,10 +51,29 @@ __all__ = [
     "TRAINSET_HASH_LENGTH",
     "TRIAL_STATUS",
     "TRIAL_TRIAL_IDX",
+    "WIRE_DEFAULT",
+    "WIRE_ONEOF",
+    "WIRE_ORDER",
+    "WIRE_RANGE",
+    "WIRE_TAG",
+    "WIRE_TRUNCATED",
+    "WIRE_UTF8",
+    "WIRE_VARINT",
 ]
 
 INPUT_TOO_LARGE = "input.too_large"
+INPUT_TRAILER = "input.trailer"
+INPUT_CHECKSUM = "input.checksum"
+WIRE_TRUNCATED = "wire.truncated"
+WIRE_VARINT = "wire.varint"
+WIRE_TAG = "wire.tag"
+WIRE_ORDER = "wire.order"
+WIRE_ONEOF = "wire.oneof"
+WIRE_RANGE = "wire.range"
+WIRE_UTF8 = "wire.utf8"
+WIRE_DEFAULT = "wire.default"
 INPUT_MALFORMED = "input.malformed"
+INPUT_WEIGHT = "input.weight"
 FORMAT_REQUIRED = "format.required"
 FORMAT_SHAPE = "format.shape"
 FORMAT_MAJOR = "format.major"
@@ -90,7 +112,18 @@ DIRECTION_KNOWN = "direction.known"
 ALL: frozenset[str] = frozenset(
     {
         INPUT_TOO_LARGE,
+        INPUT_TRAILER,
+        INPUT_CHECKSUM,
+        WIRE_TRUNCATED,
+        WIRE_VARINT,
+        WIRE_TAG,
+        WIRE_ORDER,
+        WIRE_ONEOF,
+        WIRE_RANGE,
+        WIRE_UTF8,
+        WIRE_DEFAULT,
         INPUT_MALFORMED,
+        INPUT_WEIGHT,
         FORMAT_REQUIRED,
         FORMAT_SHAPE,
         FORMAT_MAJOR,

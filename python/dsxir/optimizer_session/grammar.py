@@ -1,0 +1,333 @@
+"""The byte grammar of a checkpoint (FORMAT.md §2): trailer, strict scan, weight.
+
+This module is the reference reading of §2 in plain Python. :func:`check`
+takes the whole input (body and trailer) and raises :class:`GrammarError`
+naming the first broken rule (its id from :mod:`rules`) and the path §2.3
+prescribes, or returns the body (the bytes before the trailer), which a
+protobuf runtime then parses without surprise. :func:`seal` appends the
+trailer to a body. The field table comes from the generated descriptors, so a
+field added to the schema is scanned without an edit here; the weights and the
+Term depth are the only hand-written constants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from dsxir.optimizer_session import rules
+from dsxir.optimizer_session.term_rules import MAX_TERM_DEPTH
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+
+__all__ = [
+    "MAX_CHECKPOINT_BYTES",
+    "TRAILER_SIZE",
+    "TRAILER_TAG",
+    "GrammarError",
+    "check",
+    "crc32c",
+    "seal",
+    "weight_limit",
+]
+
+MAX_CHECKPOINT_BYTES = 268_435_456
+"""The largest input a reader accepts, trailer included (§3.6)."""
+TRAILER_TAG = b"\xfd\xff\xff\xff\x0f"
+"""Field 536,870,911, wire type I32: the first 5 bytes of the trailer (§2.1)."""
+TRAILER_SIZE = 9
+_TRAILER_NUMBER = 536_870_911
+_TERM = "dsxir.optimizer_session.v1.Term"
+_TERM_CONTAINERS = frozenset(
+    {
+        "dsxir.optimizer_session.v1.TermList",
+        "dsxir.optimizer_session.v1.TermMap",
+        "dsxir.optimizer_session.v1.TermMapEntry",
+    }
+)
+_WEIGHTS = {
+    "dsxir.optimizer_session.v1.TrialLogEntry": 104,
+    "dsxir.optimizer_session.v1.TermNull": 8,
+}
+_MESSAGE_WEIGHT = 48
+_WEIGHT_BASE = 67_108_864
+
+_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
+
+# Value kinds of known fields.
+_K_BOOL, _K_UINT32, _K_INT32, _K_INT64, _K_FIXED, _K_STRING, _K_BYTES, _K_MESSAGE = range(8)
+_T = FieldDescriptor
+_KINDS = {
+    _T.TYPE_BOOL: (_K_BOOL, _VARINT),
+    _T.TYPE_UINT32: (_K_UINT32, _VARINT),
+    _T.TYPE_INT32: (_K_INT32, _VARINT),
+    _T.TYPE_ENUM: (_K_INT32, _VARINT),
+    _T.TYPE_UINT64: (_K_INT64, _VARINT),
+    _T.TYPE_INT64: (_K_INT64, _VARINT),
+    _T.TYPE_SINT64: (_K_INT64, _VARINT),
+    _T.TYPE_DOUBLE: (_K_FIXED, _I64),
+    _T.TYPE_STRING: (_K_STRING, _LEN),
+    _T.TYPE_BYTES: (_K_BYTES, _LEN),
+    _T.TYPE_MESSAGE: (_K_MESSAGE, _LEN),
+}
+
+
+class GrammarError(Exception):
+    """The input breaks the grammar: ``rule`` (an id of §7.1) at ``path``."""
+
+    def __init__(self, rule: str, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail} (rule {rule})")
+        self.rule = rule
+        self.path = path
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    kind: int
+    wire_type: int
+    presence: bool
+    repeated: bool
+    message: _Message | None
+
+
+@dataclass
+class _Message:
+    full_name: str
+    fields: dict[int, _Field]
+    weight: int
+
+
+def _table(descriptor: Descriptor, seen: dict[str, _Message]) -> _Message:
+    known = seen.get(descriptor.full_name)
+    if known is not None:
+        return known
+    message = _Message(
+        descriptor.full_name, {}, _WEIGHTS.get(descriptor.full_name, _MESSAGE_WEIGHT)
+    )
+    seen[descriptor.full_name] = message
+    for field in descriptor.fields:
+        kind, wire_type = _KINDS[field.type]
+        child = _table(field.message_type, seen) if field.message_type is not None else None
+        repeated = field.is_repeated
+        message.fields[field.number] = _Field(
+            field.name,
+            kind,
+            wire_type,
+            field.has_presence,
+            repeated,
+            child,
+        )
+    return message
+
+
+_ROOT = _table(Checkpoint.DESCRIPTOR, {})
+
+
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc32c(data: bytes | memoryview) -> int:
+    """The CRC-32C (Castagnoli) of ``data`` (§2.1), in plain Python."""
+    crc = 0xFFFFFFFF
+    table = _CRC_TABLE
+    for byte in bytes(data):
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def seal(body: bytes) -> bytes:
+    """``body`` followed by its trailer: the bytes of a checkpoint (§2.1)."""
+    return body + TRAILER_TAG + crc32c(body).to_bytes(4, "little")
+
+
+def weight_limit(size: int) -> int:
+    """The largest weight a checkpoint of ``size`` input bytes may have (§2.4)."""
+    return 8 * size + _WEIGHT_BASE
+
+
+def check(data: bytes) -> bytes:
+    """Check ``data`` by §2 (§7 step 1) and return its body.
+
+    Raises :class:`GrammarError` for the first broken rule: ``input.too_large``,
+    ``input.trailer``, ``input.checksum``, a ``wire.*`` rule or
+    ``term.depth`` in byte order, then ``input.weight``.
+    """
+    size = len(data)
+    if size > MAX_CHECKPOINT_BYTES:
+        raise GrammarError(
+            rules.INPUT_TOO_LARGE,
+            "<input>",
+            f"{size} bytes, over the limit of {MAX_CHECKPOINT_BYTES}",
+        )
+    if size < TRAILER_SIZE or data[size - 9 : size - 4] != TRAILER_TAG:
+        raise GrammarError(
+            rules.INPUT_TRAILER,
+            "<input>",
+            "no checksum trailer at the end (cut or not a checkpoint)",
+        )
+    body = data[: size - 9]
+    expected = int.from_bytes(data[size - 4 :], "little")
+    if crc32c(body) != expected:
+        raise GrammarError(rules.INPUT_CHECKSUM, "<input>", "the checksum does not match the bytes")
+    weight = _Scanner(body).message(_ROOT, 0, len(body), "", 1)
+    if weight > weight_limit(size):
+        raise GrammarError(
+            rules.INPUT_WEIGHT,
+            "<input>",
+            f"weight {weight} over the limit of {weight_limit(size)} for {size} bytes",
+        )
+    return body
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+class _Scanner:
+    __slots__ = ("buf",)
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+
+    def varint(self, pos: int, end: int, path: str, where: str) -> tuple[int, int]:
+        """The varint at ``pos``: (value, next position); truncation names ``path``."""
+        buf = self.buf
+        value = 0
+        for i in range(10):
+            if pos >= end:
+                raise GrammarError(rules.WIRE_TRUNCATED, path or "<input>", f"{where} cut short")
+            b = buf[pos]
+            pos += 1
+            if i == 9 and b > 1:
+                raise GrammarError(rules.WIRE_VARINT, where, "varint longer than 64 bits")
+            value |= (b & 0x7F) << (7 * i)
+            if b < 0x80:
+                if i > 0 and b == 0:
+                    raise GrammarError(rules.WIRE_VARINT, where, "varint not minimal")
+                return value, pos
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def message(self, schema: _Message, pos: int, end: int, path: str, depth: int) -> int:
+        """Scan one message's bytes; return the weight of the messages below it.
+
+        ``depth`` is the depth of this message when it is a Term, and the
+        depth of the Terms it holds when it is a TermList, TermMap or
+        TermMapEntry (§3.6).
+        """
+        at = path or "<input>"
+        weight = 0
+        previous = 0
+        previous_wire = -1
+        counts: dict[int, int] = {}
+        is_term = schema.full_name == _TERM
+        kinds = 0
+        while pos < end:
+            tag, pos = self._tag(pos, end, at)
+            number, wire_type = tag >> 3, tag & 7
+            if number == 0 or number == _TRAILER_NUMBER:
+                raise GrammarError(rules.WIRE_TAG, at, f"field number {number}")
+            if wire_type not in (_VARINT, _I64, _LEN, _I32):
+                raise GrammarError(rules.WIRE_TAG, at, f"wire type {wire_type} of field {number}")
+            field = schema.fields.get(number)
+            if number < previous or (
+                number == previous
+                and not (field.repeated if field is not None else wire_type == previous_wire)
+            ):
+                raise GrammarError(rules.WIRE_ORDER, at, f"field {number} after field {previous}")
+            previous, previous_wire = number, wire_type
+            if field is None:
+                pos = self._skip(pos, end, wire_type, at)
+                continue
+            if wire_type != field.wire_type:
+                raise GrammarError(rules.WIRE_TAG, at, f"field {number} with wire type {wire_type}")
+            if is_term:
+                kinds += 1
+                if kinds > 1:
+                    raise GrammarError(rules.WIRE_ONEOF, at, "a Term with more than one kind")
+            index = counts.get(number, 0)
+            counts[number] = index + 1
+            fpath = _join(path, f"{field.name}[{index}]" if field.repeated else field.name)
+            if wire_type == _VARINT:
+                value, pos = self.varint(pos, end, at, fpath)
+                _check_scalar(field, value, fpath)
+                continue
+            if wire_type != _LEN:
+                size = 8 if wire_type == _I64 else 4
+                if end - pos < size:
+                    raise GrammarError(rules.WIRE_TRUNCATED, at, f"{fpath} cut short")
+                pos += size
+                continue
+            length, pos = self.varint(pos, end, at, fpath)
+            if length > end - pos:
+                raise GrammarError(rules.WIRE_TRUNCATED, at, f"{fpath} longer than its message")
+            stop = pos + length
+            child = field.message
+            if child is None:
+                if field.kind == _K_STRING:
+                    try:
+                        self.buf[pos:stop].decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise GrammarError(rules.WIRE_UTF8, fpath, "not UTF-8") from None
+                if length == 0 and not field.presence:
+                    raise GrammarError(rules.WIRE_DEFAULT, fpath, "default value written")
+            else:
+                inner = _child_depth(schema.full_name, depth, child.full_name)
+                if child.full_name == _TERM and inner > MAX_TERM_DEPTH:
+                    raise GrammarError(
+                        rules.TERM_DEPTH, fpath, f"Term nested deeper than {MAX_TERM_DEPTH}"
+                    )
+                weight += child.weight + self.message(child, pos, stop, fpath, inner)
+            pos = stop
+        return weight
+
+    def _tag(self, pos: int, end: int, at: str) -> tuple[int, int]:
+        tag, pos = self.varint(pos, end, at, at)
+        if tag >= 1 << 32:
+            raise GrammarError(rules.WIRE_VARINT, at, "tag of 2^32 or more")
+        return tag, pos
+
+    def _skip(self, pos: int, end: int, wire_type: int, at: str) -> int:
+        if wire_type == _VARINT:
+            return self.varint(pos, end, at, at)[1]
+        if wire_type == _LEN:
+            length, pos = self.varint(pos, end, at, at)
+        else:
+            length = 8 if wire_type == _I64 else 4
+        if length > end - pos:
+            raise GrammarError(rules.WIRE_TRUNCATED, at, "an unknown field cut short")
+        return pos + length
+
+
+def _check_scalar(field: _Field, value: int, fpath: str) -> None:
+    kind = field.kind
+    if kind == _K_BOOL and value > 1:
+        raise GrammarError(rules.WIRE_RANGE, fpath, f"bool {value}")
+    if kind == _K_UINT32 and value >= 1 << 32:
+        raise GrammarError(rules.WIRE_RANGE, fpath, f"{value} over uint32")
+    if kind == _K_INT32 and (1 << 31) <= value < (1 << 64) - (1 << 31):
+        raise GrammarError(rules.WIRE_RANGE, fpath, f"{value} outside int32")
+    if value == 0 and not field.presence:
+        raise GrammarError(rules.WIRE_DEFAULT, fpath, "default value written")
+
+
+def _child_depth(parent: str, depth: int, child: str) -> int:
+    """The depth (§3.6) a message of type ``child`` gets inside ``parent`` at ``depth``."""
+    if parent == _TERM:
+        return depth + 1
+    if parent in _TERM_CONTAINERS:
+        return depth
+    if child == _TERM:
+        return 1
+    return 2 if child in _TERM_CONTAINERS else 0
