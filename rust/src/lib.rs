@@ -20,11 +20,11 @@
 //!   [`Direction::Lower`]) says which scores are better, and
 //!   [`record_trial`] tracks the best by it.
 //!
-//! prost keeps no unknown fields: a checkpoint written by a newer minor is
-//! accepted, and its re-encoding is the canonical encoding of the known fields
-//! only (see README.md).
-
-use std::fmt;
+//! Unknown fields (of a newer minor) are kept byte for byte by
+//! [`decode_with_unknown`] and written back by [`Decoded::encode`] (FORMAT.md
+//! §5), although prost itself does not keep them; [`decode`] leaves them out.
+//! [`seal`], [`crc32c`] and [`weight_limit`] expose the trailer and the weight
+//! limit of FORMAT.md §2.1 and §2.4.
 
 use prost::Message;
 
@@ -40,6 +40,7 @@ pub use v1::{
 };
 
 mod errors;
+mod grammar;
 pub mod rules;
 mod session;
 mod sha256;
@@ -54,6 +55,7 @@ pub use errors::{
     ResumeMismatch, CHECKPOINT_SHAPE, REASON_DIRECTION, REASON_OPTIMIZER, REASON_SAMPLER_FORMAT,
     REASON_SAMPLER_VERSION, REASON_TRAINSET_HASH,
 };
+pub use grammar::{crc32c, seal, weight_limit, UnknownFields, TRAILER_SIZE, TRAILER_TAG};
 pub use session::{
     cancel, check_resume, check_resume_trainset, complete, decode_trainset, direction_name, fail,
     hash_trainset, hash_trainset_terms, is_terminal, pause, record_trial, resume, status_name,
@@ -68,7 +70,8 @@ pub use value::{
     to_term_map, value_bytes, BigInt, ParseBigIntError, Value,
 };
 
-/// The largest input a reader accepts (256 MiB), checked before parsing.
+/// The largest input a reader accepts (256 MiB, trailer included), checked
+/// before anything else.
 pub const MAX_INPUT_BYTES: usize = 268_435_456;
 
 /// The deepest Term a reader accepts (a scalar Term has depth 1).
@@ -78,47 +81,104 @@ pub const MAX_TERM_DEPTH: usize = 24;
 /// minor.
 pub const FORMAT_ID: &str = "dsxir.optimizer_session.checkpoint/v1.1";
 
-/// Reads checkpoint bytes: size limit, protobuf parsing, then every check of
-/// FORMAT.md §7 in order. Any valid protobuf encoding of a valid checkpoint is
-/// accepted; unknown fields are dropped (prost does not keep them).
+/// Reads checkpoint bytes (FORMAT.md §7): the size limit, the trailer and
+/// its CRC-32C, the byte grammar of FORMAT.md §2.2 (only the canonical
+/// encoding is accepted), the weight limit, then every check of FORMAT.md
+/// §7 steps 2-4 in order. The unknown fields of a newer minor are accepted
+/// and left out of the result; [`decode_with_unknown`] keeps them, as a
+/// reader that writes the checkpoint back must (FORMAT.md §5).
 pub fn decode(bytes: &[u8]) -> Result<Checkpoint, ResumeMismatch> {
-    if bytes.len() > MAX_INPUT_BYTES {
-        return Err(ResumeMismatch::shape(
-            rules::INPUT_TOO_LARGE,
-            "<input>".into(),
-            format!(
-                "input is {} bytes, more than the limit of {} bytes",
-                bytes.len(),
-                MAX_INPUT_BYTES
-            ),
-        ));
+    read(bytes, false).map(|decoded| decoded.checkpoint)
+}
+
+/// [`decode`], keeping the unknown fields: encoding the result with
+/// [`Decoded::encode`] (or [`encode_with_unknown`]) gives back `bytes`
+/// exactly, `encode(decode(b)) == b`.
+pub fn decode_with_unknown(bytes: &[u8]) -> Result<Decoded, ResumeMismatch> {
+    read(bytes, true)
+}
+
+/// A decoded checkpoint and the unknown fields it was read with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decoded {
+    pub checkpoint: Checkpoint,
+    pub unknown: UnknownFields,
+}
+
+impl Decoded {
+    /// The canonical bytes of the checkpoint with its unknown fields, each
+    /// written back after the known fields of its message.
+    pub fn encode(&self) -> Result<Vec<u8>, ResumeMismatch> {
+        encode_with_unknown(&self.checkpoint, &self.unknown)
     }
-    let not_protobuf = |e: &dyn fmt::Display| {
+}
+
+fn grammar_refusal(r: grammar::Refusal) -> ResumeMismatch {
+    ResumeMismatch::shape(r.rule, r.path, r.detail)
+}
+
+fn read(bytes: &[u8], keep_unknown: bool) -> Result<Decoded, ResumeMismatch> {
+    let (body, unknown) = grammar::check(bytes, keep_unknown).map_err(grammar_refusal)?;
+    // The grammar accepted the body, so prost parses it: every field has the
+    // schema's wire type, every varint fits, every string is UTF-8, and the
+    // nesting is bounded by the Term depth, far below prost's recursion
+    // limit. A failure here is a bug of this library, refused rather than
+    // trusted.
+    let checkpoint = Checkpoint::decode(body).map_err(|e| {
         ResumeMismatch::shape(
-            rules::INPUT_MALFORMED,
+            rules::WIRE_TRUNCATED,
             "<input>".into(),
-            format!("not a valid protobuf message: {e}"),
+            format!("the protobuf runtime refused bytes the grammar accepted: {e}"),
         )
-    };
-    // Fields of the wrong wire type are unknown fields to protobuf parsers;
-    // prost would refuse them, so they are dropped first (see wire.rs).
-    let known = wire::known_fields(bytes, wire::Msg::Checkpoint).map_err(|e| not_protobuf(&e))?;
-    let checkpoint = Checkpoint::decode(known.as_slice()).map_err(|e| not_protobuf(&e))?;
+    })?;
     validate(&checkpoint).map_err(|mut e| {
         if !checkpoint.session_id.is_empty() {
             e.session_id = Some(checkpoint.session_id.clone());
         }
         e
     })?;
-    Ok(checkpoint)
+    Ok(Decoded {
+        checkpoint,
+        unknown,
+    })
 }
 
-/// The canonical encoding of a checkpoint (FORMAT.md §2). prost writes known
-/// fields in field-number order, presence fields (proto3 `optional`, oneof
-/// members, messages) whenever they are set (including 0.0 and -0.0), and
-/// other scalars only when they differ from their default.
-pub fn encode(checkpoint: &Checkpoint) -> Vec<u8> {
-    checkpoint.encode_to_vec()
+/// The canonical encoding of a checkpoint (FORMAT.md §2): its known fields
+/// in field-number order (prost writes presence fields, proto3 `optional`,
+/// oneof members and messages, whenever they are set, including 0.0 and
+/// -0.0, and other scalars only when they differ from their default), then
+/// the trailer. Refuses what [`decode`] would refuse: a checkpoint that
+/// breaks a rule of FORMAT.md §7, or whose bytes would break the grammar or
+/// be over the size or weight limit.
+pub fn encode(checkpoint: &Checkpoint) -> Result<Vec<u8>, ResumeMismatch> {
+    encode_with_unknown(checkpoint, &UnknownFields::default())
+}
+
+/// [`encode`], writing the unknown fields of each message (as read by
+/// [`decode_with_unknown`]) after its known fields.
+pub fn encode_with_unknown(
+    checkpoint: &Checkpoint,
+    unknown: &UnknownFields,
+) -> Result<Vec<u8>, ResumeMismatch> {
+    validate(checkpoint)?;
+    let known = checkpoint.encode_to_vec();
+    let body = grammar::splice_unknown(&known, unknown);
+    let size = body.len() + TRAILER_SIZE;
+    if size > MAX_INPUT_BYTES {
+        return Err(ResumeMismatch::shape(
+            rules::INPUT_TOO_LARGE,
+            "<input>".into(),
+            format!(
+                "the checkpoint is {size} bytes, more than the limit of {MAX_INPUT_BYTES} bytes"
+            ),
+        ));
+    }
+    grammar::scan_body(&body, size, false).map_err(grammar_refusal)?;
+    let mut out = body;
+    let crc = crc32c(&out);
+    out.extend_from_slice(&TRAILER_TAG);
+    out.extend_from_slice(&crc.to_le_bytes());
+    Ok(out)
 }
 
 /// The canonical bytes of a Term (FORMAT.md §3.4): its encoding as a

@@ -5,13 +5,53 @@
 //! and its message ends with `(rule <id>)`. An id never changes meaning; a new
 //! rule gets a new id.
 
-/// At `<input>` (FORMAT.md §3.6): the input is longer than 268,435,456 bytes; checked before
-/// parsing.
+/// At `<input>` (FORMAT.md §3.6): the input is longer than 268,435,456 bytes (trailer included);
+/// checked first.
 pub const INPUT_TOO_LARGE: &str = "input.too_large";
 
-/// At `<input>` (FORMAT.md §2): the input is not a protobuf encoding of Checkpoint: a wire-format
-/// error, a truncation, invalid UTF-8 in a string field, or nesting beyond the runtime's limit.
+/// At `<input>` (FORMAT.md §2.1): the input is shorter than 9 bytes or its last 9 bytes do not
+/// start with the trailer tag FD FF FF FF 0F (a cut or foreign input).
+pub const INPUT_TRAILER: &str = "input.trailer";
+
+/// At `<input>` (FORMAT.md §2.1): the trailer's CRC-32C is not the CRC-32C of the bytes before the
+/// trailer.
+pub const INPUT_CHECKSUM: &str = "input.checksum";
+
+/// At `<message>` (FORMAT.md §2.2): a tag, varint, length or value runs past the end of its
+/// message.
+pub const WIRE_TRUNCATED: &str = "wire.truncated";
+
+/// At `<message> | <field>` (FORMAT.md §2.2): a varint is not minimal or does not fit in 64 bits,
+/// or a tag is 2^32 or more.
+pub const WIRE_VARINT: &str = "wire.varint";
+
+/// At `<message>` (FORMAT.md §2.2): a field number is 0 or 536,870,911, a wire type is a group or
+/// undefined, or a known field has another wire type than its own.
+pub const WIRE_TAG: &str = "wire.tag";
+
+/// At `<message>` (FORMAT.md §2.2): field numbers decrease, a singular field repeats, a repeated
+/// field is interrupted, or an unknown field repeats with another wire type.
+pub const WIRE_ORDER: &str = "wire.order";
+
+/// At `<message>` (FORMAT.md §2.2): a Term holds more than one kind.
+pub const WIRE_ONEOF: &str = "wire.oneof";
+
+/// At `<field>` (FORMAT.md §2.2): a bool is not 0 or 1, a uint32 is 2^32 or more, an int32 or enum
+/// is outside the int32 range.
+pub const WIRE_RANGE: &str = "wire.range";
+
+/// At `<field>` (FORMAT.md §2.2): a string is not well-formed UTF-8.
+pub const WIRE_UTF8: &str = "wire.utf8";
+
+/// At `<field>` (FORMAT.md §2.2): a field without presence is written with its default value.
+pub const WIRE_DEFAULT: &str = "wire.default";
+
+/// At `<input>` (FORMAT.md §2): bytes given as one Term outside a checkpoint (the input of hash-
+/// trainset) are not a protobuf encoding of a Term; a checkpoint is never refused with it.
 pub const INPUT_MALFORMED: &str = "input.malformed";
+
+/// At `<input>` (FORMAT.md §2.4): the checkpoint's weight is above 8 x its length + 67,108,864.
+pub const INPUT_WEIGHT: &str = "input.weight";
 
 /// At `format` (FORMAT.md §4): the format identifier is missing or empty.
 pub const FORMAT_REQUIRED: &str = "format.required";
@@ -66,7 +106,7 @@ pub const TRIAL_STATUS: &str = "trial.status";
 /// is NaN.
 pub const FLOAT_NAN: &str = "float.nan";
 
-/// At `T` (FORMAT.md §3.6): a Term is nested deeper than 24; the first Term past the limit is
+/// At `T` (FORMAT.md §2.2): a Term is nested deeper than 24; the first Term past the limit is
 /// named.
 pub const TERM_DEPTH: &str = "term.depth";
 
@@ -128,7 +168,18 @@ pub const DIRECTION_KNOWN: &str = "direction.known";
 /// Every rule id, in the order of spec/checkpoint-rules-v1.json.
 pub const ALL: &[&str] = &[
     INPUT_TOO_LARGE,
+    INPUT_TRAILER,
+    INPUT_CHECKSUM,
+    WIRE_TRUNCATED,
+    WIRE_VARINT,
+    WIRE_TAG,
+    WIRE_ORDER,
+    WIRE_ONEOF,
+    WIRE_RANGE,
+    WIRE_UTF8,
+    WIRE_DEFAULT,
     INPUT_MALFORMED,
+    INPUT_WEIGHT,
     FORMAT_REQUIRED,
     FORMAT_SHAPE,
     FORMAT_MAJOR,

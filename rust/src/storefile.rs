@@ -14,13 +14,17 @@
 //! - [`write`] returns the exact bytes the Python FileStore writes for a
 //!   checkpoint committed as a generation.
 //!
-//! prost keeps no unknown fields: the checkpoint of a file written from a
-//! newer minor with unknown fields is read without them, and writing it back
-//! gives another body (and file) than the one read.
+//! The body is the checkpoint's bytes, trailer included (FORMAT.md §2.1).
+//! [`read`] keeps the unknown fields of a newer minor
+//! ([`StoreFile::unknown`]); [`write_with_unknown`] writes them back, so
+//! that the body read is the body written.
 
 use std::fmt;
 
-use crate::{decode, encode, validate, Checkpoint, Progress, ResumeMismatch, MAX_INPUT_BYTES};
+use crate::{
+    decode_with_unknown, encode_with_unknown, validate, Checkpoint, Progress, ResumeMismatch,
+    UnknownFields, MAX_INPUT_BYTES,
+};
 
 /// The first 8 bytes of every store file: `"\x89dsxir\r\n"`.
 pub const MAGIC: [u8; 8] = *b"\x89dsxir\r\n";
@@ -150,35 +154,13 @@ pub struct StoreFile {
     pub generation: u64,
     pub summary: Summary,
     pub checkpoint: Checkpoint,
+    /// The unknown fields the checkpoint was read with (FORMAT.md §5).
+    pub unknown: UnknownFields,
 }
 
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut n = 0;
-    while n < 256 {
-        let mut c = n as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0x82F6_3B78
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        table[n] = c;
-        n += 1;
-    }
-    table
-};
-
-/// The CRC-32C (Castagnoli) of `data`.
+/// The CRC-32C (Castagnoli) of `data` (the same as [`crate::crc32c`]).
 pub fn crc32c(data: &[u8]) -> u32 {
-    let mut c = u32::MAX;
-    for &b in data {
-        c = CRC_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
-    }
-    !c
+    crate::crc32c(data)
 }
 
 fn corrupt<T>(kind: Kind, detail: impl Into<String>) -> Result<T, Error> {
@@ -270,7 +252,8 @@ pub fn read(data: &[u8]) -> Result<StoreFile, Error> {
             "checkpoint checksum mismatch (damaged file)",
         );
     }
-    let checkpoint = decode(body)?;
+    let decoded = decode_with_unknown(body)?;
+    let (checkpoint, unknown) = (decoded.checkpoint, decoded.unknown);
     let values = summary_of(&checkpoint);
     let expected = summary_bytes(&values);
     if summary != expected.as_slice() {
@@ -287,25 +270,24 @@ pub fn read(data: &[u8]) -> Result<StoreFile, Error> {
         generation,
         summary: values,
         checkpoint,
+        unknown,
     })
 }
 
 /// The store file of `checkpoint` committed as `generation`: byte for byte
-/// what the Python FileStore writes (for a checkpoint without unknown
-/// fields, which prost does not keep).
+/// what the Python FileStore writes.
 pub fn write(generation: u64, checkpoint: &Checkpoint) -> Result<Vec<u8>, Error> {
-    validate(checkpoint)?;
-    let body = encode(checkpoint);
-    if body.len() > MAX_BODY_BYTES {
-        return Err(Error::Checkpoint(ResumeMismatch::shape(
-            crate::rules::INPUT_TOO_LARGE,
-            "<input>".into(),
-            format!(
-                "{} bytes, more than the limit of {MAX_BODY_BYTES} bytes",
-                body.len()
-            ),
-        )));
-    }
+    write_with_unknown(generation, checkpoint, &UnknownFields::default())
+}
+
+/// [`write`] for a checkpoint read with unknown fields (those of
+/// [`StoreFile::unknown`]), which the body keeps.
+pub fn write_with_unknown(
+    generation: u64,
+    checkpoint: &Checkpoint,
+    unknown: &UnknownFields,
+) -> Result<Vec<u8>, Error> {
+    let body = encode_with_unknown(checkpoint, unknown)?;
     let summary = summary_bytes(&summary_of(checkpoint));
     if summary.len() > MAX_SUMMARY_BYTES {
         return Err(Error::SummaryTooLarge(summary.len()));

@@ -1,5 +1,8 @@
-//! A pass over the wire format before prost parses it, so that prost reads
-//! what every other protobuf runtime reads.
+//! A pass over the wire format of the Term given to `decode_trainset` (the
+//! input of hash-trainset, which is any protobuf encoding of a Term, not a
+//! checkpoint) before prost parses it, so that prost reads what every other
+//! protobuf runtime reads. Checkpoint bytes are read by the strict grammar of
+//! FORMAT.md §2 instead (grammar.rs).
 //!
 //! Protobuf parsers treat a field whose number is known but whose wire type is
 //! not the schema's as an unknown field; prost refuses the whole message
@@ -36,6 +39,9 @@ const MAX_DEPTH: usize = 128;
 /// The message types of the schema, as far as the wire format is concerned.
 #[derive(Clone, Copy)]
 pub(crate) enum Msg {
+    // Checkpoint bytes go through the strict grammar (grammar.rs); this walk
+    // reads only the Term given to hash-trainset (and its tests use it).
+    #[allow(dead_code)]
     Checkpoint,
     OptionEntry,
     SamplerFormat,

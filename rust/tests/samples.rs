@@ -3,8 +3,9 @@
 
 use dsxir_checkpoint::v1::term::Kind;
 use dsxir_checkpoint::{
-    decode, encode, rules, Checkpoint, Direction, OptionEntry, Progress, SamplerFormat, Term,
-    TermList, TermMap, TermMapEntry, TermNull, TrialLogEntry, FORMAT_ID, MAX_INPUT_BYTES,
+    decode, decode_with_unknown, encode, rules, seal, Checkpoint, Direction, OptionEntry, Progress,
+    SamplerFormat, Term, TermList, TermMap, TermMapEntry, TermNull, TrialLogEntry, FORMAT_ID,
+    MAX_INPUT_BYTES,
 };
 use prost::Message;
 
@@ -81,9 +82,10 @@ fn base() -> Checkpoint {
     }
 }
 
-/// Encodes `cp` without validation and returns the field decode reports.
+/// Encodes `cp` without validation (prost and the trailer) and returns the
+/// field decode reports.
 fn refused(cp: &Checkpoint) -> String {
-    let err = decode(&cp.encode_to_vec()).expect_err("must be refused");
+    let err = decode(&seal(&cp.encode_to_vec())).expect_err("must be refused");
     assert_eq!(err.reason, "checkpoint_shape");
     err.field
 }
@@ -95,15 +97,15 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn valid_checkpoint_round_trips() {
     let cp = base();
-    let bytes = encode(&cp);
+    let bytes = encode(&cp).unwrap();
     let back = decode(&bytes).expect("valid");
     assert_eq!(back, cp);
-    assert_eq!(encode(&back), bytes);
+    assert_eq!(encode(&back).unwrap(), bytes);
 }
 
 #[test]
 fn explicit_zero_and_negative_zero_are_written() {
-    let bytes = encode(&base());
+    let bytes = encode(&base()).unwrap();
     // TrialLogEntry.score = 0.0 (field 3, fixed64) and best_score (field 2).
     assert!(contains(&bytes, &[0x19, 0, 0, 0, 0, 0, 0, 0, 0]));
     assert!(contains(&bytes, &[0x11, 0, 0, 0, 0, 0, 0, 0, 0]));
@@ -123,56 +125,68 @@ fn explicit_zero_and_negative_zero_are_written() {
 }
 
 #[test]
-fn non_canonical_input_is_reencoded_canonically() {
+fn non_canonical_input_is_refused() {
     let cp = base();
-    let canonical = encode(&cp);
-    // session_id written twice (last wins) and format moved to the end.
-    let mut shuffled = Vec::new();
-    shuffled.extend_from_slice(&[0x12, 1, b'x']);
-    let mut rest = canonical.clone();
+    let body = cp.encode_to_vec();
+    // session_id written twice and format moved to the end.
+    let mut shuffled = vec![0x12, 1, b'x'];
     let format_len = 2 + FORMAT_ID.len();
-    let format_field = rest.drain(..format_len).collect::<Vec<_>>();
-    shuffled.extend_from_slice(&rest);
-    shuffled.extend_from_slice(&format_field);
-    assert_ne!(shuffled, canonical);
-    let back = decode(&shuffled).expect("valid");
-    assert_eq!(encode(&back), canonical);
+    shuffled.extend_from_slice(&body[format_len..]);
+    shuffled.extend_from_slice(&body[..format_len]);
+    let err = decode(&seal(&shuffled)).unwrap_err();
+    assert_eq!(
+        (err.rule, err.field.as_str()),
+        (Some(rules::WIRE_ORDER), "<input>")
+    );
 }
 
 #[test]
-fn unknown_fields_are_accepted_and_dropped() {
-    let canonical = encode(&base());
-    let mut newer = canonical.clone();
+fn unknown_fields_are_kept_byte_for_byte() {
+    let body = base().encode_to_vec();
     // Field 99 (varint) and field 100 (length-delimited) at the top level.
-    newer.extend_from_slice(&[0x98, 0x06, 0x01, 0xa2, 0x06, 0x02, b'h', b'i']);
-    let back = decode(&newer).expect("a newer minor is accepted");
-    assert_eq!(encode(&back), canonical);
+    let newer = seal(
+        &[
+            body.as_slice(),
+            &[0x98, 0x06, 0x01, 0xa2, 0x06, 0x02, b'h', b'i'],
+        ]
+        .concat(),
+    );
+    let decoded = decode_with_unknown(&newer).expect("a newer minor is accepted");
+    assert_eq!(decoded.unknown.len(), 1);
+    assert_eq!(decoded.encode().unwrap(), newer);
+    // decode alone leaves them out.
+    assert_eq!(encode(&decode(&newer).unwrap()).unwrap(), seal(&body));
 }
 
 /// Direction (field 15, v1.1): lower is written after terminal_reason;
 /// higher, the default, is not written, and an explicit 0 on the wire is
-/// read as higher and dropped by the re-encoding.
+/// refused as a written default.
 #[test]
 fn direction_is_written_last_unless_higher() {
     let mut cp = base();
     assert_eq!(cp.direction(), Direction::Higher);
-    let higher = encode(&cp);
+    let higher = cp.encode_to_vec();
+    assert_eq!(encode(&cp).unwrap(), seal(&higher));
     cp.set_direction(Direction::Lower);
-    let lower = encode(&cp);
-    assert_eq!(lower, [higher.as_slice(), &[0x78, 0x01]].concat());
+    let lower = encode(&cp).unwrap();
+    assert_eq!(lower, seal(&[higher.as_slice(), &[0x78, 0x01]].concat()));
     assert_eq!(decode(&lower).unwrap().direction(), Direction::Lower);
-    let explicit = [higher.as_slice(), &[0x78, 0x00]].concat();
-    let back = decode(&explicit).expect("an explicit 0 is higher");
-    assert_eq!(back.direction(), Direction::Higher);
-    assert_eq!(encode(&back), higher);
-    let err = decode(&[higher.as_slice(), &[0x78, 0x02]].concat()).unwrap_err();
+    let err = decode(&seal(&[higher.as_slice(), &[0x78, 0x00]].concat())).unwrap_err();
+    assert_eq!(
+        (err.rule, err.field.as_str()),
+        (Some(rules::WIRE_DEFAULT), "direction")
+    );
+    let err = decode(&seal(&[higher.as_slice(), &[0x78, 0x02]].concat())).unwrap_err();
     assert_eq!(
         err.to_string(),
         "checkpoint_shape: direction: unknown direction 2 (rule direction.known)"
     );
-    // A direction of the wrong wire type is an unknown field, as elsewhere.
-    let wrong_type = [higher.as_slice(), &[0x7a, 0x00]].concat();
-    assert_eq!(encode(&decode(&wrong_type).unwrap()), higher);
+    // A direction of the wrong wire type is refused.
+    let err = decode(&seal(&[higher.as_slice(), &[0x7a, 0x00]].concat())).unwrap_err();
+    assert_eq!(
+        (err.rule, err.field.as_str()),
+        (Some(rules::WIRE_TAG), "<input>")
+    );
 }
 
 #[test]
@@ -182,19 +196,21 @@ fn input_limits() {
     assert_eq!(err.rule, Some(rules::INPUT_TOO_LARGE));
     let err = decode(&[0x0a, 0x05, b'a']).unwrap_err();
     assert_eq!(err.field, "<input>");
-    assert_eq!(err.rule, Some(rules::INPUT_MALFORMED));
+    assert_eq!(err.rule, Some(rules::INPUT_TRAILER));
+    let err = decode(&seal(&[0x0a, 0x05, b'a'])).unwrap_err();
+    assert_eq!(
+        (err.rule, err.field.as_str()),
+        (Some(rules::WIRE_TRUNCATED), "<input>")
+    );
     // Invalid UTF-8 in a string field.
-    let err = decode(&[0x0a, 0x01, 0xff]).unwrap_err();
-    assert_eq!(err.field, "<input>");
+    let err = decode(&seal(&[0x0a, 0x01, 0xff])).unwrap_err();
+    assert_eq!(err.field, "format");
     assert_eq!(
         err.to_string(),
-        format!(
-            "checkpoint_shape: <input>: {} (rule input.malformed)",
-            err.detail
-        )
+        format!("checkpoint_shape: format: {} (rule wire.utf8)", err.detail)
     );
-    // Arbitrary bytes that happen to parse are refused by the format check.
-    assert_eq!(decode(&[]).unwrap_err().field, "format");
+    // An empty body passes the grammar and is refused by the format check.
+    assert_eq!(decode(&seal(&[])).unwrap_err().field, "format");
 }
 
 #[test]
@@ -212,7 +228,7 @@ fn format_identifier() {
     ] {
         let mut cp = base();
         cp.format = id.into();
-        let result = decode(&encode(&cp));
+        let result = decode(&seal(&cp.encode_to_vec()));
         assert_eq!(result.is_ok(), ok, "{id:?}");
         if !ok {
             assert_eq!(result.unwrap_err().field, "format");
@@ -423,8 +439,8 @@ fn term_values_that_are_kept() {
     ];
     for term in ok {
         let cp = with_reason(term);
-        let bytes = encode(&cp);
-        assert_eq!(encode(&decode(&bytes).expect("valid")), bytes);
+        let bytes = encode(&cp).unwrap();
+        assert_eq!(encode(&decode(&bytes).expect("valid")).unwrap(), bytes);
     }
 }
 
@@ -438,7 +454,7 @@ fn term_map_fields_count_as_depth_one() {
         });
         cp
     };
-    assert!(decode(&encode(&stats_with(23))).is_ok());
+    assert!(decode(&encode(&stats_with(23)).unwrap()).is_ok());
     let field = refused(&stats_with(24));
     assert!(
         field.starts_with("progress.trial_log[1].stats.entries[0].value.list_value.items[0]"),
@@ -456,7 +472,9 @@ fn mutated_checkpoints_get_a_verdict_and_a_fixed_point() {
         state ^= state >> 27;
         (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % bound
     };
-    let canonical = encode(&base());
+    // Damaged bodies under a correct trailer, so that the grammar and the
+    // rules see them.
+    let canonical = base().encode_to_vec();
     let mut accepted = 0;
     for _ in 0..3000 {
         let mut data = canonical.clone();
@@ -464,13 +482,13 @@ fn mutated_checkpoints_get_a_verdict_and_a_fixed_point() {
             let at = next(data.len());
             data[at] ^= 1 << next(8);
         }
-        match decode(&data) {
+        match decode(&seal(&data)) {
             Ok(cp) => {
                 accepted += 1;
-                let once = encode(&cp);
+                let once = encode(&cp).unwrap();
                 let again = decode(&once).expect("a re-encoding is valid");
                 assert_eq!(again, cp);
-                assert_eq!(encode(&again), once);
+                assert_eq!(encode(&again).unwrap(), once);
             }
             Err(e) => {
                 assert_eq!(e.reason, "checkpoint_shape");
@@ -482,17 +500,34 @@ fn mutated_checkpoints_get_a_verdict_and_a_fixed_point() {
 }
 
 #[test]
-fn fields_of_the_wrong_wire_type_are_unknown_fields() {
-    // status (13) written as fixed64 before the canonical bytes: other
-    // protobuf parsers keep it as an unknown field, so it is dropped here.
-    let canonical = encode(&base());
-    let mut input = vec![0x69, 1, 0, 0, 0, 0, 0, 0, 0];
-    input.extend_from_slice(&canonical);
-    assert_eq!(encode(&decode(&input).expect("valid")), canonical);
-    // A 10-byte varint with excess bits in its last byte is read, as elsewhere.
-    let mut long_status = canonical.clone();
-    long_status.extend_from_slice(&[
-        0x68, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7e,
-    ]);
-    assert_eq!(encode(&decode(&long_status).expect("valid")), canonical);
+fn fields_of_the_wrong_wire_type_and_long_varints_are_refused() {
+    let body = base().encode_to_vec();
+    // direction (15) written as fixed64 at the end: a known field of another
+    // wire type.
+    let input = [body.as_slice(), &[0x79, 1, 0, 0, 0, 0, 0, 0, 0]].concat();
+    let err = decode(&seal(&input)).unwrap_err();
+    assert_eq!(
+        (err.rule, err.field.as_str()),
+        (Some(rules::WIRE_TAG), "<input>")
+    );
+    // status (13) again after status: a singular field twice.
+    let input = [body.as_slice(), &[0x69, 1, 0, 0, 0, 0, 0, 0, 0]].concat();
+    let err = decode(&seal(&input)).unwrap_err();
+    assert_eq!(
+        (err.rule, err.field.as_str()),
+        (Some(rules::WIRE_ORDER), "<input>")
+    );
+    // A 10-byte varint with excess bits in its last byte.
+    let long = [
+        body.as_slice(),
+        &[
+            0x78, 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7e,
+        ],
+    ]
+    .concat();
+    let err = decode(&seal(&long)).unwrap_err();
+    assert_eq!(
+        (err.rule, err.field.as_str()),
+        (Some(rules::WIRE_VARINT), "direction")
+    );
 }

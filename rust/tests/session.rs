@@ -375,7 +375,7 @@ fn decode_refusals_keep_their_form() {
     cp.trainset_hash = vec![1; 3];
     let mut bytes = Vec::new();
     prost::Message::encode(&cp, &mut bytes).unwrap();
-    let e = decode(&bytes).unwrap_err();
+    let e = decode(&dsxir_checkpoint::seal(&bytes)).unwrap_err();
     assert_eq!(e.reason, "checkpoint_shape");
     assert_eq!(e.session_id.as_deref(), Some("s1"));
     assert_eq!(e.field, "trainset_hash");
@@ -480,7 +480,7 @@ fn record_trial_counts_and_tracks_the_best() {
     assert!(cp.best_program_artifact.is_some());
     // The result is a valid checkpoint that round-trips.
     validate(&cp).unwrap();
-    assert_eq!(decode(&encode(&cp)).unwrap(), cp);
+    assert_eq!(decode(&encode(&cp).unwrap()).unwrap(), cp);
     assert_ne!(cp.updated_at, Some(OLD));
 }
 
@@ -535,7 +535,7 @@ fn lower_is_better_when_the_direction_is_lower() {
     record_trial(&mut cp, ok_trial(Some(f64::NEG_INFINITY))).unwrap();
     assert_eq!(best(&cp), (Some(f64::NEG_INFINITY), Some(7)));
     validate(&cp).unwrap();
-    assert_eq!(decode(&encode(&cp)).unwrap(), cp);
+    assert_eq!(decode(&encode(&cp).unwrap()).unwrap(), cp);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use dsxir_checkpoint::storefile::{self, Error, Kind, HEADER_SIZE, MAX_SUMMARY_BYTES};
-use dsxir_checkpoint::{encode, Checkpoint};
+use dsxir_checkpoint::{encode_with_unknown, Checkpoint};
 use serde_json::Value;
 
 fn vectors_dir() -> PathBuf {
@@ -62,22 +62,17 @@ fn valid_vectors_are_read_and_written_back() {
             field(vector, "generation"),
             "{name}"
         );
-        // prost drops unknown fields: the checkpoint read is the known-only one.
-        let known_only = read_vector(field(vector, "known_only"));
-        assert!(encode(&file.checkpoint) == known_only, "{name}: checkpoint");
-        let written = storefile::write(file.generation, &file.checkpoint).expect("write");
-        if field(vector, "known_only") == field(vector, "checkpoint") {
-            assert!(written == data, "{name}: written back differently");
-        } else {
-            assert!(
-                written != data,
-                "{name}: unknown fields cannot be written back"
-            );
-            assert_eq!(
-                storefile::read(&written).expect("read back").checkpoint,
-                file.checkpoint
-            );
-        }
+        // Unknown fields are kept: the checkpoint and the file are written
+        // back byte for byte.
+        let checkpoint = read_vector(field(vector, "checkpoint"));
+        assert!(
+            encode_with_unknown(&file.checkpoint, &file.unknown).unwrap() == checkpoint,
+            "{name}: checkpoint"
+        );
+        let written =
+            storefile::write_with_unknown(file.generation, &file.checkpoint, &file.unknown)
+                .expect("write");
+        assert!(written == data, "{name}: written back differently");
         let length = u32::from_be_bytes(data[20..24].try_into().unwrap()) as usize;
         let json: Value =
             serde_json::from_slice(&data[HEADER_SIZE..HEADER_SIZE + length]).expect("JSON");

@@ -51,6 +51,7 @@ fn valid() -> Vec<u8> {
         }),
         ..Default::default()
     })
+    .unwrap()
 }
 
 #[test]
@@ -69,10 +70,10 @@ fn reencode_refusal_is_one_line_and_exit_3() {
     assert!(out.stdout.is_empty());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.starts_with("checkpoint_shape: <input>: "), "{err}");
-    assert!(err.ends_with(" (rule input.malformed)\n"), "{err}");
+    assert!(err.ends_with(" (rule input.trailer)\n"), "{err}");
     assert_eq!(err.matches('\n').count(), 1);
 
-    let out = run(&["reencode"], &[]);
+    let out = run(&["reencode"], &dsxir_checkpoint::seal(&[]));
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
@@ -95,27 +96,16 @@ fn usage_errors_exit_2() {
     }
 }
 
-fn request(cmd: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![cmd];
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
-fn response(out: &mut &[u8]) -> (u8, Vec<u8>) {
-    let status = out[0];
-    let len = u32::from_be_bytes(out[1..5].try_into().unwrap()) as usize;
-    let payload = out[5..5 + len].to_vec();
-    *out = &out[5 + len..];
-    (status, payload)
-}
+use support::conformance::response::Result as Answer;
+use support::conformance::{Command as Cmd, Refusal};
+use support::{request, responses};
 
 #[test]
 fn serve_answers_each_request_in_order() {
     let bytes = valid();
-    let mut input = request(b'r', &bytes);
-    input.extend(request(b'r', b"\x12\x02\xc3\x28"));
-    input.extend(request(b'r', &bytes));
+    let mut input = request(Cmd::Reencode, &bytes);
+    input.extend(request(Cmd::Reencode, b"\x12\x02\xc3\x28"));
+    input.extend(request(Cmd::Reencode, &bytes));
     let out = run(&["serve"], &input);
     assert_eq!(
         out.status.code(),
@@ -123,25 +113,46 @@ fn serve_answers_each_request_in_order() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut rest = out.stdout.as_slice();
-    assert_eq!(response(&mut rest), (0, bytes.clone()));
-    let (status, line) = response(&mut rest);
-    assert_eq!(status, 3);
-    let line = String::from_utf8(line).unwrap();
-    assert!(
-        line.starts_with("checkpoint_shape: <input>: ") && !line.contains('\n'),
-        "{line}"
+    let answers = responses(&out.stdout);
+    assert_eq!(answers.len(), 3);
+    assert_eq!(answers[0], Answer::Output(bytes.clone()));
+    let Answer::Refusal(refusal) = &answers[1] else {
+        panic!("{:?}", answers[1])
+    };
+    assert_eq!(
+        (
+            refusal.exit_code,
+            refusal.kind.as_str(),
+            refusal.path.as_str(),
+            refusal.rule.as_str()
+        ),
+        (3, "checkpoint_shape", "<input>", "input.trailer")
     );
-    assert_eq!(response(&mut rest), (0, bytes));
-    assert!(rest.is_empty());
+    assert!(refusal.message.starts_with("checkpoint_shape: <input>: "));
+    assert_eq!(answers[2], Answer::Output(bytes));
 }
 
 #[test]
-fn serve_refuses_unknown_commands_and_truncated_requests() {
-    let out = run(&["serve"], &request(b'x', b"\x4a\x00"));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty());
-    let out = run(&["serve"], &[b'r', 0, 0, 0, 9, 1, 2]);
+fn serve_refuses_unknown_commands_and_stops_at_truncated_requests() {
+    let mut input = request(Cmd::Unspecified, b"\x4a\x00");
+    input.extend(prost::Message::encode_length_delimited_to_vec(
+        &support::conformance::Request {
+            command: 99,
+            input: vec![],
+        },
+    ));
+    let out = run(&["serve"], &input);
+    assert_eq!(out.status.code(), Some(0));
+    for answer in responses(&out.stdout) {
+        let Answer::Refusal(Refusal {
+            exit_code, kind, ..
+        }) = answer
+        else {
+            panic!("{answer:?}")
+        };
+        assert_eq!((exit_code, kind.as_str()), (2, "command"));
+    }
+    let out = run(&["serve"], &[9, 0x08, 1]);
     assert_eq!(out.status.code(), Some(2));
     let out = run(&["serve"], b"");
     assert_eq!(out.status.code(), Some(0));
@@ -229,20 +240,36 @@ fn hash_trainset_refusal_is_one_line_and_exit_3() {
 
 #[test]
 fn serve_answers_hash_requests() {
-    let mut input = request(b'h', &trainset_term());
-    input.extend(request(b'r', &valid()));
-    input.extend(request(b'h', b"\x32\x01a"));
-    input.extend(request(b'h', b"\x4a\x00"));
+    let mut input = request(Cmd::HashTrainset, &trainset_term());
+    input.extend(request(Cmd::Reencode, &valid()));
+    input.extend(request(Cmd::HashTrainset, b"\x32\x01a"));
+    input.extend(request(Cmd::HashTrainset, b"\x4a\x00"));
     let out = run(&["serve"], &input);
     assert_eq!(out.status.code(), Some(0));
-    let mut rest = out.stdout.as_slice();
-    assert_eq!(response(&mut rest), (0, expected_digest().into_bytes()));
-    assert_eq!(response(&mut rest), (0, valid()));
-    let (status, line) = response(&mut rest);
-    assert_eq!(status, 3);
-    let line = String::from_utf8(line).unwrap();
-    assert!(line.starts_with("checkpoint_shape: <input>: ") && !line.contains('\n'));
-    let empty = format!("{}\n", hex(&hash_trainset(&[]).unwrap()));
-    assert_eq!(response(&mut rest), (0, empty.into_bytes()));
-    assert!(rest.is_empty());
+    let answers = responses(&out.stdout);
+    assert_eq!(answers.len(), 4);
+    let examples = [
+        Value::map([("question", "1+1"), ("answer", "2")]),
+        Value::map([("question", "2+2"), ("answer", "4")]),
+    ];
+    assert_eq!(
+        answers[0],
+        Answer::Output(hash_trainset(&examples).unwrap().to_vec())
+    );
+    assert_eq!(answers[1], Answer::Output(valid()));
+    let Answer::Refusal(refusal) = &answers[2] else {
+        panic!("{:?}", answers[2])
+    };
+    assert_eq!(
+        (
+            refusal.exit_code,
+            refusal.path.as_str(),
+            refusal.rule.as_str()
+        ),
+        (3, "<input>", "input.malformed")
+    );
+    assert_eq!(
+        answers[3],
+        Answer::Output(hash_trainset(&[]).unwrap().to_vec())
+    );
 }

@@ -392,30 +392,33 @@ fn testee_hashes_json_text_from_stdin() {
     assert_eq!(line.lines().count(), 1);
 }
 
-fn frame(cmd: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![cmd];
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
 #[test]
 fn testee_serves_json_text() {
-    let mut requests = frame(b'j', b"[{\"a\": 1}, 2]");
-    requests.extend(frame(b'l', b"{\"a\": 1}\n2"));
-    requests.extend(frame(b'l', b"1\n2 3"));
+    use support::conformance::response::Result as Answer;
+    use support::conformance::Command as Cmd;
+    let mut requests = support::request(Cmd::HashTrainsetJson, b"[{\"a\": 1}, 2]");
+    requests.extend(support::request(Cmd::HashTrainsetJsonl, b"{\"a\": 1}\n2"));
+    requests.extend(support::request(Cmd::HashTrainsetJsonl, b"1\n2 3"));
     let out = testee("serve", &requests);
     assert_eq!(out.status.code(), Some(0));
-    let digest = format!("{}\n", hex(&json(r#"[{"a": 1}, 2]"#)));
-    let refusal = "trainset_json: line 2, byte 4: content after the JSON value";
-    let mut expected = Vec::new();
-    for (status, body) in [(0u8, digest.as_str()), (0, digest.as_str()), (3, refusal)] {
-        expected.push(status);
-        expected.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        expected.extend_from_slice(body.as_bytes());
-    }
+    let answers = support::responses(&out.stdout);
+    let digest = json(r#"[{"a": 1}, 2]"#).to_vec();
+    assert_eq!(answers[0], Answer::Output(digest.clone()));
+    assert_eq!(answers[1], Answer::Output(digest));
+    let Answer::Refusal(refusal) = &answers[2] else {
+        panic!("{:?}", answers[2])
+    };
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&expected)
+        (
+            refusal.exit_code,
+            refusal.kind.as_str(),
+            refusal.path.as_str()
+        ),
+        (3, "trainset_json", "line 2, byte 4")
     );
+    assert_eq!(
+        refusal.message,
+        "trainset_json: line 2, byte 4: content after the JSON value"
+    );
+    assert_eq!(answers.len(), 3);
 }

@@ -21,3 +21,32 @@ pub fn testee_path() -> PathBuf {
     );
     bin
 }
+
+/// The types of the testee protocol (tests/conformance/proto/.../testee.proto).
+#[allow(clippy::all, dead_code)]
+pub mod conformance {
+    include!(concat!(env!("OUT_DIR"), "/testee/dsxir.conformance.v1.rs"));
+}
+
+/// One size-delimited Request.
+#[allow(dead_code)]
+pub fn request(command: conformance::Command, input: &[u8]) -> Vec<u8> {
+    use prost::Message;
+    conformance::Request {
+        command: command as i32,
+        input: input.to_vec(),
+    }
+    .encode_length_delimited_to_vec()
+}
+
+/// Every size-delimited Response of a serve loop's output.
+#[allow(dead_code)]
+pub fn responses(mut out: &[u8]) -> Vec<conformance::response::Result> {
+    use prost::Message;
+    let mut all = Vec::new();
+    while !out.is_empty() {
+        let response = conformance::Response::decode_length_delimited(&mut out).expect("Response");
+        all.push(response.result.expect("a result"));
+    }
+    all
+}
