@@ -5,13 +5,16 @@
 TYPESCRIPT_DIR := typescript
 TYPESCRIPT_STAMP := $(TYPESCRIPT_DIR)/node_modules/.installed
 TYPESCRIPT_GEN_DIR := $(TYPESCRIPT_DIR)/src/gen
+# The testee's protocol (tests/conformance/proto); compiled into dist/testee/,
+# never into the npm package (its "files" is dist/src).
+TYPESCRIPT_TESTEE_GEN_DIR := $(TYPESCRIPT_DIR)/testee/gen
 
-GENERATE_TARGETS += generate-typescript
-GENERATED_PATHS += $(TYPESCRIPT_GEN_DIR)
+GENERATE_TARGETS += generate-typescript generate-testee-typescript
+GENERATED_PATHS += $(TYPESCRIPT_GEN_DIR) $(TYPESCRIPT_TESTEE_GEN_DIR)
 TEST_TARGETS += test-typescript
 TESTEE_TARGETS += testee-typescript
 
-.PHONY: generate-typescript build-typescript testee-typescript test-typescript
+.PHONY: generate-typescript generate-testee-typescript build-typescript testee-typescript test-typescript
 
 $(TYPESCRIPT_STAMP): $(TYPESCRIPT_DIR)/package.json $(TYPESCRIPT_DIR)/package-lock.json
 	cd $(TYPESCRIPT_DIR) && npm ci --no-audit --no-fund --loglevel=error
@@ -20,6 +23,10 @@ $(TYPESCRIPT_STAMP): $(TYPESCRIPT_DIR)/package.json $(TYPESCRIPT_DIR)/package-lo
 # buf.gen.typescript.yaml has `clean: true`: stale files are removed first.
 generate-typescript: tools ## TypeScript code of every proto (buf.gen.typescript.yaml)
 	$(BUF) generate --template buf.gen.typescript.yaml
+
+# buf.gen.testee-typescript.yaml has `clean: true` as well.
+generate-testee-typescript: tools ## TypeScript code of the testee protocol (buf.gen.testee-typescript.yaml)
+	$(BUF) generate --template buf.gen.testee-typescript.yaml
 
 build-typescript: $(TYPESCRIPT_STAMP) ## compile the TypeScript package to dist/
 	rm -rf $(TYPESCRIPT_DIR)/dist

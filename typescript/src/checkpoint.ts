@@ -24,7 +24,8 @@ import { AlreadyTerminal, InvalidCheckpoint, ResumeMismatch } from "./errors.js"
 import { Rule, type RuleId } from "./rules.js";
 import { type DirectionName, directionName, isTerminal, statusName } from "./status.js";
 import { termBytes } from "./term.js";
-import { check, MAX_CHECKPOINT_BYTES } from "./validate.js";
+import { checkBody, checkInput, seal } from "./grammar.js";
+import { check } from "./validate.js";
 import { parse } from "./wire.js";
 
 export { directionName, isTerminal, statusName, type DirectionName } from "./status.js";
@@ -43,22 +44,32 @@ export interface EncodeOptions {
 /**
  * The canonical bytes of `cp` (FORMAT.md §2): known fields in field-number
  * order, fields with presence written even when 0.0 / -0.0, unknown fields
- * (read from a newer minor) last in the order read.
+ * (read from a newer minor) last in the order read, then the checksum
+ * trailer (§2.1).
  *
  * Throws {@link InvalidCheckpoint} naming the field for a checkpoint that
- * {@link decode} would refuse, so no invalid bytes are ever written, and for
- * a checkpoint holding a credential (FORMAT.md §10: a key that names one, a
- * secret-shaped text) unless `redactSecrets` is set.
+ * {@link decode} would refuse, so no invalid bytes are ever written: the
+ * rules of §1-§4, then the bytes written are checked as a reader checks them
+ * (the size limit, trailer included, the grammar of §2.2 and the weight
+ * limit of §2.4). Throws it as well for a checkpoint holding a credential
+ * (FORMAT.md §10: a key that names one, a secret-shaped text) unless
+ * `redactSecrets` is set.
  */
 export function encode(cp: Checkpoint, options: EncodeOptions = {}): Uint8Array {
   check(cp);
+  let body: Uint8Array;
   if (options.redactSecrets === true) {
     const copy = clone(CheckpointSchema, cp);
     redact(copy);
-    return toBinary(CheckpointSchema, copy);
+    body = toBinary(CheckpointSchema, copy);
+  } else {
+    screen(cp);
+    body = toBinary(CheckpointSchema, cp);
   }
-  screen(cp);
-  return toBinary(CheckpointSchema, cp);
+  // A hand-built message may hold what the runtime writes but the grammar
+  // refuses (unknown fields out of place, say); refuse it as a reader would.
+  checkBody(body);
+  return seal(body);
 }
 
 /**
@@ -66,28 +77,40 @@ export function encode(cp: Checkpoint, options: EncodeOptions = {}): Uint8Array 
  *
  * Returns a checkpoint that keeps every rule of FORMAT.md, or throws
  * {@link ResumeMismatch} with reason `checkpoint_shape` whose `field` names
- * the offending field (`<input>` for input over the size limit or not
- * protobuf at all) and `rule` the rule it breaks. Unknown fields of a newer minor version are kept and
- * written back by {@link encode}.
+ * the offending field (`<input>` for the size, the trailer, the checksum,
+ * the weight, and a grammar rule broken by the top-level message) and `rule`
+ * the rule it breaks, in the order of FORMAT.md §7. Unknown fields of a
+ * newer minor version are kept and written back by {@link encode}.
+ *
+ * `bytes` must be a `Uint8Array` (a Node.js `Buffer` is one); any other value
+ * (an `ArrayBuffer`, a `DataView`, another typed array, a string) is a
+ * `TypeError`, not a refusal. Its length is `byteLength`, checked against the
+ * size limit before anything else.
  */
 export function decode(bytes: Uint8Array): Checkpoint {
   if (!(bytes instanceof Uint8Array)) {
-    throw shape(null, "<input>", "input must be a Uint8Array", Rule.INPUT_MALFORMED);
+    throw new TypeError(`decode takes a Uint8Array, not ${describeInput(bytes)}`);
   }
-  if (bytes.length > MAX_CHECKPOINT_BYTES) {
-    const detail = `${bytes.length} bytes, over the limit of ${MAX_CHECKPOINT_BYTES}`;
-    throw shape(null, "<input>", detail, Rule.INPUT_TOO_LARGE);
+  let body: Uint8Array;
+  try {
+    body = checkInput(bytes);
+  } catch (e) {
+    if (e instanceof InvalidCheckpoint) {
+      throw shape(null, e.path, e.detail, e.rule);
+    }
+    throw e;
   }
   let cp: Checkpoint;
   try {
-    cp = parse(CheckpointSchema, bytes);
+    cp = parse(CheckpointSchema, body);
   } catch (e) {
-    // Any parse failure of untrusted bytes is a refusal.
+    // The grammar accepted the body, so the runtime cannot fail on it; if it
+    // does, that is a bug of this library, refused rather than let through.
     throw shape(
       null,
       "<input>",
-      `not a protobuf checkpoint (${e instanceof Error ? e.message : String(e)})`,
-      Rule.INPUT_MALFORMED,
+      `the protobuf runtime failed on bytes the grammar accepted (${e instanceof Error ? e.message : String(e)})`,
+      Rule.WIRE_TRUNCATED,
     );
   }
   try {
@@ -99,6 +122,16 @@ export function decode(bytes: Uint8Array): Checkpoint {
     throw e;
   }
   return cp;
+}
+
+function describeInput(value: unknown): string {
+  if (value === null) {
+    return "null";
+  }
+  if (typeof value === "object") {
+    return (value as object).constructor?.name ?? "an object";
+  }
+  return typeof value;
 }
 
 function shape(sessionId: string | null, field: string, detail: string, rule: RuleId | null): ResumeMismatch {

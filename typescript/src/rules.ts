@@ -8,19 +8,50 @@
  * about a caller's argument that breaks no checkpoint rule has rule `null`.
  */
 export const Rule = {
-  /** The input is longer than 268,435,456 bytes; checked before parsing (FORMAT.md §3.6). */
+  /** The input is longer than 268,435,456 bytes (trailer included); checked first (FORMAT.md §3.6). */
   INPUT_TOO_LARGE: "input.too_large",
   /**
-   * The input is not a protobuf encoding of Checkpoint: a wire-format error, a truncation, invalid
-   * UTF-8 in a string field, or nesting beyond the runtime's limit (FORMAT.md §2).
+   * The input is shorter than 9 bytes or its last 9 bytes do not start with the trailer tag FD FF FF FF
+   * 0F (a cut or foreign input) (FORMAT.md §2.1).
+   */
+  INPUT_TRAILER: "input.trailer",
+  /** The trailer's CRC-32C is not the CRC-32C of the bytes before the trailer (FORMAT.md §2.1). */
+  INPUT_CHECKSUM: "input.checksum",
+  /** A tag, varint, length or value runs past the end of its message (FORMAT.md §2.2). */
+  WIRE_TRUNCATED: "wire.truncated",
+  /** A varint is not minimal or does not fit in 64 bits, or a tag is 2^32 or more (FORMAT.md §2.2). */
+  WIRE_VARINT: "wire.varint",
+  /**
+   * A field number is 0 or 536,870,911, a wire type is a group or undefined, or a known field has
+   * another wire type than its own (FORMAT.md §2.2).
+   */
+  WIRE_TAG: "wire.tag",
+  /**
+   * Field numbers decrease, a singular field repeats, a repeated field is interrupted, or an unknown
+   * field repeats with another wire type (FORMAT.md §2.2).
+   */
+  WIRE_ORDER: "wire.order",
+  /** A Term holds more than one kind (FORMAT.md §2.2). */
+  WIRE_ONEOF: "wire.oneof",
+  /**
+   * A bool is not 0 or 1, a uint32 is 2^32 or more, an int32 or enum is outside the int32 range
+   * (FORMAT.md §2.2).
+   */
+  WIRE_RANGE: "wire.range",
+  /** A string is not well-formed UTF-8 (FORMAT.md §2.2). */
+  WIRE_UTF8: "wire.utf8",
+  /** A field without presence is written with its default value (FORMAT.md §2.2). */
+  WIRE_DEFAULT: "wire.default",
+  /**
+   * Bytes given as one Term outside a checkpoint (the input of hash-trainset) are not a protobuf
+   * encoding of a Term; a checkpoint is never refused with it (FORMAT.md §2).
    */
   INPUT_MALFORMED: "input.malformed",
+  /** The checkpoint's weight is above 8 x its length + 67,108,864 (FORMAT.md §2.4). */
+  INPUT_WEIGHT: "input.weight",
   /** The format identifier is missing or empty (FORMAT.md §4). */
   FORMAT_REQUIRED: "format.required",
-  /**
-   * The format identifier is not dsxir.optimizer_session.checkpoint/v<major>.<minor> (FORMAT.md
-   * §4).
-   */
+  /** The format identifier is not dsxir.optimizer_session.checkpoint/v<major>.<minor> (FORMAT.md §4). */
   FORMAT_SHAPE: "format.shape",
   /** The major version is not 1 (FORMAT.md §4). */
   FORMAT_MAJOR: "format.major",
@@ -50,7 +81,7 @@ export const Rule = {
   TRIAL_STATUS: "trial.status",
   /** A float is NaN (FORMAT.md §3.2). */
   FLOAT_NAN: "float.nan",
-  /** A Term is nested deeper than 24; the first Term past the limit is named (FORMAT.md §3.6). */
+  /** A Term is nested deeper than 24; the first Term past the limit is named (FORMAT.md §2.2). */
   TERM_DEPTH: "term.depth",
   /** A Term has no kind set (FORMAT.md §1). */
   TERM_KIND: "term.kind",

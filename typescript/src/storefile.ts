@@ -20,7 +20,8 @@ import { decode, encode, statusName } from "./checkpoint.js";
 import { CheckpointError, hex, InvalidCheckpoint, type ResumeMismatch } from "./errors.js";
 import { Rule } from "./rules.js";
 import type { Checkpoint } from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
-import { check, MAX_CHECKPOINT_BYTES } from "./validate.js";
+import { crc32c, MAX_CHECKPOINT_BYTES } from "./grammar.js";
+import { check } from "./validate.js";
 
 /** The first 8 bytes of every store file: `"\x89dsxir\r\n"`. */
 export const STORE_FILE_MAGIC: Uint8Array = Uint8Array.of(
@@ -86,26 +87,8 @@ export interface StoreFile {
   checkpoint: Checkpoint;
 }
 
-const CRC_TABLE: Uint32Array = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) {
-      c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    }
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** The CRC-32C (Castagnoli) of `data`, an unsigned 32-bit integer. */
-export function crc32c(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) {
-    c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
+/** The CRC-32C (Castagnoli) of `data`, an unsigned 32-bit integer; the same as the checkpoint trailer's. */
+export { crc32c };
 
 /**
  * Read a whole store file, checking it in the order of docs/store-file.md §5.

@@ -255,7 +255,7 @@ function encodeValue(value: unknown, depth: number): Term {
       return term({ case: "floatValue", value });
     case "string":
       if (!isWellFormed(value)) {
-        throw new Bad("string is not valid Unicode (lone surrogate)", Rule.INPUT_MALFORMED);
+        throw new Bad("string is not valid Unicode (lone surrogate): no UTF-8 form", Rule.WIRE_UTF8);
       }
       return term({ case: "stringValue", value });
     case "object":
@@ -271,7 +271,7 @@ function encodeValue(value: unknown, depth: number): Term {
   }
   if (value instanceof Atom) {
     if (!isWellFormed(value.name)) {
-      throw new Bad("atom name is not valid Unicode (lone surrogate)", Rule.INPUT_MALFORMED);
+      throw new Bad("atom name is not valid Unicode (lone surrogate): no UTF-8 form", Rule.WIRE_UTF8);
     }
     return term({ case: "atomValue", value: value.name });
   }
@@ -500,7 +500,7 @@ function check(t: Term, depth: number, opts: CheckOptions): Term {
       throw new Bad("term has no kind", Rule.TERM_KIND);
     case "floatValue":
       if (typeof kind.value !== "number") {
-        throw new Bad("must be a number", Rule.INPUT_MALFORMED, ".float_value");
+        throw new Bad("must be a number", null, ".float_value");
       }
       if (Number.isNaN(kind.value)) {
         throw new Bad("NaN is not allowed", Rule.FLOAT_NAN, ".float_value");
@@ -525,7 +525,7 @@ function check(t: Term, depth: number, opts: CheckOptions): Term {
     }
     case "bigintValue": {
       if (!(kind.value instanceof Uint8Array)) {
-        throw new Bad("must be a Uint8Array", Rule.INPUT_MALFORMED, ".bigint_value");
+        throw new Bad("must be a Uint8Array", null, ".bigint_value");
       }
       const problem = bigintProblem(kind.value);
       if (problem !== null) {
@@ -536,28 +536,31 @@ function check(t: Term, depth: number, opts: CheckOptions): Term {
     // What follows cannot fail for a parsed message; it guards encode() against
     // values a JavaScript caller put in a hand-built message.
     case "intValue":
-      if (typeof kind.value !== "bigint" || kind.value < INT64_MIN || kind.value > INT64_MAX) {
-        throw new Bad("must be a bigint in the int64 range", Rule.INPUT_MALFORMED, ".int_value");
+      if (typeof kind.value !== "bigint") {
+        throw new Bad("must be a bigint", null, ".int_value");
+      }
+      if (kind.value < INT64_MIN || kind.value > INT64_MAX) {
+        throw new Bad("must be in the int64 range", Rule.WIRE_RANGE, ".int_value");
       }
       return t;
     case "stringValue":
     case "atomValue":
       if (typeof kind.value !== "string" || !isWellFormed(kind.value)) {
         throw new Bad(
-          "must be a string of valid Unicode (no lone surrogate)",
-          Rule.INPUT_MALFORMED,
+          typeof kind.value !== "string" ? "must be a string" : "string has a lone surrogate: no UTF-8 form",
+          typeof kind.value !== "string" ? null : Rule.WIRE_UTF8,
           kind.case === "stringValue" ? ".string_value" : ".atom_value",
         );
       }
       return t;
     case "bytesValue":
       if (!(kind.value instanceof Uint8Array)) {
-        throw new Bad("must be a Uint8Array", Rule.INPUT_MALFORMED, ".bytes_value");
+        throw new Bad("must be a Uint8Array", null, ".bytes_value");
       }
       return t;
     case "boolValue":
       if (typeof kind.value !== "boolean") {
-        throw new Bad("must be a boolean", Rule.INPUT_MALFORMED, ".bool_value");
+        throw new Bad("must be a boolean", null, ".bool_value");
       }
       return t;
     case "nullValue":

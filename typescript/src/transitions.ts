@@ -192,7 +192,7 @@ function text(value: unknown, path: string): string | undefined {
     throw new TypeError(`${path} must be a string`);
   }
   if (!isWellFormed(value)) {
-    throw new InvalidCheckpoint(path, "string has a lone surrogate", Rule.INPUT_MALFORMED);
+    throw new InvalidCheckpoint(path, "string has a lone surrogate: no UTF-8 form", Rule.WIRE_UTF8);
   }
   return value;
 }

@@ -5,9 +5,11 @@
  * field and the rule it breaks; `decode` turns that into a `ResumeMismatch`
  * and `encode` throws it as is, so no writer produces bytes a reader
  * refuses. Besides the rules of FORMAT.md it checks the JavaScript types and
- * ranges of a hand-built message (a `bigint` counter below 0, a string with
- * a lone surrogate, …), which a parsed message always has right: such a
- * message has no protobuf encoding, so its rule is `input.malformed`.
+ * ranges of a hand-built message, which a parsed message always has right:
+ * a string with a lone surrogate has no UTF-8 form (`wire.utf8`), an integer
+ * outside its field's range has no encoding (`wire.range`), and a value of
+ * the wrong JavaScript type (a `number` where a `bigint` belongs) breaks no
+ * rule of the format but the API's, so it names the field and no rule.
  */
 
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
@@ -26,8 +28,7 @@ import { checkTerm, checkTermMap, isWellFormed } from "./term.js";
 export const FORMAT_MAJOR = 1;
 /** The identifier this library writes in field 1 of every checkpoint; readers accept any v1 minor. */
 export const FORMAT_ID = "dsxir.optimizer_session.checkpoint/v1.1";
-/** Readers refuse longer input before parsing it (256 MiB). */
-export const MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024;
+export { MAX_CHECKPOINT_BYTES } from "./grammar.js";
 
 const FORMAT_RE = /^dsxir\.optimizer_session\.checkpoint\/v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$/;
 const MIN_SECONDS = -62_135_596_800n;
@@ -47,9 +48,7 @@ export function check(cp: Checkpoint): void {
     checkTerm(option.value, `optimizer_opts[${i}].value`);
   });
   if (cp.programModule !== undefined) {
-    if (typeof cp.programModule !== "string" || !isWellFormed(cp.programModule)) {
-      throw new InvalidCheckpoint("program_module", "must be a string of valid Unicode", Rule.INPUT_MALFORMED);
-    }
+    wellFormedText(cp.programModule, "program_module");
     if (cp.programModule === "") {
       throw new InvalidCheckpoint("program_module", "must not be empty when present", Rule.PROGRAM_MODULE_NOT_EMPTY);
     }
@@ -59,7 +58,7 @@ export function check(cp: Checkpoint): void {
     throw new InvalidCheckpoint(
       "trainset_hash",
       `must be 32 bytes (SHA-256), got ${got}`,
-      cp.trainsetHash instanceof Uint8Array ? Rule.TRAINSET_HASH_LENGTH : Rule.INPUT_MALFORMED,
+      cp.trainsetHash instanceof Uint8Array ? Rule.TRAINSET_HASH_LENGTH : null,
     );
   }
   checkTimestamp(cp.createdAt, "created_at");
@@ -73,8 +72,11 @@ export function check(cp: Checkpoint): void {
     throw new InvalidCheckpoint("sampler_format", "is required", Rule.SAMPLER_FORMAT_REQUIRED);
   }
   requireText(sf.module, "sampler_format.module", Rule.SAMPLER_FORMAT_MODULE_REQUIRED);
-  if (!Number.isInteger(sf.version) || sf.version > 0xffffffff) {
-    throw new InvalidCheckpoint("sampler_format.version", "must be an integer below 2^32", Rule.INPUT_MALFORMED);
+  if (!Number.isInteger(sf.version)) {
+    throw new InvalidCheckpoint("sampler_format.version", "must be an integer number", null);
+  }
+  if (sf.version > 0xffffffff) {
+    throw new InvalidCheckpoint("sampler_format.version", "must be below 2^32 (a uint32)", Rule.WIRE_RANGE);
   }
   if (sf.version < 1) {
     throw new InvalidCheckpoint("sampler_format.version", "must be at least 1", Rule.SAMPLER_FORMAT_VERSION_MIN);
@@ -87,7 +89,7 @@ export function check(cp: Checkpoint): void {
   }
   checkDirection(cp.direction);
   if (!(cp.samplerBlob instanceof Uint8Array)) {
-    throw new InvalidCheckpoint("sampler_blob", "must be a Uint8Array", Rule.INPUT_MALFORMED);
+    throw new InvalidCheckpoint("sampler_blob", "must be a Uint8Array", null);
   }
 }
 
@@ -119,24 +121,35 @@ function checkFormat(formatId: string): void {
   }
 }
 
-function requireText(value: string, path: string, rule: RuleId): void {
-  if (typeof value !== "string" || !isWellFormed(value)) {
-    throw new InvalidCheckpoint(path, "must be a string of valid Unicode", Rule.INPUT_MALFORMED);
+/** A string with a UTF-8 form: not a string is the API's refusal, a lone surrogate `wire.utf8`. */
+function wellFormedText(value: unknown, path: string): void {
+  if (typeof value !== "string") {
+    throw new InvalidCheckpoint(path, "must be a string", null);
   }
+  if (!isWellFormed(value)) {
+    throw new InvalidCheckpoint(path, "string has a lone surrogate: no UTF-8 form", Rule.WIRE_UTF8);
+  }
+}
+
+function requireText(value: string, path: string, rule: RuleId): void {
+  wellFormedText(value, path);
   if (value === "") {
     throw new InvalidCheckpoint(path, "must not be empty", rule);
   }
 }
 
 function optionalText(value: string | undefined, path: string): void {
-  if (value !== undefined && (typeof value !== "string" || !isWellFormed(value))) {
-    throw new InvalidCheckpoint(path, "must be a string of valid Unicode", Rule.INPUT_MALFORMED);
+  if (value !== undefined) {
+    wellFormedText(value, path);
   }
 }
 
 function checkUint64(value: bigint, path: string): void {
-  if (typeof value !== "bigint" || value < 0n || value > UINT64_MAX) {
-    throw new InvalidCheckpoint(path, "must be a bigint in [0, 2^64)", Rule.INPUT_MALFORMED);
+  if (typeof value !== "bigint") {
+    throw new InvalidCheckpoint(path, "must be a bigint", null);
+  }
+  if (value < 0n || value > UINT64_MAX) {
+    throw new InvalidCheckpoint(path, "must be in [0, 2^64) (a uint64)", Rule.WIRE_RANGE);
   }
 }
 
@@ -145,7 +158,7 @@ function checkDouble(value: number | undefined, path: string): void {
     return;
   }
   if (typeof value !== "number") {
-    throw new InvalidCheckpoint(path, "must be a number", Rule.INPUT_MALFORMED);
+    throw new InvalidCheckpoint(path, "must be a number", null);
   }
   if (Number.isNaN(value)) {
     throw new InvalidCheckpoint(path, "NaN is not allowed", Rule.FLOAT_NAN);
@@ -160,14 +173,14 @@ function checkTimestamp(stamp: Timestamp | undefined, path: string): void {
     throw new InvalidCheckpoint(
       `${path}.nanos`,
       "must be in [0, 1e9)",
-      Number.isInteger(stamp.nanos) ? Rule.TIMESTAMP_NANOS : Rule.INPUT_MALFORMED,
+      Number.isInteger(stamp.nanos) ? Rule.TIMESTAMP_NANOS : null,
     );
   }
   if (typeof stamp.seconds !== "bigint" || stamp.seconds < MIN_SECONDS || stamp.seconds > MAX_SECONDS) {
     throw new InvalidCheckpoint(
       `${path}.seconds`,
       "outside 0001-01-01..9999-12-31",
-      typeof stamp.seconds === "bigint" ? Rule.TIMESTAMP_SECONDS : Rule.INPUT_MALFORMED,
+      typeof stamp.seconds === "bigint" ? Rule.TIMESTAMP_SECONDS : null,
     );
   }
 }

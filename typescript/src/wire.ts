@@ -1,16 +1,16 @@
 /**
- * Protobuf binary parsing with the semantics of the official runtimes.
+ * Protobuf binary parsing into the messages of the generated schema.
  *
- * `fromBinary` of @bufbuild/protobuf hands a record to a known field's decoder
- * whatever its wire type (a string field sent as a varint is misread or
- * throws), skips unknown varints of any length, and stops one nesting level
- * earlier than upb. The official runtimes (upb behind Python, Go, Java, C++)
- * keep a record whose wire type does not match its known field as an unknown
- * field, refuse varints longer than 10 bytes, and allow 100 nested messages
- * below the top one. FORMAT.md §2 requires every reader to accept the same
- * inputs and re-encode them to the same bytes, so this module parses with
- * those rules and builds the messages of the generated schema, which
- * `toBinary` then writes. Unknown fields are kept, in the order read, as
+ * A checkpoint body reaches {@link parse} only after the byte grammar of
+ * FORMAT.md §2 (`grammar.ts`) accepted it, so none of the cases below can
+ * occur there; for a Term given outside a checkpoint (the input of
+ * hash-trainset, refused as `input.malformed`) it parses as the official
+ * runtimes do. `fromBinary` of @bufbuild/protobuf hands a record to a known
+ * field's decoder whatever its wire type, skips unknown varints of any length,
+ * and stops one nesting level earlier than upb; this parser keeps a record
+ * whose wire type does not match its known field as an unknown field, refuses
+ * varints longer than 10 bytes, and allows 100 nested messages below the top
+ * one, as upb, Go and Java do. Unknown fields are kept, in the order read, as
  * `$unknown` records that `toBinary` writes after the known fields.
  */
 

@@ -27,7 +27,26 @@ import {
   TrialStatus,
   type Checkpoint,
 } from "../src/index.js";
+import { seal } from "../src/grammar.js";
 import { freshCheckpoint, fromHex, hexOf } from "./helpers.js";
+
+/** The body of checkpoint bytes: all but the 9-byte trailer. */
+function body(raw: Uint8Array): Uint8Array {
+  return raw.subarray(0, raw.length - 9);
+}
+
+/** decode refuses `raw` by `rule` at `field`. */
+function refused(raw: Uint8Array, field: string, rule: string): void {
+  assert.throws(
+    () => decode(raw),
+    (e: unknown) => {
+      assert.ok(e instanceof ResumeMismatch, String(e));
+      assert.equal(e.field, field);
+      assert.equal(e.rule, rule);
+      return true;
+    },
+  );
+}
 
 function withTrials(): Checkpoint {
   const cp = freshCheckpoint();
@@ -64,7 +83,7 @@ function encodeRefusedAt(cp: Checkpoint, path: string, writerOnly = false): void
   }
   let raw: Uint8Array | undefined;
   try {
-    raw = toBinary(CheckpointSchema, cp);
+    raw = seal(toBinary(CheckpointSchema, cp));
   } catch {
     assert.fail(`${path}: a lax writer could not write it`);
   }
@@ -79,7 +98,9 @@ test("encode writes known fields in field-number order and round-trips", () => {
   cp.programModule = "my.Program";
   cp.optimizerOpts.push(create(OptionEntrySchema, { key: "k", value: toTerm(3n) }));
   cp.terminalReason = toTerm(null);
-  const raw = encode(cp);
+  const sealed = encode(cp);
+  const raw = body(sealed);
+  assert.equal(hexOf(sealed.subarray(raw.length, raw.length + 5)), "fdffffff0f");
   // The top-level tags, in order.
   const tags: number[] = [];
   let pos = 0;
@@ -105,7 +126,7 @@ test("encode writes known fields in field-number order and round-trips", () => {
     }
   }
   assert.deepEqual(tags, [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14]);
-  assert.equal(hexOf(encode(decode(raw))), hexOf(raw));
+  assert.equal(hexOf(encode(decode(sealed))), hexOf(sealed));
 });
 
 test("an explicit 0.0 or -0.0 score is written; no score writes nothing", () => {
@@ -142,42 +163,48 @@ test("unknown fields are kept and written after the known fields of their messag
   cp.progress!.trialLog[1]!.$unknown = [{ no: 9, wireType: WireType.LengthDelimited, data: fromHex("03616263") }];
   cp.$unknown = [{ no: 16, wireType: WireType.Varint, data: fromHex("2a") }];
   const raw = encode(cp);
-  assert.ok(hexOf(raw).endsWith("80012a"));
+  assert.ok(hexOf(body(raw)).endsWith("80012a"));
   assert.ok(hexOf(raw).includes(hexOf(entry1) + hexOf(extraEntry)));
   assert.equal(raw.length, known.length + extraTop.length + extraEntry.length);
   // A reader keeps them and writes them back unchanged.
   const back = decode(raw);
   assert.equal(back.$unknown?.length, 1);
   assert.equal(hexOf(encode(back)), hexOf(raw));
-  // Unknown fields read before known ones move behind them: the canonical order.
-  const shuffled = new Uint8Array([...extraTop, ...known]);
-  assert.equal(hexOf(encode(decode(shuffled))), hexOf(known) + "80012a");
+  // Unknown fields before known ones are not canonical: refused, by reader and writer.
+  refused(seal(new Uint8Array([...extraTop, ...body(known)])), "<input>", "wire.order");
+  const early = withTrials();
+  early.$unknown = [{ no: 3, wireType: WireType.Varint, data: fromHex("2a") }];
+  assert.throws(
+    () => encode(early),
+    (e: unknown) => e instanceof InvalidCheckpoint && e.path === "<input>" && e.rule === "wire.order",
+  );
 });
 
-test("a known field with another wire type is kept as an unknown field, as upb and Go do", () => {
-  const known = encode(withTrials());
-  // session_id (field 2) once more, but as a varint: not a string, so unknown.
-  const raw = new Uint8Array([...known, 0x10, 0x05]);
-  const cp = decode(raw);
-  assert.equal(cp.sessionId, "s1");
-  assert.deepEqual(cp.$unknown?.map((u) => [u.no, u.wireType]), [[2, WireType.Varint]]);
-  assert.equal(hexOf(encode(cp)), hexOf(raw));
+test("a known field with another wire type is refused (wire.tag), naming its message", () => {
+  const known = body(encode(withTrials()));
+  // direction (field 15) as a string.
+  refused(seal(new Uint8Array([...known, 0x7a, 0x00])), "<input>", "wire.tag");
+  // An unknown field 16 as a varint is fine, and kept.
+  const raw = seal(new Uint8Array([...known, 0x80, 0x01, 0x05]));
+  assert.equal(hexOf(encode(decode(raw))), hexOf(raw));
 });
 
-test("non-canonical input is accepted and re-encoded canonically", () => {
-  const canonical = encode(withTrials());
+test("non-canonical input is refused, naming the rule and the place", () => {
+  const canonical = body(encode(withTrials()));
   const cp = withTrials();
   // Fields out of order: sampler_format first, then the rest.
   const sf = toBinary(CheckpointSchema, create(CheckpointSchema, { samplerFormat: cp.samplerFormat }));
   const rest = toBinary(CheckpointSchema, { ...cp, samplerFormat: undefined } as Checkpoint);
-  assert.equal(hexOf(encode(decode(new Uint8Array([...sf, ...rest])))), hexOf(canonical));
-  // A repeated singular field: the last one wins.
-  const twice = new Uint8Array([...toBinary(CheckpointSchema, create(CheckpointSchema, { sessionId: "old" })), ...canonical]);
-  assert.equal(hexOf(encode(decode(twice))), hexOf(canonical));
-  // A non-minimal varint (status 1 as 81 00).
+  refused(seal(new Uint8Array([...sf, ...rest])), "<input>", "wire.order");
+  // A singular field written twice.
+  const twice = new Uint8Array([...toBinary(CheckpointSchema, create(CheckpointSchema, { format: "old" })), ...canonical]);
+  refused(seal(twice), "<input>", "wire.order");
+  // A non-minimal varint (status 1 as 81 00) names the field.
   const status = hexOf(canonical).lastIndexOf("6801");
   const padded = fromHex(hexOf(canonical).slice(0, status) + "688100" + hexOf(canonical).slice(status + 4));
-  assert.equal(hexOf(encode(decode(padded))), hexOf(canonical));
+  refused(seal(padded), "status", "wire.varint");
+  // The canonical bytes themselves go through unchanged.
+  assert.equal(hexOf(encode(decode(seal(canonical)))), hexOf(seal(canonical)));
 });
 
 test("encode refuses what decode refuses, naming the field", () => {
@@ -281,19 +308,19 @@ test("the first failing check in FORMAT.md §7 order is reported", () => {
 test("direction: lower is written after terminal_reason, higher (the default) is not written", () => {
   const cp = withTrials();
   assert.equal(cp.direction, Direction.HIGHER);
-  const higher = encode(cp);
+  const higher = body(encode(cp));
   cp.direction = Direction.LOWER;
   const lower = encode(cp);
-  assert.equal(hexOf(lower), hexOf(higher) + "7801");
+  assert.equal(hexOf(body(lower)), hexOf(higher) + "7801");
   assert.equal(decode(lower).direction, Direction.LOWER);
-  // An explicit 0 on the wire is higher; the re-encoding drops it.
-  const explicit = decode(fromHex(hexOf(higher) + "7800"));
-  assert.equal(explicit.direction, Direction.HIGHER);
-  assert.equal(hexOf(encode(explicit)), hexOf(higher));
+  // An explicit 0 on the wire is the default written: refused.
+  refused(seal(fromHex(hexOf(higher) + "7800")), "direction", "wire.default");
   assert.throws(
-    () => decode(fromHex(hexOf(higher) + "7802")),
+    () => decode(seal(fromHex(hexOf(higher) + "7802"))),
     (e: unknown) => e instanceof ResumeMismatch && e.field === "direction" && e.detail === "unknown direction 2",
   );
+  // Outside the int32 range: refused by the grammar.
+  refused(seal(fromHex(hexOf(higher) + "788080808008")), "direction", "wire.range");
 });
 
 test("decode refuses oversized input before parsing, and reports <input> for bad bytes", () => {
@@ -313,7 +340,7 @@ test("decode refuses oversized input before parsing, and reports <input> for bad
   const cp = withTrials();
   cp.progress!.completed = 0n;
   assert.throws(
-    () => decode(toBinary(CheckpointSchema, cp)),
+    () => decode(seal(toBinary(CheckpointSchema, cp))),
     (e: unknown) => e instanceof ResumeMismatch && e.sessionId === "s1" && e.field === "progress.completed",
   );
 });

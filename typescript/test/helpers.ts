@@ -26,7 +26,7 @@ export interface Manifest {
     protobuf_level: boolean;
     description: string;
   }[];
-  noncanonical: { name: string; binpb: string; canonical: string; description: string }[];
+  canonicalize: { name: string; input: string; canonical: string; description: string }[];
   trainset: { name: string; input: string; sha256: string; description: string }[];
 }
 

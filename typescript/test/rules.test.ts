@@ -22,6 +22,7 @@ import {
   toTerm,
   validate,
 } from "../src/index.js";
+import { seal } from "../src/grammar.js";
 import { freshCheckpoint } from "./helpers.js";
 
 const SPEC = new URL("../../../spec/checkpoint-rules-v1.json", import.meta.url);
@@ -32,7 +33,7 @@ test("the Rule constants are exactly the ids of the rules file", () => {
   assert.ok(ids.length > 0, "the rules file lists no rule");
   const constants = Object.values(Rule);
   assert.equal(new Set(constants).size, constants.length, "a rule id appears twice");
-  assert.deepEqual([...constants].sort(), [...ids].sort());
+  assert.deepEqual(constants, ids, "the constants follow the order of the file");
   assert.ok(ids.every(isRuleId));
   assert.ok(!isRuleId("no.such_rule") && !isRuleId(undefined));
 });
@@ -90,11 +91,31 @@ const CASES: [string, () => unknown, RuleId | null][] = [
       cp.progress!.attempts = -1n;
       return encode(cp);
     },
-    Rule.INPUT_MALFORMED,
+    Rule.WIRE_RANGE,
+  ],
+  [
+    "a hand-built counter of the wrong type",
+    () => {
+      const cp = freshCheckpoint();
+      cp.progress!.attempts = 1 as unknown as bigint;
+      return encode(cp);
+    },
+    null,
+  ],
+  [
+    "a hand-built string with a lone surrogate",
+    () => {
+      const cp = freshCheckpoint();
+      cp.sessionId = "s\ud800";
+      return encode(cp);
+    },
+    Rule.WIRE_UTF8,
   ],
   ["input over the size limit", () => decode(new Uint8Array(MAX_CHECKPOINT_BYTES + 1)), Rule.INPUT_TOO_LARGE],
-  ["bytes that do not parse", () => decode(new Uint8Array([0x0a, 0x05])), Rule.INPUT_MALFORMED],
-  ["a Checkpoint with no format", () => decode(new Uint8Array()), Rule.FORMAT_REQUIRED],
+  ["bytes without the trailer", () => decode(new Uint8Array([0x0a, 0x05])), Rule.INPUT_TRAILER],
+  ["no bytes at all", () => decode(new Uint8Array()), Rule.INPUT_TRAILER],
+  ["a body cut short", () => decode(seal(new Uint8Array([0x0a, 0x05]))), Rule.WIRE_TRUNCATED],
+  ["a Checkpoint with no format", () => decode(seal(new Uint8Array())), Rule.FORMAT_REQUIRED],
   ["toTerm NaN", () => toTerm([NaN]), Rule.FLOAT_NAN],
   ["toTerm depth", () => toTerm(deep(30)), Rule.TERM_DEPTH],
   ["checkTerm no kind", () => checkTerm(create(TermSchema), "term"), Rule.TERM_KIND],

@@ -4,8 +4,16 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { sizeDelimitedEncode, sizeDelimitedPeek } from "@bufbuild/protobuf/wire";
 import { CheckpointSchema, OptionEntrySchema, toTerm } from "../src/index.js";
+import { seal } from "../src/grammar.js";
+import {
+  Command,
+  RequestSchema,
+  type Response,
+  ResponseSchema,
+} from "../testee/gen/dsxir/conformance/v1/testee_pb.js";
 import { freshCheckpoint, manifest, vector } from "./helpers.js";
 
 const LAUNCHER = fileURLToPath(new URL("../../../tests/conformance/testee-typescript", import.meta.url));
@@ -37,7 +45,7 @@ test("reencode: valid vectors come back identical, invalid ones are refused with
 test("reencode: a credential read is refused by the writer, naming no rule", () => {
   const cp = freshCheckpoint();
   cp.optimizerOpts.push(create(OptionEntrySchema, { key: "api_key", value: toTerm("x") }));
-  const r = run("reencode", toBinary(CheckpointSchema, cp));
+  const r = run("reencode", seal(toBinary(CheckpointSchema, cp)));
   assert.equal(r.status, 3, r.stderr.toString());
   assert.match(r.stderr.toString(), /^checkpoint_shape: optimizer_opts\[0\]\.key: [^\n]*credential[^\n]*\n$/);
   assert.ok(!r.stderr.toString().includes("(rule"));
@@ -69,61 +77,97 @@ test("hash-trainset: digest line, and refusals relative to the Term", () => {
   }
 });
 
+function request(command: Command, input: Uint8Array): Uint8Array {
+  return sizeDelimitedEncode(RequestSchema, create(RequestSchema, { command, input }));
+}
+
+/** The size-delimited Responses of `out`, all of it. */
+function responses(out: Buffer): Response[] {
+  const all: Response[] = [];
+  let rest = new Uint8Array(out);
+  while (rest.length > 0) {
+    const peek = sizeDelimitedPeek(rest);
+    assert.equal(peek.eof, false, "a Response cut short");
+    const end = peek.offset! + peek.size!;
+    assert.ok(end <= rest.length, "a Response cut short");
+    all.push(fromBinary(ResponseSchema, rest.subarray(peek.offset!, end)));
+    rest = rest.subarray(end);
+  }
+  return all;
+}
+
 test("usage errors exit 2", () => {
   assert.equal(run("no-such-command", new Uint8Array()).status, 2);
   const none = spawnSync(LAUNCHER, [], { input: new Uint8Array() });
   assert.equal(none.status, 2);
-  // In serve mode: an unknown command byte, and input ending inside a request.
-  for (const input of ["7800000000", "7200000005aa"]) {
-    const r = spawnSync(LAUNCHER, ["serve"], { input: Buffer.from(input, "hex") });
-    assert.equal(r.status, 2, input);
+  // In serve mode: input ending inside a request, and a frame that is no Request.
+  const cut = request(Command.REENCODE, new Uint8Array(5)).subarray(0, 4);
+  for (const input of [Buffer.from(cut), Buffer.from("02ffff", "hex")]) {
+    const r = spawnSync(LAUNCHER, ["serve"], { input });
+    assert.equal(r.status, 2, input.toString("hex"));
     assert.match(r.stderr.toString(), /bad request frame/);
   }
   assert.equal(spawnSync(LAUNCHER, ["serve"], { input: new Uint8Array() }).status, 0);
 });
 
-test("serve: framed requests and answers until end of input", async () => {
+test("serve: size-delimited Requests, one Response each, until end of input", async () => {
   const valid = vector(m.valid[0]!.binpb);
   const invalid = m.invalid.find((v) => v.field !== "<input>")!;
   const trainset = m.trainset[0]!;
-  const frame = (cmd: string, payload: Uint8Array) => {
-    const head = Buffer.alloc(5);
-    head.write(cmd, 0, "latin1");
-    head.writeUInt32BE(payload.length, 1);
-    return Buffer.concat([head, payload]);
-  };
+  const store = Buffer.from("not a store file");
   const requests = Buffer.concat([
-    frame("r", valid),
-    frame("r", vector(invalid.binpb)),
-    frame("h", vector(trainset.input)),
-    frame("r", new Uint8Array()),
+    request(Command.REENCODE, valid),
+    request(Command.REENCODE, vector(invalid.binpb)),
+    request(Command.HASH_TRAINSET, vector(trainset.input)),
+    request(Command.REENCODE, seal(new Uint8Array())),
+    request(Command.REENCODE, new Uint8Array()),
+    request(Command.HASH_TRAINSET_JSON, Buffer.from("[1, 2]")),
+    request(Command.HASH_TRAINSET_JSONL, Buffer.from("1\n[\n")),
+    request(Command.READ_STORE_FILE, store),
+    request(Command.UNSPECIFIED, valid),
+    request(99 as Command, valid),
   ]);
   const child = spawn(LAUNCHER, ["serve"], { stdio: ["pipe", "pipe", "inherit"] });
   const chunks: Buffer[] = [];
   child.stdout.on("data", (c: Buffer) => chunks.push(c));
   const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-  // Write in two pieces, splitting a frame, to exercise buffering.
+  // Write in two pieces, splitting a Request, to exercise buffering.
   child.stdin.write(requests.subarray(0, 7));
   child.stdin.end(requests.subarray(7));
   assert.equal(await exited, 0);
-  let out = Buffer.concat(chunks);
-  const answers: [number, Buffer][] = [];
-  while (out.length > 0) {
-    const n = out.readUInt32BE(1);
-    answers.push([out[0]!, out.subarray(5, 5 + n)]);
-    out = out.subarray(5 + n);
-  }
-  assert.equal(answers.length, 4);
-  assert.equal(answers[0]![0], 0);
-  assert.deepEqual(new Uint8Array(answers[0]![1]), valid);
-  assert.equal(answers[1]![0], 3);
-  assert.ok(answers[1]![1].toString().startsWith(`checkpoint_shape: ${invalid.field}: `));
-  assert.ok(answers[1]![1].toString().endsWith(` (rule ${invalid.rule})`));
-  assert.ok(!answers[1]![1].toString().endsWith("\n"));
-  assert.deepEqual(answers[2], [0, Buffer.from(trainset.sha256 + "\n")]);
-  assert.equal(answers[3]![0], 3);
+  const answers = responses(Buffer.concat(chunks));
+  assert.equal(answers.length, 10);
+  const output = (i: number) => {
+    const r = answers[i]!.result;
+    assert.equal(r.case, "output", `answer ${i}: ${JSON.stringify(r.value)}`);
+    return r.value as Uint8Array;
+  };
+  const refusal = (i: number) => {
+    const r = answers[i]!.result;
+    assert.equal(r.case, "refusal", `answer ${i}`);
+    return r.value as Exclude<typeof r.value, Uint8Array | undefined>;
+  };
+  assert.deepEqual(output(0), valid);
+  const r1 = refusal(1);
+  assert.deepEqual([r1.exitCode, r1.kind, r1.path, r1.rule], [3, "checkpoint_shape", invalid.field, invalid.rule]);
+  assert.ok(r1.message.endsWith(` (rule ${invalid.rule})`), r1.message);
+  assert.equal(Buffer.from(output(2)).toString("hex"), trainset.sha256);
+  const r3 = refusal(3);
+  assert.deepEqual([r3.exitCode, r3.kind, r3.path, r3.rule], [3, "checkpoint_shape", "format", "format.required"]);
   assert.equal(
-    answers[3]![1].toString(),
+    r3.message,
     "checkpoint_shape: format: missing format identifier: not a dsxir checkpoint (rule format.required)",
   );
+  const r4 = refusal(4);
+  assert.deepEqual([r4.exitCode, r4.kind, r4.path, r4.rule], [3, "checkpoint_shape", "<input>", "input.trailer"]);
+  assert.equal(output(5).length, 32);
+  const r6 = refusal(6);
+  assert.deepEqual([r6.exitCode, r6.kind, r6.path, r6.rule], [3, "trainset_json", "line 2, byte 3", ""]);
+  const r7 = refusal(7);
+  assert.deepEqual([r7.exitCode, r7.kind, r7.rule], [4, "store_file", ""]);
+  assert.equal(r7.path, "truncated");
+  for (const i of [8, 9]) {
+    const r = refusal(i);
+    assert.deepEqual([r.exitCode, r.kind, r.rule], [2, "command", ""]);
+  }
 });

@@ -6,19 +6,25 @@
  *   testee hash-trainset-json, hash-trainset-jsonl
  *                          JSON or JSON Lines text on stdin → hex digest (FORMAT.md §6.1)
  *   testee read-store-file a store file on stdin → canonical checkpoint bytes
- *   testee serve           framed requests on stdin, framed responses on stdout
+ *   testee serve           size-delimited Requests on stdin, one size-delimited
+ *                          Response each on stdout (tests/conformance/proto/
+ *                          dsxir/conformance/v1/testee.proto)
  *
  * A refusal is one line `checkpoint_shape: <field path>: <message> (rule <id>)`
  * on stderr (a writer's refusal of a credential names no rule) and exit code
- * 3 (in serve mode: status byte 3 and that line as payload); a
- * damaged store file is one line `store_file: <kind>: <detail>` and exit
- * code 4 (status byte 4). Usage errors exit with code 2.
+ * 3; a JSON trainset's refusal is `trainset_json: <place>: <message>` (exit
+ * 3); a damaged store file is one line `store_file: <kind>: <detail>` and
+ * exit code 4. In serve mode the same refusal is a `Refusal` message (exit
+ * code, kind, path, rule, message) and an unknown command a `Refusal` of
+ * kind `command` with exit code 2. Usage errors exit with code 2.
  *
- * It is compiled for the tests only (dist/testee/), not shipped in the npm
- * package.
+ * It is compiled for the tests only (dist/testee/, with the protocol's code
+ * generated into testee/gen/), not shipped in the npm package.
  */
 
 import { once } from "node:events";
+import { create } from "@bufbuild/protobuf";
+import { sizeDelimitedDecodeStream, sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
 import { decode, encode, hashTrainset } from "../src/checkpoint.js";
 import { hex, InvalidCheckpoint, ResumeMismatch } from "../src/errors.js";
 import { TermSchema } from "../src/gen/dsxir/optimizer_session/v1/term_pb.js";
@@ -28,18 +34,36 @@ import { CorruptStoreFile, readStoreFile } from "../src/storefile.js";
 import { canonicalTerm, fromTerm } from "../src/term.js";
 import { MAX_CHECKPOINT_BYTES } from "../src/validate.js";
 import { parse } from "../src/wire.js";
+import {
+  Command,
+  RefusalSchema,
+  RequestSchema,
+  type Response,
+  ResponseSchema,
+} from "./gen/dsxir/conformance/v1/testee_pb.js";
 
 const USAGE =
   "usage: testee-typescript reencode | hash-trainset | hash-trainset-json | hash-trainset-jsonl | read-store-file | serve";
 
-/** A refusal: the line the contract asks for, and its status (3, or 4 for a damaged store file). */
+/**
+ * A refusal: the line the one-shot commands write (the message), its exit
+ * code (3, or 4 for a damaged store file), and the fields of serve's Refusal.
+ */
 class Refused extends Error {
-  status = 3;
+  constructor(
+    line: string,
+    readonly status: number,
+    readonly kind: "checkpoint_shape" | "trainset_json" | "store_file",
+    readonly path: string,
+    readonly rule: string,
+  ) {
+    super(line.replace(/[\r\n]+/g, " "));
+  }
 }
 
 function refusal(field: string, detail: string, rule: RuleId | null): Refused {
   const line = `checkpoint_shape: ${field}: ${detail}` + (rule === null ? "" : ` (rule ${rule})`);
-  return new Refused(line.replace(/[\r\n]+/g, " "));
+  return new Refused(line, 3, "checkpoint_shape", field, rule ?? "");
 }
 
 /** The refusal line of a reader's ResumeMismatch or a writer's InvalidCheckpoint; other errors go on. */
@@ -66,15 +90,14 @@ function readStoreFileInput(input: Uint8Array): Uint8Array {
     return encode(readStoreFile(input).checkpoint);
   } catch (e) {
     if (e instanceof CorruptStoreFile) {
-      const damaged = new Refused(e.message.replace(/[\r\n]+/g, " "));
-      damaged.status = 4;
-      throw damaged;
+      throw new Refused(e.message, 4, "store_file", e.kind, "");
     }
     throw refusalOf(e);
   }
 }
 
-function hashTrainsetInput(input: Uint8Array): Uint8Array {
+/** The digest of a trainset given as one list Term (FORMAT.md §6). */
+function trainsetDigest(input: Uint8Array): Uint8Array {
   if (input.length > MAX_CHECKPOINT_BYTES) {
     throw refusal("<input>", `${input.length} bytes, over the limit of ${MAX_CHECKPOINT_BYTES}`, Rule.INPUT_TOO_LARGE);
   }
@@ -99,28 +122,47 @@ function hashTrainsetInput(input: Uint8Array): Uint8Array {
   } catch (e) {
     throw refusalOf(e);
   }
-  return new TextEncoder().encode(hex(hashTrainset(examples)) + "\n");
+  return hashTrainset(examples);
 }
 
-/** A trainset kept as JSON text; a refusal is the line `trainset_json: <message>`. */
-function hashTrainsetText(hash: (text: Uint8Array) => Uint8Array): (input: Uint8Array) => Uint8Array {
+/**
+ * The digest of a trainset kept as JSON text; a refusal is the line
+ * `trainset_json: <place>: <message>`, its place (`byte 12`, `line 3, byte 12`) the path.
+ */
+function textDigest(hash: (text: Uint8Array) => Uint8Array): (input: Uint8Array) => Uint8Array {
   return (input) => {
     try {
-      return new TextEncoder().encode(hex(hash(input)) + "\n");
+      return hash(input);
     } catch (e) {
       if (e instanceof TrainsetJsonError) {
-        throw new Refused(`trainset_json: ${e.message}`.replace(/[\r\n]+/g, " "));
+        const place = `${e.line === undefined ? "" : `line ${e.line}, `}byte ${e.offset}`;
+        throw new Refused(`trainset_json: ${e.message}`, 3, "trainset_json", place, "");
       }
       throw e;
     }
   };
 }
 
+/** A digest as the one-shot commands write it: lowercase hex and a newline. */
+function hexLine(digest: (input: Uint8Array) => Uint8Array): (input: Uint8Array) => Uint8Array {
+  return (input) => new TextEncoder().encode(hex(digest(input)) + "\n");
+}
+
+/** What each command computes: checkpoint bytes, or a 32-byte digest. */
+const RUN = {
+  reencode,
+  "hash-trainset": trainsetDigest,
+  "hash-trainset-json": textDigest(hashTrainsetJson),
+  "hash-trainset-jsonl": textDigest(hashTrainsetJsonl),
+  "read-store-file": readStoreFileInput,
+};
+
+/** The one-shot commands: what they write on stdout. */
 const COMMANDS = {
   reencode,
-  "hash-trainset": hashTrainsetInput,
-  "hash-trainset-json": hashTrainsetText(hashTrainsetJson),
-  "hash-trainset-jsonl": hashTrainsetText(hashTrainsetJsonl),
+  "hash-trainset": hexLine(RUN["hash-trainset"]),
+  "hash-trainset-json": hexLine(RUN["hash-trainset-json"]),
+  "hash-trainset-jsonl": hexLine(RUN["hash-trainset-jsonl"]),
   "read-store-file": readStoreFileInput,
 };
 
@@ -138,82 +180,65 @@ async function write(bytes: Uint8Array): Promise<void> {
   }
 }
 
-/** Reads exact byte counts from stdin; null when the input ends first. */
-class FrameReader {
-  private buffered: Buffer[] = [];
-  private size = 0;
-  private readonly iterator: AsyncIterator<Buffer>;
-  private done = false;
+/** The commands of the serve protocol; any other number is refused with kind `command`. */
+const SERVED: ReadonlyMap<Command, (input: Uint8Array) => Uint8Array> = new Map([
+  [Command.REENCODE, RUN.reencode],
+  [Command.HASH_TRAINSET, RUN["hash-trainset"]],
+  [Command.HASH_TRAINSET_JSON, RUN["hash-trainset-json"]],
+  [Command.HASH_TRAINSET_JSONL, RUN["hash-trainset-jsonl"]],
+  [Command.READ_STORE_FILE, RUN["read-store-file"]],
+]);
 
-  constructor() {
-    this.iterator = (process.stdin as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+/** Larger than any input the harness sends (a checkpoint over the size limit included). */
+const MAX_REQUEST_BYTES = 2 * MAX_CHECKPOINT_BYTES;
+
+function answer(command: Command, input: Uint8Array): Response {
+  const run = SERVED.get(command);
+  if (run === undefined) {
+    const refusal = create(RefusalSchema, {
+      exitCode: 2,
+      kind: "command",
+      message: `unknown command ${String(command)}`,
+    });
+    return create(ResponseSchema, { result: { case: "refusal", value: refusal } });
   }
-
-  async read(n: number): Promise<Buffer | null> {
-    while (this.size < n && !this.done) {
-      const next = await this.iterator.next();
-      if (next.done) {
-        this.done = true;
-      } else {
-        this.buffered.push(next.value);
-        this.size += next.value.length;
-      }
+  try {
+    return create(ResponseSchema, { result: { case: "output", value: run(input) } });
+  } catch (e) {
+    if (!(e instanceof Refused)) {
+      throw e;
     }
-    if (this.size < n) {
-      return null;
-    }
-    const all = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.buffered = rest.length > 0 ? [rest] : [];
-    this.size = rest.length;
-    return out;
+    const refusal = create(RefusalSchema, {
+      exitCode: e.status,
+      kind: e.kind,
+      path: e.path,
+      rule: e.rule,
+      message: e.message,
+    });
+    return create(ResponseSchema, { result: { case: "refusal", value: refusal } });
   }
 }
 
 async function serve(): Promise<number> {
-  const reader = new FrameReader();
+  const requests = sizeDelimitedDecodeStream(RequestSchema, process.stdin as AsyncIterable<Uint8Array>, {
+    readMaxBytes: MAX_REQUEST_BYTES,
+  });
+  const iterator = requests[Symbol.asyncIterator]();
   for (;;) {
-    const command = await reader.read(1);
-    if (command === null) {
-      return 0;
-    }
-    const header = await reader.read(4);
-    const payload = header === null ? null : await reader.read(header.readUInt32BE(0));
-    if (payload === null) {
-      process.stderr.write("bad request frame: input ended inside a request\n");
+    let next: IteratorResult<{ command: Command; input: Uint8Array }>;
+    try {
+      next = await iterator.next();
+    } catch (e) {
+      // A frame cut short, a size over the limit, or bytes that are no Request.
+      process.stderr.write(`bad request frame: ${e instanceof Error ? e.message : String(e)}\n`);
       return 2;
     }
-    const input = new Uint8Array(payload.buffer, payload.byteOffset, payload.length);
-    let status = 0;
-    let out: Uint8Array;
-    try {
-      if (command[0] === 0x72 /* r */) {
-        out = reencode(input);
-      } else if (command[0] === 0x68 /* h */) {
-        out = hashTrainsetInput(input);
-      } else if (command[0] === 0x73 /* s */) {
-        out = readStoreFileInput(input);
-      } else if (command[0] === 0x6a /* j */) {
-        out = COMMANDS["hash-trainset-json"](input);
-      } else if (command[0] === 0x6c /* l */) {
-        out = COMMANDS["hash-trainset-jsonl"](input);
-      } else {
-        process.stderr.write(`bad request frame: unknown command byte 0x${command[0]!.toString(16)}\n`);
-        return 2;
-      }
-    } catch (e) {
-      if (!(e instanceof Refused)) {
-        throw e;
-      }
-      status = e.status;
-      out = new TextEncoder().encode(e.message);
+    if (next.done === true) {
+      break;
     }
-    const head = Buffer.alloc(5);
-    head[0] = status;
-    head.writeUInt32BE(out.length, 1);
-    await write(Buffer.concat([head, out]));
+    await write(sizeDelimitedEncode(ResponseSchema, answer(next.value.command, next.value.input)));
   }
+  return 0;
 }
 
 async function main(args: string[]): Promise<number> {
