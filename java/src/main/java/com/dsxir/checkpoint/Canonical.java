@@ -12,17 +12,15 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The canonical encoding (FORMAT.md §2) computed from the bytes of a message and its descriptor.
+ * A protobuf encoding computed from the bytes of a message and its descriptor, with protobuf's
+ * parsing rules (last value wins for a singular field, repeated occurrences of a message field
+ * merge, a oneof member clears the others, a field of the wrong wire type is unknown), unknown
+ * fields after the known fields in the order read.
  *
- * <p>protobuf-java keeps unknown fields in an {@code UnknownFieldSet}, which writes them ordered by
- * field number; FORMAT.md §2.6 wants them in the order read. This class re-encodes the bytes
- * themselves with protobuf's parsing rules (last value wins for a singular field, repeated
- * occurrences of a message field merge, a oneof member clears the others, a field of the wrong wire
- * type is unknown) and writes every message's unknown fields after its known fields in the order
- * read.
- *
- * <p>It also checks the wire format as strictly as the reference parsers: protobuf-java accepts
- * some malformed varints (an 11th byte) that others refuse.
+ * <p>It checks the wire format as strictly as the reference parsers (protobuf-java accepts some
+ * malformed varints, an 11th byte, that others refuse) for bytes that are not a checkpoint: the
+ * Term given to {@code hash-trainset}, and the input of {@link Checkpoints#canonicalize(byte[])}.
+ * Checkpoints themselves are read by the strict grammar of {@link Grammar}.
  */
 final class Canonical {
   private static final int VARINT = 0;

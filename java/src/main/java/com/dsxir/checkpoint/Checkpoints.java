@@ -30,15 +30,16 @@ import java.util.regex.Pattern;
  *
  * <p>{@link #decode(byte[])} applies every check of FORMAT.md §7 in its order and reports the first
  * failure as a {@link ResumeMismatch} naming the offending field and the broken rule ({@link
- * Rules}). {@link #encode(Checkpoint)} writes the canonical encoding (FORMAT.md §2). Unknown fields
- * of a newer minor version are kept and written after the known fields of their message.
+ * Rules}). {@link #encode(Checkpoint)} writes the canonical encoding (FORMAT.md §2) with its
+ * CRC-32C trailer. Unknown fields of a newer minor version are kept and written after the known
+ * fields of their message, byte for byte as read.
  */
 public final class Checkpoints {
-  /** The largest input a reader accepts (256 MiB), checked before parsing. */
-  public static final int MAX_INPUT_BYTES = 268_435_456;
+  /** The largest input a reader accepts (256 MiB, trailer included), checked first. */
+  public static final int MAX_INPUT_BYTES = Grammar.MAX_INPUT_BYTES;
 
   /** The deepest Term a reader accepts (a scalar Term has depth 1). */
-  public static final int MAX_TERM_DEPTH = 24;
+  public static final int MAX_TERM_DEPTH = Grammar.MAX_TERM_DEPTH;
 
   /** The format identifier this schema's writers write; readers accept any v1 minor. */
   public static final String FORMAT_ID = "dsxir.optimizer_session.checkpoint/v1.1";
@@ -52,73 +53,116 @@ public final class Checkpoints {
   private Checkpoints() {}
 
   /**
-   * Reads checkpoint bytes: size limit, protobuf parsing, then every check of FORMAT.md §7 in
-   * order. Any valid protobuf encoding of a valid checkpoint is accepted.
+   * Reads checkpoint bytes, trusting nothing about them: the size limit, the trailer and its
+   * CRC-32C, the byte grammar of FORMAT.md §2.2 (only the canonical encoding is accepted), the
+   * weight limit, then every check of FORMAT.md §7 in order.
    *
    * @throws ResumeMismatch with reason {@code checkpoint_shape}, the path of the first offending
-   *     field ({@code <input>} for a size or parse failure) and the id of the broken rule
+   *     message or field (FORMAT.md §2.3 and §7; {@code <input>} for the size, the trailer, the
+   *     checksum, the weight and the grammar of the top-level message) and the id of the broken
+   *     rule
    */
   public static Checkpoint decode(byte[] bytes) throws ResumeMismatch {
-    checkSize(bytes);
-    try {
-      Canonical.canonicalize(bytes, Checkpoint.getDescriptor());
-    } catch (Canonical.Malformed e) {
-      throw notProtobuf(e.getMessage());
-    }
-    Checkpoint cp = parse(bytes);
+    int body = Grammar.checkInput(bytes);
+    Checkpoint cp = parse(bytes, body);
     validate(cp);
     return cp;
   }
 
   /**
-   * Decodes and validates checkpoint bytes as {@link #decode(byte[])} does, and returns their
-   * canonical encoding. Unlike {@code encode(decode(bytes))}, which writes unknown fields ordered
-   * by field number (protobuf-java's {@code UnknownFieldSet} keeps no other order), this writes
-   * every message's unknown fields in the order read, as FORMAT.md §2.6 says. The two agree on
-   * every canonical input.
+   * Decodes checkpoint bytes as {@link #decode(byte[])} does and encodes them again, as the
+   * conformance testee's {@code reencode}. Since {@code decode} accepts only the canonical
+   * encoding, the result equals the input.
    *
    * @throws ResumeMismatch as {@link #decode(byte[])}
    */
   public static byte[] reencode(byte[] bytes) throws ResumeMismatch {
-    checkSize(bytes);
-    byte[] canonical;
-    try {
-      canonical = Canonical.canonicalize(bytes, Checkpoint.getDescriptor());
-    } catch (Canonical.Malformed e) {
-      throw notProtobuf(e.getMessage());
-    }
-    validate(parse(bytes));
-    return canonical;
-  }
-
-  private static void checkSize(byte[] bytes) throws ResumeMismatch {
-    if (bytes.length > MAX_INPUT_BYTES) {
-      throw ResumeMismatch.shape(
-          Rules.INPUT_TOO_LARGE,
-          "<input>",
-          "input is " + bytes.length + " bytes, more than the limit of " + MAX_INPUT_BYTES);
-    }
-  }
-
-  private static Checkpoint parse(byte[] bytes) throws ResumeMismatch {
-    try {
-      return Checkpoint.parseFrom(bytes);
-    } catch (InvalidProtocolBufferException e) {
-      throw notProtobuf(e.getMessage());
-    }
-  }
-
-  private static ResumeMismatch notProtobuf(String why) {
-    return ResumeMismatch.shape(
-        Rules.INPUT_MALFORMED, "<input>", "not a valid protobuf message: " + why);
+    return encode(decode(bytes));
   }
 
   /**
-   * The canonical encoding of a checkpoint (FORMAT.md §2): known fields in field-number order,
-   * presence fields whenever set, unknown fields last, deterministic serialization.
+   * Rewrites a checkpoint received in another protobuf encoding as its canonical bytes (FORMAT.md
+   * §2.6): a rewrite, never done by {@link #decode(byte[])}. The bytes are parsed by the protobuf
+   * runtime (fields out of order, defaults written, padded varints are accepted), with or without
+   * the trailer: when the last 9 bytes start with the trailer tag they are the trailer, and its
+   * CRC-32C must match ({@code input.checksum}). Bytes no protobuf parser reads are refused at
+   * {@code <input>} with no rule id. The message is then checked as {@code decode} checks it and
+   * written as {@link #encode(Checkpoint)} writes it (unknown fields after the known ones, by
+   * field number). The result equals the input exactly when the input was canonical.
+   *
+   * @throws ResumeMismatch naming the field and the rule, as {@code decode}
+   */
+  public static byte[] canonicalize(byte[] bytes) throws ResumeMismatch {
+    Grammar.checkSize(bytes.length);
+    int bodyLength = Grammar.sealedBodyLength(bytes);
+    try {
+      Canonical.canonicalize(Arrays.copyOf(bytes, bodyLength), Checkpoint.getDescriptor());
+    } catch (Canonical.Malformed e) {
+      throw ResumeMismatch.shape(null, "<input>", "not a protobuf checkpoint: " + e.getMessage());
+    }
+    Checkpoint cp;
+    try {
+      cp = Checkpoint.parser().parseFrom(bytes, 0, bodyLength);
+    } catch (InvalidProtocolBufferException e) {
+      throw ResumeMismatch.shape(null, "<input>", "not a protobuf checkpoint: " + e.getMessage());
+    }
+    validate(cp);
+    try {
+      return encode(cp);
+    } catch (InvalidCheckpoint e) {
+      throw ResumeMismatch.shape(e.rule(), e.path(), e.detail());
+    }
+  }
+
+  private static Checkpoint parse(byte[] bytes, int bodyLength) throws ResumeMismatch {
+    try {
+      return Checkpoint.parser().parseFrom(bytes, 0, bodyLength);
+    } catch (InvalidProtocolBufferException e) {
+      // The grammar accepted these bytes, and every byte string it accepts is a protobuf
+      // encoding of a Checkpoint that protobuf-java parses: reaching this is a bug of this
+      // library, reported as the grammar's truncation rule at the top level.
+      throw ResumeMismatch.shape(
+          Rules.WIRE_TRUNCATED,
+          "<input>",
+          "protobuf-java refused bytes the grammar accepted (a bug): " + e.getMessage());
+    }
+  }
+
+  /**
+   * The canonical encoding of a checkpoint (FORMAT.md §2.5): the checks of FORMAT.md §7 (steps
+   * 2-4), deterministic serialization (known fields in field-number order, presence fields
+   * whenever set, unknown fields after them as read), the byte grammar and the weight limit on
+   * the bytes produced, the size limit, then the CRC-32C trailer.
+   *
+   * @throws InvalidCheckpoint naming the field and the rule, for a checkpoint {@link
+   *     #decode(byte[])} would refuse (its bytes over the size or weight limit included)
    */
   public static byte[] encode(Checkpoint cp) {
-    return canonicalBytes(cp);
+    try {
+      validate(cp);
+    } catch (ResumeMismatch e) {
+      throw new InvalidCheckpoint(e.field(), e.detail(), e.rule());
+    }
+    int size = cp.getSerializedSize();
+    long total = (long) size + Grammar.TRAILER_BYTES;
+    byte[] out;
+    try {
+      Grammar.checkSize(total);
+      out = new byte[(int) total];
+      CodedOutputStream stream = CodedOutputStream.newInstance(out, 0, size);
+      stream.useDeterministicSerialization();
+      try {
+        cp.writeTo(stream);
+      } catch (IOException e) {
+        throw new UncheckedIOException("writing to a byte array failed", e);
+      }
+      stream.checkNoSpaceLeft();
+      Grammar.checkBody(out, size, total);
+    } catch (ResumeMismatch e) {
+      throw new InvalidCheckpoint(e.field(), e.detail(), e.rule());
+    }
+    Grammar.writeTrailer(out, size);
+    return out;
   }
 
   /** The canonical bytes of a Term (FORMAT.md §3.4), by which TermMap entries are ordered. */

@@ -11,17 +11,76 @@ import java.util.List;
  */
 public final class Rules {
   /**
-   * At {@code <input>} (FORMAT.md §3.6): the input is longer than 268,435,456 bytes; checked before
-   * parsing.
+   * At {@code <input>} (FORMAT.md §3.6): the input is longer than 268,435,456 bytes (trailer
+   * included); checked first.
    */
   public static final String INPUT_TOO_LARGE = "input.too_large";
 
   /**
-   * At {@code <input>} (FORMAT.md §2): the input is not a protobuf encoding of Checkpoint: a
-   * wire-format error, a truncation, invalid UTF-8 in a string field, or nesting beyond the
-   * runtime's limit.
+   * At {@code <input>} (FORMAT.md §2.1): the input is shorter than 9 bytes or its last 9 bytes do
+   * not start with the trailer tag FD FF FF FF 0F (a cut or foreign input).
+   */
+  public static final String INPUT_TRAILER = "input.trailer";
+
+  /**
+   * At {@code <input>} (FORMAT.md §2.1): the trailer's CRC-32C is not the CRC-32C of the bytes
+   * before the trailer.
+   */
+  public static final String INPUT_CHECKSUM = "input.checksum";
+
+  /**
+   * At {@code <message>} (FORMAT.md §2.2): a tag, varint, length or value runs past the end of its
+   * message.
+   */
+  public static final String WIRE_TRUNCATED = "wire.truncated";
+
+  /**
+   * At {@code <message>} (a tag) or {@code <field>} (a value or length) (FORMAT.md §2.2): a varint
+   * is not minimal or does not fit in 64 bits, or a tag is 2^32 or more.
+   */
+  public static final String WIRE_VARINT = "wire.varint";
+
+  /**
+   * At {@code <message>} (FORMAT.md §2.2): a field number is 0 or 536,870,911, a wire type is a
+   * group or undefined, or a known field has another wire type than its own.
+   */
+  public static final String WIRE_TAG = "wire.tag";
+
+  /**
+   * At {@code <message>} (FORMAT.md §2.2): field numbers decrease, a singular field repeats, a
+   * repeated field is interrupted, or an unknown field repeats with another wire type.
+   */
+  public static final String WIRE_ORDER = "wire.order";
+
+  /** At {@code <message>} (FORMAT.md §2.2): a Term holds more than one kind. */
+  public static final String WIRE_ONEOF = "wire.oneof";
+
+  /**
+   * At {@code <field>} (FORMAT.md §2.2): a bool is not 0 or 1, a uint32 is 2^32 or more, an int32
+   * or enum is outside the int32 range.
+   */
+  public static final String WIRE_RANGE = "wire.range";
+
+  /** At {@code <field>} (FORMAT.md §2.2): a string is not well-formed UTF-8. */
+  public static final String WIRE_UTF8 = "wire.utf8";
+
+  /**
+   * At {@code <field>} (FORMAT.md §2.2): a field without presence is written with its default
+   * value.
+   */
+  public static final String WIRE_DEFAULT = "wire.default";
+
+  /**
+   * At {@code <input>} (FORMAT.md §2): bytes given as one Term outside a checkpoint (the input of
+   * hash-trainset) are not a protobuf encoding of a Term; a checkpoint is never refused with it.
    */
   public static final String INPUT_MALFORMED = "input.malformed";
+
+  /**
+   * At {@code <input>} (FORMAT.md §2.4): the checkpoint's weight is above 8 x its length +
+   * 67,108,864.
+   */
+  public static final String INPUT_WEIGHT = "input.weight";
 
   /** At {@code format} (FORMAT.md §4): the format identifier is missing or empty. */
   public static final String FORMAT_REQUIRED = "format.required";
@@ -90,7 +149,7 @@ public final class Rules {
   public static final String FLOAT_NAN = "float.nan";
 
   /**
-   * At {@code T} (FORMAT.md §3.6): a Term is nested deeper than 24; the first Term past the limit
+   * At {@code T} (FORMAT.md §2.2): a Term is nested deeper than 24; the first Term past the limit
    * is named.
    */
   public static final String TERM_DEPTH = "term.depth";
@@ -168,7 +227,18 @@ public final class Rules {
   public static final List<String> ALL =
       List.of(
           INPUT_TOO_LARGE,
+          INPUT_TRAILER,
+          INPUT_CHECKSUM,
+          WIRE_TRUNCATED,
+          WIRE_VARINT,
+          WIRE_TAG,
+          WIRE_ORDER,
+          WIRE_ONEOF,
+          WIRE_RANGE,
+          WIRE_UTF8,
+          WIRE_DEFAULT,
           INPUT_MALFORMED,
+          INPUT_WEIGHT,
           FORMAT_REQUIRED,
           FORMAT_SHAPE,
           FORMAT_MAJOR,

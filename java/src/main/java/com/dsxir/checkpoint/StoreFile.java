@@ -184,12 +184,13 @@ public final class StoreFile {
    */
   public static byte[] write(long generation, Checkpoint cp) throws ResumeMismatch {
     Checkpoints.validate(cp);
-    byte[] body = Checkpoints.encode(cp);
-    if (body.length > MAX_BODY_BYTES) {
-      throw ResumeMismatch.shape(
-          Rules.INPUT_TOO_LARGE,
-          "<input>",
-          "input is " + body.length + " bytes, more than the limit of " + MAX_BODY_BYTES);
+    byte[] body;
+    try {
+      body = Checkpoints.encode(cp); // the canonical bytes with their trailer
+    } catch (InvalidCheckpoint e) {
+      // Over the size or weight limit: validate() has passed, so only the limits of the bytes
+      // remain, which name <input>.
+      throw ResumeMismatch.shape(e.rule(), e.path(), e.detail());
     }
     byte[] summary = summaryBytes(summaryOf(cp));
     if (summary.length > MAX_SUMMARY_BYTES) {

@@ -3,7 +3,6 @@ package com.dsxir.checkpoint;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -106,7 +105,7 @@ class CheckpointsTest {
 
   static String refusedField(Checkpoint cp) {
     ResumeMismatch e =
-        assertThrows(ResumeMismatch.class, () -> Checkpoints.decode(cp.toByteArray()));
+        assertThrows(ResumeMismatch.class, () -> Checkpoints.decode(Grammar.withTrailer(cp.toByteArray())));
     assertEquals("checkpoint_shape", e.reason());
     assertTrue(Rules.ALL.contains(e.rule()), e.getMessage());
     assertEquals(
@@ -143,30 +142,37 @@ class CheckpointsTest {
   }
 
   @Test
-  void nonCanonicalInputIsReencodedCanonically() throws ResumeMismatch {
-    byte[] canonical = Checkpoints.encode(base());
+  void nonCanonicalInputIsRefused() {
+    byte[] canonical = base().toByteArray();
     int formatLength = 2 + Checkpoints.FORMAT_ID.length();
     ByteArrayOutputStream shuffled = new ByteArrayOutputStream();
-    shuffled.writeBytes(new byte[] {0x12, 1, 'x'}); // session_id "x", overwritten later
     shuffled.write(canonical, formatLength, canonical.length - formatLength);
     shuffled.write(canonical, 0, formatLength); // format last
-    assertNotEquals(canonical.length, 0);
     assertFalse(Arrays.equals(canonical, shuffled.toByteArray()));
-    assertArrayEquals(canonical, Checkpoints.encode(Checkpoints.decode(shuffled.toByteArray())));
+    ResumeMismatch e =
+        assertThrows(
+            ResumeMismatch.class,
+            () -> Checkpoints.decode(Grammar.withTrailer(shuffled.toByteArray())));
+    assertEquals(Rules.WIRE_ORDER, e.rule());
+    assertEquals("<input>", e.field());
   }
 
   @Test
   void unknownFieldsAreKeptAndWrittenLast() throws ResumeMismatch {
-    byte[] canonical = Checkpoints.encode(base());
+    byte[] canonical = base().toByteArray();
     // Field 99 (varint 1) and field 100 ("hi") after the known fields.
     byte[] extra = {(byte) 0x98, 0x06, 0x01, (byte) 0xa2, 0x06, 0x02, 'h', 'i'};
     byte[] newer = Arrays.copyOf(canonical, canonical.length + extra.length);
     System.arraycopy(extra, 0, newer, canonical.length, extra.length);
-    assertArrayEquals(newer, Checkpoints.encode(Checkpoints.decode(newer)));
-    // Read before the known fields, they are still written after them.
+    byte[] input = Grammar.withTrailer(newer);
+    assertArrayEquals(input, Checkpoints.encode(Checkpoints.decode(input)));
+    // Before the known fields they break the order of field numbers.
     byte[] first = Arrays.copyOf(extra, extra.length + canonical.length);
     System.arraycopy(canonical, 0, first, extra.length, canonical.length);
-    assertArrayEquals(newer, Checkpoints.encode(Checkpoints.decode(first)));
+    ResumeMismatch e =
+        assertThrows(
+            ResumeMismatch.class, () -> Checkpoints.decode(Grammar.withTrailer(first)));
+    assertEquals(Rules.WIRE_ORDER, e.rule());
   }
 
   /** Direction (field 15, v1.1): lower is written last; higher, the default, is not written. */
@@ -174,20 +180,25 @@ class CheckpointsTest {
   void directionIsWrittenAfterTerminalReasonUnlessHigher() throws ResumeMismatch {
     Checkpoint cp = base();
     assertEquals(Direction.DIRECTION_HIGHER, cp.getDirection());
-    byte[] higher = Checkpoints.encode(cp);
+    byte[] higher = cp.toByteArray();
+    assertArrayEquals(Grammar.withTrailer(higher), Checkpoints.encode(cp));
     byte[] lower =
         Checkpoints.encode(cp.toBuilder().setDirection(Direction.DIRECTION_LOWER).build());
-    assertArrayEquals(withSuffix(higher, 0x78, 0x01), lower);
+    assertArrayEquals(Grammar.withTrailer(withSuffix(higher, 0x78, 0x01)), lower);
     assertEquals(Direction.DIRECTION_LOWER, Checkpoints.decode(lower).getDirection());
     assertArrayEquals(lower, Checkpoints.reencode(lower));
-    // An explicit 0 on the wire is higher, and the re-encoding drops it.
-    byte[] explicit = withSuffix(higher, 0x78, 0x00);
-    assertEquals(Direction.DIRECTION_HIGHER, Checkpoints.decode(explicit).getDirection());
-    assertArrayEquals(higher, Checkpoints.encode(Checkpoints.decode(explicit)));
-    assertArrayEquals(higher, Checkpoints.reencode(explicit));
+    // An explicit 0 on the wire is a default written: refused.
     ResumeMismatch e =
         assertThrows(
-            ResumeMismatch.class, () -> Checkpoints.decode(withSuffix(higher, 0x78, 0x02)));
+            ResumeMismatch.class,
+            () -> Checkpoints.decode(Grammar.withTrailer(withSuffix(higher, 0x78, 0x00))));
+    assertEquals(
+        "checkpoint_shape: direction: the default value 0 is written (rule wire.default)",
+        e.getMessage());
+    e =
+        assertThrows(
+            ResumeMismatch.class,
+            () -> Checkpoints.decode(Grammar.withTrailer(withSuffix(higher, 0x78, 0x02))));
     assertEquals(
         "checkpoint_shape: direction: unknown direction 2 (rule direction.known)", e.getMessage());
   }
@@ -202,26 +213,21 @@ class CheckpointsTest {
 
   @Test
   void inputLimits() {
-    assertEquals(
-        "<input>",
+    ResumeMismatch e =
         assertThrows(
-                ResumeMismatch.class,
-                () -> Checkpoints.decode(new byte[Checkpoints.MAX_INPUT_BYTES + 1]))
-            .field());
-    assertEquals(
-        "<input>",
+            ResumeMismatch.class,
+            () -> Checkpoints.decode(new byte[Checkpoints.MAX_INPUT_BYTES + 1]));
+    assertEquals("<input>", e.field());
+    assertEquals(Rules.INPUT_TOO_LARGE, e.rule());
+    for (byte[] cut : new byte[][] {{0x0a, 0x05, 'a'}, {}, base().toByteArray()}) {
+      e = assertThrows(ResumeMismatch.class, () -> Checkpoints.decode(cut));
+      assertEquals("<input>", e.field());
+      assertEquals(Rules.INPUT_TRAILER, e.rule());
+    }
+    e =
         assertThrows(
-                ResumeMismatch.class, () -> Checkpoints.decode(new byte[] {0x0a, 0x05, 'a'}))
-            .field());
-    assertEquals(
-        "<input>",
-        assertThrows(
-                ResumeMismatch.class,
-                () -> Checkpoints.decode(new byte[] {0x0a, 0x01, (byte) 0xff}))
-            .field());
-    assertEquals(
-        "format",
-        assertThrows(ResumeMismatch.class, () -> Checkpoints.decode(new byte[0])).field());
+            ResumeMismatch.class, () -> Checkpoints.decode(Grammar.withTrailer(new byte[0])));
+    assertEquals("format", e.field());
   }
 
   @ParameterizedTest

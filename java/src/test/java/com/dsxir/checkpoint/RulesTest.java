@@ -42,7 +42,7 @@ class RulesTest {
   @Test
   void constantsAreTheIdsOfTheSpec() throws Exception {
     List<String> ids = specIds();
-    assertEquals(36, ids.size());
+    assertEquals(47, ids.size());
     Set<String> constants = new HashSet<>();
     for (Field field : Rules.class.getDeclaredFields()) {
       int mods = field.getModifiers();
@@ -74,9 +74,9 @@ class RulesTest {
         e.getMessage());
 
     e = assertThrows(ResumeMismatch.class, () -> Checkpoints.decode(new byte[] {(byte) 0x80}));
-    assertEquals(Rules.INPUT_MALFORMED, e.rule());
+    assertEquals(Rules.INPUT_TRAILER, e.rule());
     assertEquals("<input>", e.field());
-    assertTrue(e.getMessage().endsWith(" (rule input.malformed)"), e.getMessage());
+    assertTrue(e.getMessage().endsWith(" (rule input.trailer)"), e.getMessage());
   }
 
   @Test

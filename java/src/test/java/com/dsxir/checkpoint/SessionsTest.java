@@ -63,7 +63,7 @@ class SessionsTest {
       Timestamp.newBuilder().setSeconds(1_700_000_000L).setNanos(123_000).build();
 
   private static Checkpoint.Builder fresh() throws ResumeMismatch {
-    return Checkpoints.decode(HEX.parseHex(PYTHON_FRESH)).toBuilder();
+    return Checkpoints.decode(Grammar.withTrailer(HEX.parseHex(PYTHON_FRESH))).toBuilder();
   }
 
   private static void fix(Checkpoint.Builder cp) {
@@ -357,7 +357,9 @@ class SessionsTest {
     reason.put("trials", 6L);
     Sessions.complete(cp, reason);
     fix(cp);
-    assertEquals(PYTHON_DONE, HEX.formatHex(Checkpoints.encode(cp.build())));
+    assertEquals(
+        HEX.formatHex(Grammar.withTrailer(HEX.parseHex(PYTHON_DONE))),
+        HEX.formatHex(Checkpoints.encode(cp.build())));
   }
 
   @Test

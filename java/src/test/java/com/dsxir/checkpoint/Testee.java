@@ -1,10 +1,12 @@
 package com.dsxir.checkpoint;
 
+import com.dsxir.conformance.v1.Command;
+import com.dsxir.conformance.v1.Refusal;
+import com.dsxir.conformance.v1.Request;
+import com.dsxir.conformance.v1.Response;
+import com.google.protobuf.ByteString;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.EOFException;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
@@ -31,10 +33,11 @@ import java.util.HexFormat;
  *   <li>{@code hash-trainset-json}, {@code hash-trainset-jsonl}: JSON text (one array of examples)
  *       or JSON Lines text on stdin (FORMAT.md §6.1); the lowercase hex of its trainset hash and a
  *       newline on stdout (exit 0), or one refusal line on stderr (exit 3).
- *   <li>{@code serve}: requests {@code <cmd byte><u32 BE length><payload>} on stdin, responses
- *       {@code <status byte><u32 BE length><payload>} on stdout, until EOF ({@code r} reencode,
- *       {@code h} hash-trainset, {@code j} hash-trainset-json, {@code l} hash-trainset-jsonl,
- *       {@code s} read-store-file).
+ *   <li>{@code serve}: size-delimited {@code dsxir.conformance.v1.Request} messages on stdin
+ *       (tests/conformance/proto), one size-delimited {@code Response} per request on stdout, until
+ *       the end of stdin: the output of the one-shot command (the canonical bytes, or the digest
+ *       line), or its refusal field by field. An unspecified or unknown command is a refusal of
+ *       kind {@code command} with exit code 2.
  * </ul>
  */
 public final class Testee {
@@ -76,7 +79,7 @@ public final class Testee {
       try {
         serve(in, out);
         return 0;
-      } catch (UsageError | IOException e) {
+      } catch (IOException e) {
         err.println("testee: " + e.getMessage());
         return 2;
       }
@@ -93,42 +96,58 @@ public final class Testee {
       err.println("testee: cannot read stdin: " + e.getMessage());
       return 2;
     }
-    byte[] canonical;
-    try {
-      canonical = Checkpoints.reencode(input);
-    } catch (ResumeMismatch e) {
-      err.println(oneLine(e.getMessage()));
-      return 3;
-    }
-    try {
-      out.write(canonical);
-      out.flush();
-    } catch (IOException e) {
-      err.println("testee: cannot write stdout: " + e.getMessage());
-      return 2;
-    }
-    return 0;
+    return answer(reencodeAnswer(input), out, err);
   }
 
-  /** An answer: the exit status (0, 3 or 4) and the bytes or the refusal line. */
-  private record Answer(int status, byte[] body) {}
+  /**
+   * An answer: the output, exactly what the one-shot command writes on stdout (canonical bytes, or
+   * a digest as lowercase hex and a newline), or a refusal with its exit code (3 or 4), kind, path,
+   * rule (empty for none) and one-line text.
+   */
+  private record Answer(
+      byte[] output, int exitCode, String kind, String path, String rule, String line) {
+    static Answer ok(byte[] output) {
+      return new Answer(output, 0, "", "", "", "");
+    }
+
+    static Answer digest(byte[] digest) {
+      return ok((HexFormat.of().formatHex(digest) + "\n").getBytes(StandardCharsets.US_ASCII));
+    }
+
+    static Answer shape(ResumeMismatch e) {
+      return new Answer(
+          null,
+          3,
+          "checkpoint_shape",
+          e.field(),
+          e.rule() == null ? "" : e.rule(),
+          oneLine(e.getMessage()));
+    }
+  }
+
+  private static Answer reencodeAnswer(byte[] input) {
+    try {
+      return Answer.ok(Checkpoints.reencode(input));
+    } catch (ResumeMismatch e) {
+      return Answer.shape(e);
+    }
+  }
 
   private static Answer storeFileAnswer(byte[] input) {
     try {
-      return new Answer(0, Checkpoints.encode(StoreFile.read(input).checkpoint()));
+      return Answer.ok(Checkpoints.encode(StoreFile.read(input).checkpoint()));
     } catch (ResumeMismatch e) {
-      return new Answer(3, oneLine(e.getMessage()).getBytes(StandardCharsets.UTF_8));
+      return Answer.shape(e);
     } catch (CorruptStoreFile e) {
-      return new Answer(4, oneLine(e.getMessage()).getBytes(StandardCharsets.UTF_8));
+      return new Answer(null, 4, "store_file", e.kind().id(), "", oneLine(e.getMessage()));
     }
   }
 
   private static Answer hashTrainsetAnswer(byte[] input) {
     try {
-      String digest = HexFormat.of().formatHex(Sessions.hashTrainsetInput(input)) + "\n";
-      return new Answer(0, digest.getBytes(StandardCharsets.US_ASCII));
+      return Answer.digest(Sessions.hashTrainsetInput(input));
     } catch (ResumeMismatch e) {
-      return new Answer(3, oneLine(e.getMessage()).getBytes(StandardCharsets.UTF_8));
+      return Answer.shape(e);
     }
   }
 
@@ -143,27 +162,28 @@ public final class Testee {
     return answer(hashTrainsetAnswer(input), out, err);
   }
 
-  /** JSON or JSON Lines text: the digest line, or {@code trainset_json: <refusal>}. */
+  /** JSON or JSON Lines text: the digest, or a refusal of kind {@code trainset_json}. */
   private static Answer hashTrainsetJsonAnswer(boolean lines, byte[] input) {
     try {
       byte[] digest =
           lines ? TrainsetJson.hashTrainsetJsonl(input) : TrainsetJson.hashTrainsetJson(input);
-      String hex = HexFormat.of().formatHex(digest) + "\n";
-      return new Answer(0, hex.getBytes(StandardCharsets.US_ASCII));
+      return Answer.digest(digest);
     } catch (TrainsetJson.InvalidJson e) {
-      String line = "trainset_json: " + oneLine(e.getMessage());
-      return new Answer(3, line.getBytes(StandardCharsets.UTF_8));
+      String place = (e.line() > 0 ? "line " + e.line() + ", byte " : "byte ") + e.offset();
+      return new Answer(
+          null, 3, "trainset_json", place, "", "trainset_json: " + oneLine(e.getMessage()));
     }
   }
 
-  /** Writes an answer: its bytes on stdout, or its refusal line on stderr; returns the exit code. */
+  /** Writes a one-shot answer: its bytes on stdout, or its refusal line on stderr; returns the exit code. */
   private static int answer(Answer answer, OutputStream out, PrintStream err) {
-    if (answer.status() != 0) {
-      err.println(new String(answer.body(), StandardCharsets.UTF_8));
-      return answer.status();
+    if (answer.exitCode() != 0) {
+      err.println(answer.line());
+      return answer.exitCode();
     }
+    byte[] body = answer.output();
     try {
-      out.write(answer.body());
+      out.write(body);
       out.flush();
     } catch (IOException e) {
       err.println("testee: cannot write stdout: " + e.getMessage());
@@ -183,65 +203,52 @@ public final class Testee {
     return answer(storeFileAnswer(input), out, err);
   }
 
-  /** A protocol error of the serve loop: reported with exit code 2. */
-  private static final class UsageError extends Exception {
-    private static final long serialVersionUID = 1L;
-
-    UsageError(String message) {
-      super(message);
+  /** The answer to one request of the serve loop. */
+  static Response respond(Request request) {
+    byte[] input = request.getInput().toByteArray();
+    Command command = request.getCommand();
+    Answer answer =
+        switch (command) {
+          case COMMAND_REENCODE -> reencodeAnswer(input);
+          case COMMAND_HASH_TRAINSET -> hashTrainsetAnswer(input);
+          case COMMAND_HASH_TRAINSET_JSON -> hashTrainsetJsonAnswer(false, input);
+          case COMMAND_HASH_TRAINSET_JSONL -> hashTrainsetJsonAnswer(true, input);
+          case COMMAND_READ_STORE_FILE -> storeFileAnswer(input);
+          default -> null;
+        };
+    if (answer == null) {
+      return Response.newBuilder()
+          .setRefusal(
+              Refusal.newBuilder()
+                  .setExitCode(2)
+                  .setKind("command")
+                  .setMessage("unsupported command " + request.getCommandValue()))
+          .build();
     }
+    if (answer.exitCode() == 0) {
+      return Response.newBuilder().setOutput(ByteString.copyFrom(answer.output())).build();
+    }
+    return Response.newBuilder()
+        .setRefusal(
+            Refusal.newBuilder()
+                .setExitCode(answer.exitCode())
+                .setKind(answer.kind())
+                .setPath(answer.path())
+                .setRule(answer.rule())
+                .setMessage(answer.line()))
+        .build();
   }
 
-  private static void serve(InputStream rawIn, OutputStream rawOut)
-      throws IOException, UsageError {
-    DataInputStream in = new DataInputStream(new BufferedInputStream(rawIn));
-    DataOutputStream out = new DataOutputStream(new BufferedOutputStream(rawOut));
+  /** Size-delimited Requests in, one size-delimited Response each out, until the end of input. */
+  private static void serve(InputStream rawIn, OutputStream rawOut) throws IOException {
+    InputStream in = new BufferedInputStream(rawIn);
+    OutputStream out = new BufferedOutputStream(rawOut);
     while (true) {
-      int cmd = in.read();
-      if (cmd < 0) {
+      Request request = Request.parseDelimitedFrom(in);
+      if (request == null) {
         return;
       }
-      byte[] payload;
-      try {
-        int length = in.readInt();
-        if (length < 0) {
-          throw new UsageError("request payload longer than 2 GiB");
-        }
-        payload = in.readNBytes(length);
-        if (payload.length != length) {
-          throw new EOFException();
-        }
-      } catch (EOFException e) {
-        throw new UsageError("truncated request");
-      }
-      int status;
-      byte[] body;
-      if (cmd == 's' || cmd == 'h' || cmd == 'j' || cmd == 'l') {
-        Answer answer =
-            switch (cmd) {
-              case 's' -> storeFileAnswer(payload);
-              case 'h' -> hashTrainsetAnswer(payload);
-              default -> hashTrainsetJsonAnswer(cmd == 'l', payload);
-            };
-        status = answer.status();
-        body = answer.body();
-      } else if (cmd == 'r') {
-        try {
-          body = Checkpoints.reencode(payload);
-          status = 0;
-        } catch (ResumeMismatch e) {
-          body = oneLine(e.getMessage()).getBytes(StandardCharsets.UTF_8);
-          status = 3;
-        }
-      } else {
-        throw new UsageError(
-            "unsupported command '"
-                + (char) cmd
-                + "' (the Java testee serves 'r', 'h', 'j', 'l' and 's')");
-      }
-      out.writeByte(status);
-      out.writeInt(body.length);
-      out.write(body);
+      respond(request).writeDelimitedTo(out);
       out.flush();
     }
   }

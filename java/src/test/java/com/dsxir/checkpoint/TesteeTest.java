@@ -5,13 +5,18 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.dsxir.conformance.v1.Command;
+import com.dsxir.conformance.v1.Refusal;
+import com.dsxir.conformance.v1.Request;
+import com.dsxir.conformance.v1.Response;
+import com.google.protobuf.ByteString;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
-import java.io.DataInputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintStream;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -39,12 +44,23 @@ class TesteeTest {
     return r;
   }
 
-  private static byte[] request(char cmd, byte[] payload) {
-    return ByteBuffer.allocate(5 + payload.length)
-        .put((byte) cmd)
-        .putInt(payload.length)
-        .put(payload)
-        .array();
+  private static byte[] request(Command command, byte[] input) throws IOException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    Request.newBuilder()
+        .setCommand(command)
+        .setInput(ByteString.copyFrom(input))
+        .build()
+        .writeDelimitedTo(out);
+    return out.toByteArray();
+  }
+
+  private static List<Response> responses(byte[] out) throws IOException {
+    InputStream in = new ByteArrayInputStream(out);
+    List<Response> all = new ArrayList<>();
+    for (Response r = Response.parseDelimitedFrom(in); r != null; r = Response.parseDelimitedFrom(in)) {
+      all.add(r);
+    }
+    return all;
   }
 
   @Test
@@ -62,10 +78,14 @@ class TesteeTest {
     assertEquals(3, r.code);
     assertEquals(0, r.out.length);
     assertTrue(r.err.startsWith("checkpoint_shape: <input>: "), r.err);
-    assertTrue(r.err.endsWith(" (rule input.malformed)\n"), r.err);
+    assertTrue(r.err.endsWith(" (rule input.trailer)\n"), r.err);
     assertTrue(r.err.indexOf('\n') == r.err.length() - 1, r.err);
 
-    r = run(CheckpointsTest.base().toBuilder().setStatusValue(0).build().toByteArray(), "reencode");
+    r =
+        run(
+            Grammar.withTrailer(
+                CheckpointsTest.base().toBuilder().setStatusValue(0).build().toByteArray()),
+            "reencode");
     assertEquals(3, r.code);
     assertTrue(r.err.startsWith("checkpoint_shape: status: "), r.err);
     assertTrue(r.err.endsWith(" (rule status.known)\n"), r.err);
@@ -85,26 +105,28 @@ class TesteeTest {
   void serveAnswersEachRequestInOrder() throws IOException {
     byte[] bytes = Checkpoints.encode(CheckpointsTest.base());
     ByteArrayOutputStream in = new ByteArrayOutputStream();
-    in.writeBytes(request('r', bytes));
-    in.writeBytes(request('r', new byte[] {0x12, 0x02, (byte) 0xc3, 0x28}));
-    in.writeBytes(request('r', new byte[0]));
-    in.writeBytes(request('r', bytes));
+    in.writeBytes(request(Command.COMMAND_REENCODE, bytes));
+    in.writeBytes(
+        request(
+            Command.COMMAND_REENCODE, Grammar.withTrailer(new byte[] {0x12, 0x02, (byte) 0xc3, 0x28})));
+    in.writeBytes(request(Command.COMMAND_REENCODE, Grammar.withTrailer(new byte[0])));
+    in.writeBytes(request(Command.COMMAND_REENCODE, bytes));
     Result r = run(in.toByteArray(), "serve");
     assertEquals(0, r.code, r.err);
 
-    DataInputStream responses = new DataInputStream(new ByteArrayInputStream(r.out));
-    assertEquals(0, responses.readUnsignedByte());
-    assertArrayEquals(bytes, responses.readNBytes(responses.readInt()));
-    assertEquals(3, responses.readUnsignedByte());
-    String line = new String(responses.readNBytes(responses.readInt()), StandardCharsets.UTF_8);
-    assertTrue(line.startsWith("checkpoint_shape: <input>: ") && !line.contains("\n"), line);
-    assertEquals(3, responses.readUnsignedByte());
-    line = new String(responses.readNBytes(responses.readInt()), StandardCharsets.UTF_8);
-    assertTrue(line.startsWith("checkpoint_shape: format: "), line);
-    assertTrue(line.endsWith(" (rule format.required)"), line);
-    assertEquals(0, responses.readUnsignedByte());
-    assertArrayEquals(bytes, responses.readNBytes(responses.readInt()));
-    assertEquals(-1, responses.read());
+    List<Response> answers = responses(r.out);
+    assertEquals(4, answers.size());
+    assertArrayEquals(bytes, answers.get(0).getOutput().toByteArray());
+    Refusal refusal = answers.get(1).getRefusal();
+    assertEquals(3, refusal.getExitCode());
+    assertEquals("checkpoint_shape", refusal.getKind());
+    assertEquals("session_id", refusal.getPath());
+    assertEquals("wire.utf8", refusal.getRule());
+    assertTrue(refusal.getMessage().startsWith("checkpoint_shape: session_id: "), refusal.getMessage());
+    refusal = answers.get(2).getRefusal();
+    assertEquals("format", refusal.getPath());
+    assertEquals("format.required", refusal.getRule());
+    assertArrayEquals(bytes, answers.get(3).getOutput().toByteArray());
   }
 
   /** Python: hash_trainset([{"q": "a"}]). */
@@ -144,31 +166,48 @@ class TesteeTest {
   @Test
   void serveHashesTrainsets() throws IOException {
     ByteArrayOutputStream in = new ByteArrayOutputStream();
-    in.writeBytes(request('h', qaTrainset()));
-    in.writeBytes(request('h', new byte[0]));
-    in.writeBytes(request('h', Terms.termBytes(List.of())));
+    in.writeBytes(request(Command.COMMAND_HASH_TRAINSET, qaTrainset()));
+    in.writeBytes(request(Command.COMMAND_HASH_TRAINSET, new byte[0]));
+    in.writeBytes(request(Command.COMMAND_HASH_TRAINSET_JSON, "[{\"q\": \"a\"}]".getBytes(StandardCharsets.UTF_8)));
+    in.writeBytes(request(Command.COMMAND_HASH_TRAINSET_JSONL, "{\"q\": \"a\"}\n[1,]\n".getBytes(StandardCharsets.UTF_8)));
+    in.writeBytes(request(Command.COMMAND_HASH_TRAINSET_JSON, "[1] x".getBytes(StandardCharsets.UTF_8)));
     Result r = run(in.toByteArray(), "serve");
     assertEquals(0, r.code, r.err);
-    DataInputStream responses = new DataInputStream(new ByteArrayInputStream(r.out));
-    assertEquals(0, responses.readUnsignedByte());
-    assertEquals(
-        QA_DIGEST + "\n",
-        new String(responses.readNBytes(responses.readInt()), StandardCharsets.US_ASCII));
-    assertEquals(3, responses.readUnsignedByte());
-    String line = new String(responses.readNBytes(responses.readInt()), StandardCharsets.UTF_8);
-    assertTrue(line.startsWith("checkpoint_shape: <input>: ") && !line.contains("\n"), line);
-    assertEquals(0, responses.readUnsignedByte());
-    assertEquals(65, responses.readInt());
-    responses.readNBytes(65);
-    assertEquals(-1, responses.read());
+    List<Response> answers = responses(r.out);
+    assertEquals(5, answers.size());
+    assertEquals(QA_DIGEST + "\n", answers.get(0).getOutput().toStringUtf8());
+    Refusal refusal = answers.get(1).getRefusal();
+    assertEquals("<input>", refusal.getPath());
+    assertEquals("input.malformed", refusal.getRule());
+    assertEquals(QA_DIGEST + "\n", answers.get(2).getOutput().toStringUtf8());
+    refusal = answers.get(3).getRefusal();
+    assertEquals(3, refusal.getExitCode());
+    assertEquals("trainset_json", refusal.getKind());
+    assertTrue(refusal.getPath().startsWith("line 2, byte "), refusal.getPath());
+    assertEquals("", refusal.getRule());
+    refusal = answers.get(4).getRefusal();
+    assertTrue(refusal.getPath().startsWith("byte "), refusal.getPath());
   }
 
   @Test
-  void serveRefusesUnknownCommandsAndTruncatedRequests() {
-    Result r = run(request('x', new byte[] {0x4a, 0x00}), "serve");
-    assertEquals(2, r.code);
-    assertEquals(0, r.out.length);
-    r = run(new byte[] {'r', 0, 0, 0, 9, 1, 2}, "serve");
+  void serveRefusesUnknownCommandsAndStopsOnBrokenFraming() throws IOException {
+    ByteArrayOutputStream in = new ByteArrayOutputStream();
+    in.writeBytes(request(Command.COMMAND_UNSPECIFIED, new byte[] {0x4a, 0x00}));
+    Request.newBuilder().setCommandValue(99).build().writeDelimitedTo(in);
+    in.writeBytes(request(Command.COMMAND_READ_STORE_FILE, new byte[] {1, 2, 3}));
+    Result r = run(in.toByteArray(), "serve");
+    assertEquals(0, r.code, r.err);
+    List<Response> answers = responses(r.out);
+    assertEquals(3, answers.size());
+    for (int i = 0; i < 2; i++) {
+      assertEquals(2, answers.get(i).getRefusal().getExitCode());
+      assertEquals("command", answers.get(i).getRefusal().getKind());
+    }
+    assertEquals(4, answers.get(2).getRefusal().getExitCode());
+    assertEquals("store_file", answers.get(2).getRefusal().getKind());
+    assertEquals("truncated", answers.get(2).getRefusal().getPath());
+
+    r = run(new byte[] {0x02, (byte) 0xff, (byte) 0xff}, "serve"); // not a Request
     assertEquals(2, r.code);
     r = run(new byte[0], "serve");
     assertEquals(0, r.code);

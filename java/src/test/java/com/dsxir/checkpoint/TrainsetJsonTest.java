@@ -7,16 +7,20 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import com.dsxir.conformance.v1.Command;
+import com.dsxir.conformance.v1.Refusal;
+import com.dsxir.conformance.v1.Request;
+import com.dsxir.conformance.v1.Response;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import com.google.protobuf.ByteString;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.math.BigInteger;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -356,20 +360,12 @@ class TrainsetJsonTest {
     assertEquals(r.err().length() - 1, r.err().indexOf('\n'), r.err());
   }
 
-  private static byte[] frame(char cmd, byte[] payload) {
-    return ByteBuffer.allocate(5 + payload.length)
-        .put((byte) cmd)
-        .putInt(payload.length)
-        .put(payload)
-        .array();
-  }
-
   @Test
   void testeeServesJsonText() throws Exception {
     ByteArrayOutputStream requests = new ByteArrayOutputStream();
-    requests.write(frame('j', utf8("[{\"a\": 1}, 2]")));
-    requests.write(frame('l', utf8("{\"a\": 1}\n2")));
-    requests.write(frame('l', utf8("1\n2 3")));
+    frame(Command.COMMAND_HASH_TRAINSET_JSON, utf8("[{\"a\": 1}, 2]")).writeDelimitedTo(requests);
+    frame(Command.COMMAND_HASH_TRAINSET_JSONL, utf8("{\"a\": 1}\n2")).writeDelimitedTo(requests);
+    frame(Command.COMMAND_HASH_TRAINSET_JSONL, utf8("1\n2 3")).writeDelimitedTo(requests);
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     int code =
         Testee.run(
@@ -378,17 +374,21 @@ class TrainsetJsonTest {
             out,
             new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
     assertEquals(0, code);
+    ByteArrayInputStream in = new ByteArrayInputStream(out.toByteArray());
     byte[] digest = utf8(HexFormat.of().formatHex(json("[{\"a\": 1}, 2]")) + "\n");
-    byte[] refusal = utf8("trainset_json: line 2, byte 4: content after the JSON value");
-    ByteArrayOutputStream expected = new ByteArrayOutputStream();
-    for (byte[] body : List.of(digest, digest, refusal)) {
-      expected.write(body == refusal ? 3 : 0);
-      expected.write(ByteBuffer.allocate(4).putInt(body.length).array());
-      expected.write(body);
-    }
+    assertArrayEquals(digest, Response.parseDelimitedFrom(in).getOutput().toByteArray());
+    assertArrayEquals(digest, Response.parseDelimitedFrom(in).getOutput().toByteArray());
+    Refusal refusal = Response.parseDelimitedFrom(in).getRefusal();
+    assertEquals(3, refusal.getExitCode());
+    assertEquals("trainset_json", refusal.getKind());
+    assertEquals("line 2, byte 4", refusal.getPath());
     assertEquals(
-        new String(expected.toByteArray(), StandardCharsets.ISO_8859_1),
-        new String(out.toByteArray(), StandardCharsets.ISO_8859_1));
+        "trainset_json: line 2, byte 4: content after the JSON value", refusal.getMessage());
+    assertEquals(null, Response.parseDelimitedFrom(in));
+  }
+
+  private static Request frame(Command command, byte[] input) {
+    return Request.newBuilder().setCommand(command).setInput(ByteString.copyFrom(input)).build();
   }
 
   // --- the cases shared by every language ----------------------------------------------------
