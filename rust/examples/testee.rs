@@ -18,7 +18,7 @@
 //!   tests/conformance/proto/dsxir/conformance/v1/testee.proto: size-delimited
 //!   `Request`s on stdin (a varint length, then the message), one
 //!   size-delimited `Response` each on stdout, until EOF. An accepted input
-//!   gives `output` (checkpoint bytes, or the 32-byte digest of a hash
+//!   gives `output` (checkpoint bytes, or the digest line of a hash
 //!   command); a refused one gives a `Refusal` with the fields of the
 //!   one-shot refusal line. An unspecified or unknown command is a refusal of
 //!   kind `command` with exit code 2.
@@ -70,7 +70,7 @@ fn shape(e: &dsxir_checkpoint::ResumeMismatch) -> Refused {
 enum Output {
     /// Checkpoint bytes.
     Bytes(Vec<u8>),
-    /// A trainset digest: its hex and a newline one-shot, 32 bytes in serve.
+    /// A trainset digest, written as its lowercase hex and a newline.
     Digest([u8; 32]),
 }
 
@@ -242,7 +242,9 @@ fn respond(request: &conformance::Request) -> conformance::Response {
         }),
         Some(command) => match answer(command, &request.input) {
             Ok(Output::Bytes(bytes)) => Answer::Output(bytes),
-            Ok(Output::Digest(digest)) => Answer::Output(digest.to_vec()),
+            Ok(Output::Digest(digest)) => {
+                Answer::Output(format!("{}\n", dsxir_checkpoint::hex(&digest)).into_bytes())
+            }
             Err(refused) => Answer::Refusal(conformance::Refusal {
                 exit_code: u32::from(refused.exit_code),
                 kind: refused.kind.into(),

@@ -183,9 +183,9 @@ async function write(bytes: Uint8Array): Promise<void> {
 /** The commands of the serve protocol; any other number is refused with kind `command`. */
 const SERVED: ReadonlyMap<Command, (input: Uint8Array) => Uint8Array> = new Map([
   [Command.REENCODE, RUN.reencode],
-  [Command.HASH_TRAINSET, RUN["hash-trainset"]],
-  [Command.HASH_TRAINSET_JSON, RUN["hash-trainset-json"]],
-  [Command.HASH_TRAINSET_JSONL, RUN["hash-trainset-jsonl"]],
+  [Command.HASH_TRAINSET, hexLine(RUN["hash-trainset"])],
+  [Command.HASH_TRAINSET_JSON, hexLine(RUN["hash-trainset-json"])],
+  [Command.HASH_TRAINSET_JSONL, hexLine(RUN["hash-trainset-jsonl"])],
   [Command.READ_STORE_FILE, RUN["read-store-file"]],
 ]);
 

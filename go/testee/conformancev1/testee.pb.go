@@ -222,8 +222,9 @@ type isResponse_Result interface {
 }
 
 type Response_Output struct {
-	// Accepted: the canonical checkpoint bytes (reencode, read-store-file) or
-	// the 32-byte digest (the hash commands).
+	// Accepted: exactly what the one-shot command writes on stdout: the
+	// canonical checkpoint bytes (reencode, read-store-file), or the digest's
+	// lowercase hex and a newline (the hash commands).
 	Output []byte `protobuf:"bytes,1,opt,name=output,proto3,oneof"`
 }
 

@@ -60,8 +60,9 @@ export type Response = Message<"dsxir.conformance.v1.Response"> & {
    */
   result: {
     /**
-     * Accepted: the canonical checkpoint bytes (reencode, read-store-file) or
-     * the 32-byte digest (the hash commands).
+     * Accepted: exactly what the one-shot command writes on stdout: the
+     * canonical checkpoint bytes (reencode, read-store-file), or the digest's
+     * lowercase hex and a newline (the hash commands).
      *
      * @generated from field: bytes output = 1;
      */
