@@ -16,10 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import reference
+
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session.terms import Atom, term_bytes
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.optimizer_session.wire import varint
+
+seal = reference.seal
 
 HERE = Path(__file__).resolve().parent
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -27,6 +31,16 @@ TRAINSET = [
     {"question": "2+2?", "answer": "4"},
     {"question": "capital of France?", "answer": "Paris"},
 ]
+
+
+def encoded(cp: Checkpoint) -> bytes:
+    """The checkpoint bytes of ``cp``: the library's body (screened) with its trailer."""
+    return ck.encode(cp) if reference.library_seals() else seal(ck.encode(cp))
+
+
+def body_of(cp: Checkpoint) -> bytes:
+    """The body of ``cp`` (its bytes without the trailer, FORMAT.md §2.1)."""
+    return encoded(cp)[:-9]
 
 
 def _stamp(cp: Checkpoint, offset: int = 0) -> Checkpoint:
@@ -248,18 +262,18 @@ UNKNOWN_ENTRY = b"\x4a\x03abc"  # field 9 (bytes "abc")
 def unknown_vectors() -> dict[str, tuple[bytes, bytes, str]]:
     cp = with_trials(2, direction="lower")
     cp.format = "dsxir.optimizer_session.checkpoint/v1.2"
-    known = ck.encode(cp)
+    known = encoded(cp)
     cp.progress.trial_log[1].MergeFromString(UNKNOWN_ENTRY)
     cp.progress.MergeFromString(UNKNOWN_PROGRESS)
     cp.MergeFromString(UNKNOWN_TOP)
-    newer = cp.SerializeToString(deterministic=True)
+    newer = seal(cp.SerializeToString(deterministic=True))
     return {
         "newer_minor_extra_fields": (
             newer,
             known,
             "written by v1.2 with new fields in Checkpoint (16, 111), Progress (8) and "
-            "TrialLogEntry (9), after direction (15); kept and written last by runtimes "
-            "that keep unknown fields",
+            "TrialLogEntry (9), after direction (15); every reader keeps them and writes "
+            "them back where they stood (known_only: the same without them, kept as data)",
         )
     }
 
@@ -268,7 +282,7 @@ def _mutated(change: Callable[[Checkpoint], None], base: Checkpoint | None = Non
     cp = Checkpoint()
     cp.CopyFrom(base if base is not None else with_trials(4))
     change(cp)
-    return cp.SerializeToString(deterministic=True)
+    return seal(cp.SerializeToString(deterministic=True))
 
 
 def set_field(path: str, value: Any) -> Callable[[Checkpoint], None]:
@@ -335,38 +349,59 @@ def invalid_vectors() -> list[tuple[str, bytes, str, str, str]]:
 
     ``rule`` is the id (spec/checkpoint-rules-v1.json) of the rule the vector breaks.
     """
-    base = ck.encode(with_trials(4))
+    base = encoded(with_trials(4))
     s, one = term_bytes("s"), term_bytes(1)
     return [
+        *grammar_vectors(),
         (
             "empty",
-            b"",
+            seal(b""),
             "format",
             "format.required",
-            "zero bytes: valid protobuf, but no format identifier",
+            "an empty body with its trailer: the grammar holds, but no format identifier",
         ),
-        ("garbage", b"\xff\xff\xff\xff", "<input>", "input.malformed", "not protobuf"),
+        (
+            "garbage",
+            seal(b"\xff\xff\xff\xff"),
+            "<input>",
+            "wire.truncated",
+            "four FF bytes with a trailer: a tag that never ends",
+        ),
         (
             "truncated",
             base[: len(base) // 2],
             "<input>",
-            "input.malformed",
-            "a valid checkpoint cut in half",
+            "input.trailer",
+            "a valid checkpoint cut in half: no trailer at its end",
         ),
-        ("bad_varint", b"\x08" + b"\xff" * 11, "<input>", "input.malformed", "an 11-byte varint"),
+        (
+            "truncated_resealed",
+            seal(base[: len(base) // 2]),
+            "<input>",
+            "wire.truncated",
+            "the first half of a valid checkpoint's bytes with a right trailer",
+        ),
+        (
+            "bad_varint",
+            seal(b"\x80" * 10 + b"\x01"),
+            "<input>",
+            "wire.varint",
+            "an 11-byte tag varint",
+        ),
         (
             "bad_utf8_session_id",
-            b"\x12\x02\xc3\x28",
-            "<input>",
-            "input.malformed",
+            seal(b"\x12\x02\xc3\x28"),
+            "session_id",
+            "wire.utf8",
             "invalid UTF-8 in a string field",
         ),
         (
             "another_message",
-            term_bytes(["hi"])[2:],
+            seal(term_bytes(["hi"])[2:]),
             "format",
             "format.shape",
-            "a TermList message: parses, its field 1 a string that is no format identifier",
+            "a TermList message: passes the grammar, its field 1 a string that is no format "
+            "identifier",
         ),
         (
             "format_wrong",
@@ -712,6 +747,343 @@ def invalid_vectors() -> list[tuple[str, bytes, str, str, str]]:
     ]
 
 
+VARINT, I64, LEN, SGROUP, I32 = 0, 1, 2, 3, 5
+Field = tuple[int, int, bytes]
+
+
+def _tag(number: int, wire: int, width: int = 0) -> bytes:
+    return _padded(number << 3 | wire, width)
+
+
+def _padded(value: int, width: int = 0) -> bytes:
+    """``value`` as a varint, padded with redundant continuation bytes to ``width`` bytes."""
+    out = bytearray(varint(value))
+    while len(out) < width:
+        out[-1] |= 0x80
+        out.append(0)
+    return bytes(out)
+
+
+def _field(
+    number: int, wire: int, value: bytes, *, tag_width: int = 0, len_width: int = 0
+) -> bytes:
+    if wire == LEN:
+        return _tag(number, wire, tag_width) + _padded(len(value), len_width) + value
+    return _tag(number, wire, tag_width) + value
+
+
+def _parse(data: bytes) -> list[Field]:
+    """The fields of a canonical body, in order (the value of a LEN field without its length)."""
+    fields: list[Field] = []
+    pos = 0
+
+    def read() -> int:
+        nonlocal pos
+        value = shift = 0
+        while True:
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value
+
+    while pos < len(data):
+        key = read()
+        number, wire = key >> 3, key & 7
+        start = pos
+        if wire == VARINT:
+            read()
+            fields.append((number, wire, data[start:pos]))
+        elif wire == LEN:
+            length = read()
+            fields.append((number, wire, data[pos : pos + length]))
+            pos += length
+        else:
+            pos += 8 if wire == I64 else 4
+            fields.append((number, wire, data[start:pos]))
+    return fields
+
+
+def _emit(fields: list[Field]) -> bytes:
+    return b"".join(_field(n, w, v) for n, w, v in fields)
+
+
+def _replace(fields: list[Field], number: int, encoded_field: bytes) -> bytes:
+    """The body with field ``number`` written as ``encoded_field``."""
+    return b"".join(encoded_field if n == number else _field(n, w, v) for n, w, v in fields)
+
+
+def _get(fields: list[Field], number: int) -> bytes:
+    return next(v for n, _, v in fields if n == number)
+
+
+def _weight_body() -> bytes:
+    """The smallest body of empty trial entries whose weight passes the limit (§2.4).
+
+    An empty TrialLogEntry is 2 bytes on the wire and weighs 104; the limit is
+    8 x the input's length + 67,108,864, so about 762,600 of them pass it.
+    """
+    m = _parse(body_of(fresh(optimizer_opts=[], sampler_blob=b"")))
+    started_at = _field(7, LEN, _get(_parse(_get(m, 9)), 7))
+    other = sum(len(_field(n, w, v)) for n, w, v in m if n != 9)
+
+    def size(count: int) -> int:
+        return other + len(_field(9, LEN, b"\x0a\x00" * count + started_at)) + 9
+
+    # the weight of fresh()'s other messages: progress, started_at, created_at,
+    # updated_at and sampler_format (48 each)
+    count = (67_108_864 - 5 * 48) // (104 - 16) - 8
+    while 104 * count + 5 * 48 <= 8 * size(count) + 67_108_864:
+        count += 1
+    return _replace(m, 9, _field(9, LEN, b"\x0a\x00" * count + started_at))
+
+
+def grammar_vectors() -> list[tuple[str, bytes, str, str, str]]:
+    """Invalid vectors of the byte grammar (FORMAT.md §2): the trailer, wire.*, the weight."""
+    base = encoded(with_trials(4))
+    body = base[:-9]
+    m = _parse(body)
+    fresh_body = body_of(fresh())
+    sampler_format = _parse(_get(m, 12))
+    progress = _parse(_get(m, 9))
+    flipped = bytearray(base)
+    flipped[40] ^= 0x10
+    return [
+        ("zero_bytes", b"", "<input>", "input.trailer", "no bytes at all"),
+        (
+            "unsealed",
+            body,
+            "<input>",
+            "input.trailer",
+            "a valid checkpoint's body without its trailer (what a plain protobuf writer writes)",
+        ),
+        (
+            "trailer_tag_wrong",
+            body + b"\xfd\xff\xff\xff\x0e" + base[-4:],
+            "<input>",
+            "input.trailer",
+            "the trailer's tag with its last byte changed (0F to 0E)",
+        ),
+        (
+            "checksum_wrong",
+            base[:-1] + bytes([base[-1] ^ 0x01]),
+            "<input>",
+            "input.checksum",
+            "a valid checkpoint with one bit of its CRC-32C flipped",
+        ),
+        (
+            "checksum_body_bit_flipped",
+            bytes(flipped),
+            "<input>",
+            "input.checksum",
+            "a valid checkpoint with bit 4 of byte 40 flipped: the CRC-32C no longer matches",
+        ),
+        (
+            "wire_truncated_unknown_length",
+            seal(body + _tag(99, LEN) + varint(10) + b"xy"),
+            "<input>",
+            "wire.truncated",
+            "an unknown bytes field 99 whose length (10) runs past the end of the body",
+        ),
+        (
+            "wire_truncated_nested_value",
+            seal(_replace(m, 12, _field(12, LEN, _emit(sampler_format[:1]) + b"\x10"))),
+            "sampler_format",
+            "wire.truncated",
+            "sampler_format ends right after the tag of its version",
+        ),
+        (
+            "wire_varint_value_padded",
+            seal(_replace(m, 13, _field(13, VARINT, _padded(1, 2)))),
+            "status",
+            "wire.varint",
+            "status 1 written as the 2-byte varint 81 00",
+        ),
+        (
+            "wire_varint_tag_padded",
+            seal(_replace(m, 2, _field(2, LEN, _get(m, 2), tag_width=2))),
+            "<input>",
+            "wire.varint",
+            "the tag of session_id written as the 2-byte varint 92 00",
+        ),
+        (
+            "wire_varint_length_padded",
+            seal(_replace(m, 2, _field(2, LEN, _get(m, 2), len_width=2))),
+            "session_id",
+            "wire.varint",
+            "the length of session_id written as a 2-byte varint",
+        ),
+        (
+            "wire_varint_over_64_bits",
+            seal(body + _tag(99, VARINT) + b"\xff" * 9 + b"\x02"),
+            "<input>",
+            "wire.varint",
+            "an unknown varint field 99 of 10 bytes ending in 02: more than 64 bits",
+        ),
+        (
+            "wire_varint_tag_2_32",
+            seal(body + varint(1 << 35) + b"\x01"),
+            "<input>",
+            "wire.varint",
+            "a tag of 2^35: at least 2^32",
+        ),
+        (
+            "wire_tag_field_0",
+            seal(body + b"\x00\x01"),
+            "<input>",
+            "wire.tag",
+            "a varint field number 0 after the known fields",
+        ),
+        (
+            "wire_tag_group",
+            seal(body + _tag(100, SGROUP) + _field(1, VARINT, b"\x01") + _tag(100, 4)),
+            "<input>",
+            "wire.tag",
+            "an unknown group 100 (wire types 3 and 4 are refused)",
+        ),
+        (
+            "wire_tag_trailer_number",
+            seal(body + base[-9:]),
+            "<input>",
+            "wire.tag",
+            "a trailer inside the body: field 536,870,911 is reserved for the trailer",
+        ),
+        (
+            "wire_tag_known_wrong_type",
+            seal(_replace(m, 13, _field(13, I32, (1).to_bytes(4, "little")))),
+            "<input>",
+            "wire.tag",
+            "status (an enum) written as a fixed32",
+        ),
+        (
+            "wire_order_reversed",
+            seal(_emit(m[::-1])),
+            "<input>",
+            "wire.order",
+            "the top-level fields in reverse order",
+        ),
+        (
+            "wire_order_singular_repeated",
+            seal(_replace(m, 2, _field(2, LEN, b"other") + _field(2, LEN, _get(m, 2)))),
+            "<input>",
+            "wire.order",
+            "session_id written twice (a runtime keeps the last)",
+        ),
+        (
+            "wire_order_nested",
+            seal(_replace(m, 12, _field(12, LEN, _emit(sampler_format[::-1])))),
+            "sampler_format",
+            "wire.order",
+            "sampler_format's version before its module",
+        ),
+        (
+            "wire_order_repeated_interrupted",
+            seal(
+                _replace(
+                    m,
+                    9,
+                    _field(
+                        9,
+                        LEN,
+                        _emit(progress[:1] + [f for f in progress if f[0] == 4] + progress[1:]),
+                    ),
+                )
+            ),
+            "progress",
+            "wire.order",
+            "progress.attempts written between trial_log[0] and trial_log[1]",
+        ),
+        (
+            "wire_oneof",
+            seal(fresh_body + _field(14, LEN, b"\x10\x01" + _field(6, LEN, b"a"))),
+            "terminal_reason",
+            "wire.oneof",
+            "a terminal reason Term holding a bool and a string",
+        ),
+        (
+            "wire_range_bool",
+            seal(fresh_body + _field(14, LEN, b"\x10\x02")),
+            "terminal_reason.bool_value",
+            "wire.range",
+            "a Term bool_value of 2",
+        ),
+        (
+            "wire_range_uint32",
+            seal(
+                _replace(
+                    m,
+                    12,
+                    _field(12, LEN, _emit(sampler_format[:1]) + b"\x10" + varint(1 << 32)),
+                )
+            ),
+            "sampler_format.version",
+            "wire.range",
+            "sampler_format.version of 2^32 (a uint32)",
+        ),
+        (
+            "wire_range_enum",
+            seal(_replace(m, 13, _field(13, VARINT, varint(1 << 31)))),
+            "status",
+            "wire.range",
+            "status 2^31: outside int32",
+        ),
+        (
+            "wire_utf8_surrogate",
+            seal(_replace(m, 2, _field(2, LEN, b"\xed\xa0\x80"))),
+            "session_id",
+            "wire.utf8",
+            "session_id holding the UTF-8 form of the surrogate U+D800",
+        ),
+        (
+            "wire_utf8_overlong",
+            seal(_replace(m, 3, _field(3, LEN, b"\xc0\xaf"))),
+            "optimizer",
+            "wire.utf8",
+            "optimizer holding the overlong form C0 AF of '/'",
+        ),
+        (
+            "wire_default_direction",
+            seal(body + b"\x78\x00"),
+            "direction",
+            "wire.default",
+            "direction 0 (higher) written explicitly (canonicalize drops it)",
+        ),
+        (
+            "wire_default_sampler_blob",
+            seal(_replace(m, 11, _field(11, LEN, b""))),
+            "sampler_blob",
+            "wire.default",
+            "sampler_blob written empty",
+        ),
+        (
+            "wire_default_trial_idx",
+            seal(
+                _replace(
+                    m,
+                    9,
+                    _field(
+                        9,
+                        LEN,
+                        _field(1, LEN, b"\x08\x00" + progress[0][2]) + _emit(progress[1:]),
+                    ),
+                )
+            ),
+            "progress.trial_log[0].trial_idx",
+            "wire.default",
+            "trial 0 with trial_idx 0 written",
+        ),
+        (
+            "weight",
+            seal(_weight_body()),
+            "<input>",
+            "input.weight",
+            "about 762,600 empty trial entries (2 bytes each, weight 104): a weight over "
+            "8 x the length + 67,108,864",
+        ),
+    ]
+
+
 def _terminal_with_direction(direction: int) -> Checkpoint:
     cp = with_trials(3)
     ck.complete(cp, "done")
@@ -719,14 +1091,49 @@ def _terminal_with_direction(direction: int) -> Checkpoint:
     return _stamp(cp, 9)
 
 
-def noncanonical_vectors() -> dict[str, tuple[bytes, bytes, str]]:
-    """(input, the canonical bytes every reader re-encodes it to, description)."""
-    canonical = ck.encode(with_trials(4))
+def canonicalize_vectors() -> dict[str, tuple[bytes, str]]:
+    """(input in another protobuf encoding, description): what canonicalize rewrites (§2.6).
+
+    The expected output is computed by the reference when the vectors are written.
+    """
+    cp = with_trials(4)
+    canonical = encoded(cp)
+    body = canonical[:-9]
+    m = _parse(body)
+    progress = _parse(_get(m, 9))
     return {
         "direction_explicit_higher": (
-            canonical + b"\x78\x00",
-            canonical,
-            "direction 0 (higher) written explicitly: accepted, the default dropped on re-encoding",
+            body + b"\x78\x00",
+            "direction 0 (higher) written explicitly, no trailer: the default is dropped",
+        ),
+        "direction_explicit_higher_sealed": (
+            seal(body + b"\x78\x00"),
+            "direction 0 written explicitly, with a right trailer (decode refuses it: "
+            "wire.default)",
+        ),
+        "unsealed": (body, "a canonical body without its trailer: the trailer is added"),
+        "canonical": (canonical, "canonical bytes are given back unchanged"),
+        "fields_reversed": (_emit(m[::-1]), "the top-level fields in reverse order"),
+        "padded_varints": (
+            _replace(m, 13, _field(13, VARINT, _padded(1, 3), tag_width=2)),
+            "status with a padded tag and a padded value",
+        ),
+        "defaults_written": (
+            _replace(
+                m,
+                9,
+                _field(9, LEN, _field(1, LEN, b"\x08\x00" + progress[0][2]) + _emit(progress[1:])),
+            )
+            + _field(15, VARINT, b"\x00"),
+            "trial 0's trial_idx and direction written with their defaults",
+        ),
+        "singular_repeated": (
+            _replace(m, 2, _field(2, LEN, b"other") + _field(2, LEN, _get(m, 2))),
+            "session_id written twice: the last one is the value",
+        ),
+        "unknown_field_first": (
+            _field(99, VARINT, b"\x07") + body,
+            "an unknown field 99 before every known field: written back after them",
         ),
     }
 
@@ -812,11 +1219,13 @@ def build() -> dict[str, bytes]:
         "valid": [],
         "unknown": [],
         "invalid": [],
-        "noncanonical": [],
+        "canonicalize": [],
         "trainset": [],
     }
     for name, (cp, description) in valid_vectors().items():
-        raw = ck.encode(cp)
+        raw = encoded(cp)
+        if reference.verdict(raw).output != raw:
+            raise AssertionError(f"valid vector {name} is not accepted as it is")
         files[f"valid/{name}.binpb"] = raw
         files[f"valid/{name}.json"] = (ck.to_json(cp) + "\n").encode()
         manifest["valid"].append(
@@ -828,6 +1237,8 @@ def build() -> dict[str, bytes]:
             }
         )
     for name, (newer, known, description) in unknown_vectors().items():
+        if reference.verdict(newer).output != newer:
+            raise AssertionError(f"unknown-field vector {name} is not accepted as it is")
         files[f"unknown/{name}.binpb"] = newer
         files[f"unknown/{name}.known_only.binpb"] = known
         manifest["unknown"].append(
@@ -839,6 +1250,9 @@ def build() -> dict[str, bytes]:
             }
         )
     for name, raw, field, rule, description in invalid_vectors():
+        got = reference.verdict(raw)
+        if (got.rule, got.path) != (rule, field):
+            raise AssertionError(f"invalid vector {name}: declared {rule} at {field}, got {got}")
         files[f"invalid/{name}.binpb"] = raw
         manifest["invalid"].append(
             {
@@ -850,14 +1264,17 @@ def build() -> dict[str, bytes]:
                 "description": description,
             }
         )
-    for name, (given, canonical, description) in noncanonical_vectors().items():
-        files[f"noncanonical/{name}.binpb"] = given
-        files[f"noncanonical/{name}.canonical.binpb"] = canonical
-        manifest["noncanonical"].append(
+    for name, (given, description) in canonicalize_vectors().items():
+        canonical = reference.canonicalize(given)
+        if reference.library_seals() and ck.canonicalize(given) != canonical:
+            raise AssertionError(f"canonicalize vector {name}: the library gives other bytes")
+        files[f"canonicalize/{name}.binpb"] = given
+        files[f"canonicalize/{name}.canonical.binpb"] = canonical
+        manifest["canonicalize"].append(
             {
                 "name": name,
-                "binpb": f"noncanonical/{name}.binpb",
-                "canonical": f"noncanonical/{name}.canonical.binpb",
+                "input": f"canonicalize/{name}.binpb",
+                "canonical": f"canonicalize/{name}.canonical.binpb",
                 "description": description,
             }
         )

@@ -7,9 +7,14 @@ expected verdict in ``store/manifest.jsonl`` (one JSON object a line):
 
 - ``ok``: ``generation`` (decimal string), ``checkpoint`` (the canonical
   checkpoint bytes a reader returns, relative to tests/vectors/) and
-  ``known_only`` (the same without unknown fields, for runtimes that drop them);
+  ``known_only`` (the same without unknown fields; kept as data: every reader
+  keeps unknown fields and returns ``checkpoint``);
 - ``damaged``: ``kind``, the frame check that fails first;
-- ``checkpoint_refused``: ``field``, the path the checkpoint reader reports.
+- ``checkpoint_refused``: ``field`` and ``rule``, the path and rule id the
+  checkpoint reader reports (FORMAT.md §7; the body is a sealed checkpoint, §2.1).
+
+Every verdict is computed by the reference (tests/vectors/reference.py) when
+the files are written.
 
 Each verdict is also checked against ``FileStore.get`` while generating: a
 file that the Python store reads differently is an error of this script.
@@ -30,8 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dsxir.errors import CorruptStore, ResumeMismatch
-from dsxir.optimizer_session import checkpoint as ck
+import reference
+from generate import encoded
+
+from dsxir.errors import CorruptStore
+from dsxir.optimizer_session import grammar
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.store import FileStore, framing
 from dsxir.store.summary import encode_summary
@@ -63,13 +71,18 @@ def _read(rel: str) -> bytes:
     return path.read_bytes()
 
 
+def parsed(data: bytes) -> Checkpoint:
+    """The message of sealed checkpoint bytes (their body, parsed by the runtime)."""
+    return Checkpoint.FromString(grammar.check(data))
+
+
 def _valid(name: str) -> Checkpoint:
-    return ck.decode(_read(f"valid/{name}.binpb"))
+    return parsed(_read(f"valid/{name}.binpb"))
 
 
 def stored(generation: int, cp: Checkpoint) -> bytes:
     """The bytes FileStore.put writes for ``cp`` committed as ``generation``."""
-    return framing.frame(generation, encode_summary(cp), ck.encode(cp))
+    return framing.frame(generation, encode_summary(cp), encoded(cp))
 
 
 def header_with(data: bytes, offset: int, fmt: str, value: int) -> bytes:
@@ -147,15 +160,15 @@ def valid_vectors() -> tuple[list[Vector], dict[str, bytes]]:
     add(
         "unknown_fields",
         9,
-        Checkpoint.FromString(_read(f"{unknown}.binpb")),
+        parsed(_read(f"{unknown}.binpb")),
         f"{unknown}.binpb",
-        "a checkpoint of a newer minor with unknown fields, kept in the body by Python; "
-        "a runtime that drops unknown fields reads known_only and cannot write the file back",
+        "a checkpoint of a newer minor with unknown fields, which every reader keeps and "
+        "writes back (known_only: the same without them, kept as data)",
         known_only=f"{unknown}.known_only.binpb",
     )
 
     cp = escapes_checkpoint()
-    extra["store/escapes.checkpoint"] = ck.encode(cp)
+    extra["store/escapes.checkpoint"] = encoded(cp)
     add(
         "escapes",
         2,
@@ -178,8 +191,9 @@ def damaged_vectors() -> list[Vector]:
     def damaged(name: str, data: bytes, kind: str, description: str) -> None:
         vectors.append(Vector(name, data, description, "s1", {"verdict": DAMAGED, "kind": kind}))
 
-    def refused(name: str, data: bytes, field: str, description: str) -> None:
-        vectors.append(Vector(name, data, description, "s1", {"verdict": REFUSED, "field": field}))
+    def refused(name: str, data: bytes, field: str, rule: str, description: str) -> None:
+        expect = {"verdict": REFUSED, "field": field, "rule": rule}
+        vectors.append(Vector(name, data, description, "s1", expect))
 
     damaged("empty", b"", "truncated", "zero bytes")
     damaged("truncated_in_magic", base[:5], "truncated", "5 bytes, inside the magic")
@@ -262,7 +276,7 @@ def damaged_vectors() -> list[Vector]:
         "body_last_byte", flip(base, len(base) - 1, 0xFF), "body_checksum", "last byte inverted"
     )
 
-    body = ck.encode(base_cp)
+    body = encoded(base_cp)
     damaged(
         "summary_of_another_checkpoint",
         framing.frame(2, encode_summary(_valid("paused")), body),
@@ -275,7 +289,7 @@ def damaged_vectors() -> list[Vector]:
     positive_zero.progress.best_score = 0.0
     damaged(
         "summary_best_score_bits",
-        framing.frame(3, encode_summary(positive_zero), ck.encode(negative_zero)),
+        framing.frame(3, encode_summary(positive_zero), encoded(negative_zero)),
         "summary_mismatch",
         "best_score 0000000000000000 for a best score of -0.0",
     )
@@ -299,25 +313,43 @@ def damaged_vectors() -> list[Vector]:
         "body_not_protobuf",
         framing.frame(2, encode_summary(base_cp), b"\xff\xff\xff\xff"),
         "<input>",
-        "every CRC right, the body is not protobuf",
+        "input.trailer",
+        "every CRC of the file right, the body is no checkpoint (no trailer)",
     )
     refused(
         "body_empty",
         framing.frame(2, encode_summary(base_cp), b""),
-        "format",
-        "every CRC right, no body: an empty checkpoint has no format",
+        "<input>",
+        "input.trailer",
+        "every CRC of the file right, an empty body: no checkpoint trailer",
     )
     invalid = _read("invalid/best_score_mismatch.binpb")
     refused(
+        "body_unsealed",
+        framing.frame(2, encode_summary(base_cp), encoded(base_cp)[:-9]),
+        "<input>",
+        "input.trailer",
+        "every CRC of the file right, the body a valid checkpoint's bytes without its trailer",
+    )
+    refused(
+        "body_empty_sealed",
+        framing.frame(2, encode_summary(base_cp), reference.seal(b"")),
+        "format",
+        "format.required",
+        "every CRC right, an empty checkpoint body with its trailer: no format",
+    )
+    refused(
         "body_invalid_checkpoint",
-        framing.frame(2, encode_summary(Checkpoint.FromString(invalid)), invalid),
+        framing.frame(2, encode_summary(parsed(invalid)), invalid),
         "progress.best_trial_idx",
+        "best.score",
         "every CRC right and the summary agrees, but the checkpoint breaks a rule of FORMAT.md",
     )
     refused(
         "body_invalid_summary_bad_too",
         framing.frame(2, b"{}", invalid),
         "progress.best_trial_idx",
+        "best.score",
         "an invalid checkpoint and a bad summary: the checkpoint is reported first",
     )
     return vectors
@@ -330,13 +362,12 @@ def verdict(data: bytes) -> dict[str, Any]:
     except CorruptStore as exc:
         assert exc.kind is not None, exc.detail
         return {"verdict": DAMAGED, "kind": exc.kind}
-    try:
-        cp = ck.decode(body)
-    except ResumeMismatch as exc:
-        return {"verdict": REFUSED, "field": exc.field}
-    if summary != encode_summary(cp):
+    read = reference.verdict(body)
+    if read.output is None:
+        return {"verdict": REFUSED, "field": read.path, "rule": read.rule}
+    if summary != encode_summary(parsed(read.output)):
         return {"verdict": DAMAGED, "kind": "summary_mismatch"}
-    return {"verdict": OK, "generation": str(header.generation), "body": ck.encode(cp)}
+    return {"verdict": OK, "generation": str(header.generation), "body": read.output}
 
 
 def check_vector(vector: Vector, files: dict[str, bytes]) -> None:
@@ -344,11 +375,13 @@ def check_vector(vector: Vector, files: dict[str, bytes]) -> None:
     got = verdict(vector.data)
     expect = vector.expect
     if got["verdict"] != expect["verdict"] or any(
-        got[key] != expect[key] for key in ("kind", "field", "generation") if key in expect
+        got[key] != expect[key] for key in ("kind", "field", "rule", "generation") if key in expect
     ):
         raise AssertionError(f"{vector.name}: expected {expect}, a reader says {got}")
     if got["verdict"] == OK and got["body"] != files[expect["checkpoint"]]:
         raise AssertionError(f"{vector.name}: the body is not the checkpoint's canonical bytes")
+    if not reference.library_seals():
+        return  # FileStore reads sealed bodies once the library writes the trailer
     with tempfile.TemporaryDirectory() as folder:
         store = FileStore(folder)
         (Path(folder) / f"{vector.session_id}.dsxckpt").write_bytes(vector.data)
@@ -360,7 +393,7 @@ def check_vector(vector: Vector, files: dict[str, bytes]) -> None:
             return
         if got["verdict"] != OK:
             raise AssertionError(f"{vector.name}: FileStore.get reads it, a reader must not")
-        if str(read.generation) != got["generation"] or ck.encode(read.checkpoint) != got["body"]:
+        if str(read.generation) != got["generation"] or encoded(read.checkpoint) != got["body"]:
             raise AssertionError(f"{vector.name}: FileStore.get reads another checkpoint")
 
 

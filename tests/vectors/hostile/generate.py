@@ -1,14 +1,21 @@
 """Write the hostile byte corpus: non-canonical and damaged checkpoint encodings.
 
 Every case is derived from a valid vector of ``tests/vectors/valid`` by
-editing its wire format directly (no protobuf runtime is involved, so the
-bytes are exactly what is described): padded tags, varints and lengths,
-groups, field number 0, wrong wire types, fields out of order or repeated,
-unknown fields, explicit defaults, deep nesting, every prefix and every
-single-bit flip of ``minimal.binpb``. Each case is ``<name>.binpb`` beside
-this script and an entry ``{name, binpb, description}`` of ``manifest.json``.
-``verdicts.json`` (written by ``tests/conformance/record_hostile.py``) holds
-each language's verdict on each case.
+editing the wire format of its body directly (no protobuf runtime is
+involved, so the bytes are exactly what is described): padded tags, varints
+and lengths, groups, field number 0, wrong wire types, fields out of order
+or repeated, unknown fields, explicit defaults, deep nesting. Each edited
+body is sealed with a right trailer (FORMAT.md §2.1), so that the grammar of
+§2.2, not the checksum, is what refuses it. Then the trailer itself: bodies
+left unsealed, sealed twice or with a wrong checksum, every prefix and every
+single-bit flip of the sealed ``minimal.binpb``.
+
+Each case is ``<name>.binpb`` beside this script and an entry of
+``manifest.json``: ``{name, binpb, description}`` and the one verdict every
+reader must give, computed here by the reference
+(``tests/vectors/reference.py``): ``{"verdict": "accept", "sha256": <hex of
+the bytes written back>}`` or ``{"verdict": "refuse", "rule": <id>, "path":
+<path>}``.
 
 Not in the corpus: an input just over the 256 MiB size limit
 (``input.too_large``), a file too big to keep in the repository.
@@ -26,6 +33,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import reference  # noqa: E402
+
 VALID = HERE.parent / "valid"
 VARINT, I64, LEN, SGROUP, EGROUP, I32 = 0, 1, 2, 3, 4, 5
 
@@ -154,14 +164,20 @@ def groups(depth: int, number: int = 100) -> bytes:
 
 def cases() -> list[tuple[str, str, bytes]]:
     """(name, description, bytes) of every case, in manifest order."""
-    mini = (VALID / "minimal.binpb").read_bytes()
-    canc = (VALID / "cancelled.binpb").read_bytes()
+    sealed_mini = (VALID / "minimal.binpb").read_bytes()
+    mini = sealed_mini[:-9]
+    canc = (VALID / "cancelled.binpb").read_bytes()[:-9]
     m, c = parse(mini), parse(canc)
     sid = get(m, 2)
     sampler_format, progress = parse(get(m, 12)), parse(get(m, 9))
     out: list[tuple[str, str, bytes]] = []
 
     def add(name: str, description: str, data: bytes) -> None:
+        """A case whose body is ``data``, sealed with a right trailer."""
+        out.append((name, description, reference.seal(data)))
+
+    def add_raw(name: str, description: str, data: bytes) -> None:
+        """A case of exactly ``data`` (a trailer is there only if ``data`` has one)."""
         out.append((name, description, data))
 
     # --- padded tags, varints and lengths ----------------------------------------------
@@ -520,8 +536,8 @@ def cases() -> list[tuple[str, str, bytes]]:
     )
     add(
         "option_null_value",
-        "minimal + an option whose value is a null Term",
-        mini + option("k", term(1)),
+        "minimal + an option whose value is a null Term (in its place, before field 6)",
+        replace(m, 4, option("k", term(1)), before=6),
     )
 
     # --- depth and size ------------------------------------------------------------------
@@ -542,9 +558,15 @@ def cases() -> list[tuple[str, str, bytes]]:
                     (
                         n,
                         w,
-                        v
-                        + field(
-                            5, LEN, field(1, LEN, field(1, LEN, term(1)) + field(2, LEN, term(25)))
+                        replace(
+                            parse(v),
+                            5,
+                            field(
+                                5,
+                                LEN,
+                                field(1, LEN, field(1, LEN, term(1)) + field(2, LEN, term(25))),
+                            ),
+                            before=6,
                         )
                         if i == 0
                         else v,
@@ -559,16 +581,53 @@ def cases() -> list[tuple[str, str, bytes]]:
         "minimal + unknown bytes fields nested 101 deep (opaque to a parser)",
         mini + _nested_len(101),
     )
-    add("empty", "no bytes at all", b"")
+    add("empty", "an empty body with its trailer", b"")
 
-    # --- every prefix and every single-bit flip of minimal ---------------------------------
-    for cut in range(len(mini)):
-        add(f"prefix_{cut:03d}", f"the first {cut} bytes of minimal", mini[:cut])
-    for i in range(len(mini)):
+    # --- the trailer -----------------------------------------------------------------------
+    add_raw("unsealed_empty", "no bytes at all", b"")
+    add_raw("unsealed_minimal", "the body of minimal without its trailer", mini)
+    add_raw(
+        "unsealed_cancelled_with_unknown",
+        "the body of cancelled and an unknown field, no trailer",
+        canc + field(99, VARINT, varint(1)),
+    )
+    add_raw(
+        "sealed_twice", "minimal with a second trailer after its own", reference.seal(sealed_mini)
+    )
+    add_raw(
+        "trailer_only_tag",
+        "minimal's body and the trailer's 5-byte tag, no CRC",
+        mini + sealed_mini[-9:-4],
+    )
+    add_raw(
+        "trailer_crc_of_empty",
+        "minimal's body with the trailer of an empty body",
+        mini + reference.seal(b""),
+    )
+    add_raw(
+        "trailer_crc_big_endian",
+        "minimal with its CRC-32C written most significant byte first",
+        sealed_mini[:-4] + sealed_mini[-4:][::-1],
+    )
+    add_raw(
+        "trailer_tag_padded",
+        "minimal with its trailer tag padded to 6 bytes (FD FF FF FF 8F 00)",
+        mini + b"\xfd\xff\xff\xff\x8f\x00" + sealed_mini[-4:],
+    )
+    add_raw(
+        "trailer_then_byte",
+        "minimal with one byte after its trailer",
+        sealed_mini + b"\x00",
+    )
+
+    # --- every prefix and every single-bit flip of the sealed minimal ------------------------
+    for cut in range(len(sealed_mini)):
+        add_raw(f"prefix_{cut:03d}", f"the first {cut} bytes of minimal", sealed_mini[:cut])
+    for i in range(len(sealed_mini)):
         for bit in range(8):
-            flipped = bytearray(mini)
+            flipped = bytearray(sealed_mini)
             flipped[i] ^= 1 << bit
-            add(
+            add_raw(
                 f"bitflip_{i:03d}_{bit}",
                 f"minimal with bit {bit} of byte {i} flipped",
                 bytes(flipped),
@@ -590,8 +649,10 @@ def build() -> dict[str, bytes]:
     for name, description, data in cases():
         assert f"{name}.binpb" not in files, name
         files[f"{name}.binpb"] = data
-        manifest.append({"name": name, "binpb": f"{name}.binpb", "description": description})
-    files["manifest.json"] = (json.dumps(manifest, indent=1) + "\n").encode()
+        entry = {"name": name, "binpb": f"{name}.binpb", "description": description}
+        manifest.append({**entry, **reference.verdict(data).as_json()})
+    lines = ",\n".join(json.dumps(entry, ensure_ascii=False) for entry in manifest)
+    files["manifest.json"] = ("[\n" + lines + "\n]\n").encode()
     return files
 
 
