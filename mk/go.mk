@@ -13,7 +13,7 @@ GO_GEN_DIR := go/dsxir
 GO_FUZZTIME ?= 60000x
 
 GENERATE_TARGETS += generate-go
-GENERATED_PATHS += go/dsxir
+GENERATED_PATHS += go/dsxir go/testee/conformancev1
 TEST_TARGETS += test-go
 TESTEE_TARGETS += testee-go
 
@@ -26,8 +26,10 @@ go-protoc-gen-go: ## build protoc-gen-go and protoc-gen-go-grpc at the versions 
 	cd go && $(GO_ENV) $(GO) build -o .bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
 	cd go && $(GO_ENV) $(GO) build -o .bin/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
+# The conformance protocol (tests/conformance/proto) lands in the testee's
+# module, go/testee/conformancev1, outside the published module.
 generate-go: tools go-protoc-gen-go ## Go code of every proto (buf.gen.go.yaml)
-	rm -f $(GO_GEN_DIR)/*/v1/*.pb.go
+	rm -f $(GO_GEN_DIR)/*/v1/*.pb.go go/testee/conformancev1/*.pb.go
 	$(BUF) generate --template buf.gen.go.yaml
 
 # The testee is a module of its own (go/testee), outside the published module.

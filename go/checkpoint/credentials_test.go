@@ -200,7 +200,7 @@ func checkTermCase(t *testing.T, name string, cp *v1.Checkpoint, at string, reda
 	if p := refusedPath(t, err); p != at {
 		t.Errorf("%s: refused at %q, want %q", name, p, at)
 	}
-	if _, err := Decode(marshal(t, cp)); err != nil {
+	if _, err := Decode(sealed(t, cp)); err != nil {
 		t.Errorf("%s: Decode screens: %v", name, err)
 	}
 	out, err := EncodeRedacted(cp)

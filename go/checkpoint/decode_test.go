@@ -80,14 +80,30 @@ func TestCanonicalFieldOrder(t *testing.T) {
 	}
 	assertAscending(t, marshal(t, cp.Progress))
 
-	// Fields are read out of order and an unknown field (99) sits in the
-	// middle: the re-encoding puts known fields in order and the unknown one last.
+	// An unknown field (99) after the known ones is kept and written back
+	// where it stood.
+	body := b[:len(b)-TrailerSize]
+	withUnknown := seal(protowire.AppendVarint(protowire.AppendTag(bytes.Clone(body), 99, protowire.VarintType), 7))
+	cp2, err := Decode(withUnknown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Encode(cp2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, withUnknown) {
+		t.Fatalf("re-encoding with an unknown field:\n got %x\nwant %x", out, withUnknown)
+	}
+
+	// Fields out of order, or an unknown field among the known ones, are
+	// not the canonical encoding: refused (FORMAT.md §2.2).
 	var in []byte
 	in = protowire.AppendTag(in, 2, protowire.BytesType)
 	in = protowire.AppendString(in, "s1")
 	in = protowire.AppendTag(in, 99, protowire.VarintType)
 	in = protowire.AppendVarint(in, 7)
-	rest := b
+	rest := body
 	for len(rest) > 0 {
 		num, typ, n := protowire.ConsumeTag(rest)
 		m := protowire.ConsumeFieldValue(num, typ, rest[n:])
@@ -96,17 +112,9 @@ func TestCanonicalFieldOrder(t *testing.T) {
 		}
 		rest = rest[n+m:]
 	}
-	cp2, err := Decode(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := Encode(cp2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := append(bytes.Clone(b), protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 7)...)
-	if !bytes.Equal(out, want) {
-		t.Fatalf("re-encoding of out-of-order input:\n got %x\nwant %x", out, want)
+	_, err = Decode(seal(in))
+	if ruleOf(t, err) != RuleWireOrder || shapeField(t, err) != InputPath {
+		t.Fatalf("out-of-order input: %v", err)
 	}
 }
 
@@ -228,7 +236,7 @@ func TestDecodeRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = Decode(b)
+			_, err = Decode(seal(b))
 			if err == nil {
 				t.Fatalf("Decode accepted it")
 			}
@@ -246,7 +254,7 @@ func TestDecodeAcceptsMinorVersions(t *testing.T) {
 	for _, f := range []string{"dsxir.optimizer_session.checkpoint/v1.0", "dsxir.optimizer_session.checkpoint/v1.7", "dsxir.optimizer_session.checkpoint/v1.123"} {
 		cp := validCheckpoint(t)
 		cp.Format = f
-		if _, err := Decode(marshal(t, cp)); err != nil {
+		if _, err := Decode(sealed(t, cp)); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
@@ -266,7 +274,7 @@ func TestDirection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := append(bytes.Clone(higher), 0x78, 0x01); !bytes.Equal(lower, want) {
+	if want := seal(append(bytes.Clone(higher[:len(higher)-TrailerSize]), 0x78, 0x01)); !bytes.Equal(lower, want) {
 		t.Fatalf("direction lower:\n got %x\nwant %x", lower, want)
 	}
 	got, err := Decode(lower)
@@ -276,18 +284,13 @@ func TestDirection(t *testing.T) {
 	if got.GetDirection() != v1.Direction_DIRECTION_LOWER {
 		t.Fatalf("decoded direction %v", got.GetDirection())
 	}
-	explicit := append(bytes.Clone(higher), 0x78, 0x00)
-	got, err = Decode(explicit)
-	if err != nil {
-		t.Fatal(err)
+	// An explicit 0 (higher) is the default written: refused.
+	body := higher[:len(higher)-TrailerSize]
+	_, err = Decode(seal(append(bytes.Clone(body), 0x78, 0x00)))
+	if ruleOf(t, err) != RuleWireDefault || shapeField(t, err) != "direction" {
+		t.Fatalf("explicit direction 0: %v", err)
 	}
-	if got.GetDirection() != v1.Direction_DIRECTION_HIGHER {
-		t.Fatalf("explicit 0 decoded as %v", got.GetDirection())
-	}
-	if out, err := Encode(got); err != nil || !bytes.Equal(out, higher) {
-		t.Fatalf("explicit 0 re-encoded as %x (%v), want %x", out, err, higher)
-	}
-	_, err = Decode(append(bytes.Clone(higher), 0x78, 0x02))
+	_, err = Decode(seal(append(bytes.Clone(body), 0x78, 0x02)))
 	if got := shapeField(t, err); got != "direction" {
 		t.Fatalf("direction 2: field %q", got)
 	}
@@ -297,29 +300,36 @@ func TestDirection(t *testing.T) {
 }
 
 func TestDecodeInputFailures(t *testing.T) {
-	for name, in := range map[string][]byte{
-		"truncated":       {0x0a, 0x05, 'a'},
-		"bad wire type":   {0x0f},
-		"invalid utf8":    {0x12, 0x01, 0xff},
-		"group":           {0x0b},
-		"varint overflow": bytes.Repeat([]byte{0xff}, 11),
+	for name, c := range map[string]struct {
+		in   []byte
+		rule string
+	}{
+		"empty":             {nil, RuleInputTrailer},
+		"short":             {[]byte{0xfd, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0}, RuleInputTrailer},
+		"no trailer":        {[]byte{0x0a, 0x05, 'a', 'b', 'c', 'd', 'e', 0, 0, 0}, RuleInputTrailer},
+		"wrong checksum":    {append([]byte{0xfd, 0xff, 0xff, 0xff, 0x0f}, 1, 2, 3, 4), RuleInputChecksum},
+		"truncated":         {seal([]byte{0x0a, 0x05, 'a'}), RuleWireTruncated},
+		"bad wire type":     {seal([]byte{0x0f}), RuleWireTag},
+		"group":             {seal([]byte{0x0b}), RuleWireTag},
+		"varint overflow":   {seal(bytes.Repeat([]byte{0xff}, 11)), RuleWireVarint},
+		"timestamp message": {sealed(t, &timestamppb.Timestamp{Seconds: 5}), RuleWireTag},
 	} {
-		_, err := Decode(in)
+		_, err := Decode(c.in)
 		if err == nil {
 			t.Errorf("%s: accepted", name)
 			continue
 		}
-		if f := shapeField(t, err); f != InputPath {
-			t.Errorf("%s: field %s, want <input>", name, f)
+		if f, r := shapeField(t, err), ruleOf(t, err); f != InputPath || r != c.rule {
+			t.Errorf("%s: %s at %s, want %s at <input>", name, r, f, c.rule)
 		}
 	}
-	// Empty input parses as an empty message and fails on the format.
-	if _, err := Decode(nil); err == nil || shapeField(t, err) != "format" {
-		t.Errorf("empty input: %v", err)
+	// An empty body is a message without fields: it fails on the format.
+	if _, err := Decode(seal(nil)); err == nil || shapeField(t, err) != "format" {
+		t.Errorf("empty body: %v", err)
 	}
-	// Another message type is refused by the format check.
-	if _, err := Decode(marshal(t, &timestamppb.Timestamp{Seconds: 5})); err == nil || shapeField(t, err) != "format" {
-		t.Errorf("timestamp bytes: %v", err)
+	// Invalid UTF-8 is refused at its field.
+	if _, err := Decode(seal([]byte{0x12, 0x01, 0xff})); ruleOf(t, err) != RuleWireUTF8 || shapeField(t, err) != "session_id" {
+		t.Errorf("invalid UTF-8: %v", err)
 	}
 }
 
@@ -350,18 +360,18 @@ func withTerminalReason(t *testing.T, term []byte) []byte {
 }
 
 func TestTermDepthLimit(t *testing.T) {
-	if _, err := Decode(withTerminalReason(t, nestedListTerm(24))); err != nil {
+	if _, err := Decode(seal(withTerminalReason(t, nestedListTerm(24)))); err != nil {
 		t.Fatalf("depth 24: %v", err)
 	}
-	_, err := Decode(withTerminalReason(t, nestedListTerm(25)))
+	_, err := Decode(seal(withTerminalReason(t, nestedListTerm(25))))
 	want := "terminal_reason" + strings.Repeat(".list_value.items[0]", 24)
-	if err == nil || shapeField(t, err) != want {
+	if err == nil || shapeField(t, err) != want || ruleOf(t, err) != RuleTermDepth {
 		t.Fatalf("depth 25: %v, want field %s", err, want)
 	}
 }
 
-// The parser refuses what the official runtimes refuse: more than 100
-// nested messages below the top-level message.
+// The parser of DecodeTrainsetTerm refuses what the official runtimes
+// refuse: more than 100 nested messages below the top-level message.
 func TestRecursionLimit(t *testing.T) {
 	// A Term of n nested lists around a bool nests 2n+1 messages.
 	term := func(n int) []byte { return nestedListTerm(n + 1) }
@@ -380,14 +390,10 @@ func TestRecursionLimit(t *testing.T) {
 	if err := unmarshalOptions.Unmarshal(even, &tm); err == nil {
 		t.Fatalf("102 nested messages accepted")
 	}
-	// Inside a checkpoint, terminal_reason adds one level: 1 + 2n+1.
-	_, err := Decode(withTerminalReason(t, term(49))) // 1 + 99 = 100 messages deep
-	if err == nil || shapeField(t, err) == InputPath {
-		t.Fatalf("100 nested messages: %v, want a depth refusal after parsing", err)
-	}
-	_, err = Decode(withTerminalReason(t, term(51))) // 1 + 103 messages
-	if err == nil || shapeField(t, err) != InputPath {
-		t.Fatalf("104 nested messages: %v, want <input>", err)
+	// In a checkpoint the grammar stops at the Term depth, long before.
+	_, err := Decode(seal(withTerminalReason(t, term(51))))
+	if ruleOf(t, err) != RuleTermDepth {
+		t.Fatalf("104 nested messages: %v, want term.depth", err)
 	}
 }
 

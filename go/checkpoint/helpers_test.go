@@ -110,3 +110,13 @@ func dropUnknown(m protoreflect.Message) {
 		return true
 	})
 }
+
+// sealed is the checkpoint bytes of m: its deterministic encoding and the
+// checksum trailer, whether or not m is valid.
+func sealed(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	return seal(marshal(t, m))
+}
+
+// seal appends the checksum trailer to a copy of body.
+func seal(body []byte) []byte { return appendTrailer(bytes.Clone(body)) }

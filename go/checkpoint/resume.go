@@ -53,7 +53,7 @@ func IsTerminal(s v1.SessionStatus) bool {
 // accepted version Expected is that uint32, otherwise the []uint32.
 func CheckResume(cp *v1.Checkpoint, optimizer string, samplerModule string, acceptedVersions []uint32, trainsetHash []byte, direction string) error {
 	if cp == nil {
-		return &ResumeMismatch{Reason: ReasonCheckpointShape, Field: InputPath, Got: "no checkpoint", Detail: "no checkpoint", Rule: RuleInputMalformed}
+		return &ResumeMismatch{Reason: ReasonCheckpointShape, Field: InputPath, Got: "no checkpoint", Detail: "no checkpoint"}
 	}
 	sid := cp.GetSessionId()
 	if IsTerminal(cp.GetStatus()) {

@@ -115,7 +115,7 @@ func TestCheckResumeErrorTypes(t *testing.T) {
 func TestDecodeRefusalFields(t *testing.T) {
 	cp := validCheckpoint(t)
 	cp.SamplerFormat.Version = 0
-	_, err := Decode(marshal(t, cp))
+	_, err := Decode(sealed(t, cp))
 	var rm *ResumeMismatch
 	if !errors.As(err, &rm) {
 		t.Fatalf("%T", err)

@@ -4,15 +4,43 @@ package checkpoint
 // FORMAT.md §7), the same in every language. Every refusal of a checkpoint
 // (Decode, Validate, Encode, the Term checks) names one in the Rule field of
 // its *ResumeMismatch or *InvalidCheckpoint; an error about a caller's
-// argument that breaks no checkpoint rule has Rule "". A Go-built message
-// that has no protobuf encoding (text that is not valid UTF-8, a nil entry
-// of a repeated field) breaks RuleInputMalformed.
+// argument that breaks no checkpoint rule (a nil checkpoint, a nil element
+// of a repeated field) has Rule "". A Go-built message holding text that is
+// not valid UTF-8 breaks RuleWireUTF8, as its bytes would.
 const (
 	// The input is longer than 268,435,456 bytes; checked before parsing (FORMAT.md §3.6).
 	RuleInputTooLarge = "input.too_large"
-	// The input is not a protobuf encoding of Checkpoint: a wire-format error, a truncation,
-	// invalid UTF-8 in a string field, or nesting beyond the runtime's limit (FORMAT.md §2).
+	// The input is shorter than 9 bytes or its last 9 bytes do not start with the trailer
+	// tag FD FF FF FF 0F (a cut or foreign input) (FORMAT.md §2.1).
+	RuleInputTrailer = "input.trailer"
+	// The trailer's CRC-32C is not the CRC-32C of the bytes before the trailer (FORMAT.md §2.1).
+	RuleInputChecksum = "input.checksum"
+	// A tag, varint, length or value runs past the end of its message (FORMAT.md §2.2).
+	RuleWireTruncated = "wire.truncated"
+	// A varint is not minimal or does not fit in 64 bits, or a tag is 2^32 or more
+	// (FORMAT.md §2.2).
+	RuleWireVarint = "wire.varint"
+	// A field number is 0 or 536,870,911, a wire type is a group or undefined, or a known
+	// field has another wire type than its own (FORMAT.md §2.2).
+	RuleWireTag = "wire.tag"
+	// Field numbers decrease, a singular field repeats, a repeated field is interrupted, or
+	// an unknown field repeats with another wire type (FORMAT.md §2.2).
+	RuleWireOrder = "wire.order"
+	// A Term holds more than one kind (FORMAT.md §2.2).
+	RuleWireOneof = "wire.oneof"
+	// A bool is not 0 or 1, a uint32 is 2^32 or more, an int32 or enum is outside the int32
+	// range (FORMAT.md §2.2).
+	RuleWireRange = "wire.range"
+	// A string is not well-formed UTF-8 (FORMAT.md §2.2).
+	RuleWireUTF8 = "wire.utf8"
+	// A field without presence is written with its default value (FORMAT.md §2.2).
+	RuleWireDefault = "wire.default"
+	// Bytes given as one Term outside a checkpoint (the input of hash-trainset,
+	// DecodeTrainsetTerm) are not a protobuf encoding of a Term; a checkpoint is never
+	// refused with it (FORMAT.md §2).
 	RuleInputMalformed = "input.malformed"
+	// The checkpoint's weight is above 8 x its length + 67,108,864 (FORMAT.md §2.4).
+	RuleInputWeight = "input.weight"
 	// The format identifier is missing or empty (FORMAT.md §4).
 	RuleFormatRequired = "format.required"
 	// The format identifier is not dsxir.optimizer_session.checkpoint/v<major>.<minor>
@@ -95,7 +123,18 @@ func IsRule(id string) bool {
 
 var ruleIDs = map[string]struct{}{
 	RuleInputTooLarge:               {},
+	RuleInputTrailer:                {},
+	RuleInputChecksum:               {},
+	RuleWireTruncated:               {},
+	RuleWireVarint:                  {},
+	RuleWireTag:                     {},
+	RuleWireOrder:                   {},
+	RuleWireOneof:                   {},
+	RuleWireRange:                   {},
+	RuleWireUTF8:                    {},
+	RuleWireDefault:                 {},
 	RuleInputMalformed:              {},
+	RuleInputWeight:                 {},
 	RuleFormatRequired:              {},
 	RuleFormatShape:                 {},
 	RuleFormatMajor:                 {},

@@ -134,12 +134,14 @@ func TestRefusalRules(t *testing.T) {
 			cp.SessionId = "\xff"
 			_, err := Encode(cp)
 			return err
-		}, RuleInputMalformed},
+		}, RuleWireUTF8},
 		{"too large", func() error {
 			_, err := Decode(make([]byte, MaxInputSize+1))
 			return err
 		}, RuleInputTooLarge},
-		{"parse", func() error { _, err := Decode([]byte{0x0a, 0x05}); return err }, RuleInputMalformed},
+		{"no trailer", func() error { _, err := Decode([]byte{0x0a, 0x05}); return err }, RuleInputTrailer},
+		{"grammar", func() error { _, err := Decode(seal([]byte{0x0a, 0x05})); return err }, RuleWireTruncated},
+		{"nil checkpoint", func() error { _, err := Encode(nil); return err }, ""},
 		{"ToTerm NaN", func() error { _, err := ToTerm([]any{nan}); return err }, RuleFloatNaN},
 		{"ToTerm depth", func() error { _, err := ToTerm(deep); return err }, RuleTermDepth},
 		{"ToTerm duplicate key", func() error {

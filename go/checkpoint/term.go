@@ -102,14 +102,14 @@ func toTerm(v any, path string, level int) (*v1.Term, *InvalidCheckpoint) {
 		return floatTerm(float64(x), path)
 	case string:
 		if !utf8.ValidString(x) {
-			return nil, invalid(RuleInputMalformed, path, "string is not valid UTF-8")
+			return nil, invalid(RuleWireUTF8, path, "string is not valid UTF-8")
 		}
 		return &v1.Term{Kind: &v1.Term_StringValue{StringValue: x}}, nil
 	case []byte:
 		return &v1.Term{Kind: &v1.Term_BytesValue{BytesValue: bytes.Clone(nonNil(x))}}, nil
 	case Atom:
 		if !utf8.ValidString(string(x)) {
-			return nil, invalid(RuleInputMalformed, path, "atom is not valid UTF-8")
+			return nil, invalid(RuleWireUTF8, path, "atom is not valid UTF-8")
 		}
 		return &v1.Term{Kind: &v1.Term_AtomValue{AtomValue: string(x)}}, nil
 	case []any:
@@ -207,7 +207,7 @@ func toMapTerm(m Map, path string, level int) (*v1.Term, *InvalidCheckpoint) {
 		}
 		kb, merr := marshalOptions.Marshal(k)
 		if merr != nil {
-			return nil, invalid(RuleInputMalformed, p, "cannot encode key: "+merr.Error())
+			return nil, invalid("", p, "cannot encode key: "+merr.Error())
 		}
 		entries[i] = keyedEntry{key: kb, entry: &v1.TermMapEntry{Key: k, Value: val}, pos: i}
 	}
@@ -415,7 +415,7 @@ func canonicalMap(m *v1.TermMap, path string, level int) (*v1.TermMap, *InvalidC
 		}
 		kb, merr := marshalOptions.Marshal(k)
 		if merr != nil {
-			return nil, invalid(RuleInputMalformed, p+".key", "cannot encode key: "+merr.Error())
+			return nil, invalid("", p+".key", "cannot encode key: "+merr.Error())
 		}
 		entries[i] = keyedEntry{key: kb, entry: withUnknown(&v1.TermMapEntry{Key: k, Value: v}, e), pos: i}
 	}

@@ -344,7 +344,7 @@ func TestTermMapFieldDepth(t *testing.T) {
 	}
 	deep := mustTerm(t, deepList(24))
 	cp.Progress.TrialLog[0].Stats = &v1.TermMap{Entries: []*v1.TermMapEntry{{Key: mustTerm(t, "trace"), Value: deep}}}
-	_, err := Decode(marshal(t, cp))
+	_, err := Decode(sealed(t, cp))
 	want := "progress.trial_log[0].stats.entries[0].value" + strings.Repeat(".list_value.items[0]", 23)
 	if err == nil || shapeField(t, err) != want {
 		t.Fatalf("depth 24 under stats: %v, want %s", err, want)

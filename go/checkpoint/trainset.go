@@ -29,7 +29,7 @@ func HashTrainset(examples []any) ([32]byte, error) {
 		}
 		b, merr := marshalOptions.Marshal(t)
 		if merr != nil {
-			return [32]byte{}, invalid(RuleInputMalformed, index("trainset", i), "cannot encode: "+merr.Error())
+			return [32]byte{}, invalid("", index("trainset", i), "cannot encode: "+merr.Error())
 		}
 		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
 		h.Write(n[:])

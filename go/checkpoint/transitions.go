@@ -47,7 +47,7 @@ type Trial struct {
 // requireStatus refuses a transition of cp unless its status is one of allowed.
 func requireStatus(cp *v1.Checkpoint, action string, allowed ...v1.SessionStatus) error {
 	if cp == nil {
-		return invalid(RuleInputMalformed, InputPath, "no checkpoint")
+		return invalid("", InputPath, "no checkpoint")
 	}
 	status := cp.GetStatus()
 	if IsTerminal(status) {

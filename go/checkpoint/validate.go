@@ -31,10 +31,12 @@ const (
 	maxTimestampSeconds = 253402300799
 )
 
-// recursionLimit is the protobuf nesting limit handed to the parser. Go counts
-// the top-level message against its limit, the other official runtimes count
-// only nested messages against a limit of 100; 101 here refuses exactly the
-// inputs those runtimes refuse.
+// recursionLimit is the protobuf nesting limit of DecodeTrainsetTerm, whose
+// input is any protobuf encoding of a Term. Go counts the top-level message
+// against its limit, the other official runtimes count only nested messages
+// against a limit of 100; 101 here refuses exactly the inputs those runtimes
+// refuse. A checkpoint needs none: its grammar bounds the nesting by the
+// Term depth.
 const recursionLimit = 101
 
 var (
@@ -43,18 +45,23 @@ var (
 	formatPattern    = regexp.MustCompile(`^dsxir\.optimizer_session\.checkpoint/v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
 )
 
-// Decode reads checkpoint bytes: it refuses input longer than MaxInputSize,
-// parses it, then applies every check of FORMAT.md §7 in its order. A
-// refusal is a *ResumeMismatch with Reason "checkpoint_shape" whose Field is
-// the path of the first offending field.
+// Decode reads checkpoint bytes (FORMAT.md §7): it checks the size limit,
+// the checksum trailer, the byte grammar of §2 and the weight limit, parses
+// the body, then applies every check of §7 in its order. A refusal is a
+// *ResumeMismatch with Reason "checkpoint_shape" whose Field is the path of
+// the first offending field (or message, §2.3) and Rule the id of the rule
+// it breaks. Decode accepts exactly the bytes Encode writes: for every b it
+// accepts, Encode(Decode(b)) is b.
 func Decode(data []byte) (*v1.Checkpoint, error) {
-	if len(data) > MaxInputSize {
-		return nil, shape("", invalid(RuleInputTooLarge, InputPath, "input is "+strconv.Itoa(len(data))+" bytes, more than the limit of "+strconv.Itoa(MaxInputSize)))
+	body, gerr := checkGrammar(data)
+	if gerr != nil {
+		return nil, shape("", gerr)
 	}
 	cp := &v1.Checkpoint{}
-	data = maskOverlongVarints(data, cp.ProtoReflect().Descriptor())
-	if err := unmarshalOptions.Unmarshal(data, cp); err != nil {
-		return nil, shape("", invalid(RuleInputMalformed, InputPath, "not a protobuf Checkpoint: "+parseError(err)))
+	if err := (proto.UnmarshalOptions{}).Unmarshal(body, cp); err != nil {
+		// Bytes that pass the grammar always parse; a failure here is a bug
+		// of this package, reported as the closest rule.
+		return nil, shape("", invalid(RuleWireTruncated, InputPath, "the protobuf runtime cannot parse bytes the grammar accepts: "+parseError(err)))
 	}
 	if err := validateCheckpoint(cp); err != nil {
 		return nil, shape(cp.GetSessionId(), err)
@@ -65,8 +72,9 @@ func Decode(data []byte) (*v1.Checkpoint, error) {
 // Encode validates cp with the reader's rules (an *InvalidCheckpoint naming
 // the first offending field), refuses a credential (FORMAT.md §10, see
 // Screen; EncodeRedacted redacts instead) and returns its canonical encoding
-// (FORMAT.md §2). Unknown fields read from a newer minor version are kept,
-// after the known fields of their message.
+// (FORMAT.md §2): the body, checked by the grammar and the size and weight
+// limits, then the checksum trailer. Unknown fields read from a newer minor
+// version are kept, after the known fields of their message.
 func Encode(cp *v1.Checkpoint) ([]byte, error) {
 	if err := validateCheckpoint(cp); err != nil {
 		return nil, err
@@ -77,12 +85,25 @@ func Encode(cp *v1.Checkpoint) ([]byte, error) {
 	return marshalCheckpoint(cp)
 }
 
+// marshalCheckpoint writes a validated checkpoint: deterministic
+// serialization (known fields in number order, then unknown fields as read),
+// the grammar and the limits on the bytes produced, and the trailer.
 func marshalCheckpoint(cp *v1.Checkpoint) ([]byte, error) {
-	b, err := marshalOptions.Marshal(cp)
-	if err != nil {
-		return nil, invalid(RuleInputMalformed, InputPath, "cannot encode: "+err.Error())
+	size := marshalOptions.Size(cp)
+	if size+TrailerSize > MaxInputSize {
+		return nil, invalid(RuleInputTooLarge, InputPath, "the checkpoint would be "+strconv.Itoa(size+TrailerSize)+" bytes, more than the limit of "+strconv.Itoa(MaxInputSize))
 	}
-	return b, nil
+	b, err := proto.MarshalOptions{Deterministic: true, UseCachedSize: true}.MarshalAppend(make([]byte, 0, size+TrailerSize), cp)
+	if err != nil {
+		return nil, invalid("", InputPath, "cannot encode: "+parseError(err))
+	}
+	if len(b)+TrailerSize > MaxInputSize {
+		return nil, invalid(RuleInputTooLarge, InputPath, "the checkpoint would be "+strconv.Itoa(len(b)+TrailerSize)+" bytes, more than the limit of "+strconv.Itoa(MaxInputSize))
+	}
+	if gerr := checkBody(b, len(b)+TrailerSize); gerr != nil {
+		return nil, gerr
+	}
+	return appendTrailer(b), nil
 }
 
 // Validate applies the checks of FORMAT.md §7 (after parsing) to cp and
@@ -126,11 +147,11 @@ func index(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
 
-// checkString refuses text that is not valid UTF-8, which no protobuf
-// encoding of a string field holds (a parsed message always has it right).
+// checkString refuses text that is not valid UTF-8, which no checkpoint
+// holds (a decoded message always has it right; the grammar refuses it).
 func checkString(s, path string) *InvalidCheckpoint {
 	if !utf8.ValidString(s) {
-		return invalid(RuleInputMalformed, path, "not valid UTF-8")
+		return invalid(RuleWireUTF8, path, "not valid UTF-8")
 	}
 	return nil
 }
@@ -172,7 +193,7 @@ func checkFormat(f string) *InvalidCheckpoint {
 
 func validateCheckpoint(cp *v1.Checkpoint) *InvalidCheckpoint {
 	if cp == nil {
-		return invalid(RuleInputMalformed, InputPath, "no checkpoint")
+		return invalid("", InputPath, "no checkpoint")
 	}
 	if err := checkFormat(cp.GetFormat()); err != nil {
 		return err
@@ -186,7 +207,7 @@ func validateCheckpoint(cp *v1.Checkpoint) *InvalidCheckpoint {
 	for i, opt := range cp.GetOptimizerOpts() {
 		p := index("optimizer_opts", i)
 		if opt == nil {
-			return invalid(RuleInputMalformed, p, "missing option entry")
+			return invalid("", p, "missing option entry (a nil element has no encoding)")
 		}
 		if err := checkRequiredString(opt.GetKey(), p+".key", RuleOptimizerOptsKeyRequired); err != nil {
 			return err
@@ -258,7 +279,7 @@ func checkProgress(pr *v1.Progress) *InvalidCheckpoint {
 	for i, e := range pr.GetTrialLog() {
 		p := index("progress.trial_log", i)
 		if e == nil {
-			return invalid(RuleInputMalformed, p, "missing trial log entry")
+			return invalid("", p, "missing trial log entry (a nil element has no encoding)")
 		}
 		if e.GetTrialIdx() != uint64(i) {
 			return invalid(RuleTrialTrialIdx, p+".trial_idx", "is "+strconv.FormatUint(e.GetTrialIdx(), 10)+", must be its position "+strconv.Itoa(i))
@@ -414,7 +435,7 @@ func checkTermMap(m *v1.TermMap, path string, level int) *InvalidCheckpoint {
 		}
 		kb, err := marshalOptions.Marshal(e.GetKey())
 		if err != nil {
-			return invalid(RuleInputMalformed, p+".key", "cannot encode key: "+err.Error())
+			return invalid("", p+".key", "cannot encode key: "+parseError(err))
 		}
 		if i > 0 {
 			switch c := bytes.Compare(prev, kb); {

@@ -5,17 +5,17 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// Overlong varints.
+// Overlong varints in DecodeTrainsetTerm.
 //
-// A varint has at most 10 bytes; the tenth carries bit 63 in its lowest bit.
-// When that byte has higher bits set (the value does not fit in 64 bits),
-// the C++, Java and Python (upb) runtimes drop the excess bits and read the
-// low 64, while the Go runtime refuses the whole input. The Python library
-// is the reference, so Decode masks those excess bits before parsing: a
-// checkpoint gets the verdict and re-encoding it gets in Python. The mask
-// applies to every varint the parser reads (known fields, and unknown
-// fields of known messages); in an unknown varint field the bytes kept are
-// then the masked ones, where upb keeps the bytes as read.
+// A checkpoint's varints are checked by the grammar (grammar.go): an
+// overlong varint is refused there (wire.varint). DecodeTrainsetTerm reads
+// any protobuf encoding of a Term instead, as the runtimes read it. A varint
+// has at most 10 bytes; the tenth carries bit 63 in its lowest bit. When
+// that byte has higher bits set (the value does not fit in 64 bits), the
+// C++, Java and Python (upb) runtimes drop the excess bits and read the low
+// 64, while the Go runtime refuses the whole input. The Python library is
+// the reference, so DecodeTrainsetTerm masks those excess bits before
+// parsing, and a trainset gets the digest it gets in Python.
 
 // maskOverlongVarints returns data unchanged when it holds no overlong
 // varint, else a copy in which each overlong varint's tenth byte is reduced

@@ -4,8 +4,9 @@ module github.com/dsxir/dsxir-checkpoint/go/testee
 
 go 1.25.0
 
-require github.com/dsxir/dsxir-checkpoint/go v0.0.0
-
-require google.golang.org/protobuf v1.36.12 // indirect
+require (
+	github.com/dsxir/dsxir-checkpoint/go v0.0.0
+	google.golang.org/protobuf v1.36.12
+)
 
 replace github.com/dsxir/dsxir-checkpoint/go => ../

@@ -1,23 +1,26 @@
 // Command testee is the Go conformance testee of the dsxir checkpoint format
 // (see tests/conformance): it re-encodes checkpoints, hashes trainsets and
-// serves both in a length-prefixed loop.
+// reads store files, one-shot or in the `serve` loop of
+// tests/conformance/proto/dsxir/conformance/v1/testee.proto.
 //
 //	testee reencode        checkpoint bytes on stdin → canonical bytes on stdout
 //	testee hash-trainset   a Term list on stdin → hash_trainset hex digest
 //	testee hash-trainset-json, hash-trainset-jsonl
 //	                       JSON or JSON Lines text on stdin → hex digest (FORMAT.md §6.1)
 //	testee read-store-file a store file on stdin → canonical checkpoint bytes
-//	testee serve           request/response loop on stdin/stdout
+//	testee serve           size-delimited Requests on stdin → Responses on stdout
 //
 // A refusal is one line "checkpoint_shape: <field path>: <message> (rule
 // <id>)" on stderr and exit status 3 (a writer's refusal of a credential
 // names no rule); a damaged store file is one line "store_file: <kind>:
-// <detail>" and exit status 4; usage errors exit with status 2.
+// <detail>" and exit status 4; usage errors exit with status 2. In `serve`
+// a refusal is a Refusal message with the same exit code, its kind, path,
+// rule and message; an unknown command is a Refusal of kind "command" with
+// exit code 2.
 package main
 
 import (
 	"bufio"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,12 +28,16 @@ import (
 	"os"
 	"strings"
 
+	"google.golang.org/protobuf/encoding/protodelim"
+
 	"github.com/dsxir/dsxir-checkpoint/go/checkpoint"
 	"github.com/dsxir/dsxir-checkpoint/go/storefile"
+	conformancev1 "github.com/dsxir/dsxir-checkpoint/go/testee/conformancev1"
 )
 
 const (
 	statusOK      = 0
+	statusUsage   = 2
 	statusRefused = 3
 	statusDamaged = 4
 	usage         = "usage: testee reencode | hash-trainset | hash-trainset-json | hash-trainset-jsonl | read-store-file | serve"
@@ -170,71 +177,97 @@ func readStoreFile(input []byte) ([]byte, int, string) {
 	return out, statusOK, ""
 }
 
-// serve answers requests (1 command byte, 4-byte big-endian length, payload)
-// with responses (1 status byte, 4-byte big-endian length, payload) until EOF.
+// refusalOf is the Refusal message of an error of the checkpoint package
+// (or of storefile.Read).
+func refusalOf(err error) *conformancev1.Refusal {
+	var damaged *storefile.CorruptFile
+	if errors.As(err, &damaged) {
+		return &conformancev1.Refusal{ExitCode: statusDamaged, Kind: "store_file", Path: string(damaged.Kind), Message: oneLine(damaged.Error())}
+	}
+	var rm *checkpoint.ResumeMismatch
+	if errors.As(err, &rm) && rm.Reason == checkpoint.ReasonCheckpointShape {
+		return &conformancev1.Refusal{ExitCode: statusRefused, Kind: "checkpoint_shape", Path: rm.Field, Rule: rm.Rule, Message: refusalLine(err)}
+	}
+	var ic *checkpoint.InvalidCheckpoint
+	if errors.As(err, &ic) {
+		return &conformancev1.Refusal{ExitCode: statusRefused, Kind: "checkpoint_shape", Path: ic.Path, Rule: ic.Rule, Message: refusalLine(err)}
+	}
+	return &conformancev1.Refusal{ExitCode: statusRefused, Kind: "checkpoint_shape", Path: checkpoint.InputPath, Message: refusalLine(err)}
+}
+
+// digestLine is what the hash commands write: the lowercase hex digest and a
+// newline (the Python testee's output, in serve as in the one-shot commands).
+func digestLine(digest [32]byte) []byte { return []byte(hex.EncodeToString(digest[:]) + "\n") }
+
+// answer runs one Request; its output is what the one-shot command writes.
+func answer(req *conformancev1.Request) *conformancev1.Response {
+	input := req.GetInput()
+	var out []byte
+	var err error
+	switch req.GetCommand() {
+	case conformancev1.Command_COMMAND_REENCODE:
+		c, derr := checkpoint.Decode(input)
+		if err = derr; err == nil {
+			out, err = checkpoint.Encode(c)
+		}
+	case conformancev1.Command_COMMAND_HASH_TRAINSET:
+		examples, derr := checkpoint.DecodeTrainsetTerm(input)
+		if err = derr; err == nil {
+			var digest [32]byte
+			digest, err = checkpoint.HashTrainset(examples)
+			out = digestLine(digest)
+		}
+	case conformancev1.Command_COMMAND_HASH_TRAINSET_JSON, conformancev1.Command_COMMAND_HASH_TRAINSET_JSONL:
+		hash := checkpoint.HashTrainsetJSON
+		if req.GetCommand() == conformancev1.Command_COMMAND_HASH_TRAINSET_JSONL {
+			hash = checkpoint.HashTrainsetJSONL
+		}
+		digest, herr := hash(input)
+		if herr != nil {
+			refusal := &conformancev1.Refusal{ExitCode: statusRefused, Kind: "trainset_json", Message: oneLine("trainset_json: " + herr.Error())}
+			var je *checkpoint.TrainsetJSONError
+			if errors.As(herr, &je) {
+				refusal.Path = strings.TrimSuffix(je.Error(), ": "+je.Detail)
+			}
+			return &conformancev1.Response{Result: &conformancev1.Response_Refusal{Refusal: refusal}}
+		}
+		out = digestLine(digest)
+	case conformancev1.Command_COMMAND_READ_STORE_FILE:
+		file, rerr := storefile.Read(input)
+		if err = rerr; err == nil {
+			out, err = checkpoint.Encode(file.Checkpoint)
+		}
+	default:
+		return &conformancev1.Response{Result: &conformancev1.Response_Refusal{Refusal: &conformancev1.Refusal{
+			ExitCode: statusUsage, Kind: "command", Message: fmt.Sprintf("unknown command %d", int32(req.GetCommand())),
+		}}}
+	}
+	if err != nil {
+		return &conformancev1.Response{Result: &conformancev1.Response_Refusal{Refusal: refusalOf(err)}}
+	}
+	if out == nil {
+		out = []byte{}
+	}
+	return &conformancev1.Response{Result: &conformancev1.Response_Output{Output: out}}
+}
+
+// serve answers size-delimited Requests with size-delimited Responses
+// (testee.proto) until the end of its input.
 func serve(in io.Reader, out io.Writer) error {
 	r := bufio.NewReaderSize(in, 1<<16)
 	w := bufio.NewWriterSize(out, 1<<16)
-	var header [5]byte
+	// A request may carry an input over the size limit, which the
+	// commands themselves refuse.
+	read := protodelim.UnmarshalOptions{MaxSize: -1}
 	for {
-		if _, err := io.ReadFull(r, header[:1]); err != nil {
+		req := &conformancev1.Request{}
+		if err := read.UnmarshalFrom(r, req); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
-			return err
+			return fmt.Errorf("reading a request: %w", err)
 		}
-		if _, err := io.ReadFull(r, header[1:]); err != nil {
-			return fmt.Errorf("truncated request header: %w", err)
-		}
-		cmd := header[0]
-		size := binary.BigEndian.Uint32(header[1:])
-		var result []byte
-		var refusal string
-		status := byte(statusRefused)
-		if cmd == 's' {
-			payload := make([]byte, size)
-			if _, err := io.ReadFull(r, payload); err != nil {
-				return fmt.Errorf("truncated payload: %w", err)
-			}
-			var code int
-			result, code, refusal = readStoreFile(payload)
-			status = byte(code)
-		} else if uint64(size) > checkpoint.MaxInputSize {
-			// Too long to be accepted: skip the payload without holding it.
-			if _, err := io.CopyN(io.Discard, r, int64(size)); err != nil {
-				return fmt.Errorf("truncated payload: %w", err)
-			}
-			refusal = fmt.Sprintf("checkpoint_shape: %s: input is %d bytes, more than the limit of %d (rule %s)",
-				checkpoint.InputPath, size, checkpoint.MaxInputSize, checkpoint.RuleInputTooLarge)
-		} else {
-			payload := make([]byte, size)
-			if _, err := io.ReadFull(r, payload); err != nil {
-				return fmt.Errorf("truncated payload: %w", err)
-			}
-			switch cmd {
-			case 'r':
-				result, refusal = reencode(payload)
-			case 'h':
-				result, refusal = hashTrainset(payload)
-			case 'j':
-				result, refusal = hashTrainsetText(payload, checkpoint.HashTrainsetJSON)
-			case 'l':
-				result, refusal = hashTrainsetText(payload, checkpoint.HashTrainsetJSONL)
-			default:
-				return fmt.Errorf("unknown command byte 0x%02x", cmd)
-			}
-		}
-		if refusal == "" {
-			status = statusOK
-		} else {
-			result = []byte(refusal)
-		}
-		header[0] = status
-		binary.BigEndian.PutUint32(header[1:], uint32(len(result)))
-		if _, err := w.Write(header[:]); err != nil {
-			return err
-		}
-		if _, err := w.Write(result); err != nil {
+		if _, err := protodelim.MarshalTo(w, answer(req)); err != nil {
 			return err
 		}
 		if err := w.Flush(); err != nil {

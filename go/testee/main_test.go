@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
-	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/encoding/protodelim"
+
+	conformancev1 "github.com/dsxir/dsxir-checkpoint/go/testee/conformancev1"
 )
 
 var vectorsDir = filepath.Join("..", "..", "tests", "vectors")
@@ -45,37 +51,30 @@ func load(t *testing.T) (*manifest, func(string) []byte) {
 	return &m, read
 }
 
-type response struct {
-	status  byte
-	payload []byte
-}
-
-// roundTrip runs serve over the given requests and parses its responses.
-func roundTrip(t *testing.T, reqs [][2][]byte) []response {
+// roundTrip runs serve over the given requests and reads its responses.
+func roundTrip(t *testing.T, reqs []*conformancev1.Request) []*conformancev1.Response {
 	t.Helper()
 	var in bytes.Buffer
 	for _, r := range reqs {
-		in.Write(r[0])
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(r[1])))
-		in.Write(n[:])
-		in.Write(r[1])
+		if _, err := protodelim.MarshalTo(&in, r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var out bytes.Buffer
 	if err := serve(&in, &out); err != nil {
 		t.Fatal(err)
 	}
-	var res []response
-	for out.Len() > 0 {
-		var h [5]byte
-		if _, err := io.ReadFull(&out, h[:]); err != nil {
+	var res []*conformancev1.Response
+	r := bufio.NewReader(&out)
+	for {
+		m := &conformancev1.Response{}
+		if err := protodelim.UnmarshalFrom(r, m); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
 			t.Fatal(err)
 		}
-		p := make([]byte, binary.BigEndian.Uint32(h[1:]))
-		if _, err := io.ReadFull(&out, p); err != nil {
-			t.Fatal(err)
-		}
-		res = append(res, response{h[0], p})
+		res = append(res, m)
 	}
 	if len(res) != len(reqs) {
 		t.Fatalf("%d responses to %d requests", len(res), len(reqs))
@@ -83,87 +82,112 @@ func roundTrip(t *testing.T, reqs [][2][]byte) []response {
 	return res
 }
 
+func request(c conformancev1.Command, input []byte) *conformancev1.Request {
+	return &conformancev1.Request{Command: c, Input: input}
+}
+
 func TestServeVectors(t *testing.T) {
 	m, read := load(t)
-	var reqs [][2][]byte
-	var wants []response
-	rules := map[int]string{} // request index → the rule its refusal names
+	var reqs []*conformancev1.Request
+	var wants []*conformancev1.Response
+	output := func(b []byte) *conformancev1.Response {
+		return &conformancev1.Response{Result: &conformancev1.Response_Output{Output: b}}
+	}
+	refusal := func(r *conformancev1.Refusal) *conformancev1.Response {
+		return &conformancev1.Response{Result: &conformancev1.Response_Refusal{Refusal: r}}
+	}
 	for _, v := range m.Valid {
 		b := read(v.Binpb)
-		reqs = append(reqs, [2][]byte{{'r'}, b})
-		wants = append(wants, response{0, b})
+		reqs = append(reqs, request(conformancev1.Command_COMMAND_REENCODE, b))
+		wants = append(wants, output(b))
 	}
 	for _, v := range m.Invalid {
 		if v.Rule == "" {
 			t.Fatalf("the manifest names no rule for %s", v.Name)
 		}
-		rules[len(reqs)] = v.Rule
-		reqs = append(reqs, [2][]byte{{'r'}, read(v.Binpb)})
-		wants = append(wants, response{3, []byte("checkpoint_shape: " + v.Field + ": ")})
+		reqs = append(reqs, request(conformancev1.Command_COMMAND_REENCODE, read(v.Binpb)))
+		wants = append(wants, refusal(&conformancev1.Refusal{ExitCode: 3, Kind: "checkpoint_shape", Path: v.Field, Rule: v.Rule}))
 	}
 	for _, v := range m.Trainset {
-		reqs = append(reqs, [2][]byte{{'h'}, read(v.Input)})
-		wants = append(wants, response{0, []byte(v.Sha256 + "\n")})
+		reqs = append(reqs, request(conformancev1.Command_COMMAND_HASH_TRAINSET, read(v.Input)))
+		if _, err := hex.DecodeString(v.Sha256); err != nil || len(v.Sha256) != 64 {
+			t.Fatalf("digest %q", v.Sha256)
+		}
+		wants = append(wants, output([]byte(v.Sha256+"\n")))
 	}
-	// A trainset refusal, and an empty request.
-	rules[len(reqs)], rules[len(reqs)+1] = "input.malformed", "format.required"
-	reqs = append(reqs, [2][]byte{{'h'}, {0x18, 0x02}}, [2][]byte{{'r'}, nil})
-	wants = append(wants, response{3, []byte("checkpoint_shape: <input>: ")}, response{3, []byte("checkpoint_shape: format: ")})
+	// A trainset refusal, an empty request, JSON text, a store file that is
+	// no store file, and commands that are none.
+	reqs = append(reqs,
+		request(conformancev1.Command_COMMAND_HASH_TRAINSET, []byte{0x18, 0x02}),
+		request(conformancev1.Command_COMMAND_REENCODE, nil),
+		request(conformancev1.Command_COMMAND_HASH_TRAINSET_JSON, []byte("[1, 2")),
+		request(conformancev1.Command_COMMAND_HASH_TRAINSET_JSONL, []byte("1\n\n[x]\n")),
+		request(conformancev1.Command_COMMAND_READ_STORE_FILE, []byte("short")),
+		request(conformancev1.Command_COMMAND_UNSPECIFIED, nil),
+		request(conformancev1.Command(99), []byte{1}),
+	)
+	wants = append(wants,
+		refusal(&conformancev1.Refusal{ExitCode: 3, Kind: "checkpoint_shape", Path: "<input>", Rule: "input.malformed"}),
+		refusal(&conformancev1.Refusal{ExitCode: 3, Kind: "checkpoint_shape", Path: "<input>", Rule: "input.trailer"}),
+		refusal(&conformancev1.Refusal{ExitCode: 3, Kind: "trainset_json", Path: "byte 5"}),
+		refusal(&conformancev1.Refusal{ExitCode: 3, Kind: "trainset_json", Path: "line 3, byte 4"}),
+		refusal(&conformancev1.Refusal{ExitCode: 4, Kind: "store_file", Path: "truncated"}),
+		refusal(&conformancev1.Refusal{ExitCode: 2, Kind: "command"}),
+		refusal(&conformancev1.Refusal{ExitCode: 2, Kind: "command"}),
+	)
 
 	for i, got := range roundTrip(t, reqs) {
 		want := wants[i]
-		if got.status != want.status {
-			t.Errorf("request %d: status %d, want %d (%s)", i, got.status, want.status, got.payload)
+		if want.GetRefusal() == nil {
+			if got.GetRefusal() != nil || !bytes.Equal(got.GetOutput(), want.GetOutput()) {
+				t.Errorf("request %d: %v, want output %x", i, got, want.GetOutput())
+			}
 			continue
 		}
-		if want.status == 0 && !bytes.Equal(got.payload, want.payload) {
-			t.Errorf("request %d: payload %x, want %x", i, got.payload, want.payload)
+		r, w := got.GetRefusal(), want.GetRefusal()
+		if r == nil || r.GetExitCode() != w.GetExitCode() || r.GetKind() != w.GetKind() || r.GetPath() != w.GetPath() || r.GetRule() != w.GetRule() {
+			t.Errorf("request %d: %v, want refusal %v", i, got, w)
+			continue
 		}
-		if want.status == 3 {
-			line := string(got.payload)
-			if !strings.HasPrefix(line, string(want.payload)) || strings.Contains(line, "\n") || len(line) == len(want.payload) {
-				t.Errorf("request %d: refusal %q, want one line starting %q", i, line, want.payload)
-			}
-			if suffix := " (rule " + rules[i] + ")"; !strings.HasSuffix(line, suffix) {
-				t.Errorf("request %d: refusal %q, want it to end with %q", i, line, suffix)
-			}
+		if r.GetMessage() == "" || strings.Contains(r.GetMessage(), "\n") {
+			t.Errorf("request %d: message %q", i, r.GetMessage())
+		}
+		if w.GetRule() != "" && !strings.HasSuffix(r.GetMessage(), " (rule "+w.GetRule()+")") {
+			t.Errorf("request %d: message %q does not end with its rule", i, r.GetMessage())
 		}
 	}
 }
 
-func TestServeOversizedPayload(t *testing.T) {
-	// The declared length is over the limit: the payload is skipped, not held.
-	header := []byte{'r', 0, 0, 0, 0}
-	binary.BigEndian.PutUint32(header[1:], 268435457)
-	in := io.MultiReader(bytes.NewReader(header), io.LimitReader(zeros{}, 268435457))
-	var out bytes.Buffer
-	if err := serve(in, &out); err != nil {
+func TestServeOversizedInput(t *testing.T) {
+	// An input over the limit is refused by the command, not by the loop.
+	var in bytes.Buffer
+	if _, err := protodelim.MarshalTo(&in, request(conformancev1.Command_COMMAND_REENCODE, make([]byte, 268435457))); err != nil {
 		t.Fatal(err)
 	}
-	line := string(out.Bytes()[5:])
-	if out.Bytes()[0] != 3 || !strings.HasPrefix(line, "checkpoint_shape: <input>: ") || !strings.HasSuffix(line, " (rule input.too_large)") {
-		t.Fatalf("%q", out.Bytes())
+	var out bytes.Buffer
+	if err := serve(&in, &out); err != nil {
+		t.Fatal(err)
+	}
+	got := &conformancev1.Response{}
+	if err := protodelim.UnmarshalFrom(bufio.NewReader(&out), got); err != nil {
+		t.Fatal(err)
+	}
+	if r := got.GetRefusal(); r.GetPath() != "<input>" || r.GetRule() != "input.too_large" || r.GetExitCode() != 3 {
+		t.Fatalf("%v", got)
 	}
 }
 
 func TestServeErrors(t *testing.T) {
-	if err := serve(bytes.NewReader([]byte{'x', 0, 0, 0, 0}), io.Discard); err == nil {
-		t.Fatal("unknown command accepted")
+	if err := serve(bytes.NewReader([]byte{0x05, 0x08}), io.Discard); err == nil {
+		t.Fatal("truncated request accepted")
 	}
-	if err := serve(bytes.NewReader([]byte{'r', 0, 0}), io.Discard); err == nil {
-		t.Fatal("truncated header accepted")
+	if err := serve(bytes.NewReader([]byte{0x80}), io.Discard); err == nil {
+		t.Fatal("truncated length accepted")
 	}
-	if err := serve(bytes.NewReader([]byte{'r', 0, 0, 0, 5, 1}), io.Discard); err == nil {
-		t.Fatal("truncated payload accepted")
+	if err := serve(bytes.NewReader([]byte{0x02, 0x0f, 0x00}), io.Discard); err == nil {
+		t.Fatal("a request that is no Request accepted")
 	}
 	if err := serve(bytes.NewReader(nil), io.Discard); err != nil {
 		t.Fatalf("EOF: %v", err)
 	}
-}
-
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
 }
