@@ -254,7 +254,7 @@ fn serve_answers_hash_requests() {
     ];
     assert_eq!(
         answers[0],
-        Answer::Output(hash_trainset(&examples).unwrap().to_vec())
+        Answer::Output(format!("{}\n", hex(&hash_trainset(&examples).unwrap())).into_bytes())
     );
     assert_eq!(answers[1], Answer::Output(valid()));
     let Answer::Refusal(refusal) = &answers[2] else {
@@ -270,6 +270,6 @@ fn serve_answers_hash_requests() {
     );
     assert_eq!(
         answers[3],
-        Answer::Output(hash_trainset(&[]).unwrap().to_vec())
+        Answer::Output(format!("{}\n", hex(&hash_trainset(&[]).unwrap())).into_bytes())
     );
 }

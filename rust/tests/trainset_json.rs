@@ -402,7 +402,7 @@ fn testee_serves_json_text() {
     let out = testee("serve", &requests);
     assert_eq!(out.status.code(), Some(0));
     let answers = support::responses(&out.stdout);
-    let digest = json(r#"[{"a": 1}, 2]"#).to_vec();
+    let digest = format!("{}\n", dsxir_checkpoint::hex(&json(r#"[{"a": 1}, 2]"#))).into_bytes();
     assert_eq!(answers[0], Answer::Output(digest.clone()));
     assert_eq!(answers[1], Answer::Output(digest));
     let Answer::Refusal(refusal) = &answers[2] else {
