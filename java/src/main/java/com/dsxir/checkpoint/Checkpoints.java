@@ -130,7 +130,8 @@ public final class Checkpoints {
 
   /**
    * The canonical encoding of a checkpoint (FORMAT.md §2.5): the checks of FORMAT.md §7 (steps
-   * 2-4), deterministic serialization (known fields in field-number order, presence fields
+   * 2-4) and the refusal of a lone surrogate in any string ({@link #validate(Checkpoint)}),
+   * deterministic serialization (known fields in field-number order, presence fields
    * whenever set, unknown fields after them as read), the byte grammar and the weight limit on
    * the bytes produced, the size limit, then the CRC-32C trailer.
    *
@@ -165,9 +166,81 @@ public final class Checkpoints {
     return out;
   }
 
-  /** The canonical bytes of a Term (FORMAT.md §3.4), by which TermMap entries are ordered. */
+  /**
+   * The canonical bytes of a Term (FORMAT.md §3.4), by which TermMap entries are ordered. Only
+   * the UTF-8 rule is checked here (the Term rules are {@link #checkTerm(Term, String)}'s).
+   *
+   * @throws InvalidCheckpoint with rule {@code wire.utf8} for a {@code string_value} or {@code
+   *     atom_value} holding a lone surrogate, its path starting at {@code term}, e.g. {@code
+   *     term.map_value.entries[0].key.string_value}
+   */
   public static byte[] termBytes(Term term) {
+    try {
+      checkTermText(term);
+    } catch (Bad bad) {
+      ResumeMismatch e = bad.toMismatch("term");
+      throw new InvalidCheckpoint(e.field(), e.detail(), e.rule());
+    }
     return canonicalBytes(term);
+  }
+
+  /** Refuses a lone surrogate anywhere in a Term, whatever else the Term breaks. */
+  private static void checkTermText(Term term) throws Bad {
+    switch (term.getKindCase()) {
+      case STRING_VALUE:
+        if (!wellFormed(term.getStringValue())) {
+          throw new Bad(Rules.WIRE_UTF8, LONE_SURROGATE).at(".string_value");
+        }
+        break;
+      case ATOM_VALUE:
+        if (!wellFormed(term.getAtomValue())) {
+          throw new Bad(Rules.WIRE_UTF8, LONE_SURROGATE).at(".atom_value");
+        }
+        break;
+      case LIST_VALUE:
+        checkItemsText(term.getListValue(), ".list_value");
+        break;
+      case TUPLE_VALUE:
+        checkItemsText(term.getTupleValue(), ".tuple_value");
+        break;
+      case MAP_VALUE:
+        List<TermMapEntry> entries = term.getMapValue().getEntriesList();
+        for (int i = 0; i < entries.size(); i++) {
+          TermMapEntry entry = entries.get(i);
+          try {
+            if (entry.hasKey()) {
+              try {
+                checkTermText(entry.getKey());
+              } catch (Bad bad) {
+                throw bad.at(".key");
+              }
+            }
+            if (entry.hasValue()) {
+              try {
+                checkTermText(entry.getValue());
+              } catch (Bad bad) {
+                throw bad.at(".value");
+              }
+            }
+          } catch (Bad bad) {
+            throw bad.at(".map_value.entries[" + i + "]");
+          }
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  private static void checkItemsText(TermList list, String kind) throws Bad {
+    List<Term> items = list.getItemsList();
+    for (int i = 0; i < items.size(); i++) {
+      try {
+        checkTermText(items.get(i));
+      } catch (Bad bad) {
+        throw bad.at(kind + ".items[" + i + "]");
+      }
+    }
   }
 
   private static byte[] canonicalBytes(MessageLite message) {
@@ -183,15 +256,25 @@ public final class Checkpoints {
     return out;
   }
 
-  /** Applies every check of FORMAT.md §7 (steps 2-4) to a parsed checkpoint. */
+  /**
+   * Applies every check of FORMAT.md §7 (steps 2-4) to a checkpoint, parsed or built. A string
+   * field holding a lone surrogate (which a Java string can, and which has no UTF-8 form) is
+   * refused with rule {@code wire.utf8} at that field, e.g. {@code optimizer_opts[0].key} or
+   * {@code progress.trial_log[2].stats.entries[0].key.atom_value}, where the walk meets it: after
+   * the emptiness check of the same field, and for a trial's {@code candidate_id} and {@code
+   * error_class} after its {@code stats} and {@code error}. A {@code format} holding one is not
+   * the format identifier ({@code format.shape}).
+   */
   public static void validate(Checkpoint cp) throws ResumeMismatch {
     checkFormat(cp.getFormat());
     if (cp.getSessionId().isEmpty()) {
       throw ResumeMismatch.shape(Rules.SESSION_ID_REQUIRED, "session_id", "must not be empty");
     }
+    checkText(cp.getSessionId(), "session_id");
     if (cp.getOptimizer().isEmpty()) {
       throw ResumeMismatch.shape(Rules.OPTIMIZER_REQUIRED, "optimizer", "must not be empty");
     }
+    checkText(cp.getOptimizer(), "optimizer");
     List<OptionEntry> options = cp.getOptimizerOptsList();
     for (int i = 0; i < options.size(); i++) {
       OptionEntry option = options.get(i);
@@ -201,6 +284,7 @@ public final class Checkpoints {
             "optimizer_opts[" + i + "].key",
             "must not be empty");
       }
+      checkText(option.getKey(), "optimizer_opts[" + i + "].key");
       String path = "optimizer_opts[" + i + "].value";
       if (!option.hasValue()) {
         throw ResumeMismatch.shape(Rules.OPTIMIZER_OPTS_VALUE_REQUIRED, path, "is required");
@@ -210,6 +294,9 @@ public final class Checkpoints {
     if (cp.hasProgramModule() && cp.getProgramModule().isEmpty()) {
       throw ResumeMismatch.shape(
           Rules.PROGRAM_MODULE_NOT_EMPTY, "program_module", "must not be empty when present");
+    }
+    if (cp.hasProgramModule()) {
+      checkText(cp.getProgramModule(), "program_module");
     }
     if (cp.getTrainsetHash().size() != 32) {
       throw ResumeMismatch.shape(
@@ -234,6 +321,7 @@ public final class Checkpoints {
       throw ResumeMismatch.shape(
           Rules.SAMPLER_FORMAT_MODULE_REQUIRED, "sampler_format.module", "must not be empty");
     }
+    checkText(sampler.getModule(), "sampler_format.module");
     if (sampler.getVersion() == 0) { // uint32: 0 is the only value below 1
       throw ResumeMismatch.shape(
           Rules.SAMPLER_FORMAT_VERSION_MIN, "sampler_format.version", "must be at least 1");
@@ -332,6 +420,12 @@ public final class Checkpoints {
       }
       if (entry.hasError()) {
         checkTermMap(entry.getError(), at + ".error");
+      }
+      if (entry.hasCandidateId()) {
+        checkText(entry.getCandidateId(), at + ".candidate_id");
+      }
+      if (entry.hasErrorClass()) {
+        checkText(entry.getErrorClass(), at + ".error_class");
       }
     }
     checkTimestamp(progress.hasStartedAt(), progress.getStartedAt(), "progress.started_at");
@@ -483,6 +577,16 @@ public final class Checkpoints {
           throw new Bad(Rules.TERM_BIGINT, problem).at(".bigint_value");
         }
         break;
+      case STRING_VALUE:
+        if (!wellFormed(term.getStringValue())) {
+          throw new Bad(Rules.WIRE_UTF8, LONE_SURROGATE).at(".string_value");
+        }
+        break;
+      case ATOM_VALUE:
+        if (!wellFormed(term.getAtomValue())) {
+          throw new Bad(Rules.WIRE_UTF8, LONE_SURROGATE).at(".atom_value");
+        }
+        break;
       case LIST_VALUE:
         checkItems(term.getListValue(), depth, ".list_value");
         break;
@@ -542,7 +646,7 @@ public final class Checkpoints {
     } catch (Bad bad) {
       throw bad.at(".value");
     }
-    byte[] keyBytes = termBytes(entry.getKey());
+    byte[] keyBytes = canonicalBytes(entry.getKey()); // checked above
     if (previous != null) {
       int order = Arrays.compareUnsigned(keyBytes, previous);
       if (order <= 0) {
@@ -551,6 +655,38 @@ public final class Checkpoints {
       }
     }
     return keyBytes;
+  }
+
+  private static final String LONE_SURROGATE = "string has a lone surrogate: no UTF-8 form";
+
+  /**
+   * Refuses a string field holding a lone surrogate (rule {@code wire.utf8}, FORMAT.md §2.2): a
+   * Java string may hold one, and protobuf-java would write {@code ?} in its place.
+   */
+  private static void checkText(String value, String path) throws ResumeMismatch {
+    if (!wellFormed(value)) {
+      throw ResumeMismatch.shape(Rules.WIRE_UTF8, path, LONE_SURROGATE);
+    }
+  }
+
+  /** Whether a Java string is valid Unicode (no lone surrogate), so that it has a UTF-8 form. */
+  static boolean wellFormed(String s) {
+    int n = s.length();
+    for (int i = 0; i < n; i++) {
+      char c = s.charAt(i);
+      if (c < Character.MIN_SURROGATE) {
+        continue;
+      }
+      if (c <= Character.MAX_HIGH_SURROGATE) {
+        if (i + 1 == n || !Character.isLowSurrogate(s.charAt(i + 1))) {
+          return false;
+        }
+        i++;
+      } else if (c <= Character.MAX_LOW_SURROGATE) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Why a {@code bigint_value} is refused (FORMAT.md §3.3), or null. */
