@@ -7,21 +7,30 @@ nothing imported on first use counts), takes its high-water mark
 is the high-water mark's growth over that baseline, so it includes the input
 bytes themselves (1x). Every shape runs with the compiled accelerator and
 without it (``DSXIR_PURE_PYTHON=1``). The inputs are built byte by byte,
-canonical, each about ``DSXIR_BENCH_DECODE_MIB`` MiB (default 16):
+canonical and sealed with the CRC-32C trailer (FORMAT.md §2), each about
+``DSXIR_BENCH_DECODE_MIB`` MiB (default 16):
 
-- valid: empty trial entries (index and status only); one trial whose stats
-  hold a list of null Terms (4 bytes each); lists nested to the deepest
-  depth a reader accepts (24, the stats map counting 1), many of them in one
-  list; a stats map of many tiny entries (a 3-byte key, a null value); a
-  large sampler blob (the baseline: one field holding the bytes); a
-  realistic 10,000-trial checkpoint (bench/bench.py's).
-- refused: the same shapes with one fault placed where a reader finds it
-  last (the last trial's index, the last chain one level too deep, the last
-  map key repeated), Terms with no kind (2 bytes each), and random bytes.
+- adversarial shapes, the cheapest bytes per allocated message: empty trial
+  entries (2 bytes each); empty Terms (no kind, 2 bytes) and null Terms
+  (4 bytes) in a stats list; lists nested to the deepest depth a reader
+  accepts (24, the stats map counting 1), many of them in one list; a stats
+  map of empty entries (2 bytes each) and of tiny entries (a 3-byte key, a
+  null value). Most are refused by the weight limit (FORMAT.md §2.4,
+  ``input.weight``) before anything is allocated.
+- baselines: a large sampler blob (one field holding the bytes), a realistic
+  10,000-trial checkpoint (bench/bench.py's), and random bytes.
+- the same shapes with one fault placed where a reader finds it last (the
+  last trial's index, the last chain one level too deep, the last map key
+  repeated).
 
-The child reports whether the input was accepted or refused (and the field);
-an input that does not get the verdict its shape intends is marked.
-Goal: peak <= 8x input + 64 MiB.
+The child reports whether the input was accepted or refused (and the rule);
+an input that does not get the verdict its shape intends is marked. Each
+line shows the peak against the goal, and the last line the worst ratio of
+peak to goal over every shape and path. Goal: peak <= 8x input + 64 MiB.
+
+**Trailer cost.** In the round-trip child: the CRC-32C of the checkpoint's
+body and the grammar's scan (with the weight), each timed alone, against
+decode + encode of the same checkpoint.
 
 **Round trip.** ``encode(decode(bytes))`` of a 10,000-trial checkpoint with 5
 float stats per trial against ``pickle.dumps(pickle.loads(...))`` of the same
@@ -101,8 +110,14 @@ def _trial(idx: int, stats: bytes | None = None) -> bytes:
     return _ld(1, body)
 
 
+def _sealed(body: bytes) -> bytes:
+    from dsxir.optimizer_session import grammar
+
+    return grammar.seal(body)
+
+
 def _checkpoint(trial_log: bytes, trials: int, sampler_blob: bytes = b"") -> bytes:
-    """Canonical checkpoint bytes holding ``trial_log`` (Progress field 1 entries), all ok."""
+    """Sealed checkpoint bytes holding ``trial_log`` (Progress field 1 entries), all ok."""
     from dsxir.optimizer_session import checkpoint as ck
     from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 
@@ -122,7 +137,7 @@ def _checkpoint(trial_log: bytes, trials: int, sampler_blob: bytes = b"") -> byt
         part.ClearField(field.name)
     tail.ClearField("progress")
     progress = trial_log + cp.progress.SerializeToString(deterministic=True)
-    return (
+    return _sealed(
         head.SerializeToString(deterministic=True)
         + _ld(9, progress)
         + tail.SerializeToString(deterministic=True)
@@ -164,6 +179,17 @@ def _deep_lists(target: int, last_depth: int) -> bytes:
     return _checkpoint(_trial(0, stats), 1)
 
 
+def _empty_trials_bare(target: int) -> bytes:
+    """Trial entries with no field at all (2 bytes each): the heaviest bytes (§2.4)."""
+    entries = _repeat(target, lambda _: _ld(1, b""))
+    return _checkpoint(b"".join(entries), 0)
+
+
+def _empty_map_entries(target: int) -> bytes:
+    entries = _repeat(target, lambda _: _ld(1, b""))  # TermMap.entries {}: no key, no value
+    return _checkpoint(_trial(0, b"".join(entries)), 1)
+
+
 def _tiny_map(target: int, repeat_last: bool) -> bytes:
     entries = _repeat(target, lambda i: _stats_entry(_ld(7, i.to_bytes(3, "big")), NULL))
     if repeat_last:
@@ -182,17 +208,19 @@ def _realistic() -> bytes:
     return ck.encode(session(10_000))
 
 
-def _shapes(target: int) -> list[tuple[str, bool, Callable[[], bytes]]]:
-    """(label, accepted?, builder) of every input."""
+def _shapes(target: int) -> list[tuple[str, bool | None, Callable[[], bytes]]]:
+    """(label, accepted? (None: either, by the weight limit), builder) of every input."""
     return [
-        ("empty trial entries", True, lambda: _empty_trials(target, False)),
-        ("null Terms in a stats list", True, lambda: _term_list(target, NULL)),
-        (f"lists nested {DEPTH} deep, repeated", True, lambda: _deep_lists(target, DEPTH)),
-        ("tiny map entries", True, lambda: _tiny_map(target, False)),
+        ("empty trial entries", False, lambda: _empty_trials_bare(target)),
+        ("trial entries (index and status)", None, lambda: _empty_trials(target, False)),
+        ("null Terms in a stats list", None, lambda: _term_list(target, NULL)),
+        ("empty Terms (no kind) in a stats list", False, lambda: _term_list(target, NO_KIND)),
+        (f"lists nested {DEPTH} deep, repeated", None, lambda: _deep_lists(target, DEPTH)),
+        ("stats map of empty entries", False, lambda: _empty_map_entries(target)),
+        ("tiny map entries", None, lambda: _tiny_map(target, False)),
         ("sampler blob (baseline)", True, lambda: _sampler_blob(target)),
         ("10,000 realistic trials", True, _realistic),
         ("empty trial entries, last index wrong", False, lambda: _empty_trials(target, True)),
-        ("Terms with no kind in a stats list", False, lambda: _term_list(target, NO_KIND)),
         (
             f"lists {DEPTH} deep, the last {DEPTH + 1}",
             False,
@@ -200,6 +228,7 @@ def _shapes(target: int) -> list[tuple[str, bool, Callable[[], bytes]]]:
         ),
         ("tiny map entries, last key repeated", False, lambda: _tiny_map(target, True)),
         ("random bytes", False, lambda: random.Random(7).randbytes(target)),
+        ("random bytes, sealed", False, lambda: _sealed(random.Random(7).randbytes(target))),
     ]
 
 
@@ -236,7 +265,7 @@ def _child_peak(path: str) -> dict[str, Any]:
         ck.decode(raw)
         verdict = "accepted"
     except ResumeMismatch as exc:
-        verdict = f"refused at {exc.field}"
+        verdict = f"refused: {exc.rule} at {exc.field}"
     seconds = time.perf_counter() - start
     peak = _high_water() - baseline
     return {"size": len(raw), "peak": peak, "seconds": seconds, "verdict": verdict}
@@ -246,14 +275,30 @@ def _child_round_trip() -> dict[str, Any]:
     import pickle
 
     from bench import as_python, best_of, session
+    from dsxir.optimizer_session import accel, grammar
     from dsxir.optimizer_session import checkpoint as ck
 
     cp = session(10_000, stats_size=5)
     raw = ck.encode(cp)
+    body = raw[: -grammar.TRAILER_SIZE]
     pickled = pickle.dumps(as_python(cp), protocol=pickle.HIGHEST_PROTOCOL)
     ours = best_of(lambda: ck.encode(ck.decode(raw)))
     theirs = best_of(lambda: pickle.dumps(pickle.loads(pickled), protocol=pickle.HIGHEST_PROTOCOL))
-    return {"ours": ours, "pickle": theirs, "bytes": len(raw), "pickle_bytes": len(pickled)}
+    crc = accel.crc32c or grammar.crc32c
+    scan = accel.grammar_scan
+    crc_time = best_of(lambda: crc(body))
+    if scan is not None:
+        scan_time = best_of(lambda: scan(body, len(raw)))
+    else:
+        scan_time = best_of(lambda: grammar._scan(body, len(raw)))
+    return {
+        "ours": ours,
+        "pickle": theirs,
+        "bytes": len(raw),
+        "pickle_bytes": len(pickled),
+        "crc": crc_time,
+        "scan": scan_time,
+    }
 
 
 def _run_child(pure: bool, *args: str) -> dict[str, Any]:
@@ -274,37 +319,41 @@ PATHS = (("accelerated", False), ("pure", True))
 
 
 def _peak_table(folder: str, target: int) -> None:
+    """One line per shape; the last line is the worst peak / goal over every shape."""
     print(
         f"decode peak memory, fresh process per input (input read included); "
         f"goal peak <= {GOAL_FACTOR}x input + {GOAL_FIXED_MIB} MiB"
     )
-    head = f"{'input':<40}{'MiB':>7}"
+    head = f"{'input':<42}{'MiB':>7}"
     for name, _ in PATHS:
-        head += f" | {name + ' peak MiB':>21}{'ratio':>7}{'ms':>7}"
-    print(head + " | goal")
-    refused_header = False
+        head += f" | {name + ' peak MiB':>21}{'x in':>6}{'of goal':>8}{'ms':>7}"
+    print(head + " | goal; verdict")
+    worst, worst_label = 0.0, ""
     for label, accepted, build in _shapes(target):
-        if not accepted and not refused_header:
-            print("refused inputs (same goal):")
-            refused_header = True
         path = os.path.join(folder, "input.bin")
         with open(path, "wb") as handle:
             handle.write(build())
         line, met, notes = "", True, set()
         size = 0
-        for _, pure in PATHS:
+        for name, pure in PATHS:
             result = _run_child(pure, "peak", path)
             size, peak = result["size"], result["peak"]
             goal = GOAL_FACTOR * size + GOAL_FIXED_MIB * MIB
             met = met and peak <= goal
-            line += f" | {peak / MIB:>21.1f}{peak / size:>6.1f}x{result['seconds'] * 1e3:>7.0f}"
-            if result["verdict"].startswith("accepted") != accepted:
+            if peak / goal > worst:
+                worst, worst_label = peak / goal, f"{label}, {name}"
+            line += (
+                f" | {peak / MIB:>21.1f}{peak / size:>5.1f}x{peak / goal:>8.2f}"
+                f"{result['seconds'] * 1e3:>7.0f}"
+            )
+            if accepted is not None and result["verdict"].startswith("accepted") != accepted:
                 notes.add(f"UNEXPECTED {result['verdict']}")
-            elif not accepted:
+            else:
                 notes.add(_short(result["verdict"]))
         os.unlink(path)
-        tail = " | " + ("met" if met else "missed") + "".join(f"; {note}" for note in notes)
-        print(f"{label:<40}{size / MIB:>7.2f}{line}{tail}", flush=True)
+        tail = " | " + ("met" if met else "missed") + "".join(f"; {note}" for note in sorted(notes))
+        print(f"{label:<42}{size / MIB:>7.2f}{line}{tail}", flush=True)
+    print(f"worst peak / goal over every shape: {worst:.2f} ({worst_label}); goal <= 1.00")
 
 
 def _short(text: str, width: int = 72) -> str:
@@ -320,6 +369,13 @@ def _round_trip_table() -> None:
             f"  {name:<12} dsxir {result['ours'] * 1e3:7.1f} ms | pickle "
             f"{result['pickle'] * 1e3:7.1f} ms | ratio {ratio:.2f}x (goal <= 1.0x) | "
             f"{result['bytes']:,} B protobuf, {result['pickle_bytes']:,} B pickle",
+            flush=True,
+        )
+        print(
+            f"  {'':<12} trailer: CRC-32C {result['crc'] * 1e3:.3f} ms "
+            f"({result['crc'] / result['ours']:.1%} of decode+encode), grammar scan "
+            f"{result['scan'] * 1e3:.2f} ms ({result['scan'] / result['ours']:.1%}; "
+            f"run once by decode, once by encode)",
             flush=True,
         )
 

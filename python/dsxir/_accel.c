@@ -1,7 +1,7 @@
 /*
  * dsxir._accel: optional compiled fast paths of dsxir.optimizer_session.
  *
- * Two jobs, each with a pure-Python twin that gives identical results and that
+ * Several jobs, each with a pure-Python twin that gives identical results and that
  * the package falls back to when this module is missing or disabled
  * (DSXIR_PURE_PYTHON=1):
  *
@@ -51,6 +51,17 @@
  *     bytes it does not read the way upb does (a field written twice, an
  *     unknown status, text that is not UTF-8, malformed bytes). Never
  *     crashes nor reads out of bounds.
+ *
+ * grammar_check(data) -> bytes | (rule, path, detail)
+ * grammar_scan(body, size) -> None | (rule, path, detail)
+ * crc32c(data) -> int
+ *     The byte grammar of FORMAT.md section 2 (grammar.py is the reference,
+ *     answer for answer: rule id, path and detail): the size limit, the
+ *     trailer and its CRC-32C (slice by 8, portable C), the strict scan in
+ *     byte order and the weight limit. The field table is not written here:
+ *     grammar.py builds it from the generated descriptors and hands it over
+ *     with set_grammar_table on import. check_canonical and check_screened
+ *     read bodies (the bytes before the trailer).
  *
  * set_atom_type(Atom) tells the encoder which class is the Atom of terms.py;
  * set_text_screen(has_secret) gives the screen its judge of texts.
@@ -2462,7 +2473,691 @@ accel_set_atom_type(PyObject *module, PyObject *type)
     Py_RETURN_NONE;
 }
 
+/* ======================================================================== */
+/* The byte grammar of FORMAT.md §2: CRC-32C, strict scan, weight           */
+/* ======================================================================== */
+
+/*
+ * grammar.py is the reference; this is the same reading, rule for rule, with
+ * the same paths and details. The field table is not written here: grammar.py
+ * builds it from the generated descriptors and hands it over once, on import,
+ * through set_grammar_table. The scan itself touches no Python object, so it
+ * runs without the GIL.
+ */
+
+static uint32_t crc_table[8][256];
+
+static void
+crc_init(void)
+{
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = n;
+        for (int k = 0; k < 8; k++) {
+            c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        }
+        crc_table[0][n] = c;
+    }
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = crc_table[0][n];
+        for (int t = 1; t < 8; t++) {
+            c = crc_table[0][c & 0xFF] ^ (c >> 8);
+            crc_table[t][n] = c;
+        }
+    }
+}
+
+/* CRC-32C (Castagnoli), slice by 8, in portable C. */
+static uint32_t
+crc32c_of(const uint8_t *p, size_t n)
+{
+    uint32_t crc = 0xFFFFFFFFu;
+    while (n >= 8) {
+        uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                             (uint32_t)p[3] << 24);
+        uint32_t hi =
+            (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        crc = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^
+              crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^
+              crc_table[3][hi & 0xFF] ^ crc_table[2][(hi >> 8) & 0xFF] ^
+              crc_table[1][(hi >> 16) & 0xFF] ^ crc_table[0][hi >> 24];
+        p += 8;
+        n -= 8;
+    }
+    while (n--) {
+        crc = crc_table[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    }
+    return crc ^ 0xFFFFFFFFu;
+}
+
+/* Well-formed UTF-8 (RFC 3629), as Python's strict decoder reads it. */
+static int
+utf8_valid(const uint8_t *s, const uint8_t *e)
+{
+    while (s < e) {
+        while (e - s >= 8) { /* ASCII, 8 bytes at a time */
+            uint64_t chunk;
+            memcpy(&chunk, s, 8);
+            if (chunk & 0x8080808080808080ull) {
+                break;
+            }
+            s += 8;
+        }
+        if (s >= e) {
+            break;
+        }
+        uint8_t c = *s;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        size_t need;
+        uint8_t lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+        }
+        else if (c == 0xE0) {
+            need = 2;
+            lo = 0xA0;
+        }
+        else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+            need = 2;
+        }
+        else if (c == 0xED) {
+            need = 2;
+            hi = 0x9F;
+        }
+        else if (c == 0xF0) {
+            need = 3;
+            lo = 0x90;
+        }
+        else if (c >= 0xF1 && c <= 0xF3) {
+            need = 3;
+        }
+        else if (c == 0xF4) {
+            need = 3;
+            hi = 0x8F;
+        }
+        else {
+            return 0;
+        }
+        if ((size_t)(e - s) <= need || s[1] < lo || s[1] > hi) {
+            return 0;
+        }
+        for (size_t k = 2; k <= need; k++) {
+            if (s[k] < 0x80 || s[k] > 0xBF) {
+                return 0;
+            }
+        }
+        s += need + 1;
+    }
+    return 1;
+}
+
+/* Value kinds of known fields: grammar.py's _K_* constants. */
+enum { GK_BOOL, GK_UINT32, GK_INT32, GK_INT64, GK_FIXED, GK_STRING, GK_BYTES, GK_MESSAGE };
+/* Message roles: grammar.py's _flat_table. */
+enum { ROLE_OTHER = 0, ROLE_TERM = 1, ROLE_CONTAINER = 2 };
+
+#define TRAILER_NUMBER 536870911u
+#define TRAILER_SIZE 9
+static const uint8_t TRAILER_TAG[5] = {0xFD, 0xFF, 0xFF, 0xFF, 0x0F};
+
+typedef struct {
+    uint32_t number;
+    int kind;
+    int wire_type;
+    int presence;
+    int repeated;
+    int child; /* index of the message type, or -1 */
+    char *name;
+} gfield;
+
+typedef struct {
+    int role;
+    uint64_t weight;
+    uint32_t max_number;
+    int *slot; /* field index by number, -1 when unknown; max_number + 1 long */
+    gfield *fields;
+    Py_ssize_t nfields;
+} gmessage;
+
+static gmessage *g_messages = NULL;
+static Py_ssize_t g_nmessages = 0;
+static int g_max_term_depth = MAX_TERM_DEPTH;
+static uint64_t g_max_bytes = 268435456u;
+static uint64_t g_weight_base = 67108864u;
+
+/* A path: the field that holds a message (NULL for the top level). */
+typedef struct gpath {
+    const struct gpath *parent;
+    const char *name;
+    int64_t index; /* -1: not a repeated field */
+} gpath;
+
+#define PATH_CAP 8192
+#define DETAIL_CAP (PATH_CAP + 160)
+
+typedef struct {
+    const uint8_t *base;
+    const char *rule;
+    char path[PATH_CAP];
+    char detail[DETAIL_CAP];
+} gctx;
+
+static size_t
+render_path(const gpath *node, char *out, size_t cap)
+{
+    if (node == NULL) {
+        return (size_t)snprintf(out, cap, "<input>");
+    }
+    size_t n = 0;
+    if (node->parent != NULL) {
+        n = render_path(node->parent, out, cap);
+        if (n + 1 < cap) {
+            out[n++] = '.';
+            out[n] = '\0';
+        }
+    }
+    if (n >= cap) {
+        return n;
+    }
+    int w = node->index < 0
+                ? snprintf(out + n, cap - n, "%s", node->name)
+                : snprintf(out + n, cap - n, "%s[%lld]", node->name, (long long)node->index);
+    return n + (w < 0 ? 0 : (size_t)w);
+}
+
+/* Record a refusal at `at`; the detail is `fmt` with `where`'s path first when given. */
+static int
+gfail(gctx *c, const char *rule, const gpath *at, const char *detail)
+{
+    c->rule = rule;
+    render_path(at, c->path, sizeof c->path);
+    snprintf(c->detail, sizeof c->detail, "%s", detail);
+    return -1;
+}
+
+static int
+gfail_where(gctx *c, const char *rule, const gpath *at, const gpath *where, const char *suffix)
+{
+    char where_text[PATH_CAP];
+    render_path(where, where_text, sizeof where_text);
+    c->rule = rule;
+    render_path(at, c->path, sizeof c->path);
+    snprintf(c->detail, sizeof c->detail, "%s%s", where_text, suffix);
+    return -1;
+}
+
+/* grammar.py's _Scanner.varint: truncation names `at`, other faults `where`. */
+static int gvarint_long(gctx *c, const uint8_t **pp, const uint8_t *end, const gpath *at,
+                        const gpath *where, uint64_t *out);
+
+static inline int
+gvarint(gctx *c, const uint8_t **pp, const uint8_t *end, const gpath *at, const gpath *where,
+        uint64_t *out)
+{
+    const uint8_t *p = *pp;
+    if (p < end && *p < 0x80) { /* one byte: always minimal */
+        *out = *p;
+        *pp = p + 1;
+        return 0;
+    }
+    return gvarint_long(c, pp, end, at, where, out);
+}
+
+static int
+gvarint_long(gctx *c, const uint8_t **pp, const uint8_t *end, const gpath *at,
+             const gpath *where, uint64_t *out)
+{
+    const uint8_t *p = *pp;
+    uint64_t value = 0;
+    for (int i = 0; i < 10; i++) {
+        if (p >= end) {
+            return gfail_where(c, "wire.truncated", at, where, " cut short");
+        }
+        uint8_t b = *p++;
+        if (i == 9 && b > 1) {
+            return gfail(c, "wire.varint", where, "varint longer than 64 bits");
+        }
+        value |= (uint64_t)(b & 0x7F) << (7 * i);
+        if (b < 0x80) {
+            if (i > 0 && b == 0) {
+                return gfail(c, "wire.varint", where, "varint not minimal");
+            }
+            *pp = p;
+            *out = value;
+            return 0;
+        }
+    }
+    return -1; /* unreachable */
+}
+
+static int
+gcheck_scalar(gctx *c, const gfield *field, uint64_t value, const gpath *fpath)
+{
+    char text[64];
+    if (field->kind == GK_BOOL && value > 1) {
+        snprintf(text, sizeof text, "bool %llu", (unsigned long long)value);
+        return gfail(c, "wire.range", fpath, text);
+    }
+    if (field->kind == GK_UINT32 && value >= ((uint64_t)1 << 32)) {
+        snprintf(text, sizeof text, "%llu over uint32", (unsigned long long)value);
+        return gfail(c, "wire.range", fpath, text);
+    }
+    if (field->kind == GK_INT32 && value >= ((uint64_t)1 << 31) &&
+        value < (uint64_t)0 - ((uint64_t)1 << 31)) {
+        snprintf(text, sizeof text, "%llu outside int32", (unsigned long long)value);
+        return gfail(c, "wire.range", fpath, text);
+    }
+    if (value == 0 && !field->presence) {
+        return gfail(c, "wire.default", fpath, "default value written");
+    }
+    return 0;
+}
+
+static int
+child_depth(int parent_role, int depth, int child_role)
+{
+    if (parent_role == ROLE_TERM) {
+        return depth + 1;
+    }
+    if (parent_role == ROLE_CONTAINER) {
+        return depth;
+    }
+    if (child_role == ROLE_TERM) {
+        return 1;
+    }
+    return child_role == ROLE_CONTAINER ? 2 : 0;
+}
+
+/* grammar.py's _Scanner.message: 0 with *weight added to, or -1 with c filled. */
+static int
+gscan(gctx *c, const gmessage *schema, const uint8_t *p, const uint8_t *end, const gpath *path,
+      int depth, uint64_t *weight)
+{
+    uint32_t previous = 0;
+    int previous_wire = -1;
+    int64_t run = 0; /* elements of `previous` so far */
+    int kinds = 0;
+    char text[96];
+    while (p < end) {
+        uint64_t tag;
+        if (gvarint(c, &p, end, path, path, &tag) < 0) {
+            return -1;
+        }
+        if (tag >= ((uint64_t)1 << 32)) {
+            return gfail(c, "wire.varint", path, "tag of 2^32 or more");
+        }
+        uint32_t number = (uint32_t)(tag >> 3);
+        int wire_type = (int)(tag & 7);
+        if (number == 0 || number == TRAILER_NUMBER) {
+            snprintf(text, sizeof text, "field number %u", number);
+            return gfail(c, "wire.tag", path, text);
+        }
+        if (wire_type != WT_VARINT && wire_type != WT_I64 && wire_type != WT_LEN &&
+            wire_type != WT_I32) {
+            snprintf(text, sizeof text, "wire type %d of field %u", wire_type, number);
+            return gfail(c, "wire.tag", path, text);
+        }
+        const gfield *field = NULL;
+        if (number <= schema->max_number && schema->slot[number] >= 0) {
+            field = &schema->fields[schema->slot[number]];
+        }
+        if (number < previous ||
+            (number == previous &&
+             !(field != NULL ? field->repeated : wire_type == previous_wire))) {
+            snprintf(text, sizeof text, "field %u after field %u", number, previous);
+            return gfail(c, "wire.order", path, text);
+        }
+        run = number == previous ? run + 1 : 0;
+        previous = number;
+        previous_wire = wire_type;
+        if (field == NULL) {
+            uint64_t length;
+            if (wire_type == WT_VARINT) {
+                if (gvarint(c, &p, end, path, path, &length) < 0) {
+                    return -1;
+                }
+                continue;
+            }
+            if (wire_type == WT_LEN) {
+                if (gvarint(c, &p, end, path, path, &length) < 0) {
+                    return -1;
+                }
+            }
+            else {
+                length = wire_type == WT_I64 ? 8 : 4;
+            }
+            if (length > (uint64_t)(end - p)) {
+                return gfail(c, "wire.truncated", path, "an unknown field cut short");
+            }
+            p += length;
+            continue;
+        }
+        if (wire_type != field->wire_type) {
+            snprintf(text, sizeof text, "field %u with wire type %d", number, wire_type);
+            return gfail(c, "wire.tag", path, text);
+        }
+        if (schema->role == ROLE_TERM && ++kinds > 1) {
+            return gfail(c, "wire.oneof", path, "a Term with more than one kind");
+        }
+        gpath fpath = {path, field->name, field->repeated ? run : -1};
+        if (wire_type == WT_VARINT) {
+            uint64_t value;
+            if (gvarint(c, &p, end, path, &fpath, &value) < 0 ||
+                gcheck_scalar(c, field, value, &fpath) < 0) {
+                return -1;
+            }
+            continue;
+        }
+        if (wire_type != WT_LEN) {
+            size_t size = wire_type == WT_I64 ? 8 : 4;
+            if ((size_t)(end - p) < size) {
+                return gfail_where(c, "wire.truncated", path, &fpath, " cut short");
+            }
+            p += size;
+            continue;
+        }
+        uint64_t length;
+        if (gvarint(c, &p, end, path, &fpath, &length) < 0) {
+            return -1;
+        }
+        if (length > (uint64_t)(end - p)) {
+            return gfail_where(c, "wire.truncated", path, &fpath, " longer than its message");
+        }
+        const uint8_t *stop = p + length;
+        if (field->child < 0) {
+            if (field->kind == GK_STRING && !utf8_valid(p, stop)) {
+                return gfail(c, "wire.utf8", &fpath, "not UTF-8");
+            }
+            if (length == 0 && !field->presence) {
+                return gfail(c, "wire.default", &fpath, "default value written");
+            }
+        }
+        else {
+            const gmessage *child = &g_messages[field->child];
+            int inner = child_depth(schema->role, depth, child->role);
+            if (child->role == ROLE_TERM && inner > g_max_term_depth) {
+                snprintf(text, sizeof text, "Term nested deeper than %d", g_max_term_depth);
+                return gfail(c, "term.depth", &fpath, text);
+            }
+            *weight += child->weight;
+            if (gscan(c, child, p, stop, &fpath, inner, weight) < 0) {
+                return -1;
+            }
+        }
+        p = stop;
+    }
+    return 0;
+}
+
+/* §2.2 over body, then the weight limit for `size` input bytes: 0 or -1. */
+static int
+gscan_body(gctx *c, const uint8_t *body, size_t length, uint64_t size)
+{
+    uint64_t weight = 0;
+    if (gscan(c, &g_messages[0], body, body + length, NULL, 1, &weight) < 0) {
+        return -1;
+    }
+    uint64_t limit = 8 * size + g_weight_base;
+    if (weight > limit) {
+        char text[160];
+        snprintf(text, sizeof text, "weight %llu over the limit of %llu for %llu bytes",
+                 (unsigned long long)weight, (unsigned long long)limit,
+                 (unsigned long long)size);
+        return gfail(c, "input.weight", NULL, text);
+    }
+    return 0;
+}
+
+/* The whole of grammar.check: 0 (the body is data[:len - 9]) or -1. */
+static int
+gcheck_input(gctx *c, const uint8_t *data, size_t size)
+{
+    char text[128];
+    if ((uint64_t)size > g_max_bytes) {
+        snprintf(text, sizeof text, "%llu bytes, over the limit of %llu",
+                 (unsigned long long)size, (unsigned long long)g_max_bytes);
+        return gfail(c, "input.too_large", NULL, text);
+    }
+    if (size < TRAILER_SIZE || memcmp(data + size - 9, TRAILER_TAG, 5) != 0) {
+        return gfail(c, "input.trailer", NULL,
+                     "no checksum trailer at the end (cut or not a checkpoint)");
+    }
+    const uint8_t *t = data + size - 4;
+    uint32_t expected =
+        (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+    if (crc32c_of(data, size - 9) != expected) {
+        return gfail(c, "input.checksum", NULL, "the checksum does not match the bytes");
+    }
+    return gscan_body(c, data, size - 9, (uint64_t)size);
+}
+
+static PyObject *
+grammar_refusal(const gctx *c)
+{
+    return Py_BuildValue("(sss)", c->rule, c->path, c->detail);
+}
+
+static int
+grammar_ready(void)
+{
+    if (g_messages == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the grammar table is not set (import dsxir.optimizer_session.grammar)");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *
+accel_grammar_check(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    if (!grammar_ready()) {
+        return NULL;
+    }
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "grammar_check takes bytes");
+        return NULL;
+    }
+    const uint8_t *data = (const uint8_t *)PyBytes_AS_STRING(arg);
+    size_t size = (size_t)PyBytes_GET_SIZE(arg);
+    gctx *c = PyMem_RawMalloc(sizeof *c);
+    if (c == NULL) {
+        return PyErr_NoMemory();
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS;
+    rc = gcheck_input(c, data, size);
+    Py_END_ALLOW_THREADS;
+    PyObject *result = rc == 0 ? PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)size - 9)
+                               : grammar_refusal(c);
+    PyMem_RawFree(c);
+    return result;
+}
+
+static PyObject *
+accel_grammar_scan(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *body;
+    unsigned long long size;
+    if (!grammar_ready() || !PyArg_ParseTuple(args, "OK:grammar_scan", &body, &size)) {
+        return NULL;
+    }
+    if (!PyBytes_Check(body)) {
+        PyErr_SetString(PyExc_TypeError, "grammar_scan takes bytes");
+        return NULL;
+    }
+    const uint8_t *data = (const uint8_t *)PyBytes_AS_STRING(body);
+    size_t length = (size_t)PyBytes_GET_SIZE(body);
+    gctx *c = PyMem_RawMalloc(sizeof *c);
+    if (c == NULL) {
+        return PyErr_NoMemory();
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS;
+    rc = gscan_body(c, data, length, (uint64_t)size);
+    Py_END_ALLOW_THREADS;
+    PyObject *result = rc == 0 ? Py_NewRef(Py_None) : grammar_refusal(c);
+    PyMem_RawFree(c);
+    return result;
+}
+
+static PyObject *
+accel_crc32c(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    uint32_t crc;
+    Py_BEGIN_ALLOW_THREADS;
+    crc = crc32c_of((const uint8_t *)view.buf, (size_t)view.len);
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(crc);
+}
+
+static void
+free_table(gmessage *messages, Py_ssize_t n)
+{
+    if (messages == NULL) {
+        return;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        for (Py_ssize_t k = 0; k < messages[i].nfields; k++) {
+            PyMem_RawFree(messages[i].fields[k].name);
+        }
+        PyMem_RawFree(messages[i].fields);
+        PyMem_RawFree(messages[i].slot);
+    }
+    PyMem_RawFree(messages);
+}
+
+static int
+read_field(PyObject *item, Py_ssize_t nmessages, gfield *out)
+{
+    unsigned long number;
+    const char *name;
+    int kind, wire_type, presence, repeated, child;
+    if (!PyArg_ParseTuple(item, "ksiippi", &number, &name, &kind, &wire_type, &presence,
+                          &repeated, &child)) {
+        return 0;
+    }
+    if (number == 0 || number >= TRAILER_NUMBER || kind < GK_BOOL || kind > GK_MESSAGE ||
+        child < -1 || child >= nmessages || (kind == GK_MESSAGE) != (child >= 0) ||
+        (wire_type != WT_VARINT && wire_type != WT_I64 && wire_type != WT_LEN)) {
+        PyErr_SetString(PyExc_ValueError, "set_grammar_table: a field out of range");
+        return 0;
+    }
+    size_t len = strlen(name);
+    out->name = PyMem_RawMalloc(len + 1);
+    if (out->name == NULL) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    memcpy(out->name, name, len + 1);
+    out->number = (uint32_t)number;
+    out->kind = kind;
+    out->wire_type = wire_type;
+    out->presence = presence;
+    out->repeated = repeated;
+    out->child = child;
+    return 1;
+}
+
+static PyObject *
+accel_set_grammar_table(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *table;
+    int max_depth;
+    unsigned long long max_bytes, weight_base;
+    if (!PyArg_ParseTuple(args, "O!iKK:set_grammar_table", &PyList_Type, &table, &max_depth,
+                          &max_bytes, &weight_base)) {
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(table);
+    if (n < 1) {
+        PyErr_SetString(PyExc_ValueError, "set_grammar_table: no messages");
+        return NULL;
+    }
+    gmessage *messages = PyMem_RawCalloc((size_t)n, sizeof *messages);
+    if (messages == NULL) {
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *fields;
+        int role;
+        unsigned long long weight;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(table, i), "iKO!", &role, &weight, &PyTuple_Type,
+                              &fields)) {
+            goto fail;
+        }
+        gmessage *m = &messages[i];
+        m->role = role;
+        m->weight = weight;
+        m->nfields = PyTuple_GET_SIZE(fields);
+        m->fields = PyMem_RawCalloc((size_t)m->nfields + 1, sizeof *m->fields);
+        if (m->fields == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        for (Py_ssize_t k = 0; k < m->nfields; k++) {
+            if (!read_field(PyTuple_GET_ITEM(fields, k), n, &m->fields[k])) {
+                m->nfields = k;
+                goto fail;
+            }
+            if (m->fields[k].number > m->max_number) {
+                m->max_number = m->fields[k].number;
+            }
+        }
+        if (m->max_number > 65535) {
+            PyErr_SetString(PyExc_ValueError, "set_grammar_table: field number over 65535");
+            goto fail;
+        }
+        m->slot = PyMem_RawMalloc(((size_t)m->max_number + 1) * sizeof *m->slot);
+        if (m->slot == NULL) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        for (uint32_t k = 0; k <= m->max_number; k++) {
+            m->slot[k] = -1;
+        }
+        for (Py_ssize_t k = 0; k < m->nfields; k++) {
+            m->slot[m->fields[k].number] = (int)k;
+        }
+    }
+    /* A table set before (a reload of grammar.py) is left allocated: a scan
+     * running without the GIL in another thread may still be reading it. */
+    g_messages = messages;
+    g_nmessages = n;
+    g_max_term_depth = max_depth;
+    g_max_bytes = max_bytes;
+    g_weight_base = weight_base;
+    Py_RETURN_NONE;
+fail:
+    free_table(messages, n);
+    return NULL;
+}
+
 static PyMethodDef accel_methods[] = {
+    {"grammar_check", accel_grammar_check, METH_O,
+     "grammar_check(data, /)\n--\n\n"
+     "grammar.check in C: the body of bytes that keep FORMAT.md section 2, or\n"
+     "the tuple (rule, path, detail) of the first broken rule."},
+    {"grammar_scan", accel_grammar_scan, METH_VARARGS,
+     "grammar_scan(body, size, /)\n--\n\n"
+     "None when a body keeps the grammar of section 2.2 and the weight limit\n"
+     "for an input of size bytes, else (rule, path, detail)."},
+    {"crc32c", accel_crc32c, METH_O,
+     "crc32c(data, /)\n--\n\nThe CRC-32C (Castagnoli) of bytes."},
+    {"set_grammar_table", accel_set_grammar_table, METH_VARARGS,
+     "set_grammar_table(table, max_term_depth, max_bytes, weight_base, /)\n--\n\n"
+     "The field table of grammar.py (_flat_table) and its limits; set on import."},
     {"check_canonical", accel_check_canonical, METH_O,
      "check_canonical(data, /)\n--\n\n"
      "True when the deterministic serialization `data` of a Checkpoint keeps\n"
@@ -2522,6 +3217,7 @@ static struct PyModuleDef accel_module = {
 PyMODINIT_FUNC
 PyInit__accel(void)
 {
+    crc_init();
     index_words(&SECRET_INDEX);
     index_words(&QUALIFIER_INDEX);
     index_words(&HEAD_INDEX);

@@ -35,6 +35,14 @@ def make_cp(
     return cp
 
 
+def sealed_message(cp: Checkpoint) -> Checkpoint:
+    """``cp`` as a generated stub sends it: its sealed bytes (FORMAT.md §2), the
+    trailer kept by the runtime as an unknown field and written back last."""
+    message = Checkpoint.FromString(checkpoint.encode(cp))
+    assert message.SerializeToString(deterministic=True) == checkpoint.encode(cp)
+    return message
+
+
 def generation_blob(generation: int) -> bytes:
     """A sampler blob that names its generation, of a size that varies with it (8 B - 32 KiB)."""
     return generation.to_bytes(8, "big") * ((generation * 7919) % 4096 + 1)

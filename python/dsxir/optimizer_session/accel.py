@@ -5,7 +5,9 @@ values of the exact built-in types with :data:`term_bytes`, :data:`map_body`
 and :data:`frame_terms`, and :mod:`~dsxir.optimizer_session.validate` checks
 canonical bytes with :data:`check_canonical`, and
 :mod:`~dsxir.optimizer_session.columns` reads the trial log as columns with
-:data:`trial_columns`. Each gives the same bytes and
+:data:`trial_columns`, and :mod:`~dsxir.optimizer_session.grammar` checks and
+seals checkpoint bytes (FORMAT.md §2) with :data:`grammar_check`,
+:data:`grammar_scan` and :data:`crc32c`. Each gives the same bytes and
 verdicts as the pure-Python code, which stays the reference: it handles
 whatever C declines (the function returns ``None``) and reports every
 refusal with its path. Each name is ``None`` when the extension is not in
@@ -26,8 +28,12 @@ from dsxir.optimizer_session.atom import Atom
 __all__ = [
     "ACCELERATED",
     "check_canonical",
+    "crc32c",
     "frame_terms",
+    "grammar_check",
+    "grammar_scan",
     "map_body",
+    "set_grammar_table",
     "term_bytes",
     "trial_columns",
 ]
@@ -42,6 +48,16 @@ frame_terms: _Encoder | None = None
 """The FORMAT.md §6 framing of a sequence of values, or ``None`` when C declines it."""
 check_canonical: Callable[[bytes], bool] | None = None
 """Whether bytes are a canonical checkpoint that keeps every rule of FORMAT.md."""
+_Refusal = tuple[str, str, str]
+grammar_check: Callable[[bytes], bytes | _Refusal] | None = None
+"""The body of checkpoint bytes that pass FORMAT.md §2, else ``(rule, path, detail)``."""
+grammar_scan: Callable[[bytes, int], _Refusal | None] | None = None
+"""``None`` when a body passes §2.2 and the weight limit for the given input size,
+else ``(rule, path, detail)``."""
+crc32c: Callable[[bytes], int] | None = None
+"""The CRC-32C of bytes (FORMAT.md §2.1)."""
+set_grammar_table: Callable[..., None] | None = None
+"""Hands C the field table built from the descriptors (``grammar._flat_table``)."""
 trial_columns: Callable[[bytes, int, Callable[[bytes, int, str], Any]], Any] | None = None
 """The trial log of Progress bytes as columns (a tuple), ``False`` over the
 cell limit, or ``None`` when C declines the bytes (see ``dsxir/_accel.c``)."""
@@ -50,6 +66,7 @@ cell limit, or ``None`` when C declines the bytes (see ``dsxir/_accel.c``)."""
 def _load() -> bool:
     """Bind the compiled functions unless disabled or not built; True when bound."""
     global term_bytes, map_body, frame_terms, check_canonical, trial_columns
+    global grammar_check, grammar_scan, crc32c, set_grammar_table
     if os.environ.get("DSXIR_PURE_PYTHON", "") not in ("", "0"):
         return False
     try:
@@ -62,6 +79,10 @@ def _load() -> bool:
     frame_terms = cast(_Encoder, module.frame_terms)
     check_canonical = cast(Callable[[bytes], bool], module.check_canonical)
     trial_columns = module.trial_columns
+    grammar_check = module.grammar_check
+    grammar_scan = module.grammar_scan
+    crc32c = module.crc32c
+    set_grammar_table = module.set_grammar_table
     return True
 
 

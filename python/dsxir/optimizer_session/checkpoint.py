@@ -36,7 +36,7 @@ from dsxir.errors import (
     InvalidTransition,
     ResumeMismatch,
 )
-from dsxir.optimizer_session import rules
+from dsxir.optimizer_session import grammar, rules
 from dsxir.optimizer_session.atom import Atom
 from dsxir.optimizer_session.credentials import (
     screen_option,
@@ -68,7 +68,8 @@ from dsxir.optimizer_session.validate import (
     MAX_CHECKPOINT_BYTES,
     check,
     check_parsed,
-    written_bytes,
+    seal_body,
+    sealed_bytes,
 )
 
 __all__ = [
@@ -247,20 +248,18 @@ def _require(condition: bool, message: str, value: object) -> None:
 
 
 def encode(cp: Checkpoint, *, redact_secrets: bool = False) -> bytes:
-    """The canonical bytes of ``cp`` (FORMAT.md §2).
+    """The canonical bytes of ``cp`` (FORMAT.md §2): its body, then the CRC-32C trailer.
 
-    Refuses (``InvalidCheckpoint`` naming the field) a checkpoint that
-    :func:`decode` would refuse, so no invalid bytes are ever written; that
-    includes bytes over the size limit (``<input>``), so no store ever
-    acknowledges a checkpoint it could not read back. Refuses as well a
-    checkpoint holding a credential (FORMAT.md §10), however it was built;
-    with ``redact_secrets`` the bytes written have ``[redacted]`` in place of
-    each one, and ``cp`` itself is left as it is.
+    Refuses (``InvalidCheckpoint`` naming the field and the rule) a
+    checkpoint that :func:`decode` would refuse, so no invalid bytes are ever
+    written; that includes bytes over the size limit (``input.too_large``,
+    the trailer counted) or the weight limit (``input.weight``), both at
+    ``<input>``, so no store ever acknowledges a checkpoint it could not read
+    back. Refuses as well a checkpoint holding a credential (FORMAT.md §10),
+    however it was built; with ``redact_secrets`` the bytes written have
+    ``[redacted]`` in place of each one, and ``cp`` itself is left as it is.
     """
-    data = written_bytes(cp, redact=redact_secrets)
-    if len(data) > MAX_CHECKPOINT_BYTES:
-        raise InvalidCheckpoint("<input>", _too_long(len(data)), rules.INPUT_TOO_LARGE)
-    return data
+    return sealed_bytes(cp, redact=redact_secrets)
 
 
 def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
@@ -268,39 +267,80 @@ def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
 
     Returns a checkpoint that keeps every rule of FORMAT.md, or raises
     ``ResumeMismatch(reason="checkpoint_shape")`` whose ``field`` names the
-    offending field (``<input>`` for input over the size limit or not
-    protobuf at all) and whose ``rule`` is the id of the broken rule
-    (``input.too_large``, ``input.malformed``, … FORMAT.md §7.1). Unknown
-    fields of a newer minor version are kept and written back by :func:`encode`.
+    offending field or message (``<input>`` for the size, the trailer, the
+    checksum and the weight) and whose ``rule`` is the id of the broken rule
+    (``input.too_large``, ``input.checksum``, ``wire.order``, … FORMAT.md
+    §7.1). Only the canonical bytes of §2 are accepted: bytes in another
+    protobuf encoding go through :func:`canonicalize` first. Unknown fields
+    of a newer minor version are kept and written back by :func:`encode`.
+    The size limit counts the real length in bytes of any buffer given.
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"decode takes bytes, not {type(data).__name__}")
-    size = data.nbytes if isinstance(data, memoryview) else len(data)
-    if size > MAX_CHECKPOINT_BYTES:
-        raise _shape(None, "<input>", _too_long(size), rules.INPUT_TOO_LARGE)
-    cp = Checkpoint()
-    raw = bytes(data)
+    raw = _input_bytes(data, "decode")
     try:
-        cp.ParseFromString(raw)
-    except Exception as exc:  # any parse failure of untrusted bytes is a refusal
-        raise _shape(
-            None, "<input>", f"not a protobuf checkpoint ({exc})", rules.INPUT_MALFORMED
-        ) from None
-    return _validated(cp, raw)
+        body = grammar.read(raw)
+    except grammar.GrammarError as exc:
+        raise _shape(None, exc.path, exc.detail, exc.rule) from None
+    return _validated(_parsed(body), body)
 
 
 def canonicalize(data: bytes | bytearray | memoryview, *, redact_secrets: bool = False) -> bytes:
-    """The canonical bytes (FORMAT.md §2) of a checkpoint received in any protobuf encoding.
+    """Rewrite a checkpoint received in another protobuf encoding as canonical bytes (§2.6).
 
-    For bytes another writer produced (fields out of order, defaults
-    written, padded varints): they are read with the protobuf runtime,
-    checked like :func:`decode` checks (the same ``ResumeMismatch`` naming
-    the field and rule), and written as :func:`encode` writes (refusing a
-    credential with ``InvalidCheckpoint`` unless ``redact_secrets``). Unknown
-    fields are kept. The result equals ``data`` exactly when ``data`` was
-    canonical; the rewrite is explicit here, never a side effect elsewhere.
+    A rewrite, never done by :func:`decode`: ``data`` is parsed by the
+    protobuf runtime, which accepts any encoding of a Checkpoint (fields out
+    of order, defaults written, padded varints), with or without the
+    trailer of FORMAT.md §2.1: when the last 9 bytes start with the trailer
+    tag they are the trailer, and its CRC-32C must match the bytes before it
+    (else ``input.checksum``). The message is then checked like
+    :func:`decode` checks (the same ``ResumeMismatch`` naming the field and
+    rule; bytes the runtime cannot parse are refused at ``<input>`` with no
+    rule id, FORMAT.md §7.1 having none for them) and written as
+    :func:`encode` writes (refusing a credential with ``InvalidCheckpoint``
+    unless ``redact_secrets``). Unknown fields are kept where the runtime
+    keeps them, after the known fields. The result equals ``data`` exactly
+    when ``data`` was canonical.
     """
-    return encode(decode(data), redact_secrets=redact_secrets)
+    raw = _input_bytes(data, "canonicalize")
+    size = len(raw)
+    body = raw
+    if size >= grammar.TRAILER_SIZE and raw[size - 9 : size - 4] == grammar.TRAILER_TAG:
+        body = raw[: size - 9]
+        if grammar.seal(body) != raw:
+            raise _shape(
+                None, "<input>", "the checksum does not match the bytes", rules.INPUT_CHECKSUM
+            )
+    cp = Checkpoint()
+    try:
+        cp.ParseFromString(body)
+    except Exception as exc:  # any parse failure of untrusted bytes is a refusal
+        raise _shape(None, "<input>", f"not a protobuf checkpoint ({exc})", None) from None
+    _validated(cp)
+    return encode(cp, redact_secrets=redact_secrets)
+
+
+def _input_bytes(data: bytes | bytearray | memoryview, name: str) -> bytes:
+    """``data`` as bytes, refused over the size limit by its real length in bytes."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{name} takes bytes, not {type(data).__name__}")
+    size = data.nbytes if isinstance(data, memoryview) else len(data)
+    if size > MAX_CHECKPOINT_BYTES:
+        raise _shape(None, "<input>", _too_long(size), rules.INPUT_TOO_LARGE)
+    raw = data if type(data) is bytes else bytes(data)
+    if len(raw) != size:  # pragma: no cover - a buffer whose bytes differ from its nbytes
+        raise TypeError(f"{name} takes a contiguous buffer")
+    return raw
+
+
+def _parsed(body: bytes) -> Checkpoint:
+    """The message of a body the grammar accepted; the runtime cannot refuse it."""
+    cp = Checkpoint()
+    try:
+        cp.ParseFromString(body)
+    except Exception as exc:  # pragma: no cover - the grammar admits only what upb parses
+        raise _shape(
+            None, "<input>", f"the protobuf runtime refused bytes the grammar accepts ({exc})", None
+        ) from None
+    return cp
 
 
 def _validated(cp: Checkpoint, raw: bytes | None = None) -> Checkpoint:
@@ -320,7 +360,12 @@ def _shape(session_id: str | None, field: str, detail: str, rule: str | None) ->
 
 
 def to_json(cp: Checkpoint, *, indent: int | None = 2) -> str:
-    """The proto3 JSON form of a valid checkpoint (for people and tools, not hashing)."""
+    """The proto3 JSON form of a valid checkpoint (for people and tools, not hashing).
+
+    Refuses (``InvalidCheckpoint``) what :func:`encode` would refuse, but
+    for the credential screen.
+    """
+    seal_body(cp.SerializeToString(deterministic=True))
     check(cp)
     return json_format.MessageToJson(cp, indent=indent)
 
@@ -338,11 +383,9 @@ def from_json(text: str | bytes, *, redact_secrets: bool = False) -> Checkpoint:
     try:
         json_format.Parse(text, cp)
     except Exception as exc:  # any parse failure of untrusted text is a refusal
-        raise _shape(
-            None, "<input>", f"not a JSON checkpoint ({exc})", rules.INPUT_MALFORMED
-        ) from None
+        raise _shape(None, "<input>", f"not a JSON checkpoint ({exc})", None) from None
     _validated(cp)
-    written_bytes(cp, redact=redact_secrets, in_place=True)
+    sealed_bytes(cp, redact=redact_secrets, in_place=True)
     return cp
 
 

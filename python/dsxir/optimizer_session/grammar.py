@@ -8,15 +8,24 @@ protobuf runtime then parses without surprise. :func:`seal` appends the
 trailer to a body. The field table comes from the generated descriptors, so a
 field added to the schema is scanned without an edit here; the weights and the
 Term depth are the only hand-written constants.
+
+The library reads and writes through :func:`read` (a reader's §7 step 1) and
+:func:`sealed` (a writer's §2.5 check and trailer). When the compiled
+accelerator is in use (:mod:`~dsxir.optimizer_session.accel`) they run the
+same scan and CRC-32C in C, from the same field table (handed to C on
+import), with the same rule ids, paths and details; :func:`check` stays the
+plain-Python reference (tests/python/format/test_grammar.py holds the two to
+identical answers).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from dsxir.optimizer_session import rules
+from dsxir.optimizer_session import accel, rules
 from dsxir.optimizer_session.term_rules import MAX_TERM_DEPTH
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 
@@ -27,7 +36,10 @@ __all__ = [
     "GrammarError",
     "check",
     "crc32c",
+    "read",
     "seal",
+    "sealed",
+    "trusted_body",
     "weight_limit",
 ]
 
@@ -148,8 +160,15 @@ def crc32c(data: bytes | memoryview) -> int:
 
 
 def seal(body: bytes) -> bytes:
-    """``body`` followed by its trailer: the bytes of a checkpoint (§2.1)."""
-    return body + TRAILER_TAG + crc32c(body).to_bytes(4, "little")
+    """``body`` followed by its trailer: the bytes of a checkpoint (§2.1); no check."""
+    fast = accel.crc32c
+    crc = crc32c(body) if fast is None else fast(body)
+    return body + TRAILER_TAG + crc.to_bytes(4, "little")
+
+
+def trusted_body(data: bytes) -> bytes:
+    """The body of checkpoint bytes this process wrote or already checked (no check)."""
+    return data[: len(data) - TRAILER_SIZE]
 
 
 def weight_limit(size: int) -> int:
@@ -181,6 +200,12 @@ def check(data: bytes) -> bytes:
     expected = int.from_bytes(data[size - 4 :], "little")
     if crc32c(body) != expected:
         raise GrammarError(rules.INPUT_CHECKSUM, "<input>", "the checksum does not match the bytes")
+    _scan(body, size)
+    return body
+
+
+def _scan(body: bytes, size: int) -> None:
+    """The grammar of §2.2 over ``body``, then the weight limit for ``size`` input bytes."""
     weight = _Scanner(body).message(_ROOT, 0, len(body), "", 1)
     if weight > weight_limit(size):
         raise GrammarError(
@@ -188,7 +213,41 @@ def check(data: bytes) -> bytes:
             "<input>",
             f"weight {weight} over the limit of {weight_limit(size)} for {size} bytes",
         )
-    return body
+
+
+def read(data: bytes) -> bytes:
+    """:func:`check` ``data``, in C when the accelerator is in use; return the body."""
+    fast = accel.grammar_check
+    if fast is None:
+        return check(data)
+    result = fast(data)
+    if isinstance(result, bytes):
+        return result
+    raise GrammarError(*result)
+
+
+def sealed(body: bytes) -> bytes:
+    """The checkpoint bytes of a serialized ``body``: checked as a reader checks, then sealed.
+
+    Refuses (:class:`GrammarError`) what :func:`check` would refuse in the
+    sealed bytes: ``input.too_large`` (the trailer counted), a ``wire.*``
+    rule or ``term.depth``, ``input.weight`` (§2.5).
+    """
+    size = len(body) + TRAILER_SIZE
+    if size > MAX_CHECKPOINT_BYTES:
+        raise GrammarError(
+            rules.INPUT_TOO_LARGE,
+            "<input>",
+            f"{size} bytes, over the limit of {MAX_CHECKPOINT_BYTES}",
+        )
+    fast = accel.grammar_scan
+    if fast is None:
+        _scan(body, size)
+        return seal(body)
+    refusal = fast(body, size)
+    if refusal is not None:
+        raise GrammarError(*refusal)
+    return seal(body)
 
 
 def _join(path: str, name: str) -> str:
@@ -331,3 +390,53 @@ def _child_depth(parent: str, depth: int, child: str) -> int:
     if child == _TERM:
         return 1
     return 2 if child in _TERM_CONTAINERS else 0
+
+
+def _flat_table() -> list[tuple[int, int, tuple[tuple[int, str, int, int, bool, bool, int], ...]]]:
+    """The field table for C: one ``(role, weight, fields)`` per message, the root first.
+
+    ``role`` is 1 for a Term, 2 for a TermList, TermMap or TermMapEntry, 0
+    otherwise; a field is ``(number, name, kind, wire type, presence,
+    repeated, index of its message type or -1)``.
+    """
+    order: list[_Message] = []
+    index: dict[str, int] = {}
+
+    def visit(message: _Message) -> None:
+        if message.full_name in index:
+            return
+        index[message.full_name] = len(order)
+        order.append(message)
+        for field in message.fields.values():
+            if field.message is not None:
+                visit(field.message)
+
+    visit(_ROOT)
+    table = []
+    for message in order:
+        role = (
+            1 if message.full_name == _TERM else 2 if message.full_name in _TERM_CONTAINERS else 0
+        )
+        fields = tuple(
+            (
+                number,
+                field.name,
+                field.kind,
+                field.wire_type,
+                field.presence,
+                field.repeated,
+                -1 if field.message is None else index[field.message.full_name],
+            )
+            for number, field in sorted(message.fields.items())
+        )
+        table.append((role, message.weight, fields))
+    return table
+
+
+def give_table(set_table: Callable[..., None]) -> None:
+    """Hand the field table and the limits to the compiled module's ``set_grammar_table``."""
+    set_table(_flat_table(), MAX_TERM_DEPTH, MAX_CHECKPOINT_BYTES, _WEIGHT_BASE)
+
+
+if accel.set_grammar_table is not None:
+    give_table(accel.set_grammar_table)

@@ -11,7 +11,9 @@ serialized or the ones just parsed, and run :func:`check` only on a refusal,
 for the path and detail of the first failure. :func:`written_bytes` (used by
 every writer: ``encode``, and so every store) adds the credential screen of
 FORMAT.md §10 (:mod:`~dsxir.optimizer_session.credentials`), in the same C
-pass when it can; readers never screen.
+pass when it can; readers never screen. :func:`sealed_bytes` is what every
+writer writes: those bytes checked by the grammar of FORMAT.md §2 (size and
+weight included) and sealed with the CRC-32C trailer.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from dsxir.errors import InvalidCheckpoint
-from dsxir.optimizer_session import accel, credentials, rules
+from dsxir.optimizer_session import accel, credentials, grammar, rules
 from dsxir.optimizer_session.term_rules import check_term, check_term_map
 from dsxir.optimizer_session.v1.checkpoint_pb2 import (
     DIRECTION_HIGHER,
@@ -43,6 +45,8 @@ __all__ = [
     "check",
     "check_parsed",
     "checked_bytes",
+    "seal_body",
+    "sealed_bytes",
     "written_bytes",
 ]
 
@@ -53,8 +57,8 @@ FORMAT_ID = "dsxir.optimizer_session.checkpoint/v1.1"
 Readers accept every minor of major 1; v1.1 added ``direction`` (field 15).
 """
 
-MAX_CHECKPOINT_BYTES = 256 * 1024 * 1024
-"""Readers refuse longer input before parsing it."""
+MAX_CHECKPOINT_BYTES = grammar.MAX_CHECKPOINT_BYTES
+"""Readers refuse longer input (trailer included) before anything else; writers do not write it."""
 
 _FORMAT_RE = re.compile(r"dsxir\.optimizer_session\.checkpoint/v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 _MIN_SECONDS = -62_135_596_800
@@ -142,15 +146,50 @@ def written_bytes(cp: Checkpoint, *, redact: bool = False, in_place: bool = Fals
     changed only ``in_place``). With the accelerator one C pass over the
     serialized bytes settles both when nothing is wrong.
     """
+    return _screened(cp, None, redact, in_place)
+
+
+def _screened(cp: Checkpoint, data: bytes | None, redact: bool, in_place: bool) -> bytes:
+    """:func:`written_bytes`, given ``cp``'s serialization when it was already made."""
     fast = credentials.check_screened
     if fast is None:
-        data = checked_bytes(cp)
+        if data is None:
+            data = checked_bytes(cp)
+        else:
+            check(cp)
     else:
-        data = cp.SerializeToString(deterministic=True)
+        if data is None:
+            data = cp.SerializeToString(deterministic=True)
         if fast(data):
             return data
         check(cp)
     return credentials.screened_bytes(cp, data, redact=redact, in_place=in_place)
+
+
+def sealed_bytes(cp: Checkpoint, *, redact: bool = False, in_place: bool = False) -> bytes:
+    """The checkpoint bytes every writer writes for ``cp`` (FORMAT.md §2.5).
+
+    Refuses what a reader would refuse, in a reader's order (FORMAT.md §7):
+    the serialization goes through :func:`seal_body` (the size, the grammar,
+    the weight) first, then :func:`written_bytes` (the rules of §1-§4 and
+    the credential screen); redacted bytes are sealed in turn.
+    """
+    data = cp.SerializeToString(deterministic=True)
+    sealed = seal_body(data)
+    written = _screened(cp, data, redact, in_place)
+    return sealed if written is data or written == data else seal_body(written)
+
+
+def seal_body(body: bytes) -> bytes:
+    """A serialized body checked by the grammar (size, scan, weight) and sealed with its trailer.
+
+    Refuses (``InvalidCheckpoint`` with the rule and path a reader would
+    give) what a reader would refuse in the sealed bytes.
+    """
+    try:
+        return grammar.sealed(body)
+    except grammar.GrammarError as exc:
+        raise InvalidCheckpoint(exc.path, exc.detail, exc.rule) from None
 
 
 def check_parsed(cp: Checkpoint, data: bytes | None = None) -> None:

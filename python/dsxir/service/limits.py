@@ -21,6 +21,7 @@ import urllib.parse
 from collections.abc import Callable
 
 from dsxir.optimizer_session import accel
+from dsxir.optimizer_session.grammar import TRAILER_SIZE, TRAILER_TAG
 from dsxir.service.defaults import PUT_COST_CANONICAL, PUT_COST_OTHER, REQUEST_COST
 
 __all__ = [
@@ -155,15 +156,21 @@ def request_cost(method: str, data: bytes) -> int:
     """The bytes charged to the memory budget for request ``data`` of ``method``.
 
     A PutCheckpoint is charged :data:`PUT_COST_CANONICAL` per byte when its
-    checkpoint passes the compiled canonical check (which reads the bytes
-    without parsing them), :data:`PUT_COST_OTHER` otherwise; other methods
-    :data:`REQUEST_COST`.
+    checkpoint ends with the trailer (FORMAT.md §2.1) and its body passes the
+    compiled canonical check (which reads the bytes without parsing them),
+    :data:`PUT_COST_OTHER` otherwise; other methods :data:`REQUEST_COST`.
     """
     if method != "PutCheckpoint":
         return REQUEST_COST * len(data)
     check = accel.check_canonical
-    body = _checkpoint_field(data)
-    if check is not None and body is not None and check(body):  # type: ignore[arg-type]
+    sealed = _checkpoint_field(data)
+    if (
+        check is not None
+        and sealed is not None
+        and len(sealed) >= TRAILER_SIZE
+        and sealed[-TRAILER_SIZE : -TRAILER_SIZE + len(TRAILER_TAG)] == TRAILER_TAG
+        and check(sealed[:-TRAILER_SIZE])  # type: ignore[arg-type]
+    ):
         return PUT_COST_CANONICAL * len(data)
     return PUT_COST_OTHER * len(data)
 

@@ -49,10 +49,10 @@ import grpc.aio
 from google.protobuf.message import Message
 
 from dsxir.checkpoint_store.v1 import service_pb2 as pb
-from dsxir.errors import CorruptStore, InvalidCheckpoint, InvalidSessionId, NotFound
-from dsxir.optimizer_session import rules
+from dsxir.errors import CorruptStore, NotFound, ResumeMismatch
+from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.statuses import STATUS_NAMES
-from dsxir.optimizer_session.validate import checked_bytes
+from dsxir.optimizer_session.validate import seal_body
 from dsxir.optimizer_session.wire import varint
 from dsxir.service.failures import RpcFailure, abort, failure_of
 from dsxir.service.limits import (
@@ -72,7 +72,13 @@ from dsxir.service.watch import (
 )
 from dsxir.store.events import CommitEvent
 from dsxir.store.grpc import convert, leases
-from dsxir.store.grpc.protocol import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SERVICE_NAME, Reason
+from dsxir.store.grpc.protocol import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    SERVICE_NAME,
+    Reason,
+    split_checkpoint,
+)
 from dsxir.store.interface import (
     Lease,
     Listing,
@@ -261,13 +267,21 @@ class CheckpointStoreServicer:
 
     def put_checkpoint(self, data: bytes) -> bytes:
         """Commit under the CAS rule (see the .proto)."""
-        request = _parse(pb.PutCheckpointRequest, data)
+        try:
+            raw, rest = split_checkpoint(data)
+        except ValueError as exc:
+            raise _bad_request("checkpoint", str(exc)) from None
         del data
-        if not request.HasField("checkpoint"):
+        request = _parse(pb.PutCheckpointRequest, rest)
+        if raw is None:
             raise _bad_request("checkpoint", "is required")
         if request.expected_generation < 0:
             raise _bad_request("expected_generation", "must not be negative")
-        cp = request.checkpoint
+        try:  # the sealed checkpoint bytes, read as every reader reads them
+            cp = checkpoint.decode(raw)
+        except ResumeMismatch as exc:
+            raise failure_of(exc, field_prefix="checkpoint.") from None
+        del raw
         expected = request.expected_generation or None
         try:
             if not self._publish:
@@ -276,14 +290,6 @@ class CheckpointStoreServicer:
                 with self._stripe(check_session_id(cp.session_id)):
                     generation = self.store.put(cp, expected_generation=expected)
                     self.hub.publish(CommitEvent(cp.session_id, listing_of(cp, generation)))
-        except InvalidSessionId as exc:
-            # Report the checkpoint's first refused field (FORMAT.md §7 order) when
-            # it has one: the session id is only the store's own, later rule.
-            try:
-                checked_bytes(cp)
-            except InvalidCheckpoint as shape:
-                raise failure_of(shape, field_prefix="checkpoint.") from None
-            raise failure_of(exc, field_prefix="checkpoint.") from exc
         except Exception as exc:
             raise failure_of(exc, field_prefix="checkpoint.") from exc
         return pb.PutCheckpointResponse(generation=generation).SerializeToString()
@@ -292,8 +298,8 @@ class CheckpointStoreServicer:
         """The latest checkpoint and its generation."""
         request = _parse(pb.GetCheckpointRequest, data)
         stored = self.store.get(request.session_id)
-        # The response's bytes, built around the checkpoint's (no copy of the message).
-        body = stored.checkpoint.SerializeToString(deterministic=True)
+        # The response's bytes, built around the checkpoint's sealed bytes (FORMAT.md §2).
+        body = seal_body(stored.checkpoint.SerializeToString(deterministic=True))
         return _length_delimited(1, body) + _varint_field(2, stored.generation)
 
     def list_sessions(self, data: bytes) -> bytes:
@@ -662,15 +668,13 @@ def _parse(cls: type[_M], data: bytes) -> _M:
     try:
         message.ParseFromString(data)
     except Exception as exc:  # untrusted bytes: any parse failure is the caller's
+        # Not a checkpoint (its bytes are read by checkpoint.decode, apart): a
+        # bad request, with no rule of FORMAT.md.
         raise RpcFailure(
             grpc.StatusCode.INVALID_ARGUMENT,
-            f"<input>: not a valid {cls.DESCRIPTOR.name} ({exc}) (rule {rules.INPUT_MALFORMED})",
-            Reason.INVALID_CHECKPOINT,
-            {
-                "field": "<input>",
-                "detail": f"not a protobuf request ({exc})",
-                "rule": rules.INPUT_MALFORMED,
-            },
+            f"<input>: not a valid {cls.DESCRIPTOR.name} ({exc})",
+            Reason.INVALID_REQUEST,
+            {"field": "<input>"},
             field="<input>",
         ) from None
     return message

@@ -15,7 +15,7 @@ import datetime as _dt
 import threading
 
 from dsxir.errors import LeaseHeld, NotFound
-from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session import checkpoint, grammar
 from dsxir.optimizer_session.history import check_successor
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.store import leases
@@ -60,7 +60,8 @@ class MemoryStore:
             held = self._sessions.get(session_id)
             generation = next_generation(session_id, None if held is None else held[0], expected)
             if held is not None:
-                check_successor(Checkpoint.FromString(held[1]), cp)  # checked when put
+                # checked when put: the sealed bytes' body parses as it is
+                check_successor(Checkpoint.FromString(grammar.trusted_body(held[1])), cp)
             self._sessions[session_id] = (generation, body, listing_of(cp, generation))
         return generation
 

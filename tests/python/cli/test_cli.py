@@ -226,7 +226,7 @@ def test_validate(files: dict[str, Path], tmp_path: Path) -> None:
     assert bad.returncode == 1
     lines = bad.stdout.splitlines()
     assert lines[3].startswith(f"{files['garbage']}: checkpoint_shape: <input>")
-    assert lines[3].endswith(" (rule input.malformed)")
+    assert lines[3].endswith(" (rule input.trailer)")
     assert lines[4] == f"{missing}: no such file"
     report = json.loads(
         run("validate", str(files["binary"]), str(files["garbage"]), "--json").stdout

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from dsxir.errors import InvalidCheckpoint, ResumeMismatch
 from dsxir.optimizer_session import checkpoint as ck
-from dsxir.optimizer_session import credentials, terms
+from dsxir.optimizer_session import credentials, grammar, terms
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.optimizer_session.v1.term_pb2 import Term, TermMap
 from dsxir.store import FileStore, MemoryStore
@@ -169,7 +169,8 @@ def test_term_cases(mode: str, case: dict[str, Any]) -> None:
         assert ck.decode(ck.encode(cp)) == cp
     else:
         assert refused_at(lambda: ck.encode(cp)) == f"terminal_reason.{at}"
-        assert ck.decode(cp.SerializeToString(deterministic=True)) == cp  # readers read it
+        sealed = grammar.seal(cp.SerializeToString(deterministic=True))
+        assert ck.decode(sealed) == cp  # readers read it
         if expected is None:
             assert refused_at(lambda: ck.encode(cp, redact_secrets=True)).startswith(
                 "terminal_reason."
@@ -510,7 +511,7 @@ def test_the_service_put_refuses_credentials(tmp_path: Path) -> None:
     try:
         cp = make()
         cp.optimizer_opts.add(key="api_key").value.string_value = SECRET
-        body = cp.SerializeToString(deterministic=True)
+        body = grammar.seal(cp.SerializeToString(deterministic=True))
         put = channel.unary_unary(f"/{SERVICE_NAME}/PutCheckpoint")
         with pytest.raises(grpc.RpcError) as info:
             put(b"\x0a" + varint(len(body)) + body, timeout=30)
@@ -667,8 +668,8 @@ def test_common_names_and_values_pass(mode: str) -> None:
 def test_decode_does_not_screen() -> None:
     cp = make()
     cp.optimizer_opts.add(key="api_key").value.string_value = SECRET
-    data = cp.SerializeToString(deterministic=True)
-    assert ck.decode(data) == cp  # readers stay lenient
+    data = grammar.seal(cp.SerializeToString(deterministic=True))
+    assert ck.decode(data) == cp  # readers do not screen
     with pytest.raises(InvalidCheckpoint):
         ck.encode(ck.decode(data))
     try:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from dsxir.errors import ResumeMismatch
 from dsxir.optimizer_session import checkpoint as ck
-from vectors.generate import varint
+from dsxir.optimizer_session import grammar
+from dsxir.optimizer_session.wire import varint
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 MANIFEST = json.loads((VECTORS / "manifest.json").read_text())
@@ -77,9 +78,10 @@ def test_nesting_past_the_runtime_limit_is_refused() -> None:
         term = b"\x4a" + varint(len(items)) + items
     reason = b"\x72" + varint(len(term)) + term  # field 14, terminal_reason
     with pytest.raises(ResumeMismatch) as info:
-        ck.decode(VALID[0] + reason)
-    assert info.value.field == "<input>"
-    assert info.value.rule == "input.malformed"
+        ck.decode(grammar.seal(VALID[0][:-9] + reason))
+    # the grammar stops at the first Term past depth 24, before upb would parse it
+    assert info.value.field == "terminal_reason" + ".list_value.items[0]" * 24
+    assert info.value.rule == "term.depth"
 
 
 def test_non_bytes_input_is_a_type_error() -> None:

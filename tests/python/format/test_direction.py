@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from dsxir.errors import InvalidCheckpoint, ResumeMismatch
-from dsxir.optimizer_session import accel
+from dsxir.optimizer_session import accel, grammar
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session.v1.checkpoint_pb2 import (
     DIRECTION_HIGHER,
@@ -45,18 +45,23 @@ def make(**kw: Any) -> Checkpoint:
     return ck.new(**args)
 
 
+_C_NAMES = ("check_canonical", "grammar_check", "grammar_scan", "crc32c")
+
+
 @contextlib.contextmanager
 def _mode(compiled: bool) -> Iterator[None]:
-    saved = accel.check_canonical
+    saved = {name: getattr(accel, name) for name in _C_NAMES}
     if compiled:
-        if saved is None:
+        if saved["check_canonical"] is None:
             pytest.skip("the accelerator is not in use")
     else:
-        accel.check_canonical = None
+        for name in _C_NAMES:
+            setattr(accel, name, None)
     try:
         yield
     finally:
-        accel.check_canonical = saved
+        for name, value in saved.items():
+            setattr(accel, name, value)
 
 
 def decode_both(data: bytes) -> tuple[str, Any]:
@@ -75,6 +80,16 @@ def decode_both(data: bytes) -> tuple[str, Any]:
         outcomes.append(outcome)
     assert all(o == outcomes[0] for o in outcomes), outcomes
     return outcomes[0]
+
+
+def _body(data: bytes) -> bytes:
+    """Checkpoint bytes without their trailer."""
+    assert data[-9:-4] == grammar.TRAILER_TAG
+    return data[:-9]
+
+
+def _sealed(cp: Checkpoint) -> bytes:
+    return grammar.seal(cp.SerializeToString(deterministic=True))
 
 
 def _bits(value: float) -> bytes:
@@ -97,11 +112,12 @@ def test_new_writes_v1_1_and_higher_is_the_absent_default() -> None:
     assert higher.format == default.format == ck.FORMAT_ID == V1_1
     assert higher.direction == default.direction == DIRECTION_HIGHER
     assert ck.direction_name(higher) == "higher"
-    assert _with_lower(higher) == ck.encode(higher) + DIRECTION_TAG + b"\x01"  # 0: not written
+    # 0 is not written; lower is field 15, last in the body
+    assert _body(_with_lower(higher)) == _body(ck.encode(higher)) + DIRECTION_TAG + b"\x01"
     lower = make(direction="lower")
     assert lower.direction == DIRECTION_LOWER
     assert ck.direction_name(lower) == "lower"
-    assert ck.encode(lower).endswith(DIRECTION_TAG + b"\x01")  # field 15, last and minimal
+    assert _body(ck.encode(lower)).endswith(DIRECTION_TAG + b"\x01")  # last and minimal
     assert ck.DIRECTIONS == {"higher": DIRECTION_HIGHER, "lower": DIRECTION_LOWER}
 
 
@@ -148,8 +164,7 @@ def test_unknown_direction_numbers_are_refused(number: int) -> None:
     cp = make()
     ck.record_trial(cp, score=1.0)
     cp.direction = number  # type: ignore[assignment]
-    data = cp.SerializeToString(deterministic=True)
-    assert decode_both(data) == ("refused", "direction")
+    assert decode_both(_sealed(cp)) == ("refused", "direction")
     with pytest.raises(InvalidCheckpoint) as info:
         ck.encode(cp)
     assert info.value.path == "direction"
@@ -165,37 +180,50 @@ def test_direction_is_checked_after_terminal_reason() -> None:
     ck.complete(cp, "done")
     cp.direction = 5  # type: ignore[assignment]
     cp.terminal_reason.Clear()  # a Term with no kind
-    assert decode_both(cp.SerializeToString(deterministic=True)) == ("refused", "terminal_reason")
+    assert decode_both(_sealed(cp)) == ("refused", "terminal_reason")
     cp.terminal_reason.string_value = "done"
-    assert decode_both(cp.SerializeToString(deterministic=True)) == ("refused", "direction")
+    assert decode_both(_sealed(cp)) == ("refused", "direction")
 
 
 @pytest.mark.parametrize(
-    ("wire", "outcome"),
+    ("wire", "rule", "path", "rewritten"),
     [
-        (b"\x78\x00", "higher"),  # the default written explicitly: not canonical, accepted
-        (b"\x78\x80\x00", "higher"),  # zero in two bytes
-        (b"\x78\x81\x00", "lower"),  # one in two bytes
-        (b"\x78\x02\x78\x01", "lower"),  # the last of two wins
-        (b"\x78\x01\x78\x00", "higher"),
-        (b"\x78\x01\x78\x02", "direction"),
-        (b"\x78" + varint(2**32 + 1), "lower"),  # an enum keeps 32 bits
-        (b"\x78" + varint(2**32 + 2), "direction"),
-        (b"\x78" + varint(2**64 - 1), "direction"),  # -1
-        (b"\x7a\x01\x01", "higher"),  # field 15 with another wire type: an unknown field
+        # decode refuses every other encoding; canonicalize rewrites it as upb reads it
+        (b"\x78\x00", "wire.default", "direction", "higher"),
+        (b"\x78\x80\x00", "wire.varint", "direction", "higher"),
+        (b"\x78\x81\x00", "wire.varint", "direction", "lower"),
+        (b"\x78\x02\x78\x01", "wire.order", "<input>", "lower"),  # the last of two wins
+        (b"\x78\x01\x78\x00", "wire.order", "<input>", "higher"),
+        (b"\x78\x01\x78\x02", "wire.order", "<input>", "direction"),
+        (b"\x78" + varint(2**32 + 1), "wire.range", "direction", "lower"),  # upb keeps 32 bits
+        (b"\x78" + varint(2**32 + 2), "wire.range", "direction", "direction"),
+        (b"\x78" + varint(2**64 - 1), "direction.known", "direction", "direction"),  # -1
+        # field 15 with another wire type: upb keeps it as an unknown field,
+        # which no writer may write (a known number with another type)
+        (b"\x7a\x01\x01", "wire.tag", "<input>", "wire.tag"),
     ],
 )
-def test_direction_on_the_wire(wire: bytes, outcome: str) -> None:
-    base = ck.encode(make())
-    verdict, result = decode_both(base + wire)
-    if outcome == "direction":
-        assert (verdict, result) == ("refused", "direction")
+def test_direction_on_the_wire(wire: bytes, rule: str, path: str, rewritten: str) -> None:
+    base = _body(ck.encode(make()))
+    body = base + wire
+    assert decode_both(grammar.seal(body)) == ("refused", path)
+    with pytest.raises(ResumeMismatch) as refused:
+        ck.decode(grammar.seal(body))
+    assert refused.value.rule == rule
+    if rewritten == "direction":
+        with pytest.raises(ResumeMismatch) as refused:
+            ck.canonicalize(body)
+        assert (refused.value.field, refused.value.rule) == ("direction", "direction.known")
         return
-    assert verdict == "ok"
-    cp = ck.decode(result)
-    assert ck.direction_name(cp) == outcome
-    if wire[0] == 0x78:  # re-encoded canonically: the default drops out, lower is 78 01
-        assert result == base + (b"\x78\x01" if outcome == "lower" else b"")
+    if rewritten == "wire.tag":
+        with pytest.raises(InvalidCheckpoint) as not_written:
+            ck.canonicalize(body)
+        assert (not_written.value.path, not_written.value.rule) == ("<input>", "wire.tag")
+        return
+    result = ck.canonicalize(body)
+    assert ck.direction_name(ck.decode(result)) == rewritten
+    lower = b"\x78\x01" if rewritten == "lower" else b""
+    assert result == grammar.seal(base + lower)
 
 
 # --- best tracking ------------------------------------------------------------------
@@ -269,7 +297,7 @@ def test_v1_0_vector_reads_as_higher_and_re_encodes_to_itself() -> None:
     cp = ck.decode(raw)
     assert cp.format == V1_0
     assert ck.direction_name(cp) == "higher"
-    assert _with_lower(cp) == raw + DIRECTION_TAG + b"\x01"  # no field 15 in v1.0
+    assert _body(_with_lower(cp)) == _body(raw) + DIRECTION_TAG + b"\x01"  # no field 15 in v1.0
     ck.record_trial(cp, score=math.inf)  # a v1.0 session goes on, higher is better
     assert cp.format == V1_0
     assert cp.progress.best_trial_idx == len(cp.progress.trial_log) - 1
@@ -286,8 +314,8 @@ def test_the_manifest_lists_the_direction_vectors() -> None:
     invalid = {v["name"]: v["field"] for v in MANIFEST["invalid"]}
     assert invalid["direction_unknown"] == invalid["direction_negative"] == "direction"
     assert invalid["direction_unknown_after_reason"] == "terminal_reason"
-    noncanonical = {v["name"] for v in MANIFEST["noncanonical"]}
-    assert "direction_explicit_higher" in noncanonical
+    rewritten = {v["name"] for v in MANIFEST["canonicalize"]}
+    assert "direction_explicit_higher" in rewritten
 
 
 def test_direction_lower_vector_keeps_its_first_best() -> None:

@@ -18,6 +18,13 @@ PROTO_DIR = ROOT / "proto" / "dsxir" / "optimizer_session" / "v1"
 V1_FILES = ("checkpoint.proto", "term.proto")
 
 
+def _copy_workspace(tmp_path: Path) -> None:
+    """buf.yaml and every module it lists (the schema, the testee's protocol)."""
+    shutil.copy(ROOT / "buf.yaml", tmp_path / "buf.yaml")
+    for module in re.findall(r"^\s*- path: (\S+)$", (ROOT / "buf.yaml").read_text(), re.M):
+        shutil.copytree(ROOT / module, tmp_path / module)
+
+
 def _breaking(tree: Path, package: str) -> subprocess.CompletedProcess[str]:
     assert BUF.exists(), "buf is missing: run 'make tools'"
     return subprocess.run(
@@ -61,8 +68,7 @@ def test_the_service_is_not_in_the_format_package() -> None:
     ],
 )
 def test_buf_breaking_catches_incompatible_changes(tmp_path: Path, old: str, new: str) -> None:
-    shutil.copy(ROOT / "buf.yaml", tmp_path / "buf.yaml")
-    shutil.copytree(ROOT / "proto", tmp_path / "proto")
+    _copy_workspace(tmp_path)
     for name in V1_FILES:
         path = tmp_path / "proto" / "dsxir" / "optimizer_session" / "v1" / name
         path.write_text(path.read_text().replace(old, new))
@@ -77,8 +83,7 @@ def test_buf_breaking_catches_incompatible_changes(tmp_path: Path, old: str, new
     ],
 )
 def test_buf_breaking_guards_the_service_alone(tmp_path: Path, old: str, new: str) -> None:
-    shutil.copy(ROOT / "buf.yaml", tmp_path / "buf.yaml")
-    shutil.copytree(ROOT / "proto", tmp_path / "proto")
+    _copy_workspace(tmp_path)
     folder = tmp_path / "proto" / "dsxir" / "checkpoint_store" / "v1"
     for path in folder.glob("*.proto"):
         path.write_text(path.read_text().replace(old, new))

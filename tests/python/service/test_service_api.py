@@ -33,7 +33,7 @@ from dsxir.store.grpc.errors import from_rpc_error
 from dsxir.store.grpc.protocol import SERVICE_NAME
 from dsxir.store.postgres import PostgresStore
 from service_fixtures import REPO, TOKEN, ServerProcess, serve_in_thread
-from store_util import make_cp
+from store_util import make_cp, sealed_message
 
 VECTORS = REPO / "tests" / "vectors"
 
@@ -115,7 +115,7 @@ def test_valid_and_newer_vectors_are_stored_as_canonical_bytes(
         assert response.generation == 1
         stored = client.get(session_id)
         assert stored.generation == 1
-        assert stored.checkpoint.SerializeToString(deterministic=True) == body, vector["name"]
+        assert checkpoint.encode(stored.checkpoint) == body, vector["name"]
     client.close()
 
 
@@ -136,13 +136,13 @@ def test_request_fields_are_checked(served: tuple[CheckpointServer, grpc.Channel
         (stub.PutCheckpoint, pb.PutCheckpointRequest(), "INVALID_REQUEST", "checkpoint"),
         (
             stub.PutCheckpoint,
-            pb.PutCheckpointRequest(checkpoint=make_cp(), expected_generation=-1),
+            pb.PutCheckpointRequest(checkpoint=sealed_message(make_cp()), expected_generation=-1),
             "INVALID_REQUEST",
             "expected_generation",
         ),
         (
             stub.PutCheckpoint,
-            pb.PutCheckpointRequest(checkpoint=make_cp("../up")),
+            pb.PutCheckpointRequest(checkpoint=sealed_message(make_cp("../up"))),
             "INVALID_SESSION_ID",
             "checkpoint.session_id",
         ),
@@ -202,9 +202,11 @@ def test_status_codes_seen_by_a_raw_client(served: tuple[CheckpointServer, grpc.
         stub.GetCheckpoint(pb.GetCheckpointRequest(session_id="x"), timeout=30)
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
     assert _details(missing.value)[0].reason == "SESSION_NOT_FOUND"
-    stub.PutCheckpoint(pb.PutCheckpointRequest(checkpoint=make_cp("x")), timeout=30)
+    stub.PutCheckpoint(pb.PutCheckpointRequest(checkpoint=sealed_message(make_cp("x"))), timeout=30)
     with pytest.raises(grpc.RpcError) as conflict:
-        stub.PutCheckpoint(pb.PutCheckpointRequest(checkpoint=make_cp("x")), timeout=30)
+        stub.PutCheckpoint(
+            pb.PutCheckpointRequest(checkpoint=sealed_message(make_cp("x"))), timeout=30
+        )
     assert conflict.value.code() == grpc.StatusCode.ABORTED
     detail = _details(conflict.value)[0]
     assert (detail.reason, detail.metadata["stored_generation"]) == ("GENERATION_CONFLICT", "1")

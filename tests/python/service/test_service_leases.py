@@ -33,7 +33,7 @@ from dsxir.store.grpc import GrpcStore, ResourceExhausted, Unauthenticated
 from dsxir.store.grpc.leases import MAX_TOKEN_BYTES
 from dsxir.store.grpc.protocol import SERVICE_NAME
 from service_fixtures import REPO, TOKEN, serve_in_thread
-from store_util import make_cp
+from store_util import make_cp, sealed_message
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6}|\.\d{9})?Z$")
 
@@ -318,11 +318,12 @@ def test_illegal_history_is_failed_precondition_with_its_rule(
 ) -> None:
     _, stub = served
     cp = make_cp("s1", trials=3)
-    stub.PutCheckpoint(pb.PutCheckpointRequest(checkpoint=cp), timeout=30)
+    stub.PutCheckpoint(pb.PutCheckpointRequest(checkpoint=sealed_message(cp)), timeout=30)
     shorter = make_cp("s1", trials=1)
     shorter.created_at.CopyFrom(cp.created_at)
     error = _failure(
-        stub.PutCheckpoint, pb.PutCheckpointRequest(checkpoint=shorter, expected_generation=1)
+        stub.PutCheckpoint,
+        pb.PutCheckpointRequest(checkpoint=sealed_message(shorter), expected_generation=1),
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     info, _ = _details(error)

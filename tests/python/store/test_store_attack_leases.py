@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from dsxir.errors import CorruptStore, IllegalHistory, LeaseHeld, LeaseLost
+from dsxir.errors import CorruptStore, IllegalHistory, InvalidCheckpoint, LeaseHeld, LeaseLost
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.history import check_successor
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
@@ -272,10 +272,22 @@ def test_unknown_progress_fields_keep_the_history_check_fast() -> None:
     assert timings[1] < 4 * timings[0] + 0.005, timings
 
 
+def test_a_known_number_with_another_wire_type_is_never_written() -> None:
+    """Field 1 of Progress as a varint: upb keeps it as an unknown field, but
+    no writer writes it (FORMAT.md §2.2), so no store ever holds one."""
+    cp = make_cp(trials=3)
+    cp.progress.MergeFromString(b"\x08\x05")
+    with pytest.raises(InvalidCheckpoint) as info:
+        checkpoint.encode(cp)
+    assert (info.value.rule, info.value.path) == ("wire.order", "progress")
+    with pytest.raises(InvalidCheckpoint):
+        MemoryStore().put(cp)
+
+
 @pytest.mark.parametrize(
     "unknown",
-    [b"\xc0\x3e\x01", b"\x08\x05", None],
-    ids=["field-1000", "field-1-as-varint", "holding-the-other-fields"],
+    [b"\xc0\x3e\x01", None],
+    ids=["field-1000", "holding-the-other-fields"],
 )
 def test_unknown_progress_fields_never_let_a_rewrite_through(unknown: bytes | None) -> None:
     stored = make_cp(trials=3)

@@ -46,14 +46,14 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from dsxir.checkpoint_store.v1 import service_pb2 as pb
-from dsxir.errors import CorruptStore, InvalidCheckpoint, LeaseLost
+from dsxir.errors import CorruptStore, LeaseLost, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
-from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES, checked_bytes
+from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES
 from dsxir.optimizer_session.wire import varint
 from dsxir.store.grpc import convert, leases
 from dsxir.store.grpc.errors import ServiceError, from_rpc_error
-from dsxir.store.grpc.protocol import MAX_PAGE_SIZE, SERVICE_NAME
+from dsxir.store.grpc.protocol import MAX_PAGE_SIZE, SERVICE_NAME, split_checkpoint
 from dsxir.store.grpc.tokens import DEFAULT_TOKEN_ENV, bearer_metadata, read_token
 from dsxir.store.interface import (
     Lease,
@@ -271,11 +271,18 @@ class GrpcStore:
         """The latest committed checkpoint, checked with the rules of ``decode``."""
         check_session_id(session_id)
         data = self._call(self._get, pb.GetCheckpointRequest(session_id=session_id), session_id)
-        response = _response(pb.GetCheckpointResponse, data)
-        cp = response.checkpoint
         try:
-            checked_bytes(cp)
-        except InvalidCheckpoint as exc:
+            raw, rest = split_checkpoint(data)
+        except ValueError:
+            raise ServiceError(
+                grpc.StatusCode.INTERNAL, "the server sent the checkpoint twice"
+            ) from None
+        response = _response(pb.GetCheckpointResponse, rest)
+        if raw is None:
+            raise CorruptStore(f"{self!r}/{session_id}", "the server sent no checkpoint")
+        try:
+            cp = checkpoint.decode(raw)
+        except ResumeMismatch as exc:
             raise CorruptStore(
                 f"{self!r}/{session_id}", f"the server sent an invalid checkpoint: {exc}"
             ) from None

@@ -5,6 +5,13 @@ The service's full name, the page sizes of ``ListSessions``, and the
 reason that is the name of an ``ErrorReason`` value
 (``proto/dsxir/checkpoint_store/v1/error_reason.proto``), so a reason is never
 spelled by hand.
+
+The ``checkpoint`` field (1) of ``PutCheckpointRequest`` and
+``GetCheckpointResponse`` carries the checkpoint's sealed bytes (FORMAT.md
+§2: the body, then the CRC-32C trailer), exactly as ``checkpoint.encode``
+writes them; each side takes them out with :func:`split_checkpoint` and reads
+them with ``checkpoint.decode``, never through the runtime's parse of the
+envelope.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "SERVICE_NAME",
     "Reason",
+    "split_checkpoint",
 ]
 
 SERVICE_NAME: str = service_pb2.DESCRIPTOR.services_by_name["CheckpointStoreService"].full_name
@@ -65,3 +73,55 @@ class Reason:
     ILLEGAL_HISTORY: str = error_reason_pb2.ErrorReason.Name(error_reason_pb2.ILLEGAL_HISTORY)
     LEASE_HELD: str = error_reason_pb2.ErrorReason.Name(error_reason_pb2.LEASE_HELD)
     LEASE_LOST: str = error_reason_pb2.ErrorReason.Name(error_reason_pb2.LEASE_LOST)
+
+
+def split_checkpoint(data: bytes) -> tuple[bytes | None, bytes]:
+    """Field 1 of a message (the sealed checkpoint bytes), and the message's other fields.
+
+    The checkpoint's bytes are returned as sent, for ``checkpoint.decode``;
+    the rest is for the runtime to parse. Bytes the walk cannot follow are
+    returned whole as the rest (``None`` for the checkpoint), for the
+    runtime to refuse. Raises ``ValueError`` when field 1 comes twice (the
+    runtime would merge the two).
+    """
+    view = memoryview(data)
+    position, found, keep, end = 0, None, [], len(view)
+    while position < end:
+        start = position
+        tag, position = _read_varint(view, position)
+        wire_type = -1 if tag is None else tag & 7
+        if wire_type == 0:
+            value, position = _read_varint(view, position)
+            if value is None:
+                return None, data
+        elif wire_type in (1, 5):
+            position += 8 if wire_type == 1 else 4
+        elif wire_type == 2:
+            length, position = _read_varint(view, position)
+            if length is None or position + length > end:
+                return None, data
+            if tag == 1 << 3 | 2:
+                if found is not None:
+                    raise ValueError("is given twice")
+                found = bytes(view[position : position + length])
+                position += length
+                continue
+            position += length
+        else:
+            return None, data
+        if position > end:
+            return None, data
+        keep.append(view[start:position])
+    return found, b"".join(keep)
+
+
+def _read_varint(view: memoryview, position: int) -> tuple[int | None, int]:
+    value = shift = 0
+    while position < len(view) and shift < 64:
+        byte = view[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+        shift += 7
+    return None, position
