@@ -52,6 +52,7 @@ export {
 } from "./term.js";
 export { FORMAT_ID, FORMAT_MAJOR, MAX_CHECKPOINT_BYTES, check as validate } from "./validate.js";
 export { TRAILER_SIZE, TRAILER_TAG, weightLimit } from "./grammar.js";
+export { unknownFields } from "./wire.js";
 export * from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
 export * from "./gen/dsxir/optimizer_session/v1/term_pb.js";
 export {

@@ -11,7 +11,10 @@
  * whose wire type does not match its known field as an unknown field, refuses
  * varints longer than 10 bytes, and allows 100 nested messages below the top
  * one, as upb, Go and Java do. Unknown fields are kept, in the order read, as
- * `$unknown` records that `toBinary` writes after the known fields.
+ * `$unknown` records that `toBinary` writes after the known fields: one
+ * record per run of consecutive unknown fields (so one per message of a
+ * checkpoint), holding the run's bytes verbatim; {@link unknownFields} splits
+ * it into fields.
  */
 
 import { create, protoInt64, ScalarType } from "@bufbuild/protobuf";
@@ -201,23 +204,78 @@ function readMessage(
     throw new WireError("maximum nesting depth exceeded");
   }
   const fields = compiled(desc);
-  let unknown = msg.$unknown as UnknownField[] | undefined;
+  // The run of unknown fields being read: the first one's number and wire
+  // type, and where its value starts (-1: no run). A run becomes one record
+  // when a known field or the end of the message closes it.
+  let runNo = 0;
+  let runWireType = 0;
+  let runStart = -1;
+  let runEnd = 0;
   while (r.pos < end) {
     const [fieldNo, wireType] = r.tag(end);
     const field = fields.get(fieldNo);
     if (field !== undefined && field.wireType === wireType) {
+      if (runStart >= 0) {
+        keepUnknown(msg, runNo, runWireType, r.buf.slice(runStart, runEnd));
+        runStart = -1;
+      }
       field.read(msg, r, end, depth);
       continue;
     }
     // Unknown, or a known field number with another wire type: kept as unknown.
-    const start = r.pos;
-    r.skip(wireType, fieldNo, end, depth);
-    if (unknown === undefined) {
-      unknown = [];
-      msg.$unknown = unknown;
+    if (runStart < 0) {
+      runNo = fieldNo;
+      runWireType = wireType;
+      runStart = r.pos;
     }
-    unknown.push({ no: fieldNo, wireType, data: r.buf.slice(start, r.pos) });
+    r.skip(wireType, fieldNo, end, depth);
+    runEnd = r.pos;
   }
+  if (runStart >= 0) {
+    keepUnknown(msg, runNo, runWireType, r.buf.slice(runStart, runEnd));
+  }
+}
+
+function keepUnknown(msg: Record<string, unknown>, no: number, wireType: number, data: Uint8Array): void {
+  let unknown = msg.$unknown as UnknownField[] | undefined;
+  if (unknown === undefined) {
+    unknown = [];
+    msg.$unknown = unknown;
+  }
+  unknown.push({ no, wireType, data });
+}
+
+/**
+ * The unknown fields of `message` one by one, in the order read: `no`,
+ * `wireType` and `data` (the value's bytes, as `$unknown` records of the
+ * runtime hold them: a LEN value with its length, a group with its end tag).
+ *
+ * A parsed message keeps each run of consecutive unknown fields as ONE
+ * `$unknown` record (a checkpoint has at most one per message: its unknown
+ * fields stand after its known ones), whose `data` is the first field's value
+ * followed by the other fields, tags included, so that a message full of
+ * small unknown fields costs one record, not one per field. `toBinary` writes
+ * such a record back byte for byte; this function splits it for reading.
+ * Throws {@link WireError} if a record's bytes are not protobuf fields.
+ */
+export function unknownFields(message: { $unknown?: UnknownField[] }): UnknownField[] {
+  const out: UnknownField[] = [];
+  for (const record of message.$unknown ?? []) {
+    const data = record.data;
+    const r = new Reader(data);
+    let no = record.no;
+    let wireType: number = record.wireType;
+    for (;;) {
+      const start = r.pos;
+      r.skip(wireType, no, data.length, 0);
+      out.push({ no, wireType, data: data.slice(start, r.pos) });
+      if (r.pos >= data.length) {
+        break;
+      }
+      [no, wireType] = r.tag(data.length);
+    }
+  }
+  return out;
 }
 
 function compiled(desc: DescMessage): Compiled {

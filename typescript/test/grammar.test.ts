@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decode, encode, FORMAT_ID, ResumeMismatch, weightLimit } from "../src/index.js";
+import { decode, encode, FORMAT_ID, ResumeMismatch, unknownFields, weightLimit } from "../src/index.js";
+import { WireError } from "../src/wire.js";
 import { checkBody, crc32c, isUtf8, MAX_CHECKPOINT_BYTES, scanBody, seal, TRAILER_SIZE } from "../src/grammar.js";
 import { fromHex, hexOf, manifest, prng, vector } from "./helpers.js";
 
@@ -307,15 +308,90 @@ test("grammar: unknown fields are kept where they stood, as read, and written af
   const unknown = vint(9, 7) + len(12, "c0");
   const data = sealed(body({ 9: progress([entry(0, unknown)]) }, vint(16, 1) + len(17, "00ff")));
   const cp = decode(data);
+  // One record per message: the first unknown field's number and wire type,
+  // then its value and the following fields, verbatim.
   assert.deepEqual(
     cp.$unknown?.map((u) => [u.no, u.wireType, hexOf(u.data)]),
+    [[16, 0, "01" + tag(17, 2) + "0200ff"]],
+  );
+  assert.deepEqual(
+    unknownFields(cp).map((u) => [u.no, u.wireType, hexOf(u.data)]),
     [
       [16, 0, "01"],
       [17, 2, "0200ff"],
     ],
   );
-  assert.deepEqual(cp.progress!.trialLog[0]!.$unknown?.map((u) => u.no), [9, 12]);
+  assert.equal(cp.progress!.trialLog[0]!.$unknown?.length, 1);
+  assert.deepEqual(
+    unknownFields(cp.progress!.trialLog[0]!).map((u) => [u.no, u.wireType, hexOf(u.data)]),
+    [
+      [9, 0, "07"],
+      [12, 2, "01c0"],
+    ],
+  );
+  assert.deepEqual(unknownFields(cp.progress!), []);
   assert.equal(hexOf(encode(cp)), hexOf(data));
+});
+
+test("grammar: unknownFields splits every wire type, a multi-byte tag and several records", () => {
+  const fields: [number, number, string][] = [
+    [16, 0, "ffffffffffffffffff01"],
+    [16, 0, "00"],
+    [17, 1, "0102030405060708"],
+    [18, 5, "01020304"],
+    [19, 2, "02ffff"],
+    [536_870_910, 2, "00"],
+  ];
+  const hex = fields.map(([no, wt, v]) => tag(no, wt) + v).join("");
+  const cp = decode(sealed(body({}, hex)));
+  assert.equal(cp.$unknown?.length, 1);
+  assert.deepEqual(
+    unknownFields(cp).map((u) => [u.no, u.wireType, hexOf(u.data)]),
+    fields,
+  );
+  // Hand-built records, one field each or several: split in order.
+  const two = {
+    $unknown: [
+      { no: 20, wireType: 0, data: fromHex("2a") },
+      { no: 21, wireType: 2, data: fromHex("0161" + vint(22, 3)) },
+    ],
+  };
+  assert.deepEqual(
+    unknownFields(two).map((u) => [u.no, u.wireType, hexOf(u.data)]),
+    [
+      [20, 0, "2a"],
+      [21, 2, "0161"],
+      [22, 0, "03"],
+    ],
+  );
+  assert.throws(() => unknownFields({ $unknown: [{ no: 20, wireType: 2, data: fromHex("05") }] }), WireError);
+});
+
+test("grammar: a million small unknown fields cost one record per message, with bounded memory", () => {
+  // 1,500,000 fields `60 00` (field 12, varint 0) in each of three places:
+  // after a Term's kind, in a Timestamp, and at the top level (field 16).
+  const n = 1_500_000;
+  const run = "6000".repeat(n);
+  const data = sealed(
+    body({ 4: option(tBool(1) + run), 7: len(7, stamp + run) }, (tag(16, 0) + "00").repeat(n)),
+  );
+  const bound = 8 * data.length + 64 * 1024 * 1024;
+  const before = process.memoryUsage();
+  const cp = decode(data);
+  const after = process.memoryUsage();
+  const heap = after.heapUsed - before.heapUsed;
+  const rss = after.rss - before.rss;
+  assert.ok(heap < bound, `heap grew by ${heap} bytes for ${data.length} input bytes (bound ${bound})`);
+  assert.ok(rss < bound, `rss grew by ${rss} bytes for ${data.length} input bytes (bound ${bound})`);
+  const term = cp.optimizerOpts[0]!.value!;
+  assert.equal(term.kind.case, "boolValue");
+  assert.equal(term.$unknown?.length, 1);
+  assert.equal(term.$unknown![0]!.data.length, 2 * n - 1);
+  assert.equal(cp.createdAt!.$unknown?.length, 1);
+  assert.equal(cp.$unknown?.length, 1);
+  assert.equal(cp.$unknown![0]!.data.length, 3 * n - 2);
+  const back = encode(cp);
+  assert.equal(Buffer.compare(back, data), 0, "encode(decode(b)) is b");
 });
 
 test("grammar: a Term deeper than 24 is refused where it is reached, naming it", () => {
