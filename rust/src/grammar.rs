@@ -287,6 +287,7 @@ struct Scanner<'a> {
     buf: &'a [u8],
     weight: u64,
     unknown: Option<BTreeMap<Place, Vec<u8>>>,
+    keys: Vec<(u32, u32)>,
 }
 
 impl<'a> Scanner<'a> {
@@ -450,6 +451,10 @@ impl<'a> Scanner<'a> {
                             );
                         }
                         self.weight += weight_of(child);
+                        if msg == MSG_TERM_MAP_ENTRY && field.number == 1 {
+                            // The body is under 2^32 bytes (MAX_INPUT_BYTES).
+                            self.keys.push((pos as u32, stop as u32));
+                        }
                         let sub = Frame {
                             parent: frame,
                             field,
@@ -569,10 +574,22 @@ fn too_large(size: usize) -> Refusal {
     }
 }
 
+/// What a grammar scan of a body records besides accepting it.
+pub(crate) struct Scanned {
+    /// The unknown fields read (empty unless they were asked for).
+    pub(crate) unknown: UnknownFields,
+    /// The span (start, end) in the body of every map key's Term, in byte
+    /// order: a key's canonical bytes are its bytes as read, unknown fields
+    /// included (FORMAT.md §7). An outer key comes before the keys nested
+    /// in it.
+    pub(crate) keys: Vec<(u32, u32)>,
+}
+
 /// Checks `data` by FORMAT.md §2 (§7 step 1): size, trailer, checksum, the
 /// grammar in byte order, the weight. Returns the body (the bytes before
-/// the trailer) and, when `keep_unknown`, the unknown fields read.
-pub(crate) fn check(data: &[u8], keep_unknown: bool) -> Result<(&[u8], UnknownFields), Refusal> {
+/// the trailer) and what the scan recorded: when `keep_unknown`, the
+/// unknown fields read, and the spans of the map keys.
+pub(crate) fn check(data: &[u8], keep_unknown: bool) -> Result<(&[u8], Scanned), Refusal> {
     let size = data.len();
     if size > MAX_INPUT_BYTES {
         return Err(too_large(size));
@@ -593,21 +610,18 @@ pub(crate) fn check(data: &[u8], keep_unknown: bool) -> Result<(&[u8], UnknownFi
             "the checksum does not match the bytes",
         );
     }
-    let unknown = scan_body(body, size, keep_unknown)?;
-    Ok((body, unknown))
+    let scanned = scan_body(body, size, keep_unknown)?;
+    Ok((body, scanned))
 }
 
 /// The grammar and the weight limit on a body whose whole input (trailer
 /// included) is `size` bytes long.
-pub(crate) fn scan_body(
-    body: &[u8],
-    size: usize,
-    keep_unknown: bool,
-) -> Result<UnknownFields, Refusal> {
+pub(crate) fn scan_body(body: &[u8], size: usize, keep_unknown: bool) -> Result<Scanned, Refusal> {
     let mut scanner = Scanner {
         buf: body,
         weight: 0,
         unknown: keep_unknown.then(BTreeMap::new),
+        keys: Vec::new(),
     };
     scanner.message(MSG_CHECKPOINT, 0, body.len(), None, 0)?;
     let limit = weight_limit(size);
@@ -621,8 +635,11 @@ pub(crate) fn scan_body(
             ),
         );
     }
-    Ok(UnknownFields {
-        by_place: scanner.unknown.unwrap_or_default(),
+    Ok(Scanned {
+        unknown: UnknownFields {
+            by_place: scanner.unknown.unwrap_or_default(),
+        },
+        keys: scanner.keys,
     })
 }
 

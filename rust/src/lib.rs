@@ -118,7 +118,7 @@ fn grammar_refusal(r: grammar::Refusal) -> ResumeMismatch {
 }
 
 fn read(bytes: &[u8], keep_unknown: bool) -> Result<Decoded, ResumeMismatch> {
-    let (body, unknown) = grammar::check(bytes, keep_unknown).map_err(grammar_refusal)?;
+    let (body, scanned) = grammar::check(bytes, keep_unknown).map_err(grammar_refusal)?;
     // The grammar accepted the body, so prost parses it: every field has the
     // schema's wire type, every varint fits, every string is UTF-8, and the
     // nesting is bounded by the Term depth, far below prost's recursion
@@ -131,7 +131,9 @@ fn read(bytes: &[u8], keep_unknown: bool) -> Result<Decoded, ResumeMismatch> {
             format!("the protobuf runtime refused bytes the grammar accepted: {e}"),
         )
     })?;
-    validate(&checkpoint).map_err(|mut e| {
+    // Map keys are ordered by their bytes as read, unknown fields included
+    // (FORMAT.md §7), which the parsed message no longer holds.
+    validate::validate_read(&checkpoint, body, &scanned.keys).map_err(|mut e| {
         if !checkpoint.session_id.is_empty() {
             e.session_id = Some(checkpoint.session_id.clone());
         }
@@ -139,7 +141,7 @@ fn read(bytes: &[u8], keep_unknown: bool) -> Result<Decoded, ResumeMismatch> {
     })?;
     Ok(Decoded {
         checkpoint,
-        unknown,
+        unknown: scanned.unknown,
     })
 }
 
@@ -160,10 +162,21 @@ pub fn encode_with_unknown(
     checkpoint: &Checkpoint,
     unknown: &UnknownFields,
 ) -> Result<Vec<u8>, ResumeMismatch> {
-    validate(checkpoint)?;
+    if unknown.is_empty() {
+        validate(checkpoint)?;
+    }
     let known = checkpoint.encode_to_vec();
     let body = grammar::splice_unknown(&known, unknown);
     let size = body.len() + TRAILER_SIZE;
+    let scanned = (size <= MAX_INPUT_BYTES).then(|| grammar::scan_body(&body, size, false));
+    if !unknown.is_empty() {
+        // The unknown fields are part of the keys they are in: order the map
+        // keys by the bytes written, as a reader will (FORMAT.md §7).
+        match &scanned {
+            Some(Ok(s)) => validate::validate_read(checkpoint, &body, &s.keys)?,
+            _ => validate::validate_unordered(checkpoint)?,
+        }
+    }
     if size > MAX_INPUT_BYTES {
         return Err(ResumeMismatch::shape(
             rules::INPUT_TOO_LARGE,
@@ -173,7 +186,9 @@ pub fn encode_with_unknown(
             ),
         ));
     }
-    grammar::scan_body(&body, size, false).map_err(grammar_refusal)?;
+    if let Some(Err(refusal)) = scanned {
+        return Err(grammar_refusal(refusal));
+    }
     let mut out = body;
     let crc = crc32c(&out);
     out.extend_from_slice(&TRAILER_TAG);
@@ -183,6 +198,10 @@ pub fn encode_with_unknown(
 
 /// The canonical bytes of a Term (FORMAT.md §3.4): its encoding as a
 /// standalone `Term` message. TermMap entries are ordered by these bytes.
+/// A `Term` in memory has no unknown fields (a checkpoint's, kept by
+/// [`decode_with_unknown`], are in [`UnknownFields`]), so these are the
+/// bytes of the Term as built; a decoded map key's canonical bytes are its
+/// bytes as read, and [`decode`] orders keys by those.
 pub fn term_bytes(term: &Term) -> Vec<u8> {
     term.encode_to_vec()
 }

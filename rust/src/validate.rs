@@ -1,6 +1,9 @@
 //! The rules a checkpoint must keep (FORMAT.md §1-§4), applied in the order of
 //! FORMAT.md §7; the first failure is reported with the path of its field.
 
+use std::borrow::Cow;
+use std::cell::Cell;
+
 use prost::Message;
 
 use crate::rules;
@@ -24,8 +27,83 @@ fn refuse<T>(
     Err(ResumeMismatch::shape(rule, field.into(), detail))
 }
 
-/// Applies every check of FORMAT.md §7 (steps 2-4) to a parsed checkpoint.
+/// Where the canonical bytes of map keys (FORMAT.md §3.4) come from.
+pub(crate) enum Keys<'a> {
+    /// Each key's own encoding: a Term built in memory has no unknown fields.
+    Encoded,
+    /// The keys' bytes as read (FORMAT.md §7: unknown fields included):
+    /// `spans` are the spans in `body` of every map key, in byte order, which
+    /// is the order the checks visit them in; `next` is the next unvisited.
+    AsRead {
+        body: &'a [u8],
+        spans: &'a [(u32, u32)],
+        next: Cell<usize>,
+    },
+    /// Key order not checked (the other checks of a checkpoint whose bytes
+    /// the grammar refused).
+    Unordered,
+}
+
+impl<'a> Keys<'a> {
+    /// Claims the span of the next map key, before the keys nested in it.
+    fn claim(&self) -> usize {
+        match self {
+            Keys::AsRead { next, .. } => {
+                let slot = next.get();
+                next.set(slot + 1);
+                slot
+            }
+            _ => 0,
+        }
+    }
+
+    /// The canonical bytes of `key`, whose span is `slot`; `None` when key
+    /// order is not checked.
+    fn bytes(&self, slot: usize, key: &Term) -> Option<Cow<'a, [u8]>> {
+        match self {
+            Keys::Encoded => Some(Cow::Owned(key.encode_to_vec())),
+            Keys::AsRead { body, spans, .. } => {
+                let (start, end) = spans[slot];
+                Some(Cow::Borrowed(&body[start as usize..end as usize]))
+            }
+            Keys::Unordered => None,
+        }
+    }
+}
+
+/// Applies every check of FORMAT.md §7 (steps 2-4) to a checkpoint built or
+/// held in memory (a protobuf message has no unknown fields, so each map
+/// key's canonical bytes are its encoding).
 pub fn validate(cp: &Checkpoint) -> Result<(), ResumeMismatch> {
+    validate_with(cp, &Keys::Encoded)
+}
+
+/// [`validate`] for a checkpoint parsed from `body`, whose grammar scan
+/// recorded the spans of its map keys: map keys are ordered by their bytes
+/// as read, unknown fields included (FORMAT.md §7).
+pub(crate) fn validate_read(
+    cp: &Checkpoint,
+    body: &[u8],
+    spans: &[(u32, u32)],
+) -> Result<(), ResumeMismatch> {
+    let keys = Keys::AsRead {
+        body,
+        spans,
+        next: Cell::new(0),
+    };
+    validate_with(cp, &keys)?;
+    if let Keys::AsRead { next, .. } = &keys {
+        debug_assert_eq!(next.get(), spans.len(), "every map key visited once");
+    }
+    Ok(())
+}
+
+/// [`validate`] without the map key order check.
+pub(crate) fn validate_unordered(cp: &Checkpoint) -> Result<(), ResumeMismatch> {
+    validate_with(cp, &Keys::Unordered)
+}
+
+fn validate_with(cp: &Checkpoint, keys: &Keys<'_>) -> Result<(), ResumeMismatch> {
     check_format(&cp.format)?;
     if cp.session_id.is_empty() {
         return refuse(
@@ -48,7 +126,7 @@ pub fn validate(cp: &Checkpoint) -> Result<(), ResumeMismatch> {
         let path = format!("optimizer_opts[{i}].value");
         match &option.value {
             None => return refuse(rules::OPTIMIZER_OPTS_VALUE_REQUIRED, path, "is required"),
-            Some(value) => check_term(value, &path)?,
+            Some(value) => term_at(value, &path, keys)?,
         }
     }
     if let Some(module) = &cp.program_module {
@@ -71,10 +149,10 @@ pub fn validate(cp: &Checkpoint) -> Result<(), ResumeMismatch> {
     check_timestamp(cp.updated_at.as_ref(), "updated_at")?;
     match &cp.progress {
         None => return refuse(rules::PROGRESS_REQUIRED, "progress", "is required"),
-        Some(progress) => check_progress(progress)?,
+        Some(progress) => check_progress(progress, keys)?,
     }
     if let Some(artifact) = &cp.best_program_artifact {
-        check_term_map(artifact, "best_program_artifact")?;
+        term_map_at(artifact, "best_program_artifact", keys)?;
     }
     let Some(sampler_format) = &cp.sampler_format else {
         return refuse(
@@ -105,7 +183,7 @@ pub fn validate(cp: &Checkpoint) -> Result<(), ResumeMismatch> {
         );
     }
     if let Some(reason) = &cp.terminal_reason {
-        check_term(reason, "terminal_reason")?;
+        term_at(reason, "terminal_reason", keys)?;
     }
     if let Some(detail) = direction_refusal(cp.direction) {
         return refuse(rules::DIRECTION_KNOWN, "direction", detail);
@@ -188,11 +266,11 @@ fn check_timestamp(
     Ok(())
 }
 
-fn check_progress(progress: &Progress) -> Result<(), ResumeMismatch> {
+fn check_progress(progress: &Progress, keys: &Keys<'_>) -> Result<(), ResumeMismatch> {
     let mut ok: u64 = 0;
     let mut error: u64 = 0;
     for (i, entry) in progress.trial_log.iter().enumerate() {
-        check_trial(entry, i, &mut ok, &mut error)?;
+        check_trial(entry, i, &mut ok, &mut error, keys)?;
     }
     check_timestamp(progress.started_at.as_ref(), "progress.started_at")?;
     check_best(progress)?;
@@ -226,6 +304,7 @@ fn check_trial(
     i: usize,
     ok: &mut u64,
     error: &mut u64,
+    keys: &Keys<'_>,
 ) -> Result<(), ResumeMismatch> {
     if entry.trial_idx != i as u64 {
         return refuse(
@@ -253,10 +332,10 @@ fn check_trial(
         }
     }
     if let Some(stats) = &entry.stats {
-        check_term_map(stats, &format!("progress.trial_log[{i}].stats"))?;
+        term_map_at(stats, &format!("progress.trial_log[{i}].stats"), keys)?;
     }
     if let Some(err) = &entry.error {
-        check_term_map(err, &format!("progress.trial_log[{i}].error"))?;
+        term_map_at(err, &format!("progress.trial_log[{i}].error"), keys)?;
     }
     Ok(())
 }
@@ -363,17 +442,25 @@ impl Bad {
 /// `bigint_value` minimal and outside int64, map entries with key and value,
 /// keys strictly increasing.
 pub fn check_term(t: &Term, path: &str) -> Result<(), ResumeMismatch> {
-    check(t, 1).map_err(|bad| bad.into_mismatch(path))
+    term_at(t, path, &Keys::Encoded)
+}
+
+fn term_at(t: &Term, path: &str, keys: &Keys<'_>) -> Result<(), ResumeMismatch> {
+    check(t, 1, keys).map_err(|bad| bad.into_mismatch(path))
 }
 
 /// Refuses a TermMap (a `stats`, `error` or `best_program_artifact` field)
 /// that breaks a rule of FORMAT.md §3. The map counts as a Term of depth 1, so
 /// its keys and values are at depth 2.
 pub fn check_term_map(map: &TermMap, path: &str) -> Result<(), ResumeMismatch> {
-    check_map(map, 2).map_err(|bad| bad.into_mismatch(path))
+    term_map_at(map, path, &Keys::Encoded)
 }
 
-fn check(t: &Term, depth: usize) -> Result<(), Bad> {
+fn term_map_at(map: &TermMap, path: &str, keys: &Keys<'_>) -> Result<(), ResumeMismatch> {
+    check_map(map, 2, keys).map_err(|bad| bad.into_mismatch(path))
+}
+
+fn check(t: &Term, depth: usize, keys: &Keys<'_>) -> Result<(), Bad> {
     if depth > MAX_TERM_DEPTH {
         return Err(Bad::new(
             rules::TERM_DEPTH,
@@ -389,24 +476,24 @@ fn check(t: &Term, depth: usize) -> Result<(), Bad> {
             Some(detail) => Err(Bad::new(rules::TERM_BIGINT, detail).at(".bigint_value")),
             None => Ok(()),
         },
-        Some(term::Kind::ListValue(list)) => check_items(&list.items, depth, ".list_value"),
-        Some(term::Kind::TupleValue(list)) => check_items(&list.items, depth, ".tuple_value"),
+        Some(term::Kind::ListValue(list)) => check_items(&list.items, depth, ".list_value", keys),
+        Some(term::Kind::TupleValue(list)) => check_items(&list.items, depth, ".tuple_value", keys),
         Some(term::Kind::MapValue(map)) => {
-            check_map(map, depth + 1).map_err(|b| b.at(".map_value"))
+            check_map(map, depth + 1, keys).map_err(|b| b.at(".map_value"))
         }
         Some(_) => Ok(()),
     }
 }
 
-fn check_items(items: &[Term], depth: usize, kind: &str) -> Result<(), Bad> {
+fn check_items(items: &[Term], depth: usize, kind: &str, keys: &Keys<'_>) -> Result<(), Bad> {
     for (i, item) in items.iter().enumerate() {
-        check(item, depth + 1).map_err(|b| b.at(format!("{kind}.items[{i}]")))?;
+        check(item, depth + 1, keys).map_err(|b| b.at(format!("{kind}.items[{i}]")))?;
     }
     Ok(())
 }
 
-fn check_map(map: &TermMap, depth: usize) -> Result<(), Bad> {
-    let mut previous: Option<Vec<u8>> = None;
+fn check_map<'a>(map: &TermMap, depth: usize, keys: &Keys<'a>) -> Result<(), Bad> {
+    let mut previous: Option<Cow<'a, [u8]>> = None;
     for (i, entry) in map.entries.iter().enumerate() {
         let at_entry = |b: Bad| b.at(format!(".entries[{i}]"));
         let Some(key) = &entry.key else {
@@ -415,15 +502,18 @@ fn check_map(map: &TermMap, depth: usize) -> Result<(), Bad> {
                 "map entry has no key",
             )));
         };
-        check(key, depth).map_err(|b| at_entry(b.at(".key")))?;
+        let slot = keys.claim();
+        check(key, depth, keys).map_err(|b| at_entry(b.at(".key")))?;
         let Some(value) = &entry.value else {
             return Err(at_entry(Bad::new(
                 rules::TERM_MAP_VALUE_REQUIRED,
                 "map entry has no value",
             )));
         };
-        check(value, depth).map_err(|b| at_entry(b.at(".value")))?;
-        let key_bytes = key.encode_to_vec();
+        check(value, depth, keys).map_err(|b| at_entry(b.at(".value")))?;
+        let Some(key_bytes) = keys.bytes(slot, key) else {
+            continue;
+        };
         if let Some(prev) = &previous {
             if key_bytes <= *prev {
                 let problem = if key_bytes == *prev {
