@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"strconv"
 
+	"google.golang.org/protobuf/proto"
+
 	v1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1"
 )
 
@@ -40,10 +42,16 @@ func HashTrainset(examples []any) ([32]byte, error) {
 	return out, nil
 }
 
+// trainsetUnmarshalOptions read a trainset Term as a value: unknown fields
+// are not kept.
+var trainsetUnmarshalOptions = proto.UnmarshalOptions{RecursionLimit: recursionLimit, DiscardUnknown: true}
+
 // DecodeTrainsetTerm reads the encoding of one Term whose kind is list_value
 // (any valid protobuf encoding; map entries may come in any order) and
 // returns its items as Go values (see FromTerm), ready for HashTrainset.
-// Each item is one example, checked as a root Term. Errors are
+// Each item is one example, checked as a root Term. Unknown fields are
+// dropped as the Term is read: an example is a value, and two map keys that
+// differ only in unknown fields are the same key (a duplicate). Errors are
 // *InvalidCheckpoint with "<input>" for a size, parse or kind failure and
 // otherwise a path relative to the list, e.g.
 // `items[2].map_value.entries[1].key`.
@@ -53,7 +61,7 @@ func DecodeTrainsetTerm(data []byte) ([]any, error) {
 	}
 	t := &v1.Term{}
 	data = maskOverlongVarints(data, t.ProtoReflect().Descriptor())
-	if err := unmarshalOptions.Unmarshal(data, t); err != nil {
+	if err := trainsetUnmarshalOptions.Unmarshal(data, t); err != nil {
 		return nil, invalid(RuleInputMalformed, InputPath, "not a protobuf Term: "+parseError(err))
 	}
 	list, ok := t.GetKind().(*v1.Term_ListValue)
@@ -63,11 +71,72 @@ func DecodeTrainsetTerm(data []byte) ([]any, error) {
 	items := list.ListValue.GetItems()
 	out := make([]any, len(items))
 	for i, it := range items {
-		c, err := canonicalTerm(it, index("items", i), 1)
+		path := index("items", i)
+		if err := checkTrainsetTerm(it, path, 1); err != nil {
+			return nil, err
+		}
+		c, err := canonicalTerm(it, path, 1)
 		if err != nil {
 			return nil, err
 		}
 		out[i] = fromCanonical(c)
 	}
 	return out, nil
+}
+
+// checkTrainsetTerm applies the Term checks of FORMAT.md §7 in their order
+// to a Term whose map entries may come in any order: per map entry, its key
+// is present and valid, its value is present and valid, then its key's
+// canonical bytes must not repeat an earlier entry's (term.map.order at
+// `….entries[i].key`), before the next entry is looked at.
+func checkTrainsetTerm(t *v1.Term, path string, level int) *InvalidCheckpoint {
+	if err := checkTermNode(t, path, level); err != nil {
+		return err
+	}
+	switch k := t.GetKind().(type) {
+	case *v1.Term_ListValue:
+		return checkTrainsetItems(k.ListValue.GetItems(), join(path, "list_value"), level)
+	case *v1.Term_TupleValue:
+		return checkTrainsetItems(k.TupleValue.GetItems(), join(path, "tuple_value"), level)
+	case *v1.Term_MapValue:
+		mapPath := join(path, "map_value")
+		seen := make(map[string]bool, len(k.MapValue.GetEntries()))
+		for i, e := range k.MapValue.GetEntries() {
+			p := index(mapPath+".entries", i)
+			if e.GetKey() == nil {
+				return invalid(RuleTermMapKeyRequired, p, "map entry has no key")
+			}
+			if err := checkTrainsetTerm(e.GetKey(), p+".key", level+1); err != nil {
+				return err
+			}
+			if e.GetValue() == nil {
+				return invalid(RuleTermMapValueRequired, p, "map entry has no value")
+			}
+			if err := checkTrainsetTerm(e.GetValue(), p+".value", level+1); err != nil {
+				return err
+			}
+			key, err := canonicalTerm(e.GetKey(), p+".key", level+1)
+			if err != nil {
+				return err
+			}
+			kb, merr := marshalOptions.Marshal(key)
+			if merr != nil {
+				return invalid("", p+".key", "cannot encode key: "+merr.Error())
+			}
+			if seen[string(kb)] {
+				return invalid(RuleTermMapOrder, p+".key", "duplicate map key")
+			}
+			seen[string(kb)] = true
+		}
+	}
+	return nil
+}
+
+func checkTrainsetItems(items []*v1.Term, path string, level int) *InvalidCheckpoint {
+	for i, it := range items {
+		if err := checkTrainsetTerm(it, index(path+".items", i), level+1); err != nil {
+			return err
+		}
+	}
+	return nil
 }

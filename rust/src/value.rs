@@ -563,6 +563,7 @@ fn canonical_items(list: &TermList, depth: usize, kind: &str) -> Result<TermList
 /// the first two equal keys (in input order).
 fn canonical_map(map: &TermMap, depth: usize) -> Result<TermMap, Bad> {
     let mut keyed = Vec::with_capacity(map.entries.len());
+    let mut seen = std::collections::HashSet::with_capacity(map.entries.len());
     for (i, entry) in map.entries.iter().enumerate() {
         let at_entry = |b: Bad| b.at(format!(".entries[{i}]"));
         let Some(key) = &entry.key else {
@@ -579,23 +580,20 @@ fn canonical_map(map: &TermMap, depth: usize) -> Result<TermMap, Bad> {
             )));
         };
         let value = canonical(value, depth).map_err(|b| at_entry(b.at(".value")))?;
-        keyed.push((key.encode_to_vec(), i, key, value));
+        // Entry by entry (FORMAT.md §7): a key equal to an earlier one is
+        // refused before any later entry is looked at.
+        let bytes = key.encode_to_vec();
+        if !seen.insert(bytes.clone()) {
+            return Err(Bad::new(rules::TERM_MAP_ORDER, "duplicate map key")
+                .at(".key")
+                .at(format!(".entries[{i}]")));
+        }
+        keyed.push((bytes, key, value));
     }
-    // Stable: equal keys keep their input order.
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    let duplicate = keyed
-        .windows(2)
-        .filter(|pair| pair[0].0 == pair[1].0)
-        .map(|pair| pair[1].1)
-        .min();
-    if let Some(i) = duplicate {
-        return Err(Bad::new(rules::TERM_MAP_ORDER, "duplicate map key")
-            .at(".key")
-            .at(format!(".entries[{i}]")));
-    }
     let entries = keyed
         .into_iter()
-        .map(|(_, _, key, value)| TermMapEntry {
+        .map(|(_, key, value)| TermMapEntry {
             key: Some(key),
             value: Some(value),
         })

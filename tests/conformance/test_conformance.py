@@ -548,3 +548,273 @@ def test_random_store_files_get_the_same_verdict(
                 expected.rule,
                 expected.path,
             ), what
+
+
+# --- damaged trainset Terms (hash-trainset) ---------------------------------------------
+
+TRAINSET_INPUTS = sorted((VECTORS / "trainset").glob("*.binpb"))
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _len(data: bytes) -> bytes:
+    return _varint(len(data))
+
+
+def _field(tag: int, payload: bytes) -> bytes:
+    """A length-delimited field of one-byte tag ``tag``."""
+    return bytes([tag]) + _len(payload) + payload
+
+
+def _list(*items: bytes, tag: int = 0x4A) -> bytes:
+    """A list (or, with tag 0x52, a tuple) Term of the given item Terms."""
+    return _field(tag, b"".join(_field(0x0A, item) for item in items))
+
+
+def _map(*entries: tuple[bytes | None, bytes | None]) -> bytes:
+    """A map Term of (key, value) Terms as given (None: left out), in that order."""
+    body = b""
+    for key, value in entries:
+        entry = (b"" if key is None else _field(0x0A, key)) + (
+            b"" if value is None else _field(0x12, value)
+        )
+        body += _field(0x0A, entry)
+    return _field(0x5A, body)
+
+
+def _double(bits: int) -> bytes:
+    return b"\x29" + struct.pack("<Q", bits)
+
+
+NULL, TRUE, ZERO, ONE = b"\x0a\x00", b"\x10\x01", b"\x18\x00", b"\x18\x02"
+UNKNOWN = b"\x80\x01\x01"  # field 16, varint 1: a field a v1 Term does not know
+DAMAGED_TRAINSETS = [
+    _list(_field(0x22, b"\x01")),  # bigint 1: fits in int64
+    _list(_field(0x22, b"\x00\x01")),  # not minimal
+    _list(_field(0x22, b"")),  # empty
+    _list(_field(0x22, b"\x00\x80" + bytes(8))),  # not minimal, outside int64
+    _list(_field(0x22, b"\x00\x80" + bytes(7))),  # 2^63: valid
+    # distinct Terms that are one key in some languages: accepted
+    _list(_map((TRUE, ZERO), (ONE, ZERO))),
+    _list(_map((ZERO, ZERO), (_double(1 << 63), ZERO))),
+    _list(_map((_double(0), ZERO), (_double(1 << 63), ZERO))),
+    _list(_map((_double(0x3FF0000000000000), ZERO), (ONE, ZERO), (b"\x32\x011", ZERO))),
+    _list(_map((_list(ONE), ZERO), (_list(ONE, tag=0x52), ZERO), (_map((ONE, ONE)), ZERO))),
+    _list(_map((_map(), ZERO), (_list(), ZERO), (NULL, ZERO))),
+    # not a list Term: an int, a tuple, nothing, bytes that are no Term, no kind
+    ONE,
+    _list(ONE, tag=0x52),
+    b"",
+    b"\xff",
+    b"\x4a",
+    b"\x4a\x05\x0a\x03",
+    UNKNOWN,
+    _list(ONE) + TRUE,  # two kinds
+    # NaN, a Term with no kind, an entry without key or value
+    _list(_double(0x7FF0000000000001)),
+    _list(ONE, _list(ONE, _double(0xFFF8000000000000))),
+    _list(UNKNOWN),
+    _list(b""),
+    _list(_map((None, ZERO))),
+    _list(_map((ZERO, None))),
+    _list(_map((b"", ZERO))),
+    _list(_map((ZERO, _double(0x7FF8000000000000)))),
+    # keys out of order, duplicates, keys differing only by an unknown field
+    _list(_map((ONE, ZERO), (ZERO, ZERO))),
+    _list(_map((ONE, ZERO), (ONE, ZERO))),
+    _list(_map((ONE, ZERO), (ZERO, ZERO), (ONE, TRUE), (ZERO, NULL))),
+    _list(_map((ONE + UNKNOWN, ZERO), (ONE, ZERO))),
+    _list(_map((ONE, ZERO), (ONE + UNKNOWN, ZERO))),
+    _list(ONE + UNKNOWN, _map((ONE, ZERO + UNKNOWN))),
+    _list(_map((ONE, _double(0x7FF8000000000000)), (ONE, ZERO))),
+    # a duplicate before a later entry's own refusal: every entry is checked first
+    _list(_map((ONE, ZERO), (ONE, ZERO), (ZERO, _double(0x7FF8000000000000)))),
+    _list(_map((ONE, ZERO), (ONE, ZERO), (None, ZERO))),
+    _list(_map((ONE, ZERO), (ONE + UNKNOWN, ZERO), (ZERO, _field(0x22, b"")))),
+    _list(_map((ONE, ZERO), (ZERO, ZERO), (ONE, ZERO), (ZERO, ZERO))),
+    # varints the runtimes read in their own ways: overlong (value past 64 bits), padded
+    _list(b"\x18" + b"\xff" * 9 + b"\x7f"),
+    _list(b"\x18\x82\x80\x00"),
+    _list(b"\x18\x82\x00", _map((b"\x18\x82\x00", ZERO), (ONE, ZERO))),
+]
+
+
+def _deep_trainsets() -> list[bytes]:
+    """Items nested 23 to 26 deep (24 is the limit), alone and after another item, and
+    far deeper (past the nesting a protobuf runtime parses)."""
+    out = []
+    for depth in (23, 24, 25, 26, 40, 60):
+        term = deep_map = NULL
+        for _ in range(depth - 1):
+            term = _list(term)
+            deep_map = _map((ONE, deep_map))
+        out += [_list(term), _list(ONE, term), _list(_map((ONE, term))), _list(deep_map)]
+    return out
+
+
+def _mutate(data: bytes, rng: random.Random) -> bytes:
+    """One seeded damage: bit flips, a byte changed, inserted or dropped, a cut, or a
+    splice of another input's bytes."""
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 3)):
+        how = rng.randrange(6)
+        if how == 0 and out:
+            out[rng.randrange(len(out))] ^= 1 << rng.randrange(8)
+        elif how == 1 and out:
+            out[rng.randrange(len(out))] = rng.choice([0x00, 0x01, 0x7F, 0x80, 0xFF, 0x29, 0x22])
+        elif how == 2:
+            out.insert(rng.randrange(len(out) + 1), rng.randrange(256))
+        elif how == 3 and out:
+            del out[rng.randrange(len(out))]
+        elif how == 4 and out:
+            del out[rng.randrange(len(out)) :]
+        else:
+            other = TRAINSET_INPUTS[rng.randrange(len(TRAINSET_INPUTS))].read_bytes()
+            a = rng.randrange(len(other) + 1)
+            piece = other[a : a + rng.randint(1, 12)]
+            at = rng.randrange(len(out) + 1)
+            out[at:at] = piece
+    return bytes(out)
+
+
+# A parsed Term, for damage at the Term level: a list of fields [number, wire type, value,
+# message kind], the value a nested list for the message fields of Term, TermList, TermMap
+# and TermMapEntry (their kind "term", "list", "map", "entry"), else the field's raw bytes
+# after its tag (kind None).
+_MESSAGE_FIELDS = {"term": {9: "list", 10: "list", 11: "map"}, "list": {1: "term"},
+                   "map": {1: "entry"}, "entry": {1: "term", 2: "term"}}  # fmt: skip
+
+
+def _varint_at(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at, shift = at + 1, shift + 7
+        if byte < 0x80:
+            return value, at
+
+
+def _parse(data: bytes, kind: str) -> list[list[Any]]:
+    fields, at = [], 0
+    while at < len(data):
+        tag, at = _varint_at(data, at)
+        number, wire = tag >> 3, tag & 7
+        start = at
+        if wire == 0:
+            _, at = _varint_at(data, at)
+        elif wire in (1, 5):
+            at += 8 if wire == 1 else 4
+        else:
+            size, at = _varint_at(data, at)
+            start, at = at, at + size
+        sub = _MESSAGE_FIELDS[kind].get(number) if wire == 2 else None
+        value = _parse(data[start:at], sub) if sub else data[start:at]
+        fields.append([number, wire, value, sub])
+    return fields
+
+
+def _unparse(fields: list[list[Any]]) -> bytes:
+    out = b""
+    for number, wire, value, sub in fields:
+        out += bytes(_varint(number << 3 | wire))
+        if sub:
+            value = _unparse(value)
+        out += _len(value) + value if wire == 2 else value
+    return out
+
+
+def _messages(fields: list[list[Any]], kind: str, found: list[Any]) -> list[Any]:
+    """Every message below (and including) ``fields``, as (kind, fields)."""
+    found.append((kind, fields))
+    for field in fields:
+        if field[3]:
+            _messages(field[2], field[3], found)
+    return found
+
+
+_BAD_TERMS = [
+    _double(0x7FF8000000000000),
+    _double(0xFFF0000000000001),
+    _field(0x22, b"\x01"),
+    _field(0x22, b"\xff\xff"),
+    _field(0x22, b""),
+    b"",
+    UNKNOWN,
+    ONE + UNKNOWN,
+    ONE + TRUE,
+    _field(0x5A, _field(0x0A, _field(0x0A, ONE))),
+]
+
+
+def _damage_term(data: bytes, rng: random.Random) -> bytes:
+    """One seeded damage at the Term level: a Term replaced by a bad or deep one, map
+    entries repeated, swapped or cut short, list items repeated or swapped."""
+    fields = _parse(data, "term")
+    kind, target = rng.choice(_messages(fields, "term", []))
+    how = rng.randrange(4)
+    if kind == "term" and how < 2:
+        bad = rng.choice(_BAD_TERMS)
+        if how == 1:
+            for _ in range(rng.randint(20, 26)):
+                bad = _list(bad)
+        target[:] = _parse(bad, "term")
+    elif kind in ("map", "list") and target:
+        i = rng.randrange(len(target))
+        if how == 0:
+            target.insert(rng.randrange(len(target) + 1), target[i])
+        elif how == 1:
+            j = rng.randrange(len(target))
+            target[i], target[j] = target[j], target[i]
+        else:
+            target.reverse()
+    elif kind == "entry" and target:
+        del target[rng.randrange(len(target))]
+    else:
+        target.append([16, 0, b"\x01", None])  # an unknown field
+    return _unparse(fields)
+
+
+def _brief(answer: Answer) -> str:
+    """An answer in a few words: the digest's start, or the rule and the path's ends."""
+    if answer.output is not None:
+        return f"digest {answer.output[:12].decode(errors='replace')}"
+    path = answer.path if len(answer.path) <= 70 else answer.path[:30] + "…" + answer.path[-30:]
+    return f"{answer.rule or '(no rule)'} at {path}"
+
+
+def test_damaged_trainsets_get_the_same_answer(servers: dict[str, Server]) -> None:
+    """Damaged trainset Terms: every language gives the same digest, or the same refusal
+    (rule and path, from ``items[i]``, ``<input>`` for bytes that are not a list Term)."""
+    cases = DAMAGED_TRAINSETS + _deep_trainsets()
+    rng = random.Random(20261202)
+    inputs = [path.read_bytes() for path in TRAINSET_INPUTS]
+    for i in range(600):
+        damage = _damage_term if i % 3 else _mutate
+        cases.append(damage(inputs[i % len(inputs)], rng))
+    answers = {
+        lang: server.ask_many((HASH_TRAINSET, case) for case in cases)
+        for lang, server in servers.items()
+    }
+    problems = []
+    for n, case in enumerate(cases):
+        got = {lang: answers[lang][n] for lang in answers}
+        if len({answer.key() for answer in got.values()}) != 1:
+            problems.append(
+                f"{case.hex()[:120]}: " + "; ".join(f"{k} {_brief(v)}" for k, v in got.items())
+            )
+        for lang, answer in got.items():
+            if not answer.accepted and not (
+                answer.rule and (answer.path == "<input>" or answer.path.startswith("items["))
+            ):
+                problems.append(
+                    f"{case.hex()[:120]}: {lang} names no rule or no items[i]: {answer}"
+                )
+    assert not problems, "\n".join(problems[:60]) + f"\n({len(problems)} problems)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,13 +12,13 @@ import protocol
 
 from dsxir.errors import CorruptStore, InvalidCheckpoint, ResumeMismatch
 from dsxir.optimizer_session import checkpoint as ck
-from dsxir.optimizer_session import rules
+from dsxir.optimizer_session import rules, term_rules
 from dsxir.optimizer_session.trainset_json import (
     TrainsetJSONError,
     hash_trainset_json,
     hash_trainset_jsonl,
 )
-from dsxir.optimizer_session.v1.term_pb2 import Term
+from dsxir.optimizer_session.v1.term_pb2 import Term, TermMap
 from dsxir.store import framing
 from dsxir.store.summary import encode_summary
 
@@ -62,21 +63,106 @@ def reencode(data: bytes) -> Result:
 
 
 def hash_trainset(data: bytes) -> Result:
+    """The digest line of hash_trainset over the items of one list Term (FORMAT.md §6).
+
+    The input is any protobuf encoding of a Term (map entries in any order);
+    unknown fields are dropped as it is read. Each item is checked by the Term
+    rules (FORMAT.md §7: per map entry, in order, its key, its value, then
+    that its key's canonical bytes repeat no earlier key's), its maps are
+    sorted, and its canonical bytes are hashed: Terms, never Python values.
+    Refusals name ``<input>`` or a path from ``items[i]``.
+    """
+    if len(data) > ck.MAX_CHECKPOINT_BYTES:
+        return _shape("<input>", f"input is {len(data)} bytes", rules.INPUT_TOO_LARGE)
     try:
         term = Term.FromString(data)
     except Exception as exc:  # untrusted bytes: any parse failure is a refusal
         return _shape("<input>", f"not a Term ({exc})", rules.INPUT_MALFORMED)
     if term.WhichOneof("kind") != "list_value":
-        return _shape("<input>", "not a Term list", None)
+        return _shape("<input>", "not a Term list", rules.INPUT_MALFORMED)
+    term.DiscardUnknownFields()
+    digest = hashlib.sha256(b"dsxir.trainset.v1\n")
+    items = term.list_value.items
+    digest.update(len(items).to_bytes(8, "big"))
+    for i, item in enumerate(items):
+        try:
+            raw = _canonical(item, 1).SerializeToString(deterministic=True)
+        except term_rules.Refusal as bad:
+            path = f"items[{i}]" + "".join(reversed(bad.parts))
+            return _shape(path, bad.detail, bad.rule)
+        digest.update(len(raw).to_bytes(8, "big"))
+        digest.update(raw)
+    return (digest.hexdigest() + "\n").encode()
+
+
+def _canonical(term: Term, depth: int) -> Term:
+    """A checked copy of ``term`` with its maps sorted by key bytes (raises term_rules.Refusal)."""
+    if depth > term_rules.MAX_TERM_DEPTH:
+        raise term_rules.Refusal(
+            f"nesting deeper than {term_rules.MAX_TERM_DEPTH}", rule=rules.TERM_DEPTH
+        )
+    kind = term.WhichOneof("kind")
+    out = Term()
+    if kind in ("list_value", "tuple_value"):
+        target = getattr(out, kind)
+        target.SetInParent()
+        for i, item in enumerate(getattr(term, kind).items):
+            try:
+                target.items.append(_canonical(item, depth + 1))
+            except term_rules.Refusal as bad:
+                bad.parts.append(f".{kind}.items[{i}]")
+                raise
+    elif kind == "map_value":
+        out.map_value.SetInParent()
+        try:
+            _canonical_map(term.map_value, depth + 1, out.map_value)
+        except term_rules.Refusal as bad:
+            bad.parts.append(".map_value")
+            raise
+    else:  # a scalar, or no kind: the node's own rules
+        try:
+            term_rules.check_term(term, "")
+        except InvalidCheckpoint as exc:
+            raise term_rules.Refusal(exc.detail, part=exc.path or None, rule=exc.rule) from None
+        out.CopyFrom(term)
+    return out
+
+
+def _canonical_map(term_map: TermMap, depth: int, out: TermMap) -> None:
+    keyed: list[tuple[bytes, Term, Term]] = []
+    seen: set[bytes] = set()
+    for i, entry in enumerate(term_map.entries):
+        try:
+            if not entry.HasField("key"):
+                raise term_rules.Refusal("map entry has no key", rule=rules.TERM_MAP_KEY_REQUIRED)
+            key = _canonical_part(entry.key, depth, ".key")
+            if not entry.HasField("value"):
+                raise term_rules.Refusal(
+                    "map entry has no value", rule=rules.TERM_MAP_VALUE_REQUIRED
+                )
+            value = _canonical_part(entry.value, depth, ".value")
+            key_bytes = key.SerializeToString(deterministic=True)
+            if key_bytes in seen:
+                raise term_rules.Refusal(
+                    "duplicate map key", part=".key", rule=rules.TERM_MAP_ORDER
+                )
+            seen.add(key_bytes)
+            keyed.append((key_bytes, key, value))
+        except term_rules.Refusal as bad:
+            bad.parts.append(f".entries[{i}]")
+            raise
+    for _, key, value in sorted(keyed, key=lambda entry: entry[0]):
+        added = out.entries.add()
+        added.key.CopyFrom(key)
+        added.value.CopyFrom(value)
+
+
+def _canonical_part(term: Term, depth: int, part: str) -> Term:
     try:
-        examples = [
-            ck.from_term(item, root=f"items[{i}]") for i, item in enumerate(term.list_value.items)
-        ]
-        return (ck.hash_trainset(examples).hex() + "\n").encode()
-    except InvalidCheckpoint as exc:
-        return _shape(exc.path, exc.detail, exc.rule)
-    except TypeError as exc:
-        return _shape("<input>", str(exc), None)
+        return _canonical(term, depth)
+    except term_rules.Refusal as bad:
+        bad.parts.append(part)
+        raise
 
 
 def _hash_text(data: bytes, *, lines: bool) -> Result:

@@ -22,16 +22,17 @@
  * generated into testee/gen/), not shipped in the npm package.
  */
 
+import { createHash } from "node:crypto";
 import { once } from "node:events";
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedDecodeStream, sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
-import { decode, encode, hashTrainset } from "../src/checkpoint.js";
+import { decode, encode } from "../src/checkpoint.js";
 import { hex, InvalidCheckpoint, ResumeMismatch } from "../src/errors.js";
-import { TermSchema } from "../src/gen/dsxir/optimizer_session/v1/term_pb.js";
+import { type Term, TermSchema } from "../src/gen/dsxir/optimizer_session/v1/term_pb.js";
 import { Rule, type RuleId } from "../src/rules.js";
 import { hashTrainsetJson, hashTrainsetJsonl, TrainsetJsonError } from "../src/trainset_json.js";
 import { CorruptStoreFile, readStoreFile } from "../src/storefile.js";
-import { canonicalTerm, fromTerm } from "../src/term.js";
+import { canonicalTerm } from "../src/term.js";
 import { MAX_CHECKPOINT_BYTES } from "../src/validate.js";
 import { parse } from "../src/wire.js";
 import {
@@ -96,7 +97,12 @@ function readStoreFileInput(input: Uint8Array): Uint8Array {
   }
 }
 
-/** The digest of a trainset given as one list Term (FORMAT.md §6). */
+/**
+ * The digest of a trainset given as one list Term (FORMAT.md §6): any protobuf
+ * encoding of a Term, map entries in any order, unknown fields dropped as it
+ * is read. Each item is checked and its maps sorted (canonicalTerm), and its
+ * canonical bytes are hashed, from the Terms themselves.
+ */
 function trainsetDigest(input: Uint8Array): Uint8Array {
   if (input.length > MAX_CHECKPOINT_BYTES) {
     throw refusal("<input>", `${input.length} bytes, over the limit of ${MAX_CHECKPOINT_BYTES}`, Rule.INPUT_TOO_LARGE);
@@ -114,15 +120,58 @@ function trainsetDigest(input: Uint8Array): Uint8Array {
   if (term.kind.case !== "listValue") {
     throw refusal("<input>", `not a list Term (kind ${term.kind.case ?? "unset"})`, Rule.INPUT_MALFORMED);
   }
-  const examples: unknown[] = [];
-  try {
-    term.kind.value.items.forEach((item, i) => {
-      examples.push(fromTerm(canonicalTerm(item, `items[${i}]`)));
-    });
-  } catch (e) {
-    throw refusalOf(e);
+  const items = term.kind.value.items;
+  const h = createHash("sha256");
+  h.update("dsxir.trainset.v1\n");
+  h.update(uint64(items.length));
+  items.forEach((item, i) => {
+    let bytes: Uint8Array;
+    try {
+      bytes = toBinary(TermSchema, canonicalTerm(withoutUnknown(item), `items[${i}]`));
+    } catch (e) {
+      throw refusalOf(e);
+    }
+    h.update(uint64(bytes.length));
+    h.update(bytes);
+  });
+  return new Uint8Array(h.digest());
+}
+
+function uint64(n: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(n));
+  return out;
+}
+
+/** `t` with the unknown fields of every message in it dropped (in place: `t` was just parsed). */
+function withoutUnknown(t: Term): Term {
+  delete t.$unknown;
+  const kind = t.kind;
+  switch (kind.case) {
+    case "listValue":
+    case "tupleValue":
+      delete kind.value.$unknown;
+      kind.value.items.forEach(withoutUnknown);
+      break;
+    case "mapValue":
+      delete kind.value.$unknown;
+      for (const entry of kind.value.entries) {
+        delete entry.$unknown;
+        if (entry.key !== undefined) {
+          withoutUnknown(entry.key);
+        }
+        if (entry.value !== undefined) {
+          withoutUnknown(entry.value);
+        }
+      }
+      break;
+    case "nullValue":
+      delete kind.value.$unknown;
+      break;
+    default:
+      break;
   }
-  return hashTrainset(examples);
+  return t;
 }
 
 /**
