@@ -51,17 +51,19 @@ def _acknowledged(read_fd: int) -> list[int]:
 
 def _kill_window(path: Path) -> float:
     """How long to let a writer run before the kill: at least 25 ms, and long
-    enough for a few commits on this machine and in this mode (the pure-Python
-    reader and writer are many times slower than the accelerated ones)."""
+    enough for several commits on this machine and in this mode (the
+    pure-Python reader and writer are many times slower than the accelerated
+    ones), so that a busy machine does not starve the writers."""
     store = FileStore(path)
     generation: int | None = None
     times = []
-    for n in range(1, 6):
+    for n in range(1, 6):  # a checkpoint as large as the late rounds commit
         started = time.perf_counter()
-        generation = store.put(generation_cp(SESSION, n), expected_generation=generation)
+        cp = generation_cp(SESSION, 2 * ROUNDS + n)
+        generation = store.put(cp, expected_generation=generation)
         store.get(SESSION)
         times.append(time.perf_counter() - started)
-    return max(0.025, 3 * sorted(times)[2])
+    return max(0.025, 8 * sorted(times)[2])
 
 
 def test_every_read_after_a_kill_is_a_committed_generation(tmp_path: Path) -> None:
