@@ -16,7 +16,7 @@ fn main() {
             eprintln!("{arg}: {e}");
             exit(1)
         });
-        let same = if dsxir_checkpoint::encode(&cp) == data {
+        let same = if dsxir_checkpoint::encode(&cp).as_deref() == Ok(&data[..]) {
             "identical"
         } else {
             "different"
