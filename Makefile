@@ -40,6 +40,7 @@ check-generated: generate ## fail when generated code or vectors are stale
 	$(PY) tests/vectors/generate.py --check
 	$(PY) tests/vectors/generate_store.py --check
 	$(PY) tests/vectors/hostile/generate.py --check
+	$(PY) tests/vectors/delta/generate.py --check
 	@echo "generated code and vectors are up to date"
 
 lint: $(LINT_TARGETS) ## buf lint/breaking/format, ruff and mypy

@@ -22,6 +22,9 @@ canonical and sealed with the CRC-32C trailer (FORMAT.md §2), each about
 - the same shapes with one fault placed where a reader finds it last (the
   last trial's index, the last chain one level too deep, the last map key
   repeated).
+- the adversarial shapes again at the largest size the weight limit lets
+  through (found by bisection on the grammar, to 1 KiB): the weight right
+  under ``7 x n + 48 MiB``, where a reader allocates the most for its input.
 
 The child reports whether the input was accepted or refused (and the rule);
 an input that does not get the verdict its shape intends is marked. Each
@@ -197,6 +200,32 @@ def _tiny_map(target: int, repeat_last: bool) -> bytes:
     return _checkpoint(_trial(0, b"".join(entries)), 1)
 
 
+def _at_limit(build: Callable[[int], bytes]) -> bytes:
+    """``build(target)`` for the largest target (to 1 KiB) the weight limit lets through."""
+    from dsxir.optimizer_session import accel, grammar
+
+    def passes(data: bytes) -> bool:
+        if accel.grammar_check is not None:
+            answer = accel.grammar_check(data)
+            return not (isinstance(answer, tuple) and answer[0] == "input.weight")
+        try:
+            grammar.check(data)
+        except grammar.GrammarError as exc:
+            return exc.rule != "input.weight"
+        return True
+
+    low, high = 1024, 64 * MIB  # low passes, high is over the limit
+    if not passes(build(low)) or passes(build(high)):
+        raise RuntimeError("no size at the weight limit between 1 KiB and 64 MiB")
+    while high - low > 1024:
+        middle = (low + high) // 2
+        if passes(build(middle)):
+            low = middle
+        else:
+            high = middle
+    return build(low)
+
+
 def _sampler_blob(target: int) -> bytes:
     return _checkpoint(b"", 0, sampler_blob=random.Random(7).randbytes(target))
 
@@ -229,6 +258,31 @@ def _shapes(target: int) -> list[tuple[str, bool | None, Callable[[], bytes]]]:
         ("tiny map entries, last key repeated", False, lambda: _tiny_map(target, True)),
         ("random bytes", False, lambda: random.Random(7).randbytes(target)),
         ("random bytes, sealed", False, lambda: _sealed(random.Random(7).randbytes(target))),
+        # At the weight limit: accepted, or refused by a rule checked after parsing.
+        ("at the limit: empty trial entries", False, lambda: _at_limit(_empty_trials_bare)),
+        (
+            "at the limit: trial entries",
+            True,
+            lambda: _at_limit(lambda t: _empty_trials(t, False)),
+        ),
+        ("at the limit: null Terms", True, lambda: _at_limit(lambda t: _term_list(t, NULL))),
+        (
+            "at the limit: empty Terms (no kind)",
+            False,
+            lambda: _at_limit(lambda t: _term_list(t, NO_KIND)),
+        ),
+        (
+            f"at the limit: lists nested {DEPTH} deep",
+            True,
+            lambda: _at_limit(lambda t: _deep_lists(t, DEPTH)),
+        ),
+        ("at the limit: map of empty entries", False, lambda: _at_limit(_empty_map_entries)),
+        ("at the limit: tiny map entries", True, lambda: _at_limit(lambda t: _tiny_map(t, False))),
+        (
+            "at the limit: tiny map, last key repeated",
+            False,
+            lambda: _at_limit(lambda t: _tiny_map(t, True)),
+        ),
     ]
 
 

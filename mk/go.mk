@@ -6,7 +6,8 @@
 GO ?= go
 GO_ENV := GOFLAGS="-mod=readonly -buildvcs=false"
 GO_GEN_DIR := go/dsxir
-# A short fuzz run of Decode on every `make test-go`, counted in executions:
+# A short fuzz run of Decode and of DecodeDelta on every `make test-go`,
+# counted in executions:
 # a duration (-fuzztime 10s) races Go 1.26's fuzz coordinator at its deadline
 # on a loaded machine (golang/go#75804) and fails with "context deadline
 # exceeded" though nothing was found. Longer runs: make test-go GO_FUZZTIME=5000000x
@@ -37,9 +38,10 @@ testee-go: ## the Go conformance testee
 	cd go/testee && $(GO_ENV) $(GO) build -o ../.bin/testee .
 
 # go/client's tests drive the Python server (.venv, from `setup`).
-test-go: setup testee-go ## go vet, gofmt, go test and a short fuzz run
+test-go: setup testee-go ## go vet, gofmt, go test and short fuzz runs
 	cd go && $(GO_ENV) $(GO) vet ./...
 	@cd go && if [ -n "$$(gofmt -l .)" ]; then gofmt -l .; echo "gofmt: files above need formatting"; exit 1; fi
 	cd go && $(GO_ENV) $(GO) test -count=1 ./...
 	cd go/testee && $(GO_ENV) $(GO) vet ./... && $(GO_ENV) $(GO) test -count=1 ./...
 	cd go && $(GO_ENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(GO_FUZZTIME) -fuzzminimizetime 2s ./checkpoint
+	cd go && $(GO_ENV) $(GO) test -count=1 -run '^$$' -fuzz '^FuzzDecodeDelta$$' -fuzztime $(GO_FUZZTIME) -fuzzminimizetime 2s ./checkpoint

@@ -68,10 +68,16 @@ fn main() {
     }
 }
 
-const ROOT: &str = "dsxir.optimizer_session.v1.Checkpoint";
+/// The top-level messages of the byte grammar: a checkpoint (FORMAT.md §2)
+/// and a delta (FORMAT.md §13), whose head is a Checkpoint. Checkpoint comes
+/// first, so the messages it reaches keep their indices.
+const ROOTS: [&str; 2] = [
+    "dsxir.optimizer_session.v1.Checkpoint",
+    "dsxir.optimizer_session.v1.CheckpointDelta",
+];
 
 /// The Rust source of the grammar's field table: every message reachable from
-/// Checkpoint, its fields by number, their kind, presence, repetition, oneof
+/// the roots, its fields by number, their kind, presence, repetition, oneof
 /// and message type (see src/grammar.rs for the types).
 fn schema_table(set: &FileDescriptorSet) -> String {
     let mut all: Vec<(String, &DescriptorProto)> = Vec::new();
@@ -86,20 +92,26 @@ fn schema_table(set: &FileDescriptorSet) -> String {
             .position(|(n, _)| n == name)
             .unwrap_or_else(|| panic!("message {name} not in the descriptor set"))
     };
-    // Reachable messages, in discovery order from Checkpoint.
-    let mut order: Vec<usize> = vec![find(ROOT)];
+    // Reachable messages, in discovery order from each root in turn.
+    let mut order: Vec<usize> = Vec::new();
     let mut i = 0;
-    while i < order.len() {
-        let (_, message) = all[order[i]];
-        for field in &message.field {
-            if field.r#type() == Type::Message {
-                let target = find(field.type_name().trim_start_matches('.'));
-                if !order.contains(&target) {
-                    order.push(target);
+    for root in ROOTS {
+        let at = find(root);
+        if !order.contains(&at) {
+            order.push(at);
+        }
+        while i < order.len() {
+            let (_, message) = all[order[i]];
+            for field in &message.field {
+                if field.r#type() == Type::Message {
+                    let target = find(field.type_name().trim_start_matches('.'));
+                    if !order.contains(&target) {
+                        order.push(target);
+                    }
                 }
             }
+            i += 1;
         }
-        i += 1;
     }
     let index_of = |name: &str| {
         let at = find(name.trim_start_matches('.'));

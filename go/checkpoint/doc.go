@@ -15,6 +15,9 @@
 //     by the same grammar. Decode does not screen.
 //   - ToTerm and FromTerm convert between Go values and Terms; HashTrainset
 //     fingerprints a trainset (FORMAT.md §6).
+//   - DecodeDelta, EncodeDelta, ApplyDelta and NewDelta read, write, apply
+//     and make checkpoint deltas (FORMAT.md §13); a refusal of a delta is an
+//     *InvalidDelta naming its path and rule (delta_rules.go).
 //   - CheckResume is the resume gate (FORMAT.md §8).
 //   - RecordTrial, Pause, Resume, Cancel, Complete and Fail are the
 //     transitions of FORMAT.md §9 (*AlreadyTerminal, *InvalidTransition);

@@ -23,8 +23,10 @@ const (
 	TrailerSize = 9
 	// trailerNumber is the field number of the trailer; no body holds it.
 	trailerNumber = 536870911
-	// weightBase is the constant term of the weight limit (FORMAT.md §2.4).
-	weightBase = 67108864
+	// weightFactor and weightBase make the weight limit, weightFactor x the
+	// input's length + weightBase (FORMAT.md §2.4).
+	weightFactor = 7
+	weightBase   = 50331648
 )
 
 // trailerTag is the trailer's first 5 bytes: field 536,870,911, wire type I32.
@@ -44,7 +46,7 @@ func appendTrailer(b []byte) []byte {
 
 // WeightLimit is the largest weight a checkpoint of size input bytes
 // (trailer included) may have (FORMAT.md §2.4).
-func WeightLimit(size int) int64 { return 8*int64(size) + weightBase }
+func WeightLimit(size int) int64 { return weightFactor*int64(size) + weightBase }
 
 // The weights of the message values the grammar reads (FORMAT.md §2.4).
 const (
@@ -264,6 +266,12 @@ func readVarint(b []byte, pos, end int) (uint64, int, int) {
 // trailer, the checksum, the grammar of the body and the weight limit. It
 // returns the body.
 func checkGrammar(data []byte) ([]byte, *InvalidCheckpoint) {
+	return checkGrammarOf(checkpointSchema, data)
+}
+
+// checkGrammarOf is checkGrammar with root as the top-level message (a
+// Checkpoint, or a CheckpointDelta: FORMAT.md §13).
+func checkGrammarOf(root *messageInfo, data []byte) ([]byte, *InvalidCheckpoint) {
 	n := len(data)
 	if n > MaxInputSize {
 		return nil, invalid(RuleInputTooLarge, InputPath, "input is "+strconv.Itoa(n)+" bytes, more than the limit of "+strconv.Itoa(MaxInputSize))
@@ -275,7 +283,7 @@ func checkGrammar(data []byte) ([]byte, *InvalidCheckpoint) {
 	if crc32c(body) != binary.LittleEndian.Uint32(data[n-4:]) {
 		return nil, invalid(RuleInputChecksum, InputPath, "the checksum does not match the bytes")
 	}
-	if err := checkBody(body, n); err != nil {
+	if err := checkBodyOf(root, body, n); err != nil {
 		return nil, err
 	}
 	return body, nil
@@ -284,7 +292,12 @@ func checkGrammar(data []byte) ([]byte, *InvalidCheckpoint) {
 // checkBody scans body by the grammar and checks the weight of a checkpoint
 // of size input bytes.
 func checkBody(body []byte, size int) *InvalidCheckpoint {
-	weight, err := scanBody(body)
+	return checkBodyOf(checkpointSchema, body, size)
+}
+
+// checkBodyOf is checkBody with root as the top-level message.
+func checkBodyOf(root *messageInfo, body []byte, size int) *InvalidCheckpoint {
+	weight, err := scanRoot(root, body)
 	if err != nil {
 		return err
 	}
@@ -300,8 +313,15 @@ func checkBody(body []byte, size int) *InvalidCheckpoint {
 // place §2.3 names. It is iterative; its stack is bounded by the Term depth
 // because unknown fields are never descended into.
 func scanBody(body []byte) (int64, *InvalidCheckpoint) {
+	return scanRoot(checkpointSchema, body)
+}
+
+// scanRoot is scanBody with root as the top-level message: the scan is
+// driven by the field table, so paths below a CheckpointDelta's head read
+// "head." and the checkpoint's path.
+func scanRoot(root *messageInfo, body []byte) (int64, *InvalidCheckpoint) {
 	s := scanner{stack: make([]frame, 1, 16)}
-	s.stack[0] = frame{msg: checkpointSchema, end: len(body)}
+	s.stack[0] = frame{msg: root, end: len(body)}
 	var weight int64
 	pos := 0
 	for {

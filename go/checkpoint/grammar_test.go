@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"bytes"
 	"encoding/binary"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -321,7 +322,7 @@ func TestWeightLimit(t *testing.T) {
 	}
 	// Each trial adds 2 bytes (plus at most 3 of the progress length) and
 	// weight 104; find the largest n that stays within the limit.
-	n := int((int64(8*(len(body0)+TrailerSize)) + weightBase - w0) / 88)
+	n := int((int64(weightFactor*(len(body0)+TrailerSize)) + weightBase - w0) / (104 - 2*weightFactor))
 	for {
 		in := build(n + 1)
 		if w0+104*int64(n+1) > WeightLimit(len(in)) {
@@ -340,6 +341,69 @@ func TestWeightLimit(t *testing.T) {
 	_, err = Decode(build(n + 1))
 	if ruleOf(t, err) != RuleInputWeight || shapeField(t, err) != InputPath {
 		t.Fatalf("%d empty trials: %v, want input.weight", n+1, err)
+	}
+}
+
+func TestWeightLimitFormula(t *testing.T) {
+	for _, c := range []struct{ size, want int64 }{{0, 50331648}, {100, 700 + 50331648}, {268435456, 7*268435456 + 50331648}} {
+		if got := WeightLimit(int(c.size)); got != c.want {
+			t.Errorf("WeightLimit(%d) = %d, want %d", c.size, got, c.want)
+		}
+	}
+}
+
+// A log of empty trials whose weight is exactly the limit, the input's
+// length tuned by the sampler blob (which weighs nothing): accepted by the
+// grammar; one byte shorter (the limit 7 lower), refused.
+func TestWeightExactlyAtTheLimit(t *testing.T) {
+	cp := base(t)
+	cp.Progress = &v1.Progress{StartedAt: &timestamppb.Timestamp{Seconds: 1}}
+	cp.SamplerBlob = []byte("x")
+	w0, serr := scanBody(marshal(t, cp))
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	progress := marshal(t, cp.Progress)
+	build := func(n, blob int) []byte {
+		p := make([]byte, 0, 2*n+len(progress))
+		for i := 0; i < n; i++ {
+			p = append(p, 0x0a, 0x00)
+		}
+		p = append(p, progress...)
+		cp.SamplerBlob = bytes.Repeat([]byte("x"), blob)
+		return seal(bodyWith(t, cp, 9, lenField(9, p)))
+	}
+	n := int((weightBase-w0)/(104-2*weightFactor)) - 40
+	blob := 0
+	for {
+		excess := w0 + 104*int64(n) - weightBase
+		if excess%weightFactor == 0 {
+			blob = int(excess/weightFactor) - len(build(n, 1)) + 1
+			if blob > 127 {
+				t.Fatalf("the search started past the limit (n=%d, blob=%d)", n, blob)
+			}
+			if blob >= 2 {
+				break
+			}
+		}
+		n++
+	}
+	at, shorter := build(n, blob), build(n, blob-1)
+	weight := w0 + 104*int64(n)
+	if weight != WeightLimit(len(at)) || len(shorter) != len(at)-1 || weight != WeightLimit(len(shorter))+weightFactor {
+		t.Fatalf("n=%d blob=%d: weight %d, limits %d and %d", n, blob, weight, WeightLimit(len(at)), WeightLimit(len(shorter)))
+	}
+	_, err := Decode(at)
+	if r := ruleOf(t, err); r != RuleTrialStatus {
+		t.Fatalf("weight at the limit: %v, want the trial status check after the grammar", err)
+	}
+	_, err = Decode(shorter)
+	if ruleOf(t, err) != RuleInputWeight || shapeField(t, err) != InputPath {
+		t.Fatalf("one byte shorter: %v, want input.weight", err)
+	}
+	want := "weight " + strconv.FormatInt(weight, 10) + " is over the limit of " + strconv.FormatInt(weight-weightFactor, 10)
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("one byte shorter: %q does not say %q", err.Error(), want)
 	}
 }
 

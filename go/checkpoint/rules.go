@@ -39,7 +39,7 @@ const (
 	// DecodeTrainsetTerm) are not a protobuf encoding of a Term; a checkpoint is never
 	// refused with it (FORMAT.md §2).
 	RuleInputMalformed = "input.malformed"
-	// The checkpoint's weight is above 8 x its length + 67,108,864 (FORMAT.md §2.4).
+	// The checkpoint's weight is above 7 x its length + 50,331,648 (FORMAT.md §2.4).
 	RuleInputWeight = "input.weight"
 	// The format identifier is missing or empty (FORMAT.md §4).
 	RuleFormatRequired = "format.required"

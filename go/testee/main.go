@@ -7,13 +7,22 @@
 //	testee hash-trainset   a Term list on stdin → hash_trainset hex digest
 //	testee hash-trainset-json, hash-trainset-jsonl
 //	                       JSON or JSON Lines text on stdin → hex digest (FORMAT.md §6.1)
-//	testee read-store-file a store file on stdin → canonical checkpoint bytes
+//	testee read-store-file a store file on stdin, its commit records included
+//	                       → canonical bytes of the checkpoint it ends with
+//	testee reencode-delta  delta bytes on stdin → canonical delta bytes (FORMAT.md §13)
+//	testee apply-delta BASE
+//	                       delta bytes on stdin, base checkpoint bytes in the file BASE
+//	                       → canonical bytes of the checkpoint the delta makes
 //	testee serve           size-delimited Requests on stdin → Responses on stdout
 //
 // A refusal is one line "checkpoint_shape: <field path>: <message> (rule
 // <id>)" on stderr and exit status 3 (a writer's refusal of a credential
-// names no rule); a damaged store file is one line "store_file: <kind>:
-// <detail>" and exit status 4; usage errors exit with status 2. In `serve`
+// names no rule), or "delta_shape: <field path>: <message> (rule <id>)" for
+// a delta that cannot be read or does not apply to its base, a store file's
+// commit record included (a base, or a checkpoint a delta makes, that breaks
+// a rule is checkpoint_shape); a
+// damaged store file is one line "store_file: <kind>: <detail>" and exit
+// status 4; usage errors exit with status 2. In `serve`
 // a refusal is a Refusal message with the same exit code, its kind, path,
 // rule and message; an unknown command is a Refusal of kind "command" with
 // exit code 2.
@@ -40,16 +49,40 @@ const (
 	statusUsage   = 2
 	statusRefused = 3
 	statusDamaged = 4
-	usage         = "usage: testee reencode | hash-trainset | hash-trainset-json | hash-trainset-jsonl | read-store-file | serve"
+	usage         = "usage: testee reencode | hash-trainset | hash-trainset-json | hash-trainset-jsonl | read-store-file | reencode-delta | apply-delta BASE_FILE | serve"
 )
 
 func main() {
-	if len(os.Args) != 2 {
+	if len(os.Args) != 2 && !(len(os.Args) == 3 && os.Args[1] == "apply-delta") {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
 	switch os.Args[1] {
-	case "reencode", "hash-trainset", "hash-trainset-json", "hash-trainset-jsonl":
+	case "apply-delta":
+		if len(os.Args) != 3 {
+			fmt.Fprintln(os.Stderr, usage)
+			os.Exit(2)
+		}
+		base, err := os.ReadFile(os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testee: reading the base:", err)
+			os.Exit(1)
+		}
+		input, err := readInput(os.Stdin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testee: reading stdin:", err)
+			os.Exit(1)
+		}
+		out, refusal := applyDelta(base, input)
+		if refusal != nil {
+			fmt.Fprintln(os.Stderr, refusal.GetMessage())
+			os.Exit(int(refusal.GetExitCode()))
+		}
+		if _, err := os.Stdout.Write(out); err != nil {
+			fmt.Fprintln(os.Stderr, "testee: writing stdout:", err)
+			os.Exit(1)
+		}
+	case "reencode", "hash-trainset", "hash-trainset-json", "hash-trainset-jsonl", "reencode-delta":
 		input, err := readInput(os.Stdin)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "testee: reading stdin:", err)
@@ -62,6 +95,11 @@ func main() {
 			out, refusal = reencode(input)
 		case "hash-trainset":
 			out, refusal = hashTrainset(input)
+		case "reencode-delta":
+			var r *conformancev1.Refusal
+			if out, r = reencodeDelta(input); r != nil {
+				refusal = r.GetMessage()
+			}
 		case "hash-trainset-json":
 			out, refusal = hashTrainsetText(input, checkpoint.HashTrainsetJSON)
 		default:
@@ -162,19 +200,32 @@ func hashTrainsetText(input []byte, hash func([]byte) ([32]byte, error)) ([]byte
 // readStoreFile reads a whole store file: the canonical checkpoint bytes, or
 // the exit status and line of its refusal.
 func readStoreFile(input []byte) ([]byte, int, string) {
+	out, refusal := storeFile(input)
+	if refusal != nil {
+		return nil, int(refusal.GetExitCode()), refusal.GetMessage()
+	}
+	return out, statusOK, ""
+}
+
+// storeFile reads a whole store file, its commit records included
+// (docs/store-file.md §5, §9), and returns the canonical bytes of the
+// checkpoint it ends with. A damaged file is of kind "store_file", a record's
+// delta that cannot be read or applied "delta_shape", an invalid checkpoint
+// (the snapshot's, or the one the records end with) "checkpoint_shape".
+func storeFile(input []byte) ([]byte, *conformancev1.Refusal) {
 	file, err := storefile.Read(input)
 	if err != nil {
-		var damaged *storefile.CorruptFile
-		if errors.As(err, &damaged) {
-			return nil, statusDamaged, oneLine(damaged.Error())
+		var id *checkpoint.InvalidDelta
+		if errors.As(err, &id) {
+			return nil, deltaRefusalOf(err)
 		}
-		return nil, statusRefused, refusalLine(err)
+		return nil, refusalOf(err)
 	}
 	out, err := checkpoint.Encode(file.Checkpoint)
 	if err != nil {
-		return nil, statusRefused, refusalLine(err)
+		return nil, refusalOf(err)
 	}
-	return out, statusOK, ""
+	return out, nil
 }
 
 // refusalOf is the Refusal message of an error of the checkpoint package
@@ -193,6 +244,61 @@ func refusalOf(err error) *conformancev1.Refusal {
 		return &conformancev1.Refusal{ExitCode: statusRefused, Kind: "checkpoint_shape", Path: ic.Path, Rule: ic.Rule, Message: refusalLine(err)}
 	}
 	return &conformancev1.Refusal{ExitCode: statusRefused, Kind: "checkpoint_shape", Path: checkpoint.InputPath, Message: refusalLine(err)}
+}
+
+// deltaRefusalOf is the Refusal of kind "delta_shape" of an error of a
+// delta's reader or writer (a writer's refusal of a credential in the head
+// names no rule).
+func deltaRefusalOf(err error) *conformancev1.Refusal {
+	var id *checkpoint.InvalidDelta
+	if errors.As(err, &id) {
+		return &conformancev1.Refusal{ExitCode: statusRefused, Kind: checkpoint.ReasonDeltaShape, Path: id.Path, Rule: id.Rule, Message: oneLine(id.Error())}
+	}
+	var ic *checkpoint.InvalidCheckpoint
+	if errors.As(err, &ic) {
+		return &conformancev1.Refusal{ExitCode: statusRefused, Kind: checkpoint.ReasonDeltaShape, Path: ic.Path, Rule: ic.Rule,
+			Message: oneLine(checkpoint.ReasonDeltaShape + ": " + ic.Error())}
+	}
+	return &conformancev1.Refusal{ExitCode: statusRefused, Kind: checkpoint.ReasonDeltaShape, Path: checkpoint.InputPath,
+		Message: oneLine(checkpoint.ReasonDeltaShape + ": " + checkpoint.InputPath + ": " + err.Error())}
+}
+
+// reencodeDelta reads a delta and writes its canonical bytes; every refusal
+// is of kind "delta_shape".
+func reencodeDelta(input []byte) ([]byte, *conformancev1.Refusal) {
+	d, err := checkpoint.DecodeDelta(input)
+	if err != nil {
+		return nil, deltaRefusalOf(err)
+	}
+	out, err := checkpoint.EncodeDelta(d)
+	if err != nil {
+		return nil, deltaRefusalOf(err)
+	}
+	return out, nil
+}
+
+// applyDelta reads the base (a refusal of kind "checkpoint_shape") and the
+// delta ("delta_shape"), applies the delta ("delta_shape" for delta.session
+// and delta.base_trials, "checkpoint_shape" for the checkpoint it makes) and
+// returns the canonical bytes of the new checkpoint.
+func applyDelta(baseBytes, input []byte) ([]byte, *conformancev1.Refusal) {
+	base, err := checkpoint.Decode(baseBytes)
+	if err != nil {
+		return nil, refusalOf(err)
+	}
+	d, err := checkpoint.DecodeDelta(input)
+	if err != nil {
+		return nil, deltaRefusalOf(err)
+	}
+	_, out, err := checkpoint.ApplyDelta(base, d)
+	if err != nil {
+		var id *checkpoint.InvalidDelta
+		if errors.As(err, &id) {
+			return nil, deltaRefusalOf(err)
+		}
+		return nil, refusalOf(err)
+	}
+	return out, nil
 }
 
 // digestLine is what the hash commands write: the lowercase hex digest and a
@@ -232,10 +338,20 @@ func answer(req *conformancev1.Request) *conformancev1.Response {
 			return &conformancev1.Response{Result: &conformancev1.Response_Refusal{Refusal: refusal}}
 		}
 		out = digestLine(digest)
+	case conformancev1.Command_COMMAND_REENCODE_DELTA, conformancev1.Command_COMMAND_APPLY_DELTA:
+		var refusal *conformancev1.Refusal
+		if req.GetCommand() == conformancev1.Command_COMMAND_REENCODE_DELTA {
+			out, refusal = reencodeDelta(input)
+		} else {
+			out, refusal = applyDelta(req.GetBase(), input)
+		}
+		if refusal != nil {
+			return &conformancev1.Response{Result: &conformancev1.Response_Refusal{Refusal: refusal}}
+		}
 	case conformancev1.Command_COMMAND_READ_STORE_FILE:
-		file, rerr := storefile.Read(input)
-		if err = rerr; err == nil {
-			out, err = checkpoint.Encode(file.Checkpoint)
+		var refusal *conformancev1.Refusal
+		if out, refusal = storeFile(input); refusal != nil {
+			return &conformancev1.Response{Result: &conformancev1.Response_Refusal{Refusal: refusal}}
 		}
 	default:
 		return &conformancev1.Response{Result: &conformancev1.Response_Refusal{Refusal: &conformancev1.Refusal{

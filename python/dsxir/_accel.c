@@ -52,8 +52,8 @@
  *     unknown status, text that is not UTF-8, malformed bytes). Never
  *     crashes nor reads out of bounds.
  *
- * grammar_check(data) -> bytes | (rule, path, detail)
- * grammar_scan(body, size) -> None | (rule, path, detail)
+ * grammar_check(data, root=0) -> bytes | (rule, path, detail)
+ * grammar_scan(body, size, root=0) -> None | (rule, path, detail)
  * crc32c(data) -> int
  *     The byte grammar of FORMAT.md section 2 (grammar.py is the reference,
  *     answer for answer: rule id, path and detail): the size limit, the
@@ -2625,7 +2625,8 @@ static gmessage *g_messages = NULL;
 static Py_ssize_t g_nmessages = 0;
 static int g_max_term_depth = MAX_TERM_DEPTH;
 static uint64_t g_max_bytes = 268435456u;
-static uint64_t g_weight_base = 67108864u;
+static uint64_t g_weight_factor = 7u;
+static uint64_t g_weight_base = 50331648u;
 
 /* A path: the field that holds a message (NULL for the top level). */
 typedef struct gpath {
@@ -2893,13 +2894,13 @@ gscan(gctx *c, const gmessage *schema, const uint8_t *p, const uint8_t *end, con
 
 /* §2.2 over body, then the weight limit for `size` input bytes: 0 or -1. */
 static int
-gscan_body(gctx *c, const uint8_t *body, size_t length, uint64_t size)
+gscan_body(gctx *c, const uint8_t *body, size_t length, uint64_t size, Py_ssize_t root)
 {
     uint64_t weight = 0;
-    if (gscan(c, &g_messages[0], body, body + length, NULL, 1, &weight) < 0) {
+    if (gscan(c, &g_messages[root], body, body + length, NULL, 1, &weight) < 0) {
         return -1;
     }
-    uint64_t limit = 8 * size + g_weight_base;
+    uint64_t limit = g_weight_factor * size + g_weight_base;
     if (weight > limit) {
         char text[160];
         snprintf(text, sizeof text, "weight %llu over the limit of %llu for %llu bytes",
@@ -2912,7 +2913,7 @@ gscan_body(gctx *c, const uint8_t *body, size_t length, uint64_t size)
 
 /* The whole of grammar.check: 0 (the body is data[:len - 9]) or -1. */
 static int
-gcheck_input(gctx *c, const uint8_t *data, size_t size)
+gcheck_input(gctx *c, const uint8_t *data, size_t size, Py_ssize_t root)
 {
     char text[128];
     if ((uint64_t)size > g_max_bytes) {
@@ -2930,7 +2931,7 @@ gcheck_input(gctx *c, const uint8_t *data, size_t size)
     if (crc32c_of(data, size - 9) != expected) {
         return gfail(c, "input.checksum", NULL, "the checksum does not match the bytes");
     }
-    return gscan_body(c, data, size - 9, (uint64_t)size);
+    return gscan_body(c, data, size - 9, (uint64_t)size, root);
 }
 
 static PyObject *
@@ -2950,11 +2951,25 @@ grammar_ready(void)
     return 1;
 }
 
+/* The message the table gives at `root`, or -1 with TypeError/IndexError set. */
+static int
+grammar_root(Py_ssize_t root)
+{
+    if (root < 0 || root >= g_nmessages) {
+        PyErr_SetString(PyExc_IndexError, "no message at that index of the grammar table");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
-accel_grammar_check(PyObject *module, PyObject *arg)
+accel_grammar_check(PyObject *module, PyObject *args)
 {
     (void)module;
-    if (!grammar_ready()) {
+    PyObject *arg;
+    Py_ssize_t root = 0;
+    if (!grammar_ready() || !PyArg_ParseTuple(args, "O|n:grammar_check", &arg, &root) ||
+        grammar_root(root) < 0) {
         return NULL;
     }
     if (!PyBytes_Check(arg)) {
@@ -2969,7 +2984,7 @@ accel_grammar_check(PyObject *module, PyObject *arg)
     }
     int rc;
     Py_BEGIN_ALLOW_THREADS;
-    rc = gcheck_input(c, data, size);
+    rc = gcheck_input(c, data, size, root);
     Py_END_ALLOW_THREADS;
     PyObject *result = rc == 0 ? PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)size - 9)
                                : grammar_refusal(c);
@@ -2983,7 +2998,9 @@ accel_grammar_scan(PyObject *module, PyObject *args)
     (void)module;
     PyObject *body;
     unsigned long long size;
-    if (!grammar_ready() || !PyArg_ParseTuple(args, "OK:grammar_scan", &body, &size)) {
+    Py_ssize_t root = 0;
+    if (!grammar_ready() || !PyArg_ParseTuple(args, "OK|n:grammar_scan", &body, &size, &root) ||
+        grammar_root(root) < 0) {
         return NULL;
     }
     if (!PyBytes_Check(body)) {
@@ -2998,7 +3015,7 @@ accel_grammar_scan(PyObject *module, PyObject *args)
     }
     int rc;
     Py_BEGIN_ALLOW_THREADS;
-    rc = gscan_body(c, data, length, (uint64_t)size);
+    rc = gscan_body(c, data, length, (uint64_t)size, root);
     Py_END_ALLOW_THREADS;
     PyObject *result = rc == 0 ? Py_NewRef(Py_None) : grammar_refusal(c);
     PyMem_RawFree(c);
@@ -3075,9 +3092,9 @@ accel_set_grammar_table(PyObject *module, PyObject *args)
     (void)module;
     PyObject *table;
     int max_depth;
-    unsigned long long max_bytes, weight_base;
-    if (!PyArg_ParseTuple(args, "O!iKK:set_grammar_table", &PyList_Type, &table, &max_depth,
-                          &max_bytes, &weight_base)) {
+    unsigned long long max_bytes, weight_factor, weight_base;
+    if (!PyArg_ParseTuple(args, "O!iKKK:set_grammar_table", &PyList_Type, &table, &max_depth,
+                          &max_bytes, &weight_factor, &weight_base)) {
         return NULL;
     }
     Py_ssize_t n = PyList_GET_SIZE(table);
@@ -3137,6 +3154,7 @@ accel_set_grammar_table(PyObject *module, PyObject *args)
     g_nmessages = n;
     g_max_term_depth = max_depth;
     g_max_bytes = max_bytes;
+    g_weight_factor = weight_factor;
     g_weight_base = weight_base;
     Py_RETURN_NONE;
 fail:
@@ -3145,18 +3163,18 @@ fail:
 }
 
 static PyMethodDef accel_methods[] = {
-    {"grammar_check", accel_grammar_check, METH_O,
-     "grammar_check(data, /)\n--\n\n"
+    {"grammar_check", accel_grammar_check, METH_VARARGS,
+     "grammar_check(data, root=0, /)\n--\n\n"
      "grammar.check in C: the body of bytes that keep FORMAT.md section 2, or\n"
      "the tuple (rule, path, detail) of the first broken rule."},
     {"grammar_scan", accel_grammar_scan, METH_VARARGS,
-     "grammar_scan(body, size, /)\n--\n\n"
+     "grammar_scan(body, size, root=0, /)\n--\n\n"
      "None when a body keeps the grammar of section 2.2 and the weight limit\n"
      "for an input of size bytes, else (rule, path, detail)."},
     {"crc32c", accel_crc32c, METH_O,
      "crc32c(data, /)\n--\n\nThe CRC-32C (Castagnoli) of bytes."},
     {"set_grammar_table", accel_set_grammar_table, METH_VARARGS,
-     "set_grammar_table(table, max_term_depth, max_bytes, weight_base, /)\n--\n\n"
+     "set_grammar_table(table, max_term_depth, max_bytes, weight_factor, weight_base, /)\n--\n\n"
      "The field table of grammar.py (_flat_table) and its limits; set on import."},
     {"check_canonical", accel_check_canonical, METH_O,
      "check_canonical(data, /)\n--\n\n"

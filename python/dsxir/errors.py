@@ -17,6 +17,7 @@ __all__ = [
     "CorruptStore",
     "IllegalHistory",
     "InvalidCheckpoint",
+    "InvalidDelta",
     "InvalidSessionId",
     "InvalidTransition",
     "LeaseHeld",
@@ -43,6 +44,25 @@ class InvalidCheckpoint(CheckpointError, ValueError):
     """
 
     def __init__(self, path: str, detail: str, rule: str | None = None) -> None:
+        super().__init__(f"{path}: {detail}{_rule_suffix(rule)}")
+        self.path = path
+        self.detail = detail
+        self.rule = rule
+
+
+class InvalidDelta(CheckpointError, ValueError):
+    """A checkpoint delta (FORMAT.md §13) cannot be read or does not fit its base.
+
+    ``path`` names the offending field of the delta (``kept``,
+    ``head.progress.trial_log[0].status``, ``<input>``), ``detail`` what is
+    wrong, ``rule`` the id of the broken rule: a delta rule of
+    spec/delta-rules-v1.json (``delta.base_trials``, …) or a rule of the byte
+    grammar (``input.checksum``, ``wire.order``, …); the message ends with
+    ``(rule <id>)``. A checkpoint that a delta makes and that breaks a rule
+    of FORMAT.md §7 is an :class:`InvalidCheckpoint` instead.
+    """
+
+    def __init__(self, path: str, detail: str, rule: str) -> None:
         super().__init__(f"{path}: {detail}{_rule_suffix(rule)}")
         self.path = path
         self.detail = detail

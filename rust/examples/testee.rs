@@ -5,8 +5,9 @@
 //! - `testee reencode`: checkpoint bytes on stdin, canonical bytes on stdout
 //!   (exit 0), or one refusal line on stderr (exit 3).
 //! - `testee read-store-file`: a store file on stdin, the canonical bytes of
-//!   its checkpoint on stdout (exit 0), or one line on stderr: a checkpoint
-//!   refusal (exit 3) or `store_file: <kind>: <detail>` (exit 4).
+//!   its checkpoint (after its commit records) on stdout (exit 0), or one
+//!   line on stderr: a checkpoint or delta refusal (exit 3) or
+//!   `store_file: <kind>: <detail>` (exit 4).
 //! - `testee hash-trainset`: the encoding of one Term of kind `list_value` on
 //!   stdin; the lowercase hex of `hash_trainset` over its items and a newline
 //!   on stdout (exit 0), or one refusal line on stderr (exit 3).
@@ -14,6 +15,14 @@
 //!   (one array of examples) or JSON Lines text on stdin (FORMAT.md §6.1);
 //!   the lowercase hex of its trainset hash and a newline on stdout (exit 0),
 //!   or one refusal line on stderr (exit 3).
+//! - `testee reencode-delta`: delta bytes (FORMAT.md §13) on stdin, their
+//!   canonical bytes on stdout (exit 0), or one refusal line
+//!   `delta_shape: …` on stderr (exit 3).
+//! - `testee apply-delta BASE_FILE`: delta bytes on stdin, the base
+//!   checkpoint's bytes in BASE_FILE; the canonical bytes of the checkpoint
+//!   the delta makes on stdout (exit 0), or one refusal line on stderr
+//!   (exit 3): `checkpoint_shape: …` for the base or the new checkpoint,
+//!   `delta_shape: …` for the delta or a delta that does not fit the base.
 //! - `testee serve`: the protocol of
 //!   tests/conformance/proto/dsxir/conformance/v1/testee.proto: size-delimited
 //!   `Request`s on stdin (a varint length, then the message), one
@@ -34,8 +43,8 @@ mod conformance {
     include!(concat!(env!("OUT_DIR"), "/testee/dsxir.conformance.v1.rs"));
 }
 
-const USAGE: &str =
-    "usage: testee reencode|hash-trainset|hash-trainset-json|hash-trainset-jsonl|read-store-file|serve";
+const USAGE: &str = "usage: testee reencode|hash-trainset|hash-trainset-json|\
+    hash-trainset-jsonl|read-store-file|reencode-delta|apply-delta BASE_FILE|serve";
 
 #[derive(Clone, Copy)]
 enum Command {
@@ -44,6 +53,8 @@ enum Command {
     HashTrainsetJson,
     HashTrainsetJsonl,
     ReadStoreFile,
+    ReencodeDelta,
+    ApplyDelta,
 }
 
 /// A refused input: the exit code, the kind, path and rule of the refusal,
@@ -56,10 +67,12 @@ struct Refused {
     line: String,
 }
 
+/// A refusal of checkpoint or delta bytes: its kind is the reason,
+/// `checkpoint_shape` or `delta_shape`.
 fn shape(e: &dsxir_checkpoint::ResumeMismatch) -> Refused {
     Refused {
         exit_code: 3,
-        kind: "checkpoint_shape",
+        kind: e.reason,
         path: e.field.clone(),
         rule: e.rule.unwrap_or_default().to_string(),
         line: e.to_string(),
@@ -77,6 +90,20 @@ enum Output {
 fn reencode(input: &[u8]) -> Result<Output, Refused> {
     dsxir_checkpoint::decode_with_unknown(input)
         .and_then(|decoded| decoded.encode())
+        .map(Output::Bytes)
+        .map_err(|e| shape(&e))
+}
+
+fn reencode_delta(input: &[u8]) -> Result<Output, Refused> {
+    dsxir_checkpoint::decode_delta_with_unknown(input)
+        .and_then(|decoded| decoded.encode())
+        .map(Output::Bytes)
+        .map_err(|e| shape(&e))
+}
+
+/// The base is read first, then the delta, then the delta is applied.
+fn apply_delta(input: &[u8], base: &[u8]) -> Result<Output, Refused> {
+    dsxir_checkpoint::apply_delta_bytes(base, input)
         .map(Output::Bytes)
         .map_err(|e| shape(&e))
 }
@@ -112,8 +139,9 @@ fn hash_trainset_json(
     })
 }
 
-/// A store file: the canonical bytes of its checkpoint (its unknown fields
-/// kept), or the refusal (the damage kind as path).
+/// A store file, its commit records applied: the canonical bytes of the
+/// checkpoint it ends with (its unknown fields kept), or the refusal (the
+/// damage kind as path; a record's delta refused with kind `delta_shape`).
 fn read_store_file(input: &[u8]) -> Result<Output, Refused> {
     use dsxir_checkpoint::storefile::{self, Error};
     match storefile::read(input) {
@@ -127,8 +155,8 @@ fn read_store_file(input: &[u8]) -> Result<Output, Refused> {
             rule: String::new(),
             line: Error::Corrupt(c).to_string(),
         }),
-        Err(Error::Checkpoint(e)) => Err(shape(&e)),
-        Err(e @ Error::SummaryTooLarge(_)) => Err(Refused {
+        Err(Error::Checkpoint(e) | Error::Delta(e)) => Err(shape(&e)),
+        Err(e @ (Error::SummaryTooLarge(_) | Error::DeltaTooLarge(_))) => Err(Refused {
             exit_code: 3,
             kind: "store_file",
             path: String::new(),
@@ -138,8 +166,9 @@ fn read_store_file(input: &[u8]) -> Result<Output, Refused> {
     }
 }
 
-/// The answer to one command.
-fn answer(command: Command, input: &[u8]) -> Result<Output, Refused> {
+/// The answer to one command; `base` is the base checkpoint of
+/// `apply-delta`.
+fn answer(command: Command, input: &[u8], base: &[u8]) -> Result<Output, Refused> {
     match command {
         Command::Reencode => reencode(input),
         Command::HashTrainset => hash_trainset(input),
@@ -150,16 +179,26 @@ fn answer(command: Command, input: &[u8]) -> Result<Output, Refused> {
             hash_trainset_json(dsxir_checkpoint::hash_trainset_jsonl, input)
         }
         Command::ReadStoreFile => read_store_file(input),
+        Command::ReencodeDelta => reencode_delta(input),
+        Command::ApplyDelta => apply_delta(input, base),
     }
 }
 
-fn run_once(command: Command) -> ExitCode {
+fn run_once(command: Command, base_file: Option<&str>) -> ExitCode {
+    let base = match base_file.map(std::fs::read) {
+        None => Vec::new(),
+        Some(Ok(base)) => base,
+        Some(Err(e)) => {
+            eprintln!("testee: cannot read the base file: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut input = Vec::new();
     if let Err(e) = io::stdin().lock().read_to_end(&mut input) {
         eprintln!("testee: cannot read stdin: {e}");
         return ExitCode::from(2);
     }
-    match answer(command, &input) {
+    match answer(command, &input, &base) {
         Ok(out) => {
             let out = match out {
                 Output::Bytes(bytes) => bytes,
@@ -230,6 +269,8 @@ fn respond(request: &conformance::Request) -> conformance::Response {
         Ok(Wire::HashTrainsetJson) => Some(Command::HashTrainsetJson),
         Ok(Wire::HashTrainsetJsonl) => Some(Command::HashTrainsetJsonl),
         Ok(Wire::ReadStoreFile) => Some(Command::ReadStoreFile),
+        Ok(Wire::ReencodeDelta) => Some(Command::ReencodeDelta),
+        Ok(Wire::ApplyDelta) => Some(Command::ApplyDelta),
         Ok(Wire::Unspecified) | Err(_) => None,
     };
     let result = match command {
@@ -240,7 +281,7 @@ fn respond(request: &conformance::Request) -> conformance::Response {
             rule: String::new(),
             message: format!("unsupported command {}", request.command),
         }),
-        Some(command) => match answer(command, &request.input) {
+        Some(command) => match answer(command, &request.input, &request.base) {
             Ok(Output::Bytes(bytes)) => Answer::Output(bytes),
             Ok(Output::Digest(digest)) => {
                 Answer::Output(format!("{}\n", dsxir_checkpoint::hex(&digest)).into_bytes())
@@ -280,11 +321,13 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["reencode"] => run_once(Command::Reencode),
-        ["hash-trainset"] => run_once(Command::HashTrainset),
-        ["hash-trainset-json"] => run_once(Command::HashTrainsetJson),
-        ["hash-trainset-jsonl"] => run_once(Command::HashTrainsetJsonl),
-        ["read-store-file"] => run_once(Command::ReadStoreFile),
+        ["reencode"] => run_once(Command::Reencode, None),
+        ["hash-trainset"] => run_once(Command::HashTrainset, None),
+        ["hash-trainset-json"] => run_once(Command::HashTrainsetJson, None),
+        ["hash-trainset-jsonl"] => run_once(Command::HashTrainsetJsonl, None),
+        ["read-store-file"] => run_once(Command::ReadStoreFile, None),
+        ["reencode-delta"] => run_once(Command::ReencodeDelta, None),
+        ["apply-delta", base_file] => run_once(Command::ApplyDelta, Some(base_file)),
         ["serve"] => match serve() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -6,6 +6,9 @@ use std::fmt;
 /// The reason of a [`ResumeMismatch`] for bytes that are not a valid
 /// checkpoint (the only reason [`crate::decode`] reports).
 pub const CHECKPOINT_SHAPE: &str = "checkpoint_shape";
+/// The reason of a [`ResumeMismatch`] for bytes that are not a valid delta
+/// (FORMAT.md §13.1), or a delta that does not apply to its base (§13.2).
+pub const DELTA_SHAPE: &str = "delta_shape";
 /// Resume gate reason: the checkpoint was written by another optimizer.
 pub const REASON_OPTIMIZER: &str = "optimizer";
 /// Resume gate reason: the checkpoint's sampler module differs.
@@ -79,6 +82,13 @@ pub fn hex(bytes: &[u8]) -> String {
 /// `checkpoint_shape: <field>: <detail> (rule <id>)`, the refusal line of the
 /// testee.
 ///
+/// With `reason == "delta_shape"` ([`crate::decode_delta`],
+/// [`crate::apply_delta`]) the bytes are not a valid delta, or the delta
+/// does not apply to its base (FORMAT.md §13): `field`, `detail` and `rule`
+/// as above (`rule` a constant of [`crate::delta_rules`], or of
+/// [`crate::rules`] for the byte grammar); it displays as
+/// `delta_shape: <field>: <detail> (rule <id>)`.
+///
 /// Otherwise ([`crate::check_resume`]) the reason is one of `optimizer`,
 /// `sampler_format`, `sampler_version`, `trainset_hash` or `direction`; [`Self::expected`]
 /// is the caller's value, [`Self::got`] the checkpoint's, and the message is the text of
@@ -87,12 +97,15 @@ pub fn hex(bytes: &[u8]) -> String {
 pub struct ResumeMismatch {
     pub session_id: Option<String>,
     pub reason: &'static str,
-    /// The offending field (`checkpoint_shape` only; empty otherwise).
+    /// The offending field (`checkpoint_shape` and `delta_shape` only; empty
+    /// otherwise).
     pub field: String,
-    /// What is wrong with it (`checkpoint_shape` only; empty otherwise).
+    /// What is wrong with it (`checkpoint_shape` and `delta_shape` only; empty
+    /// otherwise).
     pub detail: String,
     /// The id of the broken rule, a constant of [`crate::rules`]
-    /// (`checkpoint_shape` only; `None` otherwise).
+    /// or [`crate::delta_rules`] (`checkpoint_shape` and `delta_shape` only;
+    /// `None` otherwise).
     pub rule: Option<&'static str>,
     /// (expected, got) of a gate reason; boxed to keep errors small.
     values: Option<Box<(GateValue, GateValue)>>,
@@ -108,6 +121,19 @@ impl ResumeMismatch {
             detail: detail.into(),
             rule: Some(rule),
             values: None,
+        }
+    }
+
+    /// A refusal of a delta (FORMAT.md §13): `field` breaks `rule` (of
+    /// [`crate::delta_rules`], or a grammar rule of [`crate::rules`]).
+    pub(crate) fn delta_shape(
+        rule: &'static str,
+        field: String,
+        detail: impl Into<String>,
+    ) -> Self {
+        ResumeMismatch {
+            reason: DELTA_SHAPE,
+            ..ResumeMismatch::shape(rule, field, detail)
         }
     }
 
@@ -140,7 +166,7 @@ impl ResumeMismatch {
 
 impl fmt::Display for ResumeMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.reason == CHECKPOINT_SHAPE {
+        if self.reason == CHECKPOINT_SHAPE || self.reason == DELTA_SHAPE {
             write!(f, "{}: {}: {}", self.reason, self.field, self.detail)?;
             return write_rule(f, self.rule);
         }

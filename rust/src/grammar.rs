@@ -78,8 +78,8 @@ mod schema {
     include!(concat!(env!("OUT_DIR"), "/schema.rs"));
 }
 pub(crate) use schema::{
-    MESSAGES, MSG_CHECKPOINT, MSG_TERM, MSG_TERM_LIST, MSG_TERM_MAP, MSG_TERM_MAP_ENTRY,
-    MSG_TERM_NULL, MSG_TRIAL_LOG_ENTRY,
+    MESSAGES, MSG_CHECKPOINT, MSG_CHECKPOINT_DELTA, MSG_TERM, MSG_TERM_LIST, MSG_TERM_MAP,
+    MSG_TERM_MAP_ENTRY, MSG_TERM_NULL, MSG_TRIAL_LOG_ENTRY,
 };
 
 const VARINT: u8 = 0;
@@ -97,12 +97,14 @@ pub const TRAILER_SIZE: usize = 9;
 const WEIGHT_TRIAL_LOG_ENTRY: u64 = 104;
 const WEIGHT_TERM_NULL: u64 = 8;
 const WEIGHT_MESSAGE: u64 = 48;
-const WEIGHT_BASE: u64 = 67_108_864;
+/// The weight limit of FORMAT.md §2.4: `WEIGHT_FACTOR × size + WEIGHT_BASE`.
+const WEIGHT_FACTOR: u64 = 7;
+const WEIGHT_BASE: u64 = 50_331_648;
 
 /// The largest total weight (FORMAT.md §2.4) a checkpoint of `size` input
-/// bytes (trailer included) may have: `8 × size + 67,108,864`.
+/// bytes (trailer included) may have: `7 × size + 50,331,648`.
 pub fn weight_limit(size: usize) -> u64 {
-    8 * size as u64 + WEIGHT_BASE
+    WEIGHT_FACTOR * size as u64 + WEIGHT_BASE
 }
 
 fn weight_of(message: usize) -> u64 {
@@ -590,6 +592,16 @@ pub(crate) struct Scanned {
 /// the trailer) and what the scan recorded: when `keep_unknown`, the
 /// unknown fields read, and the spans of the map keys.
 pub(crate) fn check(data: &[u8], keep_unknown: bool) -> Result<(&[u8], Scanned), Refusal> {
+    check_root(data, MSG_CHECKPOINT, keep_unknown)
+}
+
+/// [`check`] with `root` (an index into [`MESSAGES`]) as the top-level
+/// message: a Checkpoint, or a CheckpointDelta (FORMAT.md §13).
+pub(crate) fn check_root(
+    data: &[u8],
+    root: usize,
+    keep_unknown: bool,
+) -> Result<(&[u8], Scanned), Refusal> {
     let size = data.len();
     if size > MAX_INPUT_BYTES {
         return Err(too_large(size));
@@ -610,20 +622,30 @@ pub(crate) fn check(data: &[u8], keep_unknown: bool) -> Result<(&[u8], Scanned),
             "the checksum does not match the bytes",
         );
     }
-    let scanned = scan_body(body, size, keep_unknown)?;
+    let scanned = scan_root(body, root, size, keep_unknown)?;
     Ok((body, scanned))
 }
 
 /// The grammar and the weight limit on a body whose whole input (trailer
 /// included) is `size` bytes long.
 pub(crate) fn scan_body(body: &[u8], size: usize, keep_unknown: bool) -> Result<Scanned, Refusal> {
+    scan_root(body, MSG_CHECKPOINT, size, keep_unknown)
+}
+
+/// [`scan_body`] with `root` as the top-level message.
+pub(crate) fn scan_root(
+    body: &[u8],
+    root: usize,
+    size: usize,
+    keep_unknown: bool,
+) -> Result<Scanned, Refusal> {
     let mut scanner = Scanner {
         buf: body,
         weight: 0,
         unknown: keep_unknown.then(BTreeMap::new),
         keys: Vec::new(),
     };
-    scanner.message(MSG_CHECKPOINT, 0, body.len(), None, 0)?;
+    scanner.message(root, 0, body.len(), None, 0)?;
     let limit = weight_limit(size);
     if scanner.weight > limit {
         return refusal(
@@ -648,6 +670,11 @@ pub(crate) fn scan_body(body: &[u8], size: usize, keep_unknown: bool) -> Result<
 /// appended after its known fields and the lengths of the enclosing
 /// messages fixed. `known` is trusted (a protobuf runtime wrote it).
 pub(crate) fn splice_unknown(known: &[u8], unknown: &UnknownFields) -> Vec<u8> {
+    splice_unknown_root(known, MSG_CHECKPOINT, unknown)
+}
+
+/// [`splice_unknown`] for a body whose top-level message is `root`.
+pub(crate) fn splice_unknown_root(known: &[u8], root: usize, unknown: &UnknownFields) -> Vec<u8> {
     if unknown.is_empty() {
         return known.to_vec();
     }
@@ -659,14 +686,7 @@ pub(crate) fn splice_unknown(known: &[u8], unknown: &UnknownFields) -> Vec<u8> {
     }
     let mut out = Vec::with_capacity(known.len() + 64);
     let mut place = Vec::new();
-    splice(
-        known,
-        MSG_CHECKPOINT,
-        &mut place,
-        unknown,
-        &prefixes,
-        &mut out,
-    );
+    splice(known, root, &mut place, unknown, &prefixes, &mut out);
     out
 }
 

@@ -25,6 +25,13 @@
 //! §5), although prost itself does not keep them; [`decode`] leaves them out.
 //! [`seal`], [`crc32c`] and [`weight_limit`] expose the trailer and the weight
 //! limit of FORMAT.md §2.1 and §2.4.
+//!
+//! Deltas (FORMAT.md §13): [`decode_delta`] (and [`decode_delta_with_unknown`])
+//! reads a [`CheckpointDelta`], refusing with reason `delta_shape` and a rule
+//! of [`delta_rules`] (or of [`rules`] for the byte grammar);
+//! [`encode_delta`] (and [`DecodedDelta::encode`]) writes its canonical
+//! bytes; [`apply_delta`] (and [`apply_delta_bytes`]) makes the new
+//! checkpoint from a base.
 
 use prost::Message;
 
@@ -35,10 +42,12 @@ pub mod v1 {
 }
 
 pub use v1::{
-    Checkpoint, Direction, OptionEntry, Progress, SamplerFormat, SessionStatus, Term, TermList,
-    TermMap, TermMapEntry, TermNull, TrialLogEntry, TrialStatus,
+    Checkpoint, CheckpointDelta, Direction, OptionEntry, Progress, SamplerFormat, SessionStatus,
+    Term, TermList, TermMap, TermMapEntry, TermNull, TrialLogEntry, TrialStatus,
 };
 
+mod delta;
+pub mod delta_rules;
 mod errors;
 mod grammar;
 pub mod rules;
@@ -50,10 +59,14 @@ mod validate;
 mod value;
 mod wire;
 
+pub use delta::{
+    apply_delta, apply_delta_bytes, decode_delta, decode_delta_with_unknown, encode_delta,
+    encode_delta_with_unknown, DecodedDelta, DELTA_FORMAT_ID, KEPT_MASK,
+};
 pub use errors::{
     hex, AlreadyTerminal, CheckpointError, GateValue, InvalidCheckpoint, InvalidTransition,
-    ResumeMismatch, CHECKPOINT_SHAPE, REASON_DIRECTION, REASON_OPTIMIZER, REASON_SAMPLER_FORMAT,
-    REASON_SAMPLER_VERSION, REASON_TRAINSET_HASH,
+    ResumeMismatch, CHECKPOINT_SHAPE, DELTA_SHAPE, REASON_DIRECTION, REASON_OPTIMIZER,
+    REASON_SAMPLER_FORMAT, REASON_SAMPLER_VERSION, REASON_TRAINSET_HASH,
 };
 pub use grammar::{crc32c, seal, weight_limit, UnknownFields, TRAILER_SIZE, TRAILER_TAG};
 pub use session::{

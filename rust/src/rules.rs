@@ -50,7 +50,7 @@ pub const WIRE_DEFAULT: &str = "wire.default";
 /// trainset) are not a protobuf encoding of a Term; a checkpoint is never refused with it.
 pub const INPUT_MALFORMED: &str = "input.malformed";
 
-/// At `<input>` (FORMAT.md §2.4): the checkpoint's weight is above 8 x its length + 67,108,864.
+/// At `<input>` (FORMAT.md §2.4): the checkpoint's weight is above 7 x its length + 50,331,648.
 pub const INPUT_WEIGHT: &str = "input.weight";
 
 /// At `format` (FORMAT.md §4): the format identifier is missing or empty.

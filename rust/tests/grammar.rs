@@ -250,7 +250,8 @@ fn weight_limit_counts_every_message() {
     };
     let weight = |n: usize| 48 + 104 * n as u64;
     let fits = |n: usize| weight(n) <= weight_limit(body(n).len() + TRAILER_SIZE);
-    let mut n = (weight_limit(0) / 88) as usize;
+    let factor = weight_limit(1) - weight_limit(0);
+    let mut n = (weight_limit(0) / (104 - 2 * factor)) as usize;
     while !fits(n) {
         n -= 1;
     }
@@ -264,6 +265,62 @@ fn weight_limit_counts_every_message() {
         verdict(&body(n + 1)),
         ("input.weight".to_string(), "<input>".to_string())
     );
+}
+
+#[test]
+fn weight_limit_is_7_x_the_length_plus_48_mib() {
+    assert_eq!(weight_limit(0), 50_331_648);
+    assert_eq!(weight_limit(100), 700 + 50_331_648);
+    assert_eq!(weight_limit(268_435_456), 7 * 268_435_456 + 50_331_648);
+}
+
+#[test]
+fn weight_exactly_at_the_limit_passes_and_one_byte_shorter_is_refused() {
+    // A Progress of n empty trial entries (48 + 104 n) and a sampler blob of
+    // `blob` bytes, which weighs nothing: each of its bytes moves the limit
+    // by 7 and not the weight.
+    let body = |n: usize, blob: usize| {
+        let entries: Vec<u8> = [0x0a, 0x00].repeat(n);
+        let progress = [&[0x4a][..], &varint(entries.len() as u64), &entries].concat();
+        [progress, len_field(0x5a, &b"x".repeat(blob))].concat()
+    };
+    let weight = |n: usize| 48 + 104 * n as u64;
+    let factor = weight_limit(1) - weight_limit(0);
+    let mut n = ((weight_limit(0) - 48) / (104 - 2 * factor)) as usize - 40;
+    let blob = loop {
+        let excess = weight(n) as i64 - weight_limit(0) as i64;
+        if excess % factor as i64 == 0 {
+            let blob = excess / factor as i64 - (body(n, 1).len() + TRAILER_SIZE) as i64 + 1;
+            assert!(blob <= 127, "the search started past the limit: n = {n}");
+            if blob >= 2 {
+                break blob as usize;
+            }
+        }
+        n += 1;
+    };
+    let at = body(n, blob);
+    let shorter = body(n, blob - 1);
+    assert_eq!(weight(n), weight_limit(at.len() + TRAILER_SIZE));
+    assert_eq!(shorter.len(), at.len() - 1);
+    assert_eq!(
+        weight(n),
+        weight_limit(shorter.len() + TRAILER_SIZE) + factor
+    );
+    // At the limit the grammar passes (the format is missing); one byte
+    // shorter, the weight is over it.
+    assert_eq!(verdict(&at).0, "format.required");
+    let err = decode(&seal(&shorter)).expect_err("refused");
+    assert_eq!(
+        (err.rule.unwrap_or_default(), err.field.as_str()),
+        ("input.weight", "<input>")
+    );
+    let detail = format!(
+        "weight {} over the limit of {} for {} bytes",
+        weight(n),
+        weight(n) - factor,
+        shorter.len() + TRAILER_SIZE
+    );
+    assert!(err.to_string().contains(&detail), "{err}");
 }
 
 #[test]

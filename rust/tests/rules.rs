@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::PathBuf;
 
-use dsxir_checkpoint::{decode, rules, to_term, Value};
+use dsxir_checkpoint::{decode, delta_rules, rules, to_term, Value};
 use serde_json::Value as Json;
 
 fn repo() -> PathBuf {
@@ -30,17 +30,7 @@ fn spec_ids() -> Vec<String> {
 
 /// The `pub const NAME: &str = "id";` lines of src/rules.rs, as (NAME, id).
 fn constants() -> Vec<(String, String)> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/rules.rs");
-    let source = fs::read_to_string(&path).expect("src/rules.rs");
-    source
-        .lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix("pub const ")?;
-            let (name, value) = rest.split_once(": &str = \"")?;
-            let id = value.strip_suffix("\";")?;
-            Some((name.to_string(), id.to_string()))
-        })
-        .collect()
+    constants_of("rules.rs")
 }
 
 #[test]
@@ -56,6 +46,47 @@ fn constants_are_the_ids_of_the_spec() {
     let expected: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
     assert_eq!(declared, expected);
     assert_eq!(rules::ALL, ids.as_slice());
+}
+
+/// The `pub const NAME: &str = "id";` lines of `file` (under src/), as
+/// (NAME, id).
+fn constants_of(file: &str) -> Vec<(String, String)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join(file);
+    let source = fs::read_to_string(&path).unwrap_or_else(|e| panic!("src/{file}: {e}"));
+    source
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("pub const ")?;
+            let (name, value) = rest.split_once(": &str = \"")?;
+            let id = value.strip_suffix("\";")?;
+            Some((name.to_string(), id.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn delta_constants_are_the_ids_of_the_delta_spec() {
+    let spec = read_json(repo().join("spec/delta-rules-v1.json"));
+    let ids: Vec<String> = spec["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|rule| rule["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 7);
+    let constants = constants_of("delta_rules.rs");
+    for (name, id) in &constants {
+        assert_eq!(*name, id.to_uppercase().replace('.', "_"), "{id}");
+    }
+    let declared: BTreeSet<&str> = constants.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(declared.len(), constants.len(), "an id declared twice");
+    let expected: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(declared, expected);
+    assert_eq!(delta_rules::ALL, ids.as_slice());
+    // No delta rule shares an id with a checkpoint rule.
+    assert!(delta_rules::ALL.iter().all(|id| !rules::ALL.contains(id)));
 }
 
 #[test]

@@ -139,6 +139,7 @@ fn serve_refuses_unknown_commands_and_stops_at_truncated_requests() {
         &support::conformance::Request {
             command: 99,
             input: vec![],
+            base: vec![],
         },
     ));
     let out = run(&["serve"], &input);

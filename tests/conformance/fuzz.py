@@ -38,14 +38,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from protocol import REENCODE, Answer, Server  # noqa: E402
+from protocol import LANGS, REENCODE, Answer, Server  # noqa: E402
 
 from dsxir.optimizer_session import checkpoint as ck  # noqa: E402
 from dsxir.optimizer_session.atom import Atom  # noqa: E402
 from vectors import reference  # noqa: E402
 
 VECTORS = HERE.parent / "vectors"
-LANGS = ["python", "go", "typescript", "java", "rust"]
 VARINT, I64, LEN, SGROUP, EGROUP, I32 = 0, 1, 2, 3, 4, 5
 EDGE_VALUES = [0, 1, 2, 7, 127, 128, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63, 2**64 - 1]
 

@@ -45,7 +45,11 @@ HASH_TRAINSET: int = pb.COMMAND_HASH_TRAINSET
 HASH_TRAINSET_JSON: int = pb.COMMAND_HASH_TRAINSET_JSON
 HASH_TRAINSET_JSONL: int = pb.COMMAND_HASH_TRAINSET_JSONL
 READ_STORE_FILE: int = pb.COMMAND_READ_STORE_FILE
+REENCODE_DELTA: int = pb.COMMAND_REENCODE_DELTA
+APPLY_DELTA: int = pb.COMMAND_APPLY_DELTA
 OK, REFUSED, DAMAGED = 0, 3, 4
+LANGS = ["python", "go", "typescript", "java", "rust"]
+"""Every language with a testee; none is skipped."""
 
 
 def varint(value: int) -> bytes:
@@ -141,17 +145,20 @@ class Server:
 
     def ask_many(self, requests: Iterable[tuple[int, bytes]]) -> list[Answer]:
         """The answers to ``requests``, in order, with many requests in flight."""
-        items = list(requests)
-        return list(self._stream(items))
+        return list(self._stream([(command, data, b"") for command, data in requests]))
 
-    def _stream(self, items: list[tuple[int, bytes]]) -> Iterator[Answer]:
+    def apply_many(self, requests: Iterable[tuple[bytes, bytes]]) -> list[Answer]:
+        """The answers to ``APPLY_DELTA`` of each ``(base, delta)``, in order."""
+        return list(self._stream([(APPLY_DELTA, delta, base) for base, delta in requests]))
+
+    def _stream(self, items: list[tuple[int, bytes, bytes]]) -> Iterator[Answer]:
         assert self.proc.stdin and self.proc.stdout
         stdin, failure = self.proc.stdin, []
 
         def feed() -> None:
             try:
-                for command, data in items:
-                    write_delimited(stdin, pb.Request(command=command, input=data))
+                for command, data, base in items:
+                    write_delimited(stdin, pb.Request(command=command, input=data, base=base))
                 stdin.flush()
             except (BrokenPipeError, OSError) as exc:  # the testee died: reported below
                 failure.append(exc)

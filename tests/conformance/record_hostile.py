@@ -20,12 +20,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from protocol import REENCODE, Answer, Server
+from protocol import LANGS, REENCODE, Answer, Server
 
 HERE = Path(__file__).resolve().parent
 HOSTILE = HERE.parent / "vectors" / "hostile"
 FAILURES = HERE / "expected_failures"
-LANGS = ["python", "go", "typescript", "java", "rust"]
 
 
 def cases() -> list[dict[str, Any]]:

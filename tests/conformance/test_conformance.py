@@ -32,16 +32,18 @@ from protocol import (
     HASH_TRAINSET,
     HASH_TRAINSET_JSON,
     HASH_TRAINSET_JSONL,
+    LANGS,
     READ_STORE_FILE,
     REENCODE,
     Answer,
     Server,
 )
 
-from dsxir.errors import CorruptStore
+from dsxir.errors import CorruptStore, InvalidCheckpoint, InvalidDelta
 from dsxir.optimizer_session import checkpoint as ck
+from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.terms import term_bytes
-from dsxir.store import framing
+from dsxir.store import framing, records
 from dsxir.store.summary import encode_summary
 from strategies import checkpoints, terms
 from vectors import reference
@@ -62,7 +64,6 @@ UNVECTORED_RULES = {
 }
 """Rules no invalid vector breaks, and why none can."""
 
-LANGS = ["python", "go", "typescript", "java", "rust"]
 OK, REFUSED, DAMAGED = 0, 3, 4
 
 
@@ -72,14 +73,6 @@ def run_once(lang: str, command: str, data: bytes) -> subprocess.CompletedProces
     return subprocess.run(
         [str(launcher), command], input=data, capture_output=True, timeout=120, check=False
     )
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, Server]]:
-    started = {lang: Server(lang) for lang in LANGS}
-    yield started
-    for server in started.values():
-        server.close()
 
 
 def field_of(refusal: bytes) -> str:
@@ -398,13 +391,18 @@ def test_random_json_trainsets_hash_identically(
 
 # --- store files (docs/store-file.md) -------------------------------------------------
 
-STATUS_OF_VERDICT = {"ok": OK, "checkpoint_refused": REFUSED, "damaged": DAMAGED}
+STATUS_OF_VERDICT = {
+    "ok": OK,
+    "checkpoint_refused": REFUSED,
+    "delta_refused": REFUSED,
+    "damaged": DAMAGED,
+}
 
 
 def store_verdict(data: bytes) -> Answer:
     """The reference's reading of a whole store file: the checkpoint bytes, or the refusal."""
     try:
-        _, summary, body = framing.unframe(data, "<input>")
+        header, summary, body = framing.unframe(data, "<input>")
     except CorruptStore as exc:
         return Answer(exit_code=DAMAGED, kind="store_file", path=exc.kind or "")
     read = reference.verdict(body)
@@ -414,7 +412,32 @@ def store_verdict(data: bytes) -> Answer:
         )
     if summary != encode_summary(ck.decode(read.output)):
         return Answer(exit_code=DAMAGED, kind="store_file", path="summary_mismatch")
-    return Answer(output=read.output)
+    if not header.appendable:
+        return Answer(output=read.output)
+    try:  # the records (docs/store-file.md §9), read by the library's reader
+        whole = records.read(lambda at, size: data[at : at + size], len(data), "<input>")
+    except CorruptStore as exc:
+        return Answer(exit_code=DAMAGED, kind="store_file", path=exc.kind or "")
+    except InvalidDelta as exc:
+        return Answer(exit_code=REFUSED, kind="delta_shape", rule=exc.rule, path=exc.path)
+    except InvalidCheckpoint as exc:
+        return Answer(
+            exit_code=REFUSED, kind="checkpoint_shape", rule=exc.rule or "", path=exc.path
+        )
+    return Answer(output=ck.encode(whole.checkpoint))
+
+
+def assert_same(got: Answer, want: Answer, what: object) -> None:
+    """The same bytes, or the same refusal (exit code, kind, rule and path)."""
+    if want.accepted:
+        assert got.output == want.output, (what, str(want), str(got))
+    else:
+        seen = (got.exit_code, got.kind, got.rule, got.path)
+        assert seen == (want.exit_code, want.kind, want.rule, want.path), (
+            what,
+            str(want),
+            str(got),
+        )
 
 
 def test_store_manifest_covers_every_verdict_and_kind() -> None:
@@ -432,6 +455,8 @@ def test_store_manifest_covers_every_verdict_and_kind() -> None:
         "summary_checksum",
         "body_checksum",
         "summary_mismatch",
+        "record_checksum",
+        "record_generation",
     }
 
 
@@ -457,7 +482,11 @@ def test_store_vectors_are_read_as_recorded(lang: str) -> None:
         lines = result.stderr.decode(errors="replace").splitlines()
         assert len(lines) == 1, (name, lines)
         line = lines[0].encode()
-        if status == REFUSED:
+        if vector["verdict"] == "delta_refused":
+            prefix = f"delta_shape: {vector['field']}: "
+            assert lines[0].startswith(prefix), (name, lines[0])
+            assert rule_of(line) == vector["rule"], (name, lines[0])
+        elif status == REFUSED:
             assert (field_of(line), rule_of(line)) == (vector["field"], vector["rule"]), (
                 name,
                 lines[0],
@@ -479,8 +508,44 @@ def test_store_vectors_through_serve(servers: dict[str, Server]) -> None:
                     "store_file",
                     vector["kind"],
                 ), what
+            elif vector["verdict"] == "delta_refused":
+                assert (got.exit_code, got.kind, got.rule, got.path) == (
+                    REFUSED,
+                    "delta_shape",
+                    vector["rule"],
+                    vector["field"],
+                ), what
             else:
                 expect_refusal(got, vector["rule"], vector["field"], f"{what}")
+
+
+def test_damaged_records_get_the_same_verdict(servers: dict[str, Server]) -> None:
+    """Cuts and bit flips after the snapshot of every file with records (docs/store-file.md §9)."""
+    inputs: list[bytes] = []
+    for vector in STORE_MANIFEST:
+        data = (VECTORS / vector["file"]).read_bytes()
+        try:
+            header = framing.parse_header(data[: framing.HEADER_SIZE], "<v>", file_size=len(data))
+        except CorruptStore:
+            continue
+        if not header.appendable:
+            continue
+        start = header.total_length
+        inputs += [data[:cut] for cut in range(start, len(data))]
+        inputs += [
+            data[:i] + bytes([data[i] ^ 1 << (i % 8)]) + data[i + 1 :]
+            for i in range(start, len(data))
+        ]
+    assert len(inputs) > 5000
+    expected = [store_verdict(data) for data in inputs]
+    for lang, server in servers.items():
+        for data, want, got in zip(
+            inputs,
+            expected,
+            server.ask_many((READ_STORE_FILE, data) for data in inputs),
+            strict=True,
+        ):
+            assert_same(got, want, (lang, data.hex()[-80:]))
 
 
 def _reframe(data: bytearray) -> None:
@@ -495,6 +560,19 @@ def _reframe(data: bytearray) -> None:
         )
         struct.pack_into(">I", data, 36, framing.crc32c(bytes(data[summary_end:])))
     struct.pack_into(">I", data, 40, framing.crc32c(bytes(data[:40])))
+
+
+def _with_records(cp: Any, generation: int, rng: random.Random) -> bytes:
+    """An appendable file of ``cp`` followed by 1-3 records of commits of 0-2 trials each."""
+    data = framing.frame(generation, encode_summary(cp), ck.encode(cp), appendable=True)
+    for step in range(rng.randint(1, 3)):
+        new = ck.decode(ck.encode(cp))
+        for _ in range(rng.randrange(3)):
+            ck.record_trial(new, score=rng.choice([None, rng.random()]), sampler_blob=b"s")
+        delta = dl.diff(cp, new, base_generation=generation + step)
+        data += records.record(generation + step + 1, encode_summary(new), dl.encode_delta(delta))
+        cp = new
+    return data
 
 
 def damage(good: bytes, rng: random.Random) -> bytes:
@@ -533,21 +611,14 @@ def damage(good: bytes, rng: random.Random) -> bytes:
 def test_random_store_files_get_the_same_verdict(
     servers: dict[str, Server], cp: Any, generation: int, seed: int
 ) -> None:
+    rng = random.Random(seed)
     good = framing.frame(generation, encode_summary(cp), ck.encode(cp))
-    data = damage(good, random.Random(seed))
+    if rng.random() < 0.5 and cp.status == 1 and 1 <= generation < 2**64 - 8:  # records
+        good = _with_records(cp, generation, rng)
+    data = damage(good, rng)
     expected = store_verdict(data)
     for lang, server in servers.items():
-        got = server.ask(READ_STORE_FILE, data)
-        what = (lang, data.hex(), str(expected), str(got))
-        if expected.accepted:
-            assert got.output == expected.output, what
-        else:
-            assert (got.exit_code, got.kind, got.rule, got.path) == (
-                expected.exit_code,
-                expected.kind,
-                expected.rule,
-                expected.path,
-            ), what
+        assert_same(server.ask(READ_STORE_FILE, data), expected, (lang, data.hex()))
 
 
 # --- damaged trainset Terms (hash-trainset) ---------------------------------------------

@@ -10,8 +10,9 @@ from typing import BinaryIO
 
 import protocol
 
-from dsxir.errors import CorruptStore, InvalidCheckpoint, ResumeMismatch
+from dsxir.errors import CorruptStore, InvalidCheckpoint, InvalidDelta, ResumeMismatch
 from dsxir.optimizer_session import checkpoint as ck
+from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session import rules, term_rules
 from dsxir.optimizer_session.trainset_json import (
     TrainsetJSONError,
@@ -19,8 +20,7 @@ from dsxir.optimizer_session.trainset_json import (
     hash_trainset_jsonl,
 )
 from dsxir.optimizer_session.v1.term_pb2 import Term, TermMap
-from dsxir.store import framing
-from dsxir.store.summary import encode_summary
+from dsxir.store import records
 
 REFUSED = 3
 DAMAGED = 4
@@ -184,21 +184,48 @@ def hash_trainset_jsonl_text(data: bytes) -> Result:
 
 
 def read_store_file(data: bytes) -> Result:
-    """A whole store file (docs/store-file.md) → the canonical checkpoint bytes."""
+    """A whole store file (docs/store-file.md §5, §9) → the canonical checkpoint bytes."""
     try:
-        _, summary, body = framing.unframe(data, "<stdin>")
+        whole = records.read(lambda at, size: data[at : at + size], len(data), "<stdin>")
     except CorruptStore as exc:  # framing names the kind of docs/store-file.md §6
         return Refusal(DAMAGED, "store_file", exc.kind or "", None, exc.detail)
+    except ResumeMismatch as exc:  # the snapshot's body
+        return _shape(exc.field or "<input>", exc.detail or str(exc), exc.rule)
+    except InvalidDelta as exc:  # a record's delta
+        return _delta_shape(exc)
+    except InvalidCheckpoint as exc:  # the checkpoint the records end with
+        return _shape(exc.path, exc.detail, exc.rule)
     try:
-        cp = ck.decode(body)
+        return ck.encode(whole.checkpoint)
+    except InvalidCheckpoint as exc:
+        return _shape(exc.path, exc.detail, exc.rule)
+
+
+def _delta_shape(exc: InvalidDelta) -> Refusal:
+    return Refusal(REFUSED, "delta_shape", exc.path, exc.rule, exc.detail)
+
+
+def reencode_delta(data: bytes) -> Result:
+    """A delta's canonical bytes (FORMAT.md §13.1), or the refusal of kind ``delta_shape``."""
+    try:
+        return dl.encode_delta(dl.decode_delta(data))
+    except InvalidDelta as exc:
+        return _delta_shape(exc)
+    except InvalidCheckpoint as exc:  # a credential in the head (FORMAT.md §10), no rule
+        return Refusal(REFUSED, "delta_shape", exc.path, exc.rule, exc.detail)
+
+
+def apply_delta(base: bytes, data: bytes) -> Result:
+    """The canonical bytes of the checkpoint a delta makes from ``base`` (FORMAT.md §13.2)."""
+    try:
+        cp = ck.decode(base)
     except ResumeMismatch as exc:
         return _shape(exc.field or "<input>", exc.detail or str(exc), exc.rule)
-    if summary != encode_summary(cp):
-        return Refusal(
-            DAMAGED, "store_file", "summary_mismatch", None, "the summary is not the checkpoint's"
-        )
     try:
-        return ck.encode(cp)
+        delta = dl.decode_delta(data)
+        return ck.encode(dl.apply(cp, delta))
+    except InvalidDelta as exc:
+        return _delta_shape(exc)
     except InvalidCheckpoint as exc:
         return _shape(exc.path, exc.detail, exc.rule)
 
@@ -209,6 +236,7 @@ COMMANDS: dict[str, Callable[[bytes], Result]] = {
     "hash-trainset-json": hash_trainset_json_text,
     "hash-trainset-jsonl": hash_trainset_jsonl_text,
     "read-store-file": read_store_file,
+    "reencode-delta": reencode_delta,
 }
 BY_COMMAND: dict[int, Callable[[bytes], Result]] = {
     protocol.REENCODE: reencode,
@@ -216,13 +244,17 @@ BY_COMMAND: dict[int, Callable[[bytes], Result]] = {
     protocol.HASH_TRAINSET_JSON: hash_trainset_json_text,
     protocol.HASH_TRAINSET_JSONL: hash_trainset_jsonl_text,
     protocol.READ_STORE_FILE: read_store_file,
+    protocol.REENCODE_DELTA: reencode_delta,
 }
 
 
 def respond(request: protocol.pb.Request) -> protocol.pb.Response:
     handler = BY_COMMAND.get(request.command)
-    if handler is None:
-        result: Result = Refusal(2, "command", "", None, f"unknown command {request.command}")
+    result: Result
+    if request.command == protocol.APPLY_DELTA:
+        result = apply_delta(bytes(request.base), bytes(request.input))
+    elif handler is None:
+        result = Refusal(2, "command", "", None, f"unknown command {request.command}")
     else:
         result = handler(bytes(request.input))
     if isinstance(result, bytes):
@@ -251,12 +283,21 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or (argv[1] not in COMMANDS and argv[1] != "serve"):
-        print(f"usage: testee-python {'|'.join(COMMANDS)}|serve", file=sys.stderr)
+    if len(argv) == 3 and argv[1] == "apply-delta":
+        try:
+            with open(argv[2], "rb") as handle:
+                base = handle.read()
+        except OSError as exc:
+            print(f"cannot read the base: {exc.strerror}", file=sys.stderr)
+            return 2
+        result = apply_delta(base, sys.stdin.buffer.read())
+    elif len(argv) != 2 or (argv[1] not in COMMANDS and argv[1] != "serve"):
+        print(f"usage: testee-python {'|'.join(COMMANDS)}|apply-delta BASE|serve", file=sys.stderr)
         return 2
-    if argv[1] == "serve":
+    elif argv[1] == "serve":
         return serve(sys.stdin.buffer, sys.stdout.buffer)
-    result = COMMANDS[argv[1]](sys.stdin.buffer.read())
+    else:
+        result = COMMANDS[argv[1]](sys.stdin.buffer.read())
     if isinstance(result, Refusal):
         sys.stderr.write(result.line() + "\n")
         return result.exit_code

@@ -26,6 +26,9 @@ from dsxir.optimizer_session.wire import varint
 seal = reference.seal
 
 HERE = Path(__file__).resolve().parent
+# The weight limit of FORMAT.md §2.4: WEIGHT_FACTOR x the input's length + WEIGHT_BASE.
+WEIGHT_FACTOR = 7
+WEIGHT_BASE = 50_331_648
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 TRAINSET = [
     {"question": "2+2?", "answer": "4"},
@@ -822,7 +825,7 @@ def _weight_body() -> bytes:
     """The smallest body of empty trial entries whose weight passes the limit (§2.4).
 
     An empty TrialLogEntry is 2 bytes on the wire and weighs 104; the limit is
-    8 x the input's length + 67,108,864, so about 762,600 of them pass it.
+    7 x the input's length + 50,331,648, so about 559,250 of them pass it.
     """
     m = _parse(body_of(fresh(optimizer_opts=[], sampler_blob=b"")))
     started_at = _field(7, LEN, _get(_parse(_get(m, 9)), 7))
@@ -833,8 +836,8 @@ def _weight_body() -> bytes:
 
     # the weight of fresh()'s other messages: progress, started_at, created_at,
     # updated_at and sampler_format (48 each)
-    count = (67_108_864 - 5 * 48) // (104 - 16) - 8
-    while 104 * count + 5 * 48 <= 8 * size(count) + 67_108_864:
+    count = (WEIGHT_BASE - 5 * 48) // (104 - 2 * WEIGHT_FACTOR) - 8
+    while 104 * count + 5 * 48 <= WEIGHT_FACTOR * size(count) + WEIGHT_BASE:
         count += 1
     return _replace(m, 9, _field(9, LEN, b"\x0a\x00" * count + started_at))
 
@@ -1078,8 +1081,8 @@ def grammar_vectors() -> list[tuple[str, bytes, str, str, str]]:
             seal(_weight_body()),
             "<input>",
             "input.weight",
-            "about 762,600 empty trial entries (2 bytes each, weight 104): a weight over "
-            "8 x the length + 67,108,864",
+            "about 559,250 empty trial entries (2 bytes each, weight 104): a weight over "
+            "7 x the length + 50,331,648",
         ),
     ]
 
@@ -1312,7 +1315,7 @@ def main() -> int:
         for p in HERE.rglob("*")
         if p.is_file()
         and p.suffix in (".binpb", ".json")
-        and p.parent.name not in ("trainset-json", "hostile")
+        and p.parent.name not in ("trainset-json", "hostile", "delta")
     }
     if args.check:
         stale = sorted(set(files) ^ set(on_disk) | {k for k in files if on_disk.get(k) != files[k]})

@@ -43,7 +43,9 @@ const WEIGHTS: ReadonlyMap<string, number> = new Map([
   [TERM_NULL, 8],
 ]);
 const MESSAGE_WEIGHT = 48;
-const WEIGHT_BASE = 67_108_864;
+// The weight limit (FORMAT.md §2.4): WEIGHT_FACTOR x the input's length + WEIGHT_BASE.
+const WEIGHT_FACTOR = 7;
+const WEIGHT_BASE = 50_331_648;
 
 // The Term depth of §3.6: a Term, and the messages that hold Terms.
 const TERM = "dsxir.optimizer_session.v1.Term";
@@ -94,7 +96,7 @@ interface MessageInfo {
 
 /** The weight limit of a checkpoint of `size` input bytes, trailer included (FORMAT.md §2.4). */
 export function weightLimit(size: number): number {
-  return 8 * size + WEIGHT_BASE;
+  return WEIGHT_FACTOR * size + WEIGHT_BASE;
 }
 
 // ---------------------------------------------------------------------------
@@ -189,7 +191,17 @@ function buildTable(root: DescMessage): MessageInfo {
   return visit(root);
 }
 
-const ROOT: MessageInfo = buildTable(CheckpointSchema);
+const TABLES = new Map<DescMessage, MessageInfo>();
+
+/** The field table of a top-level message (a Checkpoint, or a CheckpointDelta of FORMAT.md §13). */
+function tableOf(root: DescMessage): MessageInfo {
+  let table = TABLES.get(root);
+  if (table === undefined) {
+    table = buildTable(root);
+    TABLES.set(root, table);
+  }
+  return table;
+}
 
 /** The depth (§3.6) of a message of role `child` held by a message of role `parent` at `depth`. */
 function childDepth(parent: number, depth: number, child: number): number {
@@ -273,12 +285,13 @@ export function seal(body: Uint8Array): Uint8Array {
 
 /**
  * Check a whole input by FORMAT.md §2 (§7 step 1) and return its body (a
- * view of `data` without the trailer). Throws {@link InvalidCheckpoint} for
+ * view of `data` without the trailer); `root` is its top-level message (a
+ * Checkpoint, or a CheckpointDelta of §13). Throws {@link InvalidCheckpoint} for
  * the first broken rule: `input.too_large`, `input.trailer`,
  * `input.checksum`, a `wire.*` rule or `term.depth` in byte order, then
  * `input.weight`.
  */
-export function checkInput(data: Uint8Array): Uint8Array {
+export function checkInput(data: Uint8Array, root: DescMessage = CheckpointSchema): Uint8Array {
   const size = data.byteLength;
   checkSize(size);
   const b = size - TRAILER_SIZE;
@@ -297,7 +310,7 @@ export function checkInput(data: Uint8Array): Uint8Array {
   if (crc32c(body) !== expected) {
     throw new InvalidCheckpoint(INPUT, "the checksum does not match the bytes", Rule.INPUT_CHECKSUM);
   }
-  scanAndWeigh(body, size);
+  scanAndWeigh(body, size, root);
   return body;
 }
 
@@ -306,10 +319,10 @@ export function checkInput(data: Uint8Array): Uint8Array {
  * size limit (trailer included), the grammar, the weight. Throws
  * {@link InvalidCheckpoint} for the first broken rule.
  */
-export function checkBody(body: Uint8Array): void {
+export function checkBody(body: Uint8Array, root: DescMessage = CheckpointSchema): void {
   const size = body.byteLength + TRAILER_SIZE;
   checkSize(size);
-  scanAndWeigh(body, size);
+  scanAndWeigh(body, size, root);
 }
 
 function checkSize(size: number): void {
@@ -322,8 +335,8 @@ function checkSize(size: number): void {
   }
 }
 
-function scanAndWeigh(body: Uint8Array, size: number): void {
-  const weight = scanBody(body);
+function scanAndWeigh(body: Uint8Array, size: number, root: DescMessage): void {
+  const weight = scanBody(body, root);
   const limit = weightLimit(size);
   if (weight > limit) {
     throw new InvalidCheckpoint(
@@ -343,9 +356,9 @@ function scanAndWeigh(body: Uint8Array, size: number): void {
  * of input and weighs at most 104, so it stays below 2^35, far inside the
  * exact integers of a double.
  */
-export function scanBody(body: Uint8Array): number {
+export function scanBody(body: Uint8Array, root: DescMessage = CheckpointSchema): number {
   const s = new Scanner(body);
-  return s.message(ROOT, 0, body.length, 0);
+  return s.message(tableOf(root), 0, body.length, 0);
 }
 
 class Scanner {

@@ -36,6 +36,17 @@ export {
 } from "./errors.js";
 export { Rule, isRuleId, type RuleId } from "./rules.js";
 export {
+  DELTA_FORMAT_ID,
+  InvalidDelta,
+  KEPT_MASK,
+  applyDelta,
+  decodeDelta,
+  encodeDelta,
+  makeDelta,
+  mergeUnchecked,
+} from "./delta.js";
+export { DeltaRule, isDeltaRuleId, type DeltaRuleId } from "./delta_rules.js";
+export {
   Atom,
   MAX_TERM_DEPTH,
   Tuple,
@@ -59,17 +70,23 @@ export {
   CorruptStoreFile,
   MAX_BODY_BYTES,
   MAX_SUMMARY_BYTES,
+  RECORD_HEADER_SIZE,
+  RECORD_MAGIC,
   STORE_FILE_MAGIC,
+  STORE_FLAG_APPENDABLE,
   STORE_FRAME_VERSION,
   STORE_HEADER_SIZE,
   SUMMARY_VERSION,
+  commitRecord,
   crc32c,
+  encodeRecord,
   encodeSummary,
   readStoreFile,
   writeStoreFile,
   type DamageKind,
   type StoreFile,
   type StoreSummary,
+  type WriteStoreFileOptions,
 } from "./storefile.js";
 export {
   CheckpointStoreClient,

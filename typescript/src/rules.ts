@@ -47,7 +47,7 @@ export const Rule = {
    * encoding of a Term; a checkpoint is never refused with it (FORMAT.md §2).
    */
   INPUT_MALFORMED: "input.malformed",
-  /** The checkpoint's weight is above 8 x its length + 67,108,864 (FORMAT.md §2.4). */
+  /** The checkpoint's weight is above 7 x its length + 50,331,648 (FORMAT.md §2.4). */
   INPUT_WEIGHT: "input.weight",
   /** The format identifier is missing or empty (FORMAT.md §4). */
   FORMAT_REQUIRED: "format.required",

@@ -435,34 +435,80 @@ test("grammar: a Term deeper than 24 is refused where it is reached, naming it",
   );
 });
 
-test("grammar: the weight limit (8 x length + 64 MiB) refuses many small messages, just over and not just under", () => {
-  // A body of empty trials: each `0a 00` weighs 104 for 2 bytes.
-  const build = (k: number): Uint8Array => {
-    const trial = fromHex(len(1, ""));
-    const started = fromHex(len(7, stamp));
-    const inner = k * trial.length + started.length;
-    const prefix = fromHex(tag(9, 2) + varint(inner));
-    const top = fromHex(body({ 9: "" }));
-    // progress (field 9) goes between updated_at (8) and sampler_format (12): split the top.
-    const at = hexOf(top).indexOf(len(12, str(1, "m") + vint(2, 1))) / 2;
-    const out = new Uint8Array(top.length + prefix.length + inner);
-    out.set(top.subarray(0, at), 0);
-    let pos = at;
-    out.set(prefix, pos);
-    pos += prefix.length;
-    for (let i = 0; i < k; i++) {
-      out.set(trial, pos);
-      pos += trial.length;
+// A body of empty trials: each `0a 00` weighs 104 for 2 bytes; with a sampler blob
+// (field 11) of `blob` bytes, which weighs nothing.
+function emptyTrials(k: number, blob = 0): Uint8Array {
+  const trial = fromHex(len(1, ""));
+  const started = fromHex(len(7, stamp));
+  const inner = k * trial.length + started.length;
+  const prefix = fromHex(tag(9, 2) + varint(inner));
+  const blobField = len(11, "78".repeat(blob));
+  const top = fromHex(blob > 0 ? body({ 9: "", 11: blobField }) : body({ 9: "" }));
+  // progress (field 9) goes between updated_at (8) and the blob (11) or sampler_format (12):
+  // split the top.
+  const at = hexOf(top).indexOf(blob > 0 ? blobField : len(12, str(1, "m") + vint(2, 1))) / 2;
+  const out = new Uint8Array(top.length + prefix.length + inner);
+  out.set(top.subarray(0, at), 0);
+  let pos = at;
+  out.set(prefix, pos);
+  pos += prefix.length;
+  for (let i = 0; i < k; i++) {
+    out.set(trial, pos);
+    pos += trial.length;
+  }
+  out.set(started, pos);
+  pos += started.length;
+  out.set(top.subarray(at), pos);
+  return out;
+}
+
+const WEIGHT_FACTOR = weightLimit(1) - weightLimit(0);
+
+test("grammar: the weight limit is 7 x the length + 48 MiB", () => {
+  assert.equal(weightLimit(0), 50_331_648);
+  assert.equal(weightLimit(100), 700 + 50_331_648);
+  assert.equal(weightLimit(MAX_CHECKPOINT_BYTES), 7 * 268_435_456 + 50_331_648);
+});
+
+test("grammar: a weight exactly at the limit passes; one byte shorter (the limit 7 lower) is refused", () => {
+  const weight = (k: number) => 104 * k + 240;
+  let k = Math.floor((weightLimit(0) - 240) / (104 - 2 * WEIGHT_FACTOR)) - 40;
+  let blob = 0;
+  for (;;) {
+    const excess = weight(k) - weightLimit(0);
+    if (excess % WEIGHT_FACTOR === 0) {
+      blob = excess / WEIGHT_FACTOR - (emptyTrials(k, 1).length + TRAILER_SIZE) + 1;
+      assert.ok(blob <= 127, `the search started past the limit (k=${k}, blob=${blob})`);
+      if (blob >= 2) {
+        break;
+      }
     }
-    out.set(started, pos);
-    pos += started.length;
-    out.set(top.subarray(at), pos);
-    return out;
-  };
+    k++;
+  }
+  const at = emptyTrials(k, blob);
+  const shorter = emptyTrials(k, blob - 1);
+  assert.equal(scanBody(at), weight(k));
+  assert.equal(scanBody(shorter), weight(k));
+  assert.equal(weight(k), weightLimit(at.length + TRAILER_SIZE));
+  assert.equal(shorter.length, at.length - 1);
+  assert.equal(weight(k), weightLimit(shorter.length + TRAILER_SIZE) + WEIGHT_FACTOR);
+  refusedAt(seal(at), "progress.trial_log[0].status", "trial.status", `${k} trials at the limit`);
+  refusedAt(seal(shorter), "<input>", "input.weight", `${k} trials, one byte shorter`);
+  assert.throws(
+    () => checkBody(shorter),
+    (e: unknown) =>
+      e instanceof Error &&
+      e.message ===
+        `<input>: weight ${weight(k)} over the limit of ${weight(k) - WEIGHT_FACTOR} for ${shorter.length + TRAILER_SIZE} bytes (rule input.weight)`,
+  );
+});
+
+test("grammar: the weight limit (7 x length + 48 MiB) refuses many small messages, just over and not just under", () => {
+  const build = (k: number): Uint8Array => emptyTrials(k);
   // weight(k) = 104 k + 48 x 5 (progress, three timestamps, sampler_format); n(k) = body + 9.
   const weight = (k: number) => 104 * k + 240;
   const size = (k: number) => build(k).length + TRAILER_SIZE;
-  let k = Math.floor(weightLimit(0) / (104 - 8 * 2));
+  let k = Math.floor(weightLimit(0) / (104 - 2 * WEIGHT_FACTOR));
   while (weight(k) <= weightLimit(size(k))) {
     k++;
   }
@@ -489,7 +535,7 @@ test("the writer checks its bytes: weight and size limits apply to encode as to 
     () => checkBody(new Uint8Array(MAX_CHECKPOINT_BYTES - TRAILER_SIZE + 1)),
     (e: unknown) => e instanceof Error && e.message === `<input>: ${MAX_CHECKPOINT_BYTES + 1} bytes, over the limit of ${MAX_CHECKPOINT_BYTES} (rule input.too_large)`,
   );
-  assert.equal(weightLimit(100), 800 + 67_108_864);
+  assert.equal(weightLimit(100), 700 + 50_331_648);
 });
 
 test("isUtf8 agrees with a fatal TextDecoder on random and edge-case bytes", () => {

@@ -2,11 +2,24 @@
 
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedEncode, sizeDelimitedPeek } from "@bufbuild/protobuf/wire";
-import { CheckpointSchema, OptionEntrySchema, toTerm } from "../src/index.js";
+import {
+  CheckpointDeltaSchema as DeltaSchema,
+  CheckpointSchema,
+  decode,
+  encode,
+  encodeDelta,
+  makeDelta,
+  OptionEntrySchema,
+  recordTrial,
+  toTerm,
+} from "../src/index.js";
 import { seal } from "../src/grammar.js";
 import {
   Command,
@@ -14,7 +27,7 @@ import {
   type Response,
   ResponseSchema,
 } from "../testee/gen/dsxir/conformance/v1/testee_pb.js";
-import { freshCheckpoint, manifest, vector } from "./helpers.js";
+import { freshCheckpoint, manifest, vector, VECTORS } from "./helpers.js";
 
 const LAUNCHER = fileURLToPath(new URL("../../../tests/conformance/testee-typescript", import.meta.url));
 
@@ -170,4 +183,216 @@ test("serve: size-delimited Requests, one Response each, until end of input", as
     const r = refusal(i);
     assert.deepEqual([r.exitCode, r.kind, r.rule], [2, "command", ""]);
   }
+});
+
+// ---------------------------------------------------------------------------
+// Deltas (FORMAT.md §13): reencode-delta and apply-delta, one-shot and served.
+
+const DELTAS = new URL("delta/", VECTORS);
+
+/** A base, a delta over it and the checkpoint it makes, built here. */
+function deltaCase(): { base: Uint8Array; delta: Uint8Array; result: Uint8Array } {
+  const b = freshCheckpoint();
+  recordTrial(b, { score: 0.5 });
+  const next = clone(CheckpointSchema, b);
+  recordTrial(next, { score: 0.25 });
+  return { base: encode(b), delta: encodeDelta(makeDelta(b, next, 2n)), result: encode(next) };
+}
+
+function withBase(base: Uint8Array): string {
+  const dir = mkdtempSync(join(tmpdir(), "testee-delta-"));
+  const path = join(dir, "base.binpb");
+  writeFileSync(path, base);
+  return path;
+}
+
+test("reencode-delta and apply-delta: canonical bytes, exit 0", () => {
+  const c = deltaCase();
+  const r = run("reencode-delta", c.delta);
+  assert.equal(r.status, 0, r.stderr.toString());
+  assert.deepEqual(new Uint8Array(r.stdout), c.delta);
+  const a = spawnSync(LAUNCHER, ["apply-delta", withBase(c.base)], { input: c.delta });
+  assert.equal(a.status, 0, a.stderr.toString());
+  assert.deepEqual(new Uint8Array(a.stdout), c.result);
+  // Usage: apply-delta needs its base file, and only it; a base that cannot be read is exit 2.
+  assert.equal(run("apply-delta", c.delta).status, 2);
+  const missing = spawnSync(LAUNCHER, ["apply-delta", "/nonexistent/base.binpb"], { input: c.delta });
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr.toString(), /^cannot read the base: /);
+});
+
+test("apply-delta: the base's, the delta's and the result's refusals", () => {
+  const c = deltaCase();
+  const base = withBase(c.base);
+  const lines = (args: string[], input: Uint8Array) => {
+    const r = spawnSync(LAUNCHER, args, { input });
+    assert.equal(r.status, 3, r.stderr.toString());
+    assert.equal(r.stdout.length, 0);
+    const text = r.stderr.toString();
+    assert.ok(text.endsWith("\n") && text.indexOf("\n") === text.length - 1, text);
+    return text.trimEnd();
+  };
+  // The base is read first, as a checkpoint.
+  assert.match(lines(["apply-delta", withBase(new Uint8Array([1]))], new Uint8Array()), /^checkpoint_shape: <input>: .*\(rule input\.trailer\)$/);
+  // Then the delta.
+  assert.match(lines(["apply-delta", base], seal(new Uint8Array())), /^delta_shape: format: .*\(rule delta\.format\)$/);
+  assert.match(lines(["reencode-delta"], seal(new Uint8Array())), /^delta_shape: format: .*\(rule delta\.format\)$/);
+  // A credential in a delta's head: the writer refuses it, naming no rule.
+  const secret = decode(c.base);
+  secret.optimizerOpts.push(create(OptionEntrySchema, { key: "api_key", value: toTerm("x") }));
+  const withSecret = makeDelta(decode(c.base), secret, 2n);
+  const cred = lines(["reencode-delta"], seal(toBinary(DeltaSchema, withSecret)));
+  assert.match(cred, /^delta_shape: head\.optimizer_opts\[0\]\.key: /);
+  assert.ok(!cred.includes("(rule"), cred);
+  // Applying: another session's base.
+  const other = decode(c.base);
+  other.sessionId = "s2";
+  assert.match(lines(["apply-delta", withBase(encode(other))], c.delta), /^delta_shape: head\.session_id: .*\(rule delta\.session\)$/);
+  // The checkpoint it makes: the appended entry at index 1 says 0.
+  const b = decode(c.base);
+  const next = clone(CheckpointSchema, b);
+  recordTrial(next, { score: 0.25 });
+  const d = makeDelta(b, next, 2n);
+  d.head!.progress!.trialLog[0]!.trialIdx = 0n;
+  assert.match(
+    lines(["apply-delta", base], encodeDelta(d)),
+    /^checkpoint_shape: progress\.trial_log\[1\]\.trial_idx: .*\(rule trial\.trial_idx\)$/,
+  );
+});
+
+test("serve: reencode-delta and apply-delta answer as the one-shot commands", async () => {
+  const c = deltaCase();
+  const frames = Buffer.concat([
+    request(Command.REENCODE_DELTA, c.delta),
+    sizeDelimitedEncode(RequestSchema, create(RequestSchema, { command: Command.APPLY_DELTA, input: c.delta, base: c.base })),
+    request(Command.APPLY_DELTA, c.delta),
+    request(Command.REENCODE_DELTA, seal(new Uint8Array([0x10, 0x00]))),
+  ]);
+  const r = spawnSync(LAUNCHER, ["serve"], { input: frames });
+  assert.equal(r.status, 0, r.stderr.toString());
+  const answers = responses(r.stdout);
+  assert.equal(answers.length, 4);
+  assert.deepEqual(answers[0]!.result.value, c.delta);
+  assert.deepEqual(answers[1]!.result.value, c.result);
+  // No base: the empty base is refused as a checkpoint.
+  const noBase = answers[2]!.result;
+  assert.equal(noBase.case, "refusal");
+  assert.deepEqual(
+    noBase.case === "refusal" ? [noBase.value.exitCode, noBase.value.kind, noBase.value.path, noBase.value.rule] : [],
+    [3, "checkpoint_shape", "<input>", "input.trailer"],
+  );
+  const bad = answers[3]!.result;
+  assert.equal(bad.case, "refusal");
+  if (bad.case === "refusal") {
+    assert.deepEqual(
+      [bad.value.exitCode, bad.value.kind, bad.value.path, bad.value.rule],
+      [3, "delta_shape", "base_generation", "wire.default"],
+    );
+    assert.ok(bad.value.message.startsWith("delta_shape: base_generation: "), bad.value.message);
+  }
+});
+
+test("apply-delta over the delta vectors, served, as the manifest says", { skip: existsSync(new URL("manifest.json", DELTAS)) ? false : "tests/vectors/delta/manifest.json is absent" }, () => {
+  const dm = JSON.parse(readFileSync(new URL("manifest.json", DELTAS), "utf8")) as {
+    cases: { name: string; base: string; delta: string; result?: string; refused?: { stage: string; rule: string; field: string } }[];
+  };
+  const file = (name: string) => new Uint8Array(readFileSync(new URL(name, DELTAS)));
+  const frames = Buffer.concat(
+    dm.cases.map((k) =>
+      sizeDelimitedEncode(
+        RequestSchema,
+        create(RequestSchema, { command: Command.APPLY_DELTA, input: file(k.delta), base: file(k.base) }),
+      ),
+    ),
+  );
+  const r = spawnSync(LAUNCHER, ["serve"], { input: frames, maxBuffer: 64 * 1024 * 1024 });
+  assert.equal(r.status, 0, r.stderr.toString());
+  const answers = responses(r.stdout);
+  assert.equal(answers.length, dm.cases.length);
+  dm.cases.forEach((k, i) => {
+    const got = answers[i]!.result;
+    if (k.refused === undefined) {
+      assert.equal(got.case, "output", k.name);
+      assert.deepEqual(got.value, file(k.result!), k.name);
+    } else {
+      assert.equal(got.case, "refusal", k.name);
+      const kind = k.refused.stage === "result" ? "checkpoint_shape" : "delta_shape";
+      if (got.case === "refusal") {
+        assert.deepEqual([got.value.exitCode, got.value.kind, got.value.path, got.value.rule], [3, kind, k.refused.field, k.refused.rule], k.name);
+      }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Store files (docs/store-file.md §5, §9): read-store-file, one-shot and served.
+
+interface StoreCase {
+  name: string;
+  file: string;
+  verdict: "ok" | "damaged" | "checkpoint_refused" | "delta_refused";
+  checkpoint?: string;
+  kind?: string;
+  field?: string;
+  rule?: string;
+}
+
+const storeCases: StoreCase[] = readFileSync(new URL("store/manifest.jsonl", VECTORS), "utf8")
+  .split("\n")
+  .filter((line) => line !== "")
+  .map((line) => JSON.parse(line) as StoreCase);
+
+test("read-store-file over every store vector, served, as the manifest says", () => {
+  const frames = Buffer.concat(storeCases.map((v) => request(Command.READ_STORE_FILE, vector(v.file))));
+  const r = spawnSync(LAUNCHER, ["serve"], { input: frames, maxBuffer: 64 * 1024 * 1024 });
+  assert.equal(r.status, 0, r.stderr.toString());
+  const answers = responses(r.stdout);
+  assert.equal(answers.length, storeCases.length);
+  storeCases.forEach((v, i) => {
+    const got = answers[i]!.result;
+    if (v.verdict === "ok") {
+      assert.equal(got.case, "output", v.name);
+      assert.deepEqual(got.value, vector(v.checkpoint!), v.name);
+      return;
+    }
+    assert.equal(got.case, "refusal", v.name);
+    if (got.case !== "refusal") {
+      return;
+    }
+    const { exitCode, kind, path, rule, message } = got.value;
+    if (v.verdict === "damaged") {
+      assert.deepEqual([exitCode, kind, path, rule], [4, "store_file", v.kind, ""], v.name);
+      assert.ok(message.startsWith(`store_file: ${v.kind}: `), message);
+    } else {
+      const expectedKind = v.verdict === "delta_refused" ? "delta_shape" : "checkpoint_shape";
+      assert.deepEqual([exitCode, kind, path], [3, expectedKind, v.field], v.name);
+      if (v.rule !== undefined) {
+        assert.equal(rule, v.rule, v.name);
+        assert.ok(message.startsWith(`${expectedKind}: ${v.field}: `), message);
+        assert.ok(message.endsWith(` (rule ${v.rule})`), message);
+      }
+    }
+  });
+});
+
+test("read-store-file one-shot: records read, a refused delta and a damaged record", () => {
+  const byName = (name: string) => storeCases.find((v) => v.name === name)!;
+  const three = byName("records_torn_payload");
+  const ok = run("read-store-file", vector(three.file));
+  assert.equal(ok.status, 0, ok.stderr.toString());
+  assert.deepEqual(new Uint8Array(ok.stdout), vector(three.checkpoint!));
+  const refused = byName("record_delta_refused");
+  const r = run("read-store-file", vector(refused.file));
+  assert.equal(r.status, 3);
+  assert.equal(r.stdout.length, 0);
+  const line = r.stderr.toString();
+  assert.ok(line.startsWith(`delta_shape: ${refused.field}: `), line);
+  assert.ok(line.endsWith(` (rule ${refused.rule})\n`), line);
+  const final = byName("record_final_invalid");
+  const f = run("read-store-file", vector(final.file));
+  assert.equal(f.status, 3);
+  assert.ok(f.stderr.toString().startsWith(`checkpoint_shape: ${final.field}: `), f.stderr.toString());
+  const damaged = run("read-store-file", vector(byName("record_payload_damaged").file));
+  assert.equal(damaged.status, 4);
+  assert.match(damaged.stderr.toString(), /^store_file: record_checksum: .*\n$/);
 });

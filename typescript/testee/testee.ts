@@ -5,14 +5,20 @@
  *   testee hash-trainset   a Term list on stdin → hex digest of hash_trainset
  *   testee hash-trainset-json, hash-trainset-jsonl
  *                          JSON or JSON Lines text on stdin → hex digest (FORMAT.md §6.1)
- *   testee read-store-file a store file on stdin → canonical checkpoint bytes
+ *   testee read-store-file a store file on stdin → canonical bytes of the checkpoint
+ *                          it ends with (its snapshot and commit records)
+ *   testee reencode-delta  delta bytes on stdin → their canonical bytes (FORMAT.md §13)
+ *   testee apply-delta BASE_FILE
+ *                          delta bytes on stdin, base checkpoint bytes in BASE_FILE
+ *                          → canonical bytes of the checkpoint the delta makes
  *   testee serve           size-delimited Requests on stdin, one size-delimited
  *                          Response each on stdout (tests/conformance/proto/
  *                          dsxir/conformance/v1/testee.proto)
  *
  * A refusal is one line `checkpoint_shape: <field path>: <message> (rule <id>)`
  * on stderr (a writer's refusal of a credential names no rule) and exit code
- * 3; a JSON trainset's refusal is `trainset_json: <place>: <message>` (exit
+ * 3; a delta's refusal is `delta_shape: <field path>: <message> (rule <id>)`
+ * (exit 3), the checkpoint it makes is refused as `checkpoint_shape`; a JSON trainset's refusal is `trainset_json: <place>: <message>` (exit
  * 3); a damaged store file is one line `store_file: <kind>: <detail>` and
  * exit code 4. In serve mode the same refusal is a `Refusal` message (exit
  * code, kind, path, rule, message) and an unknown command a `Refusal` of
@@ -24,9 +30,11 @@
 
 import { createHash } from "node:crypto";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedDecodeStream, sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
 import { decode, encode } from "../src/checkpoint.js";
+import { applyDelta, decodeDelta, encodeDelta, InvalidDelta } from "../src/delta.js";
 import { hex, InvalidCheckpoint, ResumeMismatch } from "../src/errors.js";
 import { type Term, TermSchema } from "../src/gen/dsxir/optimizer_session/v1/term_pb.js";
 import { Rule, type RuleId } from "../src/rules.js";
@@ -44,7 +52,8 @@ import {
 } from "./gen/dsxir/conformance/v1/testee_pb.js";
 
 const USAGE =
-  "usage: testee-typescript reencode | hash-trainset | hash-trainset-json | hash-trainset-jsonl | read-store-file | serve";
+  "usage: testee-typescript reencode | hash-trainset | hash-trainset-json | hash-trainset-jsonl | read-store-file\n" +
+  "       | reencode-delta | apply-delta BASE_FILE | serve";
 
 /**
  * A refusal: the line the one-shot commands write (the message), its exit
@@ -54,7 +63,7 @@ class Refused extends Error {
   constructor(
     line: string,
     readonly status: number,
-    readonly kind: "checkpoint_shape" | "trainset_json" | "store_file",
+    readonly kind: "checkpoint_shape" | "delta_shape" | "trainset_json" | "store_file",
     readonly path: string,
     readonly rule: string,
   ) {
@@ -78,6 +87,39 @@ function refusalOf(e: unknown): unknown {
   return e;
 }
 
+/** The refusal line of a delta's InvalidDelta; other errors as {@link refusalOf}. */
+function deltaRefusalOf(e: unknown): unknown {
+  if (e instanceof InvalidDelta) {
+    return new Refused(e.message, 3, "delta_shape", e.path, e.rule ?? "");
+  }
+  return refusalOf(e);
+}
+
+function reencodeDelta(input: Uint8Array): Uint8Array {
+  try {
+    return encodeDelta(decodeDelta(input));
+  } catch (e) {
+    throw deltaRefusalOf(e);
+  }
+}
+
+/**
+ * The checkpoint a delta makes from its base (FORMAT.md §13.2), written by
+ * the checkpoint writer: the base is read first (`checkpoint_shape`), then
+ * the delta (`delta_shape`); applying refuses `delta.session` and
+ * `delta.base_trials` (`delta_shape`) and a new checkpoint that breaks a
+ * rule of §7 or a writer's limit (`checkpoint_shape`).
+ */
+function applyDeltaInput(input: Uint8Array, baseBytes: Uint8Array): Uint8Array {
+  try {
+    const base = decode(baseBytes);
+    const delta = decodeDelta(input);
+    return encode(applyDelta(base, delta));
+  } catch (e) {
+    throw deltaRefusalOf(e);
+  }
+}
+
 function reencode(input: Uint8Array): Uint8Array {
   try {
     return encode(decode(input));
@@ -86,6 +128,11 @@ function reencode(input: Uint8Array): Uint8Array {
   }
 }
 
+/**
+ * A whole store file (docs/store-file.md §5, §9) → the canonical bytes of
+ * the checkpoint it ends with: frame damage is `store_file` (exit 4), a
+ * record's delta `delta_shape`, an invalid checkpoint `checkpoint_shape`.
+ */
 function readStoreFileInput(input: Uint8Array): Uint8Array {
   try {
     return encode(readStoreFile(input).checkpoint);
@@ -93,7 +140,7 @@ function readStoreFileInput(input: Uint8Array): Uint8Array {
     if (e instanceof CorruptStoreFile) {
       throw new Refused(e.message, 4, "store_file", e.kind, "");
     }
-    throw refusalOf(e);
+    throw deltaRefusalOf(e);
   }
 }
 
@@ -204,6 +251,7 @@ const RUN = {
   "hash-trainset-json": textDigest(hashTrainsetJson),
   "hash-trainset-jsonl": textDigest(hashTrainsetJsonl),
   "read-store-file": readStoreFileInput,
+  "reencode-delta": reencodeDelta,
 };
 
 /** The one-shot commands: what they write on stdout. */
@@ -213,6 +261,7 @@ const COMMANDS = {
   "hash-trainset-json": hexLine(RUN["hash-trainset-json"]),
   "hash-trainset-jsonl": hexLine(RUN["hash-trainset-jsonl"]),
   "read-store-file": readStoreFileInput,
+  "reencode-delta": reencodeDelta,
 };
 
 async function readAll(): Promise<Uint8Array> {
@@ -230,18 +279,20 @@ async function write(bytes: Uint8Array): Promise<void> {
 }
 
 /** The commands of the serve protocol; any other number is refused with kind `command`. */
-const SERVED: ReadonlyMap<Command, (input: Uint8Array) => Uint8Array> = new Map([
+const SERVED: ReadonlyMap<Command, (input: Uint8Array, base: Uint8Array) => Uint8Array> = new Map([
   [Command.REENCODE, RUN.reencode],
   [Command.HASH_TRAINSET, hexLine(RUN["hash-trainset"])],
   [Command.HASH_TRAINSET_JSON, hexLine(RUN["hash-trainset-json"])],
   [Command.HASH_TRAINSET_JSONL, hexLine(RUN["hash-trainset-jsonl"])],
   [Command.READ_STORE_FILE, RUN["read-store-file"]],
+  [Command.REENCODE_DELTA, RUN["reencode-delta"]],
+  [Command.APPLY_DELTA, applyDeltaInput],
 ]);
 
 /** Larger than any input the harness sends (a checkpoint over the size limit included). */
 const MAX_REQUEST_BYTES = 2 * MAX_CHECKPOINT_BYTES;
 
-function answer(command: Command, input: Uint8Array): Response {
+function answer(command: Command, input: Uint8Array, base: Uint8Array): Response {
   const run = SERVED.get(command);
   if (run === undefined) {
     const refusal = create(RefusalSchema, {
@@ -252,7 +303,7 @@ function answer(command: Command, input: Uint8Array): Response {
     return create(ResponseSchema, { result: { case: "refusal", value: refusal } });
   }
   try {
-    return create(ResponseSchema, { result: { case: "output", value: run(input) } });
+    return create(ResponseSchema, { result: { case: "output", value: run(input, base) } });
   } catch (e) {
     if (!(e instanceof Refused)) {
       throw e;
@@ -274,7 +325,7 @@ async function serve(): Promise<number> {
   });
   const iterator = requests[Symbol.asyncIterator]();
   for (;;) {
-    let next: IteratorResult<{ command: Command; input: Uint8Array }>;
+    let next: IteratorResult<{ command: Command; input: Uint8Array; base: Uint8Array }>;
     try {
       next = await iterator.next();
     } catch (e) {
@@ -285,17 +336,27 @@ async function serve(): Promise<number> {
     if (next.done === true) {
       break;
     }
-    await write(sizeDelimitedEncode(ResponseSchema, answer(next.value.command, next.value.input)));
+    await write(sizeDelimitedEncode(ResponseSchema, answer(next.value.command, next.value.input, next.value.base)));
   }
   return 0;
 }
 
 async function main(args: string[]): Promise<number> {
-  if (args.length !== 1) {
+  const mode = args[0];
+  if (mode === "apply-delta" && args.length === 2) {
+    let base: Uint8Array;
+    try {
+      base = new Uint8Array(readFileSync(args[1]!));
+    } catch (e) {
+      process.stderr.write(`cannot read the base: ${e instanceof Error ? e.message : String(e)}\n`);
+      return 2;
+    }
+    return oneShot((input) => applyDeltaInput(input, base));
+  }
+  if (args.length !== 1 || mode === "apply-delta") {
     process.stderr.write(USAGE + "\n");
     return 2;
   }
-  const mode = args[0];
   if (mode === "serve") {
     return serve();
   }
@@ -303,9 +364,13 @@ async function main(args: string[]): Promise<number> {
     process.stderr.write(`unknown mode ${JSON.stringify(mode)}\n${USAGE}\n`);
     return 2;
   }
+  return oneShot(COMMANDS[mode as keyof typeof COMMANDS]);
+}
+
+/** Run a one-shot command on all of stdin: its bytes on stdout (0), or a refusal line on stderr. */
+async function oneShot(run: (input: Uint8Array) => Uint8Array): Promise<number> {
   const input = await readAll();
   try {
-    const run = COMMANDS[mode as keyof typeof COMMANDS];
     await write(run(input));
     return 0;
   } catch (e) {

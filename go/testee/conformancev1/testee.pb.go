@@ -44,6 +44,13 @@ const (
 	Command_COMMAND_HASH_TRAINSET_JSONL Command = 4
 	// `read-store-file`: the input is a whole store file (docs/store-file.md).
 	Command_COMMAND_READ_STORE_FILE Command = 5
+	// `reencode-delta`: a delta's bytes (FORMAT.md §13) in, its canonical
+	// bytes out; refusals of kind `delta_shape`.
+	Command_COMMAND_REENCODE_DELTA Command = 6
+	// `apply-delta BASE`: a delta's bytes in, the canonical bytes of the
+	// checkpoint it makes from the base (Request.base) out; refusals of kind
+	// `delta_shape` (the delta) or `checkpoint_shape` (the base or the result).
+	Command_COMMAND_APPLY_DELTA Command = 7
 )
 
 // Enum value maps for Command.
@@ -55,6 +62,8 @@ var (
 		3: "COMMAND_HASH_TRAINSET_JSON",
 		4: "COMMAND_HASH_TRAINSET_JSONL",
 		5: "COMMAND_READ_STORE_FILE",
+		6: "COMMAND_REENCODE_DELTA",
+		7: "COMMAND_APPLY_DELTA",
 	}
 	Command_value = map[string]int32{
 		"COMMAND_UNSPECIFIED":         0,
@@ -63,6 +72,8 @@ var (
 		"COMMAND_HASH_TRAINSET_JSON":  3,
 		"COMMAND_HASH_TRAINSET_JSONL": 4,
 		"COMMAND_READ_STORE_FILE":     5,
+		"COMMAND_REENCODE_DELTA":      6,
+		"COMMAND_APPLY_DELTA":         7,
 	}
 )
 
@@ -99,7 +110,9 @@ type Request struct {
 	// The command to run.
 	Command Command `protobuf:"varint,1,opt,name=command,proto3,enum=dsxir.conformance.v1.Command" json:"command,omitempty"`
 	// Its input: the bytes the one-shot command reads from stdin.
-	Input         []byte `protobuf:"bytes,2,opt,name=input,proto3" json:"input,omitempty"`
+	Input []byte `protobuf:"bytes,2,opt,name=input,proto3" json:"input,omitempty"`
+	// The base checkpoint's bytes, for COMMAND_APPLY_DELTA only.
+	Base          []byte `protobuf:"bytes,3,opt,name=base,proto3" json:"base,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -144,6 +157,13 @@ func (x *Request) GetCommand() Command {
 func (x *Request) GetInput() []byte {
 	if x != nil {
 		return x.Input
+	}
+	return nil
+}
+
+func (x *Request) GetBase() []byte {
+	if x != nil {
+		return x.Base
 	}
 	return nil
 }
@@ -326,10 +346,11 @@ var File_dsxir_conformance_v1_testee_proto protoreflect.FileDescriptor
 
 const file_dsxir_conformance_v1_testee_proto_rawDesc = "" +
 	"\n" +
-	"!dsxir/conformance/v1/testee.proto\x12\x14dsxir.conformance.v1\"X\n" +
+	"!dsxir/conformance/v1/testee.proto\x12\x14dsxir.conformance.v1\"l\n" +
 	"\aRequest\x127\n" +
 	"\acommand\x18\x01 \x01(\x0e2\x1d.dsxir.conformance.v1.CommandR\acommand\x12\x14\n" +
-	"\x05input\x18\x02 \x01(\fR\x05input\"i\n" +
+	"\x05input\x18\x02 \x01(\fR\x05input\x12\x12\n" +
+	"\x04base\x18\x03 \x01(\fR\x04base\"i\n" +
 	"\bResponse\x12\x18\n" +
 	"\x06output\x18\x01 \x01(\fH\x00R\x06output\x129\n" +
 	"\arefusal\x18\x02 \x01(\v2\x1d.dsxir.conformance.v1.RefusalH\x00R\arefusalB\b\n" +
@@ -339,14 +360,16 @@ const file_dsxir_conformance_v1_testee_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x12\n" +
 	"\x04rule\x18\x04 \x01(\tR\x04rule\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage*\xb1\x01\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage*\xe6\x01\n" +
 	"\aCommand\x12\x17\n" +
 	"\x13COMMAND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10COMMAND_REENCODE\x10\x01\x12\x19\n" +
 	"\x15COMMAND_HASH_TRAINSET\x10\x02\x12\x1e\n" +
 	"\x1aCOMMAND_HASH_TRAINSET_JSON\x10\x03\x12\x1f\n" +
 	"\x1bCOMMAND_HASH_TRAINSET_JSONL\x10\x04\x12\x1b\n" +
-	"\x17COMMAND_READ_STORE_FILE\x10\x05Br\n" +
+	"\x17COMMAND_READ_STORE_FILE\x10\x05\x12\x1a\n" +
+	"\x16COMMAND_REENCODE_DELTA\x10\x06\x12\x17\n" +
+	"\x13COMMAND_APPLY_DELTA\x10\aBr\n" +
 	"\x18com.dsxir.conformance.v1B\vTesteeProtoP\x01ZGgithub.com/dsxir/dsxir-checkpoint/go/testee/conformancev1;conformancev1b\x06proto3"
 
 var (

@@ -49,9 +49,10 @@ frame_terms: _Encoder | None = None
 check_canonical: Callable[[bytes], bool] | None = None
 """Whether bytes are a canonical checkpoint that keeps every rule of FORMAT.md."""
 _Refusal = tuple[str, str, str]
-grammar_check: Callable[[bytes], bytes | _Refusal] | None = None
-"""The body of checkpoint bytes that pass FORMAT.md §2, else ``(rule, path, detail)``."""
-grammar_scan: Callable[[bytes, int], _Refusal | None] | None = None
+grammar_check: Callable[..., bytes | _Refusal] | None = None
+"""``(data, root=0)``: the body of bytes that pass FORMAT.md §2 (the message at index
+``root`` of the field table on top), else ``(rule, path, detail)``."""
+grammar_scan: Callable[..., _Refusal | None] | None = None
 """``None`` when a body passes §2.2 and the weight limit for the given input size,
 else ``(rule, path, detail)``."""
 crc32c: Callable[[bytes], int] | None = None

@@ -27,7 +27,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from dsxir.optimizer_session import accel, rules
 from dsxir.optimizer_session.term_rules import MAX_TERM_DEPTH
-from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, CheckpointDelta
 
 __all__ = [
     "MAX_CHECKPOINT_BYTES",
@@ -62,7 +62,8 @@ _WEIGHTS = {
     "dsxir.optimizer_session.v1.TermNull": 8,
 }
 _MESSAGE_WEIGHT = 48
-_WEIGHT_BASE = 67_108_864
+_WEIGHT_FACTOR = 7
+_WEIGHT_BASE = 50_331_648
 
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 
@@ -134,7 +135,10 @@ def _table(descriptor: Descriptor, seen: dict[str, _Message]) -> _Message:
     return message
 
 
-_ROOT = _table(Checkpoint.DESCRIPTOR, {})
+_TABLES: dict[str, _Message] = {}
+_ROOT = _table(Checkpoint.DESCRIPTOR, _TABLES)
+_DELTA_ROOT = _table(CheckpointDelta.DESCRIPTOR, _TABLES)
+_DELTA_INDEX = len(_TABLES) - 1  # the flat table lists the delta root last (§13)
 
 
 def _crc_table() -> tuple[int, ...]:
@@ -173,15 +177,16 @@ def trusted_body(data: bytes) -> bytes:
 
 def weight_limit(size: int) -> int:
     """The largest weight a checkpoint of ``size`` input bytes may have (§2.4)."""
-    return 8 * size + _WEIGHT_BASE
+    return _WEIGHT_FACTOR * size + _WEIGHT_BASE
 
 
-def check(data: bytes) -> bytes:
+def check(data: bytes, *, delta: bool = False) -> bytes:
     """Check ``data`` by §2 (§7 step 1) and return its body.
 
     Raises :class:`GrammarError` for the first broken rule: ``input.too_large``,
     ``input.trailer``, ``input.checksum``, a ``wire.*`` rule or
-    ``term.depth`` in byte order, then ``input.weight``.
+    ``term.depth`` in byte order, then ``input.weight``. With ``delta`` the
+    top-level message is a ``CheckpointDelta`` (FORMAT.md §13).
     """
     size = len(data)
     if size > MAX_CHECKPOINT_BYTES:
@@ -200,13 +205,13 @@ def check(data: bytes) -> bytes:
     expected = int.from_bytes(data[size - 4 :], "little")
     if crc32c(body) != expected:
         raise GrammarError(rules.INPUT_CHECKSUM, "<input>", "the checksum does not match the bytes")
-    _scan(body, size)
+    _scan(body, size, _DELTA_ROOT if delta else _ROOT)
     return body
 
 
-def _scan(body: bytes, size: int) -> None:
+def _scan(body: bytes, size: int, root: _Message = _ROOT) -> None:
     """The grammar of §2.2 over ``body``, then the weight limit for ``size`` input bytes."""
-    weight = _Scanner(body).message(_ROOT, 0, len(body), "", 1)
+    weight = _Scanner(body).message(root, 0, len(body), "", 1)
     if weight > weight_limit(size):
         raise GrammarError(
             rules.INPUT_WEIGHT,
@@ -215,23 +220,24 @@ def _scan(body: bytes, size: int) -> None:
         )
 
 
-def read(data: bytes) -> bytes:
+def read(data: bytes, *, delta: bool = False) -> bytes:
     """:func:`check` ``data``, in C when the accelerator is in use; return the body."""
     fast = accel.grammar_check
     if fast is None:
-        return check(data)
-    result = fast(data)
+        return check(data, delta=delta)
+    result = fast(data, _DELTA_INDEX if delta else 0)
     if isinstance(result, bytes):
         return result
     raise GrammarError(*result)
 
 
-def sealed(body: bytes) -> bytes:
+def sealed(body: bytes, *, delta: bool = False) -> bytes:
     """The checkpoint bytes of a serialized ``body``: checked as a reader checks, then sealed.
 
     Refuses (:class:`GrammarError`) what :func:`check` would refuse in the
     sealed bytes: ``input.too_large`` (the trailer counted), a ``wire.*``
-    rule or ``term.depth``, ``input.weight`` (§2.5).
+    rule or ``term.depth``, ``input.weight`` (§2.5). With ``delta`` the body
+    is a ``CheckpointDelta``'s (FORMAT.md §13).
     """
     size = len(body) + TRAILER_SIZE
     if size > MAX_CHECKPOINT_BYTES:
@@ -242,9 +248,9 @@ def sealed(body: bytes) -> bytes:
         )
     fast = accel.grammar_scan
     if fast is None:
-        _scan(body, size)
+        _scan(body, size, _DELTA_ROOT if delta else _ROOT)
         return seal(body)
-    refusal = fast(body, size)
+    refusal = fast(body, size, _DELTA_INDEX if delta else 0)
     if refusal is not None:
         raise GrammarError(*refusal)
     return seal(body)
@@ -412,6 +418,7 @@ def _flat_table() -> list[tuple[int, int, tuple[tuple[int, str, int, int, bool, 
                 visit(field.message)
 
     visit(_ROOT)
+    visit(_DELTA_ROOT)
     table = []
     for message in order:
         role = (
@@ -435,7 +442,7 @@ def _flat_table() -> list[tuple[int, int, tuple[tuple[int, str, int, int, bool, 
 
 def give_table(set_table: Callable[..., None]) -> None:
     """Hand the field table and the limits to the compiled module's ``set_grammar_table``."""
-    set_table(_flat_table(), MAX_TERM_DEPTH, MAX_CHECKPOINT_BYTES, _WEIGHT_BASE)
+    set_table(_flat_table(), MAX_TERM_DEPTH, MAX_CHECKPOINT_BYTES, _WEIGHT_FACTOR, _WEIGHT_BASE)
 
 
 if accel.set_grammar_table is not None:

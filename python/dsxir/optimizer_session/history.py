@@ -72,13 +72,16 @@ _IDENTITY = (
 _COUNTERS = ("attempts", "completed", "errors")
 
 
-def check_successor(stored: Checkpoint, new: Checkpoint) -> None:
+def check_successor(stored: Checkpoint, new: Checkpoint, *, appended: bool = False) -> None:
     """Raise ``IllegalHistory`` unless ``new`` may be committed over ``stored`` (§9.1).
 
     Both are valid checkpoints (a store checks ``new`` first). The cost is a
     serialization of both ``progress`` messages and a byte comparison, plus
     a few field reads; ``IllegalHistory.rule`` names the broken rule and
-    ``detail`` what differs.
+    ``detail`` what differs. With ``appended``, ``new`` is a delta's checked
+    probe (FORMAT.md §13.3), whose trial log holds only entries appended to
+    the stored one: the trial-log rules hold by construction and are not
+    looked at, so the cost no longer grows with the log.
     """
     session_id = stored.session_id
     if new.session_id != session_id:
@@ -99,7 +102,8 @@ def check_successor(stored: Checkpoint, new: Checkpoint) -> None:
             "history.transition",
             f"{_status(stored.status)} cannot become {_status(new.status)}",
         )
-    _check_trial_log(session_id, stored.progress, new.progress)
+    if not appended:
+        _check_trial_log(session_id, stored.progress, new.progress)
     for field in _COUNTERS:
         before, after = getattr(stored.progress, field), getattr(new.progress, field)
         if after < before:

@@ -43,6 +43,7 @@ __all__ = [
     "FORMAT_MAJOR",
     "MAX_CHECKPOINT_BYTES",
     "check",
+    "check_extension",
     "check_parsed",
     "checked_bytes",
     "seal_body",
@@ -67,12 +68,31 @@ _MAX_SECONDS = 253_402_300_799
 
 def check(cp: Checkpoint) -> None:
     """Refuse a checkpoint that breaks a rule of FORMAT.md, naming the field."""
+    _check_all(cp, None, frozenset())
+
+
+def check_extension(
+    probe: Checkpoint, before: Progress, *, skip: frozenset[str] = frozenset()
+) -> None:
+    """:func:`check` of the checkpoint that ``probe`` makes after ``before``'s trial entries.
+
+    ``before`` is the progress of a valid checkpoint and ``probe`` holds
+    only the entries appended to its trial log (FORMAT.md §13.2). Raises
+    what :func:`check` raises on ``probe`` with ``before``'s entries put
+    first (the same rule, path and detail), walking the appended entries
+    only; the fields named in ``skip``, taken unchanged from that valid
+    checkpoint, are not walked again.
+    """
+    _check_all(probe, before, skip)
+
+
+def _check_all(cp: Checkpoint, before: Progress | None, skip: frozenset[str]) -> None:
     _check_format(cp.format)
     if not cp.session_id:
         raise InvalidCheckpoint("session_id", "must not be empty", rules.SESSION_ID_REQUIRED)
     if not cp.optimizer:
         raise InvalidCheckpoint("optimizer", "must not be empty", rules.OPTIMIZER_REQUIRED)
-    for i, option in enumerate(cp.optimizer_opts):
+    for i, option in enumerate(() if "optimizer_opts" in skip else cp.optimizer_opts):
         if not option.key:
             raise InvalidCheckpoint(
                 f"optimizer_opts[{i}].key", "must not be empty", rules.OPTIMIZER_OPTS_KEY_REQUIRED
@@ -94,8 +114,8 @@ def check(cp: Checkpoint) -> None:
         )
     _check_timestamp(cp, "created_at")
     _check_timestamp(cp, "updated_at")
-    _check_progress(cp)
-    if cp.HasField("best_program_artifact"):
+    _check_progress(cp, before)
+    if cp.HasField("best_program_artifact") and "best_program_artifact" not in skip:
         check_term_map(cp.best_program_artifact, "best_program_artifact")
     if not cp.HasField("sampler_format"):
         raise InvalidCheckpoint("sampler_format", "is required", rules.SAMPLER_FORMAT_REQUIRED)
@@ -111,7 +131,7 @@ def check(cp: Checkpoint) -> None:
         raise InvalidCheckpoint(
             "status", f"unknown or unspecified status {cp.status}", rules.STATUS_KNOWN
         )
-    if cp.HasField("terminal_reason"):
+    if cp.HasField("terminal_reason") and "terminal_reason" not in skip:
         check_term(cp.terminal_reason, "terminal_reason")
     if not DIRECTION_HIGHER <= cp.direction <= DIRECTION_LOWER:
         raise InvalidCheckpoint(
@@ -196,14 +216,20 @@ def check_parsed(cp: Checkpoint, data: bytes | None = None) -> None:
     """:func:`check` ``cp``, which was just parsed from ``data`` when given.
 
     With the accelerator, ``data`` itself is checked first (no serialization),
-    which settles the common case of canonical input; anything else goes
-    through :func:`checked_bytes`. Without it, this is :func:`check`.
+    which settles the common case of canonical input. When C refuses it, the
+    Python check runs on ``cp`` directly: the grammar already holds ``data``
+    to be the canonical serialization of ``cp`` (plus its unknown fields), so
+    serializing ``cp`` again would only hold a second copy of the input in
+    memory. Without ``data`` this is :func:`checked_bytes`; without the
+    accelerator, :func:`check`.
     """
     fast_check = accel.check_canonical
     if fast_check is None:
         check(cp)
-    elif data is None or not fast_check(data):
+    elif data is None:
         checked_bytes(cp)
+    elif not fast_check(data):
+        check(cp)
 
 
 def _check_format(format_id: str) -> None:
@@ -238,12 +264,14 @@ def _check_timestamp(message: Message, name: str, prefix: str = "") -> None:
         )
 
 
-def _check_progress(cp: Checkpoint) -> None:
+def _check_progress(cp: Checkpoint, before: Progress | None) -> None:
     if not cp.HasField("progress"):
         raise InvalidCheckpoint("progress", "is required", rules.PROGRESS_REQUIRED)
     progress = cp.progress
-    ok = error = 0
-    for i, entry in enumerate(progress.trial_log):
+    start = ok = error = 0
+    if before is not None:  # a valid progress: its counters count its entries
+        start, ok, error = len(before.trial_log), before.completed, before.errors
+    for i, entry in enumerate(progress.trial_log, start):
         if entry.trial_idx != i:
             raise InvalidCheckpoint(
                 f"progress.trial_log[{i}].trial_idx",
@@ -270,7 +298,7 @@ def _check_progress(cp: Checkpoint) -> None:
         if entry.HasField("error"):
             check_term_map(entry.error, f"progress.trial_log[{i}].error")
     _check_timestamp(progress, "started_at", "progress.")
-    _check_best(progress)
+    _check_best(progress, before)
     if progress.completed != ok:
         raise InvalidCheckpoint(
             "progress.completed",
@@ -291,7 +319,7 @@ def _check_progress(cp: Checkpoint) -> None:
         )
 
 
-def _check_best(progress: Progress) -> None:
+def _check_best(progress: Progress, before: Progress | None) -> None:
     has_score = progress.HasField("best_score")
     has_idx = progress.HasField("best_trial_idx")
     if has_score and progress.best_score != progress.best_score:
@@ -306,11 +334,13 @@ def _check_best(progress: Progress) -> None:
         return
     idx = progress.best_trial_idx
     log = progress.trial_log
-    if idx >= len(log):
+    earlier = () if before is None else before.trial_log
+    start = len(earlier)
+    if idx >= start + len(log):
         raise InvalidCheckpoint(
             "progress.best_trial_idx", f"{idx} is past the trial log", rules.BEST_TRIAL_IDX_RANGE
         )
-    best = log[idx]
+    best = log[idx - start] if idx >= start else earlier[idx]
     if best.status != TRIAL_STATUS_OK or not best.HasField("score"):
         raise InvalidCheckpoint(
             "progress.best_trial_idx",

@@ -35,6 +35,19 @@ pub fn request(command: conformance::Command, input: &[u8]) -> Vec<u8> {
     conformance::Request {
         command: command as i32,
         input: input.to_vec(),
+        ..Default::default()
+    }
+    .encode_length_delimited_to_vec()
+}
+
+/// One size-delimited Request with a base checkpoint (`apply-delta`).
+#[allow(dead_code)]
+pub fn request_with_base(command: conformance::Command, input: &[u8], base: &[u8]) -> Vec<u8> {
+    use prost::Message;
+    conformance::Request {
+        command: command as i32,
+        input: input.to_vec(),
+        base: base.to_vec(),
     }
     .encode_length_delimited_to_vec()
 }

@@ -59,6 +59,7 @@ def body(
     progress: bytes = ln(7, STAMP),
     extra_top: bytes = b"",
     head: bytes | None = None,
+    blob: bytes = b"blob",
 ) -> bytes:
     """The body of a valid checkpoint, with pieces replaced or added."""
     if head is None:
@@ -70,7 +71,7 @@ def body(
         + ln(7, STAMP)
         + ln(8, STAMP)
         + ln(9, progress)
-        + ln(11, b"blob")
+        + ln(11, blob)
         + ln(12, ln(1, b"mod") + vi(2, 1))
         + vi(13, 1)
         + extra_top
@@ -463,7 +464,7 @@ def empty_entries(count: int) -> bytes:
 
 def first_overweight() -> int:
     """The fewest empty trial entries whose checkpoint is over the weight limit."""
-    count = 750_000
+    count = 550_000
     while True:
         size = len(body()) + 2 * count + len(varint(2 * count + 10)) + 8
         if BASE_WEIGHT + 104 * count > grammar.weight_limit(size):
@@ -471,11 +472,17 @@ def first_overweight() -> int:
         count += 1
 
 
+def test_weight_limit_is_7_x_the_length_plus_48_mib() -> None:
+    assert grammar.weight_limit(0) == 50_331_648
+    assert grammar.weight_limit(100) == 700 + 50_331_648
+    assert grammar.weight_limit(MAX) == 7 * 268_435_456 + 50_331_648
+
+
 def test_weight_limit_just_over_and_just_under() -> None:
     count = first_overweight()
     over = empty_entries(count)
     under = empty_entries(count - 1)
-    assert 1_500_000 < len(over) < 1_700_000
+    assert 1_100_000 < len(over) < 1_150_000
     assert BASE_WEIGHT + 104 * count > grammar.weight_limit(len(over))
     assert BASE_WEIGHT + 104 * (count - 1) <= grammar.weight_limit(len(under))
     assert refused(over) == (rules.INPUT_WEIGHT, "<input>")
@@ -483,6 +490,47 @@ def test_weight_limit_just_over_and_just_under() -> None:
     with pytest.raises(ResumeMismatch) as caught:  # past the grammar: the entries' own rules
         ck.decode(under)
     assert caught.value.rule == rules.TRIAL_STATUS
+
+
+def exactly_at_the_limit() -> tuple[int, int]:
+    """Empty trial entries and a sampler blob length whose checkpoint weighs exactly the limit.
+
+    The blob weighs nothing, so each of its bytes moves the limit by 7 and
+    not the weight: some count of entries has a blob of 2 to 127 bytes that
+    brings the limit onto the weight.
+    """
+    count = (grammar.weight_limit(0) - BASE_WEIGHT) // (104 - 14) - 40
+    while True:
+        weight = BASE_WEIGHT + 104 * count
+        excess = weight - grammar.weight_limit(0)
+        if excess % 7 == 0:
+            size = len(grammar.seal(at_limit_body(count, 1)))
+            blob = excess // 7 - size + 1
+            assert blob <= 127, "the search started past the limit"
+            if blob >= 2:
+                return count, blob
+        count += 1
+
+
+def at_limit_body(count: int, blob: int) -> bytes:
+    return body(progress=EMPTY_ENTRY * count + ln(7, STAMP), blob=b"x" * blob)
+
+
+def test_weight_exactly_at_the_limit_is_accepted_and_one_byte_shorter_refused() -> None:
+    count, blob = exactly_at_the_limit()
+    at = grammar.seal(at_limit_body(count, blob))
+    shorter = grammar.seal(at_limit_body(count, blob - 1))
+    assert BASE_WEIGHT + 104 * count == grammar.weight_limit(len(at))
+    assert len(shorter) == len(at) - 1
+    assert BASE_WEIGHT + 104 * count == grammar.weight_limit(len(shorter)) + 7
+    accepted(at)
+    with pytest.raises(ResumeMismatch) as caught:  # past the grammar: the entries' own rules
+        ck.decode(at)
+    assert caught.value.rule == rules.TRIAL_STATUS
+    assert refused(shorter) == (rules.INPUT_WEIGHT, "<input>")
+    weight = BASE_WEIGHT + 104 * count
+    detail = f"weight {weight} over the limit of {weight - 7} for {len(shorter)} bytes"
+    assert answers(shorter)[0] == (rules.INPUT_WEIGHT, "<input>", detail)
 
 
 # --- the writer -----------------------------------------------------------------------

@@ -710,6 +710,98 @@ func (x *TrialLogEntry) GetErrorClass() string {
 	return ""
 }
 
+// What one commit adds to the checkpoint before it, its base (FORMAT.md §13):
+// the new checkpoint without the trial entries the base already holds and
+// without the fields it keeps from the base. Applying it to its base gives
+// the new checkpoint, byte for byte, in every language.
+type CheckpointDelta struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The delta format identifier, "dsxir.optimizer_session.delta/v<major>.<minor>".
+	// Readers of major 1 accept any minor of major 1. Writers of this schema
+	// write "dsxir.optimizer_session.delta/v1.0".
+	Format string `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
+	// The store generation of the base (at least 1). Stores compare it with
+	// theirs; applying a delta does not look at it.
+	BaseGeneration uint64 `protobuf:"varint,2,opt,name=base_generation,json=baseGeneration,proto3" json:"base_generation,omitempty"`
+	// The number of entries in the base's trial log. A delta applies only to a
+	// base with exactly that many.
+	BaseTrials uint64 `protobuf:"varint,3,opt,name=base_trials,json=baseTrials,proto3" json:"base_trials,omitempty"`
+	// The new checkpoint without the fields listed in kept, its trial log
+	// holding only the entries appended to the base's. Required.
+	Head *Checkpoint `protobuf:"bytes,4,opt,name=head,proto3" json:"head,omitempty"`
+	// The Checkpoint fields whose value is the base's, as a bit set: bit n
+	// (the value 1 << n) stands for field number n. Allowed bits: 3-7 and
+	// 10-15 (the mask 0xFCF8); head holds none of these fields.
+	Kept          uint32 `protobuf:"varint,5,opt,name=kept,proto3" json:"kept,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointDelta) Reset() {
+	*x = CheckpointDelta{}
+	mi := &file_dsxir_optimizer_session_v1_checkpoint_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointDelta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointDelta) ProtoMessage() {}
+
+func (x *CheckpointDelta) ProtoReflect() protoreflect.Message {
+	mi := &file_dsxir_optimizer_session_v1_checkpoint_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointDelta.ProtoReflect.Descriptor instead.
+func (*CheckpointDelta) Descriptor() ([]byte, []int) {
+	return file_dsxir_optimizer_session_v1_checkpoint_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CheckpointDelta) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *CheckpointDelta) GetBaseGeneration() uint64 {
+	if x != nil {
+		return x.BaseGeneration
+	}
+	return 0
+}
+
+func (x *CheckpointDelta) GetBaseTrials() uint64 {
+	if x != nil {
+		return x.BaseTrials
+	}
+	return 0
+}
+
+func (x *CheckpointDelta) GetHead() *Checkpoint {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *CheckpointDelta) GetKept() uint32 {
+	if x != nil {
+		return x.Kept
+	}
+	return 0
+}
+
 var File_dsxir_optimizer_session_v1_checkpoint_proto protoreflect.FileDescriptor
 
 const file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc = "" +
@@ -768,7 +860,14 @@ const file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc = "" +
 	"errorClass\x88\x01\x01B\x0f\n" +
 	"\r_candidate_idB\b\n" +
 	"\x06_scoreB\x0e\n" +
-	"\f_error_classJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02*6\n" +
+	"\f_error_classJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02\"\xd1\x01\n" +
+	"\x0fCheckpointDelta\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\tR\x06format\x12'\n" +
+	"\x0fbase_generation\x18\x02 \x01(\x04R\x0ebaseGeneration\x12\x1f\n" +
+	"\vbase_trials\x18\x03 \x01(\x04R\n" +
+	"baseTrials\x12:\n" +
+	"\x04head\x18\x04 \x01(\v2&.dsxir.optimizer_session.v1.CheckpointR\x04head\x12\x12\n" +
+	"\x04kept\x18\x05 \x01(\rR\x04keptJ\f\b\xff\xff\xff\xff\x01\x10\x80\x80\x80\x80\x02*6\n" +
 	"\tDirection\x12\x14\n" +
 	"\x10DIRECTION_HIGHER\x10\x00\x12\x13\n" +
 	"\x0fDIRECTION_LOWER\x10\x01*\xbd\x01\n" +
@@ -798,7 +897,7 @@ func file_dsxir_optimizer_session_v1_checkpoint_proto_rawDescGZIP() []byte {
 }
 
 var file_dsxir_optimizer_session_v1_checkpoint_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dsxir_optimizer_session_v1_checkpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_dsxir_optimizer_session_v1_checkpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_dsxir_optimizer_session_v1_checkpoint_proto_goTypes = []any{
 	(Direction)(0),                // 0: dsxir.optimizer_session.v1.Direction
 	(SessionStatus)(0),            // 1: dsxir.optimizer_session.v1.SessionStatus
@@ -808,31 +907,33 @@ var file_dsxir_optimizer_session_v1_checkpoint_proto_goTypes = []any{
 	(*SamplerFormat)(nil),         // 5: dsxir.optimizer_session.v1.SamplerFormat
 	(*Progress)(nil),              // 6: dsxir.optimizer_session.v1.Progress
 	(*TrialLogEntry)(nil),         // 7: dsxir.optimizer_session.v1.TrialLogEntry
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
-	(*TermMap)(nil),               // 9: dsxir.optimizer_session.v1.TermMap
-	(*Term)(nil),                  // 10: dsxir.optimizer_session.v1.Term
+	(*CheckpointDelta)(nil),       // 8: dsxir.optimizer_session.v1.CheckpointDelta
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*TermMap)(nil),               // 10: dsxir.optimizer_session.v1.TermMap
+	(*Term)(nil),                  // 11: dsxir.optimizer_session.v1.Term
 }
 var file_dsxir_optimizer_session_v1_checkpoint_proto_depIdxs = []int32{
 	4,  // 0: dsxir.optimizer_session.v1.Checkpoint.optimizer_opts:type_name -> dsxir.optimizer_session.v1.OptionEntry
-	8,  // 1: dsxir.optimizer_session.v1.Checkpoint.created_at:type_name -> google.protobuf.Timestamp
-	8,  // 2: dsxir.optimizer_session.v1.Checkpoint.updated_at:type_name -> google.protobuf.Timestamp
+	9,  // 1: dsxir.optimizer_session.v1.Checkpoint.created_at:type_name -> google.protobuf.Timestamp
+	9,  // 2: dsxir.optimizer_session.v1.Checkpoint.updated_at:type_name -> google.protobuf.Timestamp
 	6,  // 3: dsxir.optimizer_session.v1.Checkpoint.progress:type_name -> dsxir.optimizer_session.v1.Progress
-	9,  // 4: dsxir.optimizer_session.v1.Checkpoint.best_program_artifact:type_name -> dsxir.optimizer_session.v1.TermMap
+	10, // 4: dsxir.optimizer_session.v1.Checkpoint.best_program_artifact:type_name -> dsxir.optimizer_session.v1.TermMap
 	5,  // 5: dsxir.optimizer_session.v1.Checkpoint.sampler_format:type_name -> dsxir.optimizer_session.v1.SamplerFormat
 	1,  // 6: dsxir.optimizer_session.v1.Checkpoint.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
-	10, // 7: dsxir.optimizer_session.v1.Checkpoint.terminal_reason:type_name -> dsxir.optimizer_session.v1.Term
+	11, // 7: dsxir.optimizer_session.v1.Checkpoint.terminal_reason:type_name -> dsxir.optimizer_session.v1.Term
 	0,  // 8: dsxir.optimizer_session.v1.Checkpoint.direction:type_name -> dsxir.optimizer_session.v1.Direction
-	10, // 9: dsxir.optimizer_session.v1.OptionEntry.value:type_name -> dsxir.optimizer_session.v1.Term
+	11, // 9: dsxir.optimizer_session.v1.OptionEntry.value:type_name -> dsxir.optimizer_session.v1.Term
 	7,  // 10: dsxir.optimizer_session.v1.Progress.trial_log:type_name -> dsxir.optimizer_session.v1.TrialLogEntry
-	8,  // 11: dsxir.optimizer_session.v1.Progress.started_at:type_name -> google.protobuf.Timestamp
+	9,  // 11: dsxir.optimizer_session.v1.Progress.started_at:type_name -> google.protobuf.Timestamp
 	2,  // 12: dsxir.optimizer_session.v1.TrialLogEntry.status:type_name -> dsxir.optimizer_session.v1.TrialStatus
-	9,  // 13: dsxir.optimizer_session.v1.TrialLogEntry.stats:type_name -> dsxir.optimizer_session.v1.TermMap
-	9,  // 14: dsxir.optimizer_session.v1.TrialLogEntry.error:type_name -> dsxir.optimizer_session.v1.TermMap
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	10, // 13: dsxir.optimizer_session.v1.TrialLogEntry.stats:type_name -> dsxir.optimizer_session.v1.TermMap
+	10, // 14: dsxir.optimizer_session.v1.TrialLogEntry.error:type_name -> dsxir.optimizer_session.v1.TermMap
+	3,  // 15: dsxir.optimizer_session.v1.CheckpointDelta.head:type_name -> dsxir.optimizer_session.v1.Checkpoint
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_dsxir_optimizer_session_v1_checkpoint_proto_init() }
@@ -850,7 +951,7 @@ func file_dsxir_optimizer_session_v1_checkpoint_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc), len(file_dsxir_optimizer_session_v1_checkpoint_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -409,3 +409,59 @@ class TrialLogEntry(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__score) -> _WhichOneofReturnType__score | None: ...
 
 Global___TrialLogEntry: _TypeAlias = TrialLogEntry  # noqa: Y015
+
+@_typing.final
+class CheckpointDelta(_message.Message):
+    """What one commit adds to the checkpoint before it, its base (FORMAT.md §13):
+    the new checkpoint without the trial entries the base already holds and
+    without the fields it keeps from the base. Applying it to its base gives
+    the new checkpoint, byte for byte, in every language.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORMAT_FIELD_NUMBER: _builtins.int
+    BASE_GENERATION_FIELD_NUMBER: _builtins.int
+    BASE_TRIALS_FIELD_NUMBER: _builtins.int
+    HEAD_FIELD_NUMBER: _builtins.int
+    KEPT_FIELD_NUMBER: _builtins.int
+    format: _builtins.str
+    """The delta format identifier, "dsxir.optimizer_session.delta/v<major>.<minor>".
+    Readers of major 1 accept any minor of major 1. Writers of this schema
+    write "dsxir.optimizer_session.delta/v1.0".
+    """
+    base_generation: _builtins.int
+    """The store generation of the base (at least 1). Stores compare it with
+    theirs; applying a delta does not look at it.
+    """
+    base_trials: _builtins.int
+    """The number of entries in the base's trial log. A delta applies only to a
+    base with exactly that many.
+    """
+    kept: _builtins.int
+    """The Checkpoint fields whose value is the base's, as a bit set: bit n
+    (the value 1 << n) stands for field number n. Allowed bits: 3-7 and
+    10-15 (the mask 0xFCF8); head holds none of these fields.
+    """
+    @_builtins.property
+    def head(self) -> Global___Checkpoint:
+        """The new checkpoint without the fields listed in kept, its trial log
+        holding only the entries appended to the base's. Required.
+        """
+
+    def __init__(
+        self,
+        *,
+        format: _builtins.str = ...,
+        base_generation: _builtins.int = ...,
+        base_trials: _builtins.int = ...,
+        head: Global___Checkpoint | None = ...,
+        kept: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["head", b"head"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_generation", b"base_generation", "base_trials", b"base_trials", "format", b"format", "head", b"head", "kept", b"kept"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckpointDelta: _TypeAlias = CheckpointDelta  # noqa: Y015

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!dsxir/conformance/v1/testee.proto\x12\x14\x64sxir.conformance.v1\"H\n\x07Request\x12.\n\x07\x63ommand\x18\x01 \x01(\x0e\x32\x1d.dsxir.conformance.v1.Command\x12\r\n\x05input\x18\x02 \x01(\x0c\"X\n\x08Response\x12\x10\n\x06output\x18\x01 \x01(\x0cH\x00\x12\x30\n\x07refusal\x18\x02 \x01(\x0b\x32\x1d.dsxir.conformance.v1.RefusalH\x00\x42\x08\n\x06result\"W\n\x07Refusal\x12\x11\n\texit_code\x18\x01 \x01(\r\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t*\xb1\x01\n\x07\x43ommand\x12\x17\n\x13\x43OMMAND_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43OMMAND_REENCODE\x10\x01\x12\x19\n\x15\x43OMMAND_HASH_TRAINSET\x10\x02\x12\x1e\n\x1a\x43OMMAND_HASH_TRAINSET_JSON\x10\x03\x12\x1f\n\x1b\x43OMMAND_HASH_TRAINSET_JSONL\x10\x04\x12\x1b\n\x17\x43OMMAND_READ_STORE_FILE\x10\x05\x42r\n\x18\x63om.dsxir.conformance.v1B\x0bTesteeProtoP\x01ZGgithub.com/dsxir/dsxir-checkpoint/go/testee/conformancev1;conformancev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!dsxir/conformance/v1/testee.proto\x12\x14\x64sxir.conformance.v1\"V\n\x07Request\x12.\n\x07\x63ommand\x18\x01 \x01(\x0e\x32\x1d.dsxir.conformance.v1.Command\x12\r\n\x05input\x18\x02 \x01(\x0c\x12\x0c\n\x04\x62\x61se\x18\x03 \x01(\x0c\"X\n\x08Response\x12\x10\n\x06output\x18\x01 \x01(\x0cH\x00\x12\x30\n\x07refusal\x18\x02 \x01(\x0b\x32\x1d.dsxir.conformance.v1.RefusalH\x00\x42\x08\n\x06result\"W\n\x07Refusal\x12\x11\n\texit_code\x18\x01 \x01(\r\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t*\xe6\x01\n\x07\x43ommand\x12\x17\n\x13\x43OMMAND_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43OMMAND_REENCODE\x10\x01\x12\x19\n\x15\x43OMMAND_HASH_TRAINSET\x10\x02\x12\x1e\n\x1a\x43OMMAND_HASH_TRAINSET_JSON\x10\x03\x12\x1f\n\x1b\x43OMMAND_HASH_TRAINSET_JSONL\x10\x04\x12\x1b\n\x17\x43OMMAND_READ_STORE_FILE\x10\x05\x12\x1a\n\x16\x43OMMAND_REENCODE_DELTA\x10\x06\x12\x17\n\x13\x43OMMAND_APPLY_DELTA\x10\x07\x42r\n\x18\x63om.dsxir.conformance.v1B\x0bTesteeProtoP\x01ZGgithub.com/dsxir/dsxir-checkpoint/go/testee/conformancev1;conformancev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,12 +32,12 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dsxir.conformance.v1.testee
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\030com.dsxir.conformance.v1B\013TesteeProtoP\001ZGgithub.com/dsxir/dsxir-checkpoint/go/testee/conformancev1;conformancev1'
-  _globals['_COMMAND']._serialized_start=313
-  _globals['_COMMAND']._serialized_end=490
+  _globals['_COMMAND']._serialized_start=327
+  _globals['_COMMAND']._serialized_end=557
   _globals['_REQUEST']._serialized_start=59
-  _globals['_REQUEST']._serialized_end=131
-  _globals['_RESPONSE']._serialized_start=133
-  _globals['_RESPONSE']._serialized_end=221
-  _globals['_REFUSAL']._serialized_start=223
-  _globals['_REFUSAL']._serialized_end=310
+  _globals['_REQUEST']._serialized_end=145
+  _globals['_RESPONSE']._serialized_start=147
+  _globals['_RESPONSE']._serialized_end=235
+  _globals['_REFUSAL']._serialized_start=237
+  _globals['_REFUSAL']._serialized_end=324
 # @@protoc_insertion_point(module_scope)

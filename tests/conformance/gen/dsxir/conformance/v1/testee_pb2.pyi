@@ -41,6 +41,15 @@ class _CommandEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Command.Value
     """`hash-trainset-jsonl`: the input is JSON Lines text; its digest."""
     COMMAND_READ_STORE_FILE: _Command.ValueType  # 5
     """`read-store-file`: the input is a whole store file (docs/store-file.md)."""
+    COMMAND_REENCODE_DELTA: _Command.ValueType  # 6
+    """`reencode-delta`: a delta's bytes (FORMAT.md §13) in, its canonical
+    bytes out; refusals of kind `delta_shape`.
+    """
+    COMMAND_APPLY_DELTA: _Command.ValueType  # 7
+    """`apply-delta BASE`: a delta's bytes in, the canonical bytes of the
+    checkpoint it makes from the base (Request.base) out; refusals of kind
+    `delta_shape` (the delta) or `checkpoint_shape` (the base or the result).
+    """
 
 class Command(_Command, metaclass=_CommandEnumTypeWrapper):
     """What a Request asks; each is one of the testee's one-shot commands."""
@@ -57,6 +66,15 @@ COMMAND_HASH_TRAINSET_JSONL: Command.ValueType  # 4
 """`hash-trainset-jsonl`: the input is JSON Lines text; its digest."""
 COMMAND_READ_STORE_FILE: Command.ValueType  # 5
 """`read-store-file`: the input is a whole store file (docs/store-file.md)."""
+COMMAND_REENCODE_DELTA: Command.ValueType  # 6
+"""`reencode-delta`: a delta's bytes (FORMAT.md §13) in, its canonical
+bytes out; refusals of kind `delta_shape`.
+"""
+COMMAND_APPLY_DELTA: Command.ValueType  # 7
+"""`apply-delta BASE`: a delta's bytes in, the canonical bytes of the
+checkpoint it makes from the base (Request.base) out; refusals of kind
+`delta_shape` (the delta) or `checkpoint_shape` (the base or the result).
+"""
 Global___Command: _TypeAlias = Command  # noqa: Y015
 
 @_typing.final
@@ -67,19 +85,23 @@ class Request(_message.Message):
 
     COMMAND_FIELD_NUMBER: _builtins.int
     INPUT_FIELD_NUMBER: _builtins.int
+    BASE_FIELD_NUMBER: _builtins.int
     command: Global___Command.ValueType
     """The command to run."""
     input: _builtins.bytes
     """Its input: the bytes the one-shot command reads from stdin."""
+    base: _builtins.bytes
+    """The base checkpoint's bytes, for COMMAND_APPLY_DELTA only."""
     def __init__(
         self,
         *,
         command: Global___Command.ValueType = ...,
         input: _builtins.bytes = ...,
+        base: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "input", b"input"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "command", b"command", "input", b"input"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dsxir/optimizer_session/v1/checkpoint.proto.
  */
 export const file_dsxir_optimizer_session_v1_checkpoint: GenFile = /*@__PURE__*/
-  fileDesc("Citkc3hpci9vcHRpbWl6ZXJfc2Vzc2lvbi92MS9jaGVja3BvaW50LnByb3RvEhpkc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MSK+BQoKQ2hlY2twb2ludBIOCgZmb3JtYXQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIRCglvcHRpbWl6ZXIYAyABKAkSPwoOb3B0aW1pemVyX29wdHMYBCADKAsyJy5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5PcHRpb25FbnRyeRIbCg5wcm9ncmFtX21vZHVsZRgFIAEoCUgAiAEBEhUKDXRyYWluc2V0X2hhc2gYBiABKAwSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoIcHJvZ3Jlc3MYCSABKAsyJC5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5Qcm9ncmVzcxJCChViZXN0X3Byb2dyYW1fYXJ0aWZhY3QYCiABKAsyIy5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtTWFwEhQKDHNhbXBsZXJfYmxvYhgLIAEoDBJBCg5zYW1wbGVyX2Zvcm1hdBgMIAEoCzIpLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlNhbXBsZXJGb3JtYXQSOQoGc3RhdHVzGA0gASgOMikuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuU2Vzc2lvblN0YXR1cxI5Cg90ZXJtaW5hbF9yZWFzb24YDiABKAsyIC5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtEjgKCWRpcmVjdGlvbhgPIAEoDjIlLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLkRpcmVjdGlvbkIRCg9fcHJvZ3JhbV9tb2R1bGVKDAj/////ARCAgICAAiJZCgtPcHRpb25FbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKAsyIC5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtSgwI/////wEQgICAgAIiPgoNU2FtcGxlckZvcm1hdBIOCgZtb2R1bGUYASABKAkSDwoHdmVyc2lvbhgCIAEoDUoMCP////8BEICAgIACIpMCCghQcm9ncmVzcxI8Cgl0cmlhbF9sb2cYASADKAsyKS5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UcmlhbExvZ0VudHJ5EhcKCmJlc3Rfc2NvcmUYAiABKAFIAIgBARIbCg5iZXN0X3RyaWFsX2lkeBgDIAEoBEgBiAEBEhAKCGF0dGVtcHRzGAQgASgEEhEKCWNvbXBsZXRlZBgFIAEoBBIOCgZlcnJvcnMYBiABKAQSLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDQoLX2Jlc3Rfc2NvcmVCEQoPX2Jlc3RfdHJpYWxfaWR4SgwI/////wEQgICAgAIi2gIKDVRyaWFsTG9nRW50cnkSEQoJdHJpYWxfaWR4GAEgASgEEhkKDGNhbmRpZGF0ZV9pZBgCIAEoCUgAiAEBEhIKBXNjb3JlGAMgASgBSAGIAQESNwoGc3RhdHVzGAQgASgOMicuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuVHJpYWxTdGF0dXMSMgoFc3RhdHMYBSABKAsyIy5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtTWFwEhMKC2R1cmF0aW9uX21zGAYgASgEEjIKBWVycm9yGAcgASgLMiMuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuVGVybU1hcBIYCgtlcnJvcl9jbGFzcxgIIAEoCUgCiAEBQg8KDV9jYW5kaWRhdGVfaWRCCAoGX3Njb3JlQg4KDF9lcnJvcl9jbGFzc0oMCP////8BEICAgIACKjYKCURpcmVjdGlvbhIUChBESVJFQ1RJT05fSElHSEVSEAASEwoPRElSRUNUSU9OX0xPV0VSEAEqvQEKDVNlc3Npb25TdGF0dXMSHgoaU0VTU0lPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZTRVNTSU9OX1NUQVRVU19SVU5OSU5HEAESGQoVU0VTU0lPTl9TVEFUVVNfUEFVU0VEEAISHAoYU0VTU0lPTl9TVEFUVVNfQ09NUExFVEVEEAMSGQoVU0VTU0lPTl9TVEFUVVNfRkFJTEVEEAQSHAoYU0VTU0lPTl9TVEFUVVNfQ0FOQ0VMTEVEEAUqWAoLVHJpYWxTdGF0dXMSHAoYVFJJQUxfU1RBVFVTX1VOU1BFQ0lGSUVEEAASEwoPVFJJQUxfU1RBVFVTX09LEAESFgoSVFJJQUxfU1RBVFVTX0VSUk9SEAJChwEKHmNvbS5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MUIPQ2hlY2twb2ludFByb3RvUAFaUmdpdGh1Yi5jb20vZHN4aXIvZHN4aXItY2hlY2twb2ludC9nby9kc3hpci9vcHRpbWl6ZXJfc2Vzc2lvbi92MTtvcHRpbWl6ZXJzZXNzaW9udjFiBnByb3RvMw", [file_dsxir_optimizer_session_v1_term, file_google_protobuf_timestamp]);
+  fileDesc("Citkc3hpci9vcHRpbWl6ZXJfc2Vzc2lvbi92MS9jaGVja3BvaW50LnByb3RvEhpkc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MSK+BQoKQ2hlY2twb2ludBIOCgZmb3JtYXQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIRCglvcHRpbWl6ZXIYAyABKAkSPwoOb3B0aW1pemVyX29wdHMYBCADKAsyJy5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5PcHRpb25FbnRyeRIbCg5wcm9ncmFtX21vZHVsZRgFIAEoCUgAiAEBEhUKDXRyYWluc2V0X2hhc2gYBiABKAwSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoIcHJvZ3Jlc3MYCSABKAsyJC5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5Qcm9ncmVzcxJCChViZXN0X3Byb2dyYW1fYXJ0aWZhY3QYCiABKAsyIy5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtTWFwEhQKDHNhbXBsZXJfYmxvYhgLIAEoDBJBCg5zYW1wbGVyX2Zvcm1hdBgMIAEoCzIpLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlNhbXBsZXJGb3JtYXQSOQoGc3RhdHVzGA0gASgOMikuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuU2Vzc2lvblN0YXR1cxI5Cg90ZXJtaW5hbF9yZWFzb24YDiABKAsyIC5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtEjgKCWRpcmVjdGlvbhgPIAEoDjIlLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLkRpcmVjdGlvbkIRCg9fcHJvZ3JhbV9tb2R1bGVKDAj/////ARCAgICAAiJZCgtPcHRpb25FbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKAsyIC5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtSgwI/////wEQgICAgAIiPgoNU2FtcGxlckZvcm1hdBIOCgZtb2R1bGUYASABKAkSDwoHdmVyc2lvbhgCIAEoDUoMCP////8BEICAgIACIpMCCghQcm9ncmVzcxI8Cgl0cmlhbF9sb2cYASADKAsyKS5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UcmlhbExvZ0VudHJ5EhcKCmJlc3Rfc2NvcmUYAiABKAFIAIgBARIbCg5iZXN0X3RyaWFsX2lkeBgDIAEoBEgBiAEBEhAKCGF0dGVtcHRzGAQgASgEEhEKCWNvbXBsZXRlZBgFIAEoBBIOCgZlcnJvcnMYBiABKAQSLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCDQoLX2Jlc3Rfc2NvcmVCEQoPX2Jlc3RfdHJpYWxfaWR4SgwI/////wEQgICAgAIi2gIKDVRyaWFsTG9nRW50cnkSEQoJdHJpYWxfaWR4GAEgASgEEhkKDGNhbmRpZGF0ZV9pZBgCIAEoCUgAiAEBEhIKBXNjb3JlGAMgASgBSAGIAQESNwoGc3RhdHVzGAQgASgOMicuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuVHJpYWxTdGF0dXMSMgoFc3RhdHMYBSABKAsyIy5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5UZXJtTWFwEhMKC2R1cmF0aW9uX21zGAYgASgEEjIKBWVycm9yGAcgASgLMiMuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuVGVybU1hcBIYCgtlcnJvcl9jbGFzcxgIIAEoCUgCiAEBQg8KDV9jYW5kaWRhdGVfaWRCCAoGX3Njb3JlQg4KDF9lcnJvcl9jbGFzc0oMCP////8BEICAgIACIqEBCg9DaGVja3BvaW50RGVsdGESDgoGZm9ybWF0GAEgASgJEhcKD2Jhc2VfZ2VuZXJhdGlvbhgCIAEoBBITCgtiYXNlX3RyaWFscxgDIAEoBBI0CgRoZWFkGAQgASgLMiYuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuQ2hlY2twb2ludBIMCgRrZXB0GAUgASgNSgwI/////wEQgICAgAIqNgoJRGlyZWN0aW9uEhQKEERJUkVDVElPTl9ISUdIRVIQABITCg9ESVJFQ1RJT05fTE9XRVIQASq9AQoNU2Vzc2lvblN0YXR1cxIeChpTRVNTSU9OX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFlNFU1NJT05fU1RBVFVTX1JVTk5JTkcQARIZChVTRVNTSU9OX1NUQVRVU19QQVVTRUQQAhIcChhTRVNTSU9OX1NUQVRVU19DT01QTEVURUQQAxIZChVTRVNTSU9OX1NUQVRVU19GQUlMRUQQBBIcChhTRVNTSU9OX1NUQVRVU19DQU5DRUxMRUQQBSpYCgtUcmlhbFN0YXR1cxIcChhUUklBTF9TVEFUVVNfVU5TUEVDSUZJRUQQABITCg9UUklBTF9TVEFUVVNfT0sQARIWChJUUklBTF9TVEFUVVNfRVJST1IQAkKHAQoeY29tLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxQg9DaGVja3BvaW50UHJvdG9QAVpSZ2l0aHViLmNvbS9kc3hpci9kc3hpci1jaGVja3BvaW50L2dvL2RzeGlyL29wdGltaXplcl9zZXNzaW9uL3YxO29wdGltaXplcnNlc3Npb252MWIGcHJvdG8z", [file_dsxir_optimizer_session_v1_term, file_google_protobuf_timestamp]);
 
 /**
  * One persisted state of an optimizer session.
@@ -350,6 +350,65 @@ export type TrialLogEntry = Message<"dsxir.optimizer_session.v1.TrialLogEntry"> 
  */
 export const TrialLogEntrySchema: GenMessage<TrialLogEntry> = /*@__PURE__*/
   messageDesc(file_dsxir_optimizer_session_v1_checkpoint, 4);
+
+/**
+ * What one commit adds to the checkpoint before it, its base (FORMAT.md §13):
+ * the new checkpoint without the trial entries the base already holds and
+ * without the fields it keeps from the base. Applying it to its base gives
+ * the new checkpoint, byte for byte, in every language.
+ *
+ * @generated from message dsxir.optimizer_session.v1.CheckpointDelta
+ */
+export type CheckpointDelta = Message<"dsxir.optimizer_session.v1.CheckpointDelta"> & {
+  /**
+   * The delta format identifier, "dsxir.optimizer_session.delta/v<major>.<minor>".
+   * Readers of major 1 accept any minor of major 1. Writers of this schema
+   * write "dsxir.optimizer_session.delta/v1.0".
+   *
+   * @generated from field: string format = 1;
+   */
+  format: string;
+
+  /**
+   * The store generation of the base (at least 1). Stores compare it with
+   * theirs; applying a delta does not look at it.
+   *
+   * @generated from field: uint64 base_generation = 2;
+   */
+  baseGeneration: bigint;
+
+  /**
+   * The number of entries in the base's trial log. A delta applies only to a
+   * base with exactly that many.
+   *
+   * @generated from field: uint64 base_trials = 3;
+   */
+  baseTrials: bigint;
+
+  /**
+   * The new checkpoint without the fields listed in kept, its trial log
+   * holding only the entries appended to the base's. Required.
+   *
+   * @generated from field: dsxir.optimizer_session.v1.Checkpoint head = 4;
+   */
+  head?: Checkpoint | undefined;
+
+  /**
+   * The Checkpoint fields whose value is the base's, as a bit set: bit n
+   * (the value 1 << n) stands for field number n. Allowed bits: 3-7 and
+   * 10-15 (the mask 0xFCF8); head holds none of these fields.
+   *
+   * @generated from field: uint32 kept = 5;
+   */
+  kept: number;
+};
+
+/**
+ * Describes the message dsxir.optimizer_session.v1.CheckpointDelta.
+ * Use `create(CheckpointDeltaSchema)` to create a new message.
+ */
+export const CheckpointDeltaSchema: GenMessage<CheckpointDelta> = /*@__PURE__*/
+  messageDesc(file_dsxir_optimizer_session_v1_checkpoint, 5);
 
 /**
  * Which scores a session prefers. Each direction has exactly one encoding:

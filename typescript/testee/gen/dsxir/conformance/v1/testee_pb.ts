@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dsxir/conformance/v1/testee.proto.
  */
 export const file_dsxir_conformance_v1_testee: GenFile = /*@__PURE__*/
-  fileDesc("CiFkc3hpci9jb25mb3JtYW5jZS92MS90ZXN0ZWUucHJvdG8SFGRzeGlyLmNvbmZvcm1hbmNlLnYxIkgKB1JlcXVlc3QSLgoHY29tbWFuZBgBIAEoDjIdLmRzeGlyLmNvbmZvcm1hbmNlLnYxLkNvbW1hbmQSDQoFaW5wdXQYAiABKAwiWAoIUmVzcG9uc2USEAoGb3V0cHV0GAEgASgMSAASMAoHcmVmdXNhbBgCIAEoCzIdLmRzeGlyLmNvbmZvcm1hbmNlLnYxLlJlZnVzYWxIAEIICgZyZXN1bHQiVwoHUmVmdXNhbBIRCglleGl0X2NvZGUYASABKA0SDAoEa2luZBgCIAEoCRIMCgRwYXRoGAMgASgJEgwKBHJ1bGUYBCABKAkSDwoHbWVzc2FnZRgFIAEoCSqxAQoHQ29tbWFuZBIXChNDT01NQU5EX1VOU1BFQ0lGSUVEEAASFAoQQ09NTUFORF9SRUVOQ09ERRABEhkKFUNPTU1BTkRfSEFTSF9UUkFJTlNFVBACEh4KGkNPTU1BTkRfSEFTSF9UUkFJTlNFVF9KU09OEAMSHwobQ09NTUFORF9IQVNIX1RSQUlOU0VUX0pTT05MEAQSGwoXQ09NTUFORF9SRUFEX1NUT1JFX0ZJTEUQBUJyChhjb20uZHN4aXIuY29uZm9ybWFuY2UudjFCC1Rlc3RlZVByb3RvUAFaR2dpdGh1Yi5jb20vZHN4aXIvZHN4aXItY2hlY2twb2ludC9nby90ZXN0ZWUvY29uZm9ybWFuY2V2MTtjb25mb3JtYW5jZXYxYgZwcm90bzM");
+  fileDesc("CiFkc3hpci9jb25mb3JtYW5jZS92MS90ZXN0ZWUucHJvdG8SFGRzeGlyLmNvbmZvcm1hbmNlLnYxIlYKB1JlcXVlc3QSLgoHY29tbWFuZBgBIAEoDjIdLmRzeGlyLmNvbmZvcm1hbmNlLnYxLkNvbW1hbmQSDQoFaW5wdXQYAiABKAwSDAoEYmFzZRgDIAEoDCJYCghSZXNwb25zZRIQCgZvdXRwdXQYASABKAxIABIwCgdyZWZ1c2FsGAIgASgLMh0uZHN4aXIuY29uZm9ybWFuY2UudjEuUmVmdXNhbEgAQggKBnJlc3VsdCJXCgdSZWZ1c2FsEhEKCWV4aXRfY29kZRgBIAEoDRIMCgRraW5kGAIgASgJEgwKBHBhdGgYAyABKAkSDAoEcnVsZRgEIAEoCRIPCgdtZXNzYWdlGAUgASgJKuYBCgdDb21tYW5kEhcKE0NPTU1BTkRfVU5TUEVDSUZJRUQQABIUChBDT01NQU5EX1JFRU5DT0RFEAESGQoVQ09NTUFORF9IQVNIX1RSQUlOU0VUEAISHgoaQ09NTUFORF9IQVNIX1RSQUlOU0VUX0pTT04QAxIfChtDT01NQU5EX0hBU0hfVFJBSU5TRVRfSlNPTkwQBBIbChdDT01NQU5EX1JFQURfU1RPUkVfRklMRRAFEhoKFkNPTU1BTkRfUkVFTkNPREVfREVMVEEQBhIXChNDT01NQU5EX0FQUExZX0RFTFRBEAdCcgoYY29tLmRzeGlyLmNvbmZvcm1hbmNlLnYxQgtUZXN0ZWVQcm90b1ABWkdnaXRodWIuY29tL2RzeGlyL2RzeGlyLWNoZWNrcG9pbnQvZ28vdGVzdGVlL2NvbmZvcm1hbmNldjE7Y29uZm9ybWFuY2V2MWIGcHJvdG8z");
 
 /**
  * One command and its input.
@@ -38,6 +38,13 @@ export type Request = Message<"dsxir.conformance.v1.Request"> & {
    * @generated from field: bytes input = 2;
    */
   input: Uint8Array;
+
+  /**
+   * The base checkpoint's bytes, for COMMAND_APPLY_DELTA only.
+   *
+   * @generated from field: bytes base = 3;
+   */
+  base: Uint8Array;
 };
 
 /**
@@ -185,6 +192,23 @@ export enum Command {
    * @generated from enum value: COMMAND_READ_STORE_FILE = 5;
    */
   READ_STORE_FILE = 5,
+
+  /**
+   * `reencode-delta`: a delta's bytes (FORMAT.md §13) in, its canonical
+   * bytes out; refusals of kind `delta_shape`.
+   *
+   * @generated from enum value: COMMAND_REENCODE_DELTA = 6;
+   */
+  REENCODE_DELTA = 6,
+
+  /**
+   * `apply-delta BASE`: a delta's bytes in, the canonical bytes of the
+   * checkpoint it makes from the base (Request.base) out; refusals of kind
+   * `delta_shape` (the delta) or `checkpoint_shape` (the base or the result).
+   *
+   * @generated from enum value: COMMAND_APPLY_DELTA = 7;
+   */
+  APPLY_DELTA = 7,
 }
 
 /**

@@ -1,6 +1,7 @@
 package com.dsxir.checkpoint;
 
 import com.dsxir.optimizer_session.v1.Checkpoint;
+import com.dsxir.optimizer_session.v1.CheckpointDelta;
 import com.dsxir.optimizer_session.v1.Term;
 import com.dsxir.optimizer_session.v1.TermList;
 import com.dsxir.optimizer_session.v1.TermMap;
@@ -14,6 +15,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.zip.CRC32C;
 
@@ -46,7 +48,10 @@ final class Grammar {
 
   private static final int WEIGHT_NULL = 8;
   private static final int WEIGHT_MESSAGE = 48;
-  private static final long WEIGHT_BASE = 67_108_864L;
+  /** The weight limit of §2.4: {@code WEIGHT_FACTOR} x the input's length + {@code WEIGHT_BASE}. */
+  static final long WEIGHT_FACTOR = 7;
+
+  static final long WEIGHT_BASE = 50_331_648L;
 
   private static final int VARINT = 0;
   private static final int I64 = 1;
@@ -182,6 +187,9 @@ final class Grammar {
 
   private static final Layout CHECKPOINT = layouts(Checkpoint.getDescriptor());
 
+  /** A delta (FORMAT.md §13): its head is scanned as a Checkpoint, at paths {@code head.…}. */
+  private static final Layout DELTA = layouts(CheckpointDelta.getDescriptor());
+
   /** The layouts of a message type and of every message type it reaches. */
   private static Layout layouts(Descriptor root) {
     Map<String, Layout> byName = new HashMap<>();
@@ -222,7 +230,7 @@ final class Grammar {
 
   /** The weight limit of §2.4 for an input of {@code n} bytes (trailer included). */
   static long weightLimit(long n) {
-    return 8 * n + WEIGHT_BASE;
+    return WEIGHT_FACTOR * n + WEIGHT_BASE;
   }
 
   /**
@@ -231,6 +239,15 @@ final class Grammar {
    * trailer).
    */
   static int checkInput(byte[] input) throws ResumeMismatch {
+    return checkInput(input, CHECKPOINT);
+  }
+
+  /** {@link #checkInput(byte[])} for the bytes of a CheckpointDelta (FORMAT.md §13). */
+  static int checkDeltaInput(byte[] input) throws ResumeMismatch {
+    return checkInput(input, DELTA);
+  }
+
+  private static int checkInput(byte[] input, Layout root) throws ResumeMismatch {
     int n = input.length;
     checkSize(n);
     if (n < TRAILER_BYTES) {
@@ -262,7 +279,7 @@ final class Grammar {
           String.format(
               "the trailer's CRC-32C is %08x, the body's is %08x (damaged input)", stored, actual));
     }
-    checkBody(input, body, n);
+    checkBody(input, body, n, root);
     return body;
   }
 
@@ -304,9 +321,20 @@ final class Grammar {
    * grammar of §2.2, then the weight of §2.4 against an input of {@code inputLength} bytes.
    */
   static void checkBody(byte[] data, int bodyLength, long inputLength) throws ResumeMismatch {
+    checkBody(data, bodyLength, inputLength, CHECKPOINT);
+  }
+
+  /** {@link #checkBody(byte[], int, long)} for the body of a CheckpointDelta (FORMAT.md §13). */
+  static void checkDeltaBody(byte[] data, int bodyLength, long inputLength)
+      throws ResumeMismatch {
+    checkBody(data, bodyLength, inputLength, DELTA);
+  }
+
+  private static void checkBody(byte[] data, int bodyLength, long inputLength, Layout root)
+      throws ResumeMismatch {
     Scan scan = new Scan(data);
     try {
-      scan.message(CHECKPOINT, 0, bodyLength, 1);
+      scan.message(root, 0, bodyLength, 1);
     } catch (Refusal r) {
       throw r.toMismatch();
     }
@@ -317,9 +345,13 @@ final class Grammar {
           "<input>",
           "the checkpoint weighs "
               + scan.weight
-              + ", more than 8 x "
+              + ", more than "
+              + WEIGHT_FACTOR
+              + " x "
               + inputLength
-              + " bytes + 67,108,864 = "
+              + " bytes + "
+              + String.format(Locale.ROOT, "%,d", WEIGHT_BASE)
+              + " = "
               + limit);
     }
   }

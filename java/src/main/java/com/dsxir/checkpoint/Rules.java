@@ -77,8 +77,8 @@ public final class Rules {
   public static final String INPUT_MALFORMED = "input.malformed";
 
   /**
-   * At {@code <input>} (FORMAT.md §2.4): the checkpoint's weight is above 8 x its length +
-   * 67,108,864.
+   * At {@code <input>} (FORMAT.md §2.4): the checkpoint's weight is above 7 x its length +
+   * 50,331,648.
    */
   public static final String INPUT_WEIGHT = "input.weight";
 

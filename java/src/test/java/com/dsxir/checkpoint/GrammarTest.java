@@ -9,6 +9,7 @@ import com.dsxir.optimizer_session.v1.Checkpoint;
 import com.dsxir.optimizer_session.v1.Progress;
 import com.dsxir.optimizer_session.v1.TermMap;
 import com.dsxir.optimizer_session.v1.TrialLogEntry;
+import com.google.protobuf.ByteString;
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
@@ -427,11 +428,11 @@ class GrammarTest {
 
   @Test
   void theWeightLimitIsExact() throws ResumeMismatch {
-    // weight(k) - limit(k) grows by 104 - 8 * 2 = 88 per entry; find the first k over the limit.
+    // weight(k) - limit(k) grows by 104 - 7 * 2 = 90 per entry; find the first k over the limit.
     byte[] small = emptyTrials(0);
     long base = Grammar.weight(small, small.length);
     long baseLimit = Grammar.weightLimit(small.length + 9);
-    int k = (int) ((baseLimit - base) / 88) - 10;
+    int k = (int) ((baseLimit - base) / (104 - 2 * Grammar.WEIGHT_FACTOR)) - 10;
     byte[] under = null;
     byte[] over = null;
     for (; ; k++) {
@@ -451,6 +452,74 @@ class GrammarTest {
     e = refusal(under);
     assertEquals(Rules.TRIAL_STATUS, e.rule(), e.getMessage());
     assertEquals("progress.trial_log[0].status", e.field());
+  }
+
+  @Test
+  void theWeightLimitIsSevenTimesTheLengthPlus48MiB() {
+    assertEquals(50_331_648L, Grammar.weightLimit(0));
+    assertEquals(700 + 50_331_648L, Grammar.weightLimit(100));
+    assertEquals(7 * 268_435_456L + 50_331_648L, Grammar.weightLimit(268_435_456L));
+  }
+
+  /** {@link #emptyTrials(int)} with a sampler blob of {@code blob} bytes (weight 0). */
+  static byte[] emptyTrials(int k, int blob) {
+    byte[] entries = new byte[2 * k];
+    for (int i = 0; i < k; i++) {
+      entries[2 * i] = 0x0a;
+    }
+    byte[] fill = new byte[blob];
+    Arrays.fill(fill, (byte) 'x');
+    Checkpoint.Builder b = BASE.toBuilder().setSamplerBlob(ByteString.copyFrom(fill));
+    for (FieldDescriptor fd : Checkpoint.getDescriptor().getFields()) {
+      if (fd.getNumber() <= 9) {
+        b.clearField(fd);
+      }
+    }
+    return concat(before(9), len(9, entries), b.build().toByteArray());
+  }
+
+  @Test
+  void aWeightExactlyAtTheLimitPassesAndOneByteShorterIsRefused() throws ResumeMismatch {
+    // The blob weighs nothing: each of its bytes moves the limit by 7, not the weight.
+    byte[] small = emptyTrials(0, 1);
+    long base = Grammar.weight(small, small.length);
+    long factor = Grammar.WEIGHT_FACTOR;
+    int k = (int) ((Grammar.weightLimit(0) - base) / (104 - 2 * factor)) - 40;
+    int blob;
+    for (; ; k++) {
+      long excess = base + 104L * k - Grammar.weightLimit(0);
+      if (excess % factor == 0) {
+        blob = (int) (excess / factor) - (emptyTrials(k, 1).length + 9) + 1;
+        assertTrue(blob <= 127, "the search started past the limit: k = " + k);
+        if (blob >= 2) {
+          break;
+        }
+      }
+    }
+    byte[] at = emptyTrials(k, blob);
+    byte[] shorter = emptyTrials(k, blob - 1);
+    long weight = base + 104L * k;
+    assertEquals(weight, Grammar.weight(at, at.length));
+    assertEquals(weight, Grammar.weight(shorter, shorter.length));
+    assertEquals(weight, Grammar.weightLimit(at.length + 9));
+    assertEquals(at.length - 1, shorter.length);
+    assertEquals(weight, Grammar.weightLimit(shorter.length + 9) + factor);
+    ResumeMismatch e = refusal(at);
+    assertEquals(Rules.TRIAL_STATUS, e.rule(), e.getMessage());
+    assertEquals("progress.trial_log[0].status", e.field());
+    e = refusal(shorter);
+    assertEquals(Rules.INPUT_WEIGHT, e.rule(), e.getMessage());
+    assertEquals("<input>", e.field());
+    assertTrue(
+        e.getMessage()
+            .contains(
+                "weighs "
+                    + weight
+                    + ", more than 7 x "
+                    + (shorter.length + 9)
+                    + " bytes + 50,331,648 = "
+                    + (weight - factor)),
+        e.getMessage());
   }
 
   @Test

@@ -4,6 +4,7 @@ import com.dsxir.conformance.v1.Command;
 import com.dsxir.conformance.v1.Refusal;
 import com.dsxir.conformance.v1.Request;
 import com.dsxir.conformance.v1.Response;
+import com.dsxir.optimizer_session.v1.Checkpoint;
 import com.google.protobuf.ByteString;
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
@@ -14,6 +15,8 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.HexFormat;
 
 /**
@@ -24,15 +27,23 @@ import java.util.HexFormat;
  * <ul>
  *   <li>{@code reencode}: checkpoint bytes on stdin, canonical bytes on stdout (exit 0), or one
  *       refusal line on stderr (exit 3).
- *   <li>{@code read-store-file}: a store file on stdin, the canonical bytes of its checkpoint on
- *       stdout (exit 0), or one line on stderr: a checkpoint refusal (exit 3) or {@code
- *       store_file: <kind>: <detail>} (exit 4).
+ *   <li>{@code read-store-file}: a store file on stdin (its commit records applied), the canonical
+ *       bytes of its checkpoint on stdout (exit 0), or one line on stderr: a checkpoint refusal or
+ *       a record's delta refused, {@code delta_shape: …} (exit 3), or {@code store_file: <kind>:
+ *       <detail>} (exit 4).
  *   <li>{@code hash-trainset}: the encoding of one Term of kind {@code list_value} on stdin (map
  *       entries in any order); the lowercase hex of the trainset hash of its items and a newline on
  *       stdout (exit 0), or one refusal line on stderr (exit 3).
  *   <li>{@code hash-trainset-json}, {@code hash-trainset-jsonl}: JSON text (one array of examples)
  *       or JSON Lines text on stdin (FORMAT.md §6.1); the lowercase hex of its trainset hash and a
  *       newline on stdout (exit 0), or one refusal line on stderr (exit 3).
+ *   <li>{@code reencode-delta}: delta bytes on stdin (FORMAT.md §13), their canonical bytes on
+ *       stdout (exit 0), or one refusal line {@code delta_shape: …} on stderr (exit 3).
+ *   <li>{@code apply-delta BASE_FILE}: delta bytes on stdin, the base checkpoint's bytes in the
+ *       file {@code BASE_FILE}; the canonical bytes of the checkpoint the delta makes on stdout
+ *       (exit 0), or one refusal line on stderr (exit 3): {@code checkpoint_shape: …} for the base
+ *       or the new checkpoint, {@code delta_shape: …} for the delta or a delta that does not apply
+ *       to the base.
  *   <li>{@code serve}: size-delimited {@code dsxir.conformance.v1.Request} messages on stdin
  *       (tests/conformance/proto), one size-delimited {@code Response} per request on stdout, until
  *       the end of stdin: the output of the one-shot command (the canonical bytes, or the digest
@@ -43,7 +54,7 @@ import java.util.HexFormat;
 public final class Testee {
   static final String USAGE =
       "usage: testee reencode|hash-trainset|hash-trainset-json|hash-trainset-jsonl"
-          + "|read-store-file|serve";
+          + "|read-store-file|reencode-delta|apply-delta BASE_FILE|serve";
 
   private Testee() {}
 
@@ -74,6 +85,33 @@ public final class Testee {
         return 2;
       }
       return answer(hashTrainsetJsonAnswer(args[0].endsWith("jsonl"), input), out, err);
+    }
+    if (args.length == 1 && args[0].equals("reencode-delta")) {
+      byte[] input;
+      try {
+        input = in.readAllBytes();
+      } catch (IOException e) {
+        err.println("testee: cannot read stdin: " + e.getMessage());
+        return 2;
+      }
+      return answer(reencodeDeltaAnswer(input), out, err);
+    }
+    if (args.length == 2 && args[0].equals("apply-delta")) {
+      byte[] base;
+      byte[] input;
+      try {
+        base = Files.readAllBytes(Path.of(args[1]));
+      } catch (IOException e) {
+        err.println("testee: cannot read " + args[1] + ": " + e.getMessage());
+        return 2;
+      }
+      try {
+        input = in.readAllBytes();
+      } catch (IOException e) {
+        err.println("testee: cannot read stdin: " + e.getMessage());
+        return 2;
+      }
+      return answer(applyDeltaAnswer(base, input), out, err);
     }
     if (args.length == 1 && args[0].equals("serve")) {
       try {
@@ -125,6 +163,35 @@ public final class Testee {
     }
   }
 
+  private static Answer deltaShape(InvalidDelta e) {
+    return new Answer(
+        null,
+        3,
+        InvalidDelta.DELTA_SHAPE,
+        e.field(),
+        e.rule() == null ? "" : e.rule(),
+        oneLine(e.getMessage()));
+  }
+
+  private static Answer reencodeDeltaAnswer(byte[] input) {
+    try {
+      return Answer.ok(Deltas.reencode(input));
+    } catch (InvalidDelta e) {
+      return deltaShape(e);
+    }
+  }
+
+  /** The base is read first (checkpoint_shape), then the delta (delta_shape), then applied. */
+  private static Answer applyDeltaAnswer(byte[] base, byte[] input) {
+    try {
+      return Answer.ok(Deltas.apply(base, input));
+    } catch (ResumeMismatch e) {
+      return Answer.shape(e);
+    } catch (InvalidDelta e) {
+      return deltaShape(e);
+    }
+  }
+
   private static Answer reencodeAnswer(byte[] input) {
     try {
       return Answer.ok(Checkpoints.reencode(input));
@@ -133,13 +200,25 @@ public final class Testee {
     }
   }
 
+  /**
+   * A damaged file is {@code store_file} (exit 4); an invalid snapshot or final checkpoint is
+   * {@code checkpoint_shape} and a record's delta refused {@code delta_shape} (exit 3).
+   */
   private static Answer storeFileAnswer(byte[] input) {
+    Checkpoint checkpoint;
     try {
-      return Answer.ok(Checkpoints.encode(StoreFile.read(input).checkpoint()));
+      checkpoint = StoreFile.read(input).checkpoint();
     } catch (ResumeMismatch e) {
       return Answer.shape(e);
+    } catch (InvalidDelta e) {
+      return deltaShape(e);
     } catch (CorruptStoreFile e) {
       return new Answer(null, 4, "store_file", e.kind().id(), "", oneLine(e.getMessage()));
+    }
+    try {
+      return Answer.ok(Checkpoints.encode(checkpoint));
+    } catch (InvalidCheckpoint e) { // the records made a checkpoint over the size or weight limit
+      return Answer.shape(ResumeMismatch.shape(e.rule(), e.path(), e.detail()));
     }
   }
 
@@ -214,6 +293,8 @@ public final class Testee {
           case COMMAND_HASH_TRAINSET_JSON -> hashTrainsetJsonAnswer(false, input);
           case COMMAND_HASH_TRAINSET_JSONL -> hashTrainsetJsonAnswer(true, input);
           case COMMAND_READ_STORE_FILE -> storeFileAnswer(input);
+          case COMMAND_REENCODE_DELTA -> reencodeDeltaAnswer(input);
+          case COMMAND_APPLY_DELTA -> applyDeltaAnswer(request.getBase().toByteArray(), input);
           default -> null;
         };
     if (answer == null) {

@@ -16,10 +16,13 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The conformance testee: exit codes, refusal lines, serve framing. */
 class TesteeTest {
@@ -212,5 +215,161 @@ class TesteeTest {
     r = run(new byte[0], "serve");
     assertEquals(0, r.code);
     assertEquals(0, r.out.length);
+  }
+
+  private static byte[] storeVector(String file) throws IOException {
+    return Files.readAllBytes(Path.of("..", "tests", "vectors", "store", file));
+  }
+
+  @Test
+  void readStoreFileAppliesRecordsAndReportsEachRefusalKind() throws IOException {
+    Result r = run(storeVector("records_torn_payload.dsxckpt"), "read-store-file");
+    assertEquals(0, r.code, r.err);
+    assertArrayEquals(storeVector("records_three.checkpoint"), r.out);
+    assertEquals("", r.err);
+
+    r = run(storeVector("record_delta_other_session.dsxckpt"), "read-store-file");
+    assertEquals(3, r.code);
+    assertEquals(0, r.out.length);
+    assertTrue(r.err.startsWith("delta_shape: head.session_id: "), r.err);
+    assertTrue(r.err.endsWith(" (rule delta.session)\n"), r.err);
+
+    r = run(storeVector("record_final_invalid.dsxckpt"), "read-store-file");
+    assertEquals(3, r.code);
+    assertTrue(r.err.startsWith("checkpoint_shape: progress.trial_log[6].trial_idx: "), r.err);
+
+    r = run(storeVector("record_generation_gap.dsxckpt"), "read-store-file");
+    assertEquals(4, r.code);
+    assertTrue(r.err.startsWith("store_file: record_generation: "), r.err);
+
+    ByteArrayOutputStream in = new ByteArrayOutputStream();
+    in.writeBytes(request(Command.COMMAND_READ_STORE_FILE, storeVector("records_three.dsxckpt")));
+    in.writeBytes(
+        request(Command.COMMAND_READ_STORE_FILE, storeVector("record_delta_refused.dsxckpt")));
+    in.writeBytes(
+        request(Command.COMMAND_READ_STORE_FILE, storeVector("record_payload_damaged.dsxckpt")));
+    r = run(in.toByteArray(), "serve");
+    assertEquals(0, r.code, r.err);
+    List<Response> answers = responses(r.out);
+    assertEquals(3, answers.size());
+    assertArrayEquals(
+        storeVector("records_three.checkpoint"), answers.get(0).getOutput().toByteArray());
+    Refusal refusal = answers.get(1).getRefusal();
+    assertEquals(3, refusal.getExitCode());
+    assertEquals("delta_shape", refusal.getKind());
+    assertEquals("kept", refusal.getPath());
+    assertEquals("delta.kept", refusal.getRule());
+    refusal = answers.get(2).getRefusal();
+    assertEquals(4, refusal.getExitCode());
+    assertEquals("store_file", refusal.getKind());
+    assertEquals("record_checksum", refusal.getPath());
+  }
+
+  private static byte[] deltaVector(String file) throws IOException {
+    return Files.readAllBytes(Path.of("..", "tests", "vectors", "delta", file));
+  }
+
+  @Test
+  void reencodeDeltaWritesCanonicalBytesOrOneRefusalLine() throws IOException {
+    byte[] delta = deltaVector("one_trial.delta.binpb");
+    Result r = run(delta, "reencode-delta");
+    assertEquals(0, r.code, r.err);
+    assertArrayEquals(delta, r.out);
+    assertEquals("", r.err);
+
+    r = run(deltaVector("kept_in_head.delta.binpb"), "reencode-delta");
+    assertEquals(3, r.code);
+    assertEquals(0, r.out.length);
+    assertTrue(r.err.startsWith("delta_shape: head.optimizer: "), r.err);
+    assertTrue(r.err.endsWith(" (rule delta.kept_in_head)\n"), r.err);
+    assertEquals(r.err.length() - 1, r.err.indexOf('\n'), r.err);
+
+    // A checkpoint is not a delta.
+    r = run(Checkpoints.encode(CheckpointsTest.base()), "reencode-delta");
+    assertEquals(3, r.code);
+    assertTrue(r.err.startsWith("delta_shape: <input>: "), r.err);
+    assertTrue(r.err.endsWith(" (rule wire.tag)\n"), r.err);
+  }
+
+  @Test
+  void applyDeltaReadsTheBaseFromTheFile(@TempDir Path tmp) throws IOException {
+    Path base = tmp.resolve("base.binpb");
+    Files.write(base, deltaVector("base_three.binpb"));
+    Result r = run(deltaVector("one_trial.delta.binpb"), "apply-delta", base.toString());
+    assertEquals(0, r.code, r.err);
+    assertArrayEquals(deltaVector("one_trial.result.binpb"), r.out);
+    assertEquals("", r.err);
+
+    r = run(deltaVector("wrong_session.delta.binpb"), "apply-delta", base.toString());
+    assertEquals(3, r.code);
+    assertEquals(0, r.out.length);
+    assertTrue(r.err.startsWith("delta_shape: head.session_id: "), r.err);
+    assertTrue(r.err.endsWith(" (rule delta.session)\n"), r.err);
+
+    r = run(deltaVector("trial_index.delta.binpb"), "apply-delta", base.toString());
+    assertEquals(3, r.code);
+    assertTrue(r.err.startsWith("checkpoint_shape: progress.trial_log[3].trial_idx: "), r.err);
+    assertTrue(r.err.endsWith(" (rule trial.trial_idx)\n"), r.err);
+
+    r = run(deltaVector("format_missing.delta.binpb"), "apply-delta", base.toString());
+    assertEquals(3, r.code);
+    assertTrue(r.err.startsWith("delta_shape: format: "), r.err);
+
+    // The base is read first: a refused base is a checkpoint refusal, whatever the delta.
+    Files.write(base, new byte[] {1, 2, 3});
+    r = run(new byte[0], "apply-delta", base.toString());
+    assertEquals(3, r.code);
+    assertTrue(r.err.startsWith("checkpoint_shape: <input>: "), r.err);
+    assertTrue(r.err.endsWith(" (rule input.trailer)\n"), r.err);
+
+    r = run(new byte[0], "apply-delta", tmp.resolve("missing").toString());
+    assertEquals(2, r.code);
+    r = run(new byte[0], "apply-delta");
+    assertEquals(2, r.code);
+  }
+
+  @Test
+  void serveAnswersDeltaCommands() throws IOException {
+    byte[] base = deltaVector("base_three.binpb");
+    ByteArrayOutputStream in = new ByteArrayOutputStream();
+    in.writeBytes(request(Command.COMMAND_REENCODE_DELTA, deltaVector("one_trial.delta.binpb")));
+    in.writeBytes(request(Command.COMMAND_REENCODE_DELTA, deltaVector("kept_format.delta.binpb")));
+    for (String name : new String[] {"one_trial", "wrong_base_trials", "no_progress"}) {
+      Request.newBuilder()
+          .setCommand(Command.COMMAND_APPLY_DELTA)
+          .setInput(ByteString.copyFrom(deltaVector(name + ".delta.binpb")))
+          .setBase(ByteString.copyFrom(base))
+          .build()
+          .writeDelimitedTo(in);
+    }
+    // No base: the empty base is refused as a checkpoint.
+    in.writeBytes(request(Command.COMMAND_APPLY_DELTA, deltaVector("one_trial.delta.binpb")));
+    Result r = run(in.toByteArray(), "serve");
+    assertEquals(0, r.code, r.err);
+    List<Response> answers = responses(r.out);
+    assertEquals(6, answers.size());
+    assertArrayEquals(
+        deltaVector("one_trial.delta.binpb"), answers.get(0).getOutput().toByteArray());
+    Refusal refusal = answers.get(1).getRefusal();
+    assertEquals(3, refusal.getExitCode());
+    assertEquals("delta_shape", refusal.getKind());
+    assertEquals("kept", refusal.getPath());
+    assertEquals("delta.kept", refusal.getRule());
+    assertTrue(refusal.getMessage().startsWith("delta_shape: kept: "), refusal.getMessage());
+    assertArrayEquals(
+        deltaVector("one_trial.result.binpb"), answers.get(2).getOutput().toByteArray());
+    refusal = answers.get(3).getRefusal();
+    assertEquals("delta_shape", refusal.getKind());
+    assertEquals("base_trials", refusal.getPath());
+    assertEquals("delta.base_trials", refusal.getRule());
+    refusal = answers.get(4).getRefusal();
+    assertEquals(3, refusal.getExitCode());
+    assertEquals("checkpoint_shape", refusal.getKind());
+    assertEquals("progress", refusal.getPath());
+    assertEquals("progress.required", refusal.getRule());
+    refusal = answers.get(5).getRefusal();
+    assertEquals("checkpoint_shape", refusal.getKind());
+    assertEquals("<input>", refusal.getPath());
+    assertEquals("input.trailer", refusal.getRule());
   }
 }
