@@ -5,7 +5,15 @@ one float parameter in ``stats``, a duration) followed by a compare-and-swap
 ``put`` that returns once the commit is durable. It is timed on three stores,
 at each session size (default 100, 10,000 and 100,000 trials):
 
-- the file store (``fsync`` of the new file and of the folder);
+- the file store, committing the whole checkpoint (``put``: the history
+  check compares the stored trial log, then a record or a new snapshot is
+  written);
+- the file store committing deltas, as a session does (``put_delta`` of
+  ``Baseline.delta``: one record appended and synced, a new snapshot
+  now and then, docs/store-file.md §9). Its figures cover one whole
+  compaction cycle: the commits from just after one compaction to the next
+  one included, so the bytes per commit are the amortized cost and the time
+  the median of that cycle;
 - PostgreSQL 15, a throwaway local cluster (tests/python/pg_cluster.py) with
   its default synchronous commit;
 - the gRPC service (``python -m dsxir.cli serve``, a separate process on
@@ -69,6 +77,7 @@ from optuna.trial import create_trial
 from sessions import add_trial, param, trial_session
 
 from dsxir.optimizer_session import accel
+from dsxir.optimizer_session.delta import Baseline
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.store import FileStore, Store, close_store, open_store
 from dsxir.store.grpc import GrpcStore
@@ -77,6 +86,7 @@ __all__ = ["main"]
 
 DEFAULT_SIZES = (100, 10_000, 100_000)
 DEFAULT_REPEATS = 20
+MAX_CYCLE = 5000
 WARM_UP = 2
 GOAL_GROWTH = 1.5
 GOAL_FIXED_BYTES = 4096
@@ -121,6 +131,46 @@ def _process_written(pid: int | str = "self") -> int:
             if line.startswith("write_bytes:"):
                 return int(line.split()[1])
     raise RuntimeError(f"no write_bytes in /proc/{pid}/io")
+
+
+def _time_file_deltas(
+    store: FileStore, base: Checkpoint, written: Callable[[], int]
+) -> tuple[float, float, int]:
+    """Median seconds and mean bytes per delta commit over one compaction cycle, and its length.
+
+    A compaction shows as the file getting shorter. Commits run until one
+    has happened (at most ``MAX_CYCLE`` commits), then are measured until
+    the next one, included.
+    """
+    cp = Checkpoint()
+    cp.CopyFrom(base)
+    generation = store.put(cp)
+    baseline = Baseline.of(cp)
+    path = store.file_path(cp.session_id)
+    trial = len(cp.progress.trial_log)
+
+    def commit() -> bool:
+        """One trial committed; whether it compacted the file."""
+        nonlocal generation, baseline, trial
+        size = os.path.getsize(path)
+        add_trial(cp, trial)
+        trial += 1
+        generation = store.put_delta(baseline.delta(cp, base_generation=generation))
+        baseline = Baseline.of(cp)
+        return os.path.getsize(path) < size
+
+    for _ in range(MAX_CYCLE):
+        if commit():
+            break
+    seconds: list[float] = []
+    before = written()
+    for _ in range(MAX_CYCLE):
+        start = time.perf_counter()
+        compacted = commit()
+        seconds.append(time.perf_counter() - start)
+        if compacted:
+            break
+    return statistics.median(seconds), (written() - before) / len(seconds), len(seconds)
 
 
 def _time_dsxir(
@@ -317,7 +367,8 @@ def main() -> int:
         flush=True,
     )
     dsxir_rows: list[Row] = [
-        {"store": "dsxir file", "ms": {}, "bytes": None},
+        {"store": "dsxir file put_delta", "ms": {}, "bytes": None},
+        {"store": "dsxir file put", "ms": {}, "bytes": None},
         {"store": "dsxir postgres", "ms": {}, "bytes": None},
         {"store": "dsxir grpc (file)", "ms": {}, "bytes": None},
     ]
@@ -328,6 +379,7 @@ def main() -> int:
         {"store": "optuna rdb sqlite (tell)", "ms": {}, "bytes": None},
     ]
     changed = 0
+    cycles: dict[int, int] = {}
     with (
         tempfile.TemporaryDirectory(prefix="dsxir-bench-commits-") as folder,
         LocalCluster() as cluster,
@@ -346,7 +398,12 @@ def main() -> int:
                     (pg_store, wal),
                     (grpc_store, lambda: _process_written(server_pid)),
                 )
-                for row, (store, written) in zip(dsxir_rows, measured, strict=True):
+                base.session_id = f"deltas-{size}"
+                seconds, per_commit, cycle = _time_file_deltas(file_store, base, _process_written)
+                dsxir_rows[0]["ms"][size] = seconds * 1e3
+                dsxir_rows[0]["bytes"] = per_commit
+                cycles[size] = cycle
+                for row, (store, written) in zip(dsxir_rows[1:], measured, strict=True):
                     base.session_id = f"commits-{size}"
                     seconds, per_commit = _time_dsxir(store, base, repeats, written)
                     row["ms"][size] = seconds * 1e3
@@ -380,6 +437,11 @@ def main() -> int:
     print(
         "bytes: write_bytes of /proc/<pid>/io (file: this process; grpc: the server; "
         "optuna: this process, per whole trial); postgres: WAL bytes"
+    )
+    print(
+        "file put_delta: one compaction cycle per size ("
+        + ", ".join(f"{_label(size)}: {count} commits" for size, count in cycles.items())
+        + "), the compaction included in its time (median) and bytes (mean)"
     )
     return 0
 

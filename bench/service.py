@@ -14,8 +14,9 @@ A second table measures sustained per-trial commits: 8 clients, each a
 process of its own working on its own session, commit one trial after
 another for ``--trial-seconds`` (default 5); a commit is
 ``checkpoint.record_trial`` (a score, one float stat, as Optuna's one
-parameter) on the client's checkpoint in memory followed by the
-compare-and-swap ``put``, both timed. It runs on sessions of 50,000
+parameter) on the client's checkpoint in memory followed by a
+compare-and-swap ``PutCheckpointDelta`` of what changed (``Baseline.delta``,
+as the session runner commits), both timed. It runs on sessions of 50,000
 trials (``DSXIR_BENCH_SERVICE_TRIALS`` sets another size for a quick run)
 beside the anchor of 100 trials. Each session is built once in memory
 (the large one by ``record_trial`` in a loop, then copied under each
@@ -105,15 +106,17 @@ def _client_process(
 def _trial_client_process(
     address: str, session_id: str, base: bytes, seconds: float, barrier: Barrier, out: Any
 ) -> None:
-    """One client: per-trial commits (``record_trial`` + CAS ``put``) on its own session."""
+    """One client: per-trial commits (``record_trial`` + a delta, as a session commits)."""
     from sessions import add_trial
 
     from dsxir.optimizer_session import checkpoint, history
+    from dsxir.optimizer_session.delta import Baseline
     from dsxir.store.grpc import GrpcStore
 
     store = GrpcStore(address, timeout=120)
     cp = history.fork(checkpoint.decode(base), session_id)
     generation = store.put(cp)  # create, untimed
+    baseline = Baseline.of(cp)
     trial = len(cp.progress.trial_log)
     latencies: list[float] = []
     barrier.wait(300)
@@ -123,7 +126,8 @@ def _trial_client_process(
     while finished < stop_at:
         began = time.perf_counter()
         add_trial(cp, trial)
-        generation = store.put(cp, expected_generation=generation)
+        generation = store.put_delta(baseline.delta(cp, base_generation=generation))
+        baseline = Baseline.of(cp)
         latencies.append(time.perf_counter() - began)
         finished = time.monotonic()
         trial += 1
@@ -273,7 +277,7 @@ def _per_trial(backends: dict[str, str], large: int, seconds: float) -> list[dic
         for trials in (TRIAL_ANCHOR, large)
     }
     print(
-        f"\nper-trial commits (record_trial + CAS put), {TRIAL_CLIENTS} client processes, "
+        f"\nper-trial commits (record_trial + CAS put_delta), {TRIAL_CLIENTS} client processes, "
         f"{seconds:g} s per case; sessions built in {time.perf_counter() - began:.1f} s "
         f"({len(sessions[large]):,} bytes at {large:,} trials)"
     )

@@ -4,21 +4,26 @@
 //
 // A store file is a 44-byte header (magic, frame version, flags, generation,
 // lengths and CRC32C checksums), a JSON summary of the checkpoint and the
-// canonical checkpoint bytes.
+// canonical checkpoint bytes (the snapshot); with the header flag
+// FlagAppendable, commit records follow (§9), each a 28-byte record header,
+// the summary after it and a checkpoint delta (FORMAT.md §13).
 //
 //   - Read checks the frame and every checksum, decodes the checkpoint with
-//     every validation of checkpoint.Decode and checks that the summary is
-//     the checkpoint's. Frame damage is a *CorruptFile naming its kind; an
-//     invalid checkpoint is the *checkpoint.ResumeMismatch of
-//     checkpoint.Decode.
-//   - Write returns the exact bytes the Python FileStore writes for a
-//     checkpoint committed as a generation.
+//     every validation of checkpoint.Decode, checks that the summary is the
+//     checkpoint's, then applies the commit records. Frame damage is a
+//     *CorruptFile naming its kind; an invalid checkpoint is a
+//     *checkpoint.ResumeMismatch; a record's delta that cannot be read or
+//     applied is a *checkpoint.InvalidDelta.
+//   - Write and WriteAppendable return the exact bytes the Python framing
+//     writes for a checkpoint committed as a generation; Record and Commit
+//     return a commit record.
 //   - EncodeSummary returns the canonical summary of a checkpoint.
 package storefile
 
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math"
@@ -42,6 +47,13 @@ const (
 	MaxBodyBytes = checkpoint.MaxInputSize
 	// SummaryVersion is the "summary" value of the summary layout.
 	SummaryVersion = 1
+	// FlagAppendable is the header flag of a file that commit records may
+	// follow (docs/store-file.md §9); the only flag a reader accepts.
+	FlagAppendable = 1
+	// RecordMagic opens every commit record: "\x89dlt".
+	RecordMagic = "\x89dlt"
+	// RecordHeaderSize is the size of a commit record's header, in bytes.
+	RecordHeaderSize = 28
 )
 
 // Kind names the frame check a damaged store file fails (docs/store-file.md §6).
@@ -59,6 +71,8 @@ const (
 	SummaryChecksum    Kind = "summary_checksum"
 	BodyChecksum       Kind = "body_checksum"
 	SummaryMismatch    Kind = "summary_mismatch"
+	RecordChecksum     Kind = "record_checksum"
+	RecordGeneration   Kind = "record_generation"
 )
 
 // CorruptFile reports a damaged store file: Kind is the check that failed,
@@ -96,11 +110,21 @@ type Summary struct {
 	Trials uint64
 }
 
-// File is a store file that passed every check of Read.
+// File is a store file that passed every check of Read: the generation,
+// summary and checkpoint it ends with (its last commit record's, or its
+// snapshot's when it has none).
 type File struct {
 	Generation uint64
 	Summary    Summary
 	Checkpoint *v1.Checkpoint
+	// Appendable tells whether the header's flags are FlagAppendable.
+	Appendable bool
+	// Records is the number of commit records read.
+	Records int
+	// End is where the snapshot and the intact records end: the file's
+	// length, or less when a torn tail follows (which a store cuts off
+	// before it appends a record).
+	End int
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -108,10 +132,22 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // CRC32C returns the CRC-32C (Castagnoli) of data.
 func CRC32C(data []byte) uint32 { return crc32.Checksum(data, castagnoli) }
 
-// Read checks a whole store file in the order of docs/store-file.md §5 and
-// returns its generation, summary and checkpoint. A damaged file is a
-// *CorruptFile; a body that is not a valid checkpoint is the
-// *checkpoint.ResumeMismatch (reason "checkpoint_shape") of checkpoint.Decode.
+// Read checks a whole store file in the order of docs/store-file.md §5 and,
+// when its flags are FlagAppendable, reads its commit records (§9.2); it
+// returns the generation, summary and checkpoint the file ends with.
+//
+// A damaged file is a *CorruptFile. A snapshot body that is not a valid
+// checkpoint is the *checkpoint.ResumeMismatch (reason "checkpoint_shape")
+// of checkpoint.Decode. A record's delta that cannot be read, or that is not
+// of the checkpoint before it (delta.session, delta.base_trials), is the
+// *checkpoint.InvalidDelta of checkpoint.DecodeDelta or
+// checkpoint.MergeDelta. The checkpoint the records end with is checked by
+// every rule of FORMAT.md §7 (those between records are not), a refusal
+// being a *checkpoint.ResumeMismatch with that checkpoint's paths.
+//
+// Every record is framed and checksummed (a torn tail ignored, a damaged
+// record refused) before the first delta is read, as the Python reader
+// does.
 func Read(data []byte) (*File, error) {
 	n := uint64(len(data))
 	if n < HeaderSize {
@@ -126,7 +162,8 @@ func Read(data []byte) (*File, error) {
 	if version := binary.BigEndian.Uint16(data[8:10]); version != FrameVersion {
 		return nil, corrupt(UnsupportedVersion, "unsupported frame version %d", version)
 	}
-	if flags := binary.BigEndian.Uint16(data[10:12]); flags != 0 {
+	flags := binary.BigEndian.Uint16(data[10:12])
+	if flags != 0 && flags != FlagAppendable {
 		return nil, corrupt(UnsupportedFlags, "unsupported frame flags 0x%04x", flags)
 	}
 	generation := binary.BigEndian.Uint64(data[12:20])
@@ -140,11 +177,11 @@ func Read(data []byte) (*File, error) {
 	if n < total {
 		return nil, corrupt(Truncated, "file has %d bytes, its frame says %d", n, total)
 	}
-	if n > total {
+	if n > total && flags == 0 {
 		return nil, corrupt(TrailingBytes, "file has %d bytes, its frame says %d", n, total)
 	}
 	summary := data[HeaderSize : HeaderSize+summaryLength]
-	body := data[HeaderSize+summaryLength:]
+	body := data[HeaderSize+summaryLength : total]
 	if CRC32C(summary) != binary.BigEndian.Uint32(data[32:36]) {
 		return nil, corrupt(SummaryChecksum, "summary checksum mismatch (damaged file)")
 	}
@@ -160,15 +197,122 @@ func Read(data []byte) (*File, error) {
 		return nil, corrupt(SummaryMismatch, "the summary is not the checkpoint's (%d bytes, expected %d)",
 			len(summary), len(expected))
 	}
-	return &File{Generation: generation, Summary: values, Checkpoint: cp}, nil
+	file := &File{Generation: generation, Summary: values, Checkpoint: cp, Appendable: flags == FlagAppendable, End: int(total)}
+	if flags == 0 {
+		return file, nil
+	}
+	records, end, cerr := scan(data, int(total))
+	if cerr != nil {
+		return nil, cerr
+	}
+	file.End = end
+	if len(records) == 0 {
+		return file, nil
+	}
+	for _, r := range records {
+		if generation == math.MaxUint64 || r.generation != generation+1 {
+			return nil, corrupt(RecordGeneration, "the record at byte %d commits generation %d after %d",
+				r.offset, r.generation, generation)
+		}
+		delta, err := checkpoint.DecodeDelta(r.delta)
+		if err != nil {
+			return nil, err
+		}
+		if delta.GetBaseGeneration() != generation {
+			return nil, corrupt(RecordGeneration, "the delta of generation %d applies to generation %d, not %d",
+				r.generation, delta.GetBaseGeneration(), generation)
+		}
+		if err := checkpoint.MergeDelta(cp, delta); err != nil {
+			return nil, err
+		}
+		generation = r.generation
+	}
+	if err := checkpoint.Validate(cp); err != nil {
+		var invalid *checkpoint.InvalidCheckpoint
+		if errors.As(err, &invalid) {
+			return nil, &checkpoint.ResumeMismatch{SessionID: cp.GetSessionId(), Reason: checkpoint.ReasonCheckpointShape,
+				Field: invalid.Path, Detail: invalid.Detail, Rule: invalid.Rule}
+		}
+		return nil, err
+	}
+	last := records[len(records)-1]
+	values = summaryOf(cp)
+	if expected := encodeSummary(values); !bytes.Equal(last.summary, expected) {
+		return nil, corrupt(SummaryMismatch, "the summary of the record at byte %d is not the checkpoint's (%d bytes, expected %d)",
+			last.offset, len(last.summary), len(expected))
+	}
+	file.Generation, file.Summary, file.Checkpoint, file.Records = generation, values, cp, len(records)
+	return file, nil
 }
 
-// Write returns the store file of cp committed as generation: byte for byte
-// what the Python FileStore writes. An invalid checkpoint, or one whose
-// encoding is over MaxBodyBytes, is refused with a
+// record is one intact commit record: where it starts, its generation, its
+// summary and its delta bytes.
+type record struct {
+	offset     int
+	generation uint64
+	summary    []byte
+	delta      []byte
+}
+
+// scan frames the commit records of data from start (docs/store-file.md §9.2
+// steps 1-5) and returns the intact ones and where they end. A torn tail (a
+// strict prefix of a record: fewer than RecordHeaderSize bytes, or an intact
+// record header whose record runs past the end) ends the records and is not
+// part of them. A wrong record magic, a record header or payload checksum
+// that fails is RecordChecksum; lengths over the limits are OverLimits.
+func scan(data []byte, start int) ([]record, int, *CorruptFile) {
+	var out []record
+	at := start
+	for at < len(data) {
+		if len(data)-at < RecordHeaderSize {
+			break
+		}
+		h := data[at : at+RecordHeaderSize]
+		if string(h[:4]) != RecordMagic || CRC32C(h[:24]) != binary.BigEndian.Uint32(h[24:28]) {
+			return nil, 0, corrupt(RecordChecksum, "the record at byte %d: header damaged (magic or checksum)", at)
+		}
+		summaryLength := uint64(binary.BigEndian.Uint32(h[12:16]))
+		deltaLength := uint64(binary.BigEndian.Uint32(h[16:20]))
+		if summaryLength > MaxSummaryBytes || deltaLength > MaxBodyBytes {
+			return nil, 0, corrupt(OverLimits, "the record at byte %d: summary length %d or delta length %d is over the limits (%d, %d)",
+				at, summaryLength, deltaLength, MaxSummaryBytes, MaxBodyBytes)
+		}
+		end := uint64(at) + RecordHeaderSize + summaryLength + deltaLength
+		if end > uint64(len(data)) {
+			break
+		}
+		payload := data[at+RecordHeaderSize : end]
+		if CRC32C(payload) != binary.BigEndian.Uint32(h[20:24]) {
+			return nil, 0, corrupt(RecordChecksum, "the record at byte %d: payload checksum mismatch (damaged)", at)
+		}
+		out = append(out, record{
+			offset:     at,
+			generation: binary.BigEndian.Uint64(h[4:12]),
+			summary:    payload[:summaryLength],
+			delta:      payload[summaryLength:],
+		})
+		at = int(end)
+	}
+	return out, at, nil
+}
+
+// Write returns the store file of cp committed as generation, with flags 0:
+// byte for byte what the Python framing writes. An invalid checkpoint, or one
+// whose encoding is over MaxBodyBytes, is refused with a
 // *checkpoint.InvalidCheckpoint; a summary over MaxSummaryBytes (a huge
 // session id or optimizer) with an error. Nothing is returned then.
 func Write(generation uint64, cp *v1.Checkpoint) ([]byte, error) {
+	return write(generation, 0, cp)
+}
+
+// WriteAppendable is Write with the flags FlagAppendable: a snapshot that
+// commit records may follow (docs/store-file.md §9), byte for byte what the
+// Python FileStore writes when it creates or compacts a session's file.
+func WriteAppendable(generation uint64, cp *v1.Checkpoint) ([]byte, error) {
+	return write(generation, FlagAppendable, cp)
+}
+
+func write(generation uint64, flags uint16, cp *v1.Checkpoint) ([]byte, error) {
 	body, err := checkpoint.Encode(cp)
 	if err != nil {
 		return nil, err
@@ -184,7 +328,7 @@ func Write(generation uint64, cp *v1.Checkpoint) ([]byte, error) {
 	out := make([]byte, HeaderSize, HeaderSize+len(summary)+len(body))
 	copy(out, Magic)
 	binary.BigEndian.PutUint16(out[8:], FrameVersion)
-	binary.BigEndian.PutUint16(out[10:], 0)
+	binary.BigEndian.PutUint16(out[10:], flags)
 	binary.BigEndian.PutUint64(out[12:], generation)
 	binary.BigEndian.PutUint32(out[20:], uint32(len(summary)))
 	binary.BigEndian.PutUint64(out[24:], uint64(len(body)))
@@ -193,6 +337,51 @@ func Write(generation uint64, cp *v1.Checkpoint) ([]byte, error) {
 	binary.BigEndian.PutUint32(out[40:], CRC32C(out[:40]))
 	out = append(out, summary...)
 	return append(out, body...), nil
+}
+
+// Record returns the bytes of one commit record (docs/store-file.md §9.1):
+// the 28-byte record header, then summary and delta. It refuses lengths over
+// MaxSummaryBytes or MaxBodyBytes.
+func Record(generation uint64, summary, delta []byte) ([]byte, error) {
+	if len(summary) > MaxSummaryBytes || len(delta) > MaxBodyBytes {
+		return nil, fmt.Errorf("store_file: a record of a %d-byte summary and a %d-byte delta is over the limits (%d, %d)",
+			len(summary), len(delta), MaxSummaryBytes, MaxBodyBytes)
+	}
+	out := make([]byte, RecordHeaderSize, RecordHeaderSize+len(summary)+len(delta))
+	copy(out, RecordMagic)
+	binary.BigEndian.PutUint64(out[4:], generation)
+	binary.BigEndian.PutUint32(out[12:], uint32(len(summary)))
+	binary.BigEndian.PutUint32(out[16:], uint32(len(delta)))
+	out = append(append(out, summary...), delta...)
+	binary.BigEndian.PutUint32(out[20:], CRC32C(out[RecordHeaderSize:]))
+	binary.BigEndian.PutUint32(out[24:], CRC32C(out[:24]))
+	return out, nil
+}
+
+// Commit returns the commit record that commits next as generation
+// baseGeneration+1 over base, the checkpoint of generation baseGeneration
+// (docs/store-file.md §9.3 step 1 and 3): the delta of checkpoint.NewDelta,
+// encoded by checkpoint.EncodeDelta, and the summary of next. next must be a
+// valid checkpoint whose trial log starts with base's. A store appends the
+// record at the end of the file's intact records (File.End), cutting off a
+// torn tail, and syncs it before it reports the commit.
+func Commit(base *v1.Checkpoint, baseGeneration uint64, next *v1.Checkpoint) ([]byte, error) {
+	if baseGeneration == math.MaxUint64 {
+		return nil, fmt.Errorf("store_file: no generation follows %d", baseGeneration)
+	}
+	summary, err := EncodeSummary(next)
+	if err != nil {
+		return nil, err
+	}
+	delta, err := checkpoint.NewDelta(base, next, baseGeneration)
+	if err != nil {
+		return nil, err
+	}
+	b, err := checkpoint.EncodeDelta(delta)
+	if err != nil {
+		return nil, err
+	}
+	return Record(baseGeneration+1, summary, b)
 }
 
 // EncodeSummary returns the canonical summary of a valid checkpoint

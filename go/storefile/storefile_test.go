@@ -30,6 +30,7 @@ type vector struct {
 	KnownOnly  string `json:"known_only"`
 	Kind       string `json:"kind"`
 	Field      string `json:"field"`
+	Rule       string `json:"rule"`
 }
 
 func loadVectors(t testing.TB) []vector {
@@ -55,7 +56,7 @@ func loadVectors(t testing.TB) []vector {
 	for _, v := range out {
 		counts[v.Verdict]++
 	}
-	if counts["ok"] < 10 || counts["damaged"] < 20 || counts["checkpoint_refused"] < 3 || len(counts) != 3 {
+	if counts["ok"] < 10 || counts["damaged"] < 20 || counts["checkpoint_refused"] < 3 || counts["delta_refused"] < 2 || len(counts) != 4 {
 		t.Fatalf("the store manifest lacks vectors of some verdict: %v", counts)
 	}
 	return out
@@ -90,14 +91,27 @@ func TestVectors(t *testing.T) {
 				if want := readVector(t, v.Checkpoint); !bytes.Equal(body, want) {
 					t.Fatalf("checkpoint differs:\n got %x\nwant %x", body, want)
 				}
-				again, err := Write(file.Generation, file.Checkpoint)
+				write := Write
+				if file.Appendable {
+					write = WriteAppendable
+				}
+				again, err := write(file.Generation, file.Checkpoint)
 				if err != nil {
 					t.Fatalf("Write: %v", err)
 				}
-				if !bytes.Equal(again, data) {
-					t.Fatalf("Write differs from the file:\n got %x\nwant %x", again, data)
+				if file.Records == 0 {
+					if !bytes.Equal(again, data) {
+						t.Fatalf("Write differs from the file:\n got %x\nwant %x", again, data)
+					}
+					checkSummary(t, file, data)
+				} else {
+					// A file with records reads as the snapshot of what they make.
+					back, err := Read(again)
+					if err != nil || back.Generation != file.Generation || !proto.Equal(back.Checkpoint, file.Checkpoint) || back.Summary.Trials != file.Summary.Trials {
+						t.Fatalf("its snapshot read back: %v", err)
+					}
+					checkSummary(t, back, again)
 				}
-				checkSummary(t, file, data)
 			case "damaged":
 				var damaged *CorruptFile
 				if !errors.As(err, &damaged) {
@@ -114,8 +128,19 @@ func TestVectors(t *testing.T) {
 				if !errors.As(err, &refused) || refused.Reason != checkpoint.ReasonCheckpointShape {
 					t.Fatalf("want a checkpoint_shape refusal at %s, got %v", v.Field, err)
 				}
-				if refused.Field != v.Field {
-					t.Fatalf("field %s, want %s", refused.Field, v.Field)
+				if refused.Field != v.Field || (v.Rule != "" && refused.Rule != v.Rule) {
+					t.Fatalf("field %s rule %s, want %s %s", refused.Field, refused.Rule, v.Field, v.Rule)
+				}
+			case "delta_refused":
+				var refused *checkpoint.InvalidDelta
+				if !errors.As(err, &refused) {
+					t.Fatalf("want a delta_shape refusal at %s, got %v", v.Field, err)
+				}
+				if refused.Path != v.Field || refused.Rule != v.Rule {
+					t.Fatalf("path %s rule %s, want %s %s", refused.Path, refused.Rule, v.Field, v.Rule)
+				}
+				if !strings.HasPrefix(err.Error(), "delta_shape: "+v.Field+": ") || !strings.HasSuffix(err.Error(), " (rule "+v.Rule+")") {
+					t.Fatalf("message %q", err)
 				}
 			default:
 				t.Fatalf("unknown verdict %q", v.Verdict)
@@ -262,8 +287,8 @@ func TestSummaryStringEscapes(t *testing.T) {
 	}
 }
 
-// FuzzRead: Read never panics, refuses with a *CorruptFile or a
-// *checkpoint.ResumeMismatch only, and what it accepts is written back into a
+// FuzzRead: Read never panics, refuses with a *CorruptFile, a
+// *checkpoint.ResumeMismatch or a *checkpoint.InvalidDelta only, and what it accepts is written back into a
 // file that reads the same. The seeds are every store vector.
 func FuzzRead(f *testing.F) {
 	for _, v := range loadVectors(f) {
@@ -274,7 +299,8 @@ func FuzzRead(f *testing.F) {
 		if err != nil {
 			var damaged *CorruptFile
 			var refused *checkpoint.ResumeMismatch
-			if !errors.As(err, &damaged) && !errors.As(err, &refused) {
+			var delta *checkpoint.InvalidDelta
+			if !errors.As(err, &damaged) && !errors.As(err, &refused) && !errors.As(err, &delta) {
 				t.Fatalf("unexpected error type %T: %v", err, err)
 			}
 			return

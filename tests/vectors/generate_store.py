@@ -38,10 +38,12 @@ from typing import Any
 import reference
 from generate import encoded
 
-from dsxir.errors import CorruptStore
+from dsxir.errors import CorruptStore, InvalidCheckpoint, InvalidDelta
+from dsxir.optimizer_session import checkpoint as ck
+from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session import grammar
-from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
-from dsxir.store import FileStore, framing
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, CheckpointDelta
+from dsxir.store import FileStore, framing, records
 from dsxir.store.summary import encode_summary
 
 HERE = Path(__file__).resolve().parent
@@ -51,6 +53,7 @@ MANIFEST = "manifest.jsonl"
 SUFFIXES = (".dsxckpt", ".checkpoint", ".jsonl")
 
 OK, DAMAGED, REFUSED = "ok", "damaged", "checkpoint_refused"
+DELTA_REFUSED = "delta_refused"
 
 
 @dataclass(frozen=True)
@@ -234,10 +237,16 @@ def damaged_vectors() -> list[Vector]:
         "frame version 0 (header CRC right)",
     )
     damaged(
-        "flags_1",
-        header_with(base, 10, ">H", 1),
+        "flags_2",
+        header_with(base, 10, ">H", 2),
         "unsupported_flags",
-        "flags 0x0001 (header CRC right)",
+        "flags 0x0002 (header CRC right)",
+    )
+    damaged(
+        "flags_3",
+        header_with(base, 10, ">H", 3),
+        "unsupported_flags",
+        "flags 0x0003: the record flag and an unknown one (header CRC right)",
     )
     damaged(
         "flags_8000",
@@ -355,8 +364,205 @@ def damaged_vectors() -> list[Vector]:
     return vectors
 
 
+def _commits(cp: Checkpoint, count: int) -> list[Checkpoint]:
+    """``count`` checkpoints after ``cp``, each with one more trial and a later updated_at."""
+    out = []
+    for i in range(count):
+        cp = parsed(encoded(cp))
+        ck.record_trial(cp, score=0.5 + i / 100, candidate_id=f"r{i}", sampler_blob=bytes([i]))
+        cp.updated_at.seconds = 1_767_300_000 + i
+        cp.updated_at.nanos = 0
+        out.append(cp)
+    return out
+
+
+def _sealed_delta(delta: CheckpointDelta) -> bytes:
+    """A delta's bytes as they are (no check), for records a writer would refuse."""
+    return grammar.seal(delta.SerializeToString(deterministic=True))
+
+
+def _record_file(generation: int, base: Checkpoint, steps: list[tuple[int, bytes, bytes]]) -> bytes:
+    """An appendable file: ``base`` at ``generation``, then one record per ``steps`` item."""
+    head = framing.frame(generation, encode_summary(base), encoded(base), appendable=True)
+    return head + b"".join(records.record(g, summary, data) for g, summary, data in steps)
+
+
+def appended_vectors() -> tuple[list[Vector], dict[str, bytes]]:
+    """Appendable files (docs/store-file.md §9): records, torn tails, damaged records."""
+    base = _valid("running_trials")
+    chain = [base, *_commits(base, 3)]
+    steps = [
+        (
+            6 + i,
+            encode_summary(chain[i + 1]),
+            dl.encode_delta(dl.diff(chain[i], chain[i + 1], base_generation=5 + i)),
+        )
+        for i in range(3)
+    ]
+    good = _record_file(5, base, steps)
+    extra = {"store/records_three.checkpoint": encoded(chain[3])}
+    vectors: list[Vector] = []
+
+    def ok(name: str, data: bytes, generation: int, checkpoint: str, text: str) -> None:
+        expect = {"verdict": OK, "generation": str(generation), "checkpoint": checkpoint}
+        expect["known_only"] = checkpoint
+        vectors.append(Vector(name, data, text, "s1", expect))
+
+    def bad(name: str, data: bytes, text: str, **expect: str) -> None:
+        vectors.append(Vector(name, data, text, "s1", expect))
+
+    def with_step(index: int, data: bytes) -> bytes:
+        changed = list(steps)
+        changed[index] = (changed[index][0], changed[index][1], data)
+        return _record_file(5, base, changed)
+
+    first_record = len(_record_file(5, base, []))
+    ok(
+        "appendable_no_records",
+        _record_file(5, base, []),
+        5,
+        "valid/running_trials.binpb",
+        "flags 1 and no record: the snapshot",
+    )
+    ok("records_three", good, 8, "store/records_three.checkpoint", "a snapshot and 3 records")
+    torn = records.record(9, b"{}", b"x" * 40)
+    ok(
+        "records_torn_header",
+        good + torn[:27],
+        8,
+        "store/records_three.checkpoint",
+        "27 bytes of a fourth record: a torn tail, ignored",
+    )
+    ok(
+        "records_torn_payload",
+        good + torn[:50],
+        8,
+        "store/records_three.checkpoint",
+        "a fourth record's header and part of its payload: a torn tail, ignored",
+    )
+    second = first_record + len(records.record(*steps[0]))
+    bad(
+        "record_header_damaged",
+        flip(good, second + 5),
+        "a flipped bit in the second record's generation",
+        verdict=DAMAGED,
+        kind="record_checksum",
+    )
+    bad(
+        "record_payload_damaged",
+        flip(good, len(good) - 3),
+        "a flipped bit in the last record's delta: whole, so damaged, not torn",
+        verdict=DAMAGED,
+        kind="record_checksum",
+    )
+    wrong_magic = bytearray(good)
+    wrong_magic[first_record : first_record + 4] = b"\x89dlx"
+    struct.pack_into(
+        ">I",
+        wrong_magic,
+        first_record + 24,
+        framing.crc32c(bytes(wrong_magic[first_record : first_record + 24])),
+    )
+    bad(
+        "record_magic_wrong",
+        bytes(wrong_magic),
+        "the first record's magic changed, its header CRC right",
+        verdict=DAMAGED,
+        kind="record_checksum",
+    )
+    over = bytearray(good)
+    struct.pack_into(">I", over, first_record + 12, framing.MAX_SUMMARY_BYTES + 1)
+    struct.pack_into(
+        ">I", over, first_record + 24, framing.crc32c(bytes(over[first_record : first_record + 24]))
+    )
+    bad(
+        "record_over_limits",
+        bytes(over),
+        "a record summary length of 2^20+1, its header CRC right",
+        verdict=DAMAGED,
+        kind="over_limits",
+    )
+    gap = list(steps)
+    gap[1] = (8, gap[1][1], gap[1][2])
+    bad(
+        "record_generation_gap",
+        _record_file(5, base, gap),
+        "the second record commits generation 8 after 6",
+        verdict=DAMAGED,
+        kind="record_generation",
+    )
+    off = dl.diff(chain[1], chain[2], base_generation=4)
+    bad(
+        "record_base_generation_wrong",
+        with_step(1, dl.encode_delta(off)),
+        "the second record's delta applies to generation 4, not 6",
+        verdict=DAMAGED,
+        kind="record_generation",
+    )
+    kept = dl.diff(chain[0], chain[1], base_generation=5)
+    kept.kept |= 1 << 1
+    bad(
+        "record_delta_refused",
+        with_step(0, _sealed_delta(kept)),
+        "the first record's delta keeps field 1: refused as a delta reader refuses it",
+        verdict=DELTA_REFUSED,
+        field="kept",
+        rule="delta.kept",
+    )
+    other = dl.diff(chain[1], chain[2], base_generation=6)
+    other.head.session_id = "s2"
+    bad(
+        "record_delta_other_session",
+        with_step(1, _sealed_delta(other)),
+        "the second record's delta is of session s2",
+        verdict=DELTA_REFUSED,
+        field="head.session_id",
+        rule="delta.session",
+    )
+    wrong_idx = dl.diff(chain[2], chain[3], base_generation=7)
+    wrong_idx.head.progress.trial_log[0].trial_idx = 99
+    last = len(chain[3].progress.trial_log) - 1
+    bad(
+        "record_final_invalid",
+        with_step(2, _sealed_delta(wrong_idx)),
+        "the last record's trial entry numbered 99: the final checkpoint breaks FORMAT.md §7",
+        verdict=REFUSED,
+        field=f"progress.trial_log[{last}].trial_idx",
+        rule="trial.trial_idx",
+    )
+    lying = list(steps)
+    lying[2] = (lying[2][0], encode_summary(chain[2]), lying[2][2])
+    bad(
+        "record_summary_mismatch",
+        _record_file(5, base, lying),
+        "the last record's summary is the checkpoint before it",
+        verdict=DAMAGED,
+        kind="summary_mismatch",
+    )
+    odd = dl.diff(chain[0], chain[1], base_generation=5)
+    odd.head.progress.completed += 1
+    fixed = dl.diff(chain[1], chain[2], base_generation=6)
+    mid = list(steps)
+    mid[0] = (mid[0][0], mid[0][1], _sealed_delta(odd))
+    mid[1] = (mid[1][0], mid[1][1], _sealed_delta(fixed))
+    extra["store/records_intermediate.checkpoint"] = encoded(chain[3])
+    ok(
+        "records_intermediate_unchecked",
+        _record_file(5, base, mid),
+        8,
+        "store/records_intermediate.checkpoint",
+        "the first record makes a checkpoint whose completed count is wrong, the next one "
+        "sets it right: only the checkpoint the records end with is checked",
+    )
+    return vectors, extra
+
+
 def verdict(data: bytes) -> dict[str, Any]:
-    """What docs/store-file.md says a reader makes of ``data`` (the ``expect`` of a vector)."""
+    """What docs/store-file.md says a reader makes of ``data`` (the ``expect`` of a vector).
+
+    The snapshot by the reference (§5), then the commit records (§9) by the
+    library's reader.
+    """
     try:
         header, summary, body = framing.unframe(data, "<vector>")
     except CorruptStore as exc:
@@ -367,7 +573,18 @@ def verdict(data: bytes) -> dict[str, Any]:
         return {"verdict": REFUSED, "field": read.path, "rule": read.rule}
     if summary != encode_summary(parsed(read.output)):
         return {"verdict": DAMAGED, "kind": "summary_mismatch"}
-    return {"verdict": OK, "generation": str(header.generation), "body": read.output}
+    if not header.appendable:
+        return {"verdict": OK, "generation": str(header.generation), "body": read.output}
+    try:
+        whole = records.read(lambda at, size: data[at : at + size], len(data), "<vector>")
+    except CorruptStore as exc:
+        assert exc.kind is not None, exc.detail
+        return {"verdict": DAMAGED, "kind": exc.kind}
+    except InvalidDelta as exc:
+        return {"verdict": DELTA_REFUSED, "field": exc.path, "rule": exc.rule}
+    except InvalidCheckpoint as exc:
+        return {"verdict": REFUSED, "field": exc.path, "rule": exc.rule}
+    return {"verdict": OK, "generation": str(whole.generation), "body": encoded(whole.checkpoint)}
 
 
 def check_vector(vector: Vector, files: dict[str, bytes]) -> None:
@@ -400,7 +617,10 @@ def check_vector(vector: Vector, files: dict[str, bytes]) -> None:
 def build() -> dict[str, bytes]:
     """Every file of tests/vectors/store/, by path relative to tests/vectors/."""
     valid, files = valid_vectors()
-    vectors = valid + damaged_vectors()
+    appended, more = appended_vectors()
+    files.update(more)
+    valid += [vector for vector in appended if vector.expect["verdict"] == OK]
+    vectors = valid + damaged_vectors() + [v for v in appended if v.expect["verdict"] != OK]
     referenced = {**files}
     for vector in valid:
         for key in ("checkpoint", "known_only"):

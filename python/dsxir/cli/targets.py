@@ -3,7 +3,8 @@
 Without ``--store``, TARGET is a file (``-`` reads stdin) holding one of:
 
 - a store file (it starts with the frame magic): its frame is checked, then
-  its checkpoint is read;
+  its checkpoint is read, with the commit records after it
+  (docs/store-file.md §9);
 - proto3 JSON (its first non-blank byte is ``{``), as ``dsxir-checkpoint json``
   writes;
 - the binary encoding of a checkpoint (anything else).
@@ -37,7 +38,14 @@ from dataclasses import dataclass
 
 from dsxir.cli.exits import CliError, Exit
 from dsxir.cli.leases import read_lease
-from dsxir.errors import CorruptStore, InvalidSessionId, NotFound, ResumeMismatch
+from dsxir.errors import (
+    CorruptStore,
+    InvalidCheckpoint,
+    InvalidDelta,
+    InvalidSessionId,
+    NotFound,
+    ResumeMismatch,
+)
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES
@@ -50,6 +58,7 @@ from dsxir.store import (
     close_store,
     framing,
     open_store,
+    records,
 )
 from dsxir.store.redact import redact_text, redact_url
 
@@ -246,16 +255,15 @@ def parse_bytes(name: str, data: bytes) -> Loaded:
         raise CliError(Exit.INVALID_CHECKPOINT, f"{name}: empty input, not a checkpoint")
     try:
         if data.startswith(framing.MAGIC):
-            header, _, body = framing.unframe(data, name)
-            generation = header.generation
-            cp = checkpoint.decode(body)
+            whole = records.read(lambda at, size: data[at : at + size], len(data), name)
+            generation, cp = whole.generation, whole.checkpoint
         elif data.lstrip()[:1] == b"{":
             cp = checkpoint.from_json(data)
         else:
             cp = checkpoint.decode(data)
     except CorruptStore as exc:
         raise CliError(Exit.CORRUPT_STORE, str(exc)) from None
-    except ResumeMismatch as exc:
+    except (ResumeMismatch, InvalidDelta, InvalidCheckpoint) as exc:
         raise CliError(Exit.INVALID_CHECKPOINT, f"{name}: {exc}") from None
     return Loaded(name, cp, generation)
 

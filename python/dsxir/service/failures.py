@@ -55,6 +55,7 @@ from dsxir.errors import (
     CorruptStore,
     IllegalHistory,
     InvalidCheckpoint,
+    InvalidDelta,
     InvalidSessionId,
     LeaseHeld,
     LeaseLost,
@@ -169,6 +170,10 @@ def failure_of(exc: BaseException, *, field_prefix: str = "") -> RpcFailure:
             Reason.LEASE_LOST,
             {"session_id": exc.session_id, "detail": exc.detail},
         )
+    if isinstance(exc, InvalidDelta):  # the delta's own paths, whatever field_prefix says
+        failure = _invalid_checkpoint(exc.path, exc.detail, exc.rule, "delta.", "delta")
+        failure.metadata["subject"] = "delta"
+        return failure
     if isinstance(exc, InvalidCheckpoint):
         return _invalid_checkpoint(exc.path, exc.detail, exc.rule, field_prefix)
     if isinstance(exc, ResumeMismatch) and exc.reason == "checkpoint_shape":
@@ -197,7 +202,9 @@ def failure_of(exc: BaseException, *, field_prefix: str = "") -> RpcFailure:
     )
 
 
-def _invalid_checkpoint(path: str, detail: str, rule: str | None, prefix: str) -> RpcFailure:
+def _invalid_checkpoint(
+    path: str, detail: str, rule: str | None, prefix: str, what: str = "checkpoint"
+) -> RpcFailure:
     shown = path if path == "<input>" else prefix + path
     meta = {"field": path, "detail": detail}
     if rule is not None:
@@ -205,7 +212,7 @@ def _invalid_checkpoint(path: str, detail: str, rule: str | None, prefix: str) -
     suffix = f" (rule {rule})" if rule is not None else ""
     return RpcFailure(
         grpc.StatusCode.INVALID_ARGUMENT,
-        f"checkpoint refused: {path}: {detail}{suffix}",
+        f"{what} refused: {path}: {detail}{suffix}",
         Reason.INVALID_CHECKPOINT,
         meta,
         field=shown,

@@ -158,8 +158,11 @@ def request_cost(method: str, data: bytes) -> int:
     A PutCheckpoint is charged :data:`PUT_COST_CANONICAL` per byte when its
     checkpoint ends with the trailer (FORMAT.md §2.1) and its body passes the
     compiled canonical check (which reads the bytes without parsing them),
-    :data:`PUT_COST_OTHER` otherwise; other methods :data:`REQUEST_COST`.
+    :data:`PUT_COST_OTHER` otherwise, and so is a PutCheckpointDelta; other
+    methods :data:`REQUEST_COST`.
     """
+    if method == "PutCheckpointDelta":  # a delta: small, and parsed whole
+        return PUT_COST_OTHER * len(data)
     if method != "PutCheckpoint":
         return REQUEST_COST * len(data)
     check = accel.check_canonical

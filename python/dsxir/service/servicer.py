@@ -49,9 +49,11 @@ import grpc.aio
 from google.protobuf.message import Message
 
 from dsxir.checkpoint_store.v1 import service_pb2 as pb
-from dsxir.errors import CorruptStore, NotFound, ResumeMismatch
+from dsxir.errors import Conflict, CorruptStore, NotFound, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.statuses import STATUS_NAMES
+from dsxir.optimizer_session.v1.checkpoint_pb2 import CheckpointDelta
 from dsxir.optimizer_session.validate import seal_body
 from dsxir.optimizer_session.wire import varint
 from dsxir.service.failures import RpcFailure, abort, failure_of
@@ -251,6 +253,9 @@ class CheckpointStoreServicer:
             SERVICE_NAME,
             {
                 "PutCheckpoint": unary(self._unary("PutCheckpoint", self.put_checkpoint)),
+                "PutCheckpointDelta": unary(
+                    self._unary("PutCheckpointDelta", self.put_checkpoint_delta)
+                ),
                 "GetCheckpoint": unary(self._unary("GetCheckpoint", self.get_checkpoint)),
                 "ListSessions": unary(self._unary("ListSessions", self.list_sessions)),
                 "DeleteCheckpoint": unary(self._unary("DeleteCheckpoint", self.delete_checkpoint)),
@@ -293,6 +298,56 @@ class CheckpointStoreServicer:
         except Exception as exc:
             raise failure_of(exc, field_prefix="checkpoint.") from exc
         return pb.PutCheckpointResponse(generation=generation).SerializeToString()
+
+    def put_checkpoint_delta(self, data: bytes) -> bytes:
+        """Commit a delta under the CAS rule (see the .proto)."""
+        try:
+            raw, rest = split_checkpoint(data)
+        except ValueError as exc:
+            raise _bad_request("delta", str(exc)) from None
+        del data
+        _parse(pb.PutCheckpointDeltaRequest, rest)
+        if raw is None:
+            raise _bad_request("delta", "is required")
+        try:  # the sealed delta bytes, read as every reader reads them
+            delta = dl.decode_delta(raw)
+            session_id = check_session_id(delta.head.session_id)
+        except Exception as exc:
+            raise failure_of(exc, field_prefix="delta.") from None
+        try:
+            if not self._publish:
+                generation = self._commit_delta(delta)
+            else:
+                with self._stripe(session_id):
+                    generation = self._commit_delta(delta)
+                    self.hub.publish(CommitEvent(session_id, self._listing(session_id)))
+        except Exception as exc:
+            raise failure_of(exc, field_prefix="checkpoint.") from exc
+        return pb.PutCheckpointDeltaResponse(generation=generation).SerializeToString()
+
+    def _commit_delta(self, delta: CheckpointDelta) -> int:
+        """``put_delta`` of the store, or (a store without it) the delta applied and ``put``."""
+        put_delta = getattr(self.store, "put_delta", None)
+        if put_delta is not None:
+            generation: int = put_delta(delta)
+            return generation
+        session_id, expected = delta.head.session_id, delta.base_generation
+        try:
+            stored = self.store.get(session_id)
+        except NotFound:
+            raise Conflict(session_id, expected, None) from None
+        if stored.generation != expected:
+            raise Conflict(session_id, expected, stored.generation)
+        return self.store.put(dl.apply(stored.checkpoint, delta), expected_generation=expected)
+
+    def _listing(self, session_id: str) -> Listing:
+        """The listing of a session just committed, for the commit event."""
+        listing = getattr(self.store, "listing", None)
+        if listing is not None:
+            found: Listing = listing(session_id)
+            return found
+        stored = self.store.get(session_id)
+        return listing_of(stored.checkpoint, stored.generation)
 
     def get_checkpoint(self, data: bytes) -> bytes:
         """The latest checkpoint and its generation."""

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from dsxir.errors import LeaseLost, NotFound
 from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session.delta import Baseline
 from dsxir.optimizer_session.v1.checkpoint_pb2 import (
     SESSION_STATUS_PAUSED,
     SESSION_STATUS_RUNNING,
@@ -77,6 +78,7 @@ class Session:
         self.created = created
         self.resumed = resumed
         self._committed = Committed(cp)
+        self._baseline = Baseline.of(cp)
         self._heartbeat = heartbeat
         self._owns_store = owns_store
         self._redact = redact_secrets
@@ -244,12 +246,18 @@ class Session:
         self._signals.hold()
         try:
             result = change()
-            self.generation = self.store.put(cp, expected_generation=self.generation)
+            put_delta = getattr(self.store, "put_delta", None)
+            if put_delta is None:
+                self.generation = self.store.put(cp, expected_generation=self.generation)
+            else:  # a store that appends deltas: a commit writes what changed
+                delta = self._baseline.delta(cp, base_generation=self.generation)
+                self.generation = put_delta(delta)
         except BaseException:
             self._committed.restore(cp)
             self._signals.deliver()
             raise
         self._committed = Committed(cp)
+        self._baseline = Baseline.of(cp)
         self._signals.deliver()
         return result
 

@@ -3,7 +3,8 @@
 Layout of the store folder (session ids never start with a dot, so the
 store's own files cannot clash with a session's)::
 
-    <session_id>.dsxckpt        the committed checkpoint, framed (see :mod:`.framing`)
+    <session_id>.dsxckpt        the committed checkpoint: a framed snapshot (:mod:`.framing`),
+                                then commit records (:mod:`.records`)
     .lock.<session_id>          the session's lock file (empty), while the session exists
     .tmp.<session_id>           a commit in progress (or left behind by a killed writer)
     .lease.<session_id>         the session's lease, while it has one
@@ -17,19 +18,27 @@ once per process (:class:`FolderModeWarning`, naming the folder and the fix,
 ``chmod 700``). A lock file left ``0644`` by an older version is narrowed to
 ``0600`` the next time it is locked.
 
-**Commit** (``put``): under the session's exclusive lock (``fcntl.flock`` on
-its lock file, so commits of one session are serialized across processes and
-threads on one machine, and commits of different sessions do not wait for
-each other), the store reads the stored generation from the file's header,
-applies the CAS rule of :mod:`.interface`, reads the whole stored file
-and refuses a checkpoint that is not a legal successor of the stored one
-(:func:`~dsxir.optimizer_session.history.check_successor`; a stored file
-that cannot be read whole blocks the update with ``CorruptStore``: a history
-that cannot be checked is not extended), writes the new frame to
-``.tmp.<session_id>`` (``O_EXCL``, ``O_NOFOLLOW``), ``fsync``\\ s it, renames
-it over ``<session_id>.dsxckpt`` and ``fsync``\\ s the folder. A process
-killed at any moment leaves either the old or the new file in place, never a
-mix; once ``put`` returns, the commit survives a crash of the machine too.
+**Commit** (``put``, ``put_delta``): under the session's exclusive lock
+(``fcntl.flock`` on its lock file, so commits of one session are serialized
+across processes and threads on one machine, and commits of different
+sessions do not wait for each other), the store reads the stored generation
+(the header and the record headers), applies the CAS rule of
+:mod:`.interface`, and refuses a checkpoint that is not a legal successor of
+the stored one (:func:`~dsxir.optimizer_session.history.check_successor`; a
+stored file that cannot be read whole blocks the update with
+``CorruptStore``: a history that cannot be checked is not extended). The
+stored checkpoint is read whole once, then kept in memory for the sessions
+this store committed last (:data:`REMEMBERED_SESSIONS`) while the file is the
+one it wrote. An update appends one commit record (docs/store-file.md §9:
+the new checkpoint's summary and its delta, FORMAT.md §13) and syncs
+the file, after cutting off a torn tail a killed writer left; a create, or
+an update whose records would pass ``max(snapshot // COMPACT_SHARE,
+COMPACT_MIN_BYTES)`` bytes, writes a whole snapshot to ``.tmp.<session_id>``
+(``O_EXCL``, ``O_NOFOLLOW``), syncs it, renames it over
+``<session_id>.dsxckpt`` and syncs the folder (a **compaction**). A
+process killed at any moment leaves the old file (perhaps with a torn
+record, never acknowledged, which readers ignore) or the new one; once a
+commit returns, it survives a crash of the machine too.
 
 **Leases** live in ``.lease.<session_id>``, a small JSON object (format
 ``dsxir.store.lease/v1``: session id, holder, token, expiry in microseconds
@@ -58,12 +67,13 @@ Something at a lock file's name that is not a regular file (a planted
 symbolic link, a FIFO) is removed, never followed, and a lock file is made in
 its place; those removals are serialized by a lock on the folder itself.
 
-**Reading** (``get``, ``list``) takes no lock: a rename is atomic, so a reader
-sees a whole committed file. Every read checks the frame; a torn, truncated,
-bit-flipped or foreign file raises :class:`~dsxir.errors.CorruptStore` naming
-the file and is never decoded into wrong data. Anything at a session file's
-name that is not a regular file (a symbolic link, a FIFO, a socket, a device,
-a folder) is refused the same way, without blocking: files are opened
+**Reading** (``get``, ``list``) takes no lock: a rename is atomic and a
+record is read whole or as a torn tail, so a reader sees whole commits.
+Every read checks the frame and the records; a torn, truncated, bit-flipped
+or foreign file raises :class:`~dsxir.errors.CorruptStore` naming the file
+and is never decoded into wrong data. Anything at a session file's name
+that is not a regular file (a symbolic link, a FIFO, a socket, a device, a
+folder) is refused the same way, without blocking: files are opened
 ``O_NOFOLLOW | O_NONBLOCK`` and checked with ``fstat`` before any read. A file
 whose header is damaged blocks ``put`` of its session too (the generation it
 held cannot be known) until it is deleted; damage after the header fails
@@ -102,13 +112,23 @@ import time
 import urllib.parse
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
-from dsxir.errors import CorruptStore, InvalidSessionId, LeaseHeld, NotFound, StoreUnavailable
+from dsxir.errors import (
+    CorruptStore,
+    InvalidCheckpoint,
+    InvalidDelta,
+    InvalidSessionId,
+    LeaseHeld,
+    NotFound,
+    StoreUnavailable,
+)
 from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.history import check_successor
-from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
-from dsxir.store import framing, leases
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, CheckpointDelta
+from dsxir.store import framing, leases, records
 from dsxir.store.interface import (
     Lease,
     ListFilter,
@@ -117,17 +137,20 @@ from dsxir.store.interface import (
     Stored,
     check_expected_generation,
     check_page,
-    decode_stored,
     next_generation,
 )
 from dsxir.store.session_ids import check_session_id
 from dsxir.store.summary import encode_summary, parse_summary
 
 __all__ = [
+    "COMPACT_MIN_BYTES",
+    "COMPACT_SHARE",
     "DEFAULT_LOCK_TIMEOUT",
     "FILE_MODE",
     "FOLDER_MODE",
+    "MAX_APPENDED_BYTES",
     "MAX_LEASE_FILE_BYTES",
+    "REMEMBERED_SESSIONS",
     "SUFFIX",
     "FileStore",
     "FolderModeWarning",
@@ -144,6 +167,16 @@ FILE_MODE = 0o600
 FOLDER_MODE = 0o700
 """The mode of the store folder when the store creates it."""
 
+COMPACT_SHARE = 6
+COMPACT_MIN_BYTES = 8192
+"""A commit writes a new snapshot instead of a record when the records would pass
+``max(snapshot // COMPACT_SHARE, COMPACT_MIN_BYTES)`` bytes (docs/store-file.md §9)."""
+MAX_APPENDED_BYTES = 128 * 1024 * 1024
+"""A commit writes a new snapshot when snapshot and records would pass this many bytes,
+so that the checkpoint's size limit is checked on the whole again."""
+REMEMBERED_SESSIONS = 8
+"""How many sessions' committed state a store keeps in memory (the ones it wrote last)."""
+
 MAX_LEASE_FILE_BYTES = 4096
 """The largest lease file the store reads; a bigger one is damaged (no lease)."""
 LEASE_FORMAT = "dsxir.store.lease/v1"
@@ -158,6 +191,7 @@ _MAX_EXPIRY_US = 253402300799999999  # 9999-12-31T23:59:59.999999Z
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_APPEND_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FIRST_POLL = 0.0005
 _LAST_POLL = 0.02
 _REPAIRS = 8
@@ -187,6 +221,18 @@ class FolderModeWarning(UserWarning):
     """A store folder that other local users may read (its mode has group or other bits)."""
 
 
+@dataclass
+class _State:
+    """A session file as the store last wrote or read it, under the session's lock."""
+
+    file: tuple[int, int, int, int]  # device, inode, size, change time (ns)
+    generation: int
+    checkpoint: Checkpoint
+    snapshot: int  # the body's length
+    records_bytes: int
+    end: int  # where the intact records end
+
+
 class FileStore:
     """Sessions as framed files in one folder (created ``0700`` on the first commit)."""
 
@@ -204,6 +250,8 @@ class FileStore:
         self.path = os.path.abspath(os.fspath(path))
         self.lock_timeout = _check_lock_timeout(lock_timeout)
         self._folder_checked = False
+        self._states: dict[str, _State] = {}
+        self._states_lock = threading.Lock()
         self._check_folder_mode()
         with contextlib.suppress(OSError, StoreUnavailable, CorruptStore):
             self.clean_stale_files()
@@ -244,11 +292,45 @@ class FileStore:
         session_id = check_session_id(cp.session_id)
         expected = check_expected_generation(expected_generation)
         body = checkpoint.encode(cp)
-        summary = encode_summary(cp)
         self._make_folder()
         with self._locked(session_id):
-            generation = self._check_commit(session_id, expected, cp)
-            self._commit(session_id, framing.frame(generation, summary, body))
+            if expected is None:
+                generation = next_generation(session_id, self._generation(session_id), None)
+                frame = framing.frame(generation, encode_summary(cp), body, appendable=True)
+                self._forget(session_id)
+                self._commit(session_id, frame)
+                return generation
+            state = self._state(session_id, expected)
+            generation = expected + 1
+            check_successor(state.checkpoint, cp)
+            delta = dl.diff(state.checkpoint, cp, base_generation=state.generation)
+            self._write(session_id, state, generation, delta, delta.head, None, body)
+        return generation
+
+    def put_delta(self, delta: CheckpointDelta) -> int:
+        """Commit what ``delta`` adds to the stored checkpoint (FORMAT.md §13); the new generation.
+
+        ``delta.base_generation`` is the expected generation (the CAS rule of
+        :mod:`.interface`; a session that does not exist is a ``Conflict``).
+        Refuses with ``InvalidDelta`` a delta that cannot be read or is not
+        the stored checkpoint's (§13.1, §13.2), with ``InvalidCheckpoint``
+        one whose result breaks a rule of FORMAT.md or holds a credential,
+        with ``IllegalHistory`` a result that is not a legal successor; the
+        other errors are :meth:`put`'s. Nothing is written then. The work and
+        the bytes written grow with the delta, not with the session, apart
+        from a compaction now and then (docs/store-file.md §9).
+        """
+        if not isinstance(delta, CheckpointDelta):
+            raise TypeError(f"put_delta takes a CheckpointDelta, not {type(delta).__name__}")
+        session_id = check_session_id(delta.head.session_id)
+        data = dl.encode_delta(delta)
+        self._make_folder()
+        with self._locked(session_id):
+            state = self._state(session_id, delta.base_generation)
+            generation = delta.base_generation + 1
+            probe = dl.checked_probe(state.checkpoint, delta)
+            check_successor(state.checkpoint, probe, appended=True)
+            self._write(session_id, state, generation, delta, probe, data, None)
         return generation
 
     def get(self, session_id: str) -> Stored:
@@ -259,9 +341,8 @@ class FileStore:
             raise NotFound(session_id)
         handle, size = opened
         with handle:
-            header = framing.parse_header(handle.read(framing.HEADER_SIZE), path, file_size=size)
-            cp = _read_checkpoint(handle, header, session_id, path)
-        return Stored(cp, header.generation)
+            stored = _read_file(handle, size, session_id, path)
+        return Stored(stored.checkpoint, stored.generation)
 
     def list(
         self,
@@ -359,6 +440,18 @@ class FileStore:
         return Lease(session_id, held[0], "", leases.datetime_of_us(held[2]))
 
     # --- beyond the interface ---------------------------------------------------
+
+    def listing(self, session_id: str) -> Listing:
+        """The listing of one session, read from its summary (no trial log is read).
+
+        ``NotFound`` when there is none; ``CorruptStore`` when its file is
+        damaged (a header, summary or record that fails its checks).
+        """
+        check_session_id(session_id)
+        found = self._read_listing(session_id, os.path.join(self.path, session_id + SUFFIX))
+        if found is None:
+            raise NotFound(session_id)
+        return found
 
     def list_page(
         self,
@@ -604,24 +697,135 @@ class FileStore:
             _sync_dir(os.path.dirname(created))
         self._check_folder_mode()
 
-    def _check_commit(self, session_id: str, expected: int | None, cp: Checkpoint) -> int:
-        """The generation ``cp`` commits as (the CAS rule), after the history check.
+    def _generation(self, session_id: str) -> int | None:
+        """The stored generation (header and records, no body); None when no file."""
+        path = os.path.join(self.path, session_id + SUFFIX)
+        opened = _open_store_file(path)
+        if opened is None:
+            return None
+        handle, size = opened
+        with handle:
+            return _generation_of(handle, size, path)
 
-        Reads only the stored header to create; reads and checks the whole
-        stored file to update, and refuses ``cp`` unless it is a legal
-        successor of the stored checkpoint.
+    def _state(self, session_id: str, expected: int) -> _State:
+        """The stored state an update at ``expected`` goes on from, or ``Conflict``.
+
+        The caller holds the session's lock. A state this store remembers is
+        used while the file is the one it wrote (same device, inode and
+        size); otherwise the generation is read first (header and record
+        headers: the CAS rule comes before any damage further in), then the
+        file is read and checked whole.
         """
         path = os.path.join(self.path, session_id + SUFFIX)
         opened = _open_store_file(path)
         if opened is None:
-            return next_generation(session_id, None, expected)
+            self._forget(session_id)
+            next_generation(session_id, None, expected)
+        assert opened is not None  # next_generation refused the missing session
         handle, size = opened
         with handle:
-            header = framing.parse_header(handle.read(framing.HEADER_SIZE), path, file_size=size)
-            generation = next_generation(session_id, header.generation, expected)
-            stored = _read_checkpoint(handle, header, session_id, path)
-        check_successor(stored, cp)
-        return generation
+            info = os.fstat(handle.fileno())
+            with self._states_lock:
+                known = self._states.get(session_id)
+            if known is not None and known.file == _identity(info):
+                next_generation(session_id, known.generation, expected)
+                return known
+            next_generation(session_id, _generation_of(handle, size, path), expected)
+            stored = _read_file(handle, size, session_id, path)
+        state = _State(
+            _identity(info),
+            stored.generation,
+            stored.checkpoint,
+            stored.snapshot,
+            stored.records_bytes,
+            stored.end,
+        )
+        self._remember(session_id, state)
+        return state
+
+    def _write(
+        self,
+        session_id: str,
+        state: _State,
+        generation: int,
+        delta: CheckpointDelta,
+        head: Checkpoint,
+        data: bytes | None,
+        body: bytes | None,
+    ) -> None:
+        """Commit ``generation``: one record appended, or a new snapshot when it is due.
+
+        ``state`` becomes the new checkpoint (``head`` merged with the kept
+        fields of ``delta``); ``data`` is the delta's bytes and ``body`` the
+        new checkpoint's when the caller has them. Any failure forgets the
+        state, so the next commit reads the file again.
+        """
+        try:
+            dl.merge(state.checkpoint, head, delta.kept)
+            summary = encode_summary(state.checkpoint)
+            if data is None:
+                data = dl.encode_delta(delta)
+            record = records.record(generation, summary, data)
+            spent = state.records_bytes + len(record)
+            if spent > max(state.snapshot // COMPACT_SHARE, COMPACT_MIN_BYTES) or (
+                state.snapshot + spent > MAX_APPENDED_BYTES
+            ):
+                if body is None:
+                    body = checkpoint.encode(state.checkpoint)
+                self._compact(session_id, state, generation, summary, body)
+            else:
+                self._append(session_id, state, record)
+            state.generation = generation
+        except BaseException:
+            self._forget(session_id)
+            raise
+
+    def _append(self, session_id: str, state: _State, record: bytes) -> None:
+        """Append one record after the intact ones (a torn tail cut off first), then fsync."""
+        path = os.path.join(self.path, session_id + SUFFIX)
+        _unlink(self._temp_path(session_id))  # left by a writer killed mid-compaction
+        fd = os.open(path, _APPEND_FLAGS)
+        try:
+            info = os.fstat(fd)
+            if (info.st_dev, info.st_ino) != state.file[:2]:
+                raise CorruptStore(path, "the file changed under the session's lock")
+            if info.st_size != state.end:
+                os.ftruncate(fd, state.end)  # a torn tail: never acknowledged
+            if stat.S_IMODE(info.st_mode) != FILE_MODE:
+                os.fchmod(fd, FILE_MODE)  # narrowed, as a rewrite would make it
+            view = memoryview(record)
+            at = state.end
+            while view:
+                written = os.pwrite(fd, view, at)
+                view, at = view[written:], at + written
+            os.fsync(fd)
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        state.end += len(record)
+        state.records_bytes += len(record)
+        state.file = _identity(info)
+
+    def _compact(
+        self, session_id: str, state: _State, generation: int, summary: bytes, body: bytes
+    ) -> None:
+        """Commit ``generation`` as a new snapshot with no records (crash-safe, by rename)."""
+        frame = framing.frame(generation, summary, body, appendable=True)
+        self._commit(session_id, frame)
+        info = os.stat(os.path.join(self.path, session_id + SUFFIX), follow_symlinks=False)
+        state.file = _identity(info)
+        state.snapshot, state.records_bytes, state.end = len(body), 0, len(frame)
+
+    def _remember(self, session_id: str, state: _State) -> None:
+        with self._states_lock:
+            self._states.pop(session_id, None)
+            self._states[session_id] = state
+            while len(self._states) > REMEMBERED_SESSIONS:
+                del self._states[next(iter(self._states))]
+
+    def _forget(self, session_id: str) -> None:
+        with self._states_lock:
+            self._states.pop(session_id, None)
 
     def _read_lease(self, session_id: str) -> tuple[str, str, int] | None:
         """The session's lease as ``(holder, token, expiry in us)``; None when none or damaged."""
@@ -715,10 +919,16 @@ class FileStore:
             return None  # deleted meanwhile
         handle, size = opened
         with handle:
-            header = framing.parse_header(handle.read(framing.HEADER_SIZE), path, file_size=size)
-            summary = handle.read(header.summary_length)
-        framing.check_summary(header, summary, path)
-        listing = parse_summary(summary, header.generation, path)
+            read_at = _reader(handle)
+            header = framing.parse_header(read_at(0, framing.HEADER_SIZE), path, file_size=size)
+            summary = read_at(framing.HEADER_SIZE, header.summary_length)
+            framing.check_summary(header, summary, path)
+            generation = header.generation
+            if header.appendable:
+                found, _ = records.scan(read_at, header.total_length, size, path)
+                if found:
+                    summary, generation = found[-1].summary, found[-1].generation
+        listing = parse_summary(summary, generation, path)
         if listing.session_id != session_id:
             raise CorruptStore(path, f"holds session {listing.session_id!r}, not {session_id!r}")
         return listing
@@ -736,18 +946,33 @@ def _check_lock_timeout(value: object) -> float:
     return float(value)
 
 
-def _read_checkpoint(
-    handle: BinaryIO, header: framing.Header, session_id: str, path: str
-) -> Checkpoint:
-    """Read and check the summary and body after ``header``; the checkpoint they hold."""
-    summary = handle.read(header.summary_length)
-    framing.check_summary(header, summary, path)
-    body = handle.read(header.body_length)
-    framing.check_body(header, body, path)
-    cp = decode_stored(body, session_id, path)
-    if summary != encode_summary(cp):  # docs/store-file.md: the canonical summary only
-        raise CorruptStore(path, "summary does not match the checkpoint", "summary_mismatch")
-    return cp
+def _reader(handle: BinaryIO) -> records.ReadAt:
+    """``read_at(offset, size)`` over an open file (``pread``: no shared position)."""
+    fd = handle.fileno()
+    return lambda offset, size: os.pread(fd, size, offset) if size else b""
+
+
+def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells a session file apart from any other version of it: a write changes it."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_ctime_ns)
+
+
+def _generation_of(handle: BinaryIO, size: int, path: str) -> int:
+    """The generation of a store file: its header's, or its last intact record's."""
+    read_at = _reader(handle)
+    header = framing.parse_header(read_at(0, framing.HEADER_SIZE), path, file_size=size)
+    if not header.appendable:
+        return header.generation
+    found, _ = records.scan(read_at, header.total_length, size, path)
+    return found[-1].generation if found else header.generation
+
+
+def _read_file(handle: BinaryIO, size: int, session_id: str, path: str) -> records.Stored:
+    """A whole store file checked and read (docs/store-file.md §5, §9); damage is CorruptStore."""
+    try:
+        return records.read(_reader(handle), size, path, session_id)
+    except (InvalidDelta, InvalidCheckpoint) as exc:
+        raise CorruptStore(path, f"checksum matches but a record is invalid: {exc}") from None
 
 
 def _parse_lease(raw: bytes, session_id: str) -> tuple[str, str, int] | None:

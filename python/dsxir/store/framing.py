@@ -5,7 +5,7 @@ A file store keeps each session in one file laid out as (integers big-endian)::
     offset  size  field
          0     8  magic  89 64 73 78 69 72 0D 0A  ("\\x89dsxir\\r\\n")
          8     2  frame version (1)
-        10     2  flags (0; any other value is refused)
+        10     2  flags (0, or 1: commit records may follow the body)
         12     8  generation
         20     4  summary length S
         24     8  body length B
@@ -15,7 +15,9 @@ A file store keeps each session in one file laid out as (integers big-endian)::
         44     S  summary (see :mod:`.summary`)
       44+S     B  body: the canonical checkpoint bytes
 
-The file is exactly ``44 + S + B`` bytes. The magic's first byte is not ASCII
+Without flags the file is exactly ``44 + S + B`` bytes; with flag 1
+(:data:`FLAG_APPENDABLE`) commit records may follow the body
+(:mod:`.records`, docs/store-file.md §9). The magic's first byte is not ASCII
 and it holds CR LF, so a file passed through a text-mode or 7-bit copy is
 refused at once. CRC32C (Castagnoli) detects every error burst of up to 32
 bits, so a flipped byte anywhere is always found; the checksums are computed
@@ -37,6 +39,7 @@ import google_crc32c
 from dsxir.errors import CorruptStore
 
 __all__ = [
+    "FLAG_APPENDABLE",
     "FRAME_VERSION",
     "HEADER_SIZE",
     "MAGIC",
@@ -53,6 +56,8 @@ __all__ = [
 
 MAGIC = b"\x89dsxir\r\n"
 FRAME_VERSION = 1
+FLAG_APPENDABLE = 1
+"""The flag of a file whose body may be followed by commit records (docs/store-file.md §9)."""
 MAX_SUMMARY_BYTES = 1 << 20
 """The largest summary a reader accepts (a summary is a few hundred bytes)."""
 MAX_BODY_BYTES = 268_435_456
@@ -78,15 +83,21 @@ class Header:
     body_length: int
     summary_crc: int
     body_crc: int
+    flags: int = 0
 
     @property
     def total_length(self) -> int:
-        """The exact length of the whole file."""
+        """The length of the header, summary and body: the whole file without records."""
         return HEADER_SIZE + self.summary_length + self.body_length
 
+    @property
+    def appendable(self) -> bool:
+        """Whether commit records may follow the body."""
+        return bool(self.flags & FLAG_APPENDABLE)
 
-def frame(generation: int, summary: bytes, body: bytes) -> bytes:
-    """The framed file content of one committed checkpoint."""
+
+def frame(generation: int, summary: bytes, body: bytes, *, appendable: bool = False) -> bytes:
+    """The framed file content of one committed checkpoint (flag 1 when ``appendable``)."""
     if not 0 <= generation < 1 << 64:
         raise ValueError("generation out of range")
     if len(summary) > MAX_SUMMARY_BYTES:
@@ -96,7 +107,7 @@ def frame(generation: int, summary: bytes, body: bytes) -> bytes:
     head = _HEADER.pack(
         MAGIC,
         FRAME_VERSION,
-        0,
+        FLAG_APPENDABLE if appendable else 0,
         generation,
         len(summary),
         len(body),
@@ -111,8 +122,8 @@ def parse_header(raw: bytes, path: str, *, file_size: int | None = None) -> Head
 
     Refuses a short header, a wrong magic, a header checksum mismatch, an
     unknown frame version or flags, lengths over the limits, and a file whose
-    size is not exactly the one the header announces (truncated, or with
-    bytes after the end).
+    size is not the one the header announces (truncated, or with bytes after
+    the end; an appendable file may be longer).
     """
     if len(raw) < HEADER_SIZE:
         raise CorruptStore(
@@ -127,12 +138,14 @@ def parse_header(raw: bytes, path: str, *, file_size: int | None = None) -> Head
     _, version, flags, generation, summary_length, body_length, summary_crc, body_crc = fields
     if version != FRAME_VERSION:
         raise CorruptStore(path, f"unsupported frame version {version}", "unsupported_version")
-    if flags != 0:
+    if flags & ~FLAG_APPENDABLE:
         raise CorruptStore(path, f"unsupported frame flags {flags:#06x}", "unsupported_flags")
     if summary_length > MAX_SUMMARY_BYTES or body_length > MAX_BODY_BYTES:
         raise CorruptStore(path, "frame lengths are over the limits", "over_limits")
-    header = Header(generation, summary_length, body_length, summary_crc, body_crc)
+    header = Header(generation, summary_length, body_length, summary_crc, body_crc, flags)
     if file_size is not None and file_size != header.total_length:
+        if header.appendable and file_size > header.total_length:
+            return header
         what = "truncated" if file_size < header.total_length else "trailing bytes"
         raise CorruptStore(
             path,
@@ -165,11 +178,15 @@ def check_body(header: Header, body: bytes, path: str) -> None:
 
 
 def unframe(data: bytes, path: str) -> tuple[Header, bytes, bytes]:
-    """Check a whole framed file; return its header, summary and body."""
+    """Check the snapshot of a framed file; return its header, summary and body.
+
+    The bytes after the body (an appendable file's records) are not looked
+    at; ``header.total_length`` is where they start.
+    """
     header = parse_header(data[:HEADER_SIZE], path, file_size=len(data))
     summary_end = HEADER_SIZE + header.summary_length
     summary = data[HEADER_SIZE:summary_end]
-    body = data[summary_end:]
+    body = data[summary_end : header.total_length]
     check_summary(header, summary, path)
     check_body(header, body, path)
     return header, summary, body

@@ -23,6 +23,13 @@ counter that the store assigns on every commit. Commits are compare-and-swap:
   trial log only extended; counters never lower; a status change §9 allows;
   nothing after a terminal status). The generation check comes first.
 
+A store may also offer ``put_delta(delta)`` (:class:`~dsxir.store.FileStore`,
+the PostgreSQL store and the gRPC client do): it commits what a checkpoint
+delta (FORMAT.md §13) adds to the stored checkpoint, with
+``delta.base_generation`` as the expected generation, under the same rules
+(docs/stores.md, "Delta commits"); the session runner uses it when the
+store has it.
+
 **Leases** (docs/stores.md) let one worker at a time run a session. They are
 kept beside the checkpoints, on the store's clock (the local clock for file
 and memory stores, the database's for PostgreSQL, the server's over gRPC):

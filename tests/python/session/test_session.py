@@ -342,13 +342,13 @@ def test_signals_raise_interrupted_and_the_handlers_come_back(local: Store) -> N
 
 
 class Signalling(Recording):
-    """A store that sends this process SIGINT in the middle of its next ``put`` once armed."""
+    """A store that sends this process SIGINT in the middle of its next commit once armed."""
 
     armed = False
 
     def __getattr__(self, name: str) -> Any:
         method = super().__getattr__(name)
-        if name != "put" or not self.armed:
+        if name not in ("put", "put_delta") or not self.armed:  # a commit
             return method
 
         def put(*args: Any, **kw: Any) -> Any:
@@ -390,13 +390,13 @@ def test_signals_are_left_alone_outside_the_main_thread(local: Store) -> None:
 
 
 class Failing(Recording):
-    """A store whose ``put`` fails, as if the database were unreachable, while ``failing``."""
+    """A store whose commits fail, as if the database were unreachable, while ``failing``."""
 
     failing = False
 
     def __getattr__(self, name: str) -> Any:
         method = super().__getattr__(name)
-        if name != "put" or not self.failing:
+        if name not in ("put", "put_delta") or not self.failing:  # a commit
             return method
 
         def put(*args: Any, **kw: Any) -> Any:

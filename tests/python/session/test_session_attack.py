@@ -33,14 +33,18 @@ def opened(store: Store, session_id: str = "s1", **kw: Any) -> Session:
 
 
 class Wrapped:
-    """A store whose method ``name`` runs ``around(method, *args, **kw)`` while armed."""
+    """A store whose method ``name`` runs ``around(method, *args, **kw)`` while armed.
+
+    ``"put"`` stands for both ways of committing, ``put`` and ``put_delta``.
+    """
 
     def __init__(self, store: Store, name: str, around: Callable[..., Any]) -> None:
         self.store, self.name, self.around, self.armed = store, name, around, False
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.store, name)
-        if name != self.name or not self.armed:
+        names = ("put", "put_delta") if self.name == "put" else (self.name,)
+        if name not in names or not self.armed:
             return method
 
         def wrapped(*args: Any, **kw: Any) -> Any:

@@ -103,14 +103,20 @@ def test_a_version_1_schema_gains_the_leases_table(
 ) -> None:
     a, _, url = two
     a.put(make_cp())
-    sql(url, f"DROP TABLE {a.schema}.dsxir_leases")
+    # Back to the schema of version 1: no leases table, no delta rows (version 3).
+    sql(url, f"DROP TABLE {a.schema}.dsxir_leases, {a.schema}.dsxir_deltas")
+    sql(
+        url,
+        f"ALTER TABLE {a.schema}.dsxir_checkpoints DROP COLUMN delta_count,"
+        " DROP COLUMN delta_bytes",
+    )
     sql(url, f"DELETE FROM {a.schema}.dsxir_schema_migrations WHERE version >= 2")
     upgraded = PostgresStore.from_url(url)
     try:
         assert upgraded.acquire_lease("s1", "h", ttl=30).holder == "h"
         versions = sql(url, f"SELECT version FROM {a.schema}.dsxir_schema_migrations ORDER BY 1")
         assert [row[0] for row in versions] == list(range(1, LATEST_VERSION + 1))
-        assert LATEST_VERSION == 2
+        assert LATEST_VERSION == 3
         assert upgraded.get("s1").generation == 1
     finally:
         upgraded.close()

@@ -40,21 +40,23 @@ def _assert_corrupt(store: FileStore, path: Path, *, listing_too: bool, put_too:
 
 def test_every_flipped_byte_is_detected(stored: tuple[FileStore, Path, bytes]) -> None:
     store, path, good = stored
-    header = framing.parse_header(good[: framing.HEADER_SIZE], "x")
+    header = framing.parse_header(good[: framing.HEADER_SIZE], "x", file_size=len(good))
     summary_end = framing.HEADER_SIZE + header.summary_length
+    assert header.appendable and header.total_length < len(good)  # a snapshot and a record
     for position in range(len(good)):
         for mask in (0x01, 0x80, 0xFF):
             damaged = bytearray(good)
             damaged[position] ^= mask
             path.write_bytes(bytes(damaged))
+            in_body = summary_end <= position < header.total_length
             _assert_corrupt(
                 store,
                 path,
-                listing_too=position < summary_end,
-                put_too=position < framing.HEADER_SIZE,
+                listing_too=not in_body,  # a listing reads the summaries and the records
+                put_too=not in_body,
             )
-            if position >= summary_end:
-                assert store.list()[0].trials == 3  # the summary alone is intact
+            if in_body:
+                assert store.list()[0].trials == 3  # the summaries alone are intact
             assert path.read_bytes() == bytes(damaged)  # nothing was committed over it
     path.write_bytes(good)
     assert store.get("s1").generation == 2
@@ -62,19 +64,26 @@ def test_every_flipped_byte_is_detected(stored: tuple[FileStore, Path, bytes]) -
 
 def test_every_truncation_is_detected(stored: tuple[FileStore, Path, bytes]) -> None:
     store, path, good = stored
-    for length in range(len(good)):
+    snapshot = framing.parse_header(good[: framing.HEADER_SIZE], "x").total_length
+    for length in range(snapshot):
         path.write_bytes(good[:length])
         with pytest.raises(CorruptStore) as info:
             store.get("s1")
         assert info.value.path == str(path)
         assert "truncated" in str(info.value) or "bad magic" in str(info.value)
+    for length in range(snapshot, len(good)):  # a torn record: a commit never acknowledged
+        path.write_bytes(good[:length])
+        assert store.get("s1").generation == 1
 
 
 def test_trailing_bytes_are_detected(stored: tuple[FileStore, Path, bytes]) -> None:
     store, path, good = stored
-    path.write_bytes(good + b"\x00")
+    cp = store.get("s1").checkpoint
+    path.write_bytes(framing.frame(2, encode_summary(cp), checkpoint.encode(cp)) + b"\x00")
     with pytest.raises(CorruptStore, match="trailing bytes"):
-        store.get("s1")
+        store.get("s1")  # without the flag of an appendable file, nothing may follow
+    path.write_bytes(good + b"\x89dlt")  # a record's first bytes: a torn tail
+    assert store.get("s1").generation == 2
 
 
 def test_a_foreign_file_is_refused(stored: tuple[FileStore, Path, bytes]) -> None:
@@ -128,7 +137,7 @@ def test_an_invalid_checkpoint_in_an_intact_frame_is_refused(
 def test_unknown_frame_version_and_flags_are_refused() -> None:
     cp = make_cp("s1")
     good = framing.frame(1, encode_summary(cp), checkpoint.encode(cp))
-    for offset, value in ((8, b"\x00\x02"), (10, b"\x00\x01")):
+    for offset, value in ((8, b"\x00\x02"), (10, b"\x00\x02"), (10, b"\x80\x01")):
         head = bytearray(good[:40])
         head[offset : offset + 2] = value
         crc = framing.crc32c(bytes(head)).to_bytes(4, "big")
@@ -148,7 +157,7 @@ def test_a_damaged_body_blocks_updates_until_the_file_is_deleted(
     # §9.1): a stored checkpoint that cannot be read cannot be extended.
     store, path, good = stored
     damaged = bytearray(good)
-    damaged[-1] ^= 0xFF
+    damaged[framing.parse_header(good[: framing.HEADER_SIZE], "x").total_length - 1] ^= 0xFF
     path.write_bytes(bytes(damaged))
     with pytest.raises(CorruptStore):
         store.get("s1")

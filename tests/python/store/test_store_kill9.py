@@ -2,8 +2,12 @@
 
 After every kill, a read returns a complete checkpoint of a committed
 generation: never a torn one, never one older than the last acknowledged
-commit, and at most the one commit that was in flight. The normal suite runs
-120 rounds; ``make soak`` sets ``DSXIR_KILL9_ROUNDS=1000``.
+commit, and at most the one commit that was in flight. The writer commits
+whole checkpoints (``put``), deltas (``put_delta``, records appended to the
+file, docs/store-file.md §9), or deltas with a compaction every second
+commit, so that kills land while a record is appended and while a snapshot
+replaces the file. The normal suite runs 120 rounds of each; ``make soak``
+sets ``DSXIR_KILL9_ROUNDS=1000``.
 """
 
 from __future__ import annotations
@@ -16,8 +20,11 @@ import struct
 import time
 from pathlib import Path
 
+import pytest
+
 from dsxir.errors import NotFound
-from dsxir.store import FileStore
+from dsxir.optimizer_session import delta as dl
+from dsxir.store import FileStore, file
 from store_util import check_generation_cp, generation_cp
 
 ROUNDS = int(os.environ.get("DSXIR_KILL9_ROUNDS", "120"))
@@ -25,8 +32,10 @@ SESSION = "kill9"
 _ACK = struct.Struct(">Q")
 
 
-def _writer(path: Path, ack_fd: int) -> None:
+def _writer(path: Path, ack_fd: int, mode: str) -> None:
     """The child: commit generation after generation, acknowledging each one."""
+    if mode == "compaction":  # a new snapshot whenever the records pass one record
+        file.COMPACT_SHARE, file.COMPACT_MIN_BYTES = 1 << 40, 600
     store = FileStore(path)
     try:
         generation: int | None = store.get(SESSION).generation
@@ -34,7 +43,11 @@ def _writer(path: Path, ack_fd: int) -> None:
         generation = None
     while True:
         cp = generation_cp(SESSION, (generation or 0) + 1)
-        generation = store.put(cp, expected_generation=generation)
+        if mode == "put" or generation is None:
+            generation = store.put(cp, expected_generation=generation)
+        else:
+            before = generation_cp(SESSION, generation)
+            generation = store.put_delta(dl.diff(before, cp, base_generation=generation))
         os.write(ack_fd, _ACK.pack(generation))
 
 
@@ -66,7 +79,8 @@ def _kill_window(path: Path) -> float:
     return max(0.025, 8 * sorted(times)[2])
 
 
-def test_every_read_after_a_kill_is_a_committed_generation(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["put", "put_delta", "compaction"])
+def test_every_read_after_a_kill_is_a_committed_generation(tmp_path: Path, mode: str) -> None:
     window = _kill_window(tmp_path / "calibrate")
     rng = random.Random(0x5EED)
     store_path = tmp_path / "store"
@@ -79,7 +93,7 @@ def test_every_read_after_a_kill_is_a_committed_generation(tmp_path: Path) -> No
         if pid == 0:  # pragma: no cover - the child never returns
             try:
                 os.close(read_fd)
-                _writer(store_path, write_fd)
+                _writer(store_path, write_fd, mode)
             finally:
                 os._exit(0)
         os.close(write_fd)
@@ -110,7 +124,10 @@ def test_every_read_after_a_kill_is_a_committed_generation(tmp_path: Path) -> No
         last_seen = stored.generation
 
     assert last_seen > ROUNDS  # the writers made progress in most rounds
+    size = (store_path / f"{SESSION}.dsxckpt").stat().st_size
     print(
-        f"{ROUNDS} kills in {time.monotonic() - started:.1f}s: {last_seen} generations "
-        f"committed, {temp_left} kills left a temporary file behind"
+        f"{mode}: {ROUNDS} kills in {time.monotonic() - started:.1f}s: {last_seen} generations "
+        f"committed, {temp_left} kills left a temporary file behind; file {size} bytes"
     )
+    if mode == "compaction":
+        assert temp_left > 0  # some kills did land in the middle of a compaction

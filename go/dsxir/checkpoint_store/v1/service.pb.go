@@ -207,6 +207,100 @@ func (x *PutCheckpointResponse) GetGeneration() int64 {
 	return 0
 }
 
+// The request of PutCheckpointDelta.
+type PutCheckpointDeltaRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The delta to commit, its head's session_id naming the session. Required;
+	// its sealed bytes as a delta writer writes them (FORMAT.md §13, the
+	// trailer included), read with the rules of FORMAT.md §13.1.
+	Delta         *v1.CheckpointDelta `protobuf:"bytes,1,opt,name=delta,proto3" json:"delta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutCheckpointDeltaRequest) Reset() {
+	*x = PutCheckpointDeltaRequest{}
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutCheckpointDeltaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutCheckpointDeltaRequest) ProtoMessage() {}
+
+func (x *PutCheckpointDeltaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutCheckpointDeltaRequest.ProtoReflect.Descriptor instead.
+func (*PutCheckpointDeltaRequest) Descriptor() ([]byte, []int) {
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PutCheckpointDeltaRequest) GetDelta() *v1.CheckpointDelta {
+	if x != nil {
+		return x.Delta
+	}
+	return nil
+}
+
+// The response of PutCheckpointDelta.
+type PutCheckpointDeltaResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The generation of the commit: delta.base_generation + 1.
+	Generation    int64 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutCheckpointDeltaResponse) Reset() {
+	*x = PutCheckpointDeltaResponse{}
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutCheckpointDeltaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutCheckpointDeltaResponse) ProtoMessage() {}
+
+func (x *PutCheckpointDeltaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutCheckpointDeltaResponse.ProtoReflect.Descriptor instead.
+func (*PutCheckpointDeltaResponse) Descriptor() ([]byte, []int) {
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PutCheckpointDeltaResponse) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
 // The request of GetCheckpoint.
 type GetCheckpointRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -218,7 +312,7 @@ type GetCheckpointRequest struct {
 
 func (x *GetCheckpointRequest) Reset() {
 	*x = GetCheckpointRequest{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[2]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -230,7 +324,7 @@ func (x *GetCheckpointRequest) String() string {
 func (*GetCheckpointRequest) ProtoMessage() {}
 
 func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[2]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -243,7 +337,7 @@ func (x *GetCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*GetCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{2}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetCheckpointRequest) GetSessionId() string {
@@ -267,7 +361,7 @@ type GetCheckpointResponse struct {
 
 func (x *GetCheckpointResponse) Reset() {
 	*x = GetCheckpointResponse{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[3]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +373,7 @@ func (x *GetCheckpointResponse) String() string {
 func (*GetCheckpointResponse) ProtoMessage() {}
 
 func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[3]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +386,7 @@ func (x *GetCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*GetCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{3}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetCheckpointResponse) GetCheckpoint() *v1.Checkpoint {
@@ -333,7 +427,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[4]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +439,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[4]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +452,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{4}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListSessionsRequest) GetPageSize() int32 {
@@ -410,7 +504,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[5]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +516,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[5]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +529,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{5}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*SessionSummary {
@@ -463,7 +557,7 @@ type DeleteCheckpointRequest struct {
 
 func (x *DeleteCheckpointRequest) Reset() {
 	*x = DeleteCheckpointRequest{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[6]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +569,7 @@ func (x *DeleteCheckpointRequest) String() string {
 func (*DeleteCheckpointRequest) ProtoMessage() {}
 
 func (x *DeleteCheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[6]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +582,7 @@ func (x *DeleteCheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCheckpointRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{6}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DeleteCheckpointRequest) GetSessionId() string {
@@ -507,7 +601,7 @@ type DeleteCheckpointResponse struct {
 
 func (x *DeleteCheckpointResponse) Reset() {
 	*x = DeleteCheckpointResponse{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[7]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +613,7 @@ func (x *DeleteCheckpointResponse) String() string {
 func (*DeleteCheckpointResponse) ProtoMessage() {}
 
 func (x *DeleteCheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[7]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +626,7 @@ func (x *DeleteCheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCheckpointResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{7}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{9}
 }
 
 // The request of WatchSession.
@@ -547,7 +641,7 @@ type WatchSessionRequest struct {
 
 func (x *WatchSessionRequest) Reset() {
 	*x = WatchSessionRequest{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[8]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +653,7 @@ func (x *WatchSessionRequest) String() string {
 func (*WatchSessionRequest) ProtoMessage() {}
 
 func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[8]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +666,7 @@ func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionRequest) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{8}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WatchSessionRequest) GetSessionId() string {
@@ -599,7 +693,7 @@ type WatchSessionResponse struct {
 
 func (x *WatchSessionResponse) Reset() {
 	*x = WatchSessionResponse{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[9]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +705,7 @@ func (x *WatchSessionResponse) String() string {
 func (*WatchSessionResponse) ProtoMessage() {}
 
 func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[9]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +718,7 @@ func (x *WatchSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionResponse.ProtoReflect.Descriptor instead.
 func (*WatchSessionResponse) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{9}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchSessionResponse) GetType() WatchEventType {
@@ -679,7 +773,7 @@ type SessionSummary struct {
 
 func (x *SessionSummary) Reset() {
 	*x = SessionSummary{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[10]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +785,7 @@ func (x *SessionSummary) String() string {
 func (*SessionSummary) ProtoMessage() {}
 
 func (x *SessionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[10]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +798,7 @@ func (x *SessionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionSummary.ProtoReflect.Descriptor instead.
 func (*SessionSummary) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{10}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SessionSummary) GetSessionId() string {
@@ -795,7 +889,7 @@ type Lease struct {
 
 func (x *Lease) Reset() {
 	*x = Lease{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[11]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +901,7 @@ func (x *Lease) String() string {
 func (*Lease) ProtoMessage() {}
 
 func (x *Lease) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[11]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +914,7 @@ func (x *Lease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lease.ProtoReflect.Descriptor instead.
 func (*Lease) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{11}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Lease) GetSessionId() string {
@@ -866,7 +960,7 @@ type AcquireLeaseRequest struct {
 
 func (x *AcquireLeaseRequest) Reset() {
 	*x = AcquireLeaseRequest{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[12]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +972,7 @@ func (x *AcquireLeaseRequest) String() string {
 func (*AcquireLeaseRequest) ProtoMessage() {}
 
 func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[12]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +985,7 @@ func (x *AcquireLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLeaseRequest.ProtoReflect.Descriptor instead.
 func (*AcquireLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{12}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AcquireLeaseRequest) GetSessionId() string {
@@ -926,7 +1020,7 @@ type AcquireLeaseResponse struct {
 
 func (x *AcquireLeaseResponse) Reset() {
 	*x = AcquireLeaseResponse{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[13]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1032,7 @@ func (x *AcquireLeaseResponse) String() string {
 func (*AcquireLeaseResponse) ProtoMessage() {}
 
 func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[13]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1045,7 @@ func (x *AcquireLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcquireLeaseResponse.ProtoReflect.Descriptor instead.
 func (*AcquireLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{13}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AcquireLeaseResponse) GetLease() *Lease {
@@ -976,7 +1070,7 @@ type RenewLeaseRequest struct {
 
 func (x *RenewLeaseRequest) Reset() {
 	*x = RenewLeaseRequest{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[14]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -988,7 +1082,7 @@ func (x *RenewLeaseRequest) String() string {
 func (*RenewLeaseRequest) ProtoMessage() {}
 
 func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[14]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1001,7 +1095,7 @@ func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{14}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RenewLeaseRequest) GetSessionId() string {
@@ -1036,7 +1130,7 @@ type RenewLeaseResponse struct {
 
 func (x *RenewLeaseResponse) Reset() {
 	*x = RenewLeaseResponse{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[15]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1142,7 @@ func (x *RenewLeaseResponse) String() string {
 func (*RenewLeaseResponse) ProtoMessage() {}
 
 func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[15]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1155,7 @@ func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RenewLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{15}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RenewLeaseResponse) GetLease() *Lease {
@@ -1084,7 +1178,7 @@ type ReleaseLeaseRequest struct {
 
 func (x *ReleaseLeaseRequest) Reset() {
 	*x = ReleaseLeaseRequest{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[16]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1190,7 @@ func (x *ReleaseLeaseRequest) String() string {
 func (*ReleaseLeaseRequest) ProtoMessage() {}
 
 func (x *ReleaseLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[16]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1203,7 @@ func (x *ReleaseLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseLeaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{16}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReleaseLeaseRequest) GetSessionId() string {
@@ -1135,7 +1229,7 @@ type ReleaseLeaseResponse struct {
 
 func (x *ReleaseLeaseResponse) Reset() {
 	*x = ReleaseLeaseResponse{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[17]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1147,7 +1241,7 @@ func (x *ReleaseLeaseResponse) String() string {
 func (*ReleaseLeaseResponse) ProtoMessage() {}
 
 func (x *ReleaseLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[17]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1160,7 +1254,7 @@ func (x *ReleaseLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseLeaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{17}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{19}
 }
 
 // The request of GetLease.
@@ -1174,7 +1268,7 @@ type GetLeaseRequest struct {
 
 func (x *GetLeaseRequest) Reset() {
 	*x = GetLeaseRequest{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[18]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1280,7 @@ func (x *GetLeaseRequest) String() string {
 func (*GetLeaseRequest) ProtoMessage() {}
 
 func (x *GetLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[18]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1293,7 @@ func (x *GetLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeaseRequest.ProtoReflect.Descriptor instead.
 func (*GetLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{18}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetLeaseRequest) GetSessionId() string {
@@ -1220,7 +1314,7 @@ type GetLeaseResponse struct {
 
 func (x *GetLeaseResponse) Reset() {
 	*x = GetLeaseResponse{}
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[19]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1326,7 @@ func (x *GetLeaseResponse) String() string {
 func (*GetLeaseResponse) ProtoMessage() {}
 
 func (x *GetLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[19]
+	mi := &file_dsxir_checkpoint_store_v1_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1339,7 @@ func (x *GetLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLeaseResponse.ProtoReflect.Descriptor instead.
 func (*GetLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{19}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetLeaseResponse) GetLease() *Lease {
@@ -1266,6 +1360,12 @@ const file_dsxir_checkpoint_store_v1_service_proto_rawDesc = "" +
 	"checkpoint\x12/\n" +
 	"\x13expected_generation\x18\x02 \x01(\x03R\x12expectedGeneration\"7\n" +
 	"\x15PutCheckpointResponse\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\x03R\n" +
+	"generation\"^\n" +
+	"\x19PutCheckpointDeltaRequest\x12A\n" +
+	"\x05delta\x18\x01 \x01(\v2+.dsxir.optimizer_session.v1.CheckpointDeltaR\x05delta\"<\n" +
+	"\x1aPutCheckpointDeltaResponse\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x03R\n" +
 	"generation\"5\n" +
@@ -1354,9 +1454,10 @@ const file_dsxir_checkpoint_store_v1_service_proto_rawDesc = "" +
 	"\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18WATCH_EVENT_TYPE_INITIAL\x10\x01\x12\x1e\n" +
 	"\x1aWATCH_EVENT_TYPE_COMMITTED\x10\x02\x12\x1c\n" +
-	"\x18WATCH_EVENT_TYPE_DELETED\x10\x032\x93\b\n" +
+	"\x18WATCH_EVENT_TYPE_DELETED\x10\x032\x97\t\n" +
 	"\x16CheckpointStoreService\x12r\n" +
-	"\rPutCheckpoint\x12/.dsxir.checkpoint_store.v1.PutCheckpointRequest\x1a0.dsxir.checkpoint_store.v1.PutCheckpointResponse\x12r\n" +
+	"\rPutCheckpoint\x12/.dsxir.checkpoint_store.v1.PutCheckpointRequest\x1a0.dsxir.checkpoint_store.v1.PutCheckpointResponse\x12\x81\x01\n" +
+	"\x12PutCheckpointDelta\x124.dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest\x1a5.dsxir.checkpoint_store.v1.PutCheckpointDeltaResponse\x12r\n" +
 	"\rGetCheckpoint\x12/.dsxir.checkpoint_store.v1.GetCheckpointRequest\x1a0.dsxir.checkpoint_store.v1.GetCheckpointResponse\x12o\n" +
 	"\fListSessions\x12..dsxir.checkpoint_store.v1.ListSessionsRequest\x1a/.dsxir.checkpoint_store.v1.ListSessionsResponse\x12{\n" +
 	"\x10DeleteCheckpoint\x122.dsxir.checkpoint_store.v1.DeleteCheckpointRequest\x1a3.dsxir.checkpoint_store.v1.DeleteCheckpointResponse\x12q\n" +
@@ -1381,73 +1482,79 @@ func file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP() []byte {
 }
 
 var file_dsxir_checkpoint_store_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dsxir_checkpoint_store_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_dsxir_checkpoint_store_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_dsxir_checkpoint_store_v1_service_proto_goTypes = []any{
-	(WatchEventType)(0),              // 0: dsxir.checkpoint_store.v1.WatchEventType
-	(*PutCheckpointRequest)(nil),     // 1: dsxir.checkpoint_store.v1.PutCheckpointRequest
-	(*PutCheckpointResponse)(nil),    // 2: dsxir.checkpoint_store.v1.PutCheckpointResponse
-	(*GetCheckpointRequest)(nil),     // 3: dsxir.checkpoint_store.v1.GetCheckpointRequest
-	(*GetCheckpointResponse)(nil),    // 4: dsxir.checkpoint_store.v1.GetCheckpointResponse
-	(*ListSessionsRequest)(nil),      // 5: dsxir.checkpoint_store.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),     // 6: dsxir.checkpoint_store.v1.ListSessionsResponse
-	(*DeleteCheckpointRequest)(nil),  // 7: dsxir.checkpoint_store.v1.DeleteCheckpointRequest
-	(*DeleteCheckpointResponse)(nil), // 8: dsxir.checkpoint_store.v1.DeleteCheckpointResponse
-	(*WatchSessionRequest)(nil),      // 9: dsxir.checkpoint_store.v1.WatchSessionRequest
-	(*WatchSessionResponse)(nil),     // 10: dsxir.checkpoint_store.v1.WatchSessionResponse
-	(*SessionSummary)(nil),           // 11: dsxir.checkpoint_store.v1.SessionSummary
-	(*Lease)(nil),                    // 12: dsxir.checkpoint_store.v1.Lease
-	(*AcquireLeaseRequest)(nil),      // 13: dsxir.checkpoint_store.v1.AcquireLeaseRequest
-	(*AcquireLeaseResponse)(nil),     // 14: dsxir.checkpoint_store.v1.AcquireLeaseResponse
-	(*RenewLeaseRequest)(nil),        // 15: dsxir.checkpoint_store.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),       // 16: dsxir.checkpoint_store.v1.RenewLeaseResponse
-	(*ReleaseLeaseRequest)(nil),      // 17: dsxir.checkpoint_store.v1.ReleaseLeaseRequest
-	(*ReleaseLeaseResponse)(nil),     // 18: dsxir.checkpoint_store.v1.ReleaseLeaseResponse
-	(*GetLeaseRequest)(nil),          // 19: dsxir.checkpoint_store.v1.GetLeaseRequest
-	(*GetLeaseResponse)(nil),         // 20: dsxir.checkpoint_store.v1.GetLeaseResponse
-	(*v1.Checkpoint)(nil),            // 21: dsxir.optimizer_session.v1.Checkpoint
-	(v1.SessionStatus)(0),            // 22: dsxir.optimizer_session.v1.SessionStatus
-	(*timestamppb.Timestamp)(nil),    // 23: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 24: google.protobuf.Duration
+	(WatchEventType)(0),                // 0: dsxir.checkpoint_store.v1.WatchEventType
+	(*PutCheckpointRequest)(nil),       // 1: dsxir.checkpoint_store.v1.PutCheckpointRequest
+	(*PutCheckpointResponse)(nil),      // 2: dsxir.checkpoint_store.v1.PutCheckpointResponse
+	(*PutCheckpointDeltaRequest)(nil),  // 3: dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest
+	(*PutCheckpointDeltaResponse)(nil), // 4: dsxir.checkpoint_store.v1.PutCheckpointDeltaResponse
+	(*GetCheckpointRequest)(nil),       // 5: dsxir.checkpoint_store.v1.GetCheckpointRequest
+	(*GetCheckpointResponse)(nil),      // 6: dsxir.checkpoint_store.v1.GetCheckpointResponse
+	(*ListSessionsRequest)(nil),        // 7: dsxir.checkpoint_store.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),       // 8: dsxir.checkpoint_store.v1.ListSessionsResponse
+	(*DeleteCheckpointRequest)(nil),    // 9: dsxir.checkpoint_store.v1.DeleteCheckpointRequest
+	(*DeleteCheckpointResponse)(nil),   // 10: dsxir.checkpoint_store.v1.DeleteCheckpointResponse
+	(*WatchSessionRequest)(nil),        // 11: dsxir.checkpoint_store.v1.WatchSessionRequest
+	(*WatchSessionResponse)(nil),       // 12: dsxir.checkpoint_store.v1.WatchSessionResponse
+	(*SessionSummary)(nil),             // 13: dsxir.checkpoint_store.v1.SessionSummary
+	(*Lease)(nil),                      // 14: dsxir.checkpoint_store.v1.Lease
+	(*AcquireLeaseRequest)(nil),        // 15: dsxir.checkpoint_store.v1.AcquireLeaseRequest
+	(*AcquireLeaseResponse)(nil),       // 16: dsxir.checkpoint_store.v1.AcquireLeaseResponse
+	(*RenewLeaseRequest)(nil),          // 17: dsxir.checkpoint_store.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),         // 18: dsxir.checkpoint_store.v1.RenewLeaseResponse
+	(*ReleaseLeaseRequest)(nil),        // 19: dsxir.checkpoint_store.v1.ReleaseLeaseRequest
+	(*ReleaseLeaseResponse)(nil),       // 20: dsxir.checkpoint_store.v1.ReleaseLeaseResponse
+	(*GetLeaseRequest)(nil),            // 21: dsxir.checkpoint_store.v1.GetLeaseRequest
+	(*GetLeaseResponse)(nil),           // 22: dsxir.checkpoint_store.v1.GetLeaseResponse
+	(*v1.Checkpoint)(nil),              // 23: dsxir.optimizer_session.v1.Checkpoint
+	(*v1.CheckpointDelta)(nil),         // 24: dsxir.optimizer_session.v1.CheckpointDelta
+	(v1.SessionStatus)(0),              // 25: dsxir.optimizer_session.v1.SessionStatus
+	(*timestamppb.Timestamp)(nil),      // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 27: google.protobuf.Duration
 }
 var file_dsxir_checkpoint_store_v1_service_proto_depIdxs = []int32{
-	21, // 0: dsxir.checkpoint_store.v1.PutCheckpointRequest.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
-	21, // 1: dsxir.checkpoint_store.v1.GetCheckpointResponse.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
-	22, // 2: dsxir.checkpoint_store.v1.ListSessionsRequest.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
-	23, // 3: dsxir.checkpoint_store.v1.ListSessionsRequest.updated_since:type_name -> google.protobuf.Timestamp
-	11, // 4: dsxir.checkpoint_store.v1.ListSessionsResponse.sessions:type_name -> dsxir.checkpoint_store.v1.SessionSummary
-	0,  // 5: dsxir.checkpoint_store.v1.WatchSessionResponse.type:type_name -> dsxir.checkpoint_store.v1.WatchEventType
-	11, // 6: dsxir.checkpoint_store.v1.WatchSessionResponse.session:type_name -> dsxir.checkpoint_store.v1.SessionSummary
-	22, // 7: dsxir.checkpoint_store.v1.SessionSummary.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
-	23, // 8: dsxir.checkpoint_store.v1.SessionSummary.updated_at:type_name -> google.protobuf.Timestamp
-	23, // 9: dsxir.checkpoint_store.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	24, // 10: dsxir.checkpoint_store.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	12, // 11: dsxir.checkpoint_store.v1.AcquireLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
-	24, // 12: dsxir.checkpoint_store.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	12, // 13: dsxir.checkpoint_store.v1.RenewLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
-	12, // 14: dsxir.checkpoint_store.v1.GetLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
-	1,  // 15: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpoint:input_type -> dsxir.checkpoint_store.v1.PutCheckpointRequest
-	3,  // 16: dsxir.checkpoint_store.v1.CheckpointStoreService.GetCheckpoint:input_type -> dsxir.checkpoint_store.v1.GetCheckpointRequest
-	5,  // 17: dsxir.checkpoint_store.v1.CheckpointStoreService.ListSessions:input_type -> dsxir.checkpoint_store.v1.ListSessionsRequest
-	7,  // 18: dsxir.checkpoint_store.v1.CheckpointStoreService.DeleteCheckpoint:input_type -> dsxir.checkpoint_store.v1.DeleteCheckpointRequest
-	9,  // 19: dsxir.checkpoint_store.v1.CheckpointStoreService.WatchSession:input_type -> dsxir.checkpoint_store.v1.WatchSessionRequest
-	13, // 20: dsxir.checkpoint_store.v1.CheckpointStoreService.AcquireLease:input_type -> dsxir.checkpoint_store.v1.AcquireLeaseRequest
-	15, // 21: dsxir.checkpoint_store.v1.CheckpointStoreService.RenewLease:input_type -> dsxir.checkpoint_store.v1.RenewLeaseRequest
-	17, // 22: dsxir.checkpoint_store.v1.CheckpointStoreService.ReleaseLease:input_type -> dsxir.checkpoint_store.v1.ReleaseLeaseRequest
-	19, // 23: dsxir.checkpoint_store.v1.CheckpointStoreService.GetLease:input_type -> dsxir.checkpoint_store.v1.GetLeaseRequest
-	2,  // 24: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpoint:output_type -> dsxir.checkpoint_store.v1.PutCheckpointResponse
-	4,  // 25: dsxir.checkpoint_store.v1.CheckpointStoreService.GetCheckpoint:output_type -> dsxir.checkpoint_store.v1.GetCheckpointResponse
-	6,  // 26: dsxir.checkpoint_store.v1.CheckpointStoreService.ListSessions:output_type -> dsxir.checkpoint_store.v1.ListSessionsResponse
-	8,  // 27: dsxir.checkpoint_store.v1.CheckpointStoreService.DeleteCheckpoint:output_type -> dsxir.checkpoint_store.v1.DeleteCheckpointResponse
-	10, // 28: dsxir.checkpoint_store.v1.CheckpointStoreService.WatchSession:output_type -> dsxir.checkpoint_store.v1.WatchSessionResponse
-	14, // 29: dsxir.checkpoint_store.v1.CheckpointStoreService.AcquireLease:output_type -> dsxir.checkpoint_store.v1.AcquireLeaseResponse
-	16, // 30: dsxir.checkpoint_store.v1.CheckpointStoreService.RenewLease:output_type -> dsxir.checkpoint_store.v1.RenewLeaseResponse
-	18, // 31: dsxir.checkpoint_store.v1.CheckpointStoreService.ReleaseLease:output_type -> dsxir.checkpoint_store.v1.ReleaseLeaseResponse
-	20, // 32: dsxir.checkpoint_store.v1.CheckpointStoreService.GetLease:output_type -> dsxir.checkpoint_store.v1.GetLeaseResponse
-	24, // [24:33] is the sub-list for method output_type
-	15, // [15:24] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	23, // 0: dsxir.checkpoint_store.v1.PutCheckpointRequest.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
+	24, // 1: dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest.delta:type_name -> dsxir.optimizer_session.v1.CheckpointDelta
+	23, // 2: dsxir.checkpoint_store.v1.GetCheckpointResponse.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
+	25, // 3: dsxir.checkpoint_store.v1.ListSessionsRequest.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
+	26, // 4: dsxir.checkpoint_store.v1.ListSessionsRequest.updated_since:type_name -> google.protobuf.Timestamp
+	13, // 5: dsxir.checkpoint_store.v1.ListSessionsResponse.sessions:type_name -> dsxir.checkpoint_store.v1.SessionSummary
+	0,  // 6: dsxir.checkpoint_store.v1.WatchSessionResponse.type:type_name -> dsxir.checkpoint_store.v1.WatchEventType
+	13, // 7: dsxir.checkpoint_store.v1.WatchSessionResponse.session:type_name -> dsxir.checkpoint_store.v1.SessionSummary
+	25, // 8: dsxir.checkpoint_store.v1.SessionSummary.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
+	26, // 9: dsxir.checkpoint_store.v1.SessionSummary.updated_at:type_name -> google.protobuf.Timestamp
+	26, // 10: dsxir.checkpoint_store.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 11: dsxir.checkpoint_store.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	14, // 12: dsxir.checkpoint_store.v1.AcquireLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
+	27, // 13: dsxir.checkpoint_store.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	14, // 14: dsxir.checkpoint_store.v1.RenewLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
+	14, // 15: dsxir.checkpoint_store.v1.GetLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
+	1,  // 16: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpoint:input_type -> dsxir.checkpoint_store.v1.PutCheckpointRequest
+	3,  // 17: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpointDelta:input_type -> dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest
+	5,  // 18: dsxir.checkpoint_store.v1.CheckpointStoreService.GetCheckpoint:input_type -> dsxir.checkpoint_store.v1.GetCheckpointRequest
+	7,  // 19: dsxir.checkpoint_store.v1.CheckpointStoreService.ListSessions:input_type -> dsxir.checkpoint_store.v1.ListSessionsRequest
+	9,  // 20: dsxir.checkpoint_store.v1.CheckpointStoreService.DeleteCheckpoint:input_type -> dsxir.checkpoint_store.v1.DeleteCheckpointRequest
+	11, // 21: dsxir.checkpoint_store.v1.CheckpointStoreService.WatchSession:input_type -> dsxir.checkpoint_store.v1.WatchSessionRequest
+	15, // 22: dsxir.checkpoint_store.v1.CheckpointStoreService.AcquireLease:input_type -> dsxir.checkpoint_store.v1.AcquireLeaseRequest
+	17, // 23: dsxir.checkpoint_store.v1.CheckpointStoreService.RenewLease:input_type -> dsxir.checkpoint_store.v1.RenewLeaseRequest
+	19, // 24: dsxir.checkpoint_store.v1.CheckpointStoreService.ReleaseLease:input_type -> dsxir.checkpoint_store.v1.ReleaseLeaseRequest
+	21, // 25: dsxir.checkpoint_store.v1.CheckpointStoreService.GetLease:input_type -> dsxir.checkpoint_store.v1.GetLeaseRequest
+	2,  // 26: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpoint:output_type -> dsxir.checkpoint_store.v1.PutCheckpointResponse
+	4,  // 27: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpointDelta:output_type -> dsxir.checkpoint_store.v1.PutCheckpointDeltaResponse
+	6,  // 28: dsxir.checkpoint_store.v1.CheckpointStoreService.GetCheckpoint:output_type -> dsxir.checkpoint_store.v1.GetCheckpointResponse
+	8,  // 29: dsxir.checkpoint_store.v1.CheckpointStoreService.ListSessions:output_type -> dsxir.checkpoint_store.v1.ListSessionsResponse
+	10, // 30: dsxir.checkpoint_store.v1.CheckpointStoreService.DeleteCheckpoint:output_type -> dsxir.checkpoint_store.v1.DeleteCheckpointResponse
+	12, // 31: dsxir.checkpoint_store.v1.CheckpointStoreService.WatchSession:output_type -> dsxir.checkpoint_store.v1.WatchSessionResponse
+	16, // 32: dsxir.checkpoint_store.v1.CheckpointStoreService.AcquireLease:output_type -> dsxir.checkpoint_store.v1.AcquireLeaseResponse
+	18, // 33: dsxir.checkpoint_store.v1.CheckpointStoreService.RenewLease:output_type -> dsxir.checkpoint_store.v1.RenewLeaseResponse
+	20, // 34: dsxir.checkpoint_store.v1.CheckpointStoreService.ReleaseLease:output_type -> dsxir.checkpoint_store.v1.ReleaseLeaseResponse
+	22, // 35: dsxir.checkpoint_store.v1.CheckpointStoreService.GetLease:output_type -> dsxir.checkpoint_store.v1.GetLeaseResponse
+	26, // [26:36] is the sub-list for method output_type
+	16, // [16:26] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_dsxir_checkpoint_store_v1_service_proto_init() }
@@ -1455,14 +1562,14 @@ func file_dsxir_checkpoint_store_v1_service_proto_init() {
 	if File_dsxir_checkpoint_store_v1_service_proto != nil {
 		return
 	}
-	file_dsxir_checkpoint_store_v1_service_proto_msgTypes[10].OneofWrappers = []any{}
+	file_dsxir_checkpoint_store_v1_service_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dsxir_checkpoint_store_v1_service_proto_rawDesc), len(file_dsxir_checkpoint_store_v1_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,15 +41,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CheckpointStoreService_PutCheckpoint_FullMethodName    = "/dsxir.checkpoint_store.v1.CheckpointStoreService/PutCheckpoint"
-	CheckpointStoreService_GetCheckpoint_FullMethodName    = "/dsxir.checkpoint_store.v1.CheckpointStoreService/GetCheckpoint"
-	CheckpointStoreService_ListSessions_FullMethodName     = "/dsxir.checkpoint_store.v1.CheckpointStoreService/ListSessions"
-	CheckpointStoreService_DeleteCheckpoint_FullMethodName = "/dsxir.checkpoint_store.v1.CheckpointStoreService/DeleteCheckpoint"
-	CheckpointStoreService_WatchSession_FullMethodName     = "/dsxir.checkpoint_store.v1.CheckpointStoreService/WatchSession"
-	CheckpointStoreService_AcquireLease_FullMethodName     = "/dsxir.checkpoint_store.v1.CheckpointStoreService/AcquireLease"
-	CheckpointStoreService_RenewLease_FullMethodName       = "/dsxir.checkpoint_store.v1.CheckpointStoreService/RenewLease"
-	CheckpointStoreService_ReleaseLease_FullMethodName     = "/dsxir.checkpoint_store.v1.CheckpointStoreService/ReleaseLease"
-	CheckpointStoreService_GetLease_FullMethodName         = "/dsxir.checkpoint_store.v1.CheckpointStoreService/GetLease"
+	CheckpointStoreService_PutCheckpoint_FullMethodName      = "/dsxir.checkpoint_store.v1.CheckpointStoreService/PutCheckpoint"
+	CheckpointStoreService_PutCheckpointDelta_FullMethodName = "/dsxir.checkpoint_store.v1.CheckpointStoreService/PutCheckpointDelta"
+	CheckpointStoreService_GetCheckpoint_FullMethodName      = "/dsxir.checkpoint_store.v1.CheckpointStoreService/GetCheckpoint"
+	CheckpointStoreService_ListSessions_FullMethodName       = "/dsxir.checkpoint_store.v1.CheckpointStoreService/ListSessions"
+	CheckpointStoreService_DeleteCheckpoint_FullMethodName   = "/dsxir.checkpoint_store.v1.CheckpointStoreService/DeleteCheckpoint"
+	CheckpointStoreService_WatchSession_FullMethodName       = "/dsxir.checkpoint_store.v1.CheckpointStoreService/WatchSession"
+	CheckpointStoreService_AcquireLease_FullMethodName       = "/dsxir.checkpoint_store.v1.CheckpointStoreService/AcquireLease"
+	CheckpointStoreService_RenewLease_FullMethodName         = "/dsxir.checkpoint_store.v1.CheckpointStoreService/RenewLease"
+	CheckpointStoreService_ReleaseLease_FullMethodName       = "/dsxir.checkpoint_store.v1.CheckpointStoreService/ReleaseLease"
+	CheckpointStoreService_GetLease_FullMethodName           = "/dsxir.checkpoint_store.v1.CheckpointStoreService/GetLease"
 )
 
 // CheckpointStoreServiceClient is the client API for CheckpointStoreService service.
@@ -71,6 +72,16 @@ type CheckpointStoreServiceClient interface {
 	// session does not exist). A refused checkpoint fails with
 	// INVALID_ARGUMENT naming the field; nothing is stored then.
 	PutCheckpoint(ctx context.Context, in *PutCheckpointRequest, opts ...grpc.CallOption) (*PutCheckpointResponse, error)
+	// Commits what a checkpoint delta (FORMAT.md §13) adds to the stored
+	// checkpoint, under the compare-and-swap rule with delta.base_generation as
+	// the expected generation: generation base_generation + 1 when the stored
+	// generation is base_generation, ABORTED otherwise (also when the session
+	// does not exist). A delta that cannot be read or is not the stored
+	// checkpoint's fails with INVALID_ARGUMENT naming the field under delta.;
+	// a new checkpoint that breaks a rule of FORMAT.md, under checkpoint.;
+	// nothing is stored then. On a store that commits deltas (the file store)
+	// the work and the bytes grow with the delta, not with the session.
+	PutCheckpointDelta(ctx context.Context, in *PutCheckpointDeltaRequest, opts ...grpc.CallOption) (*PutCheckpointDeltaResponse, error)
 	// Returns the latest committed checkpoint of a session and its generation;
 	// NOT_FOUND when none is stored.
 	GetCheckpoint(ctx context.Context, in *GetCheckpointRequest, opts ...grpc.CallOption) (*GetCheckpointResponse, error)
@@ -116,6 +127,16 @@ func (c *checkpointStoreServiceClient) PutCheckpoint(ctx context.Context, in *Pu
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(PutCheckpointResponse)
 	err := c.cc.Invoke(ctx, CheckpointStoreService_PutCheckpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *checkpointStoreServiceClient) PutCheckpointDelta(ctx context.Context, in *PutCheckpointDeltaRequest, opts ...grpc.CallOption) (*PutCheckpointDeltaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutCheckpointDeltaResponse)
+	err := c.cc.Invoke(ctx, CheckpointStoreService_PutCheckpointDelta_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +251,16 @@ type CheckpointStoreServiceServer interface {
 	// session does not exist). A refused checkpoint fails with
 	// INVALID_ARGUMENT naming the field; nothing is stored then.
 	PutCheckpoint(context.Context, *PutCheckpointRequest) (*PutCheckpointResponse, error)
+	// Commits what a checkpoint delta (FORMAT.md §13) adds to the stored
+	// checkpoint, under the compare-and-swap rule with delta.base_generation as
+	// the expected generation: generation base_generation + 1 when the stored
+	// generation is base_generation, ABORTED otherwise (also when the session
+	// does not exist). A delta that cannot be read or is not the stored
+	// checkpoint's fails with INVALID_ARGUMENT naming the field under delta.;
+	// a new checkpoint that breaks a rule of FORMAT.md, under checkpoint.;
+	// nothing is stored then. On a store that commits deltas (the file store)
+	// the work and the bytes grow with the delta, not with the session.
+	PutCheckpointDelta(context.Context, *PutCheckpointDeltaRequest) (*PutCheckpointDeltaResponse, error)
 	// Returns the latest committed checkpoint of a session and its generation;
 	// NOT_FOUND when none is stored.
 	GetCheckpoint(context.Context, *GetCheckpointRequest) (*GetCheckpointResponse, error)
@@ -273,6 +304,9 @@ type UnimplementedCheckpointStoreServiceServer struct{}
 
 func (UnimplementedCheckpointStoreServiceServer) PutCheckpoint(context.Context, *PutCheckpointRequest) (*PutCheckpointResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PutCheckpoint not implemented")
+}
+func (UnimplementedCheckpointStoreServiceServer) PutCheckpointDelta(context.Context, *PutCheckpointDeltaRequest) (*PutCheckpointDeltaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutCheckpointDelta not implemented")
 }
 func (UnimplementedCheckpointStoreServiceServer) GetCheckpoint(context.Context, *GetCheckpointRequest) (*GetCheckpointResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCheckpoint not implemented")
@@ -334,6 +368,24 @@ func _CheckpointStoreService_PutCheckpoint_Handler(srv interface{}, ctx context.
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(CheckpointStoreServiceServer).PutCheckpoint(ctx, req.(*PutCheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CheckpointStoreService_PutCheckpointDelta_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutCheckpointDeltaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CheckpointStoreServiceServer).PutCheckpointDelta(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CheckpointStoreService_PutCheckpointDelta_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CheckpointStoreServiceServer).PutCheckpointDelta(ctx, req.(*PutCheckpointDeltaRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -485,6 +537,10 @@ var CheckpointStoreService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PutCheckpoint",
 			Handler:    _CheckpointStoreService_PutCheckpoint_Handler,
+		},
+		{
+			MethodName: "PutCheckpointDelta",
+			Handler:    _CheckpointStoreService_PutCheckpointDelta_Handler,
 		},
 		{
 			MethodName: "GetCheckpoint",

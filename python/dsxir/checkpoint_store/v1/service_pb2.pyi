@@ -130,6 +130,55 @@ class PutCheckpointResponse(_message.Message):
 Global___PutCheckpointResponse: _TypeAlias = PutCheckpointResponse  # noqa: Y015
 
 @_typing.final
+class PutCheckpointDeltaRequest(_message.Message):
+    """The request of PutCheckpointDelta."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELTA_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def delta(self) -> _checkpoint_pb2.CheckpointDelta:
+        """The delta to commit, its head's session_id naming the session. Required;
+        its sealed bytes as a delta writer writes them (FORMAT.md §13, the
+        trailer included), read with the rules of FORMAT.md §13.1.
+        """
+
+    def __init__(
+        self,
+        *,
+        delta: _checkpoint_pb2.CheckpointDelta | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delta", b"delta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delta", b"delta"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutCheckpointDeltaRequest: _TypeAlias = PutCheckpointDeltaRequest  # noqa: Y015
+
+@_typing.final
+class PutCheckpointDeltaResponse(_message.Message):
+    """The response of PutCheckpointDelta."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GENERATION_FIELD_NUMBER: _builtins.int
+    generation: _builtins.int
+    """The generation of the commit: delta.base_generation + 1."""
+    def __init__(
+        self,
+        *,
+        generation: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["generation", b"generation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PutCheckpointDeltaResponse: _TypeAlias = PutCheckpointDeltaResponse  # noqa: Y015
+
+@_typing.final
 class GetCheckpointRequest(_message.Message):
     """The request of GetCheckpoint."""
 

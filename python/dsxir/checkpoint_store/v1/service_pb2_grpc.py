@@ -45,6 +45,11 @@ class CheckpointStoreServiceStub:
                 request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointRequest.SerializeToString,
                 response_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointResponse.FromString,
                 _registered_method=True)
+        self.PutCheckpointDelta = channel.unary_unary(
+                '/dsxir.checkpoint_store.v1.CheckpointStoreService/PutCheckpointDelta',
+                request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointDeltaRequest.SerializeToString,
+                response_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointDeltaResponse.FromString,
+                _registered_method=True)
         self.GetCheckpoint = channel.unary_unary(
                 '/dsxir.checkpoint_store.v1.CheckpointStoreService/GetCheckpoint',
                 request_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetCheckpointRequest.SerializeToString,
@@ -104,6 +109,21 @@ class CheckpointStoreServiceServicer:
         stored generation is g and fails with ABORTED otherwise (also when the
         session does not exist). A refused checkpoint fails with
         INVALID_ARGUMENT naming the field; nothing is stored then.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutCheckpointDelta(self, request, context):
+        """Commits what a checkpoint delta (FORMAT.md §13) adds to the stored
+        checkpoint, under the compare-and-swap rule with delta.base_generation as
+        the expected generation: generation base_generation + 1 when the stored
+        generation is base_generation, ABORTED otherwise (also when the session
+        does not exist). A delta that cannot be read or is not the stored
+        checkpoint's fails with INVALID_ARGUMENT naming the field under delta.;
+        a new checkpoint that breaks a rule of FORMAT.md, under checkpoint.;
+        nothing is stored then. On a store that commits deltas (the file store)
+        the work and the bytes grow with the delta, not with the session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -188,6 +208,11 @@ def add_CheckpointStoreServiceServicer_to_server(servicer, server):
                     request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointRequest.FromString,
                     response_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointResponse.SerializeToString,
             ),
+            'PutCheckpointDelta': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutCheckpointDelta,
+                    request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointDeltaRequest.FromString,
+                    response_serializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointDeltaResponse.SerializeToString,
+            ),
             'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCheckpoint,
                     request_deserializer=dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.GetCheckpointRequest.FromString,
@@ -262,6 +287,33 @@ class CheckpointStoreService:
             '/dsxir.checkpoint_store.v1.CheckpointStoreService/PutCheckpoint',
             dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointRequest.SerializeToString,
             dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutCheckpointDelta(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dsxir.checkpoint_store.v1.CheckpointStoreService/PutCheckpointDelta',
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointDeltaRequest.SerializeToString,
+            dsxir_dot_checkpoint__store_dot_v1_dot_service__pb2.PutCheckpointDeltaResponse.FromString,
             options,
             channel_credentials,
             insecure,

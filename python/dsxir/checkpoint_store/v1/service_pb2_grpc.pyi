@@ -69,6 +69,17 @@ class CheckpointStoreServiceStub:
     session does not exist). A refused checkpoint fails with
     INVALID_ARGUMENT naming the field; nothing is stored then.
     """
+    PutCheckpointDelta: _grpc.UnaryUnaryMultiCallable[_service_pb2.PutCheckpointDeltaRequest, _service_pb2.PutCheckpointDeltaResponse]
+    """Commits what a checkpoint delta (FORMAT.md §13) adds to the stored
+    checkpoint, under the compare-and-swap rule with delta.base_generation as
+    the expected generation: generation base_generation + 1 when the stored
+    generation is base_generation, ABORTED otherwise (also when the session
+    does not exist). A delta that cannot be read or is not the stored
+    checkpoint's fails with INVALID_ARGUMENT naming the field under delta.;
+    a new checkpoint that breaks a rule of FORMAT.md, under checkpoint.;
+    nothing is stored then. On a store that commits deltas (the file store)
+    the work and the bytes grow with the delta, not with the session.
+    """
     GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_service_pb2.GetCheckpointRequest, _service_pb2.GetCheckpointResponse]
     """Returns the latest committed checkpoint of a session and its generation;
     NOT_FOUND when none is stored.
@@ -128,6 +139,17 @@ class CheckpointStoreServiceAsyncStub(CheckpointStoreServiceStub):
     stored generation is g and fails with ABORTED otherwise (also when the
     session does not exist). A refused checkpoint fails with
     INVALID_ARGUMENT naming the field; nothing is stored then.
+    """
+    PutCheckpointDelta: _aio.UnaryUnaryMultiCallable[_service_pb2.PutCheckpointDeltaRequest, _service_pb2.PutCheckpointDeltaResponse]  # type: ignore[assignment]
+    """Commits what a checkpoint delta (FORMAT.md §13) adds to the stored
+    checkpoint, under the compare-and-swap rule with delta.base_generation as
+    the expected generation: generation base_generation + 1 when the stored
+    generation is base_generation, ABORTED otherwise (also when the session
+    does not exist). A delta that cannot be read or is not the stored
+    checkpoint's fails with INVALID_ARGUMENT naming the field under delta.;
+    a new checkpoint that breaks a rule of FORMAT.md, under checkpoint.;
+    nothing is stored then. On a store that commits deltas (the file store)
+    the work and the bytes grow with the delta, not with the session.
     """
     GetCheckpoint: _aio.UnaryUnaryMultiCallable[_service_pb2.GetCheckpointRequest, _service_pb2.GetCheckpointResponse]  # type: ignore[assignment]
     """Returns the latest committed checkpoint of a session and its generation;
@@ -191,6 +213,23 @@ class CheckpointStoreServiceServicer(metaclass=_abc_1.ABCMeta):
         stored generation is g and fails with ABORTED otherwise (also when the
         session does not exist). A refused checkpoint fails with
         INVALID_ARGUMENT naming the field; nothing is stored then.
+        """
+
+    @_abc_1.abstractmethod
+    def PutCheckpointDelta(
+        self,
+        request: _service_pb2.PutCheckpointDeltaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.PutCheckpointDeltaResponse, _abc.Awaitable[_service_pb2.PutCheckpointDeltaResponse]]:
+        """Commits what a checkpoint delta (FORMAT.md §13) adds to the stored
+        checkpoint, under the compare-and-swap rule with delta.base_generation as
+        the expected generation: generation base_generation + 1 when the stored
+        generation is base_generation, ABORTED otherwise (also when the session
+        does not exist). A delta that cannot be read or is not the stored
+        checkpoint's fails with INVALID_ARGUMENT naming the field under delta.;
+        a new checkpoint that breaks a rule of FORMAT.md, under checkpoint.;
+        nothing is stored then. On a store that commits deltas (the file store)
+        the work and the bytes grow with the delta, not with the session.
         """
 
     @_abc_1.abstractmethod

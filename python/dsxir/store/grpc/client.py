@@ -48,7 +48,8 @@ from google.protobuf.message import DecodeError, Message
 from dsxir.checkpoint_store.v1 import service_pb2 as pb
 from dsxir.errors import CorruptStore, LeaseLost, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.optimizer_session import delta as dl
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, CheckpointDelta
 from dsxir.optimizer_session.validate import MAX_CHECKPOINT_BYTES
 from dsxir.optimizer_session.wire import varint
 from dsxir.store.grpc import convert, leases
@@ -181,6 +182,7 @@ class GrpcStore:
         prefix = f"/{SERVICE_NAME}/"
         unary = self._channel.unary_unary
         self._put: _Unary = unary(prefix + "PutCheckpoint")
+        self._put_delta: _Unary = unary(prefix + "PutCheckpointDelta")
         self._get: _Unary = unary(prefix + "GetCheckpoint")
         self._list: _Unary = unary(prefix + "ListSessions")
         self._delete: _Unary = unary(prefix + "DeleteCheckpoint")
@@ -266,6 +268,21 @@ class GrpcStore:
         data = _length_delimited(1, body) + request.SerializeToString()
         response = _response(pb.PutCheckpointResponse, self._call(self._put, data, session_id))
         return response.generation
+
+    def put_delta(self, delta: CheckpointDelta) -> int:
+        """Commit a delta (FORMAT.md §13) under the CAS rule; the new generation.
+
+        The delta's sealed bytes travel (``encode_delta`` refuses what a
+        reader would, before anything is sent); ``delta.base_generation`` is
+        the expected generation. The server's refusals come back as
+        :meth:`put`'s do, a refused delta as ``InvalidDelta``.
+        """
+        if not isinstance(delta, CheckpointDelta):
+            raise TypeError(f"put_delta takes a CheckpointDelta, not {type(delta).__name__}")
+        session_id = check_session_id(delta.head.session_id)
+        data = _length_delimited(1, dl.encode_delta(delta))
+        call = self._call(self._put_delta, data, session_id)
+        return _response(pb.PutCheckpointDeltaResponse, call).generation
 
     def get(self, session_id: str) -> Stored:
         """The latest committed checkpoint, checked with the rules of ``decode``."""

@@ -21,6 +21,7 @@ from dsxir.errors import (
     CorruptStore,
     IllegalHistory,
     InvalidCheckpoint,
+    InvalidDelta,
     InvalidSessionId,
     LeaseHeld,
     LeaseLost,
@@ -28,6 +29,7 @@ from dsxir.errors import (
     StoreUnavailable,
 )
 from dsxir.optimizer_session import rules
+from dsxir.optimizer_session.delta import DELTA_RULES
 from dsxir.store.grpc.leases import parse_rfc3339
 from dsxir.store.grpc.protocol import DETAILS_KEY, DOMAIN, Reason
 
@@ -87,6 +89,13 @@ def from_rpc_error(error: grpc.RpcError, *, session_id: str | None = None) -> Ex
         stored = _generation(meta.get("stored_generation", ""))
         return Conflict(meta.get("session_id", ""), expected, stored)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
+        if reason == Reason.INVALID_CHECKPOINT and meta.get("subject") == "delta":
+            rule = meta.get("rule", "")
+            return InvalidDelta(
+                meta.get("field", "<input>"),
+                meta.get("detail", message),
+                rule if rule in rules.ALL or rule in DELTA_RULES else "",
+            )
         if reason == Reason.INVALID_CHECKPOINT:
             rule = meta.get("rule")
             return InvalidCheckpoint(

@@ -1,8 +1,9 @@
 """The PostgreSQL checkpoint store: many processes and machines, one database.
 
-- :class:`PostgresStore` (:mod:`.store`): one row per session, CAS with
-  ``UPDATE … WHERE generation = expected``, summaries in columns,
-  LISTEN/NOTIFY commit events, a pooled psycopg 3 connection;
+- :class:`PostgresStore` (:mod:`.store`): one row per session (a snapshot,
+  the generation, summaries in columns) and one row per delta committed
+  since the snapshot, CAS under ``SELECT … FOR UPDATE``, LISTEN/NOTIFY
+  commit events, a pooled psycopg 3 connection;
 - :mod:`.migrations`: the versioned schema, applied on first use;
 - :mod:`.listener`: the LISTEN thread.
 

@@ -77,6 +77,32 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             """,
         ),
     ),
+    (
+        3,
+        "delta rows",
+        (
+            # One row per delta committed since the session's snapshot (the
+            # body of its dsxir_checkpoints row): generation g holds the
+            # delta (FORMAT.md §13) from g - 1 to g and its CRC32C.
+            """
+            CREATE TABLE {schema}.dsxir_deltas (
+                session_id  text COLLATE "C" NOT NULL,
+                generation  bigint NOT NULL CHECK (generation >= 2),
+                delta       bytea NOT NULL,
+                crc32c      bigint NOT NULL CHECK (crc32c BETWEEN 0 AND 4294967295),
+                PRIMARY KEY (session_id, generation)
+            )
+            """,
+            # The session row keeps the snapshot, the current generation and
+            # summary: the snapshot is generation - delta_count, and
+            # delta_bytes the length of the deltas since (when to compact).
+            # Rows written before hold no deltas: the defaults describe them.
+            "ALTER TABLE {schema}.dsxir_checkpoints"
+            " ADD COLUMN delta_count bigint NOT NULL DEFAULT 0"
+            " CHECK (delta_count >= 0 AND delta_count < generation),"
+            " ADD COLUMN delta_bytes bigint NOT NULL DEFAULT 0 CHECK (delta_bytes >= 0)",
+        ),
+    ),
 )
 """Every migration, in order."""
 

@@ -1,19 +1,31 @@
 """A checkpoint store in PostgreSQL, shared by many processes and machines.
 
 One row per session (table ``dsxir_checkpoints`` of the store's schema, see
-:mod:`.migrations`) holds the canonical bytes, their CRC32C, the generation
-and the summary columns, so ``list`` never reads a checkpoint. Every
-operation but an update is one statement in autocommit mode on a pooled
-connection (psycopg 3, ``psycopg_pool``):
+:mod:`.migrations`) holds a snapshot (canonical bytes and their CRC32C), the
+current generation and the current summary columns, so ``list`` never reads
+a checkpoint; table ``dsxir_deltas`` holds one row per delta (FORMAT.md §13)
+committed since the snapshot (``delta_count`` of them, ``delta_bytes``
+long). Every operation but an update is one statement in autocommit mode on
+a pooled connection (psycopg 3, ``psycopg_pool``):
 
-- create: ``INSERT … ON CONFLICT DO NOTHING``; update, in one transaction:
-  ``SELECT … FOR UPDATE`` of the stored row (its generation must be the
-  expected one, its checkpoint intact, and the new checkpoint a legal
-  successor of it, :func:`~dsxir.optimizer_session.history.check_successor`),
-  then ``UPDATE … SET generation = generation + 1``. The row lock serializes
-  commits of one session across every client, so of any number of writers
-  on one generation exactly one commits; the others get ``Conflict`` (the
-  CAS rule of :mod:`dsxir.store.interface`).
+- create: ``INSERT … ON CONFLICT DO NOTHING``; update (``put``, ``put_delta``),
+  in one transaction: ``SELECT … FOR UPDATE`` of the session row (its
+  generation must be the expected one, the stored checkpoint intact, and
+  the new checkpoint a legal successor of it,
+  :func:`~dsxir.optimizer_session.history.check_successor`), then one
+  statement that writes the commit and ``generation = generation + 1``.
+  The row lock serializes commits of one session across every client, so of
+  any number of writers on one generation exactly one commits; the others
+  get ``Conflict`` (the CAS rule of :mod:`dsxir.store.interface`).
+- ``put`` writes a new snapshot and removes the session's delta rows;
+  ``put_delta`` inserts a delta row and updates the session row's summary,
+  or writes a new snapshot (a compaction) when the deltas since the last
+  one would pass ``max(snapshot //`` :data:`COMPACT_SHARE` ``,``
+  :data:`COMPACT_MIN_BYTES` ``)`` bytes, so the bytes written (and the WAL)
+  grow with the delta, not with the session. The stored checkpoint an update
+  checks against is kept in memory for the sessions this store committed
+  last (:data:`REMEMBERED_SESSIONS`) while the session row is the one it
+  wrote (same generation, same ``xmin``); otherwise it is read like ``get``.
 - leases: one row per session in ``dsxir_leases``, ``expires_at`` on the
   **database clock** (``now()``), so clients on machines whose clocks
   disagree still agree on leases. Acquiring is one statement,
@@ -27,10 +39,14 @@ connection (psycopg 3, ``psycopg_pool``):
 - each commit and delete sends ``NOTIFY`` in the same statement (see
   :mod:`.listener`); the store is a
   :class:`~dsxir.store.events.CommitFeed`.
-- ``get`` checks the CRC32C and decodes with full validation: damaged rows
-  raise ``CorruptStore`` naming the row, never wrong data.
+- ``get`` reads the session row and its delta rows in one statement, checks
+  the snapshot's CRC32C and decodes it with full validation, then merges the
+  deltas in generation order (each after its CRC32C, generation and base)
+  and checks the checkpoint they end with once (:func:`dsxir.store.replay.replay`):
+  damaged rows (and a gap or a missing delta row) raise ``CorruptStore``
+  naming the row, never wrong data.
 - ``text`` holds no NUL: an optimizer name holding U+0000 is refused by
-  ``put`` (``InvalidCheckpoint``, field ``optimizer``) and as an ``optimizer``
+  ``put`` and ``put_delta`` (``InvalidCheckpoint``, field ``optimizer``) and as an ``optimizer``
   filter of ``list`` (``ValueError``), before any statement, never as a
   driver error. Session ids never hold one (:mod:`dsxir.store.session_ids`).
 
@@ -59,6 +75,7 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -70,13 +87,15 @@ from dsxir.errors import (
     Conflict,
     CorruptStore,
     InvalidCheckpoint,
+    InvalidDelta,
     LeaseHeld,
     NotFound,
     StoreUnavailable,
 )
 from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.history import check_successor
-from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, CheckpointDelta
 from dsxir.store import leases
 from dsxir.store.events import CommitEvent
 from dsxir.store.framing import crc32c
@@ -94,10 +113,19 @@ from dsxir.store.interface import (
 from dsxir.store.postgres.listener import Listener
 from dsxir.store.postgres.migrations import migrate
 from dsxir.store.redact import redact_url
+from dsxir.store.replay import replay
 from dsxir.store.session_ids import check_session_id
 from dsxir.store.summary import encode_summary
 
-__all__ = ["PostgresStore"]
+__all__ = ["COMPACT_MIN_BYTES", "COMPACT_SHARE", "REMEMBERED_SESSIONS", "PostgresStore"]
+
+COMPACT_SHARE = 6
+"""A delta commit writes a new snapshot instead of a delta row when the deltas
+since the snapshot would pass ``max(snapshot // COMPACT_SHARE, COMPACT_MIN_BYTES)``."""
+COMPACT_MIN_BYTES = 8192
+"""See :data:`COMPACT_SHARE`."""
+REMEMBERED_SESSIONS = 8
+"""How many sessions' last committed checkpoints a store keeps in memory."""
 
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 _STORE_PARAMS = ("schema", "pool_min", "pool_max", "pool_timeout")
@@ -107,6 +135,27 @@ _SUMMARY_COLUMNS = (
     "session_id, status, optimizer, updated_at, best_score, completed, errors, attempts,"
     " trials, generation"
 )
+_SET_SUMMARY = (
+    "generation = generation + 1, status = %(status)s, optimizer = %(optimizer)s,"
+    " updated_at = %(updated_at)s, best_score = %(best_score)s, completed = %(completed)s,"
+    " errors = %(errors)s, attempts = %(attempts)s, trials = %(trials)s, committed_at = now()"
+)
+
+
+@dataclass
+class _State:
+    """A session's last committed checkpoint, as this store committed or read it.
+
+    ``xmin`` is the transaction id that wrote the session row: with the
+    generation, it tells whether the row is still the one this state is of.
+    """
+
+    generation: int
+    xmin: str
+    checkpoint: Checkpoint
+    snapshot_bytes: int
+    delta_count: int
+    delta_bytes: int
 
 
 class PostgresStore:
@@ -133,6 +182,7 @@ class PostgresStore:
         self.channel = f"dsxir_checkpoints_{schema}"
         self._conninfo = conninfo
         self._table = sql.SQL("{}.dsxir_checkpoints").format(sql.Identifier(schema))
+        deltas_table = sql.SQL("{}.dsxir_deltas").format(sql.Identifier(schema))
         leases_table = sql.SQL("{}.dsxir_leases").format(sql.Identifier(schema))
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             conninfo,
@@ -147,7 +197,9 @@ class PostgresStore:
         self._open_lock = threading.Lock()
         self._ready = False
         self._listener: Listener | None = None
-        self._queries = _Queries(self._table, leases_table, self.channel)
+        self._queries = _Queries(self._table, deltas_table, leases_table, self.channel)
+        self._states: dict[str, _State] = {}
+        self._states_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
@@ -222,28 +274,198 @@ class PostgresStore:
     def _update(
         self, conn: psycopg.Connection[Any], cp: Checkpoint, params: dict[str, Any]
     ) -> None:
-        """Commit an update in one transaction, over the stored row locked and checked."""
+        """Commit an update in one transaction, over the stored checkpoint locked and checked.
+
+        The new body is a snapshot: the session's delta rows go in the same
+        transaction.
+        """
         session_id, expected = params["session_id"], params["expected"]
         with conn.transaction():
-            row = conn.cursor(binary=True).execute(self._queries.locked, params).fetchone()
+            row = conn.execute(self._queries.locked, params).fetchone()
             if row is None or int(row[0]) != expected:
                 raise Conflict(session_id, expected, None if row is None else int(row[0]))
-            check_successor(self._checked(session_id, bytes(row[1]), int(row[2])), cp)
+            state = self._take(session_id, expected, row[1])
+            if state is None:
+                state = self._loaded(session_id, self._fetch(conn, session_id))
+            assert state is not None  # the row is locked
+            try:
+                check_successor(state.checkpoint, cp)
+            except BaseException:
+                self._remember(session_id, state)  # unchanged, still the stored one
+                raise
             if conn.execute(self._queries.update, params).fetchone() is None:
                 raise Conflict(session_id, expected, None)  # not reached: the row is locked
+
+    def put_delta(self, delta: CheckpointDelta) -> int:
+        """Commit what ``delta`` adds to the stored checkpoint (FORMAT.md §13); the new generation.
+
+        ``delta.base_generation`` is the expected generation (the CAS rule of
+        :mod:`dsxir.store.interface`; a session that does not exist is a
+        ``Conflict``). Refuses with ``InvalidDelta`` a delta that cannot be
+        read or is not the stored checkpoint's (§13.1, §13.2), with
+        ``InvalidCheckpoint`` one whose result breaks a rule of FORMAT.md,
+        holds a credential or an optimizer name holding NUL, with
+        ``IllegalHistory`` a result that is not a legal successor; the other
+        errors are :meth:`put`'s. Nothing is written then.
+
+        One transaction locks the session row (``SELECT … FOR UPDATE``),
+        inserts the delta row and updates the session row (generation,
+        summary columns) with the same ``NOTIFY`` as :meth:`put`; when the
+        deltas since the snapshot would pass ``max(snapshot //``
+        :data:`COMPACT_SHARE` ``,`` :data:`COMPACT_MIN_BYTES` ``)`` bytes, it
+        writes the new checkpoint as the snapshot and removes the session's
+        delta rows instead (a compaction). The stored checkpoint is read
+        once, then kept in memory for the sessions this store committed last
+        (:data:`REMEMBERED_SESSIONS`) while the session row is the one it
+        wrote, so the work and the bytes written grow with the delta, not
+        with the session, apart from a compaction now and then.
+        """
+        if not isinstance(delta, CheckpointDelta):
+            raise TypeError(f"put_delta takes a CheckpointDelta, not {type(delta).__name__}")
+        session_id = check_session_id(delta.head.session_id)
+        data = dl.encode_delta(delta)
+        if not delta.kept >> Checkpoint.OPTIMIZER_FIELD_NUMBER & 1 and (
+            "\x00" in delta.head.optimizer
+        ):
+            raise InvalidCheckpoint("optimizer", _NUL_DETAIL)
+        expected = delta.base_generation
+        generation = expected + 1
+        state: _State | None = None
+        merged = False
+        with self._connection() as conn:
+            try:
+                with conn.transaction():
+                    row = conn.execute(self._queries.locked, {"session_id": session_id}).fetchone()
+                    if row is None or int(row[0]) != expected:
+                        raise Conflict(session_id, expected, None if row is None else int(row[0]))
+                    state = self._take(session_id, expected, row[1])
+                    if state is None:
+                        state = self._loaded(session_id, self._fetch(conn, session_id))
+                    assert state is not None  # the row is locked
+                    probe = dl.checked_probe(state.checkpoint, delta)
+                    check_successor(state.checkpoint, probe, appended=True)
+                    merged = True
+                    dl.merge(state.checkpoint, probe, delta.kept)
+                    self._commit_delta(conn, state, generation, data)
+            except BaseException:
+                if state is not None and not merged:
+                    self._remember(session_id, state)  # unchanged, still the stored one
+                raise
+        self._remember(session_id, state)
+        return generation
+
+    def _commit_delta(
+        self, conn: psycopg.Connection[Any], state: _State, generation: int, data: bytes
+    ) -> None:
+        """Write ``generation`` (``state`` holds its checkpoint): a delta row, or a snapshot."""
+        cp = state.checkpoint
+        listing = listing_of(cp, generation)
+        params = {
+            "session_id": cp.session_id,
+            "expected": generation - 1,
+            "generation": generation,
+            "delta": data,
+            "crc": crc32c(data),
+            "length": len(data),
+            "status": listing.status,
+            "optimizer": listing.optimizer,
+            "updated_at": listing.updated_at,
+            "best_score": listing.best_score,
+            "completed": Decimal(listing.completed),
+            "errors": Decimal(listing.errors),
+            "attempts": Decimal(listing.attempts),
+            "trials": listing.trials,
+            "payload": _commit_payload(cp, generation),
+        }
+        spent = state.delta_bytes + len(data)
+        if spent > max(state.snapshot_bytes // COMPACT_SHARE, COMPACT_MIN_BYTES):
+            body = checkpoint.encode(cp)
+            params["body"], params["crc"] = body, crc32c(body)
+            row = conn.execute(self._queries.update, params).fetchone()
+            state.snapshot_bytes, state.delta_count, state.delta_bytes = len(body), 0, 0
+        else:
+            row = conn.execute(self._queries.append, params).fetchone()
+            state.delta_count, state.delta_bytes = state.delta_count + 1, spent
+        if row is None:
+            raise Conflict(cp.session_id, generation - 1, None)  # not reached: the row is locked
+        state.generation, state.xmin = generation, row[0]
 
     def get(self, session_id: str) -> Stored:
         """The latest committed checkpoint; ``NotFound``, or ``CorruptStore`` naming the row."""
         check_session_id(session_id)
         with self._connection() as conn:
-            row = (
-                conn.cursor(binary=True)
-                .execute(self._queries.get, {"session_id": session_id})
-                .fetchone()
-            )
-        if row is None:
+            rows = self._fetch(conn, session_id)
+        state = self._loaded(session_id, rows)
+        if state is None:
             raise NotFound(session_id)
-        return Stored(self._checked(session_id, bytes(row[1]), int(row[2])), int(row[0]))
+        return Stored(state.checkpoint, state.generation)
+
+    def _fetch(self, conn: psycopg.Connection[Any], session_id: str) -> builtins.list[Any]:
+        """The session row, then its delta rows by generation (one statement: one snapshot)."""
+        cursor = conn.cursor(binary=True)
+        return cursor.execute(self._queries.get, {"session_id": session_id}).fetchall()
+
+    def _loaded(self, session_id: str, rows: builtins.list[Any]) -> _State | None:
+        """The checkpoint of a session's rows (:meth:`_fetch`); ``None`` without a session row.
+
+        The snapshot is checked like a whole checkpoint; the deltas are
+        merged in generation order, each after its CRC32C, its generation
+        and its base, and the checkpoint they end with is checked once
+        (:func:`~dsxir.store.replay.replay`). Any damage is a
+        ``CorruptStore`` naming the row, never wrong data.
+        """
+        if not rows or rows[0][0] != 0:
+            return None
+        _, generation, body, crc, count, spent, xmin = rows[0]
+        generation, count = int(generation), int(count)
+        body = bytes(body)
+        cp = self._checked(session_id, body, int(crc))
+        state = _State(generation, xmin, cp, len(body), count, int(spent))
+        if count == 0 and len(rows) == 1:
+            return state
+        where = self._where(session_id)
+        at = [where]
+
+        def deltas() -> Iterator[CheckpointDelta]:
+            before = generation - count
+            for _, number, raw, crc, *_ in rows[1:]:
+                number = int(number)
+                at[0] = here = self._delta_where(session_id, number)
+                if number != before + 1 or number > generation:
+                    raise CorruptStore(
+                        here,
+                        f"commits generation {number} after {before}"
+                        f" (the session is at {generation}, {count} deltas after its snapshot)",
+                    )
+                raw = bytes(raw)
+                if crc32c(raw) != crc:
+                    raise CorruptStore(
+                        here, f"CRC32C mismatch (stored {crc:08x}, computed {crc32c(raw):08x})"
+                    )
+                try:
+                    delta = dl.decode_delta(raw)
+                except InvalidDelta as exc:
+                    raise CorruptStore(
+                        here, f"checksum matches but the delta is invalid: {exc}"
+                    ) from None
+                if delta.base_generation != before:
+                    detail = f"the delta applies to generation {delta.base_generation} not {before}"
+                    raise CorruptStore(here, detail)
+                yield delta
+                before = number
+            if before != generation:
+                at[0] = where
+                raise CorruptStore(
+                    where, f"is at generation {generation} but its delta rows end at {before}"
+                )
+
+        try:
+            state.checkpoint = replay(cp, deltas())
+        except InvalidDelta as exc:
+            raise CorruptStore(at[0], f"the delta does not apply: {exc}") from None
+        except InvalidCheckpoint as exc:
+            raise CorruptStore(where, f"the checkpoint its deltas make is invalid: {exc}") from None
+        return state
 
     def _checked(self, session_id: str, body: bytes, crc: int) -> Checkpoint:
         """The checkpoint of a row's body, after its CRC32C; ``CorruptStore`` naming the row."""
@@ -253,6 +475,25 @@ class PostgresStore:
                 where, f"CRC32C mismatch (stored {crc:08x}, computed {crc32c(body):08x})"
             )
         return decode_stored(body, session_id, where)
+
+    def _take(self, session_id: str, generation: int, xmin: str) -> _State | None:
+        """The remembered state of the session (forgotten now) if the row is still the one of it."""
+        with self._states_lock:
+            state = self._states.pop(session_id, None)
+        if state is None or state.generation != generation or state.xmin != xmin:
+            return None
+        return state
+
+    def _remember(self, session_id: str, state: _State) -> None:
+        with self._states_lock:
+            self._states.pop(session_id, None)
+            self._states[session_id] = state
+            while len(self._states) > REMEMBERED_SESSIONS:
+                del self._states[next(iter(self._states))]
+
+    def _forget(self, session_id: str) -> None:
+        with self._states_lock:
+            self._states.pop(session_id, None)
 
     def list(
         self,
@@ -273,6 +514,7 @@ class PostgresStore:
     def delete(self, session_id: str) -> None:
         """Remove a session and its lease; idempotent."""
         check_session_id(session_id)
+        self._forget(session_id)
         with self._connection() as conn:
             conn.execute(
                 self._queries.delete,
@@ -449,11 +691,16 @@ class PostgresStore:
     def _where(self, session_id: str) -> str:
         return f"postgresql {self.schema}.dsxir_checkpoints[{session_id!r}]"
 
+    def _delta_where(self, session_id: str, generation: int) -> str:
+        return f"postgresql {self.schema}.dsxir_deltas[{session_id!r}, {generation}]"
+
 
 class _Queries:
     """The statements of a store, built once."""
 
-    def __init__(self, table: sql.Composable, leases: sql.Composable, channel: str) -> None:
+    def __init__(
+        self, table: sql.Composable, deltas: sql.Composable, leases: sql.Composable, channel: str
+    ) -> None:
         values = (
             "%(session_id)s, 1, %(body)s, %(crc)s, %(status)s, %(optimizer)s, %(updated_at)s,"
             " %(best_score)s, %(completed)s, %(errors)s, %(attempts)s, %(trials)s"
@@ -465,32 +712,46 @@ class _Queries:
             " VALUES (" + values + ") ON CONFLICT (session_id) DO NOTHING RETURNING 1)"
             " SELECT pg_notify({c}, %(payload)s) FROM done"
         ).format(t=table, c=chan)
+        # A new snapshot (an update by put, or a compaction): the deltas go.
         self.update = sql.SQL(
-            "WITH done AS (UPDATE {t} SET generation = generation + 1, body = %(body)s,"
-            " crc32c = %(crc)s, status = %(status)s, optimizer = %(optimizer)s,"
-            " updated_at = %(updated_at)s, best_score = %(best_score)s,"
-            " completed = %(completed)s, errors = %(errors)s, attempts = %(attempts)s,"
-            " trials = %(trials)s, committed_at = now()"
-            " WHERE session_id = %(session_id)s AND generation = %(expected)s RETURNING 1)"
-            " SELECT pg_notify({c}, %(payload)s) FROM done"
-        ).format(t=table, c=chan)
+            "WITH gone AS (DELETE FROM {d} WHERE session_id = %(session_id)s),"
+            " done AS (UPDATE {t} SET " + _SET_SUMMARY + ", body = %(body)s,"
+            " crc32c = %(crc)s, delta_count = 0, delta_bytes = 0"
+            " WHERE session_id = %(session_id)s AND generation = %(expected)s"
+            " RETURNING xmin::text AS written)"
+            " SELECT written, pg_notify({c}, %(payload)s) FROM done"
+        ).format(t=table, d=deltas, c=chan)
+        # A delta row; the session row keeps its snapshot.
+        self.append = sql.SQL(
+            "WITH added AS (INSERT INTO {d} (session_id, generation, delta, crc32c)"
+            " VALUES (%(session_id)s, %(generation)s, %(delta)s, %(crc)s)),"
+            " done AS (UPDATE {t} SET " + _SET_SUMMARY + ", delta_count = delta_count + 1,"
+            " delta_bytes = delta_bytes + %(length)s"
+            " WHERE session_id = %(session_id)s AND generation = %(expected)s"
+            " RETURNING xmin::text AS written)"
+            " SELECT written, pg_notify({c}, %(payload)s) FROM done"
+        ).format(t=table, d=deltas, c=chan)
         self.generation = sql.SQL(
             "SELECT generation FROM {t} WHERE session_id = %(session_id)s"
         ).format(t=table)
         self.get = sql.SQL(
-            "SELECT generation, body, crc32c FROM {t} WHERE session_id = %(session_id)s"
-        ).format(t=table)
+            "SELECT 0 AS part, generation, body, crc32c, delta_count, delta_bytes, xmin::text"
+            " FROM {t} WHERE session_id = %(session_id)s"
+            " UNION ALL SELECT 1, generation, delta, crc32c, NULL, NULL, NULL"
+            " FROM {d} WHERE session_id = %(session_id)s ORDER BY 1, 2"
+        ).format(t=table, d=deltas)
         self.locked = sql.SQL(
-            "SELECT generation, body, crc32c FROM {t} WHERE session_id = %(session_id)s FOR UPDATE"
+            "SELECT generation, xmin::text FROM {t} WHERE session_id = %(session_id)s FOR UPDATE"
         ).format(t=table)
         self.summary = sql.SQL(
             "SELECT " + _SUMMARY_COLUMNS + " FROM {t} WHERE session_id = %(session_id)s"
         ).format(t=table)
         self.delete = sql.SQL(
             "WITH lease AS (DELETE FROM {l} WHERE session_id = %(session_id)s),"
+            " deltas AS (DELETE FROM {d} WHERE session_id = %(session_id)s),"
             " done AS (DELETE FROM {t} WHERE session_id = %(session_id)s RETURNING 1)"
             " SELECT pg_notify({c}, %(payload)s) FROM done"
-        ).format(t=table, l=leases, c=chan)
+        ).format(t=table, d=deltas, l=leases, c=chan)
         expiry = "now() + %(ttl_us)s * interval '1 microsecond'"
         self.acquire = sql.SQL(
             "INSERT INTO {l} AS held (session_id, holder, token, expires_at)"

@@ -26,7 +26,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Checkpoint, SessionStatus } from "../../optimizer_session/v1/checkpoint_pb.js";
+import type { Checkpoint, CheckpointDelta, SessionStatus } from "../../optimizer_session/v1/checkpoint_pb.js";
 import { file_dsxir_optimizer_session_v1_checkpoint } from "../../optimizer_session/v1/checkpoint_pb.js";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -36,7 +36,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dsxir/checkpoint_store/v1/service.proto.
  */
 export const file_dsxir_checkpoint_store_v1_service: GenFile = /*@__PURE__*/
-  fileDesc("Cidkc3hpci9jaGVja3BvaW50X3N0b3JlL3YxL3NlcnZpY2UucHJvdG8SGWRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEibwoUUHV0Q2hlY2twb2ludFJlcXVlc3QSOgoKY2hlY2twb2ludBgBIAEoCzImLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLkNoZWNrcG9pbnQSGwoTZXhwZWN0ZWRfZ2VuZXJhdGlvbhgCIAEoAyIrChVQdXRDaGVja3BvaW50UmVzcG9uc2USEgoKZ2VuZXJhdGlvbhgBIAEoAyIqChRHZXRDaGVja3BvaW50UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJImcKFUdldENoZWNrcG9pbnRSZXNwb25zZRI6CgpjaGVja3BvaW50GAEgASgLMiYuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuQ2hlY2twb2ludBISCgpnZW5lcmF0aW9uGAIgASgDIr0BChNMaXN0U2Vzc2lvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEjkKBnN0YXR1cxgDIAEoDjIpLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlNlc3Npb25TdGF0dXMSEQoJb3B0aW1pemVyGAQgASgJEjEKDXVwZGF0ZWRfc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImwKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEjsKCHNlc3Npb25zGAEgAygLMikuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5TZXNzaW9uU3VtbWFyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLQoXRGVsZXRlQ2hlY2twb2ludFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIaChhEZWxldGVDaGVja3BvaW50UmVzcG9uc2UiKQoTV2F0Y2hTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIp8BChRXYXRjaFNlc3Npb25SZXNwb25zZRI3CgR0eXBlGAEgASgOMikuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5XYXRjaEV2ZW50VHlwZRI6CgdzZXNzaW9uGAIgASgLMikuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5TZXNzaW9uU3VtbWFyeRISCgpzZXNzaW9uX2lkGAMgASgJIqMCCg5TZXNzaW9uU3VtbWFyeRISCgpzZXNzaW9uX2lkGAEgASgJEjkKBnN0YXR1cxgCIAEoDjIpLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLlNlc3Npb25TdGF0dXMSEQoJb3B0aW1pemVyGAMgASgJEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKCmJlc3Rfc2NvcmUYBSABKAFIAIgBARIRCgljb21wbGV0ZWQYBiABKAQSDgoGZXJyb3JzGAcgASgEEhAKCGF0dGVtcHRzGAggASgEEg4KBnRyaWFscxgJIAEoBBISCgpnZW5lcmF0aW9uGAogASgDQg0KC19iZXN0X3Njb3JlImoKBUxlYXNlEhIKCnNlc3Npb25faWQYASABKAkSDgoGaG9sZGVyGAIgASgJEg0KBXRva2VuGAMgASgJEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImEKE0FjcXVpcmVMZWFzZVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIOCgZob2xkZXIYAiABKAkSJgoDdHRsGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkcKFEFjcXVpcmVMZWFzZVJlc3BvbnNlEi8KBWxlYXNlGAEgASgLMiAuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5MZWFzZSJeChFSZW5ld0xlYXNlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBXRva2VuGAIgASgJEiYKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJFChJSZW5ld0xlYXNlUmVzcG9uc2USLwoFbGVhc2UYASABKAsyIC5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLkxlYXNlIjgKE1JlbGVhc2VMZWFzZVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCSIWChRSZWxlYXNlTGVhc2VSZXNwb25zZSIlCg9HZXRMZWFzZVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJDChBHZXRMZWFzZVJlc3BvbnNlEi8KBWxlYXNlGAEgASgLMiAuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5MZWFzZSqOAQoOV2F0Y2hFdmVudFR5cGUSIAocV0FUQ0hfRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhwKGFdBVENIX0VWRU5UX1RZUEVfSU5JVElBTBABEh4KGldBVENIX0VWRU5UX1RZUEVfQ09NTUlUVEVEEAISHAoYV0FUQ0hfRVZFTlRfVFlQRV9ERUxFVEVEEAMykwgKFkNoZWNrcG9pbnRTdG9yZVNlcnZpY2UScgoNUHV0Q2hlY2twb2ludBIvLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuUHV0Q2hlY2twb2ludFJlcXVlc3QaMC5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLlB1dENoZWNrcG9pbnRSZXNwb25zZRJyCg1HZXRDaGVja3BvaW50Ei8uZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5HZXRDaGVja3BvaW50UmVxdWVzdBowLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuR2V0Q2hlY2twb2ludFJlc3BvbnNlEm8KDExpc3RTZXNzaW9ucxIuLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuTGlzdFNlc3Npb25zUmVxdWVzdBovLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USewoQRGVsZXRlQ2hlY2twb2ludBIyLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuRGVsZXRlQ2hlY2twb2ludFJlcXVlc3QaMy5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLkRlbGV0ZUNoZWNrcG9pbnRSZXNwb25zZRJxCgxXYXRjaFNlc3Npb24SLi5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLldhdGNoU2Vzc2lvblJlcXVlc3QaLy5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLldhdGNoU2Vzc2lvblJlc3BvbnNlMAESbwoMQWNxdWlyZUxlYXNlEi4uZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5BY3F1aXJlTGVhc2VSZXF1ZXN0Gi8uZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5BY3F1aXJlTGVhc2VSZXNwb25zZRJpCgpSZW5ld0xlYXNlEiwuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5SZW5ld0xlYXNlUmVxdWVzdBotLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuUmVuZXdMZWFzZVJlc3BvbnNlEm8KDFJlbGVhc2VMZWFzZRIuLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuUmVsZWFzZUxlYXNlUmVxdWVzdBovLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuUmVsZWFzZUxlYXNlUmVzcG9uc2USYwoIR2V0TGVhc2USKi5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLkdldExlYXNlUmVxdWVzdBorLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuR2V0TGVhc2VSZXNwb25zZUKBAQodY29tLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjFCDFNlcnZpY2VQcm90b1ABWlBnaXRodWIuY29tL2RzeGlyL2RzeGlyLWNoZWNrcG9pbnQvZ28vZHN4aXIvY2hlY2twb2ludF9zdG9yZS92MTtjaGVja3BvaW50c3RvcmV2MWIGcHJvdG8z", [file_dsxir_optimizer_session_v1_checkpoint, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Cidkc3hpci9jaGVja3BvaW50X3N0b3JlL3YxL3NlcnZpY2UucHJvdG8SGWRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEibwoUUHV0Q2hlY2twb2ludFJlcXVlc3QSOgoKY2hlY2twb2ludBgBIAEoCzImLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLkNoZWNrcG9pbnQSGwoTZXhwZWN0ZWRfZ2VuZXJhdGlvbhgCIAEoAyIrChVQdXRDaGVja3BvaW50UmVzcG9uc2USEgoKZ2VuZXJhdGlvbhgBIAEoAyJXChlQdXRDaGVja3BvaW50RGVsdGFSZXF1ZXN0EjoKBWRlbHRhGAEgASgLMisuZHN4aXIub3B0aW1pemVyX3Nlc3Npb24udjEuQ2hlY2twb2ludERlbHRhIjAKGlB1dENoZWNrcG9pbnREZWx0YVJlc3BvbnNlEhIKCmdlbmVyYXRpb24YASABKAMiKgoUR2V0Q2hlY2twb2ludFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJnChVHZXRDaGVja3BvaW50UmVzcG9uc2USOgoKY2hlY2twb2ludBgBIAEoCzImLmRzeGlyLm9wdGltaXplcl9zZXNzaW9uLnYxLkNoZWNrcG9pbnQSEgoKZ2VuZXJhdGlvbhgCIAEoAyK9AQoTTGlzdFNlc3Npb25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRI5CgZzdGF0dXMYAyABKA4yKS5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5TZXNzaW9uU3RhdHVzEhEKCW9wdGltaXplchgEIAEoCRIxCg11cGRhdGVkX3NpbmNlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJsChRMaXN0U2Vzc2lvbnNSZXNwb25zZRI7CghzZXNzaW9ucxgBIAMoCzIpLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuU2Vzc2lvblN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi0KF0RlbGV0ZUNoZWNrcG9pbnRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiGgoYRGVsZXRlQ2hlY2twb2ludFJlc3BvbnNlIikKE1dhdGNoU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSKfAQoUV2F0Y2hTZXNzaW9uUmVzcG9uc2USNwoEdHlwZRgBIAEoDjIpLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuV2F0Y2hFdmVudFR5cGUSOgoHc2Vzc2lvbhgCIAEoCzIpLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuU2Vzc2lvblN1bW1hcnkSEgoKc2Vzc2lvbl9pZBgDIAEoCSKjAgoOU2Vzc2lvblN1bW1hcnkSEgoKc2Vzc2lvbl9pZBgBIAEoCRI5CgZzdGF0dXMYAiABKA4yKS5kc3hpci5vcHRpbWl6ZXJfc2Vzc2lvbi52MS5TZXNzaW9uU3RhdHVzEhEKCW9wdGltaXplchgDIAEoCRIuCgp1cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCgpiZXN0X3Njb3JlGAUgASgBSACIAQESEQoJY29tcGxldGVkGAYgASgEEg4KBmVycm9ycxgHIAEoBBIQCghhdHRlbXB0cxgIIAEoBBIOCgZ0cmlhbHMYCSABKAQSEgoKZ2VuZXJhdGlvbhgKIAEoA0INCgtfYmVzdF9zY29yZSJqCgVMZWFzZRISCgpzZXNzaW9uX2lkGAEgASgJEg4KBmhvbGRlchgCIAEoCRINCgV0b2tlbhgDIAEoCRIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJhChNBY3F1aXJlTGVhc2VSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDgoGaG9sZGVyGAIgASgJEiYKA3R0bBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJHChRBY3F1aXJlTGVhc2VSZXNwb25zZRIvCgVsZWFzZRgBIAEoCzIgLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuTGVhc2UiXgoRUmVuZXdMZWFzZVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCRImCgN0dGwYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iRQoSUmVuZXdMZWFzZVJlc3BvbnNlEi8KBWxlYXNlGAEgASgLMiAuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5MZWFzZSI4ChNSZWxlYXNlTGVhc2VSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDQoFdG9rZW4YAiABKAkiFgoUUmVsZWFzZUxlYXNlUmVzcG9uc2UiJQoPR2V0TGVhc2VSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiQwoQR2V0TGVhc2VSZXNwb25zZRIvCgVsZWFzZRgBIAEoCzIgLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuTGVhc2UqjgEKDldhdGNoRXZlbnRUeXBlEiAKHFdBVENIX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIcChhXQVRDSF9FVkVOVF9UWVBFX0lOSVRJQUwQARIeChpXQVRDSF9FVkVOVF9UWVBFX0NPTU1JVFRFRBACEhwKGFdBVENIX0VWRU5UX1RZUEVfREVMRVRFRBADMpcJChZDaGVja3BvaW50U3RvcmVTZXJ2aWNlEnIKDVB1dENoZWNrcG9pbnQSLy5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLlB1dENoZWNrcG9pbnRSZXF1ZXN0GjAuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5QdXRDaGVja3BvaW50UmVzcG9uc2USgQEKElB1dENoZWNrcG9pbnREZWx0YRI0LmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuUHV0Q2hlY2twb2ludERlbHRhUmVxdWVzdBo1LmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuUHV0Q2hlY2twb2ludERlbHRhUmVzcG9uc2UScgoNR2V0Q2hlY2twb2ludBIvLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuR2V0Q2hlY2twb2ludFJlcXVlc3QaMC5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLkdldENoZWNrcG9pbnRSZXNwb25zZRJvCgxMaXN0U2Vzc2lvbnMSLi5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLkxpc3RTZXNzaW9uc1JlcXVlc3QaLy5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEnsKEERlbGV0ZUNoZWNrcG9pbnQSMi5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLkRlbGV0ZUNoZWNrcG9pbnRSZXF1ZXN0GjMuZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5EZWxldGVDaGVja3BvaW50UmVzcG9uc2UScQoMV2F0Y2hTZXNzaW9uEi4uZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5XYXRjaFNlc3Npb25SZXF1ZXN0Gi8uZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5XYXRjaFNlc3Npb25SZXNwb25zZTABEm8KDEFjcXVpcmVMZWFzZRIuLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuQWNxdWlyZUxlYXNlUmVxdWVzdBovLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuQWNxdWlyZUxlYXNlUmVzcG9uc2USaQoKUmVuZXdMZWFzZRIsLmRzeGlyLmNoZWNrcG9pbnRfc3RvcmUudjEuUmVuZXdMZWFzZVJlcXVlc3QaLS5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLlJlbmV3TGVhc2VSZXNwb25zZRJvCgxSZWxlYXNlTGVhc2USLi5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLlJlbGVhc2VMZWFzZVJlcXVlc3QaLy5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLlJlbGVhc2VMZWFzZVJlc3BvbnNlEmMKCEdldExlYXNlEiouZHN4aXIuY2hlY2twb2ludF9zdG9yZS52MS5HZXRMZWFzZVJlcXVlc3QaKy5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxLkdldExlYXNlUmVzcG9uc2VCgQEKHWNvbS5kc3hpci5jaGVja3BvaW50X3N0b3JlLnYxQgxTZXJ2aWNlUHJvdG9QAVpQZ2l0aHViLmNvbS9kc3hpci9kc3hpci1jaGVja3BvaW50L2dvL2RzeGlyL2NoZWNrcG9pbnRfc3RvcmUvdjE7Y2hlY2twb2ludHN0b3JldjFiBnByb3RvMw", [file_dsxir_optimizer_session_v1_checkpoint, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * The request of PutCheckpoint.
@@ -90,6 +90,50 @@ export const PutCheckpointResponseSchema: GenMessage<PutCheckpointResponse> = /*
   messageDesc(file_dsxir_checkpoint_store_v1_service, 1);
 
 /**
+ * The request of PutCheckpointDelta.
+ *
+ * @generated from message dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest
+ */
+export type PutCheckpointDeltaRequest = Message<"dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest"> & {
+  /**
+   * The delta to commit, its head's session_id naming the session. Required;
+   * its sealed bytes as a delta writer writes them (FORMAT.md §13, the
+   * trailer included), read with the rules of FORMAT.md §13.1.
+   *
+   * @generated from field: dsxir.optimizer_session.v1.CheckpointDelta delta = 1;
+   */
+  delta?: CheckpointDelta | undefined;
+};
+
+/**
+ * Describes the message dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest.
+ * Use `create(PutCheckpointDeltaRequestSchema)` to create a new message.
+ */
+export const PutCheckpointDeltaRequestSchema: GenMessage<PutCheckpointDeltaRequest> = /*@__PURE__*/
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 2);
+
+/**
+ * The response of PutCheckpointDelta.
+ *
+ * @generated from message dsxir.checkpoint_store.v1.PutCheckpointDeltaResponse
+ */
+export type PutCheckpointDeltaResponse = Message<"dsxir.checkpoint_store.v1.PutCheckpointDeltaResponse"> & {
+  /**
+   * The generation of the commit: delta.base_generation + 1.
+   *
+   * @generated from field: int64 generation = 1;
+   */
+  generation: bigint;
+};
+
+/**
+ * Describes the message dsxir.checkpoint_store.v1.PutCheckpointDeltaResponse.
+ * Use `create(PutCheckpointDeltaResponseSchema)` to create a new message.
+ */
+export const PutCheckpointDeltaResponseSchema: GenMessage<PutCheckpointDeltaResponse> = /*@__PURE__*/
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 3);
+
+/**
  * The request of GetCheckpoint.
  *
  * @generated from message dsxir.checkpoint_store.v1.GetCheckpointRequest
@@ -108,7 +152,7 @@ export type GetCheckpointRequest = Message<"dsxir.checkpoint_store.v1.GetCheckpo
  * Use `create(GetCheckpointRequestSchema)` to create a new message.
  */
 export const GetCheckpointRequestSchema: GenMessage<GetCheckpointRequest> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 2);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 4);
 
 /**
  * The response of GetCheckpoint.
@@ -137,7 +181,7 @@ export type GetCheckpointResponse = Message<"dsxir.checkpoint_store.v1.GetCheckp
  * Use `create(GetCheckpointResponseSchema)` to create a new message.
  */
 export const GetCheckpointResponseSchema: GenMessage<GetCheckpointResponse> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 3);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 5);
 
 /**
  * The request of ListSessions. Filters combine with AND.
@@ -191,7 +235,7 @@ export type ListSessionsRequest = Message<"dsxir.checkpoint_store.v1.ListSession
  * Use `create(ListSessionsRequestSchema)` to create a new message.
  */
 export const ListSessionsRequestSchema: GenMessage<ListSessionsRequest> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 4);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 6);
 
 /**
  * The response of ListSessions.
@@ -220,7 +264,7 @@ export type ListSessionsResponse = Message<"dsxir.checkpoint_store.v1.ListSessio
  * Use `create(ListSessionsResponseSchema)` to create a new message.
  */
 export const ListSessionsResponseSchema: GenMessage<ListSessionsResponse> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 5);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 7);
 
 /**
  * The request of DeleteCheckpoint.
@@ -241,7 +285,7 @@ export type DeleteCheckpointRequest = Message<"dsxir.checkpoint_store.v1.DeleteC
  * Use `create(DeleteCheckpointRequestSchema)` to create a new message.
  */
 export const DeleteCheckpointRequestSchema: GenMessage<DeleteCheckpointRequest> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 6);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 8);
 
 /**
  * The response of DeleteCheckpoint. Empty: a delete always succeeds.
@@ -256,7 +300,7 @@ export type DeleteCheckpointResponse = Message<"dsxir.checkpoint_store.v1.Delete
  * Use `create(DeleteCheckpointResponseSchema)` to create a new message.
  */
 export const DeleteCheckpointResponseSchema: GenMessage<DeleteCheckpointResponse> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 7);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 9);
 
 /**
  * The request of WatchSession.
@@ -278,7 +322,7 @@ export type WatchSessionRequest = Message<"dsxir.checkpoint_store.v1.WatchSessio
  * Use `create(WatchSessionRequestSchema)` to create a new message.
  */
 export const WatchSessionRequestSchema: GenMessage<WatchSessionRequest> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 8);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 10);
 
 /**
  * One event of WatchSession.
@@ -315,7 +359,7 @@ export type WatchSessionResponse = Message<"dsxir.checkpoint_store.v1.WatchSessi
  * Use `create(WatchSessionResponseSchema)` to create a new message.
  */
 export const WatchSessionResponseSchema: GenMessage<WatchSessionResponse> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 9);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 11);
 
 /**
  * The summary of a session: what a listing or a dashboard needs, without the
@@ -401,7 +445,7 @@ export type SessionSummary = Message<"dsxir.checkpoint_store.v1.SessionSummary">
  * Use `create(SessionSummarySchema)` to create a new message.
  */
 export const SessionSummarySchema: GenMessage<SessionSummary> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 10);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 12);
 
 /**
  * A worker's hold on a session (docs/stores.md, "Leases").
@@ -444,7 +488,7 @@ export type Lease = Message<"dsxir.checkpoint_store.v1.Lease"> & {
  * Use `create(LeaseSchema)` to create a new message.
  */
 export const LeaseSchema: GenMessage<Lease> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 11);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 13);
 
 /**
  * The request of AcquireLease.
@@ -479,7 +523,7 @@ export type AcquireLeaseRequest = Message<"dsxir.checkpoint_store.v1.AcquireLeas
  * Use `create(AcquireLeaseRequestSchema)` to create a new message.
  */
 export const AcquireLeaseRequestSchema: GenMessage<AcquireLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 12);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 14);
 
 /**
  * The response of AcquireLease.
@@ -500,7 +544,7 @@ export type AcquireLeaseResponse = Message<"dsxir.checkpoint_store.v1.AcquireLea
  * Use `create(AcquireLeaseResponseSchema)` to create a new message.
  */
 export const AcquireLeaseResponseSchema: GenMessage<AcquireLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 13);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 15);
 
 /**
  * The request of RenewLease.
@@ -535,7 +579,7 @@ export type RenewLeaseRequest = Message<"dsxir.checkpoint_store.v1.RenewLeaseReq
  * Use `create(RenewLeaseRequestSchema)` to create a new message.
  */
 export const RenewLeaseRequestSchema: GenMessage<RenewLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 14);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 16);
 
 /**
  * The response of RenewLease.
@@ -556,7 +600,7 @@ export type RenewLeaseResponse = Message<"dsxir.checkpoint_store.v1.RenewLeaseRe
  * Use `create(RenewLeaseResponseSchema)` to create a new message.
  */
 export const RenewLeaseResponseSchema: GenMessage<RenewLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 15);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 17);
 
 /**
  * The request of ReleaseLease.
@@ -584,7 +628,7 @@ export type ReleaseLeaseRequest = Message<"dsxir.checkpoint_store.v1.ReleaseLeas
  * Use `create(ReleaseLeaseRequestSchema)` to create a new message.
  */
 export const ReleaseLeaseRequestSchema: GenMessage<ReleaseLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 16);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 18);
 
 /**
  * The response of ReleaseLease.
@@ -599,7 +643,7 @@ export type ReleaseLeaseResponse = Message<"dsxir.checkpoint_store.v1.ReleaseLea
  * Use `create(ReleaseLeaseResponseSchema)` to create a new message.
  */
 export const ReleaseLeaseResponseSchema: GenMessage<ReleaseLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 17);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 19);
 
 /**
  * The request of GetLease.
@@ -620,7 +664,7 @@ export type GetLeaseRequest = Message<"dsxir.checkpoint_store.v1.GetLeaseRequest
  * Use `create(GetLeaseRequestSchema)` to create a new message.
  */
 export const GetLeaseRequestSchema: GenMessage<GetLeaseRequest> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 18);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 20);
 
 /**
  * The response of GetLease.
@@ -641,7 +685,7 @@ export type GetLeaseResponse = Message<"dsxir.checkpoint_store.v1.GetLeaseRespon
  * Use `create(GetLeaseResponseSchema)` to create a new message.
  */
 export const GetLeaseResponseSchema: GenMessage<GetLeaseResponse> = /*@__PURE__*/
-  messageDesc(file_dsxir_checkpoint_store_v1_service, 19);
+  messageDesc(file_dsxir_checkpoint_store_v1_service, 21);
 
 /**
  * The kinds of WatchSession events.
@@ -711,6 +755,24 @@ export const CheckpointStoreService: GenService<{
     methodKind: "unary";
     input: typeof PutCheckpointRequestSchema;
     output: typeof PutCheckpointResponseSchema;
+  },
+  /**
+   * Commits what a checkpoint delta (FORMAT.md §13) adds to the stored
+   * checkpoint, under the compare-and-swap rule with delta.base_generation as
+   * the expected generation: generation base_generation + 1 when the stored
+   * generation is base_generation, ABORTED otherwise (also when the session
+   * does not exist). A delta that cannot be read or is not the stored
+   * checkpoint's fails with INVALID_ARGUMENT naming the field under delta.;
+   * a new checkpoint that breaks a rule of FORMAT.md, under checkpoint.;
+   * nothing is stored then. On a store that commits deltas (the file store)
+   * the work and the bytes grow with the delta, not with the session.
+   *
+   * @generated from rpc dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpointDelta
+   */
+  putCheckpointDelta: {
+    methodKind: "unary";
+    input: typeof PutCheckpointDeltaRequestSchema;
+    output: typeof PutCheckpointDeltaResponseSchema;
   },
   /**
    * Returns the latest committed checkpoint of a session and its generation;

@@ -7,7 +7,7 @@ package com.dsxir.checkpoint;
 public final class CorruptStoreFile extends Exception {
   private static final long serialVersionUID = 1L;
 
-  /** The frame checks of a reader, in the order it applies them. */
+  /** The frame checks of a reader, in the order it applies them, then those of commit records. */
   public enum Kind {
     TRUNCATED("truncated"),
     TRAILING_BYTES("trailing_bytes"),
@@ -18,7 +18,9 @@ public final class CorruptStoreFile extends Exception {
     OVER_LIMITS("over_limits"),
     SUMMARY_CHECKSUM("summary_checksum"),
     BODY_CHECKSUM("body_checksum"),
-    SUMMARY_MISMATCH("summary_mismatch");
+    SUMMARY_MISMATCH("summary_mismatch"),
+    RECORD_CHECKSUM("record_checksum"),
+    RECORD_GENERATION("record_generation");
 
     private final String id;
 

@@ -1,11 +1,15 @@
 package com.dsxir.checkpoint;
 
 import com.dsxir.optimizer_session.v1.Checkpoint;
+import com.dsxir.optimizer_session.v1.CheckpointDelta;
 import com.dsxir.optimizer_session.v1.Progress;
+import com.dsxir.optimizer_session.v1.TrialLogEntry;
 import com.google.protobuf.Timestamp;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.OptionalDouble;
 import java.util.OptionalLong;
 import java.util.zip.CRC32C;
@@ -15,11 +19,14 @@ import java.util.zip.CRC32C;
  * ({@code <session_id>.dsxckpt}). docs/store-file.md is the normative description.
  *
  * <p>A store file is a 44-byte header (magic, frame version, flags, generation, lengths and CRC32C
- * checksums), a JSON summary of the checkpoint and the canonical checkpoint bytes. {@link
- * #read(byte[])} checks the frame and every checksum, decodes the checkpoint with every check of
- * {@link Checkpoints#decode(byte[])} and checks that the summary is the checkpoint's; {@link
- * #write(long, Checkpoint)} returns the exact bytes the Python FileStore writes for a checkpoint
- * committed as a generation.
+ * checksums), a JSON summary of the checkpoint and the canonical checkpoint bytes: the snapshot.
+ * When the header's flag 1 ("appendable") is set, commit records may follow (§9), each a 28-byte
+ * record header, the summary of the checkpoint after it and a checkpoint delta (FORMAT.md §13).
+ * {@link #read(byte[])} checks the frame and every checksum, decodes the checkpoint with every
+ * check of {@link Checkpoints#decode(byte[])}, checks that the summary is the checkpoint's, then
+ * applies the records; {@link #write(long, Checkpoint, boolean)} returns the exact bytes the
+ * Python FileStore writes for a checkpoint committed as a generation, and {@link #record(long,
+ * Checkpoint, CheckpointDelta)} the bytes of one commit record.
  *
  * <p>Generations and the counts of the summary are unsigned 64-bit integers held in a {@code
  * long}: use {@link Long#toUnsignedString(long)} and {@link Long#compareUnsigned(long, long)}.
@@ -39,6 +46,15 @@ public final class StoreFile {
 
   /** The largest body: the checkpoint size limit (2^28 bytes). */
   public static final int MAX_BODY_BYTES = Checkpoints.MAX_INPUT_BYTES;
+
+  /** The header flag of a file that commit records may follow (docs/store-file.md §9). */
+  public static final int FLAG_APPENDABLE = 1;
+
+  /** The first 4 bytes of every commit record: {@code "\x89dlt"}. */
+  private static final byte[] RECORD_MAGIC = {(byte) 0x89, 'd', 'l', 't'};
+
+  /** The size of a commit record's header, in bytes. */
+  public static final int RECORD_HEADER_SIZE = 28;
 
   /** The {@code "summary"} value of the summary layout. */
   public static final int SUMMARY_VERSION = 1;
@@ -64,16 +80,37 @@ public final class StoreFile {
   private final long generation;
   private final Summary summary;
   private final Checkpoint checkpoint;
+  private final int records;
+  private final long end;
 
-  private StoreFile(long generation, Summary summary, Checkpoint checkpoint) {
+  private StoreFile(
+      long generation, Summary summary, Checkpoint checkpoint, int records, long end) {
     this.generation = generation;
     this.summary = summary;
     this.checkpoint = checkpoint;
+    this.records = records;
+    this.end = end;
   }
 
-  /** The generation the checkpoint was committed as (unsigned). */
+  /**
+   * The generation the checkpoint was committed as (unsigned): the last record's, or the
+   * header's when no record was read.
+   */
   public long generation() {
     return generation;
+  }
+
+  /** The number of commit records read after the snapshot (0 for flags 0). */
+  public int records() {
+    return records;
+  }
+
+  /**
+   * Where the intact file ends: its length, or the start of the torn tail after its last intact
+   * record (docs/store-file.md §9.2), where a writer cuts the file before it appends a record.
+   */
+  public long end() {
+    return end;
   }
 
   /** The summary's values (the checkpoint's, which the summary was checked against). */
@@ -94,13 +131,23 @@ public final class StoreFile {
   }
 
   /**
-   * Reads a whole store file, checking it in the order of docs/store-file.md §5.
+   * Reads a whole store file, checking it in the order of docs/store-file.md §5, then, with flags
+   * 1, its commit records (§9.2): the records are scanned first (a torn tail ends them; a wrong
+   * record magic or a failing CRC is {@code record_checksum}, lengths over the limits {@code
+   * over_limits}), then applied in order: each record's generation, its delta read by {@link
+   * Deltas#decode(byte[])}, the delta's base generation, FORMAT.md §13.2 steps 1-2 and the merge,
+   * without checking the checkpoints between records. The checkpoint the records end with is
+   * checked by every rule of FORMAT.md §7, then the last record's summary against it.
    *
    * @throws CorruptStoreFile for a damaged file, naming the check that failed
    * @throws ResumeMismatch with reason {@code checkpoint_shape} when the body is not a valid
-   *     checkpoint, as {@link Checkpoints#decode(byte[])} refuses it
+   *     checkpoint, as {@link Checkpoints#decode(byte[])} refuses it, or when the checkpoint the
+   *     records end with breaks a rule of FORMAT.md §7 (its path and rule)
+   * @throws InvalidDelta for an intact record whose delta is not readable (FORMAT.md §13.1) or
+   *     does not apply to the checkpoint before it (§13.2 steps 1-2)
    */
-  public static StoreFile read(byte[] data) throws CorruptStoreFile, ResumeMismatch {
+  public static StoreFile read(byte[] data)
+      throws CorruptStoreFile, ResumeMismatch, InvalidDelta {
     int n = data.length;
     if (n < HEADER_SIZE) {
       throw corrupt(
@@ -121,7 +168,7 @@ public final class StoreFile {
           CorruptStoreFile.Kind.UNSUPPORTED_VERSION, "unsupported frame version " + version);
     }
     int flags = Short.toUnsignedInt(header.getShort(10));
-    if (flags != 0) {
+    if (flags != 0 && flags != FLAG_APPENDABLE) {
       throw corrupt(
           CorruptStoreFile.Kind.UNSUPPORTED_FLAGS,
           String.format("unsupported frame flags 0x%04x", flags));
@@ -144,11 +191,12 @@ public final class StoreFile {
               + ")");
     }
     long total = HEADER_SIZE + summaryLength + bodyLength;
-    if (n != total) {
+    if (n < total || (n > total && flags == 0)) {
       throw corrupt(
           n < total ? CorruptStoreFile.Kind.TRUNCATED : CorruptStoreFile.Kind.TRAILING_BYTES,
           "file has " + n + " bytes, its frame says " + total);
     }
+    int bodyEnd = (int) total;
     int bodyStart = HEADER_SIZE + (int) summaryLength;
     if (crc32c(data, HEADER_SIZE, (int) summaryLength) != header.getInt(32)) {
       throw corrupt(
@@ -158,7 +206,7 @@ public final class StoreFile {
       throw corrupt(
           CorruptStoreFile.Kind.BODY_CHECKSUM, "checkpoint checksum mismatch (damaged file)");
     }
-    Checkpoint cp = Checkpoints.decode(Arrays.copyOfRange(data, bodyStart, n));
+    Checkpoint cp = Checkpoints.decode(Arrays.copyOfRange(data, bodyStart, bodyEnd));
     Summary values = summaryOf(cp);
     byte[] expected = summaryBytes(values);
     if (!Arrays.equals(data, HEADER_SIZE, bodyStart, expected, 0, expected.length)) {
@@ -170,19 +218,164 @@ public final class StoreFile {
               + expected.length
               + ")");
     }
-    return new StoreFile(generation, values, cp);
+    if (flags == 0) {
+      return new StoreFile(generation, values, cp, 0, n);
+    }
+    List<Record> found = new ArrayList<>();
+    long end = scan(data, bodyEnd, found);
+    if (found.isEmpty()) {
+      return new StoreFile(generation, values, cp, 0, end);
+    }
+    Checkpoint last = applied(data, cp, generation, found);
+    values = summaryOf(last);
+    expected = summaryBytes(values);
+    Record tail = found.get(found.size() - 1);
+    if (!Arrays.equals(
+        data, tail.summaryStart(), tail.deltaStart(), expected, 0, expected.length)) {
+      throw corrupt(
+          CorruptStoreFile.Kind.SUMMARY_MISMATCH,
+          "the summary of the record at byte "
+              + tail.start()
+              + " is not the checkpoint's ("
+              + (tail.deltaStart() - tail.summaryStart())
+              + " bytes, expected "
+              + expected.length
+              + ")");
+    }
+    return new StoreFile(tail.generation(), values, last, found.size(), end);
+  }
+
+  /** One intact commit record: where it starts, its generation, its summary and its delta. */
+  private record Record(long start, long generation, int summaryStart, int deltaStart, int end) {}
+
+  /**
+   * The intact records from {@code start} (§9.2 steps 1-5), added to {@code found}; returns where
+   * they end. A strict prefix of a record at the end (fewer than 28 bytes, or an intact record
+   * header whose record runs past the end) is a torn tail: not read.
+   */
+  private static long scan(byte[] data, int start, List<Record> found) throws CorruptStoreFile {
+    int n = data.length;
+    ByteBuffer buffer = ByteBuffer.wrap(data); // big-endian, absolute offsets
+    int at = start;
+    while (at < n) {
+      if (n - at < RECORD_HEADER_SIZE) {
+        break; // a torn tail
+      }
+      if (!Arrays.equals(data, at, at + 4, RECORD_MAGIC, 0, 4)
+          || crc32c(data, at, 24) != buffer.getInt(at + 24)) {
+        throw corrupt(
+            CorruptStoreFile.Kind.RECORD_CHECKSUM,
+            "record at byte " + at + ": header damaged (magic or checksum)");
+      }
+      long generation = buffer.getLong(at + 4);
+      long summaryLength = Integer.toUnsignedLong(buffer.getInt(at + 12));
+      long deltaLength = Integer.toUnsignedLong(buffer.getInt(at + 16));
+      if (summaryLength > MAX_SUMMARY_BYTES || deltaLength > MAX_BODY_BYTES) {
+        throw corrupt(
+            CorruptStoreFile.Kind.OVER_LIMITS,
+            "record at byte "
+                + at
+                + ": summary length "
+                + summaryLength
+                + " or delta length "
+                + deltaLength
+                + " is over the limits ("
+                + MAX_SUMMARY_BYTES
+                + ", "
+                + MAX_BODY_BYTES
+                + ")");
+      }
+      long end = (long) at + RECORD_HEADER_SIZE + summaryLength + deltaLength;
+      if (end > n) {
+        break; // a torn tail
+      }
+      int payload = at + RECORD_HEADER_SIZE;
+      if (crc32c(data, payload, (int) (end - payload)) != buffer.getInt(at + 20)) {
+        throw corrupt(
+            CorruptStoreFile.Kind.RECORD_CHECKSUM,
+            "record at byte " + at + ": checksum mismatch (damaged)");
+      }
+      found.add(
+          new Record(at, generation, payload, payload + (int) summaryLength, (int) end));
+      at = (int) end;
+    }
+    return at;
+  }
+
+  /**
+   * The checkpoint the records make from the snapshot {@code cp} of generation {@code generation}
+   * (§9.2 steps 6-10), checked by every rule of FORMAT.md §7 once, at the end.
+   */
+  private static Checkpoint applied(
+      byte[] data, Checkpoint cp, long generation, List<Record> found)
+      throws CorruptStoreFile, InvalidDelta, ResumeMismatch {
+    Checkpoint light = withoutLog(cp);
+    List<TrialLogEntry> log = new ArrayList<>(cp.getProgress().getTrialLogList());
+    for (Record item : found) {
+      // generation + 1 does not exist for the largest generation (2^64-1): nothing follows it.
+      if (generation == -1L || item.generation() != generation + 1) {
+        throw corrupt(
+            CorruptStoreFile.Kind.RECORD_GENERATION,
+            "a record commits generation "
+                + Long.toUnsignedString(item.generation())
+                + " after "
+                + Long.toUnsignedString(generation));
+      }
+      CheckpointDelta delta =
+          Deltas.decode(Arrays.copyOfRange(data, item.deltaStart(), item.end()));
+      if (delta.getBaseGeneration() != generation) {
+        throw corrupt(
+            CorruptStoreFile.Kind.RECORD_GENERATION,
+            "the delta of generation "
+                + Long.toUnsignedString(item.generation())
+                + " applies to "
+                + Long.toUnsignedString(delta.getBaseGeneration()));
+      }
+      light = Deltas.mergeUnchecked(light, log, delta);
+      generation = item.generation();
+    }
+    Checkpoint last = light;
+    if (light.hasProgress()) {
+      last =
+          light.toBuilder()
+              .setProgress(light.getProgress().toBuilder().addAllTrialLog(log))
+              .build();
+    }
+    Checkpoints.validate(last);
+    return last;
+  }
+
+  /** {@code cp} without its trial entries. */
+  private static Checkpoint withoutLog(Checkpoint cp) {
+    if (!cp.hasProgress()) {
+      return cp;
+    }
+    return cp.toBuilder().setProgress(cp.getProgress().toBuilder().clearTrialLog()).build();
+  }
+
+  /**
+   * The store file of {@code cp} committed as {@code generation} (unsigned), with flags 0: {@link
+   * #write(long, Checkpoint, boolean)} with {@code appendable} false.
+   *
+   * @throws ResumeMismatch as {@link #write(long, Checkpoint, boolean)}
+   */
+  public static byte[] write(long generation, Checkpoint cp) throws ResumeMismatch {
+    return write(generation, cp, false);
   }
 
   /**
    * The store file of {@code cp} committed as {@code generation} (unsigned): byte for byte what
-   * the Python FileStore writes.
+   * the Python FileStore writes (it writes {@code appendable} files). With {@code appendable} the
+   * header's flags are 1, and commit records ({@link #record(long, Checkpoint, CheckpointDelta)})
+   * may be appended to the bytes.
    *
    * @throws ResumeMismatch for an invalid checkpoint, or one whose encoding is over {@link
    *     #MAX_BODY_BYTES} (field {@code <input>})
    * @throws IllegalArgumentException for a summary over {@link #MAX_SUMMARY_BYTES} (a huge session
    *     id or optimizer)
    */
-  public static byte[] write(long generation, Checkpoint cp) throws ResumeMismatch {
+  public static byte[] write(long generation, Checkpoint cp, boolean appendable)
+      throws ResumeMismatch {
     Checkpoints.validate(cp);
     byte[] body;
     try {
@@ -201,7 +394,7 @@ public final class StoreFile {
     ByteBuffer header = ByteBuffer.wrap(out);
     header.put(MAGIC);
     header.putShort((short) FRAME_VERSION);
-    header.putShort((short) 0);
+    header.putShort((short) (appendable ? FLAG_APPENDABLE : 0));
     header.putLong(generation);
     header.putInt(summary.length);
     header.putLong(body.length);
@@ -210,6 +403,46 @@ public final class StoreFile {
     header.putInt(crc32c(out, 0, 40));
     System.arraycopy(summary, 0, out, HEADER_SIZE, summary.length);
     System.arraycopy(body, 0, out, HEADER_SIZE + summary.length, body.length);
+    return out;
+  }
+
+  /**
+   * The bytes of one commit record (docs/store-file.md §9.1) committing {@code after} as {@code
+   * generation} (unsigned) by {@code delta}: the 28-byte record header, the summary of {@code
+   * after}, then the delta's bytes. To append to a file of generation {@code g} holding the
+   * checkpoint {@code C}, {@code delta} is the delta of {@code after} over {@code C} with base
+   * generation {@code g}, and {@code generation} is {@code g + 1} (§9.3); this method checks
+   * neither.
+   *
+   * @throws ResumeMismatch for an invalid {@code after}
+   * @throws InvalidCheckpoint for a delta {@link Deltas#decode(byte[])} would refuse
+   * @throws IllegalArgumentException for a summary over {@link #MAX_SUMMARY_BYTES}
+   */
+  public static byte[] record(long generation, Checkpoint after, CheckpointDelta delta)
+      throws ResumeMismatch {
+    return record(generation, encodeSummary(after), Deltas.encode(delta));
+  }
+
+  /** The bytes of one commit record of a summary's and a delta's bytes, as given. */
+  static byte[] record(long generation, byte[] summary, byte[] delta) {
+    if (summary.length > MAX_SUMMARY_BYTES || delta.length > MAX_BODY_BYTES) {
+      throw new IllegalArgumentException(
+          "a summary of "
+              + summary.length
+              + " bytes or a delta of "
+              + delta.length
+              + " bytes is over the limits");
+    }
+    byte[] out = new byte[RECORD_HEADER_SIZE + summary.length + delta.length];
+    System.arraycopy(summary, 0, out, RECORD_HEADER_SIZE, summary.length);
+    System.arraycopy(delta, 0, out, RECORD_HEADER_SIZE + summary.length, delta.length);
+    ByteBuffer header = ByteBuffer.wrap(out);
+    header.put(RECORD_MAGIC);
+    header.putLong(generation);
+    header.putInt(summary.length);
+    header.putInt(delta.length);
+    header.putInt(crc32c(out, RECORD_HEADER_SIZE, summary.length + delta.length));
+    header.putInt(crc32c(out, 0, 24));
     return out;
   }
 

@@ -17,7 +17,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
@@ -58,8 +60,21 @@ class StoreFileTest {
     long damaged = vectors.stream().filter(v -> get(v, "verdict").equals("damaged")).count();
     long refused =
         vectors.stream().filter(v -> get(v, "verdict").equals("checkpoint_refused")).count();
-    assertTrue(ok >= 10 && damaged >= 20 && refused >= 3);
-    assertEquals(vectors.size(), ok + damaged + refused);
+    long deltaRefused =
+        vectors.stream().filter(v -> get(v, "verdict").equals("delta_refused")).count();
+    assertTrue(ok >= 10 && damaged >= 20 && refused >= 3 && deltaRefused >= 2);
+    assertEquals(vectors.size(), ok + damaged + refused + deltaRefused);
+    Set<String> kinds = new HashSet<>();
+    for (JsonObject v : vectors) {
+      if (get(v, "verdict").equals("damaged")) {
+        kinds.add(get(v, "kind"));
+      }
+    }
+    Set<String> every = new HashSet<>();
+    for (CorruptStoreFile.Kind kind : CorruptStoreFile.Kind.values()) {
+      every.add(kind.id());
+    }
+    assertEquals(every, kinds);
   }
 
   @TestFactory
@@ -80,8 +95,26 @@ class StoreFileTest {
         StoreFile file = StoreFile.read(data);
         assertEquals(get(vector, "generation"), Long.toUnsignedString(file.generation()));
         assertArrayEquals(read(get(vector, "checkpoint")), Checkpoints.encode(file.checkpoint()));
-        assertArrayEquals(data, StoreFile.write(file.generation(), file.checkpoint()));
-        checkSummary(file, data);
+        List<int[]> records = records(data);
+        boolean appendable = ByteBuffer.wrap(data).getShort(10) == 1;
+        if (records.isEmpty()) {
+          assertEquals(0, file.records());
+          assertArrayEquals(
+              data, StoreFile.write(file.generation(), file.checkpoint(), appendable));
+          checkSummary(file, data, StoreFile.HEADER_SIZE, ByteBuffer.wrap(data).getInt(20));
+        } else {
+          assertTrue(appendable);
+          int[] last = records.get(records.size() - 1);
+          assertEquals(records.size(), file.records());
+          assertEquals(last[END], file.end());
+          checkSummary(file, data, last[SUMMARY], last[DELTA] - last[SUMMARY]);
+          // The snapshot a compaction writes reads as the same generation and checkpoint.
+          StoreFile compacted =
+              StoreFile.read(StoreFile.write(file.generation(), file.checkpoint(), true));
+          assertEquals(file.generation(), compacted.generation());
+          assertEquals(file.checkpoint(), compacted.checkpoint());
+          assertEquals(file.summary(), compacted.summary());
+        }
         break;
       case "damaged":
         CorruptStoreFile damaged = assertThrows(CorruptStoreFile.class, () -> StoreFile.read(data));
@@ -99,14 +132,22 @@ class StoreFileTest {
         }
         assertTrue(Rules.ALL.contains(refused.rule()), refused.getMessage());
         break;
+      case "delta_refused":
+        InvalidDelta bad = assertThrows(InvalidDelta.class, () -> StoreFile.read(data));
+        assertEquals(get(vector, "field"), bad.field(), bad.getMessage());
+        assertEquals(get(vector, "rule"), bad.rule(), bad.getMessage());
+        assertTrue(
+            bad.getMessage().startsWith("delta_shape: " + get(vector, "field") + ": "),
+            bad.getMessage());
+        assertTrue(bad.getMessage().endsWith(" (rule " + get(vector, "rule") + ")"));
+        break;
       default:
         fail("unknown verdict " + get(vector, "verdict"));
     }
   }
 
-  private static void checkSummary(StoreFile file, byte[] data) {
-    int length = ByteBuffer.wrap(data).getInt(20);
-    String text = new String(data, StoreFile.HEADER_SIZE, length, StandardCharsets.UTF_8);
+  private static void checkSummary(StoreFile file, byte[] data, int offset, int length) {
+    String text = new String(data, offset, length, StandardCharsets.UTF_8);
     JsonObject json = JsonParser.parseString(text).getAsJsonObject();
     StoreFile.Summary s = file.summary();
     assertEquals(json.get("session_id").getAsString(), s.sessionId());
@@ -121,6 +162,33 @@ class StoreFileTest {
     JsonArray stamp = json.getAsJsonArray("updated_at");
     assertEquals(stamp.get(0).getAsLong(), s.updatedAtSeconds());
     assertEquals(stamp.get(1).getAsInt(), s.updatedAtNanos());
+  }
+
+  private static final int START = 0;
+  private static final int GENERATION = 1;
+  private static final int SUMMARY = 2;
+  private static final int DELTA = 3;
+  private static final int END = 4;
+
+  /**
+   * The whole records after the snapshot, walked without any check: {start, generation (low 31
+   * bits), summary start, delta start, end} each.
+   */
+  private static List<int[]> records(byte[] data) {
+    ByteBuffer buffer = ByteBuffer.wrap(data);
+    int at = StoreFile.HEADER_SIZE + buffer.getInt(20) + (int) buffer.getLong(24);
+    List<int[]> out = new ArrayList<>();
+    while (data.length - at >= StoreFile.RECORD_HEADER_SIZE) {
+      int summary = at + StoreFile.RECORD_HEADER_SIZE;
+      int delta = summary + buffer.getInt(at + 12);
+      int end = delta + buffer.getInt(at + 16);
+      if (end > data.length) {
+        break;
+      }
+      out.add(new int[] {at, (int) buffer.getLong(at + 4), summary, delta, end});
+      at = end;
+    }
+    return out;
   }
 
   private static String count(JsonObject json, String key) {

@@ -1,0 +1,196 @@
+"""Commit records: the deltas an appendable store file holds after its body (docs/store-file.md §9).
+
+A record is a 28-byte header (integers big-endian), a summary and a delta::
+
+    offset  size  field
+         0     4  record magic  89 64 6C 74  ("\\x89dlt")
+         4     8  generation the record commits
+        12     4  summary length S (at most MAX_SUMMARY_BYTES)
+        16     4  delta length D (at most MAX_BODY_BYTES)
+        20     4  CRC32C of the summary and the delta
+        24     4  CRC32C of bytes 0..23 (the record header)
+        28     S  the summary of the checkpoint after this record (.summary)
+      28+S     D  the delta's bytes (FORMAT.md §13)
+
+:func:`scan` finds the records of a file's tail. A strict prefix of a
+record at the end of the file (fewer than 28 bytes, or a record longer than
+what is left) is a **torn tail**: the write of a commit that was never
+acknowledged (a writer fsyncs a record before its commit returns); it is
+ignored, and the next writer cuts it off. A whole record whose checksum
+fails is damage (:class:`~dsxir.errors.CorruptStore`), wherever it is. :func:`read` turns a
+whole file into its generation, checkpoint and summary.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from dsxir.errors import CorruptStore
+from dsxir.optimizer_session import checkpoint
+from dsxir.optimizer_session import delta as dl
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, CheckpointDelta
+from dsxir.store import framing
+from dsxir.store.interface import decode_stored
+from dsxir.store.replay import replay
+from dsxir.store.summary import encode_summary
+
+__all__ = [
+    "RECORD_HEADER_SIZE",
+    "RECORD_MAGIC",
+    "Record",
+    "Stored",
+    "read",
+    "record",
+    "scan",
+]
+
+RECORD_MAGIC = b"\x89dlt"
+_HEAD = struct.Struct(">4sQIII")
+_HEAD_CRC = struct.Struct(">I")
+RECORD_HEADER_SIZE = _HEAD.size + _HEAD_CRC.size
+assert RECORD_HEADER_SIZE == 28
+
+ReadAt = Callable[[int, int], bytes]
+"""``read_at(offset, size)``: at most ``size`` bytes of the file from ``offset``."""
+
+
+def _applied(cp: Checkpoint, found: list[Record], generation: int, path: str) -> Checkpoint:
+    """``cp`` changed by the records' deltas in order, then checked by FORMAT.md §7 (§9).
+
+    Each record is checked (its generation, its delta readable and based on
+    the one before) just before its delta is merged (:func:`.replay.replay`).
+    """
+
+    def deltas() -> Iterator[CheckpointDelta]:
+        before = generation
+        for item in found:
+            if item.generation != before + 1:
+                raise CorruptStore(
+                    path,
+                    f"a record commits generation {item.generation} after {before}",
+                    "record_generation",
+                )
+            delta = dl.decode_delta(item.delta)
+            if delta.base_generation != before:
+                raise CorruptStore(
+                    path,
+                    f"the delta of generation {item.generation} applies to {delta.base_generation}",
+                    "record_generation",
+                )
+            yield delta
+            before = item.generation
+
+    return replay(cp, deltas())
+
+
+def record(generation: int, summary: bytes, delta: bytes) -> bytes:
+    """The bytes of one commit record."""
+    if not 0 <= generation < 1 << 64:
+        raise ValueError("generation out of range")
+    if len(summary) > framing.MAX_SUMMARY_BYTES or len(delta) > framing.MAX_BODY_BYTES:
+        raise ValueError("record lengths are over the limits")
+    payload_crc = framing.crc32c(summary + delta)
+    head = _HEAD.pack(RECORD_MAGIC, generation, len(summary), len(delta), payload_crc)
+    return b"".join((head, _HEAD_CRC.pack(framing.crc32c(head)), summary, delta))
+
+
+@dataclass(frozen=True)
+class Record:
+    """One intact record: its generation, summary, delta bytes and where it ends."""
+
+    generation: int
+    summary: bytes
+    delta: bytes
+    end: int
+
+
+def scan(read_at: ReadAt, start: int, size: int, path: str) -> tuple[list[Record], int]:
+    """The intact records from ``start`` to ``size``, and where they end (torn tail excluded).
+
+    A torn tail is a strict prefix of a record: fewer than 28 bytes, or an
+    intact header whose record runs past ``size``. Anything else that is not
+    an intact record is damage a torn write cannot explain: ``CorruptStore``
+    with ``record_checksum`` (a header or payload checksum that fails, a
+    wrong record magic) or ``over_limits`` (lengths over the limits).
+    """
+    found: list[Record] = []
+    at = start
+    while at < size:
+        raw = read_at(at, RECORD_HEADER_SIZE)
+        if len(raw) < RECORD_HEADER_SIZE:
+            break
+        (crc,) = _HEAD_CRC.unpack_from(raw, _HEAD.size)
+        magic, generation, summary_length, delta_length, payload_crc = _HEAD.unpack_from(raw)
+        if magic != RECORD_MAGIC or framing.crc32c(raw[: _HEAD.size]) != crc:
+            raise CorruptStore(
+                path, f"record at byte {at}: header damaged (magic or checksum)", "record_checksum"
+            )
+        if summary_length > framing.MAX_SUMMARY_BYTES or delta_length > framing.MAX_BODY_BYTES:
+            raise CorruptStore(path, f"record at byte {at}: lengths over the limits", "over_limits")
+        end = at + RECORD_HEADER_SIZE + summary_length + delta_length
+        if end > size:
+            break
+        payload = read_at(at + RECORD_HEADER_SIZE, summary_length + delta_length)
+        if len(payload) != summary_length + delta_length:
+            break  # the file shrank while it was read: what is left is a tail
+        if framing.crc32c(payload) != payload_crc:
+            raise CorruptStore(
+                path, f"record at byte {at}: checksum mismatch (damaged)", "record_checksum"
+            )
+        found.append(Record(generation, payload[:summary_length], payload[summary_length:], end))
+        at = end
+    return found, at
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A whole store file read: the generation, checkpoint and summary it ends with.
+
+    ``snapshot`` is the body's length, ``end`` where the intact records end
+    (a torn tail from there to the file's size is not part of it) and
+    ``records`` how many records were applied.
+    """
+
+    generation: int
+    checkpoint: Checkpoint
+    summary: bytes
+    snapshot: int
+    end: int
+    records: int
+    records_bytes: int
+
+
+def read(read_at: ReadAt, size: int, path: str, session_id: str | None = None) -> Stored:
+    """Read a store file: the frame (§5), then its records (§9), in their order.
+
+    Raises ``CorruptStore`` for a damaged file (the kinds of
+    docs/store-file.md §6, ``record_generation`` for records out of
+    sequence); for a body that is not a valid checkpoint, what
+    ``checkpoint.decode`` raises (with ``session_id``: ``CorruptStore``, and
+    for another session too); ``InvalidDelta`` for an intact record whose
+    delta is not readable or not its predecessor's (§13.1, §13.2 steps
+    1-2); ``InvalidCheckpoint`` when the checkpoint the records end with
+    breaks FORMAT.md §7.
+    """
+    header = framing.parse_header(read_at(0, framing.HEADER_SIZE), path, file_size=size)
+    summary = read_at(framing.HEADER_SIZE, header.summary_length)
+    framing.check_summary(header, summary, path)
+    body = read_at(framing.HEADER_SIZE + header.summary_length, header.body_length)
+    framing.check_body(header, body, path)
+    cp = decode_stored(body, session_id, path) if session_id else checkpoint.decode(body)
+    if summary != encode_summary(cp):
+        raise CorruptStore(path, "summary does not match the checkpoint", "summary_mismatch")
+    if not header.appendable:
+        return Stored(header.generation, cp, summary, header.body_length, size, 0, 0)
+    found, end = scan(read_at, header.total_length, size, path)
+    generation = header.generation
+    if found:
+        cp = _applied(cp, found, generation, path)
+        generation = found[-1].generation
+        summary = found[-1].summary
+        if summary != encode_summary(cp):
+            raise CorruptStore(path, "summary does not match the checkpoint", "summary_mismatch")
+    spent = end - header.total_length
+    return Stored(generation, cp, summary, header.body_length, end, len(found), spent)
