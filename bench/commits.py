@@ -2,26 +2,26 @@
 
 A commit is ``record_trial`` (one trial: a score, its number as candidate id,
 one float parameter in ``stats``, a duration) followed by a compare-and-swap
-``put`` that returns once the commit is durable. It is timed on three stores,
-at each session size (default 100, 10,000 and 100,000 trials):
+commit that returns once it is durable, on three stores, at each session
+size (default 100, 10,000 and 100,000 trials): the file store; PostgreSQL
+15, a throwaway local cluster (tests/python/pg_cluster.py) with its default
+synchronous commit; the gRPC service (``python -m dsxir.cli serve``, a
+separate process on loopback) over a file store. Each store is measured
+twice:
 
-- the file store, committing the whole checkpoint (``put``: the history
-  check compares the stored trial log, then a record or a new snapshot is
-  written);
-- the file store committing deltas, as a session does (``put_delta`` of
-  ``Baseline.delta``: one record appended and synced, a new snapshot
-  now and then, docs/store-file.md §9). Its figures cover one whole
-  compaction cycle: the commits from just after one compaction to the next
-  one included, so the bytes per commit are the amortized cost and the time
-  the median of that cycle;
-- PostgreSQL 15, a throwaway local cluster (tests/python/pg_cluster.py) with
-  its default synchronous commit;
-- the gRPC service (``python -m dsxir.cli serve``, a separate process on
-  loopback) over a file store.
+- committing deltas, as a session does (``put_delta`` of ``Baseline.delta``:
+  the file store appends one synced record, PostgreSQL inserts one row, the
+  service passes the delta to its file store; a new snapshot now and then,
+  docs/store-file.md §9). The figures cover one whole compaction cycle of
+  the file store (the commits from just after one compaction to the next
+  one included) and as many commits on the others, so the bytes per commit
+  are the amortized cost and the time the median;
+- committing the whole checkpoint (``put``: the history check compares the
+  stored trial log with the new one before anything is written).
 
-Each session is built once in memory and committed once (untimed), two more
-commits warm up, then ``DSXIR_BENCH_COMMIT_REPEATS`` commits (default 20)
-are timed one by one; the figure is their median. Bytes per commit are what
+For ``put``, each session is built once in memory and committed once
+(untimed), two more commits warm up, then ``DSXIR_BENCH_COMMIT_REPEATS``
+commits (default 20) are timed one by one; the figure is their median. Bytes per commit are what
 the commit made the machine write: the bytes the writing process sent to
 storage (``write_bytes`` of ``/proc/<pid>/io``: this process for the file
 store, the server for the service) and the WAL PostgreSQL wrote
@@ -133,38 +133,40 @@ def _process_written(pid: int | str = "self") -> int:
     raise RuntimeError(f"no write_bytes in /proc/{pid}/io")
 
 
-def _time_file_deltas(
-    store: FileStore, base: Checkpoint, written: Callable[[], int]
+def _time_deltas(
+    store: Store, base: Checkpoint, written: Callable[[], int], cycle: int | None
 ) -> tuple[float, float, int]:
     """Median seconds and mean bytes per delta commit over one compaction cycle, and its length.
 
-    A compaction shows as the file getting shorter. Commits run until one
-    has happened (at most ``MAX_CYCLE`` commits), then are measured until
-    the next one, included.
+    On the file store (``cycle`` None) a compaction shows as the file getting
+    shorter: commits run until one has happened (at most ``MAX_CYCLE``),
+    then are measured until the next one, included. Other stores compact at
+    the same sizes; they are measured over ``cycle`` commits (the file
+    store's cycle at this size), after as many untimed ones.
     """
     cp = Checkpoint()
     cp.CopyFrom(base)
     generation = store.put(cp)
     baseline = Baseline.of(cp)
-    path = store.file_path(cp.session_id)
+    path = store.file_path(cp.session_id) if isinstance(store, FileStore) else None
     trial = len(cp.progress.trial_log)
 
     def commit() -> bool:
-        """One trial committed; whether it compacted the file."""
+        """One trial committed; whether it compacted the file (False off the file store)."""
         nonlocal generation, baseline, trial
-        size = os.path.getsize(path)
+        size = os.path.getsize(path) if path else 0
         add_trial(cp, trial)
         trial += 1
         generation = store.put_delta(baseline.delta(cp, base_generation=generation))
         baseline = Baseline.of(cp)
-        return os.path.getsize(path) < size
+        return bool(path) and os.path.getsize(path) < size
 
-    for _ in range(MAX_CYCLE):
+    for _ in range(MAX_CYCLE if cycle is None else cycle):
         if commit():
             break
     seconds: list[float] = []
     before = written()
-    for _ in range(MAX_CYCLE):
+    for _ in range(MAX_CYCLE if cycle is None else cycle):
         start = time.perf_counter()
         compacted = commit()
         seconds.append(time.perf_counter() - start)
@@ -368,9 +370,11 @@ def main() -> int:
     )
     dsxir_rows: list[Row] = [
         {"store": "dsxir file put_delta", "ms": {}, "bytes": None},
+        {"store": "dsxir postgres put_delta", "ms": {}, "bytes": None},
+        {"store": "dsxir grpc (file) put_delta", "ms": {}, "bytes": None},
         {"store": "dsxir file put", "ms": {}, "bytes": None},
-        {"store": "dsxir postgres", "ms": {}, "bytes": None},
-        {"store": "dsxir grpc (file)", "ms": {}, "bytes": None},
+        {"store": "dsxir postgres put", "ms": {}, "bytes": None},
+        {"store": "dsxir grpc (file) put", "ms": {}, "bytes": None},
     ]
     optuna_rows: list[Row] = [
         {"store": "optuna journal file (trial)", "ms": {}, "bytes": None},
@@ -398,12 +402,14 @@ def main() -> int:
                     (pg_store, wal),
                     (grpc_store, lambda: _process_written(server_pid)),
                 )
-                base.session_id = f"deltas-{size}"
-                seconds, per_commit, cycle = _time_file_deltas(file_store, base, _process_written)
-                dsxir_rows[0]["ms"][size] = seconds * 1e3
-                dsxir_rows[0]["bytes"] = per_commit
-                cycles[size] = cycle
-                for row, (store, written) in zip(dsxir_rows[1:], measured, strict=True):
+                cycle: int | None = None
+                for row, (store, written) in zip(dsxir_rows[:3], measured, strict=True):
+                    base.session_id = f"deltas-{size}"
+                    seconds, per_commit, length = _time_deltas(store, base, written, cycle)
+                    row["ms"][size] = seconds * 1e3
+                    row["bytes"] = per_commit
+                    cycle = cycles[size] = cycle or length
+                for row, (store, written) in zip(dsxir_rows[3:], measured, strict=True):
                     base.session_id = f"commits-{size}"
                     seconds, per_commit = _time_dsxir(store, base, repeats, written)
                     row["ms"][size] = seconds * 1e3
@@ -439,9 +445,9 @@ def main() -> int:
         "optuna: this process, per whole trial); postgres: WAL bytes"
     )
     print(
-        "file put_delta: one compaction cycle per size ("
+        "put_delta: one compaction cycle of the file store per size ("
         + ", ".join(f"{_label(size)}: {count} commits" for size, count in cycles.items())
-        + "), the compaction included in its time (median) and bytes (mean)"
+        + "), as many commits on the other stores; time: median, bytes: mean"
     )
     return 0
 

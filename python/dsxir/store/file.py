@@ -137,6 +137,7 @@ from dsxir.store.interface import (
     Stored,
     check_expected_generation,
     check_page,
+    listing_of,
     next_generation,
 )
 from dsxir.store.session_ids import check_session_id
@@ -231,6 +232,7 @@ class _State:
     snapshot: int  # the body's length
     records_bytes: int
     end: int  # where the intact records end
+    listing: Listing  # of the checkpoint at this generation
 
 
 class FileStore:
@@ -442,13 +444,23 @@ class FileStore:
     # --- beyond the interface ---------------------------------------------------
 
     def listing(self, session_id: str) -> Listing:
-        """The listing of one session, read from its summary (no trial log is read).
+        """The listing of one session, from its summary (no trial log is read).
+
+        A session this store committed last (while the file is the one it
+        wrote) is answered from memory, without reading the file.
 
         ``NotFound`` when there is none; ``CorruptStore`` when its file is
         damaged (a header, summary or record that fails its checks).
         """
         check_session_id(session_id)
-        found = self._read_listing(session_id, os.path.join(self.path, session_id + SUFFIX))
+        path = os.path.join(self.path, session_id + SUFFIX)
+        with self._states_lock:
+            known = self._states.get(session_id)
+        if known is not None:  # the state this store committed last, while the file is its
+            with contextlib.suppress(OSError):
+                if _identity(os.stat(path, follow_symlinks=False)) == known.file:
+                    return known.listing
+        found = self._read_listing(session_id, path)
         if found is None:
             raise NotFound(session_id)
         return found
@@ -739,6 +751,7 @@ class FileStore:
             stored.snapshot,
             stored.records_bytes,
             stored.end,
+            listing_of(stored.checkpoint, stored.generation),
         )
         self._remember(session_id, state)
         return state
@@ -776,6 +789,7 @@ class FileStore:
             else:
                 self._append(session_id, state, record)
             state.generation = generation
+            state.listing = listing_of(state.checkpoint, generation)
         except BaseException:
             self._forget(session_id)
             raise

@@ -145,3 +145,21 @@ def test_a_delta_commit_is_a_watch_event(tmp_path: Path, kind: str) -> None:
         close_store(client)
         for cleanup in cleanups:
             cleanup()
+
+
+def test_file_store_listing_follows_the_file(tmp_path: Path) -> None:
+    from dsxir.errors import NotFound
+    from dsxir.store import FileStore
+
+    first, second = FileStore(tmp_path), FileStore(tmp_path)
+    with pytest.raises(NotFound):
+        first.listing("s1")
+    cp = make_cp("s1", trials=1)
+    first.put(cp)
+    new = _next(cp, trials=2)
+    first.put_delta(dl.diff(cp, new, base_generation=1))
+    assert first.listing("s1") == first.list()[0]
+    assert (first.listing("s1").generation, first.listing("s1").trials) == (2, 3)
+    newer = _next(new)
+    second.put_delta(dl.diff(new, newer, base_generation=2))  # another writer's commit
+    assert (first.listing("s1").generation, first.listing("s1").trials) == (3, 4)
