@@ -46,6 +46,63 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// What the events of WatchSession carry.
+type WatchView int32
+
+const (
+	// The default: WATCH_VIEW_SUMMARY.
+	WatchView_WATCH_VIEW_UNSPECIFIED WatchView = 0
+	// Summaries only: no checkpoint and no delta in any event.
+	WatchView_WATCH_VIEW_SUMMARY WatchView = 1
+	// The session's state as well, so that a watcher keeps the latest
+	// checkpoint without reading it again: the INITIAL event carries the
+	// checkpoint (when the session exists), and every COMMITTED event carries
+	// either a delta against the checkpoint of the watcher's previous event or,
+	// when the server has none to send, the whole new checkpoint.
+	WatchView_WATCH_VIEW_CHECKPOINT WatchView = 2
+)
+
+// Enum value maps for WatchView.
+var (
+	WatchView_name = map[int32]string{
+		0: "WATCH_VIEW_UNSPECIFIED",
+		1: "WATCH_VIEW_SUMMARY",
+		2: "WATCH_VIEW_CHECKPOINT",
+	}
+	WatchView_value = map[string]int32{
+		"WATCH_VIEW_UNSPECIFIED": 0,
+		"WATCH_VIEW_SUMMARY":     1,
+		"WATCH_VIEW_CHECKPOINT":  2,
+	}
+)
+
+func (x WatchView) Enum() *WatchView {
+	p := new(WatchView)
+	*p = x
+	return p
+}
+
+func (x WatchView) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchView) Descriptor() protoreflect.EnumDescriptor {
+	return file_dsxir_checkpoint_store_v1_service_proto_enumTypes[0].Descriptor()
+}
+
+func (WatchView) Type() protoreflect.EnumType {
+	return &file_dsxir_checkpoint_store_v1_service_proto_enumTypes[0]
+}
+
+func (x WatchView) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchView.Descriptor instead.
+func (WatchView) EnumDescriptor() ([]byte, []int) {
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{0}
+}
+
 // The kinds of WatchSession events.
 type WatchEventType int32
 
@@ -88,11 +145,11 @@ func (x WatchEventType) String() string {
 }
 
 func (WatchEventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_dsxir_checkpoint_store_v1_service_proto_enumTypes[0].Descriptor()
+	return file_dsxir_checkpoint_store_v1_service_proto_enumTypes[1].Descriptor()
 }
 
 func (WatchEventType) Type() protoreflect.EnumType {
-	return &file_dsxir_checkpoint_store_v1_service_proto_enumTypes[0]
+	return &file_dsxir_checkpoint_store_v1_service_proto_enumTypes[1]
 }
 
 func (x WatchEventType) Number() protoreflect.EnumNumber {
@@ -101,7 +158,7 @@ func (x WatchEventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WatchEventType.Descriptor instead.
 func (WatchEventType) EnumDescriptor() ([]byte, []int) {
-	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{0}
+	return file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP(), []int{1}
 }
 
 // The request of PutCheckpoint.
@@ -634,7 +691,10 @@ type WatchSessionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The session to watch. Required. It need not exist yet: its creation is
 	// an event too.
-	SessionId     string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	SessionId string `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// What each event carries besides the summary. WATCH_VIEW_UNSPECIFIED is
+	// WATCH_VIEW_SUMMARY.
+	View          WatchView `protobuf:"varint,2,opt,name=view,proto3,enum=dsxir.checkpoint_store.v1.WatchView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -676,6 +736,13 @@ func (x *WatchSessionRequest) GetSessionId() string {
 	return ""
 }
 
+func (x *WatchSessionRequest) GetView() WatchView {
+	if x != nil {
+		return x.View
+	}
+	return WatchView_WATCH_VIEW_UNSPECIFIED
+}
+
 // One event of WatchSession.
 type WatchSessionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -686,7 +753,17 @@ type WatchSessionResponse struct {
 	// WATCH_EVENT_TYPE_DELETED.
 	Session *SessionSummary `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
 	// The session the event is about (also set when it was deleted).
-	SessionId     string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	SessionId string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The state after the event, with WATCH_VIEW_CHECKPOINT only. Exactly one
+	// of the two is set on every COMMITTED event of that view, checkpoint on
+	// the INITIAL event when the session exists; none on DELETED events nor
+	// in WATCH_VIEW_SUMMARY.
+	//
+	// Types that are valid to be assigned to State:
+	//
+	//	*WatchSessionResponse_Checkpoint
+	//	*WatchSessionResponse_Delta
+	State         isWatchSessionResponse_State `protobuf_oneof:"state"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -741,6 +818,52 @@ func (x *WatchSessionResponse) GetSessionId() string {
 	}
 	return ""
 }
+
+func (x *WatchSessionResponse) GetState() isWatchSessionResponse_State {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+func (x *WatchSessionResponse) GetCheckpoint() *v1.Checkpoint {
+	if x != nil {
+		if x, ok := x.State.(*WatchSessionResponse_Checkpoint); ok {
+			return x.Checkpoint
+		}
+	}
+	return nil
+}
+
+func (x *WatchSessionResponse) GetDelta() *v1.CheckpointDelta {
+	if x != nil {
+		if x, ok := x.State.(*WatchSessionResponse_Delta); ok {
+			return x.Delta
+		}
+	}
+	return nil
+}
+
+type isWatchSessionResponse_State interface {
+	isWatchSessionResponse_State()
+}
+
+type WatchSessionResponse_Checkpoint struct {
+	// The whole checkpoint after the event, as stored (canonical, sealed).
+	Checkpoint *v1.Checkpoint `protobuf:"bytes,4,opt,name=checkpoint,proto3,oneof"`
+}
+
+type WatchSessionResponse_Delta struct {
+	// What the commit added (FORMAT.md §13), sealed as a delta writer writes
+	// it: its base_generation is the generation of the watcher's previous
+	// event, and applying it to that event's checkpoint gives the committed
+	// checkpoint of generation session.generation, byte for byte.
+	Delta *v1.CheckpointDelta `protobuf:"bytes,5,opt,name=delta,proto3,oneof"`
+}
+
+func (*WatchSessionResponse_Checkpoint) isWatchSessionResponse_State() {}
+
+func (*WatchSessionResponse_Delta) isWatchSessionResponse_State() {}
 
 // The summary of a session: what a listing or a dashboard needs, without the
 // trial log, the sampler blob or the artifact.
@@ -1392,15 +1515,21 @@ const file_dsxir_checkpoint_store_v1_service_proto_rawDesc = "" +
 	"\x17DeleteCheckpointRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"\x1a\n" +
-	"\x18DeleteCheckpointResponse\"4\n" +
+	"\x18DeleteCheckpointResponse\"n\n" +
 	"\x13WatchSessionRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"\xb9\x01\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x128\n" +
+	"\x04view\x18\x02 \x01(\x0e2$.dsxir.checkpoint_store.v1.WatchViewR\x04view\"\xd1\x02\n" +
 	"\x14WatchSessionResponse\x12=\n" +
 	"\x04type\x18\x01 \x01(\x0e2).dsxir.checkpoint_store.v1.WatchEventTypeR\x04type\x12C\n" +
 	"\asession\x18\x02 \x01(\v2).dsxir.checkpoint_store.v1.SessionSummaryR\asession\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x03 \x01(\tR\tsessionId\"\x88\x03\n" +
+	"session_id\x18\x03 \x01(\tR\tsessionId\x12H\n" +
+	"\n" +
+	"checkpoint\x18\x04 \x01(\v2&.dsxir.optimizer_session.v1.CheckpointH\x00R\n" +
+	"checkpoint\x12C\n" +
+	"\x05delta\x18\x05 \x01(\v2+.dsxir.optimizer_session.v1.CheckpointDeltaH\x00R\x05deltaB\a\n" +
+	"\x05state\"\x88\x03\n" +
 	"\x0eSessionSummary\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12A\n" +
@@ -1449,7 +1578,11 @@ const file_dsxir_checkpoint_store_v1_service_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"J\n" +
 	"\x10GetLeaseResponse\x126\n" +
-	"\x05lease\x18\x01 \x01(\v2 .dsxir.checkpoint_store.v1.LeaseR\x05lease*\x8e\x01\n" +
+	"\x05lease\x18\x01 \x01(\v2 .dsxir.checkpoint_store.v1.LeaseR\x05lease*Z\n" +
+	"\tWatchView\x12\x1a\n" +
+	"\x16WATCH_VIEW_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12WATCH_VIEW_SUMMARY\x10\x01\x12\x19\n" +
+	"\x15WATCH_VIEW_CHECKPOINT\x10\x02*\x8e\x01\n" +
 	"\x0eWatchEventType\x12 \n" +
 	"\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18WATCH_EVENT_TYPE_INITIAL\x10\x01\x12\x1e\n" +
@@ -1481,80 +1614,84 @@ func file_dsxir_checkpoint_store_v1_service_proto_rawDescGZIP() []byte {
 	return file_dsxir_checkpoint_store_v1_service_proto_rawDescData
 }
 
-var file_dsxir_checkpoint_store_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_dsxir_checkpoint_store_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_dsxir_checkpoint_store_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_dsxir_checkpoint_store_v1_service_proto_goTypes = []any{
-	(WatchEventType)(0),                // 0: dsxir.checkpoint_store.v1.WatchEventType
-	(*PutCheckpointRequest)(nil),       // 1: dsxir.checkpoint_store.v1.PutCheckpointRequest
-	(*PutCheckpointResponse)(nil),      // 2: dsxir.checkpoint_store.v1.PutCheckpointResponse
-	(*PutCheckpointDeltaRequest)(nil),  // 3: dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest
-	(*PutCheckpointDeltaResponse)(nil), // 4: dsxir.checkpoint_store.v1.PutCheckpointDeltaResponse
-	(*GetCheckpointRequest)(nil),       // 5: dsxir.checkpoint_store.v1.GetCheckpointRequest
-	(*GetCheckpointResponse)(nil),      // 6: dsxir.checkpoint_store.v1.GetCheckpointResponse
-	(*ListSessionsRequest)(nil),        // 7: dsxir.checkpoint_store.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),       // 8: dsxir.checkpoint_store.v1.ListSessionsResponse
-	(*DeleteCheckpointRequest)(nil),    // 9: dsxir.checkpoint_store.v1.DeleteCheckpointRequest
-	(*DeleteCheckpointResponse)(nil),   // 10: dsxir.checkpoint_store.v1.DeleteCheckpointResponse
-	(*WatchSessionRequest)(nil),        // 11: dsxir.checkpoint_store.v1.WatchSessionRequest
-	(*WatchSessionResponse)(nil),       // 12: dsxir.checkpoint_store.v1.WatchSessionResponse
-	(*SessionSummary)(nil),             // 13: dsxir.checkpoint_store.v1.SessionSummary
-	(*Lease)(nil),                      // 14: dsxir.checkpoint_store.v1.Lease
-	(*AcquireLeaseRequest)(nil),        // 15: dsxir.checkpoint_store.v1.AcquireLeaseRequest
-	(*AcquireLeaseResponse)(nil),       // 16: dsxir.checkpoint_store.v1.AcquireLeaseResponse
-	(*RenewLeaseRequest)(nil),          // 17: dsxir.checkpoint_store.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),         // 18: dsxir.checkpoint_store.v1.RenewLeaseResponse
-	(*ReleaseLeaseRequest)(nil),        // 19: dsxir.checkpoint_store.v1.ReleaseLeaseRequest
-	(*ReleaseLeaseResponse)(nil),       // 20: dsxir.checkpoint_store.v1.ReleaseLeaseResponse
-	(*GetLeaseRequest)(nil),            // 21: dsxir.checkpoint_store.v1.GetLeaseRequest
-	(*GetLeaseResponse)(nil),           // 22: dsxir.checkpoint_store.v1.GetLeaseResponse
-	(*v1.Checkpoint)(nil),              // 23: dsxir.optimizer_session.v1.Checkpoint
-	(*v1.CheckpointDelta)(nil),         // 24: dsxir.optimizer_session.v1.CheckpointDelta
-	(v1.SessionStatus)(0),              // 25: dsxir.optimizer_session.v1.SessionStatus
-	(*timestamppb.Timestamp)(nil),      // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 27: google.protobuf.Duration
+	(WatchView)(0),                     // 0: dsxir.checkpoint_store.v1.WatchView
+	(WatchEventType)(0),                // 1: dsxir.checkpoint_store.v1.WatchEventType
+	(*PutCheckpointRequest)(nil),       // 2: dsxir.checkpoint_store.v1.PutCheckpointRequest
+	(*PutCheckpointResponse)(nil),      // 3: dsxir.checkpoint_store.v1.PutCheckpointResponse
+	(*PutCheckpointDeltaRequest)(nil),  // 4: dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest
+	(*PutCheckpointDeltaResponse)(nil), // 5: dsxir.checkpoint_store.v1.PutCheckpointDeltaResponse
+	(*GetCheckpointRequest)(nil),       // 6: dsxir.checkpoint_store.v1.GetCheckpointRequest
+	(*GetCheckpointResponse)(nil),      // 7: dsxir.checkpoint_store.v1.GetCheckpointResponse
+	(*ListSessionsRequest)(nil),        // 8: dsxir.checkpoint_store.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),       // 9: dsxir.checkpoint_store.v1.ListSessionsResponse
+	(*DeleteCheckpointRequest)(nil),    // 10: dsxir.checkpoint_store.v1.DeleteCheckpointRequest
+	(*DeleteCheckpointResponse)(nil),   // 11: dsxir.checkpoint_store.v1.DeleteCheckpointResponse
+	(*WatchSessionRequest)(nil),        // 12: dsxir.checkpoint_store.v1.WatchSessionRequest
+	(*WatchSessionResponse)(nil),       // 13: dsxir.checkpoint_store.v1.WatchSessionResponse
+	(*SessionSummary)(nil),             // 14: dsxir.checkpoint_store.v1.SessionSummary
+	(*Lease)(nil),                      // 15: dsxir.checkpoint_store.v1.Lease
+	(*AcquireLeaseRequest)(nil),        // 16: dsxir.checkpoint_store.v1.AcquireLeaseRequest
+	(*AcquireLeaseResponse)(nil),       // 17: dsxir.checkpoint_store.v1.AcquireLeaseResponse
+	(*RenewLeaseRequest)(nil),          // 18: dsxir.checkpoint_store.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),         // 19: dsxir.checkpoint_store.v1.RenewLeaseResponse
+	(*ReleaseLeaseRequest)(nil),        // 20: dsxir.checkpoint_store.v1.ReleaseLeaseRequest
+	(*ReleaseLeaseResponse)(nil),       // 21: dsxir.checkpoint_store.v1.ReleaseLeaseResponse
+	(*GetLeaseRequest)(nil),            // 22: dsxir.checkpoint_store.v1.GetLeaseRequest
+	(*GetLeaseResponse)(nil),           // 23: dsxir.checkpoint_store.v1.GetLeaseResponse
+	(*v1.Checkpoint)(nil),              // 24: dsxir.optimizer_session.v1.Checkpoint
+	(*v1.CheckpointDelta)(nil),         // 25: dsxir.optimizer_session.v1.CheckpointDelta
+	(v1.SessionStatus)(0),              // 26: dsxir.optimizer_session.v1.SessionStatus
+	(*timestamppb.Timestamp)(nil),      // 27: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 28: google.protobuf.Duration
 }
 var file_dsxir_checkpoint_store_v1_service_proto_depIdxs = []int32{
-	23, // 0: dsxir.checkpoint_store.v1.PutCheckpointRequest.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
-	24, // 1: dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest.delta:type_name -> dsxir.optimizer_session.v1.CheckpointDelta
-	23, // 2: dsxir.checkpoint_store.v1.GetCheckpointResponse.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
-	25, // 3: dsxir.checkpoint_store.v1.ListSessionsRequest.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
-	26, // 4: dsxir.checkpoint_store.v1.ListSessionsRequest.updated_since:type_name -> google.protobuf.Timestamp
-	13, // 5: dsxir.checkpoint_store.v1.ListSessionsResponse.sessions:type_name -> dsxir.checkpoint_store.v1.SessionSummary
-	0,  // 6: dsxir.checkpoint_store.v1.WatchSessionResponse.type:type_name -> dsxir.checkpoint_store.v1.WatchEventType
-	13, // 7: dsxir.checkpoint_store.v1.WatchSessionResponse.session:type_name -> dsxir.checkpoint_store.v1.SessionSummary
-	25, // 8: dsxir.checkpoint_store.v1.SessionSummary.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
-	26, // 9: dsxir.checkpoint_store.v1.SessionSummary.updated_at:type_name -> google.protobuf.Timestamp
-	26, // 10: dsxir.checkpoint_store.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 11: dsxir.checkpoint_store.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	14, // 12: dsxir.checkpoint_store.v1.AcquireLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
-	27, // 13: dsxir.checkpoint_store.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	14, // 14: dsxir.checkpoint_store.v1.RenewLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
-	14, // 15: dsxir.checkpoint_store.v1.GetLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
-	1,  // 16: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpoint:input_type -> dsxir.checkpoint_store.v1.PutCheckpointRequest
-	3,  // 17: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpointDelta:input_type -> dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest
-	5,  // 18: dsxir.checkpoint_store.v1.CheckpointStoreService.GetCheckpoint:input_type -> dsxir.checkpoint_store.v1.GetCheckpointRequest
-	7,  // 19: dsxir.checkpoint_store.v1.CheckpointStoreService.ListSessions:input_type -> dsxir.checkpoint_store.v1.ListSessionsRequest
-	9,  // 20: dsxir.checkpoint_store.v1.CheckpointStoreService.DeleteCheckpoint:input_type -> dsxir.checkpoint_store.v1.DeleteCheckpointRequest
-	11, // 21: dsxir.checkpoint_store.v1.CheckpointStoreService.WatchSession:input_type -> dsxir.checkpoint_store.v1.WatchSessionRequest
-	15, // 22: dsxir.checkpoint_store.v1.CheckpointStoreService.AcquireLease:input_type -> dsxir.checkpoint_store.v1.AcquireLeaseRequest
-	17, // 23: dsxir.checkpoint_store.v1.CheckpointStoreService.RenewLease:input_type -> dsxir.checkpoint_store.v1.RenewLeaseRequest
-	19, // 24: dsxir.checkpoint_store.v1.CheckpointStoreService.ReleaseLease:input_type -> dsxir.checkpoint_store.v1.ReleaseLeaseRequest
-	21, // 25: dsxir.checkpoint_store.v1.CheckpointStoreService.GetLease:input_type -> dsxir.checkpoint_store.v1.GetLeaseRequest
-	2,  // 26: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpoint:output_type -> dsxir.checkpoint_store.v1.PutCheckpointResponse
-	4,  // 27: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpointDelta:output_type -> dsxir.checkpoint_store.v1.PutCheckpointDeltaResponse
-	6,  // 28: dsxir.checkpoint_store.v1.CheckpointStoreService.GetCheckpoint:output_type -> dsxir.checkpoint_store.v1.GetCheckpointResponse
-	8,  // 29: dsxir.checkpoint_store.v1.CheckpointStoreService.ListSessions:output_type -> dsxir.checkpoint_store.v1.ListSessionsResponse
-	10, // 30: dsxir.checkpoint_store.v1.CheckpointStoreService.DeleteCheckpoint:output_type -> dsxir.checkpoint_store.v1.DeleteCheckpointResponse
-	12, // 31: dsxir.checkpoint_store.v1.CheckpointStoreService.WatchSession:output_type -> dsxir.checkpoint_store.v1.WatchSessionResponse
-	16, // 32: dsxir.checkpoint_store.v1.CheckpointStoreService.AcquireLease:output_type -> dsxir.checkpoint_store.v1.AcquireLeaseResponse
-	18, // 33: dsxir.checkpoint_store.v1.CheckpointStoreService.RenewLease:output_type -> dsxir.checkpoint_store.v1.RenewLeaseResponse
-	20, // 34: dsxir.checkpoint_store.v1.CheckpointStoreService.ReleaseLease:output_type -> dsxir.checkpoint_store.v1.ReleaseLeaseResponse
-	22, // 35: dsxir.checkpoint_store.v1.CheckpointStoreService.GetLease:output_type -> dsxir.checkpoint_store.v1.GetLeaseResponse
-	26, // [26:36] is the sub-list for method output_type
-	16, // [16:26] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	24, // 0: dsxir.checkpoint_store.v1.PutCheckpointRequest.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
+	25, // 1: dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest.delta:type_name -> dsxir.optimizer_session.v1.CheckpointDelta
+	24, // 2: dsxir.checkpoint_store.v1.GetCheckpointResponse.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
+	26, // 3: dsxir.checkpoint_store.v1.ListSessionsRequest.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
+	27, // 4: dsxir.checkpoint_store.v1.ListSessionsRequest.updated_since:type_name -> google.protobuf.Timestamp
+	14, // 5: dsxir.checkpoint_store.v1.ListSessionsResponse.sessions:type_name -> dsxir.checkpoint_store.v1.SessionSummary
+	0,  // 6: dsxir.checkpoint_store.v1.WatchSessionRequest.view:type_name -> dsxir.checkpoint_store.v1.WatchView
+	1,  // 7: dsxir.checkpoint_store.v1.WatchSessionResponse.type:type_name -> dsxir.checkpoint_store.v1.WatchEventType
+	14, // 8: dsxir.checkpoint_store.v1.WatchSessionResponse.session:type_name -> dsxir.checkpoint_store.v1.SessionSummary
+	24, // 9: dsxir.checkpoint_store.v1.WatchSessionResponse.checkpoint:type_name -> dsxir.optimizer_session.v1.Checkpoint
+	25, // 10: dsxir.checkpoint_store.v1.WatchSessionResponse.delta:type_name -> dsxir.optimizer_session.v1.CheckpointDelta
+	26, // 11: dsxir.checkpoint_store.v1.SessionSummary.status:type_name -> dsxir.optimizer_session.v1.SessionStatus
+	27, // 12: dsxir.checkpoint_store.v1.SessionSummary.updated_at:type_name -> google.protobuf.Timestamp
+	27, // 13: dsxir.checkpoint_store.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 14: dsxir.checkpoint_store.v1.AcquireLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	15, // 15: dsxir.checkpoint_store.v1.AcquireLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
+	28, // 16: dsxir.checkpoint_store.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	15, // 17: dsxir.checkpoint_store.v1.RenewLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
+	15, // 18: dsxir.checkpoint_store.v1.GetLeaseResponse.lease:type_name -> dsxir.checkpoint_store.v1.Lease
+	2,  // 19: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpoint:input_type -> dsxir.checkpoint_store.v1.PutCheckpointRequest
+	4,  // 20: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpointDelta:input_type -> dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest
+	6,  // 21: dsxir.checkpoint_store.v1.CheckpointStoreService.GetCheckpoint:input_type -> dsxir.checkpoint_store.v1.GetCheckpointRequest
+	8,  // 22: dsxir.checkpoint_store.v1.CheckpointStoreService.ListSessions:input_type -> dsxir.checkpoint_store.v1.ListSessionsRequest
+	10, // 23: dsxir.checkpoint_store.v1.CheckpointStoreService.DeleteCheckpoint:input_type -> dsxir.checkpoint_store.v1.DeleteCheckpointRequest
+	12, // 24: dsxir.checkpoint_store.v1.CheckpointStoreService.WatchSession:input_type -> dsxir.checkpoint_store.v1.WatchSessionRequest
+	16, // 25: dsxir.checkpoint_store.v1.CheckpointStoreService.AcquireLease:input_type -> dsxir.checkpoint_store.v1.AcquireLeaseRequest
+	18, // 26: dsxir.checkpoint_store.v1.CheckpointStoreService.RenewLease:input_type -> dsxir.checkpoint_store.v1.RenewLeaseRequest
+	20, // 27: dsxir.checkpoint_store.v1.CheckpointStoreService.ReleaseLease:input_type -> dsxir.checkpoint_store.v1.ReleaseLeaseRequest
+	22, // 28: dsxir.checkpoint_store.v1.CheckpointStoreService.GetLease:input_type -> dsxir.checkpoint_store.v1.GetLeaseRequest
+	3,  // 29: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpoint:output_type -> dsxir.checkpoint_store.v1.PutCheckpointResponse
+	5,  // 30: dsxir.checkpoint_store.v1.CheckpointStoreService.PutCheckpointDelta:output_type -> dsxir.checkpoint_store.v1.PutCheckpointDeltaResponse
+	7,  // 31: dsxir.checkpoint_store.v1.CheckpointStoreService.GetCheckpoint:output_type -> dsxir.checkpoint_store.v1.GetCheckpointResponse
+	9,  // 32: dsxir.checkpoint_store.v1.CheckpointStoreService.ListSessions:output_type -> dsxir.checkpoint_store.v1.ListSessionsResponse
+	11, // 33: dsxir.checkpoint_store.v1.CheckpointStoreService.DeleteCheckpoint:output_type -> dsxir.checkpoint_store.v1.DeleteCheckpointResponse
+	13, // 34: dsxir.checkpoint_store.v1.CheckpointStoreService.WatchSession:output_type -> dsxir.checkpoint_store.v1.WatchSessionResponse
+	17, // 35: dsxir.checkpoint_store.v1.CheckpointStoreService.AcquireLease:output_type -> dsxir.checkpoint_store.v1.AcquireLeaseResponse
+	19, // 36: dsxir.checkpoint_store.v1.CheckpointStoreService.RenewLease:output_type -> dsxir.checkpoint_store.v1.RenewLeaseResponse
+	21, // 37: dsxir.checkpoint_store.v1.CheckpointStoreService.ReleaseLease:output_type -> dsxir.checkpoint_store.v1.ReleaseLeaseResponse
+	23, // 38: dsxir.checkpoint_store.v1.CheckpointStoreService.GetLease:output_type -> dsxir.checkpoint_store.v1.GetLeaseResponse
+	29, // [29:39] is the sub-list for method output_type
+	19, // [19:29] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_dsxir_checkpoint_store_v1_service_proto_init() }
@@ -1562,13 +1699,17 @@ func file_dsxir_checkpoint_store_v1_service_proto_init() {
 	if File_dsxir_checkpoint_store_v1_service_proto != nil {
 		return
 	}
+	file_dsxir_checkpoint_store_v1_service_proto_msgTypes[11].OneofWrappers = []any{
+		(*WatchSessionResponse_Checkpoint)(nil),
+		(*WatchSessionResponse_Delta)(nil),
+	}
 	file_dsxir_checkpoint_store_v1_service_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dsxir_checkpoint_store_v1_service_proto_rawDesc), len(file_dsxir_checkpoint_store_v1_service_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,

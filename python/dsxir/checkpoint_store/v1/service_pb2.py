@@ -27,7 +27,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'dsxir/checkpoint_store/v1/service.proto\x12\x19\x64sxir.checkpoint_store.v1\x1a+dsxir/optimizer_session/v1/checkpoint.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x14PutCheckpointRequest\x12:\n\ncheckpoint\x18\x01 \x01(\x0b\x32&.dsxir.optimizer_session.v1.Checkpoint\x12\x1b\n\x13\x65xpected_generation\x18\x02 \x01(\x03\"+\n\x15PutCheckpointResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x03\"W\n\x19PutCheckpointDeltaRequest\x12:\n\x05\x64\x65lta\x18\x01 \x01(\x0b\x32+.dsxir.optimizer_session.v1.CheckpointDelta\"0\n\x1aPutCheckpointDeltaResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x03\"*\n\x14GetCheckpointRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"g\n\x15GetCheckpointResponse\x12:\n\ncheckpoint\x18\x01 \x01(\x0b\x32&.dsxir.optimizer_session.v1.Checkpoint\x12\x12\n\ngeneration\x18\x02 \x01(\x03\"\xbd\x01\n\x13ListSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32).dsxir.optimizer_session.v1.SessionStatus\x12\x11\n\toptimizer\x18\x04 \x01(\t\x12\x31\n\rupdated_since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x14ListSessionsResponse\x12;\n\x08sessions\x18\x01 \x03(\x0b\x32).dsxir.checkpoint_store.v1.SessionSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x17\x44\x65leteCheckpointRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCheckpointResponse\")\n\x13WatchSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x9f\x01\n\x14WatchSessionResponse\x12\x37\n\x04type\x18\x01 \x01(\x0e\x32).dsxir.checkpoint_store.v1.WatchEventType\x12:\n\x07session\x18\x02 \x01(\x0b\x32).dsxir.checkpoint_store.v1.SessionSummary\x12\x12\n\nsession_id\x18\x03 \x01(\t\"\xa3\x02\n\x0eSessionSummary\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x39\n\x06status\x18\x02 \x01(\x0e\x32).dsxir.optimizer_session.v1.SessionStatus\x12\x11\n\toptimizer\x18\x03 \x01(\t\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nbest_score\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\tcompleted\x18\x06 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x07 \x01(\x04\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\x04\x12\x0e\n\x06trials\x18\t \x01(\x04\x12\x12\n\ngeneration\x18\n \x01(\x03\x42\r\n\x0b_best_score\"j\n\x05Lease\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x13\x41\x63quireLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"G\n\x14\x41\x63quireLeaseResponse\x12/\n\x05lease\x18\x01 \x01(\x0b\x32 .dsxir.checkpoint_store.v1.Lease\"^\n\x11RenewLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"E\n\x12RenewLeaseResponse\x12/\n\x05lease\x18\x01 \x01(\x0b\x32 .dsxir.checkpoint_store.v1.Lease\"8\n\x13ReleaseLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"\x16\n\x14ReleaseLeaseResponse\"%\n\x0fGetLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"C\n\x10GetLeaseResponse\x12/\n\x05lease\x18\x01 \x01(\x0b\x32 .dsxir.checkpoint_store.v1.Lease*\x8e\x01\n\x0eWatchEventType\x12 \n\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18WATCH_EVENT_TYPE_INITIAL\x10\x01\x12\x1e\n\x1aWATCH_EVENT_TYPE_COMMITTED\x10\x02\x12\x1c\n\x18WATCH_EVENT_TYPE_DELETED\x10\x03\x32\x97\t\n\x16\x43heckpointStoreService\x12r\n\rPutCheckpoint\x12/.dsxir.checkpoint_store.v1.PutCheckpointRequest\x1a\x30.dsxir.checkpoint_store.v1.PutCheckpointResponse\x12\x81\x01\n\x12PutCheckpointDelta\x12\x34.dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest\x1a\x35.dsxir.checkpoint_store.v1.PutCheckpointDeltaResponse\x12r\n\rGetCheckpoint\x12/.dsxir.checkpoint_store.v1.GetCheckpointRequest\x1a\x30.dsxir.checkpoint_store.v1.GetCheckpointResponse\x12o\n\x0cListSessions\x12..dsxir.checkpoint_store.v1.ListSessionsRequest\x1a/.dsxir.checkpoint_store.v1.ListSessionsResponse\x12{\n\x10\x44\x65leteCheckpoint\x12\x32.dsxir.checkpoint_store.v1.DeleteCheckpointRequest\x1a\x33.dsxir.checkpoint_store.v1.DeleteCheckpointResponse\x12q\n\x0cWatchSession\x12..dsxir.checkpoint_store.v1.WatchSessionRequest\x1a/.dsxir.checkpoint_store.v1.WatchSessionResponse0\x01\x12o\n\x0c\x41\x63quireLease\x12..dsxir.checkpoint_store.v1.AcquireLeaseRequest\x1a/.dsxir.checkpoint_store.v1.AcquireLeaseResponse\x12i\n\nRenewLease\x12,.dsxir.checkpoint_store.v1.RenewLeaseRequest\x1a-.dsxir.checkpoint_store.v1.RenewLeaseResponse\x12o\n\x0cReleaseLease\x12..dsxir.checkpoint_store.v1.ReleaseLeaseRequest\x1a/.dsxir.checkpoint_store.v1.ReleaseLeaseResponse\x12\x63\n\x08GetLease\x12*.dsxir.checkpoint_store.v1.GetLeaseRequest\x1a+.dsxir.checkpoint_store.v1.GetLeaseResponseB\x81\x01\n\x1d\x63om.dsxir.checkpoint_store.v1B\x0cServiceProtoP\x01ZPgithub.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1;checkpointstorev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'dsxir/checkpoint_store/v1/service.proto\x12\x19\x64sxir.checkpoint_store.v1\x1a+dsxir/optimizer_session/v1/checkpoint.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x14PutCheckpointRequest\x12:\n\ncheckpoint\x18\x01 \x01(\x0b\x32&.dsxir.optimizer_session.v1.Checkpoint\x12\x1b\n\x13\x65xpected_generation\x18\x02 \x01(\x03\"+\n\x15PutCheckpointResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x03\"W\n\x19PutCheckpointDeltaRequest\x12:\n\x05\x64\x65lta\x18\x01 \x01(\x0b\x32+.dsxir.optimizer_session.v1.CheckpointDelta\"0\n\x1aPutCheckpointDeltaResponse\x12\x12\n\ngeneration\x18\x01 \x01(\x03\"*\n\x14GetCheckpointRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"g\n\x15GetCheckpointResponse\x12:\n\ncheckpoint\x18\x01 \x01(\x0b\x32&.dsxir.optimizer_session.v1.Checkpoint\x12\x12\n\ngeneration\x18\x02 \x01(\x03\"\xbd\x01\n\x13ListSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32).dsxir.optimizer_session.v1.SessionStatus\x12\x11\n\toptimizer\x18\x04 \x01(\t\x12\x31\n\rupdated_since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x14ListSessionsResponse\x12;\n\x08sessions\x18\x01 \x03(\x0b\x32).dsxir.checkpoint_store.v1.SessionSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"-\n\x17\x44\x65leteCheckpointRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCheckpointResponse\"]\n\x13WatchSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x32\n\x04view\x18\x02 \x01(\x0e\x32$.dsxir.checkpoint_store.v1.WatchView\"\xa4\x02\n\x14WatchSessionResponse\x12\x37\n\x04type\x18\x01 \x01(\x0e\x32).dsxir.checkpoint_store.v1.WatchEventType\x12:\n\x07session\x18\x02 \x01(\x0b\x32).dsxir.checkpoint_store.v1.SessionSummary\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12<\n\ncheckpoint\x18\x04 \x01(\x0b\x32&.dsxir.optimizer_session.v1.CheckpointH\x00\x12<\n\x05\x64\x65lta\x18\x05 \x01(\x0b\x32+.dsxir.optimizer_session.v1.CheckpointDeltaH\x00\x42\x07\n\x05state\"\xa3\x02\n\x0eSessionSummary\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x39\n\x06status\x18\x02 \x01(\x0e\x32).dsxir.optimizer_session.v1.SessionStatus\x12\x11\n\toptimizer\x18\x03 \x01(\t\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\nbest_score\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\tcompleted\x18\x06 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x07 \x01(\x04\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\x04\x12\x0e\n\x06trials\x18\t \x01(\x04\x12\x12\n\ngeneration\x18\n \x01(\x03\x42\r\n\x0b_best_score\"j\n\x05Lease\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\x12\r\n\x05token\x18\x03 \x01(\t\x12.\n\nexpires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x13\x41\x63quireLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06holder\x18\x02 \x01(\t\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"G\n\x14\x41\x63quireLeaseResponse\x12/\n\x05lease\x18\x01 \x01(\x0b\x32 .dsxir.checkpoint_store.v1.Lease\"^\n\x11RenewLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"E\n\x12RenewLeaseResponse\x12/\n\x05lease\x18\x01 \x01(\x0b\x32 .dsxir.checkpoint_store.v1.Lease\"8\n\x13ReleaseLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"\x16\n\x14ReleaseLeaseResponse\"%\n\x0fGetLeaseRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"C\n\x10GetLeaseResponse\x12/\n\x05lease\x18\x01 \x01(\x0b\x32 .dsxir.checkpoint_store.v1.Lease*Z\n\tWatchView\x12\x1a\n\x16WATCH_VIEW_UNSPECIFIED\x10\x00\x12\x16\n\x12WATCH_VIEW_SUMMARY\x10\x01\x12\x19\n\x15WATCH_VIEW_CHECKPOINT\x10\x02*\x8e\x01\n\x0eWatchEventType\x12 \n\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18WATCH_EVENT_TYPE_INITIAL\x10\x01\x12\x1e\n\x1aWATCH_EVENT_TYPE_COMMITTED\x10\x02\x12\x1c\n\x18WATCH_EVENT_TYPE_DELETED\x10\x03\x32\x97\t\n\x16\x43heckpointStoreService\x12r\n\rPutCheckpoint\x12/.dsxir.checkpoint_store.v1.PutCheckpointRequest\x1a\x30.dsxir.checkpoint_store.v1.PutCheckpointResponse\x12\x81\x01\n\x12PutCheckpointDelta\x12\x34.dsxir.checkpoint_store.v1.PutCheckpointDeltaRequest\x1a\x35.dsxir.checkpoint_store.v1.PutCheckpointDeltaResponse\x12r\n\rGetCheckpoint\x12/.dsxir.checkpoint_store.v1.GetCheckpointRequest\x1a\x30.dsxir.checkpoint_store.v1.GetCheckpointResponse\x12o\n\x0cListSessions\x12..dsxir.checkpoint_store.v1.ListSessionsRequest\x1a/.dsxir.checkpoint_store.v1.ListSessionsResponse\x12{\n\x10\x44\x65leteCheckpoint\x12\x32.dsxir.checkpoint_store.v1.DeleteCheckpointRequest\x1a\x33.dsxir.checkpoint_store.v1.DeleteCheckpointResponse\x12q\n\x0cWatchSession\x12..dsxir.checkpoint_store.v1.WatchSessionRequest\x1a/.dsxir.checkpoint_store.v1.WatchSessionResponse0\x01\x12o\n\x0c\x41\x63quireLease\x12..dsxir.checkpoint_store.v1.AcquireLeaseRequest\x1a/.dsxir.checkpoint_store.v1.AcquireLeaseResponse\x12i\n\nRenewLease\x12,.dsxir.checkpoint_store.v1.RenewLeaseRequest\x1a-.dsxir.checkpoint_store.v1.RenewLeaseResponse\x12o\n\x0cReleaseLease\x12..dsxir.checkpoint_store.v1.ReleaseLeaseRequest\x1a/.dsxir.checkpoint_store.v1.ReleaseLeaseResponse\x12\x63\n\x08GetLease\x12*.dsxir.checkpoint_store.v1.GetLeaseRequest\x1a+.dsxir.checkpoint_store.v1.GetLeaseResponseB\x81\x01\n\x1d\x63om.dsxir.checkpoint_store.v1B\x0cServiceProtoP\x01ZPgithub.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1;checkpointstorev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dsxir.checkpoint_store.v1.s
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\035com.dsxir.checkpoint_store.v1B\014ServiceProtoP\001ZPgithub.com/dsxir/dsxir-checkpoint/go/dsxir/checkpoint_store/v1;checkpointstorev1'
-  _globals['_WATCHEVENTTYPE']._serialized_start=2140
-  _globals['_WATCHEVENTTYPE']._serialized_end=2282
+  _globals['_WATCHVIEW']._serialized_start=2324
+  _globals['_WATCHVIEW']._serialized_end=2414
+  _globals['_WATCHEVENTTYPE']._serialized_start=2417
+  _globals['_WATCHEVENTTYPE']._serialized_end=2559
   _globals['_PUTCHECKPOINTREQUEST']._serialized_start=180
   _globals['_PUTCHECKPOINTREQUEST']._serialized_end=291
   _globals['_PUTCHECKPOINTRESPONSE']._serialized_start=293
@@ -58,29 +60,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETECHECKPOINTRESPONSE']._serialized_start=975
   _globals['_DELETECHECKPOINTRESPONSE']._serialized_end=1001
   _globals['_WATCHSESSIONREQUEST']._serialized_start=1003
-  _globals['_WATCHSESSIONREQUEST']._serialized_end=1044
-  _globals['_WATCHSESSIONRESPONSE']._serialized_start=1047
-  _globals['_WATCHSESSIONRESPONSE']._serialized_end=1206
-  _globals['_SESSIONSUMMARY']._serialized_start=1209
-  _globals['_SESSIONSUMMARY']._serialized_end=1500
-  _globals['_LEASE']._serialized_start=1502
-  _globals['_LEASE']._serialized_end=1608
-  _globals['_ACQUIRELEASEREQUEST']._serialized_start=1610
-  _globals['_ACQUIRELEASEREQUEST']._serialized_end=1707
-  _globals['_ACQUIRELEASERESPONSE']._serialized_start=1709
-  _globals['_ACQUIRELEASERESPONSE']._serialized_end=1780
-  _globals['_RENEWLEASEREQUEST']._serialized_start=1782
-  _globals['_RENEWLEASEREQUEST']._serialized_end=1876
-  _globals['_RENEWLEASERESPONSE']._serialized_start=1878
-  _globals['_RENEWLEASERESPONSE']._serialized_end=1947
-  _globals['_RELEASELEASEREQUEST']._serialized_start=1949
-  _globals['_RELEASELEASEREQUEST']._serialized_end=2005
-  _globals['_RELEASELEASERESPONSE']._serialized_start=2007
-  _globals['_RELEASELEASERESPONSE']._serialized_end=2029
-  _globals['_GETLEASEREQUEST']._serialized_start=2031
-  _globals['_GETLEASEREQUEST']._serialized_end=2068
-  _globals['_GETLEASERESPONSE']._serialized_start=2070
-  _globals['_GETLEASERESPONSE']._serialized_end=2137
-  _globals['_CHECKPOINTSTORESERVICE']._serialized_start=2285
-  _globals['_CHECKPOINTSTORESERVICE']._serialized_end=3460
+  _globals['_WATCHSESSIONREQUEST']._serialized_end=1096
+  _globals['_WATCHSESSIONRESPONSE']._serialized_start=1099
+  _globals['_WATCHSESSIONRESPONSE']._serialized_end=1391
+  _globals['_SESSIONSUMMARY']._serialized_start=1394
+  _globals['_SESSIONSUMMARY']._serialized_end=1685
+  _globals['_LEASE']._serialized_start=1687
+  _globals['_LEASE']._serialized_end=1793
+  _globals['_ACQUIRELEASEREQUEST']._serialized_start=1795
+  _globals['_ACQUIRELEASEREQUEST']._serialized_end=1892
+  _globals['_ACQUIRELEASERESPONSE']._serialized_start=1894
+  _globals['_ACQUIRELEASERESPONSE']._serialized_end=1965
+  _globals['_RENEWLEASEREQUEST']._serialized_start=1967
+  _globals['_RENEWLEASEREQUEST']._serialized_end=2061
+  _globals['_RENEWLEASERESPONSE']._serialized_start=2063
+  _globals['_RENEWLEASERESPONSE']._serialized_end=2132
+  _globals['_RELEASELEASEREQUEST']._serialized_start=2134
+  _globals['_RELEASELEASEREQUEST']._serialized_end=2190
+  _globals['_RELEASELEASERESPONSE']._serialized_start=2192
+  _globals['_RELEASELEASERESPONSE']._serialized_end=2214
+  _globals['_GETLEASEREQUEST']._serialized_start=2216
+  _globals['_GETLEASEREQUEST']._serialized_end=2253
+  _globals['_GETLEASERESPONSE']._serialized_start=2255
+  _globals['_GETLEASERESPONSE']._serialized_end=2322
+  _globals['_CHECKPOINTSTORESERVICE']._serialized_start=2562
+  _globals['_CHECKPOINTSTORESERVICE']._serialized_end=3737
 # @@protoc_insertion_point(module_scope)

@@ -43,6 +43,40 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _WatchView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WatchViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WatchView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WATCH_VIEW_UNSPECIFIED: _WatchView.ValueType  # 0
+    """The default: WATCH_VIEW_SUMMARY."""
+    WATCH_VIEW_SUMMARY: _WatchView.ValueType  # 1
+    """Summaries only: no checkpoint and no delta in any event."""
+    WATCH_VIEW_CHECKPOINT: _WatchView.ValueType  # 2
+    """The session's state as well, so that a watcher keeps the latest
+    checkpoint without reading it again: the INITIAL event carries the
+    checkpoint (when the session exists), and every COMMITTED event carries
+    either a delta against the checkpoint of the watcher's previous event or,
+    when the server has none to send, the whole new checkpoint.
+    """
+
+class WatchView(_WatchView, metaclass=_WatchViewEnumTypeWrapper):
+    """What the events of WatchSession carry."""
+
+WATCH_VIEW_UNSPECIFIED: WatchView.ValueType  # 0
+"""The default: WATCH_VIEW_SUMMARY."""
+WATCH_VIEW_SUMMARY: WatchView.ValueType  # 1
+"""Summaries only: no checkpoint and no delta in any event."""
+WATCH_VIEW_CHECKPOINT: WatchView.ValueType  # 2
+"""The session's state as well, so that a watcher keeps the latest
+checkpoint without reading it again: the INITIAL event carries the
+checkpoint (when the session exists), and every COMMITTED event carries
+either a delta against the checkpoint of the watcher's previous event or,
+when the server has none to send, the whole new checkpoint.
+"""
+Global___WatchView: _TypeAlias = WatchView  # noqa: Y015
+
 class _WatchEventType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -354,18 +388,24 @@ class WatchSessionRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SESSION_ID_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """The session to watch. Required. It need not exist yet: its creation is
     an event too.
+    """
+    view: Global___WatchView.ValueType
+    """What each event carries besides the summary. WATCH_VIEW_UNSPECIFIED is
+    WATCH_VIEW_SUMMARY.
     """
     def __init__(
         self,
         *,
         session_id: _builtins.str = ...,
+        view: Global___WatchView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -380,6 +420,8 @@ class WatchSessionResponse(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     SESSION_FIELD_NUMBER: _builtins.int
     SESSION_ID_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
     type: Global___WatchEventType.ValueType
     """What happened."""
     session_id: _builtins.str
@@ -391,18 +433,34 @@ class WatchSessionResponse(_message.Message):
         WATCH_EVENT_TYPE_DELETED.
         """
 
+    @_builtins.property
+    def checkpoint(self) -> _checkpoint_pb2.Checkpoint:
+        """The whole checkpoint after the event, as stored (canonical, sealed)."""
+
+    @_builtins.property
+    def delta(self) -> _checkpoint_pb2.CheckpointDelta:
+        """What the commit added (FORMAT.md §13), sealed as a delta writer writes
+        it: its base_generation is the generation of the watcher's previous
+        event, and applying it to that event's checkpoint gives the committed
+        checkpoint of generation session.generation, byte for byte.
+        """
+
     def __init__(
         self,
         *,
         type: Global___WatchEventType.ValueType = ...,
         session: Global___SessionSummary | None = ...,
         session_id: _builtins.str = ...,
+        checkpoint: _checkpoint_pb2.Checkpoint | None = ...,
+        delta: _checkpoint_pb2.CheckpointDelta | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "delta", b"delta", "session", b"session", "state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["session", b"session", "session_id", b"session_id", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "delta", b"delta", "session", b"session", "session_id", b"session_id", "state", b"state", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType_state: _TypeAlias = _typing.Literal["checkpoint", "delta"]  # noqa: Y015
+    _WhichOneofArgType_state: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_state) -> _WhichOneofReturnType_state | None: ...
 
 Global___WatchSessionResponse: _TypeAlias = WatchSessionResponse  # noqa: Y015
 
