@@ -20,7 +20,7 @@ byte for byte the same in every language.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -55,6 +55,7 @@ __all__ = [
     "diff",
     "encode_delta",
     "merge",
+    "merge_many",
     "merge_unchecked",
 ]
 
@@ -161,18 +162,18 @@ def _check_fields(delta: CheckpointDelta) -> None:
         raise InvalidDelta("base_generation", "must be at least 1", DELTA_BASE_GENERATION)
     if not delta.HasField("head"):
         raise InvalidDelta("head", "is required", DELTA_HEAD)
-    if delta.kept & ~KEPT_MASK:
+    kept = delta.kept
+    if kept & ~KEPT_MASK:
         raise InvalidDelta(
             "kept",
-            f"bits {delta.kept & ~KEPT_MASK:#x} are outside the fields a delta may keep",
+            f"bits {kept & ~KEPT_MASK:#x} are outside the fields a delta may keep",
             DELTA_KEPT,
         )
-    if delta.kept:
-        held = {field.number for field, _ in delta.head.ListFields()}
-        for number in _bits(delta.kept):
-            if number in held:
+    if kept:
+        for field, _ in delta.head.ListFields():  # in number order: the first one is named
+            if kept >> field.number & 1:
                 raise InvalidDelta(
-                    f"head.{_FIELDS[number].name}",
+                    f"head.{field.name}",
                     "is kept from the base, so the head must not hold it",
                     DELTA_KEPT_IN_HEAD,
                 )
@@ -260,6 +261,67 @@ def merge_unchecked(base: Checkpoint, delta: CheckpointDelta, *, trials: int | N
     """
     _check_base(base, delta, len(base.progress.trial_log) if trials is None else trials)
     merge(base, delta.head, delta.kept)
+
+
+def merge_many(base: Checkpoint, deltas: Iterable[CheckpointDelta], *, earlier: int = 0) -> bool:
+    """:func:`merge_unchecked` of each of ``deltas`` in turn, with each field copied once.
+
+    ``base`` holds the latest trial entries of its session, ``earlier``
+    entries coming before them. The deltas' trial
+    entries are appended one delta at a time (each delta's trial count is
+    checked as :func:`merge_unchecked` checks it); every other field is
+    copied once at the end, from the last delta that did not keep it, so
+    the work grows with the heads and not with their number times the
+    fields. While ``base`` or a head holds unknown fields of its own, the
+    head is merged by :func:`merge`.
+    Returns ``False`` when a head without progress dropped the entries
+    before it, the ``earlier`` ones included.
+    """
+    kept_earlier = True
+    latest: dict[int, Checkpoint] = {}
+    last: Checkpoint | None = None
+    unknown = _has_unknown(base)
+    for delta in deltas:
+        head = delta.head
+        _check_base(base, delta, earlier + len(base.progress.trial_log))
+        if unknown or _has_unknown(head):
+            if last is not None:
+                _settle(base, last, latest)
+                last = None
+            merge(base, head, delta.kept)
+            unknown = _has_unknown(base)
+        elif head.HasField("progress"):
+            base.progress.trial_log.extend(head.progress.trial_log)
+            last = head
+        else:
+            base.ClearField("progress")
+            last = head
+        if not base.HasField("progress"):
+            earlier = 0
+            kept_earlier = False
+        if last is not None:
+            for number in _bits(KEPT_MASK & ~delta.kept):
+                latest[number] = head
+    if last is not None:
+        _settle(base, last, latest)
+    return kept_earlier
+
+
+def _settle(base: Checkpoint, last: Checkpoint, latest: dict[int, Checkpoint]) -> None:
+    """The fields of ``base`` after the heads :func:`merge_many` gathered, ``last`` the latest."""
+    if last.HasField("progress"):
+        for field in Progress.DESCRIPTOR.fields:
+            if field.number != _TRIAL_LOG:
+                _copy(last.progress, base.progress, field)
+    for field in Checkpoint.DESCRIPTOR.fields:
+        number = field.number
+        if number == _PROGRESS:
+            continue
+        if not KEPT_MASK >> number & 1:
+            _copy(last, base, field)
+        elif number in latest:
+            _copy(latest[number], base, field)
+    latest.clear()
 
 
 def _probe(base: Checkpoint, delta: CheckpointDelta) -> Checkpoint:

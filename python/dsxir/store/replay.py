@@ -3,7 +3,7 @@
 A store that keeps a snapshot and the deltas committed after it (the file
 store's records, the PostgreSQL store's delta rows) reads a session with
 :func:`replay`: the deltas are merged without their own checks
-(:func:`~dsxir.optimizer_session.delta.merge_unchecked`), then the
+(:func:`~dsxir.optimizer_session.delta.merge_many`), then the
 checkpoint they end with is checked once, so the work grows with the
 deltas, not with their number times the session.
 """
@@ -36,11 +36,8 @@ def replay(cp: Checkpoint, deltas: Iterable[CheckpointDelta]) -> Checkpoint:
     """
     light = _without_log(cp)
     earlier = cp.progress
-    for delta in deltas:
-        trials = len(earlier.trial_log) + len(light.progress.trial_log)
-        dl.merge_unchecked(light, delta, trials=trials)
-        if not light.HasField("progress"):
-            earlier = Progress()
+    if not dl.merge_many(light, deltas, earlier=len(earlier.trial_log)):
+        earlier = Progress()
     check_extension(light, earlier)
     if earlier is not cp.progress:
         return light
