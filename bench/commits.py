@@ -90,6 +90,9 @@ MAX_CYCLE = 5000
 WARM_UP = 2
 GOAL_GROWTH = 1.5
 GOAL_FIXED_BYTES = 4096
+GOAL_GET_MS = 58.0
+"""``get`` of a 100,000-trial session: twice the 29 ms of whole-checkpoint files before deltas."""
+GET_REPEATS = 7
 DISTRIBUTION = FloatDistribution(-10.0, 10.0)
 Row = dict[str, Any]
 
@@ -135,14 +138,17 @@ def _process_written(pid: int | str = "self") -> int:
 
 def _time_deltas(
     store: Store, base: Checkpoint, written: Callable[[], int], cycle: int | None
-) -> tuple[float, float, int]:
+) -> tuple[float, float, int, tuple[float, float] | None]:
     """Median seconds and mean bytes per delta commit over one compaction cycle, and its length.
 
     On the file store (``cycle`` None) a compaction shows as the file getting
     shorter: commits run until one has happened (at most ``MAX_CYCLE``),
     then are measured until the next one, included. Other stores compact at
     the same sizes; they are measured over ``cycle`` commits (the file
-    store's cycle at this size), after as many untimed ones.
+    store's cycle at this size), after as many untimed ones. On the file
+    store, the last item is the time of a ``get`` by a new ``FileStore``
+    (a resume in a new process) right after the compaction, and again after
+    one commit less than a cycle (the most records a file holds).
     """
     cp = Checkpoint()
     cp.CopyFrom(base)
@@ -172,7 +178,24 @@ def _time_deltas(
         seconds.append(time.perf_counter() - start)
         if compacted:
             break
-    return statistics.median(seconds), (written() - before) / len(seconds), len(seconds)
+    bytes_per_commit = (written() - before) / len(seconds)
+    reads = None
+    if isinstance(store, FileStore):
+        snapshot_only = _time_get(store.path, cp.session_id)
+        for _ in range(len(seconds) - 1):
+            commit()
+        reads = (snapshot_only, _time_get(store.path, cp.session_id))
+    return statistics.median(seconds), bytes_per_commit, len(seconds), reads
+
+
+def _time_get(root: str, session_id: str) -> float:
+    """Median seconds of ``get`` by a new ``FileStore`` on ``root``, as a resuming process reads."""
+    seconds: list[float] = []
+    for _ in range(GET_REPEATS):
+        start = time.perf_counter()
+        FileStore(root).get(session_id)
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
 
 
 def _time_dsxir(
@@ -384,6 +407,7 @@ def main() -> int:
     ]
     changed = 0
     cycles: dict[int, int] = {}
+    reads: dict[int, tuple[float, float]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="dsxir-bench-commits-") as folder,
         LocalCluster() as cluster,
@@ -405,10 +429,12 @@ def main() -> int:
                 cycle: int | None = None
                 for row, (store, written) in zip(dsxir_rows[:3], measured, strict=True):
                     base.session_id = f"deltas-{size}"
-                    seconds, per_commit, length = _time_deltas(store, base, written, cycle)
+                    seconds, per_commit, length, read = _time_deltas(store, base, written, cycle)
                     row["ms"][size] = seconds * 1e3
                     row["bytes"] = per_commit
                     cycle = cycles[size] = cycle or length
+                    if read is not None:
+                        reads[size] = read
                 for row, (store, written) in zip(dsxir_rows[3:], measured, strict=True):
                     base.session_id = f"commits-{size}"
                     seconds, per_commit = _time_dsxir(store, base, repeats, written)
@@ -443,6 +469,18 @@ def main() -> int:
     print(
         "bytes: write_bytes of /proc/<pid>/io (file: this process; grpc: the server; "
         "optuna: this process, per whole trial); postgres: WAL bytes"
+    )
+    top = sizes[-1]
+    print(
+        "get (file store, a new FileStore, median of "
+        f"{GET_REPEATS}): "
+        + ", ".join(
+            f"{_label(size)}: {after * 1e3:.1f} ms after a compaction, "
+            f"{full * 1e3:.1f} ms with {cycles[size] - 1} records"
+            for size, (after, full) in reads.items()
+        )
+        + f"; goal at {_label(top)}: <= {GOAL_GET_MS:.0f} ms: "
+        + ("met" if max(reads[top]) * 1e3 <= GOAL_GET_MS else "missed")
     )
     print(
         "put_delta: one compaction cycle of the file store per size ("
