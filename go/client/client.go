@@ -5,11 +5,14 @@
 // It keeps the semantics of the Python client and of a local store: every
 // commit is compare-and-swap on the session's generation, checkpoints are
 // validated and encoded canonically with checkpoint.Encode before they are
-// sent, checkpoints read back are checked with checkpoint.Decode, and the
-// server's status codes come back as typed errors (errors.As):
+// sent (deltas with checkpoint.EncodeDelta), checkpoints read back are
+// checked with checkpoint.Decode (deltas received with checkpoint.DecodeDelta
+// and checkpoint.ApplyDelta), and the server's status codes come back as
+// typed errors (errors.As):
 //
 //	*NotFoundError                 NOT_FOUND, SESSION_NOT_FOUND
 //	*ConflictError                 ABORTED, GENERATION_CONFLICT
+//	*checkpoint.InvalidDelta       INVALID_ARGUMENT, INVALID_CHECKPOINT with subject "delta" (Path: the delta's field)
 //	*checkpoint.InvalidCheckpoint  INVALID_ARGUMENT, INVALID_CHECKPOINT (Path: the FORMAT.md field)
 //	*InvalidSessionIDError         INVALID_ARGUMENT, INVALID_SESSION_ID
 //	*CorruptStoreError             DATA_LOSS, CORRUPT_STORE (or a damaged checkpoint received)
@@ -239,6 +242,47 @@ func (c *Client) putEncoded(ctx context.Context, body []byte, sessionID string, 
 	}
 	if response.GetGeneration() < 1 {
 		return 0, &CorruptStoreError{Path: sessionID, Detail: fmt.Sprintf("the server answered generation %d", response.GetGeneration())}
+	}
+	return uint64(response.GetGeneration()), nil
+}
+
+// PutDelta commits what the delta d (FORMAT.md §13) adds to the stored
+// checkpoint, under the compare-and-swap rule with d.BaseGeneration as the
+// expected generation, and returns the new generation, d.BaseGeneration+1.
+// A base generation that is not the stored one, or a session that does not
+// exist, fails with a *ConflictError and nothing is stored. d is checked and
+// encoded with checkpoint.EncodeDelta first: a delta a reader would refuse
+// fails with a *checkpoint.InvalidDelta before anything is sent. A delta the
+// server refuses (one that does not apply to the stored checkpoint) is a
+// *checkpoint.InvalidDelta naming the delta's field, a new checkpoint that
+// breaks a rule of FORMAT.md a *checkpoint.InvalidCheckpoint, one that is
+// not a legal successor an *IllegalHistoryError.
+func (c *Client) PutDelta(ctx context.Context, d *v1.CheckpointDelta) (uint64, error) {
+	if d == nil {
+		return 0, errors.New("client: PutDelta needs a delta")
+	}
+	body, err := checkpoint.EncodeDelta(d)
+	if err != nil {
+		return 0, err
+	}
+	return c.putDeltaEncoded(ctx, body, d.GetHead().GetSessionId(), d.GetBaseGeneration())
+}
+
+// putDeltaEncoded sends delta bytes as they are: the request is field 1
+// (delta) holding body.
+func (c *Client) putDeltaEncoded(ctx context.Context, body []byte, sessionID string, base uint64) (uint64, error) {
+	request := protowire.AppendTag(nil, 1, protowire.BytesType)
+	request = protowire.AppendBytes(request, body)
+	ctx, cancel := c.unaryContext(ctx)
+	defer cancel()
+	response := &checkpointstorev1.PutCheckpointDeltaResponse{}
+	err := c.conn.Invoke(ctx, checkpointstorev1.CheckpointStoreService_PutCheckpointDelta_FullMethodName,
+		&rawMessage{data: request}, response, grpc.ForceCodec(codec{}))
+	if err != nil {
+		return 0, fromStatus(err, sessionID)
+	}
+	if g := response.GetGeneration(); g < 1 || uint64(g) != base+1 {
+		return 0, &CorruptStoreError{Path: sessionID, Detail: fmt.Sprintf("the server answered generation %d to a delta on generation %d", g, base)}
 	}
 	return uint64(response.GetGeneration()), nil
 }

@@ -62,7 +62,8 @@ func (e *InvalidSessionIDError) Error() string { return e.Message }
 
 // CorruptStoreError: stored data is damaged (DATA_LOSS, CORRUPT_STORE; Path
 // names the file or row), or the server sent a checkpoint that
-// checkpoint.Decode refuses (Path: the session id).
+// checkpoint.Decode refuses, or watch events whose checkpoint cannot be
+// followed (Path: the session id).
 type CorruptStoreError struct {
 	Path   string
 	Detail string
@@ -189,6 +190,12 @@ func fromStatus(err error, sessionID string) error {
 		expected, _ := strconv.ParseUint(metaOr("expected_generation", "0"), 10, 64)
 		stored, _ := strconv.ParseUint(metaOr("stored_generation", "0"), 10, 64)
 		return &ConflictError{SessionID: metaOr("session_id", sessionID), Expected: expected, Actual: stored}
+	case code == codes.InvalidArgument && reason == checkpointstorev1.ErrorReason_INVALID_CHECKPOINT.String() && meta["subject"] == "delta":
+		rule := metaOr("rule", "")
+		if !checkpoint.IsRule(rule) && !checkpoint.IsDeltaRule(rule) { // only an id this library knows
+			rule = ""
+		}
+		return &checkpoint.InvalidDelta{Path: metaOr("field", checkpoint.InputPath), Detail: metaOr("detail", message), Rule: rule}
 	case code == codes.InvalidArgument && reason == checkpointstorev1.ErrorReason_INVALID_CHECKPOINT.String():
 		rule := metaOr("rule", "")
 		if !checkpoint.IsRule(rule) { // only an id this library knows

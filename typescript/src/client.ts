@@ -12,6 +12,10 @@
  * - a checkpoint received is checked with {@link decode} on the bytes the
  *   server sent: one that breaks a rule of FORMAT.md, or is another session,
  *   is a {@link CorruptStore};
+ * - a delta ({@link CheckpointStoreClient.putDelta}) is checked and encoded
+ *   with {@link encodeDelta} before it is sent; one received
+ *   ({@link CheckpointStoreClient.watchCheckpoints}) is read with
+ *   {@link decodeDelta} and applied with {@link applyDelta};
  * - a failed call throws the error a local store throws for the same
  *   failure, or a {@link ServiceError} subclass (see `client/errors.ts`);
  * - a session's lease ({@link CheckpointStoreClient.acquireLease} and the
@@ -37,6 +41,7 @@ import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Transport } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { decode, encode } from "./checkpoint.js";
+import { encodeDelta } from "./delta.js";
 import { CorruptStore, fromCallError, LeaseLost, localInvalidRequest, ServiceError, StatusCode } from "./client/errors.js";
 import { checkHolder, invalidLease, Lease, leaseOf, plausibleToken, ttlDuration } from "./client/leases.js";
 import {
@@ -45,19 +50,23 @@ import {
   getCheckpointRaw,
   getLease,
   listSessions,
+  putCheckpointDeltaRaw,
   putCheckpointRaw,
+  type RawWatchSessionResponse,
   releaseLease,
   renewLease,
-  watchSession,
+  watchSessionRaw,
 } from "./client/messages.js";
+import { concat, follow, type Followed, NOTHING, summaryOf } from "./client/watch.js";
 import { ResumeMismatch } from "./errors.js";
 import {
   type ListSessionsRequest,
   ListSessionsRequestSchema,
   type SessionSummary,
   type WatchEventType,
+  WatchView,
 } from "./gen/dsxir/checkpoint_store/v1/service_pb.js";
-import { type Checkpoint, SessionStatus } from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
+import { type Checkpoint, type CheckpointDelta, SessionStatus } from "./gen/dsxir/optimizer_session/v1/checkpoint_pb.js";
 import { MAX_CHECKPOINT_BYTES } from "./validate.js";
 
 export {
@@ -171,6 +180,18 @@ export interface WatchEvent {
   session: SessionSummary | undefined;
 }
 
+/** One event of {@link CheckpointStoreClient.watchCheckpoints}: the event with the session's checkpoint. */
+export interface CheckpointWatchEvent extends WatchEvent {
+  /**
+   * The session's checkpoint after the event: set on every COMMITTED event
+   * and on the INITIAL event of a session that exists, undefined otherwise.
+   * Treat it as read-only: the watch applies the next delta to it.
+   */
+  checkpoint: Checkpoint | undefined;
+  /** The generation of `checkpoint`; 0n when it is undefined. */
+  generation: bigint;
+}
+
 /**
  * A client of the service at `address` (`HOST:PORT`; `[::1]:PORT` for an
  * IPv6 address). The connection is made lazily, on the first call;
@@ -265,6 +286,33 @@ export class CheckpointStoreClient {
     const generation = response.message.generation;
     if (generation < 1n) {
       throw new CorruptStore(sessionId, `the server answered generation ${generation}`);
+    }
+    return generation;
+  }
+
+  /**
+   * Commit what `delta` (FORMAT.md §13) adds to the stored checkpoint, under
+   * the compare-and-swap rule with `delta.baseGeneration` as the expected
+   * generation, and return the new generation, `baseGeneration + 1n`. A base
+   * generation that is not the stored one, or a session that does not exist,
+   * throws {@link Conflict} and nothing is stored. `delta` is checked and
+   * encoded with {@link encodeDelta} first: a delta a reader would refuse
+   * throws {@link InvalidDelta} before anything is sent. A delta the server
+   * refuses (one that does not apply to the stored checkpoint) throws
+   * {@link InvalidDelta} naming the delta's field; a new checkpoint that
+   * breaks a rule of FORMAT.md, {@link InvalidCheckpoint}; one that is not a
+   * legal successor, {@link IllegalHistory}.
+   */
+  async putDelta(delta: CheckpointDelta, call: CallOptions = {}): Promise<bigint> {
+    const body = encodeDelta(delta);
+    const sessionId = delta.head?.sessionId ?? "";
+    const base = delta.baseGeneration;
+    const response = await this.#unary(sessionId, call, (signal, timeoutMs) =>
+      this.#transport.unary(putCheckpointDeltaRaw, signal, timeoutMs, this.#headers, { delta: body }),
+    );
+    const generation = response.message.generation;
+    if (generation !== base + 1n) {
+      throw new CorruptStore(sessionId, `the server answered generation ${generation} to a delta on generation ${base}`);
     }
     return generation;
   }
@@ -419,6 +467,37 @@ export class CheckpointStoreClient {
    * error: the initial event gives the current state.
    */
   async *watch(sessionId: string, signal?: AbortSignal): AsyncGenerator<WatchEvent, void, undefined> {
+    for await (const raw of this.#watch(sessionId, WatchView.UNSPECIFIED, signal)) {
+      yield { type: raw.type as WatchEventType, sessionId: raw.sessionId, session: summaryOf(raw, sessionId) };
+    }
+  }
+
+  /**
+   * Watch a session as {@link CheckpointStoreClient.watch} does, with the
+   * session's checkpoint in every event that has one (`checkpoint` and
+   * `generation`), kept without reading it again (`WATCH_VIEW_CHECKPOINT`):
+   * the initial event brings the whole checkpoint, and each commit either a
+   * delta (FORMAT.md §13) that the watch applies to the checkpoint of the
+   * previous event or the whole new checkpoint. Every checkpoint received is
+   * checked with {@link decode}, every delta with {@link decodeDelta} and
+   * {@link applyDelta}, and a delta must be based on the previous event's
+   * generation; events that break this end the watch with
+   * {@link CorruptStore}.
+   */
+  async *watchCheckpoints(sessionId: string, signal?: AbortSignal): AsyncGenerator<CheckpointWatchEvent, void, undefined> {
+    let state: Followed = NOTHING;
+    for await (const raw of this.#watch(sessionId, WatchView.CHECKPOINT, signal)) {
+      const session = summaryOf(raw, sessionId);
+      state = follow(raw, session, state, sessionId);
+      yield { type: raw.type as WatchEventType, sessionId: raw.sessionId, session, ...state };
+    }
+  }
+
+  async *#watch(
+    sessionId: string,
+    view: WatchView,
+    signal: AbortSignal | undefined,
+  ): AsyncGenerator<RawWatchSessionResponse, void, undefined> {
     this.#checkOpen();
     const link = linkSignals(this.#closing.signal, signal);
     try {
@@ -426,15 +505,13 @@ export class CheckpointStoreClient {
         return;
       }
       const response = await this.#transport.stream(
-        watchSession,
+        watchSessionRaw,
         link.signal,
         undefined,
         this.#headers,
-        once({ sessionId }),
+        once(view === WatchView.UNSPECIFIED ? { sessionId } : { sessionId, view }),
       );
-      for await (const message of response.message) {
-        yield { type: message.type, sessionId: message.sessionId, session: message.session };
-      }
+      yield* response.message;
     } catch (e) {
       if (link.signal.aborted) {
         return;
@@ -565,19 +642,6 @@ function checkGeneration(g: bigint | number): bigint {
     throw localInvalidRequest("expected_generation", `must be from 0 to ${MAX_INT64}, got ${g}`);
   }
   return g;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) {
-    return parts[0]!;
-  }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 async function* once<T>(value: T): AsyncIterable<T> {

@@ -114,6 +114,7 @@ export {
   Unavailable,
   type CallOptions,
   type CheckpointStoreClientOptions,
+  type CheckpointWatchEvent,
   type ListFilter,
   type StoredCheckpoint,
   type WatchEvent,

@@ -17,13 +17,14 @@ import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { inspect } from "node:util";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   type CheckpointStoreClient,
   type CheckpointStoreClientOptions,
+  type CheckpointWatchEvent,
   Conflict,
   CorruptStore,
   createCheckpointStoreClient,
@@ -45,15 +46,31 @@ import {
   type WatchEvent,
 } from "../src/client.js";
 import { fromCallError } from "../src/client/errors.js";
-import { ErrorInfoSchema, listSessions, putCheckpointRaw } from "../src/client/messages.js";
+import {
+  BadRequestSchema,
+  ErrorInfoSchema,
+  listSessions,
+  putCheckpointDeltaRaw,
+  putCheckpointRaw,
+  RawWatchSessionResponseSchema,
+} from "../src/client/messages.js";
 import { ErrorReason } from "../src/gen/dsxir/checkpoint_store/v1/error_reason_pb.js";
-import { WatchEventType } from "../src/gen/dsxir/checkpoint_store/v1/service_pb.js";
+import {
+  SessionSummarySchema,
+  WatchEventType,
+  WatchSessionRequestSchema,
+  WatchView,
+} from "../src/gen/dsxir/checkpoint_store/v1/service_pb.js";
 import {
   type Checkpoint,
   CheckpointSchema,
   decode,
+  DeltaRule,
   encode,
+  encodeDelta,
   InvalidCheckpoint,
+  InvalidDelta,
+  makeDelta,
   OptionEntrySchema,
   SessionStatus,
   toTerm,
@@ -714,32 +731,45 @@ test("the server's refusals keep their details: the FORMAT.md field, the request
   }
 });
 
-/** A gRPC server of one fixed answer per method (by name), over plaintext HTTP/2. */
-async function fakeServer(answers: Record<string, Uint8Array>): Promise<{ address: string; close: () => Promise<void> }> {
+/**
+ * A gRPC server of fixed answers per method (by name), over plaintext
+ * HTTP/2: one message, or the messages of a stream, then status OK.
+ * `requests` gets the message of every call, in order.
+ */
+async function fakeServer(
+  answers: Record<string, Uint8Array | Uint8Array[]>,
+): Promise<{ address: string; requests: Uint8Array[]; close: () => Promise<void> }> {
   const server = createHttp2Server();
+  const requests: Uint8Array[] = [];
   server.on("stream", (stream, headers) => {
     const method = String(headers[":path"]).split("/").pop() ?? "";
-    stream.resume();
+    const received: Buffer[] = [];
+    stream.on("data", (chunk: Buffer) => received.push(chunk));
     stream.on("end", () => {
-      const body = answers[method];
+      requests.push(Buffer.concat(received).subarray(5));
+      const answer = answers[method];
       stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
       stream.on("wantTrailers", () =>
-        stream.sendTrailers(body === undefined ? { "grpc-status": "12", "grpc-message": "unimplemented" } : { "grpc-status": "0" }),
+        stream.sendTrailers(answer === undefined ? { "grpc-status": "12", "grpc-message": "unimplemented" } : { "grpc-status": "0" }),
       );
-      if (body === undefined) {
+      if (answer === undefined) {
         stream.end();
         return;
       }
-      const frame = Buffer.alloc(5 + body.length);
-      frame.writeUInt32BE(body.length, 1);
-      frame.set(body, 5);
-      stream.end(frame);
+      const frames = (answer instanceof Uint8Array ? [answer] : answer).map((body) => {
+        const frame = Buffer.alloc(5 + body.length);
+        frame.writeUInt32BE(body.length, 1);
+        frame.set(body, 5);
+        return frame;
+      });
+      stream.end(Buffer.concat(frames));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as { port: number };
   return {
     address: `127.0.0.1:${port}`,
+    requests,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -955,4 +985,278 @@ test("leases: bad holders and ttls are refused before anything is sent", async (
   const tokenless = new Lease(id, "worker", "", new Date());
   await rejectsWith(dead.renewLease(tokenless, 60_000), LeaseLost, "renew without a token");
   await dead.releaseLease(tokenless);
+});
+
+/** The checkpoint of `id` after `trials` ok trials, `minute` minutes after BASE: later ones are legal successors. */
+function successor(id: string, trials: number, minute: number): Checkpoint {
+  return sample(id, "ts.delta.Opt", SessionStatus.RUNNING, BASE + minute * 60_000, trials);
+}
+
+test("putDelta commits what a delta adds: get returns the new checkpoint byte for byte", async () => {
+  const c = client();
+  const id = "ts-put-delta";
+  await c.delete(id);
+  const base = successor(id, 1, 0);
+  // On a session that does not exist: Conflict, nothing stored.
+  const missing = await rejectsWith(c.putDelta(makeDelta(base, successor(id, 2, 1), 1n)), Conflict, "delta on nothing");
+  assertConflict(missing, id, 1n, null);
+
+  assert.equal(await c.put(base), 1n);
+  let cp = base;
+  let generation = 1n;
+  for (const [step, trials] of [3, 3, 6].entries()) {
+    const next = successor(id, trials, step + 1);
+    assert.equal(await c.putDelta(makeDelta(cp, next, generation)), generation + 1n);
+    generation += 1n;
+    const stored = await c.get(id);
+    assert.equal(stored.generation, generation);
+    assert.equal(hexOf(encode(stored.checkpoint)), hexOf(encode(next)));
+    cp = next;
+  }
+
+  // A stale base generation: Conflict naming both generations.
+  const stale = await rejectsWith(c.putDelta(makeDelta(base, successor(id, 7, 9), 1n)), Conflict, "stale base");
+  assertConflict(stale, id, 1n, generation);
+
+  // Refused locally by encodeDelta: a kept bit outside the mask; nothing is sent.
+  const local = makeDelta(cp, successor(id, 7, 9), generation);
+  local.kept |= 1 << 9;
+  const refused = await rejectsWith(c.putDelta(local), InvalidDelta, "kept bit 9");
+  assert.equal(refused.rule, DeltaRule.KEPT);
+
+  const stored = await c.get(id);
+  assert.equal(stored.generation, generation);
+  assert.equal(hexOf(encode(stored.checkpoint)), hexOf(encode(cp)));
+  await c.delete(id);
+});
+
+test("a tampered delta is InvalidDelta; the server names the field under delta.", async () => {
+  const c = client();
+  const id = "ts-tampered-delta";
+  await c.delete(id);
+  const base = successor(id, 3, 0);
+  await c.put(base);
+  // A delta counting another number of base trials: it does not apply to the stored checkpoint.
+  const tampered = makeDelta(base, successor(id, 4, 1), 1n);
+  tampered.baseTrials = 2n;
+  const e = await rejectsWith(c.putDelta(tampered), InvalidDelta, "a delta on 2 base trials");
+  assert.equal(e.path, "base_trials");
+  assert.equal(e.rule, DeltaRule.BASE_TRIALS);
+
+  // The same bytes, and the bytes with one bit flipped, sent as they are.
+  const session = new Http2SessionManager(`http://${main.address}`);
+  const transport = createGrpcTransport({ baseUrl: `http://${main.address}`, sessionManager: session });
+  const header = { authorization: `Bearer ${TOKEN}` };
+  const refusal = async (body: Uint8Array): Promise<{ mapped: unknown; field: string | undefined }> => {
+    try {
+      await transport.unary(putCheckpointDeltaRaw, undefined, 20_000, header, { delta: body });
+    } catch (err) {
+      assert.ok(err instanceof ConnectError, String(err));
+      const field = err.findDetails(BadRequestSchema)[0]?.fieldViolations[0]?.field;
+      return { mapped: fromCallError(err, id, false), field };
+    }
+    return assert.fail("the server took the delta");
+  };
+  try {
+    const body = encodeDelta(tampered);
+    const counted = await refusal(body);
+    assert.equal(counted.field, "delta.base_trials");
+    assert.ok(counted.mapped instanceof InvalidDelta && counted.mapped.path === "base_trials", String(counted.mapped));
+
+    const flipped = body.slice();
+    flipped[flipped.length >> 1]! ^= 0x01;
+    const damaged = await refusal(flipped);
+    assert.equal(damaged.field, "<input>");
+    assert.ok(damaged.mapped instanceof InvalidDelta, String(damaged.mapped));
+    assert.equal(damaged.mapped.path, "<input>");
+    assert.match(damaged.mapped.rule ?? "", /^input\./);
+  } finally {
+    session.abort();
+  }
+  const stored = await c.get(id);
+  assert.equal(stored.generation, 1n);
+  assert.equal(hexOf(encode(stored.checkpoint)), hexOf(encode(base)));
+  await c.delete(id);
+});
+
+/** The next event of a checkpoint watch, failing after 20 s. */
+function nextCheckpointEvent(events: AsyncIterator<CheckpointWatchEvent>): Promise<CheckpointWatchEvent> {
+  return nextEvent(events as AsyncIterator<WatchEvent>) as Promise<CheckpointWatchEvent>;
+}
+
+test("watchCheckpoints keeps the checkpoint: after each commit it is the one get returns", { timeout: 120_000 }, async () => {
+  const watcher = client();
+  const writer = client();
+  const id = "ts-watch-checkpoints";
+  await writer.delete(id);
+  const stop = new AbortController();
+  const events = watcher.watchCheckpoints(id, stop.signal)[Symbol.asyncIterator]();
+  const sameAsGet = async (ev: CheckpointWatchEvent, type: WatchEventType): Promise<void> => {
+    assert.equal(ev.type, type);
+    assert.equal(ev.sessionId, id);
+    assert.ok(ev.checkpoint !== undefined, `${WatchEventType[ev.type]} event without a checkpoint`);
+    const stored = await writer.get(id);
+    assert.equal(ev.generation, stored.generation);
+    assert.equal(ev.session?.generation, stored.generation);
+    assert.equal(hexOf(encode(ev.checkpoint)), hexOf(encode(stored.checkpoint)));
+  };
+
+  const initial = await nextCheckpointEvent(events);
+  assert.equal(initial.type, WatchEventType.INITIAL);
+  assert.equal(initial.checkpoint, undefined);
+  assert.equal(initial.generation, 0n);
+
+  let cp = successor(id, 1, 0);
+  let generation = await writer.put(cp);
+  await sameAsGet(await nextCheckpointEvent(events), WatchEventType.COMMITTED);
+  for (const [step, trials] of [2, 4, 4, 5].entries()) {
+    const next = successor(id, trials, step + 1);
+    generation = await writer.putDelta(makeDelta(cp, next, generation));
+    await sameAsGet(await nextCheckpointEvent(events), WatchEventType.COMMITTED);
+    cp = next;
+  }
+  // A whole checkpoint committed with put is followed too.
+  cp = successor(id, 8, 10);
+  generation = await writer.put(cp, generation);
+  await sameAsGet(await nextCheckpointEvent(events), WatchEventType.COMMITTED);
+
+  // A watch of an existing session starts with its checkpoint.
+  for await (const first of watcher.watchCheckpoints(id)) {
+    await sameAsGet(first, WatchEventType.INITIAL);
+    break;
+  }
+
+  // Deleted: no checkpoint; created again: generation 1.
+  await writer.delete(id);
+  const deleted = await nextCheckpointEvent(events);
+  assert.equal(deleted.type, WatchEventType.DELETED);
+  assert.equal(deleted.checkpoint, undefined);
+  assert.equal(deleted.generation, 0n);
+  await writer.put(successor(id, 1, 0));
+  await sameAsGet(await nextCheckpointEvent(events), WatchEventType.COMMITTED);
+
+  const pending = events.next();
+  setTimeout(() => stop.abort(), 100);
+  assert.deepEqual(await pending, { value: undefined, done: true });
+  await writer.delete(id);
+});
+
+test("watchCheckpoints checks what it receives: what cannot be followed is CorruptStore", { timeout: 60_000 }, async () => {
+  const id = "ts-fake-watch";
+  const base = successor(id, 1, 0);
+  const next = successor(id, 3, 1);
+  const baseBytes = encode(base);
+  const deltaOn = (from: Checkpoint, generation: bigint): Uint8Array => encodeDelta(makeDelta(from, next, generation));
+  const good = deltaOn(base, 1n);
+  const flipped = good.slice();
+  flipped[flipped.length >> 1]! ^= 0x01;
+  const event = (
+    type: WatchEventType,
+    generation: bigint,
+    state: { checkpoint?: Uint8Array; delta?: Uint8Array } = {},
+  ): Uint8Array =>
+    toBinary(
+      RawWatchSessionResponseSchema,
+      create(RawWatchSessionResponseSchema, {
+        type,
+        session: generation === 0n ? [] : [toBinary(SessionSummarySchema, create(SessionSummarySchema, { sessionId: id, generation }))],
+        sessionId: id,
+        checkpoint: state.checkpoint === undefined ? [] : [state.checkpoint],
+        delta: state.delta === undefined ? [] : [state.delta],
+      }),
+    );
+  const start = event(WatchEventType.INITIAL, 1n, { checkpoint: baseBytes });
+  const viewOf = (request: Uint8Array | undefined): WatchView =>
+    fromBinary(WatchSessionRequestSchema, request ?? new Uint8Array()).view;
+
+  // A correct server's events: the checkpoint, then a delta on it.
+  {
+    const fake = await fakeServer({ WatchSession: [start, event(WatchEventType.COMMITTED, 2n, { delta: good })] });
+    const c = createCheckpointStoreClient(fake.address, { timeoutMs: 10_000 });
+    try {
+      const seen: CheckpointWatchEvent[] = [];
+      for await (const ev of c.watchCheckpoints(id)) {
+        seen.push(ev);
+      }
+      assert.deepEqual(
+        seen.map((ev) => [ev.generation, hexOf(encode(ev.checkpoint!))]),
+        [
+          [1n, hexOf(baseBytes)],
+          [2n, hexOf(encode(next))],
+        ],
+      );
+      assert.equal(viewOf(fake.requests[0]), WatchView.CHECKPOINT);
+      // watch asks for summaries and leaves the state alone.
+      const summaries: WatchEvent[] = [];
+      for await (const ev of c.watch(id)) {
+        summaries.push(ev);
+      }
+      assert.deepEqual(
+        summaries.map((ev) => [ev.type, ev.session?.generation, "checkpoint" in ev]),
+        [
+          [WatchEventType.INITIAL, 1n, false],
+          [WatchEventType.COMMITTED, 2n, false],
+        ],
+      );
+      assert.equal(viewOf(fake.requests[1]), WatchView.UNSPECIFIED);
+    } finally {
+      c.close();
+      await fake.close();
+    }
+  }
+
+  const cases: [string, Uint8Array[], string][] = [
+    [
+      "a delta on another generation",
+      [start, event(WatchEventType.COMMITTED, 6n, { delta: deltaOn(base, 5n) })],
+      "a delta on generation 5, the previous event's checkpoint is generation 1",
+    ],
+    [
+      "a delta with no checkpoint before it",
+      [event(WatchEventType.INITIAL, 0n), event(WatchEventType.COMMITTED, 2n, { delta: good })],
+      "a delta on generation 1, the previous event's checkpoint is generation none",
+    ],
+    [
+      "a delta of another base",
+      [start, event(WatchEventType.COMMITTED, 2n, { delta: deltaOn(successor(id, 2, 0), 1n) })],
+      "a delta that cannot be applied",
+    ],
+    ["flipped delta bytes", [start, event(WatchEventType.COMMITTED, 2n, { delta: flipped })], "a delta that cannot be applied"],
+    ["a delta in the initial event", [event(WatchEventType.INITIAL, 2n, { delta: good })], "a delta with a INITIAL event"],
+    ["a commit without state", [start, event(WatchEventType.COMMITTED, 2n)], "without a checkpoint or a delta"],
+    [
+      "both a checkpoint and a delta",
+      [start, event(WatchEventType.COMMITTED, 2n, { checkpoint: baseBytes, delta: good })],
+      "both a checkpoint and a delta",
+    ],
+    [
+      "an invalid checkpoint",
+      [event(WatchEventType.INITIAL, 1n, { checkpoint: baseBytes.subarray(0, baseBytes.length - 1) })],
+      "an invalid checkpoint",
+    ],
+    [
+      "another session",
+      [event(WatchEventType.INITIAL, 1n, { checkpoint: encode(successor("ts-fake-other", 1, 0)) })],
+      "another session",
+    ],
+  ];
+  for (const [name, answers, detail] of cases) {
+    const fake = await fakeServer({ WatchSession: answers });
+    const c = createCheckpointStoreClient(fake.address, { timeoutMs: 10_000 });
+    try {
+      let taken = 0;
+      const drain = async (): Promise<void> => {
+        for await (const _ of c.watchCheckpoints(id)) {
+          taken++;
+        }
+      };
+      const e = await rejectsWith(drain(), CorruptStore, name);
+      assert.equal(e.path, id, name);
+      assert.ok(e.detail.includes(detail), `${name}: ${e.detail}`);
+      assert.equal(taken, answers.length - 1, `${name}: the events before the bad one are taken`);
+    } finally {
+      c.close();
+      await fake.close();
+    }
+  }
 });

@@ -8,9 +8,10 @@
  * |-----------------------|---------------------------------------------------------|
  * | {@link NotFound}          | NOT_FOUND, SESSION_NOT_FOUND                        |
  * | {@link Conflict}          | ABORTED, GENERATION_CONFLICT                        |
+ * | {@link InvalidDelta}      | INVALID_ARGUMENT, INVALID_CHECKPOINT with subject `delta` (`path`: the delta's field) |
  * | {@link InvalidCheckpoint} | INVALID_ARGUMENT, INVALID_CHECKPOINT (`path`: the FORMAT.md field) |
  * | {@link InvalidSessionId}  | INVALID_ARGUMENT, INVALID_SESSION_ID                |
- * | {@link CorruptStore}      | DATA_LOSS, CORRUPT_STORE (or a damaged checkpoint received) |
+ * | {@link CorruptStore}      | DATA_LOSS, CORRUPT_STORE (or a damaged checkpoint or delta received) |
  * | {@link IllegalHistory}    | FAILED_PRECONDITION, ILLEGAL_HISTORY (`rule`: the FORMAT.md §9.1 rule) |
  * | {@link LeaseHeld}         | FAILED_PRECONDITION, LEASE_HELD (`holder`, `expiresAt`) |
  * | {@link LeaseLost}         | FAILED_PRECONDITION, LEASE_LOST                     |
@@ -29,6 +30,8 @@
  */
 
 import { ConnectError } from "@connectrpc/connect";
+import { InvalidDelta } from "../delta.js";
+import { isDeltaRuleId } from "../delta_rules.js";
 import { CheckpointError, InvalidCheckpoint } from "../errors.js";
 import { isRuleId } from "../rules.js";
 import {
@@ -90,7 +93,8 @@ export class InvalidSessionId extends CheckpointError {
 /**
  * Stored data is damaged (DATA_LOSS, CORRUPT_STORE: `path` names the file or
  * row), or the server sent a checkpoint that {@link decode} refuses or that
- * is not the session asked for (`path`: the session id).
+ * is not the session asked for, or watch events whose checkpoint cannot be
+ * followed (`path`: the session id).
  */
 export class CorruptStore extends CheckpointError {
   readonly path: string;
@@ -293,6 +297,11 @@ export function fromCallError(error: unknown, sessionId: string | null, cancelle
   }
   if (is(StatusCode.ABORTED, ErrorReason.GENERATION_CONFLICT)) {
     return new Conflict(sid, generation(meta["expected_generation"]), generation(meta["stored_generation"]));
+  }
+  if (is(StatusCode.INVALID_ARGUMENT, ErrorReason.INVALID_CHECKPOINT) && meta["subject"] === "delta") {
+    const rule = meta["rule"];
+    const known = isRuleId(rule) || isDeltaRuleId(rule) ? rule : null;
+    return new InvalidDelta(meta["field"] ?? "<input>", meta["detail"] ?? message, known);
   }
   if (is(StatusCode.INVALID_ARGUMENT, ErrorReason.INVALID_CHECKPOINT)) {
     const rule = meta["rule"];

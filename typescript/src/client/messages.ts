@@ -4,12 +4,14 @@
  *
  * - `google.rpc.ErrorInfo` and `google.rpc.BadRequest`, the details the
  *   service puts in the `grpc-status-details-bin` trailer of every error;
- * - two wire-compatible views of the store's messages that keep a checkpoint
- *   as its bytes: the request of PutCheckpoint and the response of
- *   GetCheckpoint. A checkpoint then crosses the wire exactly as
- *   {@link encode} wrote it, and reaches {@link decode} exactly as the server
- *   sent it (`decode` parses with the rules of the official runtimes, which
- *   `fromBinary` does not follow).
+ * - wire-compatible views of the store's messages that keep a checkpoint or
+ *   a delta as its bytes: the requests of PutCheckpoint and
+ *   PutCheckpointDelta, the responses of GetCheckpoint and WatchSession. A
+ *   checkpoint then crosses the wire exactly as {@link encode} wrote it, and
+ *   reaches {@link decode} exactly as the server sent it (`decode` parses
+ *   with the rules of the official runtimes, which `fromBinary` does not
+ *   follow); a delta likewise with {@link encodeDelta} and
+ *   {@link decodeDelta}.
  *
  * @module
  */
@@ -36,7 +38,9 @@ import {
 import {
   CheckpointStoreService,
   PutCheckpointResponseSchema,
+  PutCheckpointDeltaResponseSchema,
   GetCheckpointRequestSchema,
+  WatchSessionRequestSchema,
 } from "../gen/dsxir/checkpoint_store/v1/service_pb.js";
 
 /** google.rpc.ErrorInfo (AIP-193). */
@@ -72,6 +76,24 @@ export type RawPutCheckpointRequest = Message<"dsxir.checkpoint_store.v1.client.
 export type RawGetCheckpointResponse = Message<"dsxir.checkpoint_store.v1.client.RawGetCheckpointResponse"> & {
   checkpoint: Uint8Array[];
   generation: bigint;
+};
+
+/** PutCheckpointDeltaRequest with its delta as encoded bytes. */
+export type RawPutCheckpointDeltaRequest = Message<"dsxir.checkpoint_store.v1.client.RawPutCheckpointDeltaRequest"> & {
+  delta: Uint8Array;
+};
+
+/**
+ * WatchSessionResponse with its message fields as bytes, every occurrence in
+ * the order received (concatenated, each is the field's encoding): the
+ * summary, and the checkpoint or the delta of the `state` oneof.
+ */
+export type RawWatchSessionResponse = Message<"dsxir.checkpoint_store.v1.client.RawWatchSessionResponse"> & {
+  type: number;
+  session: Uint8Array[];
+  sessionId: string;
+  checkpoint: Uint8Array[];
+  delta: Uint8Array[];
 };
 
 const T = FieldDescriptorProto_Type;
@@ -151,6 +173,14 @@ const registry = createFileRegistry(
             field("checkpoint", 1, T.BYTES, { repeated: true }),
             field("generation", 2, T.INT64),
           ]),
+          message("RawPutCheckpointDeltaRequest", [field("delta", 1, T.BYTES)]),
+          message("RawWatchSessionResponse", [
+            field("type", 1, T.INT32),
+            field("session", 2, T.BYTES, { repeated: true }),
+            field("session_id", 3, T.STRING),
+            field("checkpoint", 4, T.BYTES, { repeated: true }),
+            field("delta", 5, T.BYTES, { repeated: true }),
+          ]),
         ],
       }),
     ],
@@ -174,12 +204,28 @@ export const RawGetCheckpointResponseSchema: GenMessage<RawGetCheckpointResponse
   "dsxir.checkpoint_store.v1.client.RawGetCheckpointResponse",
 );
 
+export const RawPutCheckpointDeltaRequestSchema: GenMessage<RawPutCheckpointDeltaRequest> = mustMessage(
+  "dsxir.checkpoint_store.v1.client.RawPutCheckpointDeltaRequest",
+);
+export const RawWatchSessionResponseSchema: GenMessage<RawWatchSessionResponse> = mustMessage(
+  "dsxir.checkpoint_store.v1.client.RawWatchSessionResponse",
+);
+
 const generated = CheckpointStoreService.method;
 
 /** PutCheckpoint, sending the checkpoint's bytes as they are. */
 export const putCheckpointRaw: DescMethodUnary<typeof RawPutCheckpointRequestSchema, typeof PutCheckpointResponseSchema> = {
   ...generated.putCheckpoint,
   input: RawPutCheckpointRequestSchema,
+};
+
+/** PutCheckpointDelta, sending the delta's bytes as they are. */
+export const putCheckpointDeltaRaw: DescMethodUnary<
+  typeof RawPutCheckpointDeltaRequestSchema,
+  typeof PutCheckpointDeltaResponseSchema
+> = {
+  ...generated.putCheckpointDelta,
+  input: RawPutCheckpointDeltaRequestSchema,
 };
 
 /** GetCheckpoint, keeping the checkpoint's bytes as received. */
@@ -194,7 +240,8 @@ export const acquireLease = generated.acquireLease;
 export const renewLease = generated.renewLease;
 export const releaseLease = generated.releaseLease;
 export const getLease = generated.getLease;
-export const watchSession: DescMethodServerStreaming<
-  typeof generated.watchSession.input,
-  typeof generated.watchSession.output
-> = generated.watchSession;
+/** WatchSession, keeping each event's summary, checkpoint and delta as bytes. */
+export const watchSessionRaw: DescMethodServerStreaming<typeof WatchSessionRequestSchema, typeof RawWatchSessionResponseSchema> = {
+  ...generated.watchSession,
+  output: RawWatchSessionResponseSchema,
+};
