@@ -16,10 +16,7 @@ import (
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	cp := validCheckpoint(t)
-	b, err := Encode(cp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := mustEncode(t, cp)
 	got, err := Decode(b)
 	if err != nil {
 		t.Fatal(err)
@@ -27,10 +24,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	if !proto.Equal(got, cp) {
 		t.Fatalf("decoded checkpoint differs")
 	}
-	b2, err := Encode(got)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b2 := mustEncode(t, got)
 	if !bytes.Equal(b, b2) {
 		t.Fatalf("re-encoding differs:\n%x\n%x", b, b2)
 	}
@@ -70,10 +64,7 @@ func TestCanonicalPresence(t *testing.T) {
 // unknown fields last in the order read.
 func TestCanonicalFieldOrder(t *testing.T) {
 	cp := validCheckpoint(t)
-	b, err := Encode(cp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := mustEncode(t, cp)
 	assertAscending(t, b)
 	for _, e := range cp.Progress.TrialLog {
 		assertAscending(t, marshal(t, e))
@@ -88,10 +79,7 @@ func TestCanonicalFieldOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := Encode(cp2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := mustEncode(t, cp2)
 	if !bytes.Equal(out, withUnknown) {
 		t.Fatalf("re-encoding with an unknown field:\n got %x\nwant %x", out, withUnknown)
 	}
@@ -265,15 +253,9 @@ func TestDecodeAcceptsMinorVersions(t *testing.T) {
 // read as higher and dropped by the re-encoding.
 func TestDirection(t *testing.T) {
 	cp := validCheckpoint(t)
-	higher, err := Encode(cp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	higher := mustEncode(t, cp)
 	cp.Direction = v1.Direction_DIRECTION_LOWER
-	lower, err := Encode(cp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lower := mustEncode(t, cp)
 	if want := seal(append(bytes.Clone(higher[:len(higher)-TrailerSize]), 0x78, 0x01)); !bytes.Equal(lower, want) {
 		t.Fatalf("direction lower:\n got %x\nwant %x", lower, want)
 	}
@@ -460,10 +442,7 @@ func TestEncodeNilElements(t *testing.T) {
 	// A nil message-valued oneof member is an empty one, as the runtime writes it.
 	cp := validCheckpoint(t)
 	cp.TerminalReason = &v1.Term{Kind: &v1.Term_MapValue{}}
-	b, err := Encode(cp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := mustEncode(t, cp)
 	back, err := Decode(b)
 	if err != nil || back.TerminalReason.GetMapValue() == nil || len(back.TerminalReason.GetMapValue().Entries) != 0 {
 		t.Fatalf("%v %v", back.GetTerminalReason(), err)

@@ -2,15 +2,7 @@ package checkpoint
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -23,56 +15,17 @@ import (
 // The constants of delta_rules.go are exactly the ids of
 // spec/delta-rules-v1.json, once each, and none is a checkpoint rule id.
 func TestDeltaRuleConstantsAreTheSpecIDs(t *testing.T) {
-	file, err := parser.ParseFile(token.NewFileSet(), "delta_rules.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var consts []string
-	for _, decl := range file.Decls {
-		gen, ok := decl.(*ast.GenDecl)
-		if !ok || gen.Tok != token.CONST {
-			continue
-		}
-		for _, spec := range gen.Specs {
-			vs := spec.(*ast.ValueSpec)
-			for i, name := range vs.Names {
-				lit, ok := vs.Values[i].(*ast.BasicLit)
-				if !strings.HasPrefix(name.Name, "RuleDelta") || !ok || lit.Kind != token.STRING {
-					t.Fatalf("delta_rules.go holds %s, not a RuleDelta* string constant", name.Name)
-				}
-				id, err := strconv.Unquote(lit.Value)
-				if err != nil {
-					t.Fatal(err)
-				}
-				consts = append(consts, id)
-				if !IsDeltaRule(id) || IsRule(id) {
-					t.Fatalf("%s: IsDeltaRule %v, IsRule %v", id, IsDeltaRule(id), IsRule(id))
-				}
-			}
+	consts := stringConstants(t, "delta_rules.go", "RuleDelta")
+	for _, id := range consts {
+		if !IsDeltaRule(id) || IsRule(id) {
+			t.Fatalf("%s: IsDeltaRule %v, IsRule %v", id, IsDeltaRule(id), IsRule(id))
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join("..", "..", "spec", "delta-rules-v1.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var spec struct {
-		Rules []struct{ ID, Path string } `json:"rules"`
-	}
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, r := range spec.Rules {
-		ids = append(ids, r.ID)
-	}
+	ids := specRuleIDs(t, "delta-rules-v1.json")
 	if len(ids) != 7 || len(deltaRuleIDs) != len(consts) {
 		t.Fatalf("%d spec ids, %d constants, %d in IsDeltaRule", len(ids), len(consts), len(deltaRuleIDs))
 	}
-	sort.Strings(consts)
-	sort.Strings(ids)
-	if strings.Join(consts, "\n") != strings.Join(ids, "\n") {
-		t.Fatalf("delta_rules.go holds\n%v\nthe rules file lists\n%v", consts, ids)
-	}
+	sameIDs(t, "delta_rules.go", consts, ids)
 }
 
 // nextOf is base after two more trials (an ok one that becomes the best,
@@ -98,6 +51,13 @@ func deltaOf(t *testing.T, base, next *v1.Checkpoint) (*v1.CheckpointDelta, []by
 	if err != nil {
 		t.Fatalf("NewDelta: %v", err)
 	}
+	return roundTripDelta(t, d)
+}
+
+// roundTripDelta seals d and reads it back, checking that what is read
+// seals to the same bytes; it returns what was read and the bytes.
+func roundTripDelta(t *testing.T, d *v1.CheckpointDelta) (*v1.CheckpointDelta, []byte) {
+	t.Helper()
 	b, err := EncodeDelta(d)
 	if err != nil {
 		t.Fatalf("EncodeDelta: %v", err)
@@ -126,10 +86,7 @@ func TestDeltaRoundTripAndApply(t *testing.T) {
 	if d.GetBaseTrials() != 2 || len(d.GetHead().GetProgress().GetTrialLog()) != 2 || d.GetHead().GetProgress().GetTrialLog()[0].GetTrialIdx() != 2 {
 		t.Fatalf("head holds the wrong entries: %v", d.GetHead().GetProgress())
 	}
-	full, err := Encode(next)
-	if err != nil {
-		t.Fatal(err)
-	}
+	full := mustEncode(t, next)
 	if len(b) >= len(full) {
 		t.Fatalf("the delta (%d bytes) is not smaller than the checkpoint (%d)", len(b), len(full))
 	}
@@ -197,11 +154,7 @@ func TestDeltaUnknownFields(t *testing.T) {
 	base := validCheckpoint(t)
 	unknownVarint(base.SamplerFormat, 7, 42)
 	unknownVarint(base.OptimizerOpts[1].Value, 20, 1)
-	baseBytes, err := Encode(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err = Decode(baseBytes)
+	base, err := Decode(mustEncode(t, base))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,17 +171,7 @@ func TestDeltaUnknownFields(t *testing.T) {
 	}
 	unknownVarint(d, 6, 1)
 	unknownVarint(d, 6, 2)
-	b, err := EncodeDelta(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := DecodeDelta(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again, err := EncodeDelta(back); err != nil || !bytes.Equal(again, b) {
-		t.Fatalf("re-encoding differs: %v", err)
-	}
+	back, _ := roundTripDelta(t, d)
 	if !bytes.Equal(back.ProtoReflect().GetUnknown(), []byte{0x30, 1, 0x30, 2}) {
 		t.Fatalf("the delta's unknown fields: %x", back.ProtoReflect().GetUnknown())
 	}
@@ -236,10 +179,7 @@ func TestDeltaUnknownFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := Encode(next)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := mustEncode(t, next)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("applied bytes differ:\n got %x\nwant %x", got, want)
 	}
@@ -426,10 +366,7 @@ func TestDeltaGrammar(t *testing.T) {
 		})
 	}
 	// A checkpoint is not a delta, and a delta is not a checkpoint.
-	cpBytes, err := Encode(validCheckpoint(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cpBytes := mustEncode(t, validCheckpoint(t))
 	if _, err := DecodeDelta(cpBytes); err == nil {
 		t.Fatal("a checkpoint read as a delta")
 	}

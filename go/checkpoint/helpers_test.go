@@ -2,8 +2,17 @@ package checkpoint
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"testing"
 
 	v1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1"
@@ -23,6 +32,16 @@ func mustTerm(t *testing.T, v any) *v1.Term {
 		t.Fatalf("ToTerm(%#v): %v", v, err)
 	}
 	return term
+}
+
+// mustEncode is Encode(cp), failing the test if Encode refuses cp.
+func mustEncode(t *testing.T, cp *v1.Checkpoint) []byte {
+	t.Helper()
+	b, err := Encode(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func mustTermMap(t *testing.T, m Map) *v1.TermMap {
@@ -120,3 +139,66 @@ func sealed(t *testing.T, m proto.Message) []byte {
 
 // seal appends the checksum trailer to a copy of body.
 func seal(body []byte) []byte { return appendTrailer(bytes.Clone(body)) }
+
+// stringConstants returns the values of the constants of file (a source file
+// of this package), failing unless each is a string constant named prefix*.
+func stringConstants(t *testing.T, file, prefix string) []string {
+	t.Helper()
+	parsed, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, decl := range parsed.Decls {
+		gen, ok := decl.(*ast.GenDecl)
+		if !ok || gen.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range gen.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for i, name := range vs.Names {
+				lit, ok := vs.Values[i].(*ast.BasicLit)
+				if !strings.HasPrefix(name.Name, prefix) || !ok || lit.Kind != token.STRING {
+					t.Fatalf("%s holds %s, not a %s* string constant", file, name.Name, prefix)
+				}
+				id, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// specRuleIDs returns the ids of the rules file spec/<name>, in its order.
+func specRuleIDs(t *testing.T, name string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "spec", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Rules []struct{ ID string } `json:"rules"`
+	}
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(spec.Rules))
+	for i, r := range spec.Rules {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// sameIDs fails unless the constants of file and the ids of the rules file
+// are the same set, once each; it sorts both.
+func sameIDs(t *testing.T, file string, consts, ids []string) {
+	t.Helper()
+	sort.Strings(consts)
+	sort.Strings(ids)
+	if strings.Join(consts, "\n") != strings.Join(ids, "\n") {
+		t.Fatalf("%s holds\n%v\nthe rules file lists\n%v", file, consts, ids)
+	}
+}

@@ -1,84 +1,22 @@
 package checkpoint
 
 import (
-	"encoding/json"
 	"errors"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"math"
-	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
 	v1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1"
 )
 
-// ruleConstants returns the values of the Rule* constants of rules.go.
-func ruleConstants(t *testing.T) []string {
-	t.Helper()
-	file, err := parser.ParseFile(token.NewFileSet(), "rules.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, decl := range file.Decls {
-		gen, ok := decl.(*ast.GenDecl)
-		if !ok || gen.Tok != token.CONST {
-			continue
-		}
-		for _, spec := range gen.Specs {
-			vs := spec.(*ast.ValueSpec)
-			for i, name := range vs.Names {
-				lit, ok := vs.Values[i].(*ast.BasicLit)
-				if !strings.HasPrefix(name.Name, "Rule") || !ok || lit.Kind != token.STRING {
-					t.Fatalf("rules.go holds %s, not a Rule* string constant", name.Name)
-				}
-				id, err := strconv.Unquote(lit.Value)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, id)
-			}
-		}
-	}
-	return out
-}
-
-// specRuleIDs returns the ids of spec/checkpoint-rules-v1.json, in its order.
-func specRuleIDs(t *testing.T) []string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "spec", "checkpoint-rules-v1.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var spec struct {
-		Rules []struct{ ID string } `json:"rules"`
-	}
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		t.Fatal(err)
-	}
-	ids := make([]string, len(spec.Rules))
-	for i, r := range spec.Rules {
-		ids[i] = r.ID
-	}
-	return ids
-}
-
 // The constants of rules.go are exactly the ids of the rules file, once each.
 func TestRuleConstantsAreTheSpecIDs(t *testing.T) {
-	consts, ids := ruleConstants(t), specRuleIDs(t)
+	consts := stringConstants(t, "rules.go", "Rule")
+	ids := specRuleIDs(t, "checkpoint-rules-v1.json")
 	if len(ids) == 0 {
 		t.Fatal("the rules file lists no rule")
 	}
-	sort.Strings(consts)
-	sort.Strings(ids)
-	if strings.Join(consts, "\n") != strings.Join(ids, "\n") {
-		t.Fatalf("rules.go holds\n%v\nthe rules file lists\n%v", consts, ids)
-	}
+	sameIDs(t, "rules.go", consts, ids)
 }
 
 // vectorRule is the rule the manifest names for an invalid vector.

@@ -109,9 +109,10 @@ fn head_entry(trial_idx: u64) -> Vec<u8> {
     cat(&[&idx, &f64_field(3, 0.75), &vi(4, 1), &unk_head_entry()])
 }
 
-/// A valid base checkpoint with 2 trials and unknown fields inside an
-/// option, a trial entry, the progress, the sampler format and at the top.
-fn base_body() -> Vec<u8> {
+/// A checkpoint of session s1 holding the base's optimizer, option, hash,
+/// created_at, sampler blob and sampler format, with these updated_at
+/// seconds, progress, status and trailing unknown fields.
+fn checkpoint_body(updated_at: u64, progress: &[u8], status: u64, unknown: &[u8]) -> Vec<u8> {
     cat(&[
         &ln(1, FORMAT_ID.as_bytes()),
         &ln(2, b"s1"),
@@ -119,25 +120,29 @@ fn base_body() -> Vec<u8> {
         &ln(4, &option()),
         &ln(6, &HASH),
         &ln(7, &stamp(1_767_225_600)),
-        &ln(8, &stamp(1_767_225_601)),
-        &ln(
-            9,
-            &cat(&[
-                &base_entries(),
-                &f64_field(2, 0.5),
-                &vi(3, 0),
-                &vi(4, 2),
-                &vi(5, 1),
-                &vi(6, 1),
-                &ln(7, &stamp(1_767_225_600)),
-                &unk_base_progress(),
-            ]),
-        ),
+        &ln(8, &stamp(updated_at)),
+        &ln(9, progress),
         &ln(11, b"blob"),
         &ln(12, &sampler()),
-        &vi(13, 1),
-        &unk_base_top(),
+        &vi(13, status),
+        unknown,
     ])
+}
+
+/// A valid base checkpoint with 2 trials and unknown fields inside an
+/// option, a trial entry, the progress, the sampler format and at the top.
+fn base_body() -> Vec<u8> {
+    let progress = cat(&[
+        &base_entries(),
+        &f64_field(2, 0.5),
+        &vi(3, 0),
+        &vi(4, 2),
+        &vi(5, 1),
+        &vi(6, 1),
+        &ln(7, &stamp(1_767_225_600)),
+        &unk_base_progress(),
+    ]);
+    checkpoint_body(1_767_225_601, &progress, 1, &unk_base_top())
 }
 
 fn base() -> Vec<u8> {
@@ -195,6 +200,33 @@ fn delta_body_with(head: &[u8], base_trials: u64, kept: u32) -> Vec<u8> {
     ])
 }
 
+/// A sealed delta of these format bytes, base generation, head and kept
+/// bits; a generation or kept of 0 is not written, nor a head of None.
+fn delta_bytes(format: &[u8], generation: u64, head: Option<&[u8]>, kept: u32) -> Vec<u8> {
+    let head = head.map_or(vec![], |h| ln(4, h));
+    seal(&cat(&[
+        &ln(1, format),
+        &vi_nonzero(2, generation),
+        &head,
+        &vi_nonzero(5, u64::from(kept)),
+    ]))
+}
+
+/// A delta of the current format with base generation 1 and an empty head.
+fn minimal_delta() -> CheckpointDelta {
+    CheckpointDelta {
+        format: DELTA_FORMAT_ID.into(),
+        base_generation: 1,
+        head: Some(Default::default()),
+        ..Default::default()
+    }
+}
+
+/// `apply_delta_bytes` of `base()` and a sealed delta of `head`.
+fn apply_to_base(head: &[u8], base_trials: u64, kept: u32) -> Result<Vec<u8>, ResumeMismatch> {
+    apply_delta_bytes(&base(), &seal(&delta_body_with(head, base_trials, kept)))
+}
+
 fn delta() -> Vec<u8> {
     seal(&delta_body_with(
         &head_body(b"s1", Some(&head_progress(&head_entry(2)))),
@@ -203,35 +235,16 @@ fn delta() -> Vec<u8> {
     ))
 }
 
-/// The checkpoint `delta()` makes from `base()`, byte by byte.
+/// The checkpoint `delta()` makes from `base()`, byte by byte: the base's
+/// entries, then the head's progress.
 fn expected_result() -> Vec<u8> {
-    seal(&cat(&[
-        &ln(1, FORMAT_ID.as_bytes()),
-        &ln(2, b"s1"),
-        &ln(3, b"opt"),
-        &ln(4, &option()),
-        &ln(6, &HASH),
-        &ln(7, &stamp(1_767_225_600)),
-        &ln(8, &stamp(1_767_225_700)),
-        &ln(
-            9,
-            &cat(&[
-                &base_entries(),
-                &ln(1, &head_entry(2)),
-                &f64_field(2, 0.75),
-                &vi(3, 2),
-                &vi(4, 3),
-                &vi(5, 2),
-                &vi(6, 1),
-                &ln(7, &stamp(1_767_225_600)),
-                &unk_head_progress(),
-            ]),
-        ),
-        &ln(11, b"blob"),
-        &ln(12, &sampler()),
-        &vi(13, 2),
+    let progress = cat(&[&base_entries(), &head_progress(&head_entry(2))]);
+    seal(&checkpoint_body(
+        1_767_225_700,
+        &progress,
+        2,
         &unk_head_top(),
-    ]))
+    ))
 }
 
 fn refusal(
@@ -249,6 +262,28 @@ fn refusal(
         )
     );
     (err.reason, err.rule.unwrap(), err.field)
+}
+
+/// Checks that `result` is refused with this reason, rule and field.
+fn assert_refused(
+    result: Result<impl std::fmt::Debug, ResumeMismatch>,
+    reason: &str,
+    rule: &str,
+    field: &str,
+) {
+    let (got_reason, got_rule, got_field) = refusal(result);
+    assert_eq!(
+        (got_reason, got_rule, got_field.as_str()),
+        (reason, rule, field)
+    );
+}
+
+/// Checks that the writer refuses `delta` with this rule at `path`, and
+/// the reader the bytes the writer would have sealed.
+fn writer_and_reader_refuse(delta: &CheckpointDelta, rule: &str, path: &str) {
+    assert_refused(encode_delta(delta), DELTA_SHAPE, rule, path);
+    let body = prost::Message::encode_to_vec(delta);
+    assert_eq!(delta_refusal(&seal(&body)), (rule, path.to_string()));
 }
 
 fn delta_refusal(bytes: &[u8]) -> (&'static str, String) {
@@ -290,26 +325,15 @@ fn a_delta_round_trips_byte_for_byte_with_its_unknown_fields() {
 
 #[test]
 fn a_minimal_delta_round_trips() {
-    let delta = CheckpointDelta {
-        format: "dsxir.optimizer_session.delta/v1.0".into(),
-        base_generation: 1,
-        head: Some(Default::default()),
-        ..Default::default()
-    };
+    let delta = minimal_delta();
     let bytes = encode_delta(&delta).unwrap();
-    assert_eq!(
-        bytes,
-        seal(&cat(&[&ln(1, DELTA_FORMAT_V1_0), &vi(2, 1), &ln(4, b"")]))
-    );
+    assert_eq!(bytes, delta_bytes(DELTA_FORMAT_V1_0, 1, Some(b""), 0));
     assert_eq!(decode_delta(&bytes).unwrap(), delta);
 }
 
 #[test]
 fn the_format_must_be_a_delta_of_major_1() {
-    let ok = |f: &str| {
-        let body = cat(&[&ln(1, f.as_bytes()), &vi(2, 1), &ln(4, b"")]);
-        decode_delta(&seal(&body)).map(|_| ())
-    };
+    let ok = |f: &str| decode_delta(&delta_bytes(f.as_bytes(), 1, Some(b""), 0)).map(|_| ());
     for good in [
         "dsxir.optimizer_session.delta/v1.0",
         "dsxir.optimizer_session.delta/v1.7",
@@ -345,31 +369,17 @@ fn the_format_must_be_a_delta_of_major_1() {
 #[test]
 fn the_rules_of_13_1_in_their_order() {
     let head = head_body(b"s1", None);
-    let with = |format: &[u8], generation: u64, head: Option<&[u8]>, kept: u32| {
-        let kept = if kept == 0 {
-            vec![]
-        } else {
-            vi(5, u64::from(kept))
-        };
-        let generation = if generation == 0 {
-            vec![]
-        } else {
-            vi(2, generation)
-        };
-        let head = head.map_or(vec![], |h| ln(4, h));
-        seal(&cat(&[&ln(1, format), &generation, &head, &kept]))
-    };
     // Each broken rule hides those after it.
     assert_eq!(
-        delta_refusal(&with(b"x", 0, None, 1)),
+        delta_refusal(&delta_bytes(b"x", 0, None, 1)),
         (delta_rules::DELTA_FORMAT, "format".into())
     );
     assert_eq!(
-        delta_refusal(&with(DELTA_FORMAT_V1_0, 0, None, 1)),
+        delta_refusal(&delta_bytes(DELTA_FORMAT_V1_0, 0, None, 1)),
         (delta_rules::DELTA_BASE_GENERATION, "base_generation".into())
     );
     assert_eq!(
-        delta_refusal(&with(DELTA_FORMAT_V1_0, 1, None, 1)),
+        delta_refusal(&delta_bytes(DELTA_FORMAT_V1_0, 1, None, 1)),
         (delta_rules::DELTA_HEAD, "head".into())
     );
     for bad in [
@@ -383,7 +393,12 @@ fn the_rules_of_13_1_in_their_order() {
         !KEPT_MASK,
     ] {
         assert_eq!(
-            delta_refusal(&with(DELTA_FORMAT_V1_0, 1, Some(&head), bad | 1 << 13)),
+            delta_refusal(&delta_bytes(
+                DELTA_FORMAT_V1_0,
+                1,
+                Some(&head),
+                bad | 1 << 13
+            )),
             (delta_rules::DELTA_KEPT, "kept".into()),
             "{bad:#x}"
         );
@@ -423,37 +438,29 @@ fn the_rules_of_13_1_in_their_order() {
         with_kept_in_head(&full, 1 << number, &format!("head.{name}"));
     }
     // A head without a field keeps it: accepted.
-    let mut bytes = with(DELTA_FORMAT_V1_0, 1, Some(&head), KEPT_MASK & !(1 << 13));
+    let mut bytes = delta_bytes(DELTA_FORMAT_V1_0, 1, Some(&head), KEPT_MASK & !(1 << 13));
     decode_delta(&bytes).unwrap();
-    bytes = with(DELTA_FORMAT_V1_0, 1, Some(b""), KEPT_MASK);
+    bytes = delta_bytes(DELTA_FORMAT_V1_0, 1, Some(b""), KEPT_MASK);
     assert_eq!(decode_delta(&bytes).unwrap().kept, KEPT_MASK);
 }
 
 fn with_kept_in_head(head: &[u8], kept: u32, path: &str) {
-    let bytes = seal(&cat(&[
-        &ln(1, DELTA_FORMAT_V1_0),
-        &vi(2, 1),
-        &ln(4, head),
-        &vi(5, u64::from(kept)),
-    ]));
+    let bytes = delta_bytes(DELTA_FORMAT_V1_0, 1, Some(head), kept);
     assert_eq!(
         delta_refusal(&bytes),
         (delta_rules::DELTA_KEPT_IN_HEAD, path.to_string()),
         "{kept:#x}"
     );
     // The writer refuses the same delta the same way.
-    let delta = decode_delta_with_unknown(&seal(&cat(&[
-        &ln(1, DELTA_FORMAT_V1_0),
-        &vi(2, 1),
-        &ln(4, head),
-    ])))
-    .unwrap();
+    let delta =
+        decode_delta_with_unknown(&delta_bytes(DELTA_FORMAT_V1_0, 1, Some(head), 0)).unwrap();
     let mut d = delta.delta;
     d.kept = kept;
-    let (reason, rule, field) = refusal(encode_delta(&d));
-    assert_eq!(
-        (reason, rule, field.as_str()),
-        (DELTA_SHAPE, delta_rules::DELTA_KEPT_IN_HEAD, path)
+    assert_refused(
+        encode_delta(&d),
+        DELTA_SHAPE,
+        delta_rules::DELTA_KEPT_IN_HEAD,
+        path,
     );
 }
 
@@ -550,12 +557,7 @@ fn deep_term(depth: usize) -> Term {
 
 #[test]
 fn term_depth_in_the_head_is_refused_by_reader_and_writer() {
-    let mut delta = CheckpointDelta {
-        format: DELTA_FORMAT_ID.into(),
-        base_generation: 1,
-        head: Some(Default::default()),
-        ..Default::default()
-    };
+    let mut delta = minimal_delta();
     delta.head.as_mut().unwrap().terminal_reason = Some(deep_term(MAX_TERM_DEPTH));
     let bytes = encode_delta(&delta).unwrap();
     assert_eq!(decode_delta(&bytes).unwrap(), delta);
@@ -565,24 +567,13 @@ fn term_depth_in_the_head_is_refused_by_reader_and_writer() {
         "head.terminal_reason{}",
         ".list_value.items[0]".repeat(MAX_TERM_DEPTH)
     );
-    let (reason, rule, field) = refusal(encode_delta(&delta));
-    assert_eq!(
-        (reason, rule, field.as_str()),
-        (DELTA_SHAPE, rules::TERM_DEPTH, path.as_str())
-    );
-    // The same bytes, sealed by hand, are refused by the reader the same way.
-    let body = prost::Message::encode_to_vec(&delta);
-    assert_eq!(delta_refusal(&seal(&body)), (rules::TERM_DEPTH, path));
+    // Refused by the writer, and the same bytes, sealed by hand, by the reader.
+    writer_and_reader_refuse(&delta, rules::TERM_DEPTH, &path);
 }
 
 #[test]
 fn the_writer_refuses_what_the_reader_refuses_in_its_order() {
-    let good = CheckpointDelta {
-        format: DELTA_FORMAT_ID.into(),
-        base_generation: 1,
-        head: Some(Default::default()),
-        ..Default::default()
-    };
+    let good = minimal_delta();
     let cases: [(CheckpointDelta, &str, &str); 4] = [
         (
             CheckpointDelta {
@@ -618,14 +609,7 @@ fn the_writer_refuses_what_the_reader_refuses_in_its_order() {
         ),
     ];
     for (delta, rule, path) in cases {
-        let (reason, got_rule, field) = refusal(encode_delta(&delta));
-        assert_eq!(
-            (reason, got_rule, field.as_str()),
-            (DELTA_SHAPE, rule, path)
-        );
-        // The reader, given the bytes the writer would have sealed.
-        let body = prost::Message::encode_to_vec(&delta);
-        assert_eq!(delta_refusal(&seal(&body)), (rule, path.to_string()));
+        writer_and_reader_refuse(&delta, rule, path);
     }
     encode_delta(&good).unwrap();
 }
@@ -683,11 +667,11 @@ fn a_kept_field_absent_in_the_base_is_absent_and_an_unkept_one_is_the_heads() {
     // Keep nothing: the head's fields only, so the base's optimizer,
     // trainset hash, created_at and sampler format are missing.
     let head = head_body(b"s1", Some(&head_progress(&head_entry(2))));
-    let bytes = seal(&delta_body_with(&head, 2, 0));
-    let (reason, rule, field) = refusal(apply_delta_bytes(&base(), &bytes));
-    assert_eq!(
-        (reason, rule, field.as_str()),
-        (CHECKPOINT_SHAPE, rules::OPTIMIZER_REQUIRED, "optimizer")
+    assert_refused(
+        apply_to_base(&head, 2, 0),
+        CHECKPOINT_SHAPE,
+        rules::OPTIMIZER_REQUIRED,
+        "optimizer",
     );
 }
 
@@ -695,55 +679,44 @@ fn a_kept_field_absent_in_the_base_is_absent_and_an_unkept_one_is_the_heads() {
 fn apply_refusals_in_their_order() {
     let progress = head_progress(&head_entry(2));
     // Another session (and a wrong base_trials, reported after).
-    let bytes = seal(&delta_body_with(
-        &head_body(b"s2", Some(&progress)),
-        5,
-        KEPT,
-    ));
-    let (reason, rule, field) = refusal(apply_delta_bytes(&base(), &bytes));
-    assert_eq!(
-        (reason, rule, field.as_str()),
-        (DELTA_SHAPE, delta_rules::DELTA_SESSION, "head.session_id")
+    assert_refused(
+        apply_to_base(&head_body(b"s2", Some(&progress)), 5, KEPT),
+        DELTA_SHAPE,
+        delta_rules::DELTA_SESSION,
+        "head.session_id",
     );
     for trials in [0, 1, 3, 5] {
-        let bytes = seal(&delta_body_with(
-            &head_body(b"s1", Some(&progress)),
-            trials,
-            KEPT,
-        ));
-        let (reason, rule, field) = refusal(apply_delta_bytes(&base(), &bytes));
-        assert_eq!(
-            (reason, rule, field.as_str()),
-            (DELTA_SHAPE, delta_rules::DELTA_BASE_TRIALS, "base_trials")
+        assert_refused(
+            apply_to_base(&head_body(b"s1", Some(&progress)), trials, KEPT),
+            DELTA_SHAPE,
+            delta_rules::DELTA_BASE_TRIALS,
+            "base_trials",
         );
     }
     // The appended entry's trial_idx is 0: the result's path.
-    let bytes = seal(&delta_body_with(
-        &head_body(b"s1", Some(&head_progress(&head_entry(0)))),
-        2,
-        KEPT,
-    ));
-    let (reason, rule, field) = refusal(apply_delta_bytes(&base(), &bytes));
-    assert_eq!(
-        (reason, rule, field.as_str()),
-        (
-            CHECKPOINT_SHAPE,
-            rules::TRIAL_TRIAL_IDX,
-            "progress.trial_log[2].trial_idx"
-        )
+    assert_refused(
+        apply_to_base(
+            &head_body(b"s1", Some(&head_progress(&head_entry(0)))),
+            2,
+            KEPT,
+        ),
+        CHECKPOINT_SHAPE,
+        rules::TRIAL_TRIAL_IDX,
+        "progress.trial_log[2].trial_idx",
     );
     // A head without progress makes a checkpoint without one.
-    let bytes = seal(&delta_body_with(&head_body(b"s1", None), 2, KEPT));
-    let (reason, rule, field) = refusal(apply_delta_bytes(&base(), &bytes));
-    assert_eq!(
-        (reason, rule, field.as_str()),
-        (CHECKPOINT_SHAPE, rules::PROGRESS_REQUIRED, "progress")
+    assert_refused(
+        apply_to_base(&head_body(b"s1", None), 2, KEPT),
+        CHECKPOINT_SHAPE,
+        rules::PROGRESS_REQUIRED,
+        "progress",
     );
     // A base that is not a checkpoint: refused as a checkpoint.
-    let (reason, rule, field) = refusal(apply_delta_bytes(&delta(), &delta()));
-    assert_eq!(
-        (reason, rule, field.as_str()),
-        (CHECKPOINT_SHAPE, rules::WIRE_TAG, "<input>")
+    assert_refused(
+        apply_delta_bytes(&delta(), &delta()),
+        CHECKPOINT_SHAPE,
+        rules::WIRE_TAG,
+        "<input>",
     );
     // A delta refused by §13.1 is refused before it is applied.
     let (reason, rule, _) = refusal(apply_delta_bytes(&base(), &base()));
@@ -762,18 +735,10 @@ fn the_counters_of_the_result_count_every_trial() {
         &vi(5, 1),
         &ln(7, &stamp(1_767_225_600)),
     ]);
-    let bytes = seal(&delta_body_with(
-        &head_body(b"s1", Some(&progress)),
-        2,
-        KEPT,
-    ));
-    let (reason, rule, field) = refusal(apply_delta_bytes(&base(), &bytes));
-    assert_eq!(
-        (reason, rule, field.as_str()),
-        (
-            CHECKPOINT_SHAPE,
-            rules::COUNTERS_COMPLETED,
-            "progress.completed"
-        )
+    assert_refused(
+        apply_to_base(&head_body(b"s1", Some(&progress)), 2, KEPT),
+        CHECKPOINT_SHAPE,
+        rules::COUNTERS_COMPLETED,
+        "progress.completed",
     );
 }

@@ -3,27 +3,13 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
 use dsxir_checkpoint::v1::term::Kind;
 use dsxir_checkpoint::{
     encode, hash_trainset, hex, Checkpoint, Progress, SamplerFormat, Term, TermList, TermMap,
     TermMapEntry, Value, FORMAT_ID,
 };
 use prost::Message;
-
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(support::testee_path())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn testee");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().expect("testee output")
-}
+use support::run_testee;
 
 fn valid() -> Vec<u8> {
     let stamp = prost_types::Timestamp {
@@ -57,7 +43,7 @@ fn valid() -> Vec<u8> {
 #[test]
 fn reencode_writes_canonical_bytes() {
     let bytes = valid();
-    let out = run(&["reencode"], &bytes);
+    let out = run_testee(&["reencode"], &bytes);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(out.stdout, bytes);
     assert!(out.stderr.is_empty());
@@ -65,7 +51,7 @@ fn reencode_writes_canonical_bytes() {
 
 #[test]
 fn reencode_refusal_is_one_line_and_exit_3() {
-    let out = run(&["reencode"], &[0xff, 0xff, 0xff]);
+    let out = run_testee(&["reencode"], &[0xff, 0xff, 0xff]);
     assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8(out.stderr).unwrap();
@@ -73,7 +59,7 @@ fn reencode_refusal_is_one_line_and_exit_3() {
     assert!(err.ends_with(" (rule input.trailer)\n"), "{err}");
     assert_eq!(err.matches('\n').count(), 1);
 
-    let out = run(&["reencode"], &dsxir_checkpoint::seal(&[]));
+    let out = run_testee(&["reencode"], &dsxir_checkpoint::seal(&[]));
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
@@ -90,7 +76,7 @@ fn usage_errors_exit_2() {
         &["reencode", "x"][..],
         &["hash-trainset", "x"][..],
     ] {
-        let out = run(args, b"");
+        let out = run_testee(args, b"");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
@@ -106,7 +92,7 @@ fn serve_answers_each_request_in_order() {
     let mut input = request(Cmd::Reencode, &bytes);
     input.extend(request(Cmd::Reencode, b"\x12\x02\xc3\x28"));
     input.extend(request(Cmd::Reencode, &bytes));
-    let out = run(&["serve"], &input);
+    let out = run_testee(&["serve"], &input);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -142,7 +128,7 @@ fn serve_refuses_unknown_commands_and_stops_at_truncated_requests() {
             base: vec![],
         },
     ));
-    let out = run(&["serve"], &input);
+    let out = run_testee(&["serve"], &input);
     assert_eq!(out.status.code(), Some(0));
     for answer in responses(&out.stdout) {
         let Answer::Refusal(Refusal {
@@ -153,9 +139,9 @@ fn serve_refuses_unknown_commands_and_stops_at_truncated_requests() {
         };
         assert_eq!((exit_code, kind.as_str()), (2, "command"));
     }
-    let out = run(&["serve"], &[9, 0x08, 1]);
+    let out = run_testee(&["serve"], &[9, 0x08, 1]);
     assert_eq!(out.status.code(), Some(2));
-    let out = run(&["serve"], b"");
+    let out = run_testee(&["serve"], b"");
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
 }
@@ -198,7 +184,7 @@ fn expected_digest() -> String {
 
 #[test]
 fn hash_trainset_writes_the_hex_digest() {
-    let out = run(&["hash-trainset"], &trainset_term());
+    let out = run_testee(&["hash-trainset"], &trainset_term());
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -222,7 +208,7 @@ fn hash_trainset_refusal_is_one_line_and_exit_3() {
             "float.nan",
         ),
     ] {
-        let out = run(&["hash-trainset"], input);
+        let out = run_testee(&["hash-trainset"], input);
         assert_eq!(out.status.code(), Some(3), "{input:?}");
         assert!(out.stdout.is_empty());
         let err = String::from_utf8(out.stderr).unwrap();
@@ -245,7 +231,7 @@ fn serve_answers_hash_requests() {
     input.extend(request(Cmd::Reencode, &valid()));
     input.extend(request(Cmd::HashTrainset, b"\x32\x01a"));
     input.extend(request(Cmd::HashTrainset, b"\x4a\x00"));
-    let out = run(&["serve"], &input);
+    let out = run_testee(&["serve"], &input);
     assert_eq!(out.status.code(), Some(0));
     let answers = responses(&out.stdout);
     assert_eq!(answers.len(), 4);

@@ -4,25 +4,12 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use support::conformance::response::Result as Answer;
 use support::conformance::{Command as Cmd, Refusal};
-use support::{request, request_with_base, responses};
-
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(support::testee_path())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn testee");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().expect("testee output")
-}
+use support::{request, request_with_base, responses, run_testee};
 
 fn vector(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -35,7 +22,7 @@ fn bytes(file: &str) -> Vec<u8> {
 }
 
 fn apply(base: &str, delta: &str) -> Output {
-    run(
+    run_testee(
         &["apply-delta", vector(base).to_str().unwrap()],
         &bytes(delta),
     )
@@ -52,19 +39,19 @@ fn refusal_line(out: &Output) -> String {
 #[test]
 fn reencode_delta_writes_the_bytes_back_or_one_refusal_line() {
     let delta = bytes("unknown_fields.delta.binpb");
-    let out = run(&["reencode-delta"], &delta);
+    let out = run_testee(&["reencode-delta"], &delta);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(out.stdout, delta);
     assert!(out.stderr.is_empty());
 
-    let err = refusal_line(&run(
+    let err = refusal_line(&run_testee(
         &["reencode-delta"],
         &bytes("format_missing.delta.binpb"),
     ));
     assert!(err.starts_with("delta_shape: format: "), "{err}");
     assert!(err.ends_with(" (rule delta.format)\n"), "{err}");
     // A checkpoint is not a delta.
-    let err = refusal_line(&run(&["reencode-delta"], &bytes("base_three.binpb")));
+    let err = refusal_line(&run_testee(&["reencode-delta"], &bytes("base_three.binpb")));
     assert!(err.starts_with("delta_shape: <input>: "), "{err}");
     assert!(err.ends_with(" (rule wire.tag)\n"), "{err}");
 }
@@ -97,9 +84,9 @@ fn apply_delta_prints_the_result_or_names_what_is_refused() {
     assert!(err.ends_with(" (rule trial.trial_idx)\n"), "{err}");
 
     // No such base file, or no argument: a usage error.
-    let out = run(&["apply-delta", "/nonexistent/base.binpb"], b"");
+    let out = run_testee(&["apply-delta", "/nonexistent/base.binpb"], b"");
     assert_eq!(out.status.code(), Some(2));
-    let out = run(&["apply-delta"], b"");
+    let out = run_testee(&["apply-delta"], b"");
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -131,7 +118,7 @@ fn serve_answers_delta_commands() {
         Cmd::ReencodeDelta,
         &bytes("head_missing.delta.binpb"),
     ));
-    let out = run(&["serve"], &input);
+    let out = run_testee(&["serve"], &input);
     assert_eq!(out.status.code(), Some(0));
     let answers = responses(&out.stdout);
     assert_eq!(answers.len(), 6);

@@ -5,14 +5,12 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use support::conformance::response::Result as Answer;
 use support::conformance::Command as Cmd;
-use support::{request, responses};
+use support::{request, responses, run_testee};
 
 fn vectors_dir() -> PathBuf {
     match std::env::var_os("DSXIR_VECTORS_DIR") {
@@ -39,18 +37,6 @@ fn field<'a>(vector: &'a Value, key: &str) -> &'a str {
     vector[key]
         .as_str()
         .unwrap_or_else(|| panic!("{vector}: no {key}"))
-}
-
-fn run(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(support::testee_path())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn testee");
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().expect("testee output")
 }
 
 /// What a vector's verdict makes the testee answer: the exit code, the
@@ -90,7 +76,7 @@ fn expected(vector: &Value) -> (u32, &'static str, String, String, String) {
 fn read_store_file_answers_every_vector_as_recorded() {
     for vector in manifest() {
         let name = field(&vector, "name");
-        let out = run(&["read-store-file"], &read_vector(field(&vector, "file")));
+        let out = run_testee(&["read-store-file"], &read_vector(field(&vector, "file")));
         let err = String::from_utf8(out.stderr).expect("UTF-8");
         if field(&vector, "verdict") == "ok" {
             assert_eq!(out.status.code(), Some(0), "{name}: {err}");
@@ -122,7 +108,7 @@ fn serve_answers_every_vector_as_recorded() {
             &read_vector(field(vector, "file")),
         ));
     }
-    let out = run(&["serve"], &input);
+    let out = run_testee(&["serve"], &input);
     assert_eq!(out.status.code(), Some(0));
     let answers = responses(&out.stdout);
     assert_eq!(answers.len(), vectors.len());

@@ -347,42 +347,23 @@ fn shared_cases_hash_as_in_every_language() {
     }
 }
 
-fn testee(command: &str, stdin: &[u8]) -> std::process::Output {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(support::testee_path())
-        .arg(command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn testee");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("write stdin");
-    child.wait_with_output().expect("testee output")
-}
-
 #[test]
 fn testee_hashes_json_text_from_stdin() {
-    let out = testee("hash-trainset-json", b"[{\"a\": 1}, 2]");
+    let out = support::run_testee(&["hash-trainset-json"], b"[{\"a\": 1}, 2]");
     assert_eq!(out.status.code(), Some(0));
     let expected = format!("{}\n", hex(&json(r#"[{"a": 1}, 2]"#)));
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
-    let out = testee("hash-trainset-jsonl", b"{\"a\": 1}\r\n2\n");
+    let out = support::run_testee(&["hash-trainset-jsonl"], b"{\"a\": 1}\r\n2\n");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
 
-    let out = testee("hash-trainset-json", b"[1,]");
+    let out = support::run_testee(&["hash-trainset-json"], b"[1,]");
     assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty());
     let line = String::from_utf8_lossy(&out.stderr);
     assert!(line.starts_with("trainset_json: byte 3: "), "{line}");
     assert_eq!(line.lines().count(), 1);
-    let out = testee("hash-trainset-jsonl", b"1\n\"\\n\n");
+    let out = support::run_testee(&["hash-trainset-jsonl"], b"1\n\"\\n\n");
     assert_eq!(out.status.code(), Some(3));
     let line = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -399,7 +380,7 @@ fn testee_serves_json_text() {
     let mut requests = support::request(Cmd::HashTrainsetJson, b"[{\"a\": 1}, 2]");
     requests.extend(support::request(Cmd::HashTrainsetJsonl, b"{\"a\": 1}\n2"));
     requests.extend(support::request(Cmd::HashTrainsetJsonl, b"1\n2 3"));
-    let out = testee("serve", &requests);
+    let out = support::run_testee(&["serve"], &requests);
     assert_eq!(out.status.code(), Some(0));
     let answers = support::responses(&out.stdout);
     let digest = format!("{}\n", dsxir_checkpoint::hex(&json(r#"[{"a": 1}, 2]"#))).into_bytes();

@@ -1,6 +1,8 @@
 //! What several test files share.
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 
 /// The conformance testee, the example `testee`: `cargo test` builds every
 /// example into `target/<profile>/examples`, next to the `deps/` folder the
@@ -20,6 +22,20 @@ pub fn testee_path() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// Runs the testee with these arguments and this standard input, to its end.
+#[allow(dead_code)]
+pub fn run_testee(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(testee_path())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn testee");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().expect("testee output")
 }
 
 /// The types of the testee protocol (tests/conformance/proto/.../testee.proto).

@@ -24,6 +24,7 @@ import java.io.ByteArrayOutputStream;
 import java.util.Arrays;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -106,6 +107,26 @@ class DeltasTest {
 
   private static CheckpointDelta valid() {
     return between(CheckpointsTest.base(), next(), ALL_KEPT);
+  }
+
+  /**
+   * The refusal {@code run} throws, asserted to be a {@code type} (InvalidDelta or ResumeMismatch)
+   * naming {@code rule}.
+   */
+  private static <T extends Exception> T refusal(Class<T> type, String rule, Executable run) {
+    T e = assertThrows(type, run);
+    String named = e instanceof InvalidDelta d ? d.rule() : ((ResumeMismatch) e).rule();
+    assertEquals(rule, named, e.getMessage());
+    return e;
+  }
+
+  /** As {@link #refusal(Class, String, Executable)}, asserted as well to name {@code field}. */
+  private static <T extends Exception> T refusal(
+      Class<T> type, String rule, String field, Executable run) {
+    T e = refusal(type, rule, run);
+    String named = e instanceof InvalidDelta d ? d.field() : ((ResumeMismatch) e).field();
+    assertEquals(field, named, e.getMessage());
+    return e;
   }
 
   @Test
@@ -301,9 +322,7 @@ class DeltasTest {
       assertArrayEquals(bytes, Deltas.reencode(bytes));
       return;
     }
-    InvalidDelta e = assertThrows(InvalidDelta.class, () -> Deltas.decode(bytes));
-    assertEquals(rule, e.rule(), e.getMessage());
-    assertEquals(path, e.field(), e.getMessage());
+    InvalidDelta e = refusal(InvalidDelta.class, rule, path, () -> Deltas.decode(bytes));
     assertTrue(
         e.getMessage().startsWith("delta_shape: " + path + ": ")
             && e.getMessage().endsWith(" (rule " + rule + ")"),
@@ -313,8 +332,7 @@ class DeltasTest {
     assertEquals(rule, w.rule(), w.getMessage());
     assertEquals(path, w.path(), w.getMessage());
     // And so does apply, before looking at the base.
-    e = assertThrows(InvalidDelta.class, () -> Deltas.apply(CheckpointsTest.base(), delta));
-    assertEquals(rule, e.rule());
+    refusal(InvalidDelta.class, rule, () -> Deltas.apply(CheckpointsTest.base(), delta));
   }
 
   @Test
@@ -329,11 +347,11 @@ class DeltasTest {
             .build()
             .toByteArray());
     body.writeBytes(new byte[] {0x22, 0x06, 0x4a, 0x04, 0x0a, 0x02, 0x20, 0x00});
-    InvalidDelta e =
-        assertThrows(
-            InvalidDelta.class, () -> Deltas.decode(Grammar.withTrailer(body.toByteArray())));
-    assertEquals(Rules.WIRE_DEFAULT, e.rule());
-    assertEquals("head.progress.trial_log[0].status", e.field());
+    refusal(
+        InvalidDelta.class,
+        Rules.WIRE_DEFAULT,
+        "head.progress.trial_log[0].status",
+        () -> Deltas.decode(Grammar.withTrailer(body.toByteArray())));
 
     // A Term nested too deep in the head's options.
     Term deep = CheckpointsTest.nestedList(Checkpoints.MAX_TERM_DEPTH + 1);
@@ -347,8 +365,8 @@ class DeltasTest {
                             .setKey("k")
                             .setValue(deep)))
             .build();
-    e = assertThrows(InvalidDelta.class, () -> Deltas.decode(sealed(tooDeep)));
-    assertEquals(Rules.TERM_DEPTH, e.rule());
+    InvalidDelta e =
+        refusal(InvalidDelta.class, Rules.TERM_DEPTH, () -> Deltas.decode(sealed(tooDeep)));
     assertTrue(e.field().startsWith("head.optimizer_opts[0].value.list_value.items[0]"), e.field());
     InvalidCheckpoint w = assertThrows(InvalidCheckpoint.class, () -> Deltas.encode(tooDeep));
     assertEquals(Rules.TERM_DEPTH, w.rule());
@@ -357,31 +375,30 @@ class DeltasTest {
 
   @Test
   void inputRulesAndCheckpointBytes() throws Exception {
-    InvalidDelta e = assertThrows(InvalidDelta.class, () -> Deltas.decode(new byte[0]));
-    assertEquals(Rules.INPUT_TRAILER, e.rule());
-    assertEquals("<input>", e.field());
+    refusal(InvalidDelta.class, Rules.INPUT_TRAILER, "<input>", () -> Deltas.decode(new byte[0]));
     byte[] bytes = Deltas.encode(valid());
     byte[] flipped = bytes.clone();
     flipped[3] ^= 1;
-    e = assertThrows(InvalidDelta.class, () -> Deltas.decode(flipped));
-    assertEquals(Rules.INPUT_CHECKSUM, e.rule());
-    e =
-        assertThrows(
-            InvalidDelta.class, () -> Deltas.decode(Arrays.copyOf(bytes, bytes.length - 1)));
-    assertEquals(Rules.INPUT_TRAILER, e.rule());
+    refusal(InvalidDelta.class, Rules.INPUT_CHECKSUM, () -> Deltas.decode(flipped));
+    refusal(
+        InvalidDelta.class,
+        Rules.INPUT_TRAILER,
+        () -> Deltas.decode(Arrays.copyOf(bytes, bytes.length - 1)));
     // A checkpoint is not a delta: its field 2 (session_id) is a string, the delta's a uint64.
-    e =
-        assertThrows(
-            InvalidDelta.class, () -> Deltas.decode(Checkpoints.encode(CheckpointsTest.base())));
-    assertEquals(Rules.WIRE_TAG, e.rule());
-    assertEquals("<input>", e.field());
+    refusal(
+        InvalidDelta.class,
+        Rules.WIRE_TAG,
+        "<input>",
+        () -> Deltas.decode(Checkpoints.encode(CheckpointsTest.base())));
     // kept written as an explicit 0: a default written.
     byte[] canonical = valid().toBuilder().setKept(0).build().toByteArray();
     byte[] zero = Arrays.copyOf(canonical, canonical.length + 2);
     zero[canonical.length] = 0x28;
-    e = assertThrows(InvalidDelta.class, () -> Deltas.decode(Grammar.withTrailer(zero)));
-    assertEquals(Rules.WIRE_DEFAULT, e.rule());
-    assertEquals("kept", e.field());
+    refusal(
+        InvalidDelta.class,
+        Rules.WIRE_DEFAULT,
+        "kept",
+        () -> Deltas.decode(Grammar.withTrailer(zero)));
   }
 
   @Test
@@ -399,19 +416,23 @@ class DeltasTest {
     CheckpointDelta v = valid();
     CheckpointDelta both =
         v.toBuilder().setBaseTrials(5).setHead(v.getHead().toBuilder().setSessionId("s2")).build();
-    InvalidDelta e = assertThrows(InvalidDelta.class, () -> Deltas.apply(base, both));
-    assertEquals(DeltaRules.DELTA_SESSION, e.rule());
-    assertEquals("head.session_id", e.field());
+    InvalidDelta e =
+        refusal(
+            InvalidDelta.class,
+            DeltaRules.DELTA_SESSION,
+            "head.session_id",
+            () -> Deltas.apply(base, both));
     assertTrue(e.getMessage().startsWith("delta_shape: head.session_id: "), e.getMessage());
     // A head without a session id is another session too.
     CheckpointDelta none = v.toBuilder().setHead(v.getHead().toBuilder().clearSessionId()).build();
-    e = assertThrows(InvalidDelta.class, () -> Deltas.apply(base, none));
-    assertEquals(DeltaRules.DELTA_SESSION, e.rule());
+    refusal(InvalidDelta.class, DeltaRules.DELTA_SESSION, () -> Deltas.apply(base, none));
     for (long trials : new long[] {0, 1, 3, -1}) {
       CheckpointDelta wrong = v.toBuilder().setBaseTrials(trials).build();
-      e = assertThrows(InvalidDelta.class, () -> Deltas.apply(base, wrong));
-      assertEquals(DeltaRules.DELTA_BASE_TRIALS, e.rule());
-      assertEquals("base_trials", e.field());
+      refusal(
+          InvalidDelta.class,
+          DeltaRules.DELTA_BASE_TRIALS,
+          "base_trials",
+          () -> Deltas.apply(base, wrong));
     }
   }
 
@@ -430,32 +451,39 @@ class DeltasTest {
                             .setTrialLog(
                                 0, headProgress.getTrialLog(0).toBuilder().setTrialIdx(0))))
             .build();
-    ResumeMismatch e = assertThrows(ResumeMismatch.class, () -> Deltas.apply(base, badIndex));
-    assertEquals(Rules.TRIAL_TRIAL_IDX, e.rule());
-    assertEquals("progress.trial_log[2].trial_idx", e.field());
+    ResumeMismatch e =
+        refusal(
+            ResumeMismatch.class,
+            Rules.TRIAL_TRIAL_IDX,
+            "progress.trial_log[2].trial_idx",
+            () -> Deltas.apply(base, badIndex));
     assertEquals(ResumeMismatch.CHECKPOINT_SHAPE, e.reason());
     // A head without progress makes a checkpoint without one.
     CheckpointDelta noProgress =
         v.toBuilder().setHead(v.getHead().toBuilder().clearProgress()).build();
-    e = assertThrows(ResumeMismatch.class, () -> Deltas.apply(base, noProgress));
-    assertEquals(Rules.PROGRESS_REQUIRED, e.rule());
-    assertEquals("progress", e.field());
+    refusal(
+        ResumeMismatch.class,
+        Rules.PROGRESS_REQUIRED,
+        "progress",
+        () -> Deltas.apply(base, noProgress));
     // Not keeping sampler_format and not writing it drops it.
     CheckpointDelta dropped = v.toBuilder().setKept(v.getKept() & ~bit(12)).build();
-    e = assertThrows(ResumeMismatch.class, () -> Deltas.apply(base, dropped));
-    assertEquals(Rules.SAMPLER_FORMAT_REQUIRED, e.rule());
+    refusal(ResumeMismatch.class, Rules.SAMPLER_FORMAT_REQUIRED, () -> Deltas.apply(base, dropped));
     // The base's counters do not carry over: the head's are the new checkpoint's.
     CheckpointDelta counters =
         v.toBuilder()
             .setHead(v.getHead().toBuilder().setProgress(headProgress.toBuilder().setCompleted(1)))
             .build();
-    e = assertThrows(ResumeMismatch.class, () -> Deltas.apply(base, counters));
-    assertEquals(Rules.COUNTERS_COMPLETED, e.rule());
-    assertEquals("progress.completed", e.field());
+    refusal(
+        ResumeMismatch.class,
+        Rules.COUNTERS_COMPLETED,
+        "progress.completed",
+        () -> Deltas.apply(base, counters));
     // The bytes API reads the base first: a refused base is a checkpoint refusal.
     byte[] deltaBytes = Deltas.encode(v);
-    e = assertThrows(ResumeMismatch.class, () -> Deltas.apply(new byte[0], deltaBytes));
-    assertEquals(Rules.INPUT_TRAILER, e.rule());
+    e =
+        refusal(
+            ResumeMismatch.class, Rules.INPUT_TRAILER, () -> Deltas.apply(new byte[0], deltaBytes));
     assertNull(e.sessionId());
   }
 

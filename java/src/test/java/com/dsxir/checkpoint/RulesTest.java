@@ -9,53 +9,18 @@ import com.dsxir.optimizer_session.v1.Checkpoint;
 import com.dsxir.optimizer_session.v1.Progress;
 import com.dsxir.optimizer_session.v1.Term;
 import com.dsxir.optimizer_session.v1.TrialStatus;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonParser;
-import java.io.IOException;
-import java.lang.reflect.Field;
-import java.lang.reflect.Modifier;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /** The rule ids of {@link Rules} are exactly those of spec/checkpoint-rules-v1.json. */
 class RulesTest {
-  private static List<String> specIds() throws IOException {
-    Path spec = Path.of("..", "spec", "checkpoint-rules-v1.json");
-    List<String> ids = new ArrayList<>();
-    for (JsonElement rule :
-        JsonParser.parseString(Files.readString(spec, StandardCharsets.UTF_8))
-            .getAsJsonObject()
-            .getAsJsonArray("rules")) {
-      ids.add(rule.getAsJsonObject().get("id").getAsString());
-    }
-    return ids;
-  }
-
   @Test
   void constantsAreTheIdsOfTheSpec() throws Exception {
-    List<String> ids = specIds();
+    List<String> ids = SpecRules.ids("checkpoint-rules-v1.json");
     assertEquals(47, ids.size());
-    Set<String> constants = new HashSet<>();
-    for (Field field : Rules.class.getDeclaredFields()) {
-      int mods = field.getModifiers();
-      if (field.getType() == String.class
-          && Modifier.isPublic(mods)
-          && Modifier.isStatic(mods)
-          && Modifier.isFinal(mods)) {
-        String id = (String) field.get(null);
-        assertEquals(id.toUpperCase(Locale.ROOT).replace('.', '_'), field.getName(), id);
-        assertTrue(constants.add(id), "two constants for " + id);
-      }
-    }
-    assertEquals(new HashSet<>(ids), constants);
+    assertEquals(new HashSet<>(ids), SpecRules.constants(Rules.class));
     assertEquals(ids, Rules.ALL);
   }
 
