@@ -23,6 +23,7 @@
  *     - On arbitrary bytes it never crashes nor reads out of bounds.
  *
  * check_screened(data) -> bool
+ * screen_head(data) -> bool
  * screen_term(data) -> bool
  * screen_term_map(data) -> bool
  * screen_text(str) -> bool
@@ -35,6 +36,9 @@
  *     (credentials.has_secret), which decides. False means invalid, or a
  *     credential found (or an answer not given here): the caller then runs
  *     the Python code for the path, the detail or the redaction.
+ *     screen_head screens the head of a delta (FORMAT.md §13) the same way,
+ *     without the rules a head need not keep (required fields, trial
+ *     indexes from 0, counters, best trial).
  *
  * term_bytes(value) -> bytes | None
  * map_body(dict) -> bytes | None
@@ -55,13 +59,31 @@
  * grammar_check(data, root=0) -> bytes | (rule, path, detail)
  * grammar_scan(body, size, root=0) -> None | (rule, path, detail)
  * crc32c(data) -> int
+ * seal(body) -> bytes
  *     The byte grammar of FORMAT.md section 2 (grammar.py is the reference,
  *     answer for answer: rule id, path and detail): the size limit, the
- *     trailer and its CRC-32C (slice by 8, portable C), the strict scan in
- *     byte order and the weight limit. The field table is not written here:
+ *     trailer and its CRC-32C (SSE4.2's crc32 instruction when the processor
+ *     has it, else slice by 8 in portable C), the strict scan in byte order
+ *     and the weight limit. The field table is not written here:
  *     grammar.py builds it from the generated descriptors and hands it over
  *     with set_grammar_table on import. check_canonical and check_screened
  *     read bodies (the bytes before the trailer).
+ *
+ * read_checkpoint(data) -> bool | (rule, path, detail)
+ *     decode's checks in one call: grammar_check of a Checkpoint, then
+ *     check_canonical of the body it accepted.
+ *
+ * seal_screened(body) -> bytes | None
+ *     encode's checks in one pass over the deterministic serialization of a
+ *     message held in memory: check_screened, and the weight of §2.4
+ *     counted by the same walk. The protobuf runtime wrote every known field
+ *     (number order, minimal varints, no default of a field without
+ *     presence, wire types of the schema, valid UTF-8, one kind per Term,
+ *     bool 0/1, int32 and enums sign-extended), so of the grammar only what
+ *     it does not guarantee is checked here: no unknown field anywhere
+ *     (their place is the grammar's to judge), the Term depth, the size and
+ *     the weight limits. Then the sealed bytes; None when any of it fails,
+ *     and the caller takes the reference path (grammar, check, screen).
  *
  * set_atom_type(Atom) tells the encoder which class is the Atom of terms.py;
  * set_text_screen(has_secret) gives the screen its judge of texts.
@@ -632,12 +654,39 @@ is_nan_bits(uint64_t bits)
            (bits & 0x000FFFFFFFFFFFFFULL) != 0;
 }
 
-static int check_map(span map, int depth, screen_ctx *screen);
+/* The message types the walk weighs (FORMAT.md §2.4): their weights come from
+ * the grammar's field table (set_grammar_table finds them; walk_weighed says
+ * it did). */
+enum { W_TIMESTAMP, W_OPTION, W_PROGRESS, W_TRIAL, W_SAMPLER, W_TERM, W_NULL, W_LIST,
+       W_MAP, W_ENTRY, W_COUNT };
+static uint64_t walk_weight[W_COUNT];
+static int walk_weighed = 0;
 
-/* validate/terms._check: a Term message at `depth`; with `screen`, its texts
+/* One walk of checkpoint bytes (check_checkpoint and its parts). */
+typedef struct {
+    screen_ctx *screen; /* the credential screen, or NULL: not screening */
+    int head;           /* a delta's head: the screen only, no rule of completeness */
+    int canonical;      /* the grammar holds, so every map key is its canonical bytes */
+    int unknown;        /* an unknown field was skipped somewhere */
+    uint64_t weight;    /* the weight of the known messages walked */
+} walk;
+
+#define WEIGH(w, type) ((w)->weight += walk_weight[type])
+
+/* Skip an unknown field (or a known number with another wire type), noting it. */
+static int
+skip_unknown(walk *w, const uint8_t **pp, const uint8_t *end, uint32_t number, int wire_type)
+{
+    w->unknown = 1;
+    return skip_field(pp, end, number, wire_type, 0);
+}
+
+static int check_map(span map, int depth, walk *w);
+
+/* validate/terms._check: a Term message at `depth`; when screening, its texts
  * pass the value rule and its maps the key rule. */
 static int
-check_term(span term, int depth, screen_ctx *screen)
+check_term(span term, int depth, walk *w)
 {
     if (depth > MAX_TERM_DEPTH) {
         return 0;
@@ -663,7 +712,13 @@ check_term(span term, int depth, screen_ctx *screen)
             if (!read_len(&p, term.end, &sub)) {
                 return 0;
             }
-            if (screen && (number == 6 || number == 8) && !text_is_clean(sub)) {
+            if (number == 1) {
+                WEIGH(w, W_NULL);
+                if (sub.end > sub.p) {
+                    w->unknown = 1; /* TermNull has no field */
+                }
+            }
+            else if (w->screen && (number == 6 || number == 8) && !text_is_clean(sub)) {
                 return 0;
             }
             kinds++;
@@ -712,6 +767,7 @@ check_term(span term, int depth, screen_ctx *screen)
                 return 0;
             }
             kinds++;
+            WEIGH(w, W_LIST);
             {
                 const uint8_t *q = sub.p;
                 while (q < sub.end) {
@@ -722,12 +778,13 @@ check_term(span term, int depth, screen_ctx *screen)
                     }
                     if (item_number == 1 && item_wire_type == WT_LEN) {
                         span item;
+                        WEIGH(w, W_TERM);
                         if (!read_len(&q, sub.end, &item) ||
-                            !check_term(item, depth + 1, screen)) {
+                            !check_term(item, depth + 1, w)) {
                             return 0;
                         }
                     }
-                    else if (!skip_field(&q, sub.end, item_number, item_wire_type, 0)) {
+                    else if (!skip_unknown(w, &q, sub.end, item_number, item_wire_type)) {
                         return 0;
                     }
                 }
@@ -737,7 +794,8 @@ check_term(span term, int depth, screen_ctx *screen)
             if (wire_type != WT_LEN) {
                 break;
             }
-            if (!read_len(&p, term.end, &sub) || !check_map(sub, depth + 1, screen)) {
+            WEIGH(w, W_MAP);
+            if (!read_len(&p, term.end, &sub) || !check_map(sub, depth + 1, w)) {
                 return 0;
             }
             kinds++;
@@ -745,7 +803,7 @@ check_term(span term, int depth, screen_ctx *screen)
         default:
             break;
         }
-        if (!skip_field(&p, term.end, number, wire_type, 0)) {
+        if (!skip_unknown(w, &p, term.end, number, wire_type)) {
             return 0;
         }
     }
@@ -894,7 +952,7 @@ compare_bytes(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
 /* terms._check_map: a TermMap whose keys and values are at `depth`. In the
  * canonical output the bytes of an entry's key are the key's canonical bytes. */
 static int
-check_map(span map, int depth, screen_ctx *screen)
+check_map(span map, int depth, walk *w)
 {
     const uint8_t *p = map.p;
     const uint8_t *previous = NULL;
@@ -906,11 +964,12 @@ check_map(span map, int depth, screen_ctx *screen)
             return 0;
         }
         if (number != 1 || wire_type != WT_LEN) {
-            if (!skip_field(&p, map.end, number, wire_type, 0)) {
+            if (!skip_unknown(w, &p, map.end, number, wire_type)) {
                 return 0;
             }
             continue;
         }
+        WEIGH(w, W_ENTRY);
         span entry, key = {NULL, NULL}, value = {NULL, NULL};
         if (!read_len(&p, map.end, &entry)) {
             return 0;
@@ -925,11 +984,12 @@ check_map(span map, int depth, screen_ctx *screen)
             }
             if ((entry_number == 1 || entry_number == 2) && entry_wire_type == WT_LEN) {
                 SEEN_ONCE(seen, entry_number);
+                WEIGH(w, W_TERM);
                 if (!read_len(&q, entry.end, entry_number == 1 ? &key : &value)) {
                     return 0;
                 }
             }
-            else if (!skip_field(&q, entry.end, entry_number, entry_wire_type, 0)) {
+            else if (!skip_unknown(w, &q, entry.end, entry_number, entry_wire_type)) {
                 return 0;
             }
         }
@@ -937,12 +997,15 @@ check_map(span map, int depth, screen_ctx *screen)
             return 0;
         }
         /* The key rule on a string or atom key, unless known clean. */
+        screen_ctx *screen = w->screen;
         span key_text = {NULL, NULL};
         uint32_t key_kind = screen ? term_kind(key, &key_text) : 0;
         int key_is_text = key_kind == 6 || key_kind == 8;
         int known = key_is_text && key_known_clean(screen, key_text);
-        if (!check_term(key, depth, known ? NULL : screen) ||
-            !check_term(value, depth, screen) || !canonical_term(key)) {
+        w->screen = known ? NULL : screen;
+        int key_ok = check_term(key, depth, w);
+        w->screen = screen;
+        if (!key_ok || !check_term(value, depth, w) || (!w->canonical && !canonical_term(key))) {
             return 0;
         }
         if (key_is_text && !known) {
@@ -968,7 +1031,7 @@ check_map(span map, int depth, screen_ctx *screen)
 
 /* google.protobuf.Timestamp: 0 <= nanos < 1e9, 0001-01-01 <= seconds <= 9999-12-31. */
 static int
-check_timestamp(span stamp)
+check_timestamp(span stamp, walk *w)
 {
     const uint8_t *p = stamp.p;
     uint64_t seen = 0, seconds = 0, nanos = 0;
@@ -984,7 +1047,7 @@ check_timestamp(span stamp)
                 return 0;
             }
         }
-        else if (!skip_field(&p, stamp.end, number, wire_type, 0)) {
+        else if (!skip_unknown(w, &p, stamp.end, number, wire_type)) {
             return 0;
         }
     }
@@ -997,7 +1060,7 @@ check_timestamp(span stamp)
 /* OptionEntry: a non-empty key and a valid Term value (screened: the key
  * passes the value rule and the key rule). */
 static int
-check_option(span option, screen_ctx *screen)
+check_option(span option, walk *w)
 {
     const uint8_t *p = option.p;
     uint64_t seen = 0;
@@ -1014,21 +1077,24 @@ check_option(span option, screen_ctx *screen)
                 return 0;
             }
         }
-        else if (!skip_field(&p, option.end, number, wire_type, 0)) {
+        else if (!skip_unknown(w, &p, option.end, number, wire_type)) {
             return 0;
         }
     }
-    if (!(HAS(seen, 1) && key.end > key.p && HAS(seen, 2) && check_term(value, 1, screen))) {
+    if (HAS(seen, 2)) {
+        WEIGH(w, W_TERM);
+    }
+    if (!(HAS(seen, 1) && key.end > key.p && HAS(seen, 2) && check_term(value, 1, w))) {
         return 0;
     }
-    return !screen ||
+    return !w->screen ||
            (text_is_clean(key) &&
             (!key_is_credential(key.p, (size_t)(key.end - key.p)) || is_harmless(value)));
 }
 
 /* SamplerFormat: a non-empty module and a version of at least 1. */
 static int
-check_sampler_format(span sampler)
+check_sampler_format(span sampler, walk *w)
 {
     const uint8_t *p = sampler.p;
     uint64_t seen = 0, version = 0;
@@ -1051,7 +1117,7 @@ check_sampler_format(span sampler)
                 return 0;
             }
         }
-        else if (!skip_field(&p, sampler.end, number, wire_type, 0)) {
+        else if (!skip_unknown(w, &p, sampler.end, number, wire_type)) {
             return 0;
         }
     }
@@ -1067,7 +1133,7 @@ typedef struct {
 
 /* TrialLogEntry number `index`. */
 static int
-check_trial(span trial, uint64_t index, trial_facts *facts, screen_ctx *screen)
+check_trial(span trial, uint64_t index, trial_facts *facts, walk *w)
 {
     const uint8_t *p = trial.p;
     uint64_t seen = 0, trial_idx = 0, status = 0, ignored;
@@ -1102,7 +1168,7 @@ check_trial(span trial, uint64_t index, trial_facts *facts, screen_ctx *screen)
             if (!read_len(&p, trial.end, &sub)) {
                 return 0;
             }
-            if (screen && number == 2 && !text_is_clean(sub)) {
+            if (w->screen && number == 2 && !text_is_clean(sub)) {
                 return 0;
             }
             continue;
@@ -1123,24 +1189,25 @@ check_trial(span trial, uint64_t index, trial_facts *facts, screen_ctx *screen)
                 break;
             }
             SEEN_ONCE(seen, number);
-            if (!read_len(&p, trial.end, &sub) || !check_map(sub, 2, screen)) {
+            WEIGH(w, W_MAP);
+            if (!read_len(&p, trial.end, &sub) || !check_map(sub, 2, w)) {
                 return 0;
             }
             continue;
         default:
             break;
         }
-        if (!skip_field(&p, trial.end, number, wire_type, 0)) {
+        if (!skip_unknown(w, &p, trial.end, number, wire_type)) {
             return 0;
         }
     }
     facts->status = (int32_t)(uint32_t)status; /* an enum is an int32 */
-    return trial_idx == index && (facts->status == 1 || facts->status == 2);
+    return w->head || (trial_idx == index && (facts->status == 1 || facts->status == 2));
 }
 
 /* Progress: the trial log, its counters, the best trial and started_at. */
 static int
-check_progress(span progress, screen_ctx *screen)
+check_progress(span progress, walk *w)
 {
     /* First the singular fields, so that the trial log is read knowing
      * which entry best_trial_idx names. */
@@ -1177,11 +1244,12 @@ check_progress(span progress, screen_ctx *screen)
         }
         else if (number == 7 && wire_type == WT_LEN) {
             SEEN_ONCE(seen, 7);
+            WEIGH(w, W_TIMESTAMP);
             if (!read_len(&p, progress.end, &started)) {
                 return 0;
             }
         }
-        else if (!skip_field(&p, progress.end, number, wire_type, 0)) {
+        else if (!skip_unknown(w, &p, progress.end, number, wire_type)) {
             return 0;
         }
     }
@@ -1197,8 +1265,9 @@ check_progress(span progress, screen_ctx *screen)
             return 0;
         }
         if (number == 1 && wire_type == WT_LEN) {
+            WEIGH(w, W_TRIAL);
             if (!read_len(&p, progress.end, &sub) ||
-                !check_trial(sub, count, &facts, screen)) {
+                !check_trial(sub, count, &facts, w)) {
                 return 0;
             }
             if (facts.status == 1) {
@@ -1212,12 +1281,15 @@ check_progress(span progress, screen_ctx *screen)
             }
             count++;
         }
-        else if (!skip_field(&p, progress.end, number, wire_type, 0)) {
+        else if (!skip_field(&p, progress.end, number, wire_type, 0)) { /* seen above */
             return 0;
         }
     }
 
-    if (!HAS(seen, 7) || !check_timestamp(started)) {
+    if (w->head) {
+        return !HAS(seen, 7) || check_timestamp(started, w);
+    }
+    if (!HAS(seen, 7) || !check_timestamp(started, w)) {
         return 0;
     }
     if (has_score && is_nan_bits(best_bits)) {
@@ -1258,7 +1330,7 @@ check_format(span format)
 }
 
 static int
-check_checkpoint(span cp, screen_ctx *screen)
+check_checkpoint(span cp, walk *w)
 {
     const uint8_t *p = cp.p;
     uint64_t seen = 0, status = 0, direction = 0;
@@ -1283,6 +1355,13 @@ check_checkpoint(span cp, screen_ctx *screen)
             if (number != 4) {
                 SEEN_ONCE(seen, number);
             }
+            static const int8_t weighs[15] = {-1,         -1,         -1, -1, W_OPTION,
+                                              -1,         -1,         W_TIMESTAMP,
+                                              W_TIMESTAMP, W_PROGRESS, W_MAP, -1, W_SAMPLER,
+                                              -1,         W_TERM};
+            if (weighs[number] >= 0) {
+                WEIGH(w, weighs[number]);
+            }
             if (!read_len(&p, cp.end, &sub)) {
                 return 0;
             }
@@ -1297,7 +1376,7 @@ check_checkpoint(span cp, screen_ctx *screen)
                 optimizer = sub;
                 break;
             case 4:
-                if (!check_option(sub, screen)) {
+                if (!check_option(sub, w)) {
                     return 0;
                 }
                 break;
@@ -1309,29 +1388,29 @@ check_checkpoint(span cp, screen_ctx *screen)
                 break;
             case 7: /* created_at */
             case 8: /* updated_at */
-                if (!check_timestamp(sub)) {
+                if (!check_timestamp(sub, w)) {
                     return 0;
                 }
                 break;
             case 9:
-                if (!check_progress(sub, screen)) {
+                if (!check_progress(sub, w)) {
                     return 0;
                 }
                 break;
             case 10: /* best_program_artifact */
-                if (!check_map(sub, 2, screen)) {
+                if (!check_map(sub, 2, w)) {
                     return 0;
                 }
                 break;
             case 11: /* sampler_blob: opaque */
                 break;
             case 12:
-                if (!check_sampler_format(sub)) {
+                if (!check_sampler_format(sub, w)) {
                     return 0;
                 }
                 break;
             case 14: /* terminal_reason */
-                if (!check_term(sub, 1, screen)) {
+                if (!check_term(sub, 1, w)) {
                     return 0;
                 }
                 break;
@@ -1340,9 +1419,12 @@ check_checkpoint(span cp, screen_ctx *screen)
             }
             continue;
         }
-        if (!skip_field(&p, cp.end, number, wire_type, 0)) {
+        if (!skip_unknown(w, &p, cp.end, number, wire_type)) {
             return 0;
         }
+    }
+    if (w->head) {
+        return 1;
     }
     /* An enum is an int32: upb keeps the low 32 bits of the varint. */
     int32_t status32 = (int32_t)(uint32_t)status;
@@ -1355,7 +1437,8 @@ check_checkpoint(span cp, screen_ctx *screen)
            (direction32 == 0 || direction32 == 1);
 }
 
-enum checked { CHECKPOINT, CHECKPOINT_SCREENED, TERM_SCREENED, TERM_MAP_SCREENED };
+enum checked { CHECKPOINT, CHECKPOINT_SCREENED, HEAD_SCREENED, TERM_SCREENED,
+               TERM_MAP_SCREENED };
 
 static PyObject *
 check_buffer(PyObject *arg, enum checked what)
@@ -1368,18 +1451,18 @@ check_buffer(PyObject *arg, enum checked what)
     int ok;
     screen_ctx screen;
     memset(screen.len, 0, sizeof screen.len);
+    walk w = {what == CHECKPOINT ? NULL : &screen, what == HEAD_SCREENED, 0, 0, 0};
     switch (what) {
     case CHECKPOINT:
-        ok = check_checkpoint(data, NULL);
-        break;
     case CHECKPOINT_SCREENED:
-        ok = check_checkpoint(data, &screen);
+    case HEAD_SCREENED:
+        ok = check_checkpoint(data, &w);
         break;
     case TERM_SCREENED:
-        ok = check_term(data, 1, &screen);
+        ok = check_term(data, 1, &w);
         break;
     default:
-        ok = check_map(data, 2, &screen);
+        ok = check_map(data, 2, &w);
         break;
     }
     PyBuffer_Release(&view);
@@ -1398,6 +1481,13 @@ accel_check_screened(PyObject *module, PyObject *arg)
 {
     (void)module;
     return check_buffer(arg, CHECKPOINT_SCREENED);
+}
+
+static PyObject *
+accel_screen_head(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    return check_buffer(arg, HEAD_SCREENED);
 }
 
 static PyObject *
@@ -2485,11 +2575,44 @@ accel_set_atom_type(PyObject *module, PyObject *type)
  * runs without the GIL.
  */
 
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define CRC_HARDWARE 1
+#include <immintrin.h>
+
+/* The same CRC with SSE4.2's crc32 instruction (the same polynomial), used when
+ * the processor has it (crc_init asks). */
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_sse42(uint32_t crc, const uint8_t *p, size_t n)
+{
+#if defined(__x86_64__)
+    uint64_t wide = crc;
+    while (n >= 8) {
+        uint64_t chunk;
+        memcpy(&chunk, p, 8);
+        wide = _mm_crc32_u64(wide, chunk);
+        p += 8;
+        n -= 8;
+    }
+    crc = (uint32_t)wide;
+#endif
+    while (n--) {
+        crc = _mm_crc32_u8(crc, *p++);
+    }
+    return crc;
+}
+#endif
+
+static int crc_hardware = 0; /* crc32c_sse42 is usable */
+
 static uint32_t crc_table[8][256];
 
 static void
 crc_init(void)
 {
+#ifdef CRC_HARDWARE
+    __builtin_cpu_init();
+    crc_hardware = __builtin_cpu_supports("sse4.2") != 0;
+#endif
     for (uint32_t n = 0; n < 256; n++) {
         uint32_t c = n;
         for (int k = 0; k < 8; k++) {
@@ -2506,11 +2629,10 @@ crc_init(void)
     }
 }
 
-/* CRC-32C (Castagnoli), slice by 8, in portable C. */
+/* CRC-32C (Castagnoli), slice by 8, in portable C: the state before the final XOR. */
 static uint32_t
-crc32c_of(const uint8_t *p, size_t n)
+crc32c_table(uint32_t crc, const uint8_t *p, size_t n)
 {
-    uint32_t crc = 0xFFFFFFFFu;
     while (n >= 8) {
         uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                              (uint32_t)p[3] << 24);
@@ -2526,7 +2648,19 @@ crc32c_of(const uint8_t *p, size_t n)
     while (n--) {
         crc = crc_table[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
     }
-    return crc ^ 0xFFFFFFFFu;
+    return crc;
+}
+
+
+static uint32_t
+crc32c_of(const uint8_t *p, size_t n)
+{
+#ifdef CRC_HARDWARE
+    if (crc_hardware) {
+        return crc32c_sse42(0xFFFFFFFFu, p, n) ^ 0xFFFFFFFFu;
+    }
+#endif
+    return crc32c_table(0xFFFFFFFFu, p, n) ^ 0xFFFFFFFFu;
 }
 
 /* Well-formed UTF-8 (RFC 3629), as Python's strict decoder reads it. */
@@ -3022,6 +3156,101 @@ accel_grammar_scan(PyObject *module, PyObject *args)
     return result;
 }
 
+/* The bytes of a checkpoint: `body` then its trailer (FORMAT.md §2.1), or NULL. */
+static PyObject *
+sealed_bytes(const uint8_t *body, size_t length)
+{
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)length + TRAILER_SIZE);
+    if (out == NULL) {
+        return NULL;
+    }
+    uint8_t *q = (uint8_t *)PyBytes_AS_STRING(out);
+    uint32_t crc;
+    Py_BEGIN_ALLOW_THREADS;
+    memcpy(q, body, length);
+    crc = crc32c_of(q, length);
+    Py_END_ALLOW_THREADS;
+    memcpy(q + length, TRAILER_TAG, 5);
+    for (int i = 0; i < 4; i++) {
+        q[length + 5 + i] = (uint8_t)(crc >> (8 * i));
+    }
+    return out;
+}
+
+static PyObject *
+accel_seal(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "seal takes bytes");
+        return NULL;
+    }
+    return sealed_bytes((const uint8_t *)PyBytes_AS_STRING(arg), (size_t)PyBytes_GET_SIZE(arg));
+}
+
+/* decode's first steps in one call: grammar_check of a Checkpoint (root 0),
+ * then check_canonical of its body, which the grammar has made canonical. */
+static PyObject *
+accel_read_checkpoint(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    if (!grammar_ready()) {
+        return NULL;
+    }
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "read_checkpoint takes bytes");
+        return NULL;
+    }
+    const uint8_t *data = (const uint8_t *)PyBytes_AS_STRING(arg);
+    size_t size = (size_t)PyBytes_GET_SIZE(arg);
+    gctx *c = PyMem_RawMalloc(sizeof *c);
+    if (c == NULL) {
+        return PyErr_NoMemory();
+    }
+    int rc, valid = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    rc = gcheck_input(c, data, size, 0);
+    if (rc == 0) {
+        walk w = {NULL, 0, 1, 0, 0};
+        span body = {data, data + size - TRAILER_SIZE};
+        valid = check_checkpoint(body, &w);
+    }
+    Py_END_ALLOW_THREADS;
+    PyObject *result = rc == 0 ? PyBool_FromLong(valid) : grammar_refusal(c);
+    PyMem_RawFree(c);
+    return result;
+}
+
+/* What encode writes when nothing is wrong, in one pass over the serialization
+ * of a message this process holds: check_screened, no unknown field anywhere
+ * (then the protobuf runtime wrote every byte, by the grammar), the Term
+ * depth (check_term), the size and the weight limits; then the sealed bytes.
+ * None when any of it does not hold: the caller takes the reference path. */
+static PyObject *
+accel_seal_screened(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "seal_screened takes bytes");
+        return NULL;
+    }
+    const uint8_t *body = (const uint8_t *)PyBytes_AS_STRING(arg);
+    size_t length = (size_t)PyBytes_GET_SIZE(arg);
+    uint64_t size = (uint64_t)length + TRAILER_SIZE;
+    if (g_messages == NULL || !walk_weighed || size > g_max_bytes) {
+        Py_RETURN_NONE;
+    }
+    screen_ctx screen;
+    memset(screen.len, 0, sizeof screen.len);
+    walk w = {&screen, 0, 1, 0, 0};
+    span data = {body, body + length};
+    if (!check_checkpoint(data, &w) || w.unknown ||
+        w.weight > g_weight_factor * size + g_weight_base) {
+        Py_RETURN_NONE;
+    }
+    return sealed_bytes(body, length);
+}
+
 static PyObject *
 accel_crc32c(PyObject *module, PyObject *arg)
 {
@@ -3084,6 +3313,59 @@ read_field(PyObject *item, Py_ssize_t nmessages, gfield *out)
     out->repeated = repeated;
     out->child = child;
     return 1;
+}
+
+/* The message type of field `number` of message `m`, or -1. */
+static int
+child_of(const gmessage *messages, int m, uint32_t number)
+{
+    if (m < 0 || number > messages[m].max_number || messages[m].slot[number] < 0) {
+        return -1;
+    }
+    return messages[m].fields[messages[m].slot[number]].child;
+}
+
+/* The weights of the types check_checkpoint walks, found in the table by the
+ * fields that hold them; walk_weighed stays 0 when the table is not shaped as
+ * the walk reads it (seal_screened then always declines). */
+static void
+weigh_walk(const gmessage *messages, Py_ssize_t n)
+{
+    walk_weighed = 0;
+    int types[W_COUNT];
+    types[W_OPTION] = child_of(messages, 0, 4);
+    types[W_TIMESTAMP] = child_of(messages, 0, 7);
+    types[W_PROGRESS] = child_of(messages, 0, 9);
+    types[W_MAP] = child_of(messages, 0, 10);
+    types[W_SAMPLER] = child_of(messages, 0, 12);
+    types[W_TERM] = child_of(messages, 0, 14);
+    types[W_TRIAL] = child_of(messages, types[W_PROGRESS], 1);
+    types[W_NULL] = child_of(messages, types[W_TERM], 1);
+    types[W_LIST] = child_of(messages, types[W_TERM], 9);
+    types[W_ENTRY] = child_of(messages, types[W_MAP], 1);
+    for (int t = 0; t < W_COUNT; t++) {
+        if (types[t] < 0 || types[t] >= n) {
+            return;
+        }
+    }
+    int term = types[W_TERM], map = types[W_MAP], list = types[W_LIST];
+    int same = child_of(messages, 0, 8) == types[W_TIMESTAMP] &&
+               child_of(messages, types[W_PROGRESS], 7) == types[W_TIMESTAMP] &&
+               child_of(messages, types[W_OPTION], 2) == term &&
+               child_of(messages, term, 10) == list && child_of(messages, term, 11) == map &&
+               child_of(messages, list, 1) == term &&
+               child_of(messages, types[W_ENTRY], 1) == term &&
+               child_of(messages, types[W_ENTRY], 2) == term &&
+               child_of(messages, types[W_TRIAL], 5) == map &&
+               child_of(messages, types[W_TRIAL], 7) == map &&
+               messages[types[W_NULL]].nfields == 0 && messages[term].role == ROLE_TERM;
+    if (!same) {
+        return;
+    }
+    for (int t = 0; t < W_COUNT; t++) {
+        walk_weight[t] = messages[types[t]].weight;
+    }
+    walk_weighed = 1;
 }
 
 static PyObject *
@@ -3150,6 +3432,7 @@ accel_set_grammar_table(PyObject *module, PyObject *args)
     }
     /* A table set before (a reload of grammar.py) is left allocated: a scan
      * running without the GIL in another thread may still be reading it. */
+    weigh_walk(messages, n);
     g_messages = messages;
     g_nmessages = n;
     g_max_term_depth = max_depth;
@@ -3173,6 +3456,18 @@ static PyMethodDef accel_methods[] = {
      "for an input of size bytes, else (rule, path, detail)."},
     {"crc32c", accel_crc32c, METH_O,
      "crc32c(data, /)\n--\n\nThe CRC-32C (Castagnoli) of bytes."},
+    {"seal", accel_seal, METH_O,
+     "seal(body, /)\n--\n\nbody followed by its trailer (the CRC-32C); no check."},
+    {"read_checkpoint", accel_read_checkpoint, METH_O,
+     "read_checkpoint(data, /)\n--\n\n"
+     "grammar_check(data) of a Checkpoint, then check_canonical of its body:\n"
+     "(rule, path, detail) when the grammar refuses, else whether the body\n"
+     "keeps every rule validate.check enforces."},
+    {"seal_screened", accel_seal_screened, METH_O,
+     "seal_screened(body, /)\n--\n\n"
+     "The sealed bytes of the serialization `body` of a Checkpoint held in\n"
+     "memory when check_screened(body) holds, no field is unknown and the size\n"
+     "and weight limits hold; None otherwise."},
     {"set_grammar_table", accel_set_grammar_table, METH_VARARGS,
      "set_grammar_table(table, max_term_depth, max_bytes, weight_factor, weight_base, /)\n--\n\n"
      "The field table of grammar.py (_flat_table) and its limits; set on import."},
@@ -3185,6 +3480,11 @@ static PyMethodDef accel_methods[] = {
      "check_screened(data, /)\n--\n\n"
      "check_canonical(data), and no credential found by the screen of\n"
      "FORMAT.md section 10 (False on a finding: Python names or redacts it)."},
+    {"screen_head", accel_screen_head, METH_O,
+     "screen_head(data, /)\n--\n\n"
+     "True when the head of a delta (Checkpoint bytes that may lack required\n"
+     "fields and start their trial log anywhere) holds no credential and its\n"
+     "Terms are valid; False: the Python walk of the screen decides."},
     {"screen_term", accel_screen_term, METH_O,
      "screen_term(data, /)\n--\n\n"
      "True when canonical Term bytes are valid and hold no credential."},

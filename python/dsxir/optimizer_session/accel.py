@@ -7,7 +7,8 @@ canonical bytes with :data:`check_canonical`, and
 :mod:`~dsxir.optimizer_session.columns` reads the trial log as columns with
 :data:`trial_columns`, and :mod:`~dsxir.optimizer_session.grammar` checks and
 seals checkpoint bytes (FORMAT.md §2) with :data:`grammar_check`,
-:data:`grammar_scan` and :data:`crc32c`. Each gives the same bytes and
+:data:`grammar_scan`, :data:`read_checkpoint`, :data:`seal` and
+:data:`crc32c`. Each gives the same bytes and
 verdicts as the pure-Python code, which stays the reference: it handles
 whatever C declines (the function returns ``None``) and reports every
 refusal with its path. Each name is ``None`` when the extension is not in
@@ -33,6 +34,8 @@ __all__ = [
     "grammar_check",
     "grammar_scan",
     "map_body",
+    "read_checkpoint",
+    "seal",
     "set_grammar_table",
     "term_bytes",
     "trial_columns",
@@ -55,8 +58,14 @@ grammar_check: Callable[..., bytes | _Refusal] | None = None
 grammar_scan: Callable[..., _Refusal | None] | None = None
 """``None`` when a body passes §2.2 and the weight limit for the given input size,
 else ``(rule, path, detail)``."""
+read_checkpoint: Callable[[bytes], bool | _Refusal] | None = None
+"""``grammar_check`` of a Checkpoint, then ``check_canonical`` of its body in the
+same call: the refusal of the grammar, else whether the body keeps every rule
+``validate.check`` enforces."""
 crc32c: Callable[[bytes], int] | None = None
 """The CRC-32C of bytes (FORMAT.md §2.1)."""
+seal: Callable[[bytes], bytes] | None = None
+"""A body followed by its trailer (FORMAT.md §2.1), with no check."""
 set_grammar_table: Callable[..., None] | None = None
 """Hands C the field table built from the descriptors (``grammar._flat_table``)."""
 trial_columns: Callable[[bytes, int, Callable[[bytes, int, str], Any]], Any] | None = None
@@ -67,7 +76,7 @@ cell limit, or ``None`` when C declines the bytes (see ``dsxir/_accel.c``)."""
 def _load() -> bool:
     """Bind the compiled functions unless disabled or not built; True when bound."""
     global term_bytes, map_body, frame_terms, check_canonical, trial_columns
-    global grammar_check, grammar_scan, crc32c, set_grammar_table
+    global grammar_check, grammar_scan, read_checkpoint, crc32c, seal, set_grammar_table
     if os.environ.get("DSXIR_PURE_PYTHON", "") not in ("", "0"):
         return False
     try:
@@ -82,7 +91,9 @@ def _load() -> bool:
     trial_columns = module.trial_columns
     grammar_check = module.grammar_check
     grammar_scan = module.grammar_scan
+    read_checkpoint = module.read_checkpoint
     crc32c = module.crc32c
+    seal = module.seal
     set_grammar_table = module.set_grammar_table
     return True
 

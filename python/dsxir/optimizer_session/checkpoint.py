@@ -277,10 +277,11 @@ def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
     """
     raw = _input_bytes(data, "decode")
     try:
-        body = grammar.read(raw)
+        body, valid = grammar.read_checkpoint(raw)
     except grammar.GrammarError as exc:
         raise _shape(None, exc.path, exc.detail, exc.rule) from None
-    return _validated(_parsed(body), body)
+    cp = _parsed(body)
+    return cp if valid else _validated(cp, canonical=True)
 
 
 def canonicalize(data: bytes | bytearray | memoryview, *, redact_secrets: bool = False) -> bytes:
@@ -331,11 +332,11 @@ def _input_bytes(data: bytes | bytearray | memoryview, name: str) -> bytes:
     return raw
 
 
-def _parsed(body: bytes) -> Checkpoint:
+def _parsed(body: bytes | memoryview) -> Checkpoint:
     """The message of a body the grammar accepted; the runtime cannot refuse it."""
     cp = Checkpoint()
     try:
-        cp.ParseFromString(body)
+        cp.ParseFromString(body)  # type: ignore[arg-type]  # the runtime reads any buffer
     except Exception as exc:  # pragma: no cover - the grammar admits only what upb parses
         raise _shape(
             None, "<input>", f"the protobuf runtime refused bytes the grammar accepts ({exc})", None
@@ -343,9 +344,18 @@ def _parsed(body: bytes) -> Checkpoint:
     return cp
 
 
-def _validated(cp: Checkpoint, raw: bytes | None = None) -> Checkpoint:
+def _validated(cp: Checkpoint, *, canonical: bool = False) -> Checkpoint:
+    """``cp`` when it keeps every rule, else ``ResumeMismatch`` naming the field.
+
+    With ``canonical`` (``cp`` was parsed from bytes the grammar accepted,
+    whose C check refused or did not run) the Python check runs on ``cp``
+    directly; otherwise :func:`~.validate.check_parsed` decides.
+    """
     try:
-        check_parsed(cp, raw)
+        if canonical:
+            check(cp)
+        else:
+            check_parsed(cp)
     except InvalidCheckpoint as exc:
         raise _shape(cp.session_id or None, exc.path, exc.detail, exc.rule) from None
     return cp

@@ -571,6 +571,13 @@ def _compiled() -> ModuleType | None:
 _C = _compiled()
 check_screened: _Check | None = None if _C is None else _C.check_screened
 """C: whether checkpoint bytes are valid (as ``check_canonical``) and pass the screen."""
+screen_head: _Check | None = None if _C is None else _C.screen_head
+"""C: whether the bytes of a delta's head (a Checkpoint that may lack required
+fields, its trial log starting anywhere) pass the screen, its Terms valid."""
+seal_screened: Callable[[bytes], bytes | None] | None = None if _C is None else _C.seal_screened
+"""C: the sealed checkpoint bytes of a serialization that passes
+``check_screened``, holds no unknown field and keeps the size and weight
+limits (FORMAT.md §2.4); ``None`` otherwise."""
 screen_term: _Check | None = None if _C is None else _C.screen_term
 """C: whether canonical Term bytes are valid and pass the screen."""
 screen_term_map: _Check | None = None if _C is None else _C.screen_term_map
@@ -668,16 +675,21 @@ def screen_checkpoint(cp: Checkpoint, *, redact: bool) -> bool:
     return walk.changed
 
 
-def screened_bytes(cp: Checkpoint, data: bytes, *, redact: bool, in_place: bool = False) -> bytes:
+def screened_bytes(
+    cp: Checkpoint, data: bytes, *, redact: bool, in_place: bool = False, head: bool = False
+) -> bytes:
     """The bytes to write for the valid checkpoint ``cp``, whose canonical bytes are ``data``.
 
     Refuses the first finding; with ``redact`` returns the bytes of ``cp``
     redacted (``cp`` itself is redacted only ``in_place``). The walk runs only
     when the compiled screen refuses ``data`` or, without it, when
-    :data:`CANDIDATE` is found in ``data``.
+    :data:`CANDIDATE` is found in ``data``. With ``head``, ``cp`` is the head
+    of a delta (FORMAT.md §13), screened by the same rules without being a
+    complete checkpoint (:data:`screen_head`).
     """
-    if check_screened is not None:
-        if check_screened(data):
+    fast = screen_head if head else check_screened
+    if fast is not None:
+        if fast(data):
             return data
     elif CANDIDATE.search(data) is None:
         return data

@@ -9,8 +9,9 @@ trailer to a body. The field table comes from the generated descriptors, so a
 field added to the schema is scanned without an edit here; the weights and the
 Term depth are the only hand-written constants.
 
-The library reads and writes through :func:`read` (a reader's §7 step 1) and
-:func:`sealed` (a writer's §2.5 check and trailer). When the compiled
+The library reads and writes through :func:`read` (a reader's §7 step 1; for
+a checkpoint, :func:`read_checkpoint`) and :func:`sealed` (a writer's §2.5
+check and trailer). When the compiled
 accelerator is in use (:mod:`~dsxir.optimizer_session.accel`) they run the
 same scan and CRC-32C in C, from the same field table (handed to C on
 import), with the same rule ids, paths and details; :func:`check` stays the
@@ -37,6 +38,7 @@ __all__ = [
     "check",
     "crc32c",
     "read",
+    "read_checkpoint",
     "seal",
     "sealed",
     "trusted_body",
@@ -165,9 +167,10 @@ def crc32c(data: bytes | memoryview) -> int:
 
 def seal(body: bytes) -> bytes:
     """``body`` followed by its trailer: the bytes of a checkpoint (§2.1); no check."""
-    fast = accel.crc32c
-    crc = crc32c(body) if fast is None else fast(body)
-    return body + TRAILER_TAG + crc.to_bytes(4, "little")
+    fast = accel.seal
+    if fast is not None:
+        return fast(body)
+    return body + TRAILER_TAG + crc32c(body).to_bytes(4, "little")
 
 
 def trusted_body(data: bytes) -> bytes:
@@ -229,6 +232,24 @@ def read(data: bytes, *, delta: bool = False) -> bytes:
     if isinstance(result, bytes):
         return result
     raise GrammarError(*result)
+
+
+def read_checkpoint(data: bytes) -> tuple[bytes | memoryview, bool]:
+    """:func:`read` of a checkpoint: its body, and whether it is known to keep §1-§4.
+
+    Raises what :func:`read` raises. With the accelerator the grammar and
+    ``check_canonical`` run in one C call, and the body is a view of
+    ``data`` (nothing copied); the flag is that check's answer (exact on
+    bytes the grammar accepts). Without it the flag is ``False``: the
+    caller checks the parsed message.
+    """
+    fast = accel.read_checkpoint
+    if fast is None:
+        return check(data), False
+    verdict = fast(data)
+    if isinstance(verdict, tuple):
+        raise GrammarError(*verdict)
+    return memoryview(data)[: len(data) - TRAILER_SIZE], verdict
 
 
 def sealed(body: bytes, *, delta: bool = False) -> bytes:

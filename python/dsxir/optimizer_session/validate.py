@@ -13,7 +13,9 @@ every writer: ``encode``, and so every store) adds the credential screen of
 FORMAT.md §10 (:mod:`~dsxir.optimizer_session.credentials`), in the same C
 pass when it can; readers never screen. :func:`sealed_bytes` is what every
 writer writes: those bytes checked by the grammar of FORMAT.md §2 (size and
-weight included) and sealed with the CRC-32C trailer.
+weight included) and sealed with the CRC-32C trailer. With the accelerator,
+one C pass (``credentials.seal_screened``) settles all of it when nothing is
+wrong and no field is unknown; anything else takes the path above.
 """
 
 from __future__ import annotations
@@ -192,9 +194,18 @@ def sealed_bytes(cp: Checkpoint, *, redact: bool = False, in_place: bool = False
     Refuses what a reader would refuse, in a reader's order (FORMAT.md §7):
     the serialization goes through :func:`seal_body` (the size, the grammar,
     the weight) first, then :func:`written_bytes` (the rules of §1-§4 and
-    the credential screen); redacted bytes are sealed in turn.
+    the credential screen); redacted bytes are sealed in turn. With the
+    accelerator, bytes that pass ``credentials.seal_screened`` (every rule
+    and the screen, no unknown field, so the grammar holds by the runtime's
+    serialization, the Term depth, the size and the weight) are sealed at
+    once; the steps above run on whatever it declines.
     """
     data = cp.SerializeToString(deterministic=True)
+    fast = credentials.seal_screened
+    if fast is not None:
+        done = fast(data)
+        if done is not None:
+            return done
     sealed = seal_body(data)
     written = _screened(cp, data, redact, in_place)
     return sealed if written is data or written == data else seal_body(written)

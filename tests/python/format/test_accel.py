@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from dsxir.errors import InvalidCheckpoint, ResumeMismatch
-from dsxir.optimizer_session import accel, grammar, terms, validate
+from dsxir.optimizer_session import accel, credentials, delta, grammar, terms, validate
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session.atom import Atom
 from dsxir.optimizer_session.term_rules import MAX_TERM_DEPTH
@@ -99,16 +99,21 @@ def pure_python() -> Iterator[None]:
         "check_canonical",
         "grammar_check",
         "grammar_scan",
+        "read_checkpoint",
         "crc32c",
+        "seal",
     )
     saved = {name: getattr(accel, name) for name in names}
+    saved_seal = credentials.seal_screened
     for name in names:
         setattr(accel, name, None)
+    credentials.seal_screened = None
     try:
         yield
     finally:
         for name, value in saved.items():
             setattr(accel, name, value)
+        credentials.seal_screened = saved_seal
 
 
 @contextlib.contextmanager
@@ -121,17 +126,23 @@ def accelerated() -> Iterator[None]:
         "check_canonical": ACCEL.check_canonical,
         "grammar_check": ACCEL.grammar_check,
         "grammar_scan": ACCEL.grammar_scan,
+        "read_checkpoint": ACCEL.read_checkpoint,
         "crc32c": ACCEL.crc32c,
+        "seal": ACCEL.seal,
     }
     saved = {name: getattr(accel, name) for name in names}
+    saved_seal = credentials.seal_screened
     ACCEL.set_atom_type(Atom)
+    ACCEL.set_text_screen(credentials.has_secret)
     for name, value in names.items():
         setattr(accel, name, value)
+    credentials.seal_screened = ACCEL.seal_screened
     try:
         yield
     finally:
         for name, value in saved.items():
             setattr(accel, name, value)
+        credentials.seal_screened = saved_seal
 
 
 @st.composite
@@ -964,3 +975,212 @@ def test_refusals_are_the_same_in_both_modes() -> None:
             except (TypeError, InvalidCheckpoint) as exc:
                 got = (type(exc), str(exc))
         assert got == expected
+
+
+# --- decode in one call, encode in one pass -------------------------------------------------
+
+
+def _mutations(rng: random.Random, count: int) -> Iterator[bytes]:
+    """Sealed bit flips, byte changes and truncations of the valid vectors' bodies."""
+    for _ in range(count):
+        data = bytearray(body_of(rng.choice(VALID_BYTES)))
+        how = rng.randrange(3)
+        if how == 0:
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        elif how == 1:
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        else:
+            data = data[: rng.randrange(len(data))]
+        yield grammar.seal(bytes(data))
+
+
+def test_read_checkpoint_is_grammar_check_then_check_canonical() -> None:
+    inputs = [raw for _, _, raw in ALL_VECTORS] + list(_mutations(random.Random(5), 3000))
+    inputs += [raw[:-1] + bytes([raw[-1] ^ 1]) for raw in VALID_BYTES]  # the checksum
+    verdicts = {"refused": 0, True: 0, False: 0}
+    for raw in inputs:
+        expected = ACCEL.grammar_check(raw)
+        got = ACCEL.read_checkpoint(raw)
+        if isinstance(expected, tuple):
+            assert got == expected, raw.hex()
+            verdicts["refused"] += 1
+        else:
+            assert got is ACCEL.check_canonical(expected), raw.hex()
+            verdicts[got] += 1
+    assert min(verdicts.values()) >= 30, verdicts
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000, 4099])
+def test_crc32c_and_seal_equal_the_python_reference(size: int) -> None:
+    data = random.Random(size).randbytes(size + 3)
+    for start in range(4):  # every alignment of the 8-byte steps
+        piece = data[start : start + size]
+        assert ACCEL.crc32c(piece) == grammar.crc32c(piece)
+        assert ACCEL.crc32c(memoryview(data)[start : start + size]) == grammar.crc32c(piece)
+        crc = grammar.crc32c(piece).to_bytes(4, "little")
+        assert ACCEL.seal(piece) == piece + grammar.TRAILER_TAG + crc
+    assert ACCEL.crc32c(b"123456789") == 0xE3069283
+
+
+def _reference_sealed(cp: Checkpoint) -> bytes | tuple[str | None, str]:
+    """What encode gives without seal_screened: the bytes, or the refusal's (rule, path)."""
+    saved = credentials.seal_screened
+    credentials.seal_screened = None
+    try:
+        return validate.sealed_bytes(cp)
+    except InvalidCheckpoint as exc:
+        return (exc.rule, exc.path)
+    finally:
+        credentials.seal_screened = saved
+
+
+def test_seal_screened_on_the_vectors() -> None:
+    ACCEL.set_text_screen(credentials.has_secret)
+    sealed = 0
+    for group, name, raw in ALL_VECTORS:
+        if group == "invalid":
+            continue
+        cp = ck.decode(raw)
+        body = cp.SerializeToString(deterministic=True)
+        got = ACCEL.seal_screened(body)
+        if group == "unknown":  # unknown fields: the grammar must scan them
+            assert got is None, name
+        elif ACCEL.check_screened(body):
+            assert got == raw == _reference_sealed(cp), name
+            sealed += 1
+        else:
+            assert got is None, name
+    assert sealed >= 5
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"\xa0\x06\x01", id="checkpoint"),  # field 100
+        pytest.param(b"\x6a\x00", id="known-number-other-wire-type"),  # status as LEN
+        pytest.param(b"\x4a\x03\xa0\x06\x01", id="progress"),
+        pytest.param(b"\x72\x04\x0a\x02\x78\x01", id="term-null"),  # in terminal_reason
+        pytest.param(b"\x22\x09\x0a\x01k\x12\x02\x0a\x00\x18\x01", id="option"),
+    ],
+)
+def test_seal_screened_declines_unknown_fields(raw: bytes) -> None:
+    """Where unknown fields stand is the grammar's to judge: encode scans them."""
+    cp = ck.decode(VALID_BYTES[0])
+    cp.MergeFromString(raw)
+    body = cp.SerializeToString(deterministic=True)
+    assert ACCEL.check_canonical(body) is True
+    assert ACCEL.seal_screened(body) is None
+    with accelerated():
+        assert _outcome(lambda: ck.encode(cp)) == _reference_sealed(cp)
+
+
+def _outcome(call: Callable[[], bytes]) -> bytes | tuple[str | None, str]:
+    try:
+        return call()
+    except InvalidCheckpoint as exc:
+        return (exc.rule, exc.path)
+
+
+def test_seal_screened_declines_a_term_too_deep() -> None:
+    cp = ck.decode(VALID_BYTES[0])
+    cp.terminal_reason.MergeFromString(_nest(MAX_TERM_DEPTH + 1))
+    body = cp.SerializeToString(deterministic=True)
+    assert ACCEL.seal_screened(body) is None
+    with accelerated(), pytest.raises(InvalidCheckpoint) as caught:
+        ck.encode(cp)
+    with pytest.raises(grammar.GrammarError) as scanned:
+        grammar.check(grammar.seal(body))
+    assert caught.value.rule == scanned.value.rule == "term.depth"
+    assert caught.value.path == scanned.value.path
+    cp.terminal_reason.Clear()
+    cp.terminal_reason.MergeFromString(_nest(MAX_TERM_DEPTH))
+    body = cp.SerializeToString(deterministic=True)
+    assert ACCEL.seal_screened(body) == grammar.sealed(body)
+
+
+def test_seal_screened_weighs_as_the_grammar() -> None:
+    """At the weight limit: sealed right under it, declined (and refused by encode
+    with input.weight) one message over it, as the grammar's scan decides."""
+    cp = ck.decode(VALID_BYTES[0])
+
+    def with_lists(count: int) -> tuple[Checkpoint, bytes]:
+        probe = Checkpoint()
+        probe.CopyFrom(cp)
+        probe.terminal_reason.Clear()
+        probe.terminal_reason.MergeFromString(ACCEL.term_bytes([[]] * count))
+        return probe, probe.SerializeToString(deterministic=True)
+
+    def passes(count: int) -> bool:
+        body = with_lists(count)[1]
+        return ACCEL.grammar_scan(body, len(body) + 9) is None
+
+    low, high = 1, 1 << 21  # each [] weighs 96 in 4 bytes: over the limit at ~740,000
+    assert passes(low) and not passes(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if passes(middle) else (low, middle)
+    body = with_lists(low)[1]
+    assert ACCEL.seal_screened(body) == grammar.seal(body)
+    over, body = with_lists(high)
+    assert ACCEL.seal_screened(body) is None
+    with accelerated(), pytest.raises(InvalidCheckpoint) as caught:
+        ck.encode(over)
+    assert caught.value.rule == "input.weight"
+    assert caught.value.path == "<input>"
+
+
+def _head() -> Checkpoint:
+    """The head of a delta that adds trials 3 and 4 (with stats) to a checkpoint of 3."""
+    base = ck.decode(VALID_BYTES[0])
+    for i in range(3):
+        ck.record_trial(base, score=0.1 * i, candidate_id=f"cand-{i}")
+    new = Checkpoint()
+    new.CopyFrom(base)
+    for i in range(3, 5):
+        ck.record_trial(new, score=0.5 + i, candidate_id=f"cand-{i}", stats={"loss": 0.25})
+    return delta.diff(base, new, base_generation=1).head
+
+
+def test_screen_head_accepts_a_clean_head() -> None:
+    ACCEL.set_text_screen(credentials.has_secret)
+    head = _head()
+    data = head.SerializeToString(deterministic=True)
+    assert head.progress.trial_log[0].trial_idx == 3
+    assert ACCEL.screen_head(data) is True
+    assert ACCEL.check_screened(data) is False  # not a complete checkpoint
+    assert credentials.screened_bytes(head, data, redact=False, head=True) == data
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        lambda head: setattr(head.terminal_reason, "string_value", "Bearer abcdefghijklmnopqrstu"),
+        lambda head: setattr(
+            head.progress.trial_log[1], "candidate_id", "sk-abcdefghijklmnopqrstuvwx"
+        ),
+        lambda head: (
+            head.progress.trial_log[0]
+            .stats.entries[0]
+            .MergeFrom(
+                type(head.progress.trial_log[0].stats.entries[0])(
+                    key=Term(string_value="api_key"), value=Term(string_value="abc")
+                )
+            )
+        ),
+        lambda head: head.optimizer_opts.add(key="password").value.MergeFrom(
+            Term(string_value="hunter2")
+        ),
+    ],
+)
+def test_screen_head_refuses_as_the_python_walk(plant: Callable[[Checkpoint], None]) -> None:
+    ACCEL.set_text_screen(credentials.has_secret)
+    head = _head()
+    plant(head)
+    data = head.SerializeToString(deterministic=True)
+    assert ACCEL.screen_head(data) is False
+    with pytest.raises(InvalidCheckpoint) as walked:
+        credentials.screen_checkpoint(head, redact=False)
+    with pytest.raises(InvalidCheckpoint) as screened:
+        credentials.screened_bytes(head, data, redact=False, head=True)
+    assert screened.value.path == walked.value.path
+    assert str(screened.value) == str(walked.value)
