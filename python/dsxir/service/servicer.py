@@ -18,6 +18,14 @@ servicer publishes the commits it makes itself, under a per-session lock so
 that events of one session are published in commit order. A watch stream
 takes no thread: it waits on its subscription's waker.
 
+A watch of ``WATCH_VIEW_CHECKPOINT`` also sends the session's state, as
+sealed bytes: the stored checkpoint first, then on each commit the delta the
+commit came with when its base is the watcher's last generation, else the
+checkpoint the commit came with, else (a commit of the store's feed, or a
+delta on another base) the checkpoint the store holds then. While such a
+watcher exists, the servicer's own commits carry their sealed bytes to the
+hub (:meth:`~dsxir.service.watch.WatchHub.wants_state`).
+
 ``ListSessions`` skips damaged sessions (one warning line each on the
 ``dsxir.service`` logger) instead of failing the page.
 
@@ -292,9 +300,14 @@ class CheckpointStoreServicer:
             if not self._publish:
                 generation = self.store.put(cp, expected_generation=expected)
             else:
-                with self._stripe(check_session_id(cp.session_id)):
+                session_id = check_session_id(cp.session_id)
+                with self._stripe(session_id):
                     generation = self.store.put(cp, expected_generation=expected)
-                    self.hub.publish(CommitEvent(cp.session_id, listing_of(cp, generation)))
+                    sealed = None
+                    if self.hub.wants_state(session_id):
+                        sealed = seal_body(cp.SerializeToString(deterministic=True))
+                    listing = listing_of(cp, generation)
+                    self.hub.publish(CommitEvent(session_id, listing, checkpoint=sealed))
         except Exception as exc:
             raise failure_of(exc, field_prefix="checkpoint.") from exc
         return pb.PutCheckpointResponse(generation=generation).SerializeToString()
@@ -320,7 +333,11 @@ class CheckpointStoreServicer:
             else:
                 with self._stripe(session_id):
                     generation = self._commit_delta(delta)
-                    self.hub.publish(CommitEvent(session_id, self._listing(session_id)))
+                    listing = self._listing(session_id)
+                    carried = None
+                    if listing.generation == generation and self.hub.wants_state(session_id):
+                        carried = raw  # the delta's sealed bytes, as decode_delta read them
+                    self.hub.publish(CommitEvent(session_id, listing, delta=carried))
         except Exception as exc:
             raise failure_of(exc, field_prefix="checkpoint.") from exc
         return pb.PutCheckpointDeltaResponse(generation=generation).SerializeToString()
@@ -514,6 +531,7 @@ class CheckpointStoreServicer:
         try:
             request = _parse(pb.WatchSessionRequest, _small(data))
             session_id = check_session_id(request.session_id)
+            state = _carries_state(request.view)
         except Exception as exc:
             await abort(context, failure_of(exc))
         client = client_of(context.peer())
@@ -524,7 +542,7 @@ class CheckpointStoreServicer:
                 RpcFailure(grpc.StatusCode.RESOURCE_EXHAUSTED, refusal, Reason.TOO_MANY_WATCHERS),
             )
         try:
-            await self._stream(session_id, context)
+            await self._stream(session_id, state, context)
         except Exception as exc:
             failure = failure_of(exc)
         else:
@@ -533,8 +551,12 @@ class CheckpointStoreServicer:
             limits.watches.release(client)
         await abort(context, failure)
 
-    async def _stream(self, session_id: str, context: _Context) -> None:
-        """The events of one session, until the client leaves or the stream must end."""
+    async def _stream(self, session_id: str, state: bool, context: _Context) -> None:
+        """The events of one session, until the client leaves or the stream must end.
+
+        With ``state`` (the checkpoint view) each event but DELETED also
+        carries the checkpoint or the delta that makes it from the last one.
+        """
         loop = asyncio.get_running_loop()
         ready = asyncio.Event()
 
@@ -542,14 +564,21 @@ class CheckpointStoreServicer:
             loop.call_soon_threadsafe(ready.set)
 
         try:
-            subscription = self.hub.subscribe(session_id, wake)
+            subscription = self.hub.subscribe(session_id, wake, state=state)
         except WatchClosed as exc:
             raise _unavailable(Reason.SERVER_SHUTTING_DOWN, str(exc)) from None
         idle = self.limits.watch_idle_seconds
         try:
-            initial = await loop.run_in_executor(self._executor, self._current, session_id)
+            if state:
+                initial, first = await loop.run_in_executor(
+                    self._executor, self._initial_state, session_id
+                )
+            else:
+                initial = await loop.run_in_executor(self._executor, self._current, session_id)
+                first = _event(pb.WATCH_EVENT_TYPE_INITIAL, session_id, initial)
             last = 0 if initial is None else initial.generation
-            await self._send(context, _event(pb.WATCH_EVENT_TYPE_INITIAL, session_id, initial))
+            await self._send(context, first)
+            del first  # no checkpoint is kept while the watcher waits
             quiet_until = loop.time() + idle
             while True:
                 ready.clear()
@@ -568,20 +597,51 @@ class CheckpointStoreServicer:
                 if event.listing is None:
                     last = 0
                     message = _event(pb.WATCH_EVENT_TYPE_DELETED, session_id, None)
-                elif event.listing.generation > last:
+                elif event.listing.generation <= last:
+                    continue
+                elif not state:
                     last = event.listing.generation
                     message = _event(pb.WATCH_EVENT_TYPE_COMMITTED, session_id, event.listing)
                 else:
-                    continue
+                    committed = await self._committed(event, event.listing, last)
+                    if committed is None:
+                        continue
+                    last, message = committed
+                del event
                 await self._send(context, message)
+                del message
                 quiet_until = loop.time() + idle
         finally:
             subscription.close()
 
-    async def _send(self, context: _Context, message: pb.WatchSessionResponse) -> None:
+    async def _committed(
+        self, event: CommitEvent, listing: Listing, last: int
+    ) -> tuple[int, bytes] | None:
+        """The COMMITTED event of the checkpoint view for ``event``, and its generation.
+
+        The event's delta when its base is ``last``, the generation of the
+        watcher's previous event; else the event's checkpoint; else the
+        checkpoint stored now: a later one when the session moved on since
+        (the events up to it are then skipped), None when the session was
+        deleted since (its DELETED event follows).
+        """
+        kind, session_id = pb.WATCH_EVENT_TYPE_COMMITTED, event.session_id
+        if event.delta is not None and listing.generation - 1 == last:
+            return listing.generation, _event(kind, session_id, listing, delta=event.delta)
+        if event.checkpoint is not None:
+            sealed = event.checkpoint
+            return listing.generation, _event(kind, session_id, listing, checkpoint=sealed)
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(self._executor, self._stored, session_id)
+        if found is None or found[0].generation < listing.generation:
+            return None
+        stored, sealed = found
+        return stored.generation, _event(kind, session_id, stored, checkpoint=sealed)
+
+    async def _send(self, context: _Context, message: bytes) -> None:
         timeout = self.limits.watch_write_timeout
         try:
-            await within(context.write(message.SerializeToString()), timeout)
+            await within(context.write(message), timeout)
         except asyncio.TimeoutError:
             raise RpcFailure(
                 grpc.StatusCode.ABORTED,
@@ -593,6 +653,24 @@ class CheckpointStoreServicer:
 
     def _stripe(self, session_id: str) -> threading.Lock:
         return self._stripes[zlib.crc32(session_id.encode()) % _STRIPES]
+
+    def _stored(self, session_id: str) -> tuple[Listing, bytes] | None:
+        """The stored checkpoint's listing and sealed bytes; None when there is none."""
+        try:
+            stored = self.store.get(session_id)
+        except NotFound:
+            return None
+        cp = stored.checkpoint
+        sealed = seal_body(cp.SerializeToString(deterministic=True))
+        return listing_of(cp, stored.generation), sealed
+
+    def _initial_state(self, session_id: str) -> tuple[Listing | None, bytes]:
+        """The listing and the INITIAL event of the checkpoint view."""
+        found = self._stored(session_id)
+        if found is None:
+            return None, _event(pb.WATCH_EVENT_TYPE_INITIAL, session_id, None)
+        listing, sealed = found
+        return listing, _event(pb.WATCH_EVENT_TYPE_INITIAL, session_id, listing, checkpoint=sealed)
 
     def _current(self, session_id: str) -> Listing | None:
         summary = getattr(self.store, "summary", None)
@@ -803,11 +881,33 @@ def _unavailable(reason: str, message: str) -> RpcFailure:
     return RpcFailure(grpc.StatusCode.UNAVAILABLE, message, reason)
 
 
-def _event(kind: int, session_id: str, listing: Listing | None) -> pb.WatchSessionResponse:
+def _event(
+    kind: int,
+    session_id: str,
+    listing: Listing | None,
+    *,
+    checkpoint: bytes | None = None,
+    delta: bytes | None = None,
+) -> bytes:
+    """A WatchSessionResponse's bytes, around the sealed bytes of its state when it has one."""
     response = pb.WatchSessionResponse(type=kind, session_id=session_id)  # type: ignore[arg-type]
     if listing is not None:
         response.session.CopyFrom(convert.summary_from_listing(listing))
-    return response
+    data = response.SerializeToString()
+    if checkpoint is not None:
+        return data + _length_delimited(pb.WatchSessionResponse.CHECKPOINT_FIELD_NUMBER, checkpoint)
+    if delta is not None:
+        return data + _length_delimited(pb.WatchSessionResponse.DELTA_FIELD_NUMBER, delta)
+    return data
+
+
+def _carries_state(view: int) -> bool:
+    """Whether a watch of ``view`` sends the session's state; an unknown view is refused."""
+    if view == pb.WATCH_VIEW_CHECKPOINT:
+        return True
+    if view in (pb.WATCH_VIEW_UNSPECIFIED, pb.WATCH_VIEW_SUMMARY):
+        return False
+    raise _bad_request("view", f"unknown WatchView {view}")
 
 
 def _fingerprint(request: pb.ListSessionsRequest) -> str:

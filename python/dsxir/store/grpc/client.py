@@ -46,7 +46,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from dsxir.checkpoint_store.v1 import service_pb2 as pb
-from dsxir.errors import CorruptStore, LeaseLost, ResumeMismatch
+from dsxir.errors import CorruptStore, InvalidCheckpoint, InvalidDelta, LeaseLost, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, CheckpointDelta
@@ -63,6 +63,7 @@ from dsxir.store.interface import (
     OnDamage,
     Stored,
     check_expected_generation,
+    listing_of,
 )
 from dsxir.store.leases import check_holder, check_lease
 from dsxir.store.session_ids import check_session_id
@@ -87,12 +88,17 @@ class WatchEvent:
     ``kind`` is ``"initial"`` (always first: the session when the watch
     started, ``listing`` None when it did not exist), ``"committed"`` or
     ``"deleted"``; ``listing`` is the session after the event (None when
-    deleted).
+    deleted) and ``generation`` its generation (0 without a session). With
+    ``watch(…, checkpoints=True)``, ``checkpoint`` is the session's
+    checkpoint after the event (None without a session), the event's own
+    copy; otherwise it is always None.
     """
 
     kind: str
     session_id: str
     listing: Listing | None
+    checkpoint: Checkpoint | None = None
+    generation: int = 0
 
 
 class WatchStream:
@@ -101,29 +107,114 @@ class WatchStream:
     Iteration raises the store-level exception of the status that ended the
     stream (``Unavailable`` when the server shut down or its commit feed was
     interrupted: watch again, you will get the current state first).
+
+    With ``checkpoints``, the stream keeps the session's latest checkpoint:
+    a checkpoint sent whole is read with ``checkpoint.decode``, a delta with
+    ``decode_delta`` and applied (``apply_in_place``) to the checkpoint of
+    the previous event, whose generation must be its ``base_generation``.
+    An event that breaks this (bytes a reader refuses, a delta on another
+    generation or none to apply it to, a summary that is not its
+    checkpoint's, a missing state) ends the stream with ``CorruptStore``.
     """
 
-    def __init__(self, call: Any, session_id: str) -> None:
-        """Wrap a started server-streaming call."""
+    def __init__(
+        self, call: Any, session_id: str, *, checkpoints: bool = False, where: str = ""
+    ) -> None:
+        """Wrap a started server-streaming call; ``where`` names the store in errors."""
         self._call = call
         self._session_id = session_id
+        self._checkpoints = checkpoints
+        self._where = where
+        self._state: Checkpoint | None = None
+        self._generation = 0
 
     def __iter__(self) -> Iterator[WatchEvent]:
         """The events, in commit order."""
         try:
             for data in self._call:
-                response = pb.WatchSessionResponse.FromString(data)
-                kind = _EVENT_KINDS.get(response.type, "unknown")
-                listing = (
-                    convert.listing_from_summary(response.session)
-                    if response.HasField("session")
-                    else None
-                )
-                yield WatchEvent(kind, response.session_id, listing)
+                try:
+                    event = self._event(data)
+                except Exception:
+                    self._call.cancel()
+                    raise
+                yield event
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.CANCELLED:
                 return
             raise from_rpc_error(exc, session_id=self._session_id) from None
+
+    def _event(self, data: bytes) -> WatchEvent:
+        number, state = 0, None
+        if self._checkpoints:
+            try:
+                number, state, data = convert.split_state(data)
+            except ValueError as exc:
+                raise self._corrupt(f"an event that cannot be read ({exc})") from None
+        response = _response(pb.WatchSessionResponse, data)
+        kind = _EVENT_KINDS.get(response.type, "unknown")
+        listing = (
+            convert.listing_from_summary(response.session) if response.HasField("session") else None
+        )
+        generation = 0 if listing is None else listing.generation
+        if not self._checkpoints:
+            return WatchEvent(kind, response.session_id, listing, None, generation)
+        if response.WhichOneof("state") is not None:
+            raise self._corrupt("an event whose state cannot be read")
+        cp = self._advance(kind, listing, number, state)
+        copy = None
+        if cp is not None:
+            copy = Checkpoint()
+            copy.CopyFrom(cp)
+        return WatchEvent(kind, response.session_id, listing, copy, generation)
+
+    def _advance(
+        self, kind: str, listing: Listing | None, number: int, state: bytes | None
+    ) -> Checkpoint | None:
+        """The stream's checkpoint after an event of the checkpoint view, checked."""
+        if listing is None and kind in ("initial", "deleted"):
+            if state is not None:
+                raise self._corrupt(f"a checkpoint or delta in an event without a session ({kind})")
+            self._state, self._generation = None, 0
+            return None
+        if listing is None or kind not in ("initial", "committed"):
+            raise self._corrupt(f"an event of kind {kind!r} without a session")
+        generation = listing.generation
+        if number == pb.WatchSessionResponse.CHECKPOINT_FIELD_NUMBER and state is not None:
+            try:
+                cp = checkpoint.decode(state)
+            except ResumeMismatch as exc:
+                raise self._corrupt(f"an invalid checkpoint: {exc}") from None
+        elif number == pb.WatchSessionResponse.DELTA_FIELD_NUMBER and state is not None:
+            cp = self._applied(state, generation, kind)
+        else:
+            raise self._corrupt(f"an event ({kind}) without the checkpoint or a delta")
+        if cp.session_id != self._session_id or listing_of(cp, generation) != listing:
+            raise self._corrupt(f"a {kind} event whose summary is not its checkpoint's")
+        self._state, self._generation = cp, generation
+        return cp
+
+    def _applied(self, data: bytes, generation: int, kind: str) -> Checkpoint:
+        """The stream's checkpoint changed by the delta of ``data``, committed as ``generation``."""
+        try:
+            delta = dl.decode_delta(data)
+        except InvalidDelta as exc:
+            raise self._corrupt(f"an invalid delta: {exc}") from None
+        base, previous = delta.base_generation, self._generation
+        if kind != "committed" or self._state is None or base != previous:
+            raise self._corrupt(
+                f"a delta on generation {base} in a {kind} event, after an event of "
+                f"generation {previous}" + ("" if self._state is not None else " without a session")
+            )
+        if generation != base + 1:
+            raise self._corrupt(f"a delta on generation {base} for generation {generation}")
+        try:
+            dl.apply_in_place(self._state, delta)  # raises before changing the state
+        except (InvalidDelta, InvalidCheckpoint) as exc:
+            raise self._corrupt(f"a delta that does not apply: {exc}") from None
+        return self._state
+
+    def _corrupt(self, what: str) -> CorruptStore:
+        return CorruptStore(f"{self._where}/{self._session_id}", f"the server sent {what}")
 
     def cancel(self) -> None:
         """End the stream (iteration then stops)."""
@@ -388,12 +479,20 @@ class GrpcStore:
 
     # --- beyond the interface ---------------------------------------------------
 
-    def watch(self, session_id: str) -> WatchStream:
-        """Watch a session: its current state, then every commit and delete (no deadline)."""
+    def watch(self, session_id: str, *, checkpoints: bool = False) -> WatchStream:
+        """Watch a session: its current state, then every commit and delete (no deadline).
+
+        With ``checkpoints``, each event also has the session's checkpoint
+        after it (``WatchEvent.checkpoint``), kept from the checkpoints and
+        deltas the server sends and checked as :class:`WatchStream` says;
+        a commit usually costs the bytes of its delta only.
+        """
         check_session_id(session_id)
-        request = pb.WatchSessionRequest(session_id=session_id).SerializeToString()
-        call = self._watch(request, metadata=self._metadata)
-        return WatchStream(call, session_id)
+        request = pb.WatchSessionRequest(session_id=session_id)
+        if checkpoints:
+            request.view = pb.WATCH_VIEW_CHECKPOINT
+        call = self._watch(request.SerializeToString(), metadata=self._metadata)
+        return WatchStream(call, session_id, checkpoints=checkpoints, where=repr(self))
 
     def _granted(
         self, response: pb.AcquireLeaseResponse | pb.RenewLeaseResponse, session_id: str

@@ -4,7 +4,8 @@ A :class:`~dsxir.store.Listing` travels as a
 ``SessionSummary`` and a :class:`~dsxir.store.ListFilter` as a
 ``ListSessionsRequest``; status names (``"running"`` …) as ``SessionStatus``
 numbers; datetimes as ``google.protobuf.Timestamp`` at microsecond precision
-(the precision of a listing's ``updated_at``).
+(the precision of a listing's ``updated_at``). :func:`split_state` takes
+the sealed state out of a ``WatchSessionResponse``'s bytes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ import datetime as _dt
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from dsxir.checkpoint_store.v1.service_pb2 import ListSessionsRequest, SessionSummary
+from dsxir.checkpoint_store.v1.service_pb2 import (
+    ListSessionsRequest,
+    SessionSummary,
+    WatchSessionResponse,
+)
 from dsxir.optimizer_session.statuses import STATUS_NAMES, STATUS_NUMBERS
 from dsxir.store.interface import ListFilter, Listing, timestamp_to_datetime
 
@@ -21,6 +26,7 @@ __all__ = [
     "datetime_to_timestamp",
     "list_request",
     "listing_from_summary",
+    "split_state",
     "summary_from_listing",
 ]
 
@@ -80,3 +86,55 @@ def listing_from_summary(summary: SessionSummary) -> Listing:
         trials=summary.trials,
         generation=summary.generation,
     )
+
+
+def split_state(data: bytes) -> tuple[int, bytes | None, bytes]:
+    """The state of a ``WatchSessionResponse``'s bytes: its field number, its bytes, the rest.
+
+    The state (``checkpoint``, field 4, or ``delta``, field 5) is returned
+    as sent, sealed bytes for ``checkpoint.decode`` or ``decode_delta``,
+    with field number 0 and ``None`` when there is none; the rest is for
+    the runtime to parse. Raises ``ValueError`` when the state comes more
+    than once or the bytes cannot be walked.
+    """
+    states = (WatchSessionResponse.CHECKPOINT_FIELD_NUMBER, WatchSessionResponse.DELTA_FIELD_NUMBER)
+    view = memoryview(data)
+    position, end = 0, len(view)
+    number, found, keep = 0, None, []
+    while position < end:
+        start = position
+        tag, position = _read_varint(view, position)
+        wire_type = tag & 7
+        if wire_type == 0:
+            _, position = _read_varint(view, position)
+        elif wire_type in (1, 5):
+            position += 8 if wire_type == 1 else 4
+        elif wire_type == 2:
+            length, position = _read_varint(view, position)
+            if position + length > end:
+                raise ValueError("a field runs past the end")
+            if tag >> 3 in states:
+                if found is not None:
+                    raise ValueError("the state is given more than once")
+                number, found = tag >> 3, bytes(view[position : position + length])
+                position += length
+                continue
+            position += length
+        else:
+            raise ValueError(f"wire type {wire_type} is not allowed here")
+        if position > end:
+            raise ValueError("a field runs past the end")
+        keep.append(view[start:position])
+    return number, found, b"".join(keep)
+
+
+def _read_varint(view: memoryview, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while position < len(view) and shift < 64:
+        byte = view[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+        shift += 7
+    raise ValueError("a varint is cut short or too long")
