@@ -133,7 +133,7 @@ def encode_delta(delta: CheckpointDelta) -> bytes:
     _check_fields(delta)
     head = delta.head
     try:
-        screened_bytes(head, head.SerializeToString(deterministic=True), redact=False)
+        screened_bytes(head, head.SerializeToString(deterministic=True), redact=False, head=True)
     except InvalidCheckpoint as exc:
         raise InvalidCheckpoint(f"head.{exc.path}", exc.detail, exc.rule) from None
     return sealed
@@ -424,8 +424,22 @@ class Baseline:
         """The baseline of a committed checkpoint."""
         return cls(len(cp.progress.trial_log), _fingerprints(cp))
 
+    def __eq__(self, other: object) -> bool:
+        """The same trial count and the same bytes of every keepable field."""
+        if not isinstance(other, Baseline):
+            return NotImplemented
+        return self.trials == other.trials and self._fields == other._fields
+
     def delta(self, new: Checkpoint, *, base_generation: int) -> CheckpointDelta:
         """The delta that makes ``new`` from the checkpoint this baseline was taken of."""
+        return self.step(new, base_generation=base_generation)[0]
+
+    def step(self, new: Checkpoint, *, base_generation: int) -> tuple[CheckpointDelta, Baseline]:
+        """:meth:`delta`, and the baseline of ``new`` (equal to ``Baseline.of(new)``).
+
+        A writer keeps the second once the delta is committed, so that each
+        checkpoint's fields are fingerprinted once.
+        """
         if isinstance(base_generation, bool) or not isinstance(base_generation, int):
             raise TypeError("base_generation must be an int")
         if base_generation < 1:
@@ -448,7 +462,7 @@ class Baseline:
             del head.progress.trial_log[: self.trials]
             for number in _bits(delta.kept):
                 _copy(_EMPTY, head, _FIELDS[number])  # clear it
-            return delta
+            return delta, Baseline(trials, fingerprints)
         for field, _ in new.ListFields():
             if field.number == _PROGRESS:
                 for inner, _ in new.progress.ListFields():
@@ -458,7 +472,7 @@ class Baseline:
                 head.progress.trial_log.extend(new.progress.trial_log[self.trials :])
             elif not delta.kept >> field.number & 1:
                 _copy(new, head, field)
-        return delta
+        return delta, Baseline(trials, fingerprints)
 
 
 def _fingerprints(cp: Checkpoint) -> dict[int, bytes]:

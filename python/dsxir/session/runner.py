@@ -78,7 +78,9 @@ class Session:
         self.created = created
         self.resumed = resumed
         self._committed = Committed(cp)
-        self._baseline = Baseline.of(cp)
+        # what the next delta is written against, for a store that appends deltas
+        appends = getattr(store, "put_delta", None) is not None
+        self._baseline = Baseline.of(cp) if appends else None
         self._heartbeat = heartbeat
         self._owns_store = owns_store
         self._redact = redact_secrets
@@ -247,17 +249,17 @@ class Session:
         try:
             result = change()
             put_delta = getattr(self.store, "put_delta", None)
-            if put_delta is None:
+            if put_delta is None or self._baseline is None:
                 self.generation = self.store.put(cp, expected_generation=self.generation)
             else:  # a store that appends deltas: a commit writes what changed
-                delta = self._baseline.delta(cp, base_generation=self.generation)
+                delta, baseline = self._baseline.step(cp, base_generation=self.generation)
                 self.generation = put_delta(delta)
+                self._baseline = baseline  # Baseline.of(cp), computed once
         except BaseException:
             self._committed.restore(cp)
             self._signals.deliver()
             raise
         self._committed = Committed(cp)
-        self._baseline = Baseline.of(cp)
         self._signals.deliver()
         return result
 

@@ -108,6 +108,31 @@ def test_baseline_refuses_what_no_delta_can_say() -> None:
             baseline.delta(base, base_generation=wrong)  # type: ignore[arg-type]
 
 
+def test_a_step_hands_back_the_baseline_of_the_new_checkpoint() -> None:
+    base = _session(3)
+    baseline = dl.Baseline.of(base)
+    chain = [base]
+    for i in range(4):
+        new = ck.decode(ck.encode(chain[-1]))
+        ck.record_trial(new, score=i / 10, sampler_blob=b"blob" if i % 2 else b"s%d" % i)
+        if i == 2:
+            new.optimizer_opts.add(key="m").value.MergeFrom(new.optimizer_opts[0].value)
+        delta, after = baseline.step(new, base_generation=4 + i)
+        assert delta == baseline.delta(new, base_generation=4 + i)
+        assert after == dl.Baseline.of(new)
+        assert after != baseline  # a trial more, and a field changed
+        assert ck.encode(dl.apply(chain[-1], delta)) == ck.encode(new)
+        baseline = after
+        chain.append(new)
+    # a checkpoint with an unknown field (number 101) takes the other path of the writer
+    odd = Checkpoint.FromString(chain[-1].SerializeToString(deterministic=True) + b"\xa8\x06\x01")
+    ck.record_trial(odd, score=0.9)
+    delta, after = baseline.step(odd, base_generation=9)
+    assert after == dl.Baseline.of(odd)
+    assert delta.head.progress.trial_log[0] == odd.progress.trial_log[-1]
+    assert dl.Baseline.of(base) != base  # not equal to what is no baseline
+
+
 def test_readers_and_writers_take_bytes_and_deltas_only() -> None:
     with pytest.raises(TypeError):
         dl.decode_delta("text")  # type: ignore[arg-type]
