@@ -88,6 +88,12 @@ def _store_failed(url: str | None, exc: OSError) -> CliError:
 
 def _commit(store: Store, stored: Stored, url: str | None, doing: str) -> int:
     cp = stored.checkpoint
+    if stored.generation < 1:  # a store file may hold generation 0, which no commit follows
+        raise CliError(
+            Exit.CORRUPT_STORE,
+            f"session {_quoted(cp.session_id)} is at generation 0, which no store writes; "
+            "nothing was written",
+        )
     try:
         return store.put(cp, expected_generation=stored.generation)
     except Conflict as exc:

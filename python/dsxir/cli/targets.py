@@ -262,10 +262,15 @@ def parse_bytes(name: str, data: bytes) -> Loaded:
         else:
             cp = checkpoint.decode(data)
     except CorruptStore as exc:
-        raise CliError(Exit.CORRUPT_STORE, str(exc)) from None
+        raise CliError(Exit.CORRUPT_STORE, damage(exc)) from None
     except (ResumeMismatch, InvalidDelta, InvalidCheckpoint) as exc:
         raise CliError(Exit.INVALID_CHECKPOINT, f"{name}: {exc}") from None
     return Loaded(name, cp, generation)
+
+
+def damage(exc: CorruptStore) -> str:
+    """The message of a damaged store: the place, the kind of docs/store-file.md §6 when known."""
+    return str(exc) if exc.kind is None else f"{exc.path}: {exc.kind}: {exc.detail}"
 
 
 def _load_from_store(session_id: str, store_url: str, with_lease: bool) -> Loaded:
@@ -279,7 +284,7 @@ def _load_from_store(session_id: str, store_url: str, with_lease: bool) -> Loade
             message = f'no session "{session_id}" in the store {shown}'
             raise CliError(Exit.NOT_FOUND, message) from None
         except CorruptStore as exc:
-            raise CliError(Exit.CORRUPT_STORE, redact_text(str(exc))) from None
+            raise CliError(Exit.CORRUPT_STORE, redact_text(damage(exc))) from None
         except OSError as exc:
             raise CliError(
                 Exit.IO_ERROR, f"store {shown} failed: {redact_text(str(exc))}"

@@ -69,7 +69,7 @@ its place; those removals are serialized by a lock on the folder itself.
 
 **Reading** (``get``, ``list``) takes no lock: a rename is atomic and a
 record is read whole or as a torn tail, so a reader sees whole commits.
-Every read checks the frame and the records; a torn, truncated, bit-flipped
+Every ``get`` checks the frame and the records; a torn, truncated, bit-flipped
 or foreign file raises :class:`~dsxir.errors.CorruptStore` naming the file
 and is never decoded into wrong data. Anything at a session file's name
 that is not a regular file (a symbolic link, a FIFO, a socket, a device, a
@@ -79,7 +79,8 @@ whose header is damaged blocks ``put`` of its session too (the generation it
 held cannot be known) until it is deleted; damage after the header fails
 ``get`` and every update (a history that cannot be read is not extended),
 while a stale generation is still a ``Conflict``. ``delete`` always works.
-``list`` reads only each file's header and summary, never the trial logs;
+``list`` reads only each file's header and summary (with records, the record
+headers and the last record, whose summary it takes), never the trial logs;
 :meth:`FileStore.list_page` reads the summaries of one page only.
 
 **Stale files**: a writer killed mid-commit leaves its ``.tmp.`` file. The
@@ -126,6 +127,7 @@ from dsxir.errors import (
 )
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session import delta as dl
+from dsxir.optimizer_session.grammar import GrammarError, sealed
 from dsxir.optimizer_session.history import check_successor
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, CheckpointDelta
 from dsxir.store import framing, leases, records
@@ -141,6 +143,7 @@ from dsxir.store.interface import (
     next_generation,
 )
 from dsxir.store.session_ids import check_session_id
+from dsxir.store.successor import check_put
 from dsxir.store.summary import encode_summary, parse_summary
 
 __all__ = [
@@ -149,6 +152,7 @@ __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
     "FILE_MODE",
     "FOLDER_MODE",
+    "LAST_GENERATION",
     "MAX_APPENDED_BYTES",
     "MAX_LEASE_FILE_BYTES",
     "REMEMBERED_SESSIONS",
@@ -168,6 +172,8 @@ FILE_MODE = 0o600
 FOLDER_MODE = 0o700
 """The mode of the store folder when the store creates it."""
 
+LAST_GENERATION = (1 << 64) - 1
+"""The largest generation of the frame and of a record (docs/store-file.md §1, §9.1)."""
 COMPACT_SHARE = 6
 COMPACT_MIN_BYTES = 8192
 """A commit writes a new snapshot instead of a record when the records would pass
@@ -233,6 +239,7 @@ class _State:
     records_bytes: int
     end: int  # where the intact records end
     listing: Listing  # of the checkpoint at this generation
+    log: bytes | None = None  # the bytes of its trial entries, when a put left them
 
 
 class FileStore:
@@ -304,9 +311,10 @@ class FileStore:
                 return generation
             state = self._state(session_id, expected)
             generation = expected + 1
-            check_successor(state.checkpoint, cp)
+            log = check_put(state.checkpoint, state.log, cp, body)
             delta = dl.diff(state.checkpoint, cp, base_generation=state.generation)
-            self._write(session_id, state, generation, delta, delta.head, None, body)
+            data = _diff_bytes(delta)
+            self._write(session_id, state, generation, delta, delta.head, data, body, log)
         return generation
 
     def put_delta(self, delta: CheckpointDelta) -> int:
@@ -332,7 +340,7 @@ class FileStore:
             generation = delta.base_generation + 1
             probe = dl.checked_probe(state.checkpoint, delta)
             check_successor(state.checkpoint, probe, appended=True)
-            self._write(session_id, state, generation, delta, probe, data, None)
+            self._write(session_id, state, generation, delta, probe, data, None, None)
         return generation
 
     def get(self, session_id: str) -> Stored:
@@ -741,8 +749,10 @@ class FileStore:
                 known = self._states.get(session_id)
             if known is not None and known.file == _identity(info):
                 next_generation(session_id, known.generation, expected)
+                _not_last(path, expected)
                 return known
             next_generation(session_id, _generation_of(handle, size, path), expected)
+            _not_last(path, expected)
             stored = _read_file(handle, size, session_id, path)
         state = _State(
             _identity(info),
@@ -763,21 +773,22 @@ class FileStore:
         generation: int,
         delta: CheckpointDelta,
         head: Checkpoint,
-        data: bytes | None,
+        data: bytes,
         body: bytes | None,
+        log: bytes | None,
     ) -> None:
         """Commit ``generation``: one record appended, or a new snapshot when it is due.
 
         ``state`` becomes the new checkpoint (``head`` merged with the kept
-        fields of ``delta``); ``data`` is the delta's bytes and ``body`` the
-        new checkpoint's when the caller has them. Any failure forgets the
-        state, so the next commit reads the file again.
+        fields of ``delta``); ``data`` is the delta's bytes, ``body`` the
+        new checkpoint's when the caller has them and ``log`` the bytes of
+        its trial entries (:func:`.successor.trial_log_bytes`) or ``None``.
+        Any failure forgets the state, so the next commit reads the file again.
         """
         try:
+            state.log = None
             dl.merge(state.checkpoint, head, delta.kept)
             summary = encode_summary(state.checkpoint)
-            if data is None:
-                data = dl.encode_delta(delta)
             record = records.record(generation, summary, data)
             spent = state.records_bytes + len(record)
             if spent > max(state.snapshot // COMPACT_SHARE, COMPACT_MIN_BYTES) or (
@@ -790,9 +801,11 @@ class FileStore:
                 self._append(session_id, state, record)
             state.generation = generation
             state.listing = listing_of(state.checkpoint, generation)
+            state.log = log
         except BaseException:
             self._forget(session_id)
             raise
+        self._remember(session_id, state)  # the latest committed: evicted last
 
     def _append(self, session_id: str, state: _State, record: bytes) -> None:
         """Append one record after the intact ones (a torn tail cut off first), then fsync."""
@@ -938,10 +951,10 @@ class FileStore:
             summary = read_at(framing.HEADER_SIZE, header.summary_length)
             framing.check_summary(header, summary, path)
             generation = header.generation
-            if header.appendable:
-                found, _ = records.scan(read_at, header.total_length, size, path)
-                if found:
-                    summary, generation = found[-1].summary, found[-1].generation
+            if header.appendable:  # the record headers, then the last record whole
+                found = records.last(read_at, header.total_length, size, path)
+                if found is not None:
+                    summary, generation = found.summary, found.generation
         listing = parse_summary(summary, generation, path)
         if listing.session_id != session_id:
             raise CorruptStore(path, f"holds session {listing.session_id!r}, not {session_id!r}")
@@ -969,6 +982,29 @@ def _reader(handle: BinaryIO) -> records.ReadAt:
 def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
     """What tells a session file apart from any other version of it: a write changes it."""
     return (info.st_dev, info.st_ino, info.st_size, info.st_ctime_ns)
+
+
+def _diff_bytes(delta: CheckpointDelta) -> bytes:
+    """The bytes of a delta :func:`~dsxir.optimizer_session.delta.diff` wrote.
+
+    ``encode_delta`` without what holds by construction: the new checkpoint
+    passed ``checkpoint.encode`` (every rule, the credential screen), so
+    its fields in the head need no second screen, and ``diff`` writes only
+    deltas §13.1 accepts. The grammar and the limits of the delta's own
+    bytes are still checked, refused as ``encode_delta`` refuses them.
+    """
+    try:
+        return sealed(delta.SerializeToString(deterministic=True), delta=True)
+    except GrammarError as exc:
+        raise InvalidDelta(exc.path, exc.detail, exc.rule) from None
+
+
+def _not_last(path: str, generation: int) -> None:
+    """``CorruptStore`` (``over_limits``) when no commit can follow ``generation``."""
+    if generation >= LAST_GENERATION:
+        raise CorruptStore(
+            path, f"generation {generation} is the last a store file holds", "over_limits"
+        )
 
 
 def _generation_of(handle: BinaryIO, size: int, path: str) -> int:

@@ -17,8 +17,9 @@ record at the end of the file (fewer than 28 bytes, or a record longer than
 what is left) is a **torn tail**: the write of a commit that was never
 acknowledged (a writer fsyncs a record before its commit returns); it is
 ignored, and the next writer cuts it off. A whole record whose checksum
-fails is damage (:class:`~dsxir.errors.CorruptStore`), wherever it is. :func:`read` turns a
-whole file into its generation, checkpoint and summary.
+fails is damage (:class:`~dsxir.errors.CorruptStore`), wherever it is. :func:`last` finds the
+last record by the headers alone (a listing); :func:`read` turns a whole
+file into its generation, checkpoint and summary.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "RECORD_MAGIC",
     "Record",
     "Stored",
+    "last",
     "read",
     "record",
     "scan",
@@ -56,11 +58,14 @@ ReadAt = Callable[[int, int], bytes]
 """``read_at(offset, size)``: at most ``size`` bytes of the file from ``offset``."""
 
 
-def _applied(cp: Checkpoint, found: list[Record], generation: int, path: str) -> Checkpoint:
+def _applied(
+    cp: Checkpoint, found: list[Record], generation: int, path: str, read_at: ReadAt
+) -> Checkpoint:
     """``cp`` changed by the records' deltas in order, then checked by FORMAT.md §7 (§9).
 
     Each record is checked (its generation, its delta readable and based on
-    the one before) just before its delta is merged (:func:`.replay.replay`).
+    the one before) just before its delta is merged (:func:`.replay.replay`);
+    a delta :func:`scan` did not keep is read again then, one at a time.
     """
 
     def deltas() -> Iterator[CheckpointDelta]:
@@ -72,7 +77,9 @@ def _applied(cp: Checkpoint, found: list[Record], generation: int, path: str) ->
                     f"a record commits generation {item.generation} after {before}",
                     "record_generation",
                 )
-            delta = dl.decode_delta(item.delta)
+            delta = dl.decode_delta(
+                item.delta if item.delta is not None else _delta(read_at, item, path)
+            )
             if delta.base_generation != before:
                 raise CorruptStore(
                     path,
@@ -96,14 +103,23 @@ def record(generation: int, summary: bytes, delta: bytes) -> bytes:
     return b"".join((head, _HEAD_CRC.pack(framing.crc32c(head)), summary, delta))
 
 
+KEPT_DELTA_BYTES = 32 << 20
+"""The most delta bytes :func:`scan` keeps in memory; later deltas are read again when applied."""
+
+
 @dataclass(frozen=True)
 class Record:
-    """One intact record: its generation, summary, delta bytes and where it ends."""
+    """One intact record: its generation, summary, delta bytes and where it ends.
+
+    ``delta`` is ``None`` when :func:`scan` did not keep it (past
+    :data:`KEPT_DELTA_BYTES`): its bytes are then read again from ``at``.
+    """
 
     generation: int
     summary: bytes
-    delta: bytes
+    delta: bytes | None
     end: int
+    at: int = 0
 
 
 def scan(read_at: ReadAt, start: int, size: int, path: str) -> tuple[list[Record], int]:
@@ -117,10 +133,57 @@ def scan(read_at: ReadAt, start: int, size: int, path: str) -> tuple[list[Record
     """
     found: list[Record] = []
     at = start
+    kept = 0
+    for head in _heads(read_at, start, size, path):
+        item = _payload(read_at, head, path, keep=kept + head.delta_length <= KEPT_DELTA_BYTES)
+        if item is None:
+            break  # the file shrank while it was read: what is left is a tail
+        if item.delta is not None:
+            kept += head.delta_length
+        found.append(item)
+        at = item.end
+    return found, at
+
+
+def last(read_at: ReadAt, start: int, size: int, path: str) -> Record | None:
+    """The last intact record from ``start`` to ``size``, or ``None`` when there is none.
+
+    Reads the record headers (docs/store-file.md §9.2 steps 1-4, refused as
+    :func:`scan` refuses them), then the payload of the last record only,
+    checked by its CRC (step 5): the bytes read grow with the number of
+    records, not with their size. The payloads of the other records are not
+    read, so damage in them is found by the next whole read (:func:`read`).
+    """
+    heads = list(_heads(read_at, start, size, path))
+    while heads:
+        item = _payload(read_at, heads.pop(), path)
+        if item is not None:
+            return item
+    return None
+
+
+@dataclass(frozen=True)
+class _Head:
+    """A record header that passed its checks, and where its record starts."""
+
+    at: int
+    generation: int
+    summary_length: int
+    delta_length: int
+    payload_crc: int
+
+    @property
+    def end(self) -> int:
+        return self.at + RECORD_HEADER_SIZE + self.summary_length + self.delta_length
+
+
+def _heads(read_at: ReadAt, start: int, size: int, path: str) -> Iterator[_Head]:
+    """The headers of the records from ``start`` on, until a torn tail or ``size`` (steps 1-4)."""
+    at = start
     while at < size:
         raw = read_at(at, RECORD_HEADER_SIZE)
         if len(raw) < RECORD_HEADER_SIZE:
-            break
+            return
         (crc,) = _HEAD_CRC.unpack_from(raw, _HEAD.size)
         magic, generation, summary_length, delta_length, payload_crc = _HEAD.unpack_from(raw)
         if magic != RECORD_MAGIC or framing.crc32c(raw[: _HEAD.size]) != crc:
@@ -129,19 +192,38 @@ def scan(read_at: ReadAt, start: int, size: int, path: str) -> tuple[list[Record
             )
         if summary_length > framing.MAX_SUMMARY_BYTES or delta_length > framing.MAX_BODY_BYTES:
             raise CorruptStore(path, f"record at byte {at}: lengths over the limits", "over_limits")
-        end = at + RECORD_HEADER_SIZE + summary_length + delta_length
-        if end > size:
-            break
-        payload = read_at(at + RECORD_HEADER_SIZE, summary_length + delta_length)
-        if len(payload) != summary_length + delta_length:
-            break  # the file shrank while it was read: what is left is a tail
-        if framing.crc32c(payload) != payload_crc:
-            raise CorruptStore(
-                path, f"record at byte {at}: checksum mismatch (damaged)", "record_checksum"
-            )
-        found.append(Record(generation, payload[:summary_length], payload[summary_length:], end))
-        at = end
-    return found, at
+        head = _Head(at, generation, summary_length, delta_length, payload_crc)
+        if head.end > size:
+            return
+        yield head
+        at = head.end
+
+
+def _payload(read_at: ReadAt, head: _Head, path: str, *, keep: bool = True) -> Record | None:
+    """The record of ``head`` with its payload checked (step 5); ``None`` when cut short.
+
+    Without ``keep`` the record's delta is not kept (``delta`` is ``None``).
+    """
+    length = head.summary_length + head.delta_length
+    payload = read_at(head.at + RECORD_HEADER_SIZE, length)
+    if len(payload) != length:
+        return None
+    if framing.crc32c(payload) != head.payload_crc:
+        raise CorruptStore(
+            path, f"record at byte {head.at}: checksum mismatch (damaged)", "record_checksum"
+        )
+    summary = payload[: head.summary_length]
+    delta = payload[head.summary_length :] if keep else None
+    return Record(head.generation, summary, delta, head.end, head.at)
+
+
+def _delta(read_at: ReadAt, item: Record, path: str) -> bytes:
+    """The delta of a record :func:`scan` did not keep, read and checked again."""
+    heads = list(_heads(read_at, item.at, item.end, path))
+    again = _payload(read_at, heads[0], path) if len(heads) == 1 else None
+    if again is None or again.generation != item.generation or again.delta is None:
+        raise CorruptStore(path, f"record at byte {item.at} changed while read", "record_checksum")
+    return again.delta
 
 
 @dataclass(frozen=True)
@@ -187,7 +269,7 @@ def read(read_at: ReadAt, size: int, path: str, session_id: str | None = None) -
     found, end = scan(read_at, header.total_length, size, path)
     generation = header.generation
     if found:
-        cp = _applied(cp, found, generation, path)
+        cp = _applied(cp, found, generation, path, read_at)
         generation = found[-1].generation
         summary = found[-1].summary
         if summary != encode_summary(cp):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from dsxir.errors import InvalidDelta
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, CheckpointDelta
+from dsxir.store import FileStore, records
 from dsxir.store.replay import replay
 from store_util import make_cp
 
@@ -97,3 +99,18 @@ def test_a_delta_of_another_trial_count_is_refused_where_it_stands() -> None:
     with pytest.raises(InvalidDelta) as refused:
         replay(checkpoint.decode(checkpoint.encode(base)), iter(deltas))
     assert refused.value.rule == dl.DELTA_BASE_TRIALS
+
+
+def test_deltas_past_what_a_reader_keeps_are_read_again_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, deltas, states = _chain(9, 12)
+    store = FileStore(tmp_path)
+    generation = store.put(base)
+    for delta in deltas:
+        delta.base_generation = generation
+        generation = store.put_delta(delta)
+    monkeypatch.setattr(records, "KEPT_DELTA_BYTES", 0)  # keep none: every delta read again
+    stored = FileStore(tmp_path).get(base.session_id)
+    assert stored.generation == generation
+    assert checkpoint.encode(stored.checkpoint) == checkpoint.encode(states[-1])

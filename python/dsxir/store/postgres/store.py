@@ -115,6 +115,7 @@ from dsxir.store.postgres.migrations import migrate
 from dsxir.store.redact import redact_url
 from dsxir.store.replay import replay
 from dsxir.store.session_ids import check_session_id
+from dsxir.store.successor import check_put, trial_log_bytes
 from dsxir.store.summary import encode_summary
 
 __all__ = ["COMPACT_MIN_BYTES", "COMPACT_SHARE", "REMEMBERED_SESSIONS", "PostgresStore"]
@@ -285,11 +286,17 @@ class PostgresStore:
             if row is None or int(row[0]) != expected:
                 raise Conflict(session_id, expected, None if row is None else int(row[0]))
             state = self._take(session_id, expected, row[1])
+            log = None
             if state is None:
-                state = self._loaded(session_id, self._fetch(conn, session_id))
+                rows = self._fetch(conn, session_id)
+                state = self._loaded(session_id, rows)
+                if (
+                    state is not None and len(rows) == 1
+                ):  # a snapshot alone: its bytes hold the trial entries
+                    log = trial_log_bytes(bytes(rows[0][2]), state.checkpoint.progress)
             assert state is not None  # the row is locked
             try:
-                check_successor(state.checkpoint, cp)
+                check_put(state.checkpoint, log, cp, params["body"])
             except BaseException:
                 self._remember(session_id, state)  # unchanged, still the stored one
                 raise
