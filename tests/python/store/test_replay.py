@@ -40,6 +40,23 @@ def _chain(seed: int, commits: int) -> tuple[Checkpoint, list[CheckpointDelta], 
     return base, deltas, states
 
 
+def _merged_both_ways(
+    base: Checkpoint, deltas: list[CheckpointDelta], *, earlier: int
+) -> tuple[Checkpoint, bool]:
+    """``merge_many`` of ``deltas`` into a copy of ``base``, checked against one by one."""
+    merged = Checkpoint()
+    merged.CopyFrom(base)
+    kept_earlier = dl.merge_many(merged, iter(deltas), earlier=earlier)
+    one_by_one = Checkpoint()
+    one_by_one.CopyFrom(base)
+    for delta in deltas:
+        dl.merge_unchecked(one_by_one, delta)
+    assert merged.SerializeToString(deterministic=True) == one_by_one.SerializeToString(
+        deterministic=True
+    )
+    return merged, kept_earlier
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_replay_ends_where_applying_each_delta_ends(seed: int) -> None:
     base, deltas, states = _chain(seed, 25)
@@ -60,16 +77,8 @@ def test_a_head_with_unknown_fields_is_merged_as_merge_does() -> None:
     head.ParseFromString(marked.head.SerializeToString() + unknown)
     marked.head.CopyFrom(head)
     deltas[2] = marked
-    merged = Checkpoint()
-    merged.CopyFrom(base)
-    assert dl.merge_many(merged, iter(deltas))
-    one_by_one = Checkpoint()
-    one_by_one.CopyFrom(base)
-    for delta in deltas:
-        dl.merge_unchecked(one_by_one, delta)
-    assert merged.SerializeToString(deterministic=True) == one_by_one.SerializeToString(
-        deterministic=True
-    )
+    merged, kept_earlier = _merged_both_ways(base, deltas, earlier=0)
+    assert kept_earlier
     assert checkpoint.encode(merged) == checkpoint.encode(states[-1])
 
 
@@ -81,16 +90,8 @@ def test_a_head_without_progress_drops_the_entries_before_it() -> None:
     deltas[1] = cut
     for later in deltas[2:]:
         later.base_trials -= len(base.progress.trial_log) + len(deltas[0].head.progress.trial_log)
-    merged = Checkpoint()
-    merged.CopyFrom(base)
-    assert not dl.merge_many(merged, iter(deltas), earlier=0)
-    one_by_one = Checkpoint()
-    one_by_one.CopyFrom(base)
-    for delta in deltas:
-        dl.merge_unchecked(one_by_one, delta)
-    assert merged.SerializeToString(deterministic=True) == one_by_one.SerializeToString(
-        deterministic=True
-    )
+    _, kept_earlier = _merged_both_ways(base, deltas, earlier=0)
+    assert not kept_earlier
 
 
 def test_a_delta_of_another_trial_count_is_refused_where_it_stands() -> None:
