@@ -21,8 +21,10 @@ takes no thread: it waits on its subscription's waker.
 A watch of ``WATCH_VIEW_CHECKPOINT`` also sends the session's state, as
 sealed bytes: the stored checkpoint first, then on each commit the delta the
 commit came with when its base is the watcher's last generation, else the
-checkpoint the commit came with, else (a commit of the store's feed, or a
-delta on another base) the checkpoint the store holds then. While such a
+checkpoint the commit came with, else, for the commit after the watcher's
+last generation, the delta the store still holds for it (a store with
+``delta_bytes``, such as the PostgreSQL store, whose feed's events carry no
+state), else the checkpoint the store holds then. While such a
 watcher exists, the servicer's own commits carry their sealed bytes to the
 hub (:meth:`~dsxir.service.watch.WatchHub.wants_state`).
 
@@ -57,7 +59,7 @@ import grpc.aio
 from google.protobuf.message import Message
 
 from dsxir.checkpoint_store.v1 import service_pb2 as pb
-from dsxir.errors import Conflict, CorruptStore, NotFound, ResumeMismatch
+from dsxir.errors import Conflict, CorruptStore, InvalidDelta, NotFound, ResumeMismatch
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.statuses import STATUS_NAMES
@@ -253,6 +255,9 @@ class CheckpointStoreServicer:
         """Set when the server shuts down (by the server, on its loop)."""
         self._list_page = getattr(store, "list_page", None)
         self._page_on_damage = callable(self._list_page) and _accepts(self._list_page, "on_damage")
+        self._delta_bytes: Callable[[str, int], bytes | None] | None = getattr(
+            store, "delta_bytes", None
+        )
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The generic handler to add to a ``grpc.aio.Server``."""
@@ -620,10 +625,12 @@ class CheckpointStoreServicer:
         """The COMMITTED event of the checkpoint view for ``event``, and its generation.
 
         The event's delta when its base is ``last``, the generation of the
-        watcher's previous event; else the event's checkpoint; else the
-        checkpoint stored now: a later one when the session moved on since
-        (the events up to it are then skipped), None when the session was
-        deleted since (its DELETED event follows).
+        watcher's previous event; else the event's checkpoint; else, when the
+        commit is the one after ``last``, the delta the store holds for it
+        (:meth:`_stored_delta`); else the checkpoint stored now: a later one
+        when the session moved on since (the events up to it are then
+        skipped), None when the session was deleted since (its DELETED event
+        follows).
         """
         kind, session_id = pb.WATCH_EVENT_TYPE_COMMITTED, event.session_id
         if event.delta is not None and listing.generation - 1 == last:
@@ -632,6 +639,10 @@ class CheckpointStoreServicer:
             sealed = event.checkpoint
             return listing.generation, _event(kind, session_id, listing, checkpoint=sealed)
         loop = asyncio.get_running_loop()
+        if listing.generation - 1 == last and self._delta_bytes is not None:
+            delta = await loop.run_in_executor(self._executor, self._stored_delta, listing)
+            if delta is not None:
+                return listing.generation, _event(kind, session_id, listing, delta=delta)
         found = await loop.run_in_executor(self._executor, self._stored, session_id)
         if found is None or found[0].generation < listing.generation:
             return None
@@ -663,6 +674,26 @@ class CheckpointStoreServicer:
         cp = stored.checkpoint
         sealed = seal_body(cp.SerializeToString(deterministic=True))
         return listing_of(cp, stored.generation), sealed
+
+    def _stored_delta(self, listing: Listing) -> bytes | None:
+        """The sealed bytes of the delta the store holds for the commit ``listing`` tells of.
+
+        None when the store holds none for its generation, or when the one
+        it holds is not that commit's: what every delta holds (base
+        generation, ``updated_at``, the trial count and counters, the best
+        score) must agree with ``listing``, which a session deleted and made
+        again since would not. A delta that cannot be read is left to
+        ``get`` to report.
+        """
+        assert self._delta_bytes is not None
+        data = self._delta_bytes(listing.session_id, listing.generation)
+        if data is None:
+            return None
+        try:
+            delta = dl.decode_delta(data)
+        except InvalidDelta:
+            return None
+        return data if _made_by(delta, listing) else None
 
     def _initial_state(self, session_id: str) -> tuple[Listing | None, bytes]:
         """The listing and the INITIAL event of the checkpoint view."""
@@ -899,6 +930,20 @@ def _event(
     if delta is not None:
         return data + _length_delimited(pb.WatchSessionResponse.DELTA_FIELD_NUMBER, delta)
     return data
+
+
+def _made_by(delta: CheckpointDelta, listing: Listing) -> bool:
+    """Whether the fields every delta's head holds agree with ``listing`` (its commit's)."""
+    head, progress = delta.head, delta.head.progress
+    best = progress.best_score if progress.HasField("best_score") else None
+    return (
+        delta.base_generation == listing.generation - 1
+        and timestamp_to_datetime(head.updated_at.seconds, head.updated_at.nanos)
+        == listing.updated_at
+        and delta.base_trials + len(progress.trial_log) == listing.trials
+        and (progress.completed, progress.errors, progress.attempts, best)
+        == (listing.completed, listing.errors, listing.attempts, listing.best_score)
+    )
 
 
 def _carries_state(view: int) -> bool:

@@ -21,10 +21,12 @@ from dsxir.optimizer_session.wire import varint
 from dsxir.service.watch import WatchHub, WatchOverflow
 from dsxir.store import MemoryStore
 from dsxir.store.events import CommitEvent
+from dsxir.store.framing import crc32c
 from dsxir.store.grpc import GrpcStore, WatchEvent, WatchStream
 from dsxir.store.grpc.protocol import SERVICE_NAME
 from dsxir.store.postgres import PostgresStore
-from service_fixtures import backend, serve_in_thread
+from dsxir.store.postgres import store as pg_module
+from service_fixtures import backend, serve_in_thread, sql
 from store_util import make_cp
 
 WATCH = f"/{SERVICE_NAME}/WatchSession"
@@ -171,8 +173,9 @@ def test_watcher_keeps_the_checkpoint_from_deltas(kind: str, tmp_path: Path) -> 
     server.stop(1)
 
 
-def test_a_commit_of_a_large_session_costs_its_delta(tmp_path: Path) -> None:
-    server = serve_in_thread(backend("file", tmp_path))
+@pytest.mark.parametrize("kind", ["file", "postgres"])
+def test_a_commit_of_a_large_session_costs_its_delta(kind: str, tmp_path: Path) -> None:
+    server = serve_in_thread(backend(kind, tmp_path))
     client = GrpcStore(server.address)
     watcher = Watcher(server.address, "big")
     watcher.next()
@@ -195,8 +198,20 @@ def test_a_commit_of_a_large_session_costs_its_delta(tmp_path: Path) -> None:
     server.stop(1)
 
 
-def test_postgres_commits_come_whole(pg_store: PostgresStore, pg_url: str) -> None:
-    """Commits of the store's feed carry no state: the server reads the checkpoint."""
+def _delta_rows(url: str, store: PostgresStore, session_id: str) -> int:
+    rows = sql(
+        url,
+        f"SELECT count(*) FROM {store.schema}.dsxir_deltas WHERE session_id = '{session_id}'",
+    )
+    return int(str(rows[0][0]))
+
+
+def test_postgres_commits_come_as_deltas(
+    pg_store: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's feed carries no state: the server sends the delta row of the commit."""
+    monkeypatch.setattr(pg_module, "COMPACT_MIN_BYTES", 600)  # a snapshot every four commits
+    monkeypatch.setattr(pg_module, "COMPACT_SHARE", 10**9)
     server = serve_in_thread(pg_store)
     client = GrpcStore(server.address)
     watcher = Watcher(server.address, "shared")
@@ -204,16 +219,72 @@ def test_postgres_commits_come_whole(pg_store: PostgresStore, pg_url: str) -> No
     elsewhere = PostgresStore.from_url(pg_url)  # another process's store, no server
     cp = make_cp("shared", trials=2)
     generation = elsewhere.put(cp)
-    for turn in range(5):
-        if turn:
-            cp, delta = _next_trial(cp, generation)
-            generation = (elsewhere if turn % 2 else client).put_delta(delta)
+    event, message, _ = watcher.next()
+    assert message.WhichOneof("state") == "checkpoint" and event.generation == 1
+    _same_as_stored(event, client, "shared")
+    states = []
+    for turn in range(14):
+        cp, delta = _next_trial(cp, generation)
+        generation = (elsewhere if turn % 2 else client).put_delta(delta)
+        compacted = _delta_rows(pg_url, pg_store, "shared") == 0
         event, message, _ = watcher.next()
-        assert message.WhichOneof("state") == "checkpoint" and event.generation == turn + 1
+        state = message.WhichOneof("state")
+        assert event.generation == generation
+        if compacted:  # the commit wrote a snapshot, no delta row
+            assert state == "checkpoint"
+        else:
+            assert state == "delta" and message.delta.base_generation == generation - 1
+            assert watcher.recording.raw[-1].endswith(dl.encode_delta(delta))  # as written
         _same_as_stored(event, client, "shared")
+        states.append(state)
+    compaction = states.index("checkpoint")
+    assert states.count("checkpoint") >= 2 and "delta" in states[compaction + 1 :]
+
+    checkpoint.pause(cp)  # a whole put comes whole
+    generation = client.put(cp, expected_generation=generation)
+    event, message, _ = watcher.next()
+    assert message.WhichOneof("state") == "checkpoint" and event.generation == generation
+    _same_as_stored(event, client, "shared")
+    checkpoint.resume(cp)
+    cp, delta = _next_trial(cp, generation)
+    generation = elsewhere.put_delta(delta)
+    event, message, _ = watcher.next()
+    assert message.WhichOneof("state") == "delta" and event.generation == generation
+    _same_as_stored(event, client, "shared")
     watcher.close()
     elsewhere.close()
     client.close()
+    server.stop(1)
+
+
+def test_postgres_sends_no_delta_of_a_session_made_again(
+    pg_store: PostgresStore, pg_url: str
+) -> None:
+    """A commit's event read after the session was deleted and made again: no delta row fits."""
+    server = serve_in_thread(pg_store)
+    listings = []
+    for blob in (b"first", b"again"):
+        cp = make_cp("s", trials=1, blob=blob)
+        pg_store.put(cp)
+        _, delta = _next_trial(cp, 1)
+        pg_store.put_delta(delta)
+        listing = pg_store.summary("s")
+        assert listing is not None and listing.generation == 2
+        listings.append((listing, dl.encode_delta(delta)))
+        if blob == b"first":
+            pg_store.delete("s")
+    (old, _), (new, written) = listings
+    assert server.servicer._stored_delta(new) == written
+    assert server.servicer._stored_delta(old) is None  # the row of generation 2 is the new one's
+    garbage = b"\x0a\x03abc"  # bytes that are no delta, with their CRC32C
+    sql(
+        pg_url,
+        f"UPDATE {pg_store.schema}.dsxir_deltas SET delta = '\\x{garbage.hex()}'::bytea,"
+        f" crc32c = {crc32c(garbage)} WHERE session_id = 's'",
+    )
+    assert server.servicer._stored_delta(new) is None  # left to get to report
+    with pytest.raises(CorruptStore):
+        pg_store.get("s")
     server.stop(1)
 
 

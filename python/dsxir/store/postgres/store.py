@@ -45,6 +45,8 @@ a pooled connection (psycopg 3, ``psycopg_pool``):
   and checks the checkpoint they end with once (:func:`dsxir.store.replay.replay`):
   damaged rows (and a gap or a missing delta row) raise ``CorruptStore``
   naming the row, never wrong data.
+- ``delta_bytes`` reads one delta row by its key: the sealed bytes of the
+  delta that committed a generation, for a watcher one generation behind.
 - ``text`` holds no NUL: an optimizer name holding U+0000 is refused by
   ``put`` and ``put_delta`` (``InvalidCheckpoint``, field ``optimizer``) and as an ``optimizer``
   filter of ``list`` (``ValueError``), before any statement, never as a
@@ -407,6 +409,38 @@ class PostgresStore:
             raise NotFound(session_id)
         return Stored(state.checkpoint, state.generation)
 
+    def delta_bytes(self, session_id: str, generation: int) -> bytes | None:
+        """The sealed bytes of the delta that committed ``generation`` (base ``generation - 1``).
+
+        They are the bytes ``put_delta`` wrote, byte for byte (``decode_delta``
+        reads them), after their CRC32C. None when the session has no delta
+        row for ``generation``: that commit was a ``put`` or a compaction, a
+        later snapshot replaced it, or the session is gone. A row
+        ``generation`` of a session deleted and created again is the new
+        session's. One statement, on the key of ``dsxir_deltas``; ``CorruptStore``
+        naming the row when its CRC32C does not match.
+        """
+        check_session_id(session_id)
+        if isinstance(generation, bool) or not isinstance(generation, int):
+            raise TypeError(f"generation must be an int, not {type(generation).__name__}")
+        if not 2 <= generation < 1 << 63:  # no row holds another (a bigint >= 2)
+            return None
+        with self._connection() as conn:
+            row = (
+                conn.cursor(binary=True)
+                .execute(self._queries.delta, {"session_id": session_id, "generation": generation})
+                .fetchone()
+            )
+        if row is None:
+            return None
+        data, crc = bytes(row[0]), int(row[1])
+        if crc32c(data) != crc:
+            raise CorruptStore(
+                self._delta_where(session_id, generation),
+                f"CRC32C mismatch (stored {crc:08x}, computed {crc32c(data):08x})",
+            )
+        return data
+
     def _fetch(self, conn: psycopg.Connection[Any], session_id: str) -> builtins.list[Any]:
         """The session row, then its delta rows by generation (one statement: one snapshot)."""
         cursor = conn.cursor(binary=True)
@@ -747,6 +781,10 @@ class _Queries:
             " UNION ALL SELECT 1, generation, delta, crc32c, NULL, NULL, NULL"
             " FROM {d} WHERE session_id = %(session_id)s ORDER BY 1, 2"
         ).format(t=table, d=deltas)
+        self.delta = sql.SQL(
+            "SELECT delta, crc32c FROM {d} WHERE session_id = %(session_id)s"
+            " AND generation = %(generation)s"
+        ).format(d=deltas)
         self.locked = sql.SQL(
             "SELECT generation, xmin::text FROM {t} WHERE session_id = %(session_id)s FOR UPDATE"
         ).format(t=table)
