@@ -19,6 +19,7 @@ byte for byte the same in every language.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 
@@ -300,11 +301,17 @@ def merge_many(base: Checkpoint, deltas: Iterable[CheckpointDelta], *, earlier: 
             earlier = 0
             kept_earlier = False
         if last is not None:
-            for number in _bits(KEPT_MASK & ~delta.kept):
+            for number in _changed(delta.kept):
                 latest[number] = head
     if last is not None:
         _settle(base, last, latest)
     return kept_earlier
+
+
+@functools.cache
+def _changed(kept: int) -> tuple[int, ...]:
+    """The numbers of the keepable fields a delta with ``kept`` does not keep."""
+    return tuple(_bits(KEPT_MASK & ~kept))
 
 
 def _settle(base: Checkpoint, last: Checkpoint, latest: dict[int, Checkpoint]) -> None:

@@ -134,6 +134,7 @@ def scan(read_at: ReadAt, start: int, size: int, path: str) -> tuple[list[Record
     found: list[Record] = []
     at = start
     kept = 0
+    read_at = _buffered(read_at)
     for head in _heads(read_at, start, size, path):
         item = _payload(read_at, head, path, keep=kept + head.delta_length <= KEPT_DELTA_BYTES)
         if item is None:
@@ -143,6 +144,27 @@ def scan(read_at: ReadAt, start: int, size: int, path: str) -> tuple[list[Record
         found.append(item)
         at = item.end
     return found, at
+
+
+READ_BLOCK = 1 << 20
+"""How many bytes :func:`scan` reads at once: many small records cost one read."""
+
+
+def _buffered(read_at: ReadAt) -> ReadAt:
+    """``read_at`` through one block of :data:`READ_BLOCK` bytes read ahead (reads forward)."""
+    block_at, block = 0, b""
+
+    def read(at: int, size: int) -> bytes:
+        nonlocal block_at, block
+        offset = at - block_at
+        if offset >= 0 and offset + size <= len(block):
+            return block[offset : offset + size]
+        if size >= READ_BLOCK:
+            return read_at(at, size)
+        block_at, block = at, read_at(at, READ_BLOCK)
+        return block[:size]
+
+    return read
 
 
 def last(read_at: ReadAt, start: int, size: int, path: str) -> Record | None:
