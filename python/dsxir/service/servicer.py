@@ -59,7 +59,14 @@ import grpc.aio
 from google.protobuf.message import Message
 
 from dsxir.checkpoint_store.v1 import service_pb2 as pb
-from dsxir.errors import Conflict, CorruptStore, InvalidDelta, NotFound, ResumeMismatch
+from dsxir.errors import (
+    Conflict,
+    CorruptStore,
+    InvalidCheckpoint,
+    InvalidDelta,
+    NotFound,
+    ResumeMismatch,
+)
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.statuses import STATUS_NAMES
@@ -329,9 +336,12 @@ class CheckpointStoreServicer:
             raise _bad_request("delta", "is required")
         try:  # the sealed delta bytes, read as every reader reads them
             delta = dl.decode_delta(raw)
-            session_id = check_session_id(delta.head.session_id)
         except Exception as exc:
             raise failure_of(exc, field_prefix="delta.") from None
+        try:
+            session_id = check_session_id(delta.head.session_id)
+        except Exception as exc:
+            raise failure_of(exc, field_prefix="delta.head.") from None
         try:
             if not self._publish:
                 generation = self._commit_delta(delta)
@@ -343,6 +353,12 @@ class CheckpointStoreServicer:
                     if listing.generation == generation and self.hub.wants_state(session_id):
                         carried = raw  # the delta's sealed bytes, as decode_delta read them
                     self.hub.publish(CommitEvent(session_id, listing, delta=carried))
+        except InvalidCheckpoint as exc:
+            if not exc.path.startswith("head."):  # the new checkpoint's field
+                raise failure_of(exc, field_prefix="checkpoint.") from exc
+            failure = failure_of(exc, field_prefix="delta.")  # the head's, as its writer screens
+            failure.metadata["subject"] = "delta"
+            raise failure from exc
         except Exception as exc:
             raise failure_of(exc, field_prefix="checkpoint.") from exc
         return pb.PutCheckpointDeltaResponse(generation=generation).SerializeToString()
