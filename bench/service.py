@@ -15,7 +15,7 @@ process of its own working on its own session, commit one trial after
 another for ``--trial-seconds`` (default 5); a commit is
 ``checkpoint.record_trial`` (a score, one float stat, as Optuna's one
 parameter) on the client's checkpoint in memory followed by a
-compare-and-swap ``PutCheckpointDelta`` of what changed (``Baseline.delta``,
+compare-and-swap ``PutCheckpointDelta`` of what changed (``Baseline.step``,
 as the session runner commits), both timed. It runs on sessions of 50,000
 trials (``DSXIR_BENCH_SERVICE_TRIALS`` sets another size for a quick run)
 beside the anchor of 100 trials. Each session is built once in memory
@@ -126,8 +126,9 @@ def _trial_client_process(
     while finished < stop_at:
         began = time.perf_counter()
         add_trial(cp, trial)
-        generation = store.put_delta(baseline.delta(cp, base_generation=generation))
-        baseline = Baseline.of(cp)
+        delta, following = baseline.step(cp, base_generation=generation)
+        generation = store.put_delta(delta)
+        baseline = following
         latencies.append(time.perf_counter() - began)
         finished = time.monotonic()
         trial += 1
