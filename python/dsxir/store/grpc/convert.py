@@ -20,6 +20,7 @@ from dsxir.checkpoint_store.v1.service_pb2 import (
     WatchSessionResponse,
 )
 from dsxir.optimizer_session.statuses import STATUS_NAMES, STATUS_NUMBERS
+from dsxir.store.grpc.protocol import split_field
 from dsxir.store.interface import ListFilter, Listing, timestamp_to_datetime
 
 __all__ = [
@@ -98,43 +99,7 @@ def split_state(data: bytes) -> tuple[int, bytes | None, bytes]:
     than once or the bytes cannot be walked.
     """
     states = (WatchSessionResponse.CHECKPOINT_FIELD_NUMBER, WatchSessionResponse.DELTA_FIELD_NUMBER)
-    view = memoryview(data)
-    position, end = 0, len(view)
-    number, found, keep = 0, None, []
-    while position < end:
-        start = position
-        tag, position = _read_varint(view, position)
-        wire_type = tag & 7
-        if wire_type == 0:
-            _, position = _read_varint(view, position)
-        elif wire_type in (1, 5):
-            position += 8 if wire_type == 1 else 4
-        elif wire_type == 2:
-            length, position = _read_varint(view, position)
-            if position + length > end:
-                raise ValueError("a field runs past the end")
-            if tag >> 3 in states:
-                if found is not None:
-                    raise ValueError("the state is given more than once")
-                number, found = tag >> 3, bytes(view[position : position + length])
-                position += length
-                continue
-            position += length
-        else:
-            raise ValueError(f"wire type {wire_type} is not allowed here")
-        if position > end:
-            raise ValueError("a field runs past the end")
-        keep.append(view[start:position])
-    return number, found, b"".join(keep)
-
-
-def _read_varint(view: memoryview, position: int) -> tuple[int, int]:
-    value = shift = 0
-    while position < len(view) and shift < 64:
-        byte = view[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, position
-        shift += 7
-    raise ValueError("a varint is cut short or too long")
+    split = split_field(data, states, "the state is given more than once")
+    if split is None:
+        raise ValueError("the bytes cannot be walked as a message")
+    return split

@@ -16,6 +16,8 @@ envelope.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from dsxir.checkpoint_store.v1 import error_reason_pb2, service_pb2
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "SERVICE_NAME",
     "Reason",
     "split_checkpoint",
+    "split_field",
 ]
 
 SERVICE_NAME: str = service_pb2.DESCRIPTOR.services_by_name["CheckpointStoreService"].full_name
@@ -84,35 +87,52 @@ def split_checkpoint(data: bytes) -> tuple[bytes | None, bytes]:
     runtime to refuse. Raises ``ValueError`` when field 1 comes twice (the
     runtime would merge the two).
     """
+    split = split_field(data, (1,), "is given twice")
+    return (None, data) if split is None else split[1:]
+
+
+def split_field(
+    data: bytes, numbers: Collection[int], twice: str
+) -> tuple[int, bytes | None, bytes] | None:
+    """The length-delimited field of a message numbered in ``numbers``, and its other fields.
+
+    Returns the field's number and bytes as sent (``0`` and ``None`` when
+    there is none) and the other fields' bytes, for the runtime to parse;
+    ``None`` when the walk cannot follow the bytes. Raises ``ValueError``
+    with ``twice`` when such a field comes more than once (the runtime
+    would merge them).
+    """
     view = memoryview(data)
-    position, found, keep, end = 0, None, [], len(view)
+    position, number, found, keep, end = 0, 0, None, [], len(view)
     while position < end:
         start = position
         tag, position = _read_varint(view, position)
-        wire_type = -1 if tag is None else tag & 7
+        if tag is None:
+            return None
+        wire_type = tag & 7
         if wire_type == 0:
             value, position = _read_varint(view, position)
             if value is None:
-                return None, data
+                return None
         elif wire_type in (1, 5):
             position += 8 if wire_type == 1 else 4
         elif wire_type == 2:
             length, position = _read_varint(view, position)
             if length is None or position + length > end:
-                return None, data
-            if tag == 1 << 3 | 2:
+                return None
+            if tag >> 3 in numbers:
                 if found is not None:
-                    raise ValueError("is given twice")
-                found = bytes(view[position : position + length])
+                    raise ValueError(twice)
+                number, found = tag >> 3, bytes(view[position : position + length])
                 position += length
                 continue
             position += length
         else:
-            return None, data
+            return None
         if position > end:
-            return None, data
+            return None
         keep.append(view[start:position])
-    return found, b"".join(keep)
+    return number, found, b"".join(keep)
 
 
 def _read_varint(view: memoryview, position: int) -> tuple[int | None, int]:
