@@ -159,14 +159,7 @@ func TestWatchCheckpoints(t *testing.T) {
 	defer w.Close()
 	next := func(want checkpointstorev1.WatchEventType) *Event {
 		t.Helper()
-		ev, err := w.Recv()
-		if err != nil {
-			t.Fatalf("Recv (waiting for %v): %v", want, err)
-		}
-		if ev.Type != want || ev.SessionID != id {
-			t.Fatalf("event %v on %q, want %v on %q", ev.Type, ev.SessionID, want, id)
-		}
-		return ev
+		return nextEvent(t, w, id, want)
 	}
 	// The event's checkpoint is the one Get returns, byte for byte.
 	sameAsGet := func(ev *Event) {

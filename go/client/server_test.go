@@ -438,6 +438,19 @@ with GrpcStore(sys.argv[1], token=os.environ["DSXIR_GO_TEST_TOKEN"], timeout=20)
 	return generation
 }
 
+// nextEvent is the next event of w, which must be of type want on session id.
+func nextEvent(t *testing.T, w *Watch, id string, want checkpointstorev1.WatchEventType) *Event {
+	t.Helper()
+	ev, err := w.Recv()
+	if err != nil {
+		t.Fatalf("Recv (waiting for %v): %v", want, err)
+	}
+	if ev.Type != want || ev.SessionID != id {
+		t.Fatalf("event %v on %q, want %v on %q", ev.Type, ev.SessionID, want, id)
+	}
+	return ev
+}
+
 func TestWatch(t *testing.T) {
 	s := mainServer(t)
 	watcher := dial(t, s, WithToken(testToken))
@@ -453,14 +466,7 @@ func TestWatch(t *testing.T) {
 	defer w.Close()
 	next := func(want checkpointstorev1.WatchEventType) *Event {
 		t.Helper()
-		ev, err := w.Recv()
-		if err != nil {
-			t.Fatalf("Recv (waiting for %v): %v", want, err)
-		}
-		if ev.Type != want || ev.SessionID != id {
-			t.Fatalf("event %v on %q, want %v on %q", ev.Type, ev.SessionID, want, id)
-		}
-		return ev
+		return nextEvent(t, w, id, want)
 	}
 	if ev := next(checkpointstorev1.WatchEventType_WATCH_EVENT_TYPE_INITIAL); ev.Session != nil {
 		t.Fatalf("initial event of a missing session has a summary: %v", ev.Session)
