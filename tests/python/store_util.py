@@ -76,3 +76,25 @@ def tree(root: Path) -> set[str]:
         for name in dirs + files:
             found.add(os.path.relpath(os.path.join(folder, name), root))
     return found
+
+
+def append_empty_records(path: str, cp: Checkpoint, count: int) -> None:
+    """Append ``count`` records to the store file at ``path`` (generation 1 holding ``cp``).
+
+    Each record commits the next generation with a delta that adds nothing,
+    its checksums valid: a file of many tiny records, as a forger writes it.
+    """
+    from dsxir.optimizer_session import delta as dl
+    from dsxir.optimizer_session.grammar import sealed
+    from dsxir.store import records
+    from dsxir.store.summary import encode_summary
+
+    delta = dl.diff(cp, cp, base_generation=1)
+    summary = encode_summary(cp)
+    parts = []
+    for generation in range(1, count + 1):
+        delta.base_generation = generation
+        body = sealed(delta.SerializeToString(deterministic=True), delta=True)
+        parts.append(records.record(generation + 1, summary, body))
+    with open(path, "ab") as handle:
+        handle.write(b"".join(parts))

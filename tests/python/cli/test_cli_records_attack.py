@@ -25,7 +25,7 @@ from dsxir.optimizer_session.v1.checkpoint_pb2 import SESSION_STATUS_PAUSED, Che
 from dsxir.store import framing, records
 from dsxir.store.file import FileStore
 from dsxir.store.summary import encode_summary
-from store_util import make_cp
+from store_util import append_empty_records, make_cp
 
 SESSION = "s1"
 PREFIX = "dsxir-checkpoint: error: "
@@ -221,16 +221,8 @@ def test_many_tiny_records_are_read_and_listed(tmp_path: Path) -> None:
     store = FileStore(folder)
     cp = make_cp(SESSION, trials=2)
     store.put(cp)
-    delta = dl.diff(cp, cp, base_generation=1)
-    summary = encode_summary(cp)
     count = 50_000
-    parts = []
-    for generation in range(1, count + 1):
-        delta.base_generation = generation
-        data = sealed(delta.SerializeToString(deterministic=True), delta=True)
-        parts.append(records.record(generation + 1, summary, data))
-    with open(store.file_path(SESSION), "ab") as handle:
-        handle.write(b"".join(parts))
+    append_empty_records(store.file_path(SESSION), cp, count)
     url = _url(folder)
     code, out, err = _cli("ls", "--json", "--store", url)
     assert code == 0, err
