@@ -57,7 +57,6 @@ __all__ = [
     "encode_delta",
     "merge",
     "merge_many",
-    "merge_unchecked",
 ]
 
 DELTA_FORMAT_ID = "dsxir.optimizer_session.delta/v1.0"
@@ -252,25 +251,17 @@ def merge(base: Checkpoint, head: Checkpoint, kept: int) -> None:
             _copy(head, base, field)
 
 
-def merge_unchecked(base: Checkpoint, delta: CheckpointDelta, *, trials: int | None = None) -> None:
-    """Change ``base`` by ``delta`` after §13.2 steps 1-2 only; the result is not checked.
+def merge_many(base: Checkpoint, deltas: Iterable[CheckpointDelta], *, earlier: int = 0) -> bool:
+    """:func:`merge` of each of ``deltas`` in turn after §13.2 steps 1-2, each field copied once.
 
     For readers that apply many deltas and check the checkpoint they end
     with (docs/store-file.md §9): raises :class:`InvalidDelta` for another
-    session or trial count, and nothing else. ``trials`` is the trial count
-    of the base when ``base`` holds only the latest entries of it.
-    """
-    _check_base(base, delta, len(base.progress.trial_log) if trials is None else trials)
-    merge(base, delta.head, delta.kept)
-
-
-def merge_many(base: Checkpoint, deltas: Iterable[CheckpointDelta], *, earlier: int = 0) -> bool:
-    """:func:`merge_unchecked` of each of ``deltas`` in turn, with each field copied once.
+    session or trial count, and nothing else; the result is not checked.
 
     ``base`` holds the latest trial entries of its session, ``earlier``
     entries coming before them. The deltas' trial
     entries are appended one delta at a time (each delta's trial count is
-    checked as :func:`merge_unchecked` checks it); every other field is
+    checked against the entries before it); every other field is
     copied once at the end, from the last delta that did not keep it, so
     the work grows with the heads and not with their number times the
     fields. While ``base`` or a head holds unknown fields of its own, the

@@ -50,7 +50,7 @@ def _merged_both_ways(
     one_by_one = Checkpoint()
     one_by_one.CopyFrom(base)
     for delta in deltas:
-        dl.merge_unchecked(one_by_one, delta)
+        dl.merge(one_by_one, delta.head, delta.kept)
     assert merged.SerializeToString(deterministic=True) == one_by_one.SerializeToString(
         deterministic=True
     )
@@ -64,7 +64,7 @@ def test_replay_ends_where_applying_each_delta_ends(seed: int) -> None:
     assert checkpoint.encode(result) == checkpoint.encode(states[-1])
     one_by_one = checkpoint.decode(checkpoint.encode(base))
     for delta in deltas:
-        dl.merge_unchecked(one_by_one, delta)
+        dl.merge(one_by_one, delta.head, delta.kept)
     assert checkpoint.encode(one_by_one) == checkpoint.encode(result)
 
 
