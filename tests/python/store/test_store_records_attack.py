@@ -446,8 +446,12 @@ def test_a_session_at_the_last_generation_is_refused_with_a_store_error(tmp_path
         framing.frame(last, encode_summary(cp), checkpoint.encode(cp), appendable=True)
     )
     assert store.get(SESSION).generation == last
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError) as refused:
         FileStore(folder).put_delta(dl.diff(cp, _next(cp), base_generation=last))
+    assert isinstance(refused.value, CorruptStore) and refused.value.kind == "over_limits"
+    with pytest.raises(CorruptStore, match="the last a store file holds"):
+        FileStore(folder).put(_next(cp), expected_generation=last)
+    assert FileStore(folder).get(SESSION).generation == last  # nothing was written
 
 
 # --- two processes at once ---------------------------------------------------------------------
