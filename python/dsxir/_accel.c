@@ -1504,6 +1504,60 @@ accel_screen_term_map(PyObject *module, PyObject *arg)
     return check_buffer(arg, TERM_MAP_SCREENED);
 }
 
+/* The trial entries (field 1) of a Progress serialization, numbered from
+ * `start`: (count, ok, errors) when each keeps the rules of check_trial, else
+ * None. The other fields of the Progress are skipped, not checked. */
+static PyObject *
+accel_check_trials(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_buffer view;
+    PyObject *first;
+    if (!PyArg_ParseTuple(args, "y*O!:check_trials", &view, &PyLong_Type, &first)) {
+        return NULL;
+    }
+    unsigned long long start = PyLong_AsUnsignedLongLong(first); /* refuses a negative */
+    if (start == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const uint8_t *p = (const uint8_t *)view.buf, *end = p + view.len;
+    walk w = {NULL, 0, 0, 0, 0};
+    uint64_t count = 0, ok = 0, error = 0;
+    int good = 1;
+    Py_BEGIN_ALLOW_THREADS
+    while (good && p < end) {
+        uint32_t number;
+        int wire_type;
+        span sub;
+        trial_facts facts;
+        if (!read_tag(&p, end, &number, &wire_type)) {
+            good = 0;
+        }
+        else if (number == 1 && wire_type == WT_LEN) {
+            if (start + count < start || /* past 2^64 - 1: no trial_idx is that */
+                !read_len(&p, end, &sub) || !check_trial(sub, start + count, &facts, &w)) {
+                good = 0;
+            }
+            else {
+                ok += facts.status == 1;
+                error += facts.status != 1;
+                count++;
+            }
+        }
+        else if (!skip_field(&p, end, number, wire_type, 0)) {
+            good = 0;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (!good) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(KKK)", (unsigned long long)count, (unsigned long long)ok,
+                         (unsigned long long)error);
+}
+
 static PyObject *
 accel_screen_text(PyObject *module, PyObject *text)
 {
@@ -3476,6 +3530,11 @@ static PyMethodDef accel_methods[] = {
      "True when the deterministic serialization `data` of a Checkpoint keeps\n"
      "every rule validate.check enforces; False otherwise (never raises on\n"
      "bytes)."},
+    {"check_trials", accel_check_trials, METH_VARARGS,
+     "check_trials(progress, start, /)\n--\n\n"
+     "The trial entries of Progress bytes numbered from start: (count, ok,\n"
+     "errors) when every entry keeps the rules validate.check enforces on it,\n"
+     "else None (never raises on bytes)."},
     {"check_screened", accel_check_screened, METH_O,
      "check_screened(data, /)\n--\n\n"
      "check_canonical(data), and no credential found by the screen of\n"

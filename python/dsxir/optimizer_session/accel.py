@@ -3,7 +3,8 @@
 When the C extension is built, :mod:`~dsxir.optimizer_session.terms` encodes
 values of the exact built-in types with :data:`term_bytes`, :data:`map_body`
 and :data:`frame_terms`, and :mod:`~dsxir.optimizer_session.validate` checks
-canonical bytes with :data:`check_canonical`, and
+canonical bytes with :data:`check_canonical` and trial entries with
+:data:`check_trials`, and
 :mod:`~dsxir.optimizer_session.columns` reads the trial log as columns with
 :data:`trial_columns`, and :mod:`~dsxir.optimizer_session.grammar` checks and
 seals checkpoint bytes (FORMAT.md §2) with :data:`grammar_check`,
@@ -29,6 +30,7 @@ from dsxir.optimizer_session.atom import Atom
 __all__ = [
     "ACCELERATED",
     "check_canonical",
+    "check_trials",
     "crc32c",
     "frame_terms",
     "grammar_check",
@@ -51,6 +53,9 @@ frame_terms: _Encoder | None = None
 """The FORMAT.md §6 framing of a sequence of values, or ``None`` when C declines it."""
 check_canonical: Callable[[bytes], bool] | None = None
 """Whether bytes are a canonical checkpoint that keeps every rule of FORMAT.md."""
+check_trials: Callable[[bytes, int], tuple[int, int, int] | None] | None = None
+"""``(progress, start)``: ``(count, ok, errors)`` of the trial entries of Progress bytes
+numbered from ``start`` when each keeps the rules of FORMAT.md, else ``None``."""
 _Refusal = tuple[str, str, str]
 grammar_check: Callable[..., bytes | _Refusal] | None = None
 """``(data, root=0)``: the body of bytes that pass FORMAT.md §2 (the message at index
@@ -75,7 +80,7 @@ cell limit, or ``None`` when C declines the bytes (see ``dsxir/_accel.c``)."""
 
 def _load() -> bool:
     """Bind the compiled functions unless disabled or not built; True when bound."""
-    global term_bytes, map_body, frame_terms, check_canonical, trial_columns
+    global term_bytes, map_body, frame_terms, check_canonical, check_trials, trial_columns
     global grammar_check, grammar_scan, read_checkpoint, crc32c, seal, set_grammar_table
     if os.environ.get("DSXIR_PURE_PYTHON", "") not in ("", "0"):
         return False
@@ -88,6 +93,7 @@ def _load() -> bool:
     map_body = cast(_Encoder, module.map_body)
     frame_terms = cast(_Encoder, module.frame_terms)
     check_canonical = cast(Callable[[bytes], bool], module.check_canonical)
+    check_trials = module.check_trials
     trial_columns = module.trial_columns
     grammar_check = module.grammar_check
     grammar_scan = module.grammar_scan

@@ -31,7 +31,7 @@ from dsxir.optimizer_session import accel, credentials, delta, grammar, terms, v
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session.atom import Atom
 from dsxir.optimizer_session.term_rules import MAX_TERM_DEPTH
-from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, Progress
 from dsxir.optimizer_session.v1.term_pb2 import Term
 from dsxir.optimizer_session.wire import varint
 from strategies import checkpoints
@@ -97,6 +97,7 @@ def pure_python() -> Iterator[None]:
         "map_body",
         "frame_terms",
         "check_canonical",
+        "check_trials",
         "grammar_check",
         "grammar_scan",
         "read_checkpoint",
@@ -124,6 +125,7 @@ def accelerated() -> Iterator[None]:
         "map_body": ACCEL.map_body,
         "frame_terms": ACCEL.frame_terms,
         "check_canonical": ACCEL.check_canonical,
+        "check_trials": ACCEL.check_trials,
         "grammar_check": ACCEL.grammar_check,
         "grammar_scan": ACCEL.grammar_scan,
         "read_checkpoint": ACCEL.read_checkpoint,
@@ -159,9 +161,10 @@ def valid_checkpoints(draw: st.DrawFn, max_trials: int = 6) -> Checkpoint:
 
 
 def python_verdict(cp: Checkpoint) -> str | None:
-    """None when validate.check accepts ``cp``, else the refused field's path."""
+    """None when validate.check (pure Python) accepts ``cp``, else the refused field's path."""
     try:
-        validate.check(cp)
+        with pure_python():
+            validate.check(cp)
     except InvalidCheckpoint as exc:
         return exc.path
     return None
@@ -173,6 +176,31 @@ def compare(cp: Checkpoint) -> str | None:
     fast = ACCEL.check_canonical(data)
     slow = python_verdict(cp)
     assert fast == (slow is None), f"compiled {fast}, Python {slow!r}: {data.hex()}"
+    compare_trials(cp.progress)
+    return slow
+
+
+def compare_trials(progress: Progress, start: int = 0) -> tuple[int, int] | None:
+    """check_trials of ``progress``'s bytes and the Python walk of its entries agree.
+
+    Returns the ok and error counts, or None when both refuse an entry.
+    """
+    data = progress.SerializeToString(deterministic=True)
+    fast = ACCEL.check_trials(data, start)
+    try:
+        with pure_python():
+            slow: tuple[int, int] | None = validate._check_trials(progress, start)
+    except InvalidCheckpoint:
+        slow = None
+    assert (fast is None) == (slow is None), f"compiled {fast}, Python {slow}: {data.hex()}"
+    if fast is not None:
+        assert slow is not None
+        assert fast == (len(progress.trial_log), *slow), data.hex()
+    with accelerated():  # the accelerated walk answers as the reference does
+        try:
+            assert validate._check_trials(progress, start) == slow
+        except InvalidCheckpoint:
+            assert slow is None
     return slow
 
 
@@ -740,6 +768,16 @@ def test_arbitrary_bytes_never_crash(data: bytes) -> None:
     if verdict:
         cp = parsed(data)
         assert cp is None or python_verdict(cp) is None
+    counted = ACCEL.check_trials(data, 0)
+    assert counted is None or (isinstance(counted, tuple) and len(counted) == 3)
+    progress = Progress()
+    try:
+        progress.ParseFromString(data)
+    except Exception:
+        return
+    if counted is not None:  # what C accepts, Python accepts, with the same counts
+        with pure_python():
+            assert validate._check_trials(progress, 0) == counted[1:]
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -772,6 +810,62 @@ def test_check_canonical_argument_types() -> None:
     with pytest.raises(TypeError):
         ACCEL.check_canonical("text")
     assert ACCEL.check_canonical(b"") is False
+
+
+# --- check_trials -----------------------------------------------------------------------
+
+
+def _most_trials() -> Checkpoint:
+    """The valid vector with the most trial entries."""
+    return max((ck.decode(raw) for raw in VALID_BYTES), key=lambda cp: len(cp.progress.trial_log))
+
+
+def _numbered(first: int, count: int) -> Progress:
+    """The progress of a valid checkpoint with its entries renumbered from ``first``."""
+    cp = _most_trials()
+    progress = Progress()
+    for i in range(count):
+        entry = progress.trial_log.add()
+        entry.CopyFrom(cp.progress.trial_log[i % len(cp.progress.trial_log)])
+        entry.trial_idx = first + i
+    progress.completed, progress.attempts = 99, 1  # not the entries': skipped by check_trials
+    return progress
+
+
+def test_check_trials_numbers_the_entries_from_start() -> None:
+    progress = _numbered(7, 5)
+    counted = compare_trials(progress, 7)
+    assert counted is not None and sum(counted) == 5
+    assert compare_trials(progress, 0) is None
+    assert compare_trials(progress, 8) is None
+    assert ACCEL.check_trials(Progress().SerializeToString(), 3) == (0, 0, 0)
+    last = _numbered((1 << 64) - 1, 1)
+    assert compare_trials(last, (1 << 64) - 1) is not None
+    wrapped = _numbered((1 << 64) - 1, 1)
+    wrapped.trial_log.add().CopyFrom(_numbered(0, 1).trial_log[0])  # the index past 2^64 - 1
+    assert compare_trials(wrapped, (1 << 64) - 1) is None
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_check_trials_after_each_mutation(name: str) -> None:
+    """The mutations of the trial log (and the others, which it skips) on numbered entries."""
+    cp = _most_trials()
+    assert len(cp.progress.trial_log) >= 2
+    MUTATIONS[name](cp)
+    compare_trials(cp.progress)
+    shifted = Progress()
+    shifted.CopyFrom(cp.progress)
+    if all(entry.trial_idx < 1 << 32 for entry in shifted.trial_log):
+        for entry in shifted.trial_log:
+            entry.trial_idx += 1000
+        compare_trials(shifted, 1000)
+
+
+def test_check_trials_argument_types() -> None:
+    with pytest.raises(TypeError):
+        ACCEL.check_trials("text", 0)
+    with pytest.raises(OverflowError):
+        ACCEL.check_trials(b"", -1)
 
 
 # --- term_bytes -------------------------------------------------------------------------
