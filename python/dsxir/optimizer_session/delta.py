@@ -19,7 +19,6 @@ byte for byte the same in every language.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Iterator
 
@@ -270,43 +269,59 @@ def merge_many(base: Checkpoint, deltas: Iterable[CheckpointDelta], *, earlier: 
     before it, the ``earlier`` ones included.
     """
     kept_earlier = True
-    latest: dict[int, Checkpoint] = {}
-    last: Checkpoint | None = None
+    pending: list[tuple[int, Checkpoint]] = []
     unknown = _has_unknown(base)
     for delta in deltas:
         head = delta.head
         _check_base(base, delta, earlier + len(base.progress.trial_log))
         if unknown or _has_unknown(head):
-            if last is not None:
-                _settle(base, last, latest)
-                last = None
+            _settle(base, pending)
             merge(base, head, delta.kept)
             unknown = _has_unknown(base)
-        elif head.HasField("progress"):
-            base.progress.trial_log.extend(head.progress.trial_log)
-            last = head
         else:
-            base.ClearField("progress")
-            last = head
+            if head.HasField("progress"):
+                base.progress.trial_log.extend(head.progress.trial_log)
+            else:
+                base.ClearField("progress")
+            _gather(pending, delta.kept, head)
         if not base.HasField("progress"):
             earlier = 0
             kept_earlier = False
-        if last is not None:
-            for number in _changed(delta.kept):
-                latest[number] = head
-    if last is not None:
-        _settle(base, last, latest)
+    _settle(base, pending)
     return kept_earlier
 
 
-@functools.cache
-def _changed(kept: int) -> tuple[int, ...]:
-    """The numbers of the keepable fields a delta with ``kept`` does not keep."""
-    return tuple(_bits(KEPT_MASK & ~kept))
+def _gather(pending: list[tuple[int, Checkpoint]], kept: int, head: Checkpoint) -> None:
+    """Add a head to the ones :func:`merge_many` has yet to settle, dropping those it replaces.
+
+    The head before it is dropped when every keepable field it changed
+    this one changes too: the list stays as short as the kinds of ``kept``.
+    """
+    changed = KEPT_MASK & ~kept
+    while pending and (KEPT_MASK & ~pending[-1][0]) & ~changed == 0:
+        pending.pop()
+    pending.append((kept, head))
 
 
-def _settle(base: Checkpoint, last: Checkpoint, latest: dict[int, Checkpoint]) -> None:
-    """The fields of ``base`` after the heads :func:`merge_many` gathered, ``last`` the latest."""
+def _settle(base: Checkpoint, pending: list[tuple[int, Checkpoint]]) -> None:
+    """The fields of ``base`` after the heads :func:`merge_many` gathered (the last is the latest).
+
+    Every field a delta cannot keep comes from the last head, every
+    keepable one from the last head that did not keep it; ``pending`` is
+    emptied.
+    """
+    if not pending:
+        return
+    latest: dict[int, Checkpoint] = {}
+    missing = KEPT_MASK
+    for kept, head in reversed(pending):
+        for number in _bits(missing & ~kept):
+            latest[number] = head
+        missing &= kept
+        if not missing:
+            break
+    last = pending[-1][1]
+    pending.clear()
     if last.HasField("progress"):
         for field in Progress.DESCRIPTOR.fields:
             if field.number != _TRIAL_LOG:
@@ -319,7 +334,6 @@ def _settle(base: Checkpoint, last: Checkpoint, latest: dict[int, Checkpoint]) -
             _copy(last, base, field)
         elif number in latest:
             _copy(latest[number], base, field)
-    latest.clear()
 
 
 def _probe(base: Checkpoint, delta: CheckpointDelta) -> Checkpoint:
