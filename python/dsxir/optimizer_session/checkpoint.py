@@ -25,7 +25,7 @@ import hashlib
 import numbers
 import struct
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Literal
 
 from google.protobuf import json_format
@@ -262,7 +262,9 @@ def encode(cp: Checkpoint, *, redact_secrets: bool = False) -> bytes:
     return sealed_bytes(cp, redact=redact_secrets)
 
 
-def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
+def decode(
+    data: bytes | bytearray | memoryview, *, meanwhile: Callable[[], None] | None = None
+) -> Checkpoint:
     """Read checkpoint bytes, trusting nothing about them.
 
     Returns a checkpoint that keeps every rule of FORMAT.md, or raises
@@ -274,10 +276,15 @@ def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
     protobuf encoding go through :func:`canonicalize` first. Unknown fields
     of a newer minor version are kept and written back by :func:`encode`.
     The size limit counts the real length in bytes of any buffer given.
+
+    ``meanwhile``, when given, is other work of the caller's done while the
+    bytes are checked (a second thread checks a large input in C, see
+    ``grammar.read_checkpoint``); the caller keeps its outcome, and looks at
+    it only when ``decode`` returns.
     """
     raw = _input_bytes(data, "decode")
     try:
-        body, valid = grammar.read_checkpoint(raw)
+        body, valid = grammar.read_checkpoint(raw, meanwhile=meanwhile)
     except grammar.GrammarError as exc:
         raise _shape(None, exc.path, exc.detail, exc.rule) from None
     cp = _parsed(body)

@@ -21,6 +21,7 @@ identical answers).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -234,7 +235,9 @@ def read(data: bytes, *, delta: bool = False) -> bytes:
     raise GrammarError(*result)
 
 
-def read_checkpoint(data: bytes) -> tuple[bytes | memoryview, bool]:
+def read_checkpoint(
+    data: bytes, *, meanwhile: Callable[[], None] | None = None
+) -> tuple[bytes | memoryview, bool]:
     """:func:`read` of a checkpoint: its body, and whether it is known to keep §1-§4.
 
     Raises what :func:`read` raises. With the accelerator the grammar and
@@ -242,14 +245,62 @@ def read_checkpoint(data: bytes) -> tuple[bytes | memoryview, bool]:
     ``data`` (nothing copied); the flag is that check's answer (exact on
     bytes the grammar accepts). Without it the flag is ``False``: the
     caller checks the parsed message.
+
+    ``meanwhile``, when given, is called at most once, in this thread: always
+    when the bytes are accepted, perhaps not when they are refused. For an
+    input of at least :data:`ALONGSIDE_BYTES`, the C call runs in a second
+    thread (it holds no interpreter lock) while ``meanwhile`` runs. What
+    ``meanwhile`` raises is raised once that call has ended, unless the
+    grammar refuses the bytes: the refusal is raised instead.
     """
     fast = accel.read_checkpoint
     if fast is None:
-        return check(data), False
-    verdict = fast(data)
+        body = check(data)
+        if meanwhile is not None:
+            meanwhile()
+        return body, False
+    if meanwhile is None or len(data) < ALONGSIDE_BYTES:
+        verdict = fast(data)
+        if meanwhile is not None and not isinstance(verdict, tuple):
+            meanwhile()
+    else:
+        verdict = _alongside(fast, data, meanwhile)
     if isinstance(verdict, tuple):
         raise GrammarError(*verdict)
     return memoryview(data)[: len(data) - TRAILER_SIZE], verdict
+
+
+ALONGSIDE_BYTES = 1 << 20
+"""The input size from which :func:`read_checkpoint` checks in a second thread while its
+``meanwhile`` runs."""
+
+
+def _alongside(
+    fast: Callable[[bytes], bool | tuple[str, str, str]], data: bytes, meanwhile: Callable[[], None]
+) -> bool | tuple[str, str, str]:
+    """``fast(data)`` in a second thread while ``meanwhile()`` runs in this one."""
+    outcome: list[bool | tuple[str, str, str] | BaseException] = []
+
+    def check_there() -> None:
+        try:
+            outcome.append(fast(data))
+        except BaseException as exc:  # raised in the caller's thread below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=check_there, name="dsxir-check", daemon=True)
+    worker.start()
+    try:
+        meanwhile()
+    except BaseException:
+        worker.join()
+        if isinstance(outcome[0], tuple):
+            return outcome[0]  # the refusal comes first
+        raise
+    worker.join()
+    verdict = outcome[0]
+    if isinstance(verdict, BaseException):
+        raise verdict
+    return verdict
 
 
 def sealed(body: bytes, *, delta: bool = False) -> bytes:

@@ -296,14 +296,17 @@ class ListFilter:
         return chosen
 
 
-def decode_stored(body: bytes, session_id: str, where: str) -> Checkpoint:
+def decode_stored(
+    body: bytes, session_id: str, where: str, *, meanwhile: Callable[[], None] | None = None
+) -> Checkpoint:
     """Decode the checkpoint a store holds for ``session_id`` at ``where``.
 
     Bytes whose checksum matched but that do not decode, or that hold another
     session, are damage: ``CorruptStore`` naming ``where``, never a checkpoint.
+    ``meanwhile`` is work done while the bytes are checked (``checkpoint.decode``).
     """
     try:
-        cp = checkpoint.decode(body)
+        cp = checkpoint.decode(body, meanwhile=meanwhile)
     except ResumeMismatch as exc:
         detail = f"checksum matches but the checkpoint is invalid: {exc}"
         raise CorruptStore(where, detail) from None

@@ -27,8 +27,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from dsxir.errors import CorruptStore
+from dsxir.errors import CorruptStore, InvalidDelta
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, CheckpointDelta
@@ -51,6 +52,7 @@ __all__ = [
 RECORD_MAGIC = b"\x89dlt"
 _HEAD = struct.Struct(">4sQIII")
 _HEAD_CRC = struct.Struct(">I")
+_RECORD = struct.Struct(">4sQIIII")
 RECORD_HEADER_SIZE = _HEAD.size + _HEAD_CRC.size
 assert RECORD_HEADER_SIZE == 28
 
@@ -58,28 +60,70 @@ ReadAt = Callable[[int, int], bytes]
 """``read_at(offset, size)``: at most ``size`` bytes of the file from ``offset``."""
 
 
+class _Framed(NamedTuple):
+    """The records of a file (:func:`scan`), and the first of their deltas already decoded.
+
+    ``decoded[i]`` is the delta of ``found[i]``, or the ``InvalidDelta``
+    its bytes raised; deltas past ``decoded`` are decoded when applied.
+    """
+
+    found: list[Record]
+    end: int
+    decoded: list[CheckpointDelta | InvalidDelta]
+
+
+DECODED_AHEAD = 4096
+"""How many deltas :func:`read` decodes while the snapshot is checked (in another thread)."""
+
+
+def _frame(read_at: ReadAt, start: int, size: int, path: str) -> _Framed:
+    """:func:`scan`, then the first :data:`DECODED_AHEAD` deltas it kept, decoded."""
+    found, end = scan(read_at, start, size, path)
+    decoded: list[CheckpointDelta | InvalidDelta] = []
+    for item in found[:DECODED_AHEAD]:
+        if item.delta is None:
+            break
+        try:
+            decoded.append(dl.decode_delta(item.delta))
+        except InvalidDelta as exc:
+            decoded.append(exc)
+    return _Framed(found, end, decoded)
+
+
 def _applied(
-    cp: Checkpoint, found: list[Record], generation: int, path: str, read_at: ReadAt
+    cp: Checkpoint,
+    found: list[Record],
+    generation: int,
+    path: str,
+    read_at: ReadAt,
+    decoded: list[CheckpointDelta | InvalidDelta],
 ) -> Checkpoint:
     """``cp`` changed by the records' deltas in order, then checked by FORMAT.md §7 (§9).
 
     Each record is checked (its generation, its delta readable and based on
-    the one before) just before its delta is merged (:func:`.replay.replay`);
-    a delta :func:`scan` did not keep is read again then, one at a time.
+    the one before) just before its delta is merged (:func:`.replay.replay`):
+    the refusal of a delta in ``decoded`` is raised then; a delta past
+    ``decoded`` is decoded then, and one :func:`scan` did not keep is read
+    again, one at a time.
     """
 
     def deltas() -> Iterator[CheckpointDelta]:
         before = generation
-        for item in found:
+        for index, item in enumerate(found):
             if item.generation != before + 1:
                 raise CorruptStore(
                     path,
                     f"a record commits generation {item.generation} after {before}",
                     "record_generation",
                 )
-            delta = dl.decode_delta(
-                item.delta if item.delta is not None else _delta(read_at, item, path)
-            )
+            if index < len(decoded):
+                delta = decoded[index]
+                if isinstance(delta, InvalidDelta):
+                    raise delta
+            else:
+                delta = dl.decode_delta(
+                    item.delta if item.delta is not None else _delta(read_at, item, path)
+                )
             if delta.base_generation != before:
                 raise CorruptStore(
                     path,
@@ -107,8 +151,7 @@ KEPT_DELTA_BYTES = 32 << 20
 """The most delta bytes :func:`scan` keeps in memory; later deltas are read again when applied."""
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One intact record: its generation, summary, delta bytes and where it ends.
 
     ``delta`` is ``None`` when :func:`scan` did not keep it (past
@@ -184,41 +227,37 @@ def last(read_at: ReadAt, start: int, size: int, path: str) -> Record | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Head:
-    """A record header that passed its checks, and where its record starts."""
+class _Head(NamedTuple):
+    """A record header that passed its checks, where its record starts and ends."""
 
     at: int
     generation: int
     summary_length: int
     delta_length: int
     payload_crc: int
-
-    @property
-    def end(self) -> int:
-        return self.at + RECORD_HEADER_SIZE + self.summary_length + self.delta_length
+    end: int
 
 
 def _heads(read_at: ReadAt, start: int, size: int, path: str) -> Iterator[_Head]:
     """The headers of the records from ``start`` on, until a torn tail or ``size`` (steps 1-4)."""
     at = start
+    crc32c = framing.crc32c
     while at < size:
         raw = read_at(at, RECORD_HEADER_SIZE)
         if len(raw) < RECORD_HEADER_SIZE:
             return
-        (crc,) = _HEAD_CRC.unpack_from(raw, _HEAD.size)
-        magic, generation, summary_length, delta_length, payload_crc = _HEAD.unpack_from(raw)
-        if magic != RECORD_MAGIC or framing.crc32c(raw[: _HEAD.size]) != crc:
+        magic, generation, summary_length, delta_length, payload_crc, crc = _RECORD.unpack(raw)
+        if magic != RECORD_MAGIC or crc32c(raw[: _HEAD.size]) != crc:
             raise CorruptStore(
                 path, f"record at byte {at}: header damaged (magic or checksum)", "record_checksum"
             )
         if summary_length > framing.MAX_SUMMARY_BYTES or delta_length > framing.MAX_BODY_BYTES:
             raise CorruptStore(path, f"record at byte {at}: lengths over the limits", "over_limits")
-        head = _Head(at, generation, summary_length, delta_length, payload_crc)
-        if head.end > size:
+        end = at + RECORD_HEADER_SIZE + summary_length + delta_length
+        if end > size:
             return
-        yield head
-        at = head.end
+        yield _Head(at, generation, summary_length, delta_length, payload_crc, end)
+        at = end
 
 
 def _payload(read_at: ReadAt, head: _Head, path: str, *, keep: bool = True) -> Record | None:
@@ -283,15 +322,30 @@ def read(read_at: ReadAt, size: int, path: str, session_id: str | None = None) -
     framing.check_summary(header, summary, path)
     body = read_at(framing.HEADER_SIZE + header.summary_length, header.body_length)
     framing.check_body(header, body, path)
-    cp = decode_stored(body, session_id, path) if session_id else checkpoint.decode(body)
+    framed: list[_Framed | Exception] = []
+
+    def frame() -> None:
+        try:
+            framed.append(_frame(read_at, header.total_length, size, path))
+        except Exception as exc:  # raised below, after the snapshot's own errors
+            framed.append(exc)
+
+    meanwhile = frame if header.appendable and size > header.total_length else None
+    if session_id:
+        cp = decode_stored(body, session_id, path, meanwhile=meanwhile)
+    else:
+        cp = checkpoint.decode(body, meanwhile=meanwhile)
     if summary != encode_summary(cp):
         raise CorruptStore(path, "summary does not match the checkpoint", "summary_mismatch")
     if not header.appendable:
         return Stored(header.generation, cp, summary, header.body_length, size, 0, 0)
-    found, end = scan(read_at, header.total_length, size, path)
+    outcome = framed[0] if framed else _Framed([], header.total_length, [])
+    if isinstance(outcome, Exception):
+        raise outcome
+    found, end, decoded = outcome
     generation = header.generation
     if found:
-        cp = _applied(cp, found, generation, path, read_at)
+        cp = _applied(cp, found, generation, path, read_at, decoded)
         generation = found[-1].generation
         summary = found[-1].summary
         if summary != encode_summary(cp):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import random
 import struct
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -20,6 +21,7 @@ from dsxir.optimizer_session import accel, grammar, rules
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.optimizer_session.wire import varint
+from store_util import make_cp
 
 try:
     ACCEL = importlib.import_module("dsxir._accel")
@@ -679,3 +681,47 @@ def test_pure_python_fallback_gives_the_same_bytes(monkeypatch: pytest.MonkeyPat
     assert grammar.read(data) == data[:-9]
     assert grammar.sealed(data[:-9]) == data
     assert ck.encode(ck.decode(data)) == data
+
+
+# --- read_checkpoint with work done meanwhile ------------------------------------------
+
+
+def _checkpoint_bytes(blob_size: int) -> bytes:
+    return ck.encode(make_cp("s1", trials=2, blob=b"\x01" * blob_size))
+
+
+@pytest.mark.parametrize("size", [100, grammar.ALONGSIDE_BYTES])
+def test_meanwhile_runs_once_and_changes_no_verdict(size: int) -> None:
+    data = _checkpoint_bytes(size)
+    calls: list[int] = []
+    body, valid = grammar.read_checkpoint(data, meanwhile=lambda: calls.append(1))
+    assert calls == [1]
+    plain_body, plain_valid = grammar.read_checkpoint(data)
+    assert (bytes(body), valid) == (bytes(plain_body), plain_valid)
+    assert ck.decode(data, meanwhile=lambda: calls.append(2)) == ck.decode(data)
+    assert calls == [1, 2]
+
+
+@pytest.mark.parametrize("size", [100, grammar.ALONGSIDE_BYTES])
+def test_a_refusal_comes_before_what_meanwhile_raises(size: int) -> None:
+    data = bytearray(_checkpoint_bytes(size))
+    data[-1] ^= 0xFF  # the checksum fails
+
+    def failing() -> None:
+        raise OSError("meanwhile failed")
+
+    with pytest.raises(grammar.GrammarError) as refused:
+        grammar.read_checkpoint(bytes(data), meanwhile=failing)
+    assert refused.value.rule == rules.INPUT_CHECKSUM
+
+
+@pytest.mark.parametrize("size", [100, grammar.ALONGSIDE_BYTES])
+def test_what_meanwhile_raises_on_accepted_bytes_is_raised_after_the_check(size: int) -> None:
+    data = _checkpoint_bytes(size)
+
+    def failing() -> None:
+        raise OSError("meanwhile failed")
+
+    with pytest.raises(OSError, match="meanwhile failed"):
+        grammar.read_checkpoint(data, meanwhile=failing)
+    assert not [t for t in threading.enumerate() if t.name == "dsxir-check"]

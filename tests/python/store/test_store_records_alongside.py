@@ -1,0 +1,154 @@
+"""Reading a store file whose snapshot is checked in a second thread while its records are framed.
+
+From ``grammar.ALONGSIDE_BYTES`` of snapshot on, ``records.read`` frames the
+records and decodes the first ``records.DECODED_AHEAD`` deltas while the C
+check of the snapshot runs: the result and every refusal must be what the
+one-thread order of docs/store-file.md §5 and §9.2 gives (the snapshot's
+damage first, then the records' framing, then each record in turn).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dsxir.errors import CorruptStore, InvalidDelta
+from dsxir.optimizer_session import accel, checkpoint, grammar
+from dsxir.optimizer_session import delta as dl
+from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.store import framing, records
+from dsxir.store.file import FileStore
+from dsxir.store.summary import encode_summary
+from store_util import make_cp
+
+SESSION = "s1"
+BIG_BLOB = os.urandom(grammar.ALONGSIDE_BYTES + 4096)
+
+
+def _next(cp: Checkpoint) -> Checkpoint:
+    new = Checkpoint()
+    new.CopyFrom(cp)
+    checkpoint.record_trial(new, score=0.25, candidate_id="c")
+    return new
+
+
+def _large_session(folder: Path, commits: int) -> tuple[FileStore, list[Checkpoint], int]:
+    """A session whose snapshot is over ALONGSIDE_BYTES, with ``commits`` records after it."""
+    store = FileStore(folder)
+    cp = make_cp(SESSION, trials=2, blob=BIG_BLOB)
+    generation = store.put(cp)
+    kept = [cp]
+    for _ in range(commits):
+        new = _next(kept[-1])
+        generation = store.put_delta(dl.diff(kept[-1], new, base_generation=generation))
+        kept.append(new)
+    return store, kept, generation
+
+
+def _snapshot_end(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return framing.parse_header(handle.read(framing.HEADER_SIZE), "x").total_length
+
+
+def _record(cp: Checkpoint, generation: int, *, base: int | None = None) -> bytes:
+    """The record that commits one more trial over ``cp`` (at ``generation``) as the next one."""
+    new = _next(cp)
+    delta = dl.diff(cp, new, base_generation=generation if base is None else base)
+    return records.record(generation + 1, encode_summary(new), dl.encode_delta(delta))
+
+
+def _refused_delta_record(cp: Checkpoint, generation: int) -> bytes:
+    """A record with intact checksums whose delta breaks §13.1 (base_generation 0)."""
+    delta = dl.diff(cp, _next(cp), base_generation=generation)
+    delta.base_generation = 0
+    body = grammar.sealed(delta.SerializeToString(deterministic=True), delta=True)
+    return records.record(generation + 1, encode_summary(_next(cp)), body)
+
+
+def test_a_large_snapshot_with_records_reads_as_its_last_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, kept, generation = _large_session(tmp_path, commits=5)
+    path = Path(store.file_path(SESSION))
+    assert _snapshot_end(path) > grammar.ALONGSIDE_BYTES
+    assert path.stat().st_size > _snapshot_end(path)  # the records are there
+    threads = []
+    alongside = grammar._alongside
+
+    def counted(*args: Any) -> Any:
+        threads.append(args)
+        return alongside(*args)
+
+    monkeypatch.setattr(grammar, "_alongside", counted)
+    got = FileStore(tmp_path).get(SESSION)
+    assert got.generation == generation
+    assert checkpoint.encode(got.checkpoint) == checkpoint.encode(kept[-1])
+    assert len(threads) == (0 if accel.read_checkpoint is None else 1)
+
+
+def test_records_past_the_ones_decoded_ahead_are_decoded_when_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records, "DECODED_AHEAD", 2)
+    _, kept, generation = _large_session(tmp_path, commits=5)
+    got = FileStore(tmp_path).get(SESSION)
+    assert (got.generation, checkpoint.encode(got.checkpoint)) == (
+        generation,
+        checkpoint.encode(kept[-1]),
+    )
+
+
+@pytest.mark.parametrize("ahead", [1, 4096])
+def test_a_generation_out_of_sequence_is_named_before_a_later_unreadable_delta(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int
+) -> None:
+    """§9.2 steps 6-9 run record by record: the first record's generation comes first."""
+    monkeypatch.setattr(records, "DECODED_AHEAD", ahead)
+    store, kept, generation = _large_session(tmp_path, commits=0)
+    path = Path(store.file_path(SESSION))
+    skipping = _record(kept[-1], generation + 1)  # commits generation + 2 after generation
+    unreadable = _refused_delta_record(_next(kept[-1]), generation + 2)
+    with open(path, "ab") as handle:
+        handle.write(skipping + unreadable)
+    with pytest.raises(CorruptStore) as caught:
+        FileStore(tmp_path).get(SESSION)
+    assert caught.value.kind == "record_generation"
+
+
+@pytest.mark.parametrize("ahead", [1, 4096])
+def test_an_unreadable_delta_is_refused_with_its_rule_wherever_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int
+) -> None:
+    monkeypatch.setattr(records, "DECODED_AHEAD", ahead)
+    store, kept, generation = _large_session(tmp_path, commits=2)
+    path = Path(store.file_path(SESSION))
+    with open(path, "ab") as handle:
+        handle.write(_refused_delta_record(kept[-1], generation))
+    with pytest.raises((CorruptStore, InvalidDelta)) as caught:
+        FileStore(tmp_path).get(SESSION)
+    assert "delta.base_generation" in str(caught.value)
+
+
+def test_damage_in_the_snapshot_is_named_before_damage_in_the_records(tmp_path: Path) -> None:
+    """An invalid checkpoint in an intact frame, followed by a record whose checksum fails."""
+    cp = make_cp(SESSION, trials=1, blob=BIG_BLOB)
+    body = bytearray(checkpoint.encode(cp))
+    body[body.index(b"test.Opt")] = 0xFF  # not UTF-8: the checkpoint breaks a rule
+    body = bytearray(grammar.seal(bytes(body[: -grammar.TRAILER_SIZE])))
+    assert len(body) > grammar.ALONGSIDE_BYTES
+    damaged = bytearray(_record(cp, 1))
+    damaged[-1] ^= 0xFF  # the payload's checksum fails
+    path = Path(FileStore(tmp_path).file_path(SESSION))
+    path.write_bytes(framing.frame(1, encode_summary(cp), bytes(body), appendable=True) + damaged)
+    with pytest.raises(CorruptStore, match="checkpoint is invalid") as caught:
+        FileStore(tmp_path).get(SESSION)
+    assert caught.value.kind != "record_checksum"
+    path.write_bytes(
+        framing.frame(1, encode_summary(cp), checkpoint.encode(cp), appendable=True) + damaged
+    )
+    with pytest.raises(CorruptStore) as caught:
+        FileStore(tmp_path).get(SESSION)
+    assert caught.value.kind == "record_checksum"
