@@ -10,6 +10,7 @@ damage first, then the records' framing, then each record in turn).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,35 +102,40 @@ def test_records_past_the_ones_decoded_ahead_are_decoded_when_applied(
     )
 
 
-@pytest.mark.parametrize("ahead", [1, 4096])
-def test_a_generation_out_of_sequence_is_named_before_a_later_unreadable_delta(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int
-) -> None:
-    """§9.2 steps 6-9 run record by record: the first record's generation comes first."""
-    monkeypatch.setattr(records, "DECODED_AHEAD", ahead)
-    store, kept, generation = _large_session(tmp_path, commits=0)
-    path = Path(store.file_path(SESSION))
-    skipping = _record(kept[-1], generation + 1)  # commits generation + 2 after generation
-    unreadable = _refused_delta_record(_next(kept[-1]), generation + 2)
-    with open(path, "ab") as handle:
-        handle.write(skipping + unreadable)
-    with pytest.raises(CorruptStore) as caught:
-        FileStore(tmp_path).get(SESSION)
-    assert caught.value.kind == "record_generation"
+def _refusal_of(tail: Callable[[Checkpoint, int], bytes], commits: int, folder: Path) -> Exception:
+    """What a new reader raises for a large session of ``commits`` records, then ``tail``.
 
-
-@pytest.mark.parametrize("ahead", [1, 4096])
-def test_an_unreadable_delta_is_refused_with_its_rule_wherever_it_is(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int
-) -> None:
-    monkeypatch.setattr(records, "DECODED_AHEAD", ahead)
-    store, kept, generation = _large_session(tmp_path, commits=2)
-    path = Path(store.file_path(SESSION))
-    with open(path, "ab") as handle:
-        handle.write(_refused_delta_record(kept[-1], generation))
+    ``tail(cp, generation)`` makes the bytes appended after the last commit.
+    """
+    store, kept, generation = _large_session(folder, commits=commits)
+    with open(store.file_path(SESSION), "ab") as handle:
+        handle.write(tail(kept[-1], generation))
     with pytest.raises((CorruptStore, InvalidDelta)) as caught:
-        FileStore(tmp_path).get(SESSION)
-    assert "delta.base_generation" in str(caught.value)
+        FileStore(folder).get(SESSION)
+    return caught.value
+
+
+def _skipping_then_unreadable(cp: Checkpoint, generation: int) -> bytes:
+    """A record committing generation + 2, then one whose delta is unreadable."""
+    return _record(cp, generation + 1) + _refused_delta_record(_next(cp), generation + 2)
+
+
+REFUSALS: dict[str, tuple[Callable[[Checkpoint, int], bytes], int, str]] = {
+    # §9.2 steps 6-9 run record by record: the first record's generation comes first.
+    "generation-before-an-unreadable-delta": (_skipping_then_unreadable, 0, "record_generation"),
+    "unreadable-delta-after-two-records": (_refused_delta_record, 2, "delta.base_generation"),
+}
+
+
+@pytest.mark.parametrize("ahead", [1, 4096])
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_records_are_refused_in_their_order_whatever_was_decoded_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, ahead: int
+) -> None:
+    monkeypatch.setattr(records, "DECODED_AHEAD", ahead)
+    tail, commits, named = REFUSALS[case]
+    refused = _refusal_of(tail, commits, tmp_path)
+    assert getattr(refused, "kind", None) == named or f"rule {named}" in str(refused)
 
 
 def test_damage_in_the_snapshot_is_named_before_damage_in_the_records(tmp_path: Path) -> None:
@@ -152,3 +158,27 @@ def test_damage_in_the_snapshot_is_named_before_damage_in_the_records(tmp_path: 
     with pytest.raises(CorruptStore) as caught:
         FileStore(tmp_path).get(SESSION)
     assert caught.value.kind == "record_checksum"
+
+
+def test_the_thresholds_docs_store_file_states(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """§9.3: a second thread from a 1 MiB body on, with records after it; 4,096 deltas ahead."""
+    assert grammar.ALONGSIDE_BYTES == 1 << 20
+    assert records.DECODED_AHEAD == 4096
+    threads: list[object] = []
+    alongside = grammar._alongside
+
+    def counted(*args: Any) -> Any:
+        threads.append(args)
+        return alongside(*args)
+
+    monkeypatch.setattr(grammar, "_alongside", counted)
+    small = FileStore(tmp_path / "small")
+    cp = make_cp(SESSION, trials=1)
+    generation = small.put(cp)
+    small.put_delta(dl.diff(cp, _next(cp), base_generation=generation))
+    FileStore(tmp_path / "small").get(SESSION)
+    _large_session(tmp_path / "large", commits=0)  # a large body without records
+    FileStore(tmp_path / "large").get(SESSION)
+    assert threads == []
