@@ -74,15 +74,19 @@ class _Framed(NamedTuple):
 
 DECODED_AHEAD = 4096
 """How many deltas :func:`read` decodes while the snapshot is checked (in another thread)."""
+DECODED_AHEAD_BYTES = 4 << 20
+"""The most delta bytes :func:`read` decodes ahead: the rest are decoded one at a time."""
 
 
 def _frame(read_at: ReadAt, start: int, size: int, path: str) -> _Framed:
-    """:func:`scan`, then the first :data:`DECODED_AHEAD` deltas it kept, decoded."""
+    """:func:`scan`, then its first kept deltas decoded (:data:`DECODED_AHEAD`, its bytes)."""
     found, end = scan(read_at, start, size, path)
     decoded: list[CheckpointDelta | InvalidDelta] = []
+    budget = DECODED_AHEAD_BYTES
     for item in found[:DECODED_AHEAD]:
-        if item.delta is None:
+        if item.delta is None or len(item.delta) > budget:
             break
+        budget -= len(item.delta)
         try:
             decoded.append(dl.decode_delta(item.delta))
         except InvalidDelta as exc:

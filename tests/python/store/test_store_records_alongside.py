@@ -90,10 +90,12 @@ def test_a_large_snapshot_with_records_reads_as_its_last_commit(
     assert len(threads) == (0 if accel.read_checkpoint is None else 1)
 
 
+@pytest.mark.parametrize(("ahead", "ahead_bytes"), [(2, 4 << 20), (4096, 1), (4096, 700)])
 def test_records_past_the_ones_decoded_ahead_are_decoded_when_applied(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int, ahead_bytes: int
 ) -> None:
-    monkeypatch.setattr(records, "DECODED_AHEAD", 2)
+    monkeypatch.setattr(records, "DECODED_AHEAD", ahead)
+    monkeypatch.setattr(records, "DECODED_AHEAD_BYTES", ahead_bytes)
     _, kept, generation = _large_session(tmp_path, commits=5)
     got = FileStore(tmp_path).get(SESSION)
     assert (got.generation, checkpoint.encode(got.checkpoint)) == (
@@ -163,9 +165,10 @@ def test_damage_in_the_snapshot_is_named_before_damage_in_the_records(tmp_path: 
 def test_the_thresholds_docs_store_file_states(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """§9.3: a second thread from a 1 MiB body on, with records after it; 4,096 deltas ahead."""
+    """§9.3: a second thread from a 1 MiB body on, with records after it; 4,096 deltas, 4 MiB."""
     assert grammar.ALONGSIDE_BYTES == 1 << 20
     assert records.DECODED_AHEAD == 4096
+    assert records.DECODED_AHEAD_BYTES == 4 << 20
     threads: list[object] = []
     alongside = grammar._alongside
 
