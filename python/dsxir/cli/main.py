@@ -45,7 +45,7 @@ from dsxir.cli.export import export_command
 from dsxir.cli.leases import is_stale, lease_json, lease_text, read_lease, shown_status
 from dsxir.cli.manage import cancel_command, delete_command, fork_command, pause_command
 from dsxir.cli.serve import serve_command
-from dsxir.cli.targets import load, opened_store, read_input, store_name, write_output
+from dsxir.cli.targets import damage, load, opened_store, read_input, store_name, write_output
 from dsxir.cli.views import (
     best_so_far,
     compact_map,
@@ -408,7 +408,7 @@ def list_sessions(
             )
         _console().print(table)
     for bad in damaged:
-        _error(f"damaged session, not listed: {bad.path}: {bad.detail}")
+        _error(f"damaged session, not listed: {damage(bad)}")
     return Exit.CORRUPT_STORE if damaged else Exit.OK
 
 

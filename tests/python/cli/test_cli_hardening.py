@@ -310,6 +310,7 @@ def test_ls_lists_every_readable_session_when_one_is_damaged(tmp_path: Path) -> 
     assert table.returncode == Exit.CORRUPT_STORE == 5
     line = one_error_line(table.stderr)
     assert str(damaged) in line and "damaged session, not listed" in line
+    assert f"{damaged}: summary_checksum: " in line  # the kind of docs/store-file.md §6, as show
     assert "99 sessions, 1 damaged" in table.stdout
     assert "s000" in table.stdout and "s099" in table.stdout and "s042" not in table.stdout
 
