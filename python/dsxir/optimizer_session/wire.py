@@ -1,8 +1,8 @@
-"""Protobuf wire primitives the format writes by hand: the minimal varint."""
+"""Protobuf wire primitives written by hand: the minimal varint, and reading one back."""
 
 from __future__ import annotations
 
-__all__ = ["varint"]
+__all__ = ["read_varint", "varint"]
 
 
 def varint(n: int) -> bytes:
@@ -15,3 +15,21 @@ def varint(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+def read_varint(view: memoryview, position: int) -> tuple[int | None, int]:
+    """The varint at ``position`` of ``view`` and the position after it.
+
+    ``None`` (and where the reading stopped) when the bytes end first or
+    ten bytes hold no last byte. Any encoding is read, padded or not: the
+    callers walk request envelopes, not canonical checkpoints.
+    """
+    value = shift = 0
+    while position < len(view) and shift < 64:
+        byte = view[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+        shift += 7
+    return None, position

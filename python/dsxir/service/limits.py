@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from dsxir.optimizer_session import accel
 from dsxir.optimizer_session.grammar import TRAILER_SIZE, TRAILER_TAG
+from dsxir.optimizer_session.wire import read_varint
 from dsxir.service.defaults import PUT_COST_CANONICAL, PUT_COST_OTHER, REQUEST_COST
 
 __all__ = [
@@ -186,34 +187,22 @@ def _checkpoint_field(data: bytes) -> memoryview | None:
         fields += 1
         if fields > _MAX_ENVELOPE_FIELDS:
             return None
-        tag, position = _varint(view, position)
+        tag, position = read_varint(view, position)
         if tag is None:
             return None
         if tag == 1 << 3 | 2:
-            length, position = _varint(view, position)
+            length, position = read_varint(view, position)
             if length is None or found is not None or position + length > len(view):
                 return None
             found = view[position : position + length]
             position += length
         elif tag == 2 << 3:
-            value, position = _varint(view, position)
+            value, position = read_varint(view, position)
             if value is None:
                 return None
         else:
             return None
     return found
-
-
-def _varint(view: memoryview, position: int) -> tuple[int | None, int]:
-    value = shift = 0
-    while position < len(view) and shift < 64:
-        byte = view[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, position
-        shift += 7
-    return None, position
 
 
 def _load_trim() -> Callable[[], None] | None:

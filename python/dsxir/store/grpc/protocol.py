@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from dsxir.checkpoint_store.v1 import error_reason_pb2, service_pb2
+from dsxir.optimizer_session.wire import read_varint
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -106,18 +107,18 @@ def split_field(
     position, number, found, keep, end = 0, 0, None, [], len(view)
     while position < end:
         start = position
-        tag, position = _read_varint(view, position)
+        tag, position = read_varint(view, position)
         if tag is None:
             return None
         wire_type = tag & 7
         if wire_type == 0:
-            value, position = _read_varint(view, position)
+            value, position = read_varint(view, position)
             if value is None:
                 return None
         elif wire_type in (1, 5):
             position += 8 if wire_type == 1 else 4
         elif wire_type == 2:
-            length, position = _read_varint(view, position)
+            length, position = read_varint(view, position)
             if length is None or position + length > end:
                 return None
             if tag >> 3 in numbers:
@@ -133,15 +134,3 @@ def split_field(
             return None
         keep.append(view[start:position])
     return number, found, b"".join(keep)
-
-
-def _read_varint(view: memoryview, position: int) -> tuple[int | None, int]:
-    value = shift = 0
-    while position < len(view) and shift < 64:
-        byte = view[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, position
-        shift += 7
-    return None, position
