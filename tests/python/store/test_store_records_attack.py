@@ -338,12 +338,16 @@ def test_many_large_records_with_valid_checksums_stay_bounded_in_memory(tmp_path
     assert out["maxrss_mib"] < 300
 
 
+@pytest.mark.parametrize(
+    "blob", [b"blob", bytes(range(256)) * 4096], ids=["small-snapshot", "snapshot-of-1MiB"]
+)
 def test_two_hundred_thousand_tiny_records_read_in_bounded_time_and_memory(
-    tmp_path: Path,
+    tmp_path: Path, blob: bytes
 ) -> None:
+    """From a 1 MiB snapshot on, the records are framed while a second thread checks it."""
     folder = tmp_path / "store"
     store = FileStore(folder)
-    cp = make_cp(SESSION, trials=3)
+    cp = make_cp(SESSION, trials=3, blob=blob)
     store.put(cp)
     count = 200_000
     append_empty_records(store.file_path(SESSION), cp, count)
