@@ -24,6 +24,7 @@ file into its generation, checkpoint and summary.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,11 +32,10 @@ from typing import NamedTuple
 
 from dsxir.errors import CorruptStore, InvalidDelta
 from dsxir.optimizer_session import checkpoint
-from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, CheckpointDelta
 from dsxir.store import framing
 from dsxir.store.interface import decode_stored
-from dsxir.store.replay import replay
+from dsxir.store.replay import decode_ahead, decoded_at, replay
 from dsxir.store.summary import encode_summary
 
 __all__ = [
@@ -72,26 +72,10 @@ class _Framed(NamedTuple):
     decoded: list[CheckpointDelta | InvalidDelta]
 
 
-DECODED_AHEAD = 4096
-"""How many deltas :func:`read` decodes while the snapshot is checked (in another thread)."""
-DECODED_AHEAD_BYTES = 4 << 20
-"""The most delta bytes :func:`read` decodes ahead: the rest are decoded one at a time."""
-
-
 def _frame(read_at: ReadAt, start: int, size: int, path: str) -> _Framed:
-    """:func:`scan`, then its first kept deltas decoded (:data:`DECODED_AHEAD`, its bytes)."""
+    """:func:`scan`, then its first kept deltas decoded (:func:`.replay.decode_ahead`)."""
     found, end = scan(read_at, start, size, path)
-    decoded: list[CheckpointDelta | InvalidDelta] = []
-    budget = DECODED_AHEAD_BYTES
-    for item in found[:DECODED_AHEAD]:
-        if item.delta is None or len(item.delta) > budget:
-            break
-        budget -= len(item.delta)
-        try:
-            decoded.append(dl.decode_delta(item.delta))
-        except InvalidDelta as exc:
-            decoded.append(exc)
-    return _Framed(found, end, decoded)
+    return _Framed(found, end, decode_ahead(item.delta for item in found))
 
 
 def _applied(
@@ -120,14 +104,7 @@ def _applied(
                     f"a record commits generation {item.generation} after {before}",
                     "record_generation",
                 )
-            if index < len(decoded):
-                delta = decoded[index]
-                if isinstance(delta, InvalidDelta):
-                    raise delta
-            else:
-                delta = dl.decode_delta(
-                    item.delta if item.delta is not None else _delta(read_at, item, path)
-                )
+            delta = decoded_at(decoded, index, functools.partial(_delta, read_at, item, path))
             if delta.base_generation != before:
                 raise CorruptStore(
                     path,
@@ -283,7 +260,9 @@ def _payload(read_at: ReadAt, head: _Head, path: str, *, keep: bool = True) -> R
 
 
 def _delta(read_at: ReadAt, item: Record, path: str) -> bytes:
-    """The delta of a record :func:`scan` did not keep, read and checked again."""
+    """The delta of a record; one :func:`scan` did not keep is read and checked again."""
+    if item.delta is not None:
+        return item.delta
     heads = list(_heads(read_at, item.at, item.end, path))
     again = _payload(read_at, heads[0], path) if len(heads) == 1 else None
     if again is None or again.generation != item.generation or again.delta is None:

@@ -10,16 +10,23 @@ deltas, not with their number times the session.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Callable, Iterable
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from dsxir.errors import InvalidDelta
 from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint, CheckpointDelta, Progress
 from dsxir.optimizer_session.validate import check_extension
 
-__all__ = ["replay"]
+__all__ = ["DECODED_AHEAD", "DECODED_AHEAD_BYTES", "decode_ahead", "replay"]
+
+DECODED_AHEAD = 4096
+"""How many deltas :func:`decode_ahead` decodes at most."""
+DECODED_AHEAD_BYTES = 4 << 20
+"""The most delta bytes :func:`decode_ahead` decodes: the rest are decoded one at a time."""
 
 
 def replay(cp: Checkpoint, deltas: Iterable[CheckpointDelta]) -> Checkpoint:
@@ -43,6 +50,45 @@ def replay(cp: Checkpoint, deltas: Iterable[CheckpointDelta]) -> Checkpoint:
         return light
     dl.merge(cp, light, 0)
     return cp
+
+
+def decode_ahead(raws: Iterable[bytes | None]) -> list[CheckpointDelta | InvalidDelta]:
+    """The first deltas of ``raws`` decoded, each or the ``InvalidDelta`` it raised.
+
+    For a store that decodes its deltas while its snapshot is checked (a
+    second thread, ``checkpoint.decode``'s ``meanwhile``), before it applies
+    them in order: item ``i`` stands for ``raws[i]``. It stops at a ``None``
+    (bytes the store has yet to read or check), after :data:`DECODED_AHEAD`
+    deltas, and before passing :data:`DECODED_AHEAD_BYTES`; the store
+    decodes the others when it applies them.
+    """
+    decoded: list[CheckpointDelta | InvalidDelta] = []
+    budget = DECODED_AHEAD_BYTES
+    for raw in itertools.islice(raws, DECODED_AHEAD):
+        if raw is None or len(raw) > budget:
+            break
+        budget -= len(raw)
+        try:
+            decoded.append(dl.decode_delta(raw))
+        except InvalidDelta as exc:
+            decoded.append(exc)
+    return decoded
+
+
+def decoded_at(
+    decoded: list[CheckpointDelta | InvalidDelta], index: int, read: Callable[[], bytes]
+) -> CheckpointDelta:
+    """Delta ``index``: the one :func:`decode_ahead` decoded, else ``decode_delta(read())``.
+
+    Raises the ``InvalidDelta`` that :func:`decode_ahead` kept for it, or
+    the one ``decode_delta`` raises.
+    """
+    if index < len(decoded):
+        delta = decoded[index]
+        if isinstance(delta, InvalidDelta):
+            raise delta
+        return delta
+    return dl.decode_delta(read())
 
 
 def _without_log(cp: Checkpoint) -> Checkpoint:

@@ -310,6 +310,7 @@ def test_delete_removes_the_delta_rows(
         ),
     ],
 )
+@pytest.mark.parametrize("blob", [b"blob", bytes(range(256)) * 4096], ids=["small", "1MiB"])
 def test_damaged_delta_rows_are_corrupt_store(
     pg_store: PostgresStore,
     second: PostgresStore,
@@ -317,8 +318,10 @@ def test_damaged_delta_rows_are_corrupt_store(
     damage: str,
     where: str,
     detail: str,
+    blob: bytes,
 ) -> None:
-    cp, generation = _commits(pg_store, make_cp("s1", trials=2), 4)
+    """Also after a 1 MiB snapshot: its rows are decoded while a second thread checks it."""
+    cp, generation = _commits(pg_store, make_cp("s1", trials=2, blob=blob), 4)
     pg_store.put(make_cp("s2"))
     assert generation == 5
     tables = {"d": f"{pg_store.schema}.dsxir_deltas", "t": f"{pg_store.schema}.dsxir_checkpoints"}

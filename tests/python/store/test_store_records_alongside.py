@@ -1,7 +1,7 @@
 """Reading a store file whose snapshot is checked in a second thread while its records are framed.
 
 From ``grammar.ALONGSIDE_BYTES`` of snapshot on, ``records.read`` frames the
-records and decodes the first ``records.DECODED_AHEAD`` deltas while the C
+records and decodes the first ``replay.DECODED_AHEAD`` deltas while the C
 check of the snapshot runs: the result and every refusal must be what the
 one-thread order of docs/store-file.md §5 and §9.2 gives (the snapshot's
 damage first, then the records' framing, then each record in turn).
@@ -20,7 +20,7 @@ from dsxir.errors import CorruptStore, InvalidDelta
 from dsxir.optimizer_session import accel, checkpoint, grammar
 from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
-from dsxir.store import framing, records
+from dsxir.store import framing, records, replay
 from dsxir.store.file import FileStore
 from dsxir.store.summary import encode_summary
 from store_util import make_cp
@@ -94,8 +94,8 @@ def test_a_large_snapshot_with_records_reads_as_its_last_commit(
 def test_records_past_the_ones_decoded_ahead_are_decoded_when_applied(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int, ahead_bytes: int
 ) -> None:
-    monkeypatch.setattr(records, "DECODED_AHEAD", ahead)
-    monkeypatch.setattr(records, "DECODED_AHEAD_BYTES", ahead_bytes)
+    monkeypatch.setattr(replay, "DECODED_AHEAD", ahead)
+    monkeypatch.setattr(replay, "DECODED_AHEAD_BYTES", ahead_bytes)
     _, kept, generation = _large_session(tmp_path, commits=5)
     got = FileStore(tmp_path).get(SESSION)
     assert (got.generation, checkpoint.encode(got.checkpoint)) == (
@@ -134,7 +134,7 @@ REFUSALS: dict[str, tuple[Callable[[Checkpoint, int], bytes], int, str]] = {
 def test_records_are_refused_in_their_order_whatever_was_decoded_ahead(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, ahead: int
 ) -> None:
-    monkeypatch.setattr(records, "DECODED_AHEAD", ahead)
+    monkeypatch.setattr(replay, "DECODED_AHEAD", ahead)
     tail, commits, named = REFUSALS[case]
     refused = _refusal_of(tail, commits, tmp_path)
     assert getattr(refused, "kind", None) == named or f"rule {named}" in str(refused)
@@ -167,8 +167,8 @@ def test_the_thresholds_docs_store_file_states(
 ) -> None:
     """§9.3: a second thread from a 1 MiB body on, with records after it; 4,096 deltas, 4 MiB."""
     assert grammar.ALONGSIDE_BYTES == 1 << 20
-    assert records.DECODED_AHEAD == 4096
-    assert records.DECODED_AHEAD_BYTES == 4 << 20
+    assert replay.DECODED_AHEAD == 4096
+    assert replay.DECODED_AHEAD_BYTES == 4 << 20
     threads: list[object] = []
     alongside = grammar._alongside
 
