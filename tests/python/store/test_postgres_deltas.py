@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from dsxir.errors import (
@@ -418,3 +419,46 @@ def test_rows_written_before_the_delta_table_stay_valid(pg_url: str) -> None:
         assert checkpoint.encode(store.get("old").checkpoint) == checkpoint.encode(new)
     finally:
         store.close()
+
+
+def _counting_statements(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The statements every connection executes from now on (``Connection.execute``)."""
+    executed: list[object] = []
+    execute = psycopg.Connection.execute
+
+    def counted(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        executed.append(query)
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", counted)
+    return executed
+
+
+def test_a_remembered_session_takes_a_delta_in_one_statement(
+    pg_store: PostgresStore, second: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cp, generation = _commits(pg_store, make_cp("s1", trials=1), 2)
+    executed = _counting_statements(monkeypatch)
+    new = _next(cp)
+    assert pg_store.put_delta(dl.diff(cp, new, base_generation=generation)) == generation + 1
+    assert executed == [pg_store._queries.append_unlocked]  # no lock, no transaction
+    assert checkpoint.encode(second.get("s1").checkpoint) == checkpoint.encode(new)
+    assert _rows(pg_url, pg_store) == [2, 3, 4]
+
+
+def test_a_remembered_session_another_client_moved_on_writes_nothing_and_conflicts(
+    pg_store: PostgresStore, second: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cp, generation = _commits(pg_store, make_cp("s1", trials=1), 2)
+    theirs = _next(cp, sampler_blob=b"theirs")
+    assert second.put_delta(dl.diff(cp, theirs, base_generation=generation)) == generation + 1
+    executed = _counting_statements(monkeypatch)
+    with pytest.raises(Conflict):
+        pg_store.put_delta(dl.diff(cp, _next(cp), base_generation=generation))
+    assert executed[0] == pg_store._queries.append_unlocked  # wrote nothing: the row moved on
+    assert executed[1:] == [pg_store._queries.locked]  # then the locked path: a Conflict
+    assert _rows(pg_url, pg_store) == [2, 3, 4]
+    assert checkpoint.encode(pg_store.get("s1").checkpoint) == checkpoint.encode(theirs)
+    ours = _next(theirs)
+    assert pg_store.put_delta(dl.diff(theirs, ours, base_generation=4)) == 5
+    assert checkpoint.encode(second.get("s1").checkpoint) == checkpoint.encode(ours)

@@ -26,6 +26,10 @@ a pooled connection (psycopg 3, ``psycopg_pool``):
   checks against is kept in memory for the sessions this store committed
   last (:data:`REMEMBERED_SESSIONS`) while the session row is the one it
   wrote (same generation, same ``xmin``); otherwise it is read like ``get``.
+  A ``put_delta`` on such a remembered session is one statement with no
+  lock taken first: it inserts the delta row and updates the session row
+  only where the row still has that generation and ``xmin``, so it writes
+  nothing when another client committed; the transaction above runs then.
 - leases: one row per session in ``dsxir_leases``, ``expires_at`` on the
   **database clock** (``now()``), so clients on machines whose clocks
   disagree still agree on leases. Acquiring is one statement,
@@ -321,9 +325,13 @@ class PostgresStore:
         ``IllegalHistory`` a result that is not a legal successor; the other
         errors are :meth:`put`'s. Nothing is written then.
 
-        One transaction locks the session row (``SELECT … FOR UPDATE``),
-        inserts the delta row and updates the session row (generation,
-        summary columns) with the same ``NOTIFY`` as :meth:`put`; when the
+        When this store remembers the session at the expected generation,
+        one statement inserts the delta row and updates the session row
+        (generation, summary columns, the same ``NOTIFY`` as :meth:`put`)
+        while the row is still the one it remembers (generation, ``xmin``).
+        Otherwise, or when that statement writes nothing, one transaction
+        locks the session row (``SELECT … FOR UPDATE``), then inserts the
+        delta row and updates the session row the same way; when the
         deltas since the snapshot would pass ``max(snapshot //``
         :data:`COMPACT_SHARE` ``,`` :data:`COMPACT_MIN_BYTES` ``)`` bytes, it
         writes the new checkpoint as the snapshot and removes the session's
@@ -343,9 +351,12 @@ class PostgresStore:
             raise InvalidCheckpoint("optimizer", _NUL_DETAIL)
         expected = delta.base_generation
         generation = expected + 1
-        state: _State | None = None
-        merged = False
         with self._connection() as conn:
+            state = self._take_at(session_id, expected)
+            if state is not None and self._append_unlocked(conn, state, delta, data):
+                return generation
+            state = None
+            merged = False
             try:
                 with conn.transaction():
                     row = conn.execute(self._queries.locked, {"session_id": session_id}).fetchone()
@@ -367,13 +378,49 @@ class PostgresStore:
         self._remember(session_id, state)
         return generation
 
-    def _commit_delta(
-        self, conn: psycopg.Connection[Any], state: _State, generation: int, data: bytes
-    ) -> None:
-        """Write ``generation`` (``state`` holds its checkpoint): a delta row, or a snapshot."""
-        cp = state.checkpoint
+    def _append_unlocked(
+        self, conn: psycopg.Connection[Any], state: _State, delta: CheckpointDelta, data: bytes
+    ) -> bool:
+        """Commit ``delta`` as one delta row over the remembered ``state``, in one statement.
+
+        The statement writes only while the session row is the one ``state``
+        holds (its generation and ``xmin``), so no lock is taken first; True
+        when it wrote. False when the row changed (``state`` is dropped), or
+        when the delta would compact or is refused (``state`` is remembered
+        again, unchanged): the caller takes the locked path, which refuses
+        the delta on the row as it is (a session deleted and created again
+        by another client may stand at the same generation).
+        """
+        session_id = state.checkpoint.session_id
+        try:
+            probe = dl.checked_probe(state.checkpoint, delta)
+            check_successor(state.checkpoint, probe, appended=True)
+        except Exception:
+            probe = None  # judged again on the locked row: ``state`` may be another session's
+        if probe is None or self._compacts(state, data):
+            self._remember(session_id, state)  # unchanged
+            return False
+        dl.merge(state.checkpoint, probe, delta.kept)  # dropped below unless written
+        generation = state.generation + 1
+        params = self._delta_params(state.checkpoint, generation, data)
+        params["xmin"] = state.xmin
+        row = conn.execute(self._queries.append_unlocked, params).fetchone()
+        if row is None:
+            return False
+        state.delta_count, state.delta_bytes = state.delta_count + 1, state.delta_bytes + len(data)
+        state.generation, state.xmin = generation, row[0]
+        self._remember(session_id, state)
+        return True
+
+    def _compacts(self, state: _State, data: bytes) -> bool:
+        """Whether committing ``data`` after ``state`` writes a new snapshot instead of a row."""
+        spent = state.delta_bytes + len(data)
+        return spent > max(state.snapshot_bytes // COMPACT_SHARE, COMPACT_MIN_BYTES)
+
+    def _delta_params(self, cp: Checkpoint, generation: int, data: bytes) -> dict[str, Any]:
+        """The parameters of a delta commit of ``cp`` as ``generation`` (``data`` the delta)."""
         listing = listing_of(cp, generation)
-        params = {
+        return {
             "session_id": cp.session_id,
             "expected": generation - 1,
             "generation": generation,
@@ -390,8 +437,15 @@ class PostgresStore:
             "trials": listing.trials,
             "payload": _commit_payload(cp, generation),
         }
+
+    def _commit_delta(
+        self, conn: psycopg.Connection[Any], state: _State, generation: int, data: bytes
+    ) -> None:
+        """Write ``generation`` (``state`` holds its checkpoint): a delta row, or a snapshot."""
+        cp = state.checkpoint
+        params = self._delta_params(cp, generation, data)
         spent = state.delta_bytes + len(data)
-        if spent > max(state.snapshot_bytes // COMPACT_SHARE, COMPACT_MIN_BYTES):
+        if self._compacts(state, data):
             body = checkpoint.encode(cp)
             params["body"], params["crc"] = body, crc32c(body)
             row = conn.execute(self._queries.update, params).fetchone()
@@ -542,6 +596,12 @@ class PostgresStore:
         if state is None or state.generation != generation or state.xmin != xmin:
             return None
         return state
+
+    def _take_at(self, session_id: str, generation: int) -> _State | None:
+        """The remembered state of the session (forgotten now) if it is at ``generation``."""
+        with self._states_lock:
+            state = self._states.pop(session_id, None)
+        return state if state is not None and state.generation == generation else None
 
     def _remember(self, session_id: str, state: _State) -> None:
         with self._states_lock:
@@ -788,6 +848,17 @@ class _Queries:
             " delta_bytes = delta_bytes + %(length)s"
             " WHERE session_id = %(session_id)s AND generation = %(expected)s"
             " RETURNING xmin::text AS written)"
+            " SELECT written, pg_notify({c}, %(payload)s) FROM done"
+        ).format(t=table, d=deltas, c=chan)
+        # The same over the row as a store last wrote or read it (its xmin), with no lock
+        # taken first: nothing is written when the row changed.
+        self.append_unlocked = sql.SQL(
+            "WITH done AS (UPDATE {t} SET " + _SET_SUMMARY + ", delta_count = delta_count + 1,"
+            " delta_bytes = delta_bytes + %(length)s"
+            " WHERE session_id = %(session_id)s AND generation = %(expected)s"
+            " AND xmin::text = %(xmin)s RETURNING xmin::text AS written),"
+            " added AS (INSERT INTO {d} (session_id, generation, delta, crc32c)"
+            " SELECT %(session_id)s, %(generation)s, %(delta)s, %(crc)s FROM done)"
             " SELECT written, pg_notify({c}, %(payload)s) FROM done"
         ).format(t=table, d=deltas, c=chan)
         self.generation = sql.SQL(
