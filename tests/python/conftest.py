@@ -88,6 +88,16 @@ def pg_store(pg_url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
+def pg_other(pg_url: str) -> Iterator[Store]:
+    """Another client of ``pg_store``'s schema (it remembers nothing the first committed)."""
+    from dsxir.store.postgres import PostgresStore
+
+    made = PostgresStore.from_url(pg_url)
+    yield made
+    made.close()
+
+
+@pytest.fixture
 def grpc_over_memory(tmp_path: Path) -> Iterator[Store]:
     """A client of an in-process server over a memory store."""
     cleanups: list[Any] = []

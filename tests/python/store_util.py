@@ -98,3 +98,41 @@ def append_empty_records(path: str, cp: Checkpoint, count: int) -> None:
         parts.append(records.record(generation + 1, summary, body))
     with open(path, "ab") as handle:
         handle.write(b"".join(parts))
+
+
+def one_more(cp: Checkpoint, trials: int = 1, **change: Any) -> Checkpoint:
+    """A copy of ``cp`` with ``trials`` more ok trials (scored by their index / 10)."""
+    new = checkpoint.decode(checkpoint.encode(cp))
+    for _ in range(trials):
+        checkpoint.record_trial(new, score=0.1 * len(new.progress.trial_log), **change)
+    return new
+
+
+def counting_statements(monkeypatch: Any) -> list[object]:
+    """The statements every psycopg connection executes from now on (``Connection.execute``)."""
+    import psycopg
+
+    executed: list[object] = []
+    execute = psycopg.Connection.execute
+
+    def counted(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        executed.append(query)
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", counted)
+    return executed
+
+
+def counting_checks(monkeypatch: Any) -> list[object]:
+    """The checks run in a second thread from now on (``grammar._alongside`` calls)."""
+    from dsxir.optimizer_session import grammar
+
+    started: list[object] = []
+    alongside = grammar._alongside
+
+    def counted(*args: Any) -> Any:
+        started.append(args)
+        return alongside(*args)
+
+    monkeypatch.setattr(grammar, "_alongside", counted)
+    return started

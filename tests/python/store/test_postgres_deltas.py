@@ -5,10 +5,8 @@ from __future__ import annotations
 import queue
 import statistics
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 
 from dsxir.errors import (
@@ -27,22 +25,7 @@ from dsxir.store.framing import crc32c
 from dsxir.store.postgres import PostgresStore
 from dsxir.store.postgres import store as pg_module
 from service_fixtures import sql
-from store_util import make_cp
-
-
-@pytest.fixture
-def second(pg_url: str) -> Iterator[PostgresStore]:
-    """Another client of the same schema (it remembers nothing the first committed)."""
-    made = PostgresStore.from_url(pg_url)
-    yield made
-    made.close()
-
-
-def _next(cp: Checkpoint, trials: int = 1, **change: Any) -> Checkpoint:
-    new = checkpoint.decode(checkpoint.encode(cp))
-    for _ in range(trials):
-        checkpoint.record_trial(new, score=0.1 * len(new.progress.trial_log), **change)
-    return new
+from store_util import counting_statements, make_cp, one_more
 
 
 def _rows(url: str, store: PostgresStore, session_id: str = "s1") -> list[int]:
@@ -68,29 +51,29 @@ def _commits(store: PostgresStore, cp: Checkpoint, count: int) -> tuple[Checkpoi
     """``count`` delta commits of one trial each after ``cp`` (committed as generation 1)."""
     generation = store.put(cp)
     for step in range(count):
-        new = _next(cp, sampler_blob=bytes([step % 256]))
+        new = one_more(cp, sampler_blob=bytes([step % 256]))
         generation = store.put_delta(dl.diff(cp, new, base_generation=generation))
         cp = new
     return cp, generation
 
 
 def test_deltas_are_rows_and_get_applies_them(
-    pg_store: PostgresStore, second: PostgresStore, pg_url: str
+    pg_store: PostgresStore, pg_other: PostgresStore, pg_url: str
 ) -> None:
     cp = make_cp("s1", trials=3)
     generation = pg_store.put(cp)
     snapshot = bytes(_session_row(pg_url, pg_store)[3])
     for step in range(6):
-        new = _next(cp, trials=step % 3, sampler_blob=bytes([step]))
+        new = one_more(cp, trials=step % 3, sampler_blob=bytes([step]))
         generation = pg_store.put_delta(dl.diff(cp, new, base_generation=generation))
         assert generation == step + 2
-        for reader in (pg_store, second):
+        for reader in (pg_store, pg_other):
             stored = reader.get("s1")
             assert stored.generation == generation
             assert checkpoint.encode(stored.checkpoint) == checkpoint.encode(new)
-        [listing] = second.list()
+        [listing] = pg_other.list()
         assert (listing.generation, listing.trials) == (generation, len(new.progress.trial_log))
-        assert second.summary("s1") == listing
+        assert pg_other.summary("s1") == listing
         cp = new
     # One row per delta; the session row keeps the snapshot of generation 1.
     assert _rows(pg_url, pg_store) == [2, 3, 4, 5, 6, 7]
@@ -98,26 +81,26 @@ def test_deltas_are_rows_and_get_applies_them(
     assert (row[0], row[1]) == (7, 6) and bytes(row[3]) == snapshot
     assert row[2] > 0
     # A client that remembers nothing reads snapshot + deltas and goes on.
-    new = _next(cp, trials=2)
-    assert second.put_delta(dl.diff(cp, new, base_generation=7)) == 8
+    new = one_more(cp, trials=2)
+    assert pg_other.put_delta(dl.diff(cp, new, base_generation=7)) == 8
     # The first client's memory is no longer the row: it reads again and goes on.
-    newer = _next(new)
+    newer = one_more(new)
     assert pg_store.put_delta(dl.diff(new, newer, base_generation=8)) == 9
-    assert checkpoint.encode(second.get("s1").checkpoint) == checkpoint.encode(newer)
+    assert checkpoint.encode(pg_other.get("s1").checkpoint) == checkpoint.encode(newer)
     assert _rows(pg_url, pg_store) == list(range(2, 10))
 
 
 def test_a_stale_or_missing_base_is_a_conflict(
-    pg_store: PostgresStore, second: PostgresStore, pg_url: str
+    pg_store: PostgresStore, pg_other: PostgresStore, pg_url: str
 ) -> None:
     cp = make_cp("s1")
     with pytest.raises(Conflict) as missing:
-        pg_store.put_delta(dl.diff(cp, _next(cp), base_generation=1))
+        pg_store.put_delta(dl.diff(cp, one_more(cp), base_generation=1))
     assert (missing.value.expected, missing.value.actual) == (1, None)
     pg_store.put(cp)
     for base in (2, 2**63, 2**64 - 1):
         with pytest.raises(Conflict) as stale:
-            pg_store.put_delta(dl.diff(cp, _next(cp), base_generation=base))
+            pg_store.put_delta(dl.diff(cp, one_more(cp), base_generation=base))
         assert (stale.value.expected, stale.value.actual) == (base, 1)
     assert _rows(pg_url, pg_store) == [] and pg_store.get("s1").generation == 1
     with pytest.raises(TypeError, match="CheckpointDelta"):
@@ -125,17 +108,17 @@ def test_a_stale_or_missing_base_is_a_conflict(
 
 
 def test_of_writers_on_one_generation_exactly_one_commits(
-    pg_store: PostgresStore, second: PostgresStore, pg_url: str
+    pg_store: PostgresStore, pg_other: PostgresStore, pg_url: str
 ) -> None:
     cp = make_cp("s1", trials=2)
     pg_store.put(cp)
-    pg_store.put_delta(dl.diff(cp, _next(cp), base_generation=1))  # remembered by pg_store
+    pg_store.put_delta(dl.diff(cp, one_more(cp), base_generation=1))  # remembered by pg_store
     cp = pg_store.get("s1").checkpoint
     outcomes: list[str] = []
     barrier = threading.Barrier(6)
 
     def commit(store: PostgresStore, index: int) -> None:
-        new = _next(cp, trials=1 + index % 2, sampler_blob=bytes([index]))
+        new = one_more(cp, trials=1 + index % 2, sampler_blob=bytes([index]))
         barrier.wait()
         try:
             store.put_delta(dl.diff(cp, new, base_generation=2))
@@ -145,7 +128,7 @@ def test_of_writers_on_one_generation_exactly_one_commits(
             outcomes.append("conflict")
 
     threads = [
-        threading.Thread(target=commit, args=(pg_store if i % 2 else second, i)) for i in range(6)
+        threading.Thread(target=commit, args=(pg_store if i % 2 else pg_other, i)) for i in range(6)
     ]
     for thread in threads:
         thread.start()
@@ -153,11 +136,11 @@ def test_of_writers_on_one_generation_exactly_one_commits(
         thread.join(60)
     assert sorted(outcomes) == ["conflict"] * 5 + ["ok"]
     assert _rows(pg_url, pg_store) == [2, 3]
-    stored = second.get("s1")
+    stored = pg_other.get("s1")
     assert stored.generation == 3
     # Both clients go on from what was committed, whoever committed it.
-    for store in (pg_store, second):
-        new = _next(stored.checkpoint)
+    for store in (pg_store, pg_other):
+        new = one_more(stored.checkpoint)
         generation = store.put_delta(
             dl.diff(stored.checkpoint, new, base_generation=stored.generation)
         )
@@ -169,26 +152,26 @@ def test_of_writers_on_one_generation_exactly_one_commits(
 def test_refused_deltas_leave_nothing_written(pg_store: PostgresStore, pg_url: str) -> None:
     cp = make_cp("s1", trials=2)
     pg_store.put(cp)
-    good = _next(cp)
+    good = one_more(cp)
     pg_store.put_delta(dl.diff(cp, good, base_generation=1))
     before = (_rows(pg_url, pg_store), _session_row(pg_url, pg_store)[:3])
     refused: list[tuple[type[Exception], Any]] = []
     # Another base's trial count (delta.base_trials).
-    refused.append((InvalidDelta, dl.diff(cp, _next(good), base_generation=2)))
+    refused.append((InvalidDelta, dl.diff(cp, one_more(good), base_generation=2)))
     # Not a legal successor: another trainset hash.
-    moved = _next(good)
+    moved = one_more(good)
     moved.trainset_hash = bytes(255 - b for b in moved.trainset_hash)
     refused.append((IllegalHistory, dl.diff(good, moved, base_generation=2)))
     # Not a legal successor: another optimizer.
-    renamed = _next(good)
+    renamed = one_more(good)
     renamed.optimizer = "other.Opt"
     refused.append((IllegalHistory, dl.diff(good, renamed, base_generation=2)))
     # A result that breaks a rule of FORMAT.md.
-    broken = _next(good)
+    broken = one_more(good)
     broken.progress.trial_log[-1].score = float("nan")
     refused.append((InvalidCheckpoint, dl.diff(good, broken, base_generation=2)))
     # An optimizer name holding NUL, which text cannot hold.
-    nul = _next(good)
+    nul = one_more(good)
     nul.optimizer = "test\x00Opt"
     refused.append((InvalidCheckpoint, dl.diff(good, nul, base_generation=2)))
     for kind, delta in refused:
@@ -196,13 +179,13 @@ def test_refused_deltas_leave_nothing_written(pg_store: PostgresStore, pg_url: s
             pg_store.put_delta(delta)
         assert (_rows(pg_url, pg_store), _session_row(pg_url, pg_store)[:3]) == before
         assert pg_store.get("s1").generation == 2
-    newer = _next(good, trials=2)
+    newer = one_more(good, trials=2)
     assert pg_store.put_delta(dl.diff(good, newer, base_generation=2)) == 3
     assert checkpoint.encode(pg_store.get("s1").checkpoint) == checkpoint.encode(newer)
 
 
 def test_compaction_writes_a_snapshot_and_drops_the_rows(
-    pg_store: PostgresStore, second: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_store: PostgresStore, pg_other: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pg_module, "COMPACT_MIN_BYTES", 400)
     monkeypatch.setattr(pg_module, "COMPACT_SHARE", 10**9)
@@ -211,7 +194,7 @@ def test_compaction_writes_a_snapshot_and_drops_the_rows(
     seen_rows: list[int] = []
     compactions = 0
     for step in range(30):
-        new = _next(cp, sampler_blob=bytes([step]))
+        new = one_more(cp, sampler_blob=bytes([step]))
         generation = pg_store.put_delta(dl.diff(cp, new, base_generation=generation))
         cp = new
         rows = _rows(pg_url, pg_store)
@@ -224,53 +207,53 @@ def test_compaction_writes_a_snapshot_and_drops_the_rows(
             # The session row holds the whole checkpoint of this generation.
             assert bytes(row[3]) == checkpoint.encode(cp)
         seen_rows.append(len(rows))
-        assert checkpoint.encode(second.get("s1").checkpoint) == checkpoint.encode(cp)
+        assert checkpoint.encode(pg_other.get("s1").checkpoint) == checkpoint.encode(cp)
     assert compactions >= 3 and max(seen_rows) >= 2
     assert pg_store.get("s1").generation == generation == 31
 
 
 def test_put_over_delta_rows_reads_them_and_drops_them(
-    pg_store: PostgresStore, second: PostgresStore, pg_url: str
+    pg_store: PostgresStore, pg_other: PostgresStore, pg_url: str
 ) -> None:
     cp = make_cp("s1", trials=1)
     cp, generation = _commits(pg_store, cp, 4)
     assert _rows(pg_url, pg_store) == [2, 3, 4, 5]
     # Legal over the snapshot (one trial) but not over what the deltas made (five).
-    for store in (second, pg_store):
+    for store in (pg_other, pg_store):
         with pytest.raises(IllegalHistory):
             store.put(make_cp("s1", trials=3), expected_generation=generation)
     assert _rows(pg_url, pg_store) == [2, 3, 4, 5]
-    new = _next(cp, trials=2)
-    assert second.put(new, expected_generation=generation) == 6
+    new = one_more(cp, trials=2)
+    assert pg_other.put(new, expected_generation=generation) == 6
     assert _rows(pg_url, pg_store) == []
     row = _session_row(pg_url, pg_store)
     assert (row[0], row[1], row[2]) == (6, 0, 0) and bytes(row[3]) == checkpoint.encode(new)
     assert checkpoint.encode(pg_store.get("s1").checkpoint) == checkpoint.encode(new)
     # The first client's memory is stale: it reads the new snapshot and goes on.
-    newer = _next(new)
+    newer = one_more(new)
     assert pg_store.put_delta(dl.diff(new, newer, base_generation=6)) == 7
-    assert checkpoint.encode(second.get("s1").checkpoint) == checkpoint.encode(newer)
+    assert checkpoint.encode(pg_other.get("s1").checkpoint) == checkpoint.encode(newer)
 
 
 def test_delete_removes_the_delta_rows(
-    pg_store: PostgresStore, second: PostgresStore, pg_url: str
+    pg_store: PostgresStore, pg_other: PostgresStore, pg_url: str
 ) -> None:
     _commits(pg_store, make_cp("s1"), 3)
     _commits(pg_store, make_cp("s2"), 2)
-    second.delete("s1")
+    pg_other.delete("s1")
     assert _rows(pg_url, pg_store, "s1") == [] and _rows(pg_url, pg_store, "s2") == [2, 3]
     with pytest.raises(NotFound):
         pg_store.get("s1")
     # Created again, and committed to the same generation by another client:
     # the first client does not mistake it for the session it remembers.
     cp = make_cp("s1", trials=1, blob=b"again")
-    cp, generation = _commits(second, cp, 3)
+    cp, generation = _commits(pg_other, cp, 3)
     assert generation == 4
-    new = _next(cp)
+    new = one_more(cp)
     assert pg_store.put_delta(dl.diff(cp, new, base_generation=4)) == 5
-    assert checkpoint.encode(second.get("s1").checkpoint) == checkpoint.encode(new)
+    assert checkpoint.encode(pg_other.get("s1").checkpoint) == checkpoint.encode(new)
     assert checkpoint.encode(pg_store.get("s2").checkpoint) == checkpoint.encode(
-        second.get("s2").checkpoint
+        pg_other.get("s2").checkpoint
     )
 
 
@@ -314,7 +297,7 @@ def test_delete_removes_the_delta_rows(
 @pytest.mark.parametrize("blob", [b"blob", bytes(range(256)) * 4096], ids=["small", "1MiB"])
 def test_damaged_delta_rows_are_corrupt_store(
     pg_store: PostgresStore,
-    second: PostgresStore,
+    pg_other: PostgresStore,
     pg_url: str,
     damage: str,
     where: str,
@@ -330,30 +313,30 @@ def test_damaged_delta_rows_are_corrupt_store(
     for statement in damage.split(";"):
         sql(pg_url, statement.format(garbage_crc=garbage_crc, **tables))
     session = "s2" if "'s2'" in where else "s1"
-    for store in (pg_store, second):
+    for store in (pg_store, pg_other):
         with pytest.raises(CorruptStore) as info:
             store.get(session)
         assert f"{pg_store.schema}." in info.value.path and where in info.value.path
         assert detail in info.value.detail
     # A client that must read the rows to check a commit refuses it too.
-    stored = second.summary("s1")
+    stored = pg_other.summary("s1")
     assert stored is not None and stored.generation == 5
     with pytest.raises(CorruptStore):
-        second.put_delta(dl.diff(cp, _next(cp), base_generation=5))
-    assert second.summary("s1") == stored
+        pg_other.put_delta(dl.diff(cp, one_more(cp), base_generation=5))
+    assert pg_other.summary("s1") == stored
     # Listing reads the session rows only.
-    assert [listing.session_id for listing in second.list()] == ["s1", "s2"]
+    assert [listing.session_id for listing in pg_other.list()] == ["s1", "s2"]
 
 
-def test_delta_commits_are_notified(pg_store: PostgresStore, second: PostgresStore) -> None:
+def test_delta_commits_are_notified(pg_store: PostgresStore, pg_other: PostgresStore) -> None:
     events: queue.Queue[CommitEvent] = queue.Queue()
-    unsubscribe = second.subscribe_commits(events.put, lambda _: None)
+    unsubscribe = pg_other.subscribe_commits(events.put, lambda _: None)
     try:
         cp = make_cp("s1")
         pg_store.put(cp)
         first = events.get(timeout=10)
         assert first.listing is not None and first.listing.generation == 1
-        pg_store.put_delta(dl.diff(cp, _next(cp, trials=2), base_generation=1))
+        pg_store.put_delta(dl.diff(cp, one_more(cp, trials=2), base_generation=1))
         event = events.get(timeout=10)
         assert event.session_id == "s1" and event.listing is not None
         assert (event.listing.generation, event.listing.trials) == (2, 2)
@@ -367,7 +350,7 @@ def test_a_delta_commit_writes_far_less_wal_than_the_checkpoint(
     cp = make_cp("big", trials=3000)
     size = len(checkpoint.encode(cp))
     generation = pg_store.put(cp)
-    new = _next(cp)
+    new = one_more(cp)
     generation = pg_store.put_delta(dl.diff(cp, new, base_generation=generation))  # read once
     cp = new
     commits = 40
@@ -378,7 +361,7 @@ def test_a_delta_commit_writes_far_less_wal_than_the_checkpoint(
 
     spent = []  # per commit: the WAL of the whole cluster, so the median (not the mean)
     for step in range(commits):  # leaves out a compaction and any autovacuum meanwhile
-        new = _next(cp, sampler_blob=bytes([step]))
+        new = one_more(cp, sampler_blob=bytes([step]))
         began = wal()
         generation = pg_store.put_delta(dl.diff(cp, new, base_generation=generation))
         spent.append(wal() - began)
@@ -386,7 +369,7 @@ def test_a_delta_commit_writes_far_less_wal_than_the_checkpoint(
     per_delta = statistics.median(spent)
     began = wal()
     for _ in range(5):
-        new = _next(cp)
+        new = one_more(cp)
         generation = pg_store.put(new, expected_generation=generation)
         cp = new
     per_put = (wal() - began) / 5
@@ -414,51 +397,38 @@ def test_rows_written_before_the_delta_table_stay_valid(pg_url: str) -> None:
         assert store.get("old").generation == 1
         versions = sql(pg_url, f"SELECT max(version) FROM {schema}.dsxir_schema_migrations")
         assert versions == [(3,)]
-        new = _next(cp)
+        new = one_more(cp)
         assert store.put_delta(dl.diff(cp, new, base_generation=1)) == 2
         assert checkpoint.encode(store.get("old").checkpoint) == checkpoint.encode(new)
     finally:
         store.close()
 
 
-def _counting_statements(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """The statements every connection executes from now on (``Connection.execute``)."""
-    executed: list[object] = []
-    execute = psycopg.Connection.execute
-
-    def counted(self: psycopg.Connection[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        executed.append(query)
-        return execute(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.Connection, "execute", counted)
-    return executed
-
-
 def test_a_remembered_session_takes_a_delta_in_one_statement(
-    pg_store: PostgresStore, second: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_store: PostgresStore, pg_other: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cp, generation = _commits(pg_store, make_cp("s1", trials=1), 2)
-    executed = _counting_statements(monkeypatch)
-    new = _next(cp)
+    executed = counting_statements(monkeypatch)
+    new = one_more(cp)
     assert pg_store.put_delta(dl.diff(cp, new, base_generation=generation)) == generation + 1
     assert executed == [pg_store._queries.append_unlocked]  # no lock, no transaction
-    assert checkpoint.encode(second.get("s1").checkpoint) == checkpoint.encode(new)
+    assert checkpoint.encode(pg_other.get("s1").checkpoint) == checkpoint.encode(new)
     assert _rows(pg_url, pg_store) == [2, 3, 4]
 
 
 def test_a_remembered_session_another_client_moved_on_writes_nothing_and_conflicts(
-    pg_store: PostgresStore, second: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    pg_store: PostgresStore, pg_other: PostgresStore, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cp, generation = _commits(pg_store, make_cp("s1", trials=1), 2)
-    theirs = _next(cp, sampler_blob=b"theirs")
-    assert second.put_delta(dl.diff(cp, theirs, base_generation=generation)) == generation + 1
-    executed = _counting_statements(monkeypatch)
+    theirs = one_more(cp, sampler_blob=b"theirs")
+    assert pg_other.put_delta(dl.diff(cp, theirs, base_generation=generation)) == generation + 1
+    executed = counting_statements(monkeypatch)
     with pytest.raises(Conflict):
-        pg_store.put_delta(dl.diff(cp, _next(cp), base_generation=generation))
+        pg_store.put_delta(dl.diff(cp, one_more(cp), base_generation=generation))
     assert executed[0] == pg_store._queries.append_unlocked  # wrote nothing: the row moved on
     assert executed[1:] == [pg_store._queries.locked]  # then the locked path: a Conflict
     assert _rows(pg_url, pg_store) == [2, 3, 4]
     assert checkpoint.encode(pg_store.get("s1").checkpoint) == checkpoint.encode(theirs)
-    ours = _next(theirs)
+    ours = one_more(theirs)
     assert pg_store.put_delta(dl.diff(theirs, ours, base_generation=4)) == 5
-    assert checkpoint.encode(second.get("s1").checkpoint) == checkpoint.encode(ours)
+    assert checkpoint.encode(pg_other.get("s1").checkpoint) == checkpoint.encode(ours)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,7 +22,7 @@ from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
 from dsxir.store import framing, records, replay
 from dsxir.store.file import FileStore
 from dsxir.store.summary import encode_summary
-from store_util import make_cp
+from store_util import counting_checks, make_cp
 
 SESSION = "s1"
 BIG_BLOB = os.urandom(grammar.ALONGSIDE_BYTES + 4096)
@@ -76,14 +75,7 @@ def test_a_large_snapshot_with_records_reads_as_its_last_commit(
     path = Path(store.file_path(SESSION))
     assert _snapshot_end(path) > grammar.ALONGSIDE_BYTES
     assert path.stat().st_size > _snapshot_end(path)  # the records are there
-    threads = []
-    alongside = grammar._alongside
-
-    def counted(*args: Any) -> Any:
-        threads.append(args)
-        return alongside(*args)
-
-    monkeypatch.setattr(grammar, "_alongside", counted)
+    threads = counting_checks(monkeypatch)
     got = FileStore(tmp_path).get(SESSION)
     assert got.generation == generation
     assert checkpoint.encode(got.checkpoint) == checkpoint.encode(kept[-1])
@@ -169,14 +161,7 @@ def test_the_thresholds_docs_store_file_states(
     assert grammar.ALONGSIDE_BYTES == 1 << 20
     assert replay.DECODED_AHEAD == 4096
     assert replay.DECODED_AHEAD_BYTES == 4 << 20
-    threads: list[object] = []
-    alongside = grammar._alongside
-
-    def counted(*args: Any) -> Any:
-        threads.append(args)
-        return alongside(*args)
-
-    monkeypatch.setattr(grammar, "_alongside", counted)
+    threads = counting_checks(monkeypatch)
     small = FileStore(tmp_path / "small")
     cp = make_cp(SESSION, trials=1)
     generation = small.put(cp)

@@ -5,8 +5,8 @@ One row per session (table ``dsxir_checkpoints`` of the store's schema, see
 current generation and the current summary columns, so ``list`` never reads
 a checkpoint; table ``dsxir_deltas`` holds one row per delta (FORMAT.md §13)
 committed since the snapshot (``delta_count`` of them, ``delta_bytes``
-long). Every operation but an update is one statement in autocommit mode on
-a pooled connection (psycopg 3, ``psycopg_pool``):
+long). Every operation but an update and a delete is one statement in
+autocommit mode on a pooled connection (psycopg 3, ``psycopg_pool``):
 
 - create: ``INSERT … ON CONFLICT DO NOTHING``; update (``put``, ``put_delta``),
   in one transaction: ``SELECT … FOR UPDATE`` of the session row (its
@@ -40,6 +40,8 @@ a pooled connection (psycopg 3, ``psycopg_pool``):
   the ``WHERE`` clause (a text that is no store's token, such as one holding
   NUL, matches nothing without being sent); ``delete``
   removes the lease in the statement that removes the session.
+- delete, in one transaction: the session row and its lease, then the
+  delta rows, so that a commit it waited for leaves none behind.
 - each commit and delete sends ``NOTIFY`` in the same statement (see
   :mod:`.listener`); the store is a
   :class:`~dsxir.store.events.CommitFeed`.
@@ -631,14 +633,19 @@ class PostgresStore:
         return self.list_page(status=status, optimizer=optimizer, updated_since=updated_since)
 
     def delete(self, session_id: str) -> None:
-        """Remove a session and its lease; idempotent."""
+        """Remove a session, its delta rows and its lease; idempotent.
+
+        One transaction: the session row goes first (waiting for a commit in
+        progress to end), then the delta rows, in a statement that sees the
+        rows such a commit added; a commit that comes later finds no session
+        row and writes nothing.
+        """
         check_session_id(session_id)
         self._forget(session_id)
-        with self._connection() as conn:
-            conn.execute(
-                self._queries.delete,
-                {"session_id": session_id, "payload": f"d {session_id}"},
-            )
+        params = {"session_id": session_id, "payload": f"d {session_id}"}
+        with self._connection() as conn, conn.transaction():
+            conn.execute(self._queries.delete, params)
+            conn.execute(self._queries.delete_deltas, params)
 
     def acquire_lease(self, session_id: str, holder: str, *, ttl: float) -> Lease:
         """Hold ``session_id`` for ``ttl`` seconds of the database clock, or ``LeaseHeld``."""
@@ -882,10 +889,13 @@ class _Queries:
         ).format(t=table)
         self.delete = sql.SQL(
             "WITH lease AS (DELETE FROM {l} WHERE session_id = %(session_id)s),"
-            " deltas AS (DELETE FROM {d} WHERE session_id = %(session_id)s),"
             " done AS (DELETE FROM {t} WHERE session_id = %(session_id)s RETURNING 1)"
             " SELECT pg_notify({c}, %(payload)s) FROM done"
-        ).format(t=table, d=deltas, l=leases, c=chan)
+        ).format(t=table, l=leases, c=chan)
+        # After the session row, in the same transaction: a new snapshot sees every delta row.
+        self.delete_deltas = sql.SQL("DELETE FROM {d} WHERE session_id = %(session_id)s").format(
+            d=deltas
+        )
         expiry = "now() + %(ttl_us)s * interval '1 microsecond'"
         self.acquire = sql.SQL(
             "INSERT INTO {l} AS held (session_id, holder, token, expires_at)"
