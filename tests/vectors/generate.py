@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import reference
+from changes import clear_field, set_field
+from sync import sync
 
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session.terms import Atom, term_bytes
@@ -286,32 +288,6 @@ def _mutated(change: Callable[[Checkpoint], None], base: Checkpoint | None = Non
     cp.CopyFrom(base if base is not None else with_trials(4))
     change(cp)
     return seal(cp.SerializeToString(deterministic=True))
-
-
-def set_field(path: str, value: Any) -> Callable[[Checkpoint], None]:
-    """A change that sets the field at a dotted path (``progress.completed``)."""
-
-    def change(cp: Checkpoint) -> None:
-        *parents, last = path.split(".")
-        target: Any = cp
-        for part in parents:
-            target = getattr(target, part)
-        setattr(target, last, value)
-
-    return change
-
-
-def clear_field(path: str) -> Callable[[Checkpoint], None]:
-    """A change that clears the field at a dotted path."""
-
-    def change(cp: Checkpoint) -> None:
-        *parents, last = path.split(".")
-        target: Any = cp
-        for part in parents:
-            target = getattr(target, part)
-        target.ClearField(last)
-
-    return change
 
 
 def _stats_raw(raw_map_body: bytes) -> Callable[[Checkpoint], None]:
@@ -1317,17 +1293,9 @@ def main() -> int:
         and p.suffix in (".binpb", ".json")
         and p.parent.name not in ("trainset-json", "hostile", "delta")
     }
+    status = sync(files, on_disk, HERE, check=args.check, shown="vector: tests/vectors/")
     if args.check:
-        stale = sorted(set(files) ^ set(on_disk) | {k for k in files if on_disk.get(k) != files[k]})
-        for name in stale:
-            print(f"stale vector: tests/vectors/{name}", file=sys.stderr)
-        return 1 if stale else 0
-    for name in set(on_disk) - set(files):
-        (HERE / name).unlink()
-    for name, raw in files.items():
-        path = HERE / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(raw)
+        return status
     digest = hashlib.sha256(files["manifest.json"]).hexdigest()[:16]
     print(f"wrote {len(files)} files; manifest sha256 {digest}")
     return 0

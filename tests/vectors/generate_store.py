@@ -37,6 +37,7 @@ from typing import Any
 
 import reference
 from generate import encoded
+from sync import sync
 
 from dsxir.errors import CorruptStore, InvalidCheckpoint, InvalidDelta
 from dsxir.optimizer_session import checkpoint as ck
@@ -652,17 +653,9 @@ def main() -> int:
         for p in STORE.rglob("*")
         if p.is_file() and p.suffix in SUFFIXES
     }
+    status = sync(files, on_disk, HERE, check=args.check, shown="store vector: tests/vectors/")
     if args.check:
-        stale = sorted(set(files) ^ set(on_disk) | {k for k in files if on_disk.get(k) != files[k]})
-        for name in stale:
-            print(f"stale store vector: tests/vectors/{name}", file=sys.stderr)
-        return 1 if stale else 0
-    for name in set(on_disk) - set(files):
-        (HERE / name).unlink()
-    for name, raw in files.items():
-        path = HERE / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(raw)
+        return status
     digest = hashlib.sha256(files[f"store/{MANIFEST}"]).hexdigest()[:16]
     print(f"wrote {len(files)} files; store manifest sha256 {digest}")
     return 0

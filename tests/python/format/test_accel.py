@@ -36,6 +36,7 @@ from dsxir.optimizer_session.v1.term_pb2 import Term
 from dsxir.optimizer_session.wire import varint
 from strategies import checkpoints
 from strategies import terms as term_values
+from vectors.changes import clear_field, set_field
 
 ACCEL = importlib.import_module("dsxir._accel")
 grammar.give_table(ACCEL.set_grammar_table)  # once, also under DSXIR_PURE_PYTHON=1
@@ -48,32 +49,6 @@ ALL_VECTORS = [
     for v in MANIFEST[group]
 ]
 VALID_BYTES = [raw for group, _, raw in ALL_VECTORS if group != "invalid"]
-
-
-def set_field(path: str, value: Any) -> Callable[[Checkpoint], None]:
-    """A change that sets the field at a dotted path (``progress.completed``)."""
-
-    def change(cp: Checkpoint) -> None:
-        *parents, last = path.split(".")
-        target: Any = cp
-        for part in parents:
-            target = getattr(target, part)
-        setattr(target, last, value)
-
-    return change
-
-
-def clear_field(path: str) -> Callable[[Checkpoint], None]:
-    """A change that clears the field at a dotted path."""
-
-    def change(cp: Checkpoint) -> None:
-        *parents, last = path.split(".")
-        target: Any = cp
-        for part in parents:
-            target = getattr(target, part)
-        target.ClearField(last)
-
-    return change
 
 
 def body_of(data: bytes) -> bytes:

@@ -32,6 +32,8 @@ assert _spec is not None and _spec.loader is not None
 vectors = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(vectors)
 
+from sync import sync  # noqa: E402
+
 UNKNOWN_TOP = b"\x80\x01\x07"  # field 16, varint 7: a newer minor's top-level field
 UNKNOWN_PROGRESS = b"\x42\x02hi"  # field 8 of Progress, bytes "hi"
 UNKNOWN_ENTRY = b"\x48\x2a"  # field 9 of TrialLogEntry, varint 42
@@ -391,15 +393,9 @@ def main() -> int:
     args = parser.parse_args()
     files = build()
     on_disk = {p.name: p.read_bytes() for p in HERE.iterdir() if p.suffix in (".binpb", ".json")}
+    status = sync(files, on_disk, HERE, check=args.check, shown="vector: tests/vectors/delta/")
     if args.check:
-        stale = sorted(set(files) ^ set(on_disk) | {k for k in files if on_disk.get(k) != files[k]})
-        for name in stale:
-            print(f"stale vector: tests/vectors/delta/{name}", file=sys.stderr)
-        return 1 if stale else 0
-    for name in set(on_disk) - set(files):
-        (HERE / name).unlink()
-    for name, raw in files.items():
-        (HERE / name).write_bytes(raw)
+        return status
     print(f"wrote {len(files)} files")
     return 0
 

@@ -35,6 +35,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import reference  # noqa: E402
+from sync import sync  # noqa: E402
 
 VALID = HERE.parent / "valid"
 VARINT, I64, LEN, SGROUP, EGROUP, I32 = 0, 1, 2, 3, 4, 5
@@ -665,15 +666,11 @@ def main() -> int:
     on_disk["manifest.json"] = (
         (HERE / "manifest.json").read_bytes() if (HERE / "manifest.json").exists() else b""
     )
-    stale = sorted(set(files) ^ set(on_disk) | {k for k in files if on_disk.get(k) != files[k]})
+    status = sync(
+        files, on_disk, HERE, check=args.check, shown="hostile vector: tests/vectors/hostile/"
+    )
     if args.check:
-        for name in stale:
-            print(f"stale hostile vector: tests/vectors/hostile/{name}", file=sys.stderr)
-        return 1 if stale else 0
-    for name in set(on_disk) - set(files):
-        (HERE / name).unlink()
-    for name, raw in files.items():
-        (HERE / name).write_bytes(raw)
+        return status
     print(f"wrote {len(files) - 1} cases, {sum(map(len, files.values()))} bytes")
     return 0
 
