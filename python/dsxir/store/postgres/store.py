@@ -255,21 +255,12 @@ class PostgresStore:
         if "\x00" in cp.optimizer:
             raise InvalidCheckpoint("optimizer", _NUL_DETAIL)
         generation = 1 if expected is None else expected + 1
-        listing = listing_of(cp, generation)
         params = {
             "session_id": session_id,
             "expected": expected,
             "body": body,
             "crc": crc32c(body),
-            "status": listing.status,
-            "optimizer": listing.optimizer,
-            "updated_at": listing.updated_at,
-            "best_score": listing.best_score,
-            "completed": Decimal(listing.completed),
-            "errors": Decimal(listing.errors),
-            "attempts": Decimal(listing.attempts),
-            "trials": listing.trials,
-            "payload": _commit_payload(cp, generation),
+            **_summary_params(cp, generation),
         }
         with self._connection() as conn:
             if expected is not None:
@@ -421,7 +412,6 @@ class PostgresStore:
 
     def _delta_params(self, cp: Checkpoint, generation: int, data: bytes) -> dict[str, Any]:
         """The parameters of a delta commit of ``cp`` as ``generation`` (``data`` the delta)."""
-        listing = listing_of(cp, generation)
         return {
             "session_id": cp.session_id,
             "expected": generation - 1,
@@ -429,15 +419,7 @@ class PostgresStore:
             "delta": data,
             "crc": crc32c(data),
             "length": len(data),
-            "status": listing.status,
-            "optimizer": listing.optimizer,
-            "updated_at": listing.updated_at,
-            "best_score": listing.best_score,
-            "completed": Decimal(listing.completed),
-            "errors": Decimal(listing.errors),
-            "attempts": Decimal(listing.attempts),
-            "trials": listing.trials,
-            "payload": _commit_payload(cp, generation),
+            **_summary_params(cp, generation),
         }
 
     def _commit_delta(
@@ -927,6 +909,22 @@ def _check_utf8(what: str, value: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError(f"{what} {value!r} is not valid Unicode (lone surrogate)") from None
+
+
+def _summary_params(cp: Checkpoint, generation: int) -> dict[str, Any]:
+    """The summary columns and NOTIFY payload of committing ``cp`` as ``generation``."""
+    listing = listing_of(cp, generation)
+    return {
+        "status": listing.status,
+        "optimizer": listing.optimizer,
+        "updated_at": listing.updated_at,
+        "best_score": listing.best_score,
+        "completed": Decimal(listing.completed),
+        "errors": Decimal(listing.errors),
+        "attempts": Decimal(listing.attempts),
+        "trials": listing.trials,
+        "payload": _commit_payload(cp, generation),
+    }
 
 
 def _commit_payload(cp: Checkpoint, generation: int) -> str:
