@@ -21,12 +21,12 @@ func TestMergeDeltaMatchesApplyDelta(t *testing.T) {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
-			raw := readDeltaVector(t, c.Base)
+			raw := readVector(t, "delta", c.Base)
 			base, err := Decode(raw)
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := DecodeDelta(readDeltaVector(t, c.Delta))
+			d, err := DecodeDelta(readVector(t, "delta", c.Delta))
 			if err != nil {
 				t.Fatal(err)
 			}

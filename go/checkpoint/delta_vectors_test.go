@@ -2,7 +2,6 @@ package checkpoint
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,9 +10,6 @@ import (
 
 	v1 "github.com/dsxir/dsxir-checkpoint/go/dsxir/optimizer_session/v1"
 )
-
-// deltaVectorsDir holds the delta vectors shared by every implementation.
-var deltaVectorsDir = filepath.Join(vectorsDir, "delta")
 
 type deltaManifest struct {
 	Cases []struct {
@@ -26,30 +22,16 @@ type deltaManifest struct {
 
 func loadDeltaManifest(t testing.TB) *deltaManifest {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(deltaVectorsDir, "manifest.json"))
-	if errors.Is(err, os.ErrNotExist) {
+	path := filepath.Join(vectorsDir, "delta", "manifest.json")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		t.Skip("tests/vectors/delta/manifest.json does not exist")
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
 	var m deltaManifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("parsing the delta manifest: %v", err)
-	}
+	loadJSON(t, path, &m)
 	if len(m.Cases) == 0 {
 		t.Fatal("the delta manifest lists no case")
 	}
 	return &m
-}
-
-func readDeltaVector(t testing.TB, rel string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(deltaVectorsDir, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // Every delta vector: read (or refused at stage "read"), re-encoded to its
@@ -61,11 +43,11 @@ func TestDeltaVectors(t *testing.T) {
 			if (c.Refused == nil) == (c.Result == "") {
 				t.Fatalf("the case has both or neither of result and refused")
 			}
-			base, err := Decode(readDeltaVector(t, c.Base))
+			base, err := Decode(readVector(t, "delta", c.Base))
 			if err != nil {
 				t.Fatalf("base refused: %v", err)
 			}
-			in := readDeltaVector(t, c.Delta)
+			in := readVector(t, "delta", c.Delta)
 			d, err := DecodeDelta(in)
 			if c.Refused != nil && c.Refused.Stage == "read" {
 				if err == nil {
@@ -89,7 +71,7 @@ func TestDeltaVectors(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ApplyDelta: %v", err)
 				}
-				if want := readDeltaVector(t, c.Result); !bytes.Equal(got, want) {
+				if want := readVector(t, "delta", c.Result); !bytes.Equal(got, want) {
 					t.Fatalf("applied bytes differ:\n got %x\nwant %x", got, want)
 				}
 				return
@@ -124,12 +106,12 @@ func FuzzDecodeDelta(f *testing.F) {
 	m := loadDeltaManifest(f)
 	var bases [][]byte
 	for _, c := range m.Cases {
-		b := readDeltaVector(f, c.Delta)
+		b := readVector(f, "delta", c.Delta)
 		f.Add(b)
 		if len(b) >= TrailerSize {
 			f.Add(b[:len(b)-TrailerSize])
 		}
-		bases = append(bases, readDeltaVector(f, c.Base))
+		bases = append(bases, readVector(f, "delta", c.Base))
 	}
 	var decoded []*v1.Checkpoint
 	for _, b := range bases {

@@ -222,20 +222,9 @@ func TestUnknownFieldsKept(t *testing.T) {
 		in = append(in, fields[n]...)
 	}
 	in = cat(in, varintField(16, 3), varintField(16, 4), lenField(17, []byte{0xff}), []byte{0x95, 0x01, 0, 0, 0, 0})
-	b := seal(in)
-	got, err := Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := mustRoundTrip(t, seal(in))
 	if got.GetCreatedAt().GetNanos() != 5 || len(got.GetCreatedAt().ProtoReflect().GetUnknown()) == 0 {
 		t.Fatalf("created_at %v", got.GetCreatedAt())
-	}
-	out, err := Encode(got)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out, b) {
-		t.Fatalf("re-encoding differs:\n got %x\nwant %x", out, b)
 	}
 }
 

@@ -172,19 +172,26 @@ func stringConstants(t *testing.T, file, prefix string) []string {
 	return out
 }
 
+// loadJSON parses the JSON file at path into v, failing the test if it
+// cannot be read or parsed.
+func loadJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading %s: %v", path, err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("parsing %s: %v", path, err)
+	}
+}
+
 // specRuleIDs returns the ids of the rules file spec/<name>, in its order.
 func specRuleIDs(t *testing.T, name string) []string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "spec", name))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var spec struct {
 		Rules []struct{ ID string } `json:"rules"`
 	}
-	if err := json.Unmarshal(raw, &spec); err != nil {
-		t.Fatal(err)
-	}
+	loadJSON(t, filepath.Join("..", "..", "spec", name), &spec)
 	ids := make([]string, len(spec.Rules))
 	for i, r := range spec.Rules {
 		ids[i] = r.ID

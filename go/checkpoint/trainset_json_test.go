@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math"
 	"math/big"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,16 +24,10 @@ type trainsetJSONCase struct {
 
 func loadTrainsetJSONCases(t *testing.T) []trainsetJSONCase {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(vectorsDir, "trainset-json", "cases.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var file struct {
 		Cases []trainsetJSONCase `json:"cases"`
 	}
-	if err := json.Unmarshal(raw, &file); err != nil {
-		t.Fatal(err)
-	}
+	loadJSON(t, filepath.Join(vectorsDir, "trainset-json", "cases.json"), &file)
 	if len(file.Cases) < 100 {
 		t.Fatalf("only %d cases", len(file.Cases))
 	}

@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -41,14 +40,8 @@ type manifest struct {
 
 func loadManifest(t testing.TB) *manifest {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(vectorsDir, "manifest.json"))
-	if err != nil {
-		t.Fatalf("reading the vector manifest: %v", err)
-	}
 	var m manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("parsing the vector manifest: %v", err)
-	}
+	loadJSON(t, filepath.Join(vectorsDir, "manifest.json"), &m)
 	if len(m.Valid) == 0 || len(m.Invalid) == 0 || len(m.Unknown) == 0 || len(m.Canonicalize) == 0 || len(m.Trainset) == 0 {
 		t.Fatalf("the manifest lists no vectors of some kind: %d valid, %d unknown, %d invalid, %d canonicalize, %d trainset",
 			len(m.Valid), len(m.Unknown), len(m.Invalid), len(m.Canonicalize), len(m.Trainset))
@@ -56,30 +49,38 @@ func loadManifest(t testing.TB) *manifest {
 	return &m
 }
 
-func readVector(t testing.TB, rel string) []byte {
+// readVector returns the bytes of the file tests/vectors/<elem...>.
+func readVector(t testing.TB, elem ...string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(vectorsDir, rel))
+	b, err := os.ReadFile(filepath.Join(append([]string{vectorsDir}, elem...)...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
+// mustRoundTrip decodes in, failing the test unless it is a checkpoint that
+// re-encodes to the very same bytes; it returns the checkpoint.
+func mustRoundTrip(t *testing.T, in []byte) *v1.Checkpoint {
+	t.Helper()
+	cp, err := Decode(in)
+	if err != nil {
+		t.Fatalf("refused: %v", err)
+	}
+	out, err := Encode(cp)
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	if !bytes.Equal(out, in) {
+		t.Fatalf("re-encoding differs:\n got %x\nwant %x", out, in)
+	}
+	return cp
+}
+
 func TestValidVectors(t *testing.T) {
 	for _, v := range loadManifest(t).Valid {
 		t.Run(v.Name, func(t *testing.T) {
-			in := readVector(t, v.Binpb)
-			cp, err := Decode(in)
-			if err != nil {
-				t.Fatalf("refused: %v", err)
-			}
-			out, err := Encode(cp)
-			if err != nil {
-				t.Fatalf("Encode: %v", err)
-			}
-			if !bytes.Equal(in, out) {
-				t.Fatalf("re-encoding differs from the canonical bytes:\n got %x\nwant %x", out, in)
-			}
+			cp := mustRoundTrip(t, readVector(t, v.Binpb))
 			// The JSON form names the same checkpoint.
 			fromJSON := &v1.Checkpoint{}
 			if err := protojson.Unmarshal(readVector(t, v.JSON), fromJSON); err != nil {
@@ -99,18 +100,8 @@ func TestUnknownFieldVectors(t *testing.T) {
 	for _, v := range loadManifest(t).Unknown {
 		t.Run(v.Name, func(t *testing.T) {
 			in := readVector(t, v.Binpb)
-			cp, err := Decode(in)
-			if err != nil {
-				t.Fatalf("refused: %v", err)
-			}
-			out, err := Encode(cp)
-			if err != nil {
-				t.Fatal(err)
-			}
 			// The Go runtime keeps unknown fields: the re-encoding is the input.
-			if !bytes.Equal(in, out) {
-				t.Fatalf("re-encoding differs:\n got %x\nwant %x", out, in)
-			}
+			cp := mustRoundTrip(t, in)
 			// Without its unknown fields it is the known-only encoding.
 			known := readVector(t, v.KnownOnly)
 			stripped := proto.Clone(cp)
@@ -143,17 +134,7 @@ func TestCanonicalizeVectors(t *testing.T) {
 			if _, err := Decode(in); (err == nil) != bytes.Equal(in, want) {
 				t.Fatalf("Decode of the input: %v (the input is canonical: %v)", err, bytes.Equal(in, want))
 			}
-			cp, err := Decode(want)
-			if err != nil {
-				t.Fatalf("canonical bytes refused: %v", err)
-			}
-			out, err := Encode(cp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(out, want) {
-				t.Fatalf("re-encoding differs from the canonical bytes:\n got %x\nwant %x", out, want)
-			}
+			mustRoundTrip(t, want)
 		})
 	}
 }

@@ -3,6 +3,8 @@
 //! unknown fields, and applying a delta to its base (§13.2). Bodies are
 //! built byte by byte, so each expectation is the exact canonical encoding.
 
+mod wire_bytes;
+
 use dsxir_checkpoint::v1::term::Kind;
 use dsxir_checkpoint::{
     apply_delta, apply_delta_bytes, decode, decode_delta, decode_delta_with_unknown,
@@ -10,16 +12,7 @@ use dsxir_checkpoint::{
     Term, TermList, CHECKPOINT_SHAPE, DELTA_FORMAT_ID, DELTA_SHAPE, FORMAT_ID, KEPT_MASK,
     MAX_TERM_DEPTH,
 };
-
-fn varint(mut v: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-    out
-}
+use wire_bytes::varint;
 
 /// A VARINT field.
 fn vi(number: u64, value: u64) -> Vec<u8> {
@@ -283,16 +276,20 @@ fn assert_refused(
 fn writer_and_reader_refuse(delta: &CheckpointDelta, rule: &str, path: &str) {
     assert_refused(encode_delta(delta), DELTA_SHAPE, rule, path);
     let body = prost::Message::encode_to_vec(delta);
-    assert_eq!(delta_refusal(&seal(&body)), (rule, path.to_string()));
+    assert_read_refused(&seal(&body), rule, path);
 }
 
-fn delta_refusal(bytes: &[u8]) -> (&'static str, String) {
-    let (reason, rule, field) = refusal(decode_delta(bytes));
-    assert_eq!(reason, DELTA_SHAPE);
-    // The same answer with the unknown fields kept.
-    let (reason2, rule2, field2) = refusal(decode_delta_with_unknown(bytes));
-    assert_eq!((reason2, rule2, &field2), (reason, rule, &field));
-    (rule, field)
+/// Checks that the reader refuses the delta `bytes` with this rule at `path`,
+/// the same with the unknown fields dropped and kept.
+#[track_caller]
+fn assert_read_refused(bytes: &[u8], rule: &str, path: &str) {
+    let plain = refusal(decode_delta(bytes));
+    assert_eq!(
+        plain,
+        (DELTA_SHAPE, rule, path.to_string()),
+        "{path}: {bytes:02x?}"
+    );
+    assert_eq!(refusal(decode_delta_with_unknown(bytes)), plain);
 }
 
 // --- reading --------------------------------------------------------------------------
@@ -360,27 +357,27 @@ fn the_format_must_be_a_delta_of_major_1() {
     }
     // No format at all (an empty string is not written).
     let body = cat(&[&vi(2, 1), &ln(4, b"")]);
-    assert_eq!(
-        delta_refusal(&seal(&body)),
-        (delta_rules::DELTA_FORMAT, "format".into())
-    );
+    assert_read_refused(&seal(&body), delta_rules::DELTA_FORMAT, "format");
 }
 
 #[test]
 fn the_rules_of_13_1_in_their_order() {
     let head = head_body(b"s1", None);
     // Each broken rule hides those after it.
-    assert_eq!(
-        delta_refusal(&delta_bytes(b"x", 0, None, 1)),
-        (delta_rules::DELTA_FORMAT, "format".into())
+    assert_read_refused(
+        &delta_bytes(b"x", 0, None, 1),
+        delta_rules::DELTA_FORMAT,
+        "format",
     );
-    assert_eq!(
-        delta_refusal(&delta_bytes(DELTA_FORMAT_V1_0, 0, None, 1)),
-        (delta_rules::DELTA_BASE_GENERATION, "base_generation".into())
+    assert_read_refused(
+        &delta_bytes(DELTA_FORMAT_V1_0, 0, None, 1),
+        delta_rules::DELTA_BASE_GENERATION,
+        "base_generation",
     );
-    assert_eq!(
-        delta_refusal(&delta_bytes(DELTA_FORMAT_V1_0, 1, None, 1)),
-        (delta_rules::DELTA_HEAD, "head".into())
+    assert_read_refused(
+        &delta_bytes(DELTA_FORMAT_V1_0, 1, None, 1),
+        delta_rules::DELTA_HEAD,
+        "head",
     );
     for bad in [
         1u32,
@@ -392,15 +389,10 @@ fn the_rules_of_13_1_in_their_order() {
         1 << 31,
         !KEPT_MASK,
     ] {
-        assert_eq!(
-            delta_refusal(&delta_bytes(
-                DELTA_FORMAT_V1_0,
-                1,
-                Some(&head),
-                bad | 1 << 13
-            )),
-            (delta_rules::DELTA_KEPT, "kept".into()),
-            "{bad:#x}"
+        assert_read_refused(
+            &delta_bytes(DELTA_FORMAT_V1_0, 1, Some(&head), bad | 1 << 13),
+            delta_rules::DELTA_KEPT,
+            "kept",
         );
     }
     // The head holds status (13) and updated_at (8, not keepable anyway).
@@ -446,11 +438,7 @@ fn the_rules_of_13_1_in_their_order() {
 
 fn with_kept_in_head(head: &[u8], kept: u32, path: &str) {
     let bytes = delta_bytes(DELTA_FORMAT_V1_0, 1, Some(head), kept);
-    assert_eq!(
-        delta_refusal(&bytes),
-        (delta_rules::DELTA_KEPT_IN_HEAD, path.to_string()),
-        "{kept:#x}"
-    );
+    assert_read_refused(&bytes, delta_rules::DELTA_KEPT_IN_HEAD, path);
     // The writer refuses the same delta the same way.
     let delta =
         decode_delta_with_unknown(&delta_bytes(DELTA_FORMAT_V1_0, 1, Some(head), 0)).unwrap();
@@ -468,79 +456,76 @@ fn with_kept_in_head(head: &[u8], kept: u32, path: &str) {
 fn grammar_refusals_name_paths_below_head() {
     let good = delta_body_with(&head_body(b"s1", None), 2, 0);
     // The trailer and checksum.
-    assert_eq!(
-        delta_refusal(&good),
-        (rules::INPUT_TRAILER, "<input>".into())
-    );
+    assert_read_refused(&good, rules::INPUT_TRAILER, "<input>");
     let mut flipped = seal(&good);
     flipped[3] ^= 1;
-    assert_eq!(
-        delta_refusal(&flipped),
-        (rules::INPUT_CHECKSUM, "<input>".into())
-    );
-    // A trial entry's status written as 0: the field, below head.
-    let head = head_body(b"s1", Some(&head_progress(&cat(&[&vi(1, 2), &vi(4, 0)]))));
-    assert_eq!(
-        delta_refusal(&seal(&delta_body_with(&head, 2, 0))),
+    assert_read_refused(&flipped, rules::INPUT_CHECKSUM, "<input>");
+    let heads = [
+        // A trial entry's status written as 0: the field, below head.
         (
+            head_body(b"s1", Some(&head_progress(&cat(&[&vi(1, 2), &vi(4, 0)])))),
             rules::WIRE_DEFAULT,
-            "head.progress.trial_log[0].status".into()
-        )
-    );
-    // An empty session id in the head.
-    let head = cat(&[&ln(1, FORMAT_ID.as_bytes()), &ln(2, b"")]);
-    assert_eq!(
-        delta_refusal(&seal(&delta_body_with(&head, 2, 0))),
-        (rules::WIRE_DEFAULT, "head.session_id".into())
-    );
-    // A message of the head cut short names that message.
-    let head = cat(&[&ln(1, FORMAT_ID.as_bytes()), &ln(9, &[0x0a, 0x05, 0x08])]);
-    assert_eq!(
-        delta_refusal(&seal(&delta_body_with(&head, 2, 0))),
-        (rules::WIRE_TRUNCATED, "head.progress".into())
-    );
-    // A wrong wire type in the head names the head.
-    let head = cat(&[&ln(1, FORMAT_ID.as_bytes()), &vi(2, 1)]);
-    assert_eq!(
-        delta_refusal(&seal(&delta_body_with(&head, 2, 0))),
-        (rules::WIRE_TAG, "head".into())
-    );
+            "head.progress.trial_log[0].status",
+        ),
+        // An empty session id in the head.
+        (
+            cat(&[&ln(1, FORMAT_ID.as_bytes()), &ln(2, b"")]),
+            rules::WIRE_DEFAULT,
+            "head.session_id",
+        ),
+        // A message of the head cut short names that message.
+        (
+            cat(&[&ln(1, FORMAT_ID.as_bytes()), &ln(9, &[0x0a, 0x05, 0x08])]),
+            rules::WIRE_TRUNCATED,
+            "head.progress",
+        ),
+        // A wrong wire type in the head names the head.
+        (
+            cat(&[&ln(1, FORMAT_ID.as_bytes()), &vi(2, 1)]),
+            rules::WIRE_TAG,
+            "head",
+        ),
+    ];
+    for (head, rule, path) in heads {
+        assert_read_refused(&seal(&delta_body_with(&head, 2, 0)), rule, path);
+    }
     // The delta's own fields: out of order, wrong type, out of range, default.
-    let body = cat(&[&vi(2, 1), &ln(1, DELTA_FORMAT_V1_0)]);
-    assert_eq!(
-        delta_refusal(&seal(&body)),
-        (rules::WIRE_ORDER, "<input>".into())
-    );
-    let body = cat(&[&ln(1, DELTA_FORMAT_V1_0), &ln(2, b"")]);
-    assert_eq!(
-        delta_refusal(&seal(&body)),
-        (rules::WIRE_TAG, "<input>".into())
-    );
-    let body = cat(&[
-        &ln(1, DELTA_FORMAT_V1_0),
-        &vi(2, 1),
-        &ln(4, b""),
-        &vi(5, 1 << 32),
-    ]);
-    assert_eq!(
-        delta_refusal(&seal(&body)),
-        (rules::WIRE_RANGE, "kept".into())
-    );
-    let body = cat(&[&ln(1, DELTA_FORMAT_V1_0), &vi(2, 0)]);
-    assert_eq!(
-        delta_refusal(&seal(&body)),
-        (rules::WIRE_DEFAULT, "base_generation".into())
-    );
-    let body = cat(&[&ln(1, DELTA_FORMAT_V1_0), &ln(4, b""), &ln(4, b"")]);
-    assert_eq!(
-        delta_refusal(&seal(&body)),
-        (rules::WIRE_ORDER, "<input>".into())
-    );
-    let body = cat(&[&ln(1, &[0xff])]);
-    assert_eq!(
-        delta_refusal(&seal(&body)),
-        (rules::WIRE_UTF8, "format".into())
-    );
+    let bodies = [
+        (
+            cat(&[&vi(2, 1), &ln(1, DELTA_FORMAT_V1_0)]),
+            rules::WIRE_ORDER,
+            "<input>",
+        ),
+        (
+            cat(&[&ln(1, DELTA_FORMAT_V1_0), &ln(2, b"")]),
+            rules::WIRE_TAG,
+            "<input>",
+        ),
+        (
+            cat(&[
+                &ln(1, DELTA_FORMAT_V1_0),
+                &vi(2, 1),
+                &ln(4, b""),
+                &vi(5, 1 << 32),
+            ]),
+            rules::WIRE_RANGE,
+            "kept",
+        ),
+        (
+            cat(&[&ln(1, DELTA_FORMAT_V1_0), &vi(2, 0)]),
+            rules::WIRE_DEFAULT,
+            "base_generation",
+        ),
+        (
+            cat(&[&ln(1, DELTA_FORMAT_V1_0), &ln(4, b""), &ln(4, b"")]),
+            rules::WIRE_ORDER,
+            "<input>",
+        ),
+        (cat(&[&ln(1, &[0xff])]), rules::WIRE_UTF8, "format"),
+    ];
+    for (body, rule, path) in bodies {
+        assert_read_refused(&seal(&body), rule, path);
+    }
 }
 
 fn deep_term(depth: usize) -> Term {

@@ -2,12 +2,15 @@
 //! rule with the path it names, the weight limit, and unknown fields kept
 //! byte for byte.
 
+mod wire_bytes;
+
 use dsxir_checkpoint::v1::term::Kind;
 use dsxir_checkpoint::{
     crc32c, decode, decode_with_unknown, encode, rules, seal, weight_limit, Checkpoint, Progress,
     SamplerFormat, Term, TermMap, TermMapEntry, TrialLogEntry, FORMAT_ID, TRAILER_SIZE,
 };
 use prost::Message;
+use wire_bytes::varint;
 
 fn stamp() -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -217,16 +220,6 @@ fn nested_term(depth: usize) -> Vec<u8> {
         term = [&[0x4a][..], &varint(items.len() as u64), &items].concat();
     }
     term
-}
-
-fn varint(mut v: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-    out
 }
 
 #[test]

@@ -4,11 +4,14 @@
 //! in the order. This holds in every Term field of a checkpoint, at any
 //! depth, and when a checkpoint read with unknown fields is written back.
 
+mod wire_bytes;
+
 use dsxir_checkpoint::{
     decode, decode_with_unknown, encode, rules, seal, Checkpoint, Progress, SamplerFormat,
     TrialLogEntry, FORMAT_ID,
 };
 use prost::Message;
+use wire_bytes::varint;
 
 const NULL: &[u8] = &[0x0a, 0x00];
 /// `null_value` whose TermNull holds unknown field 1 = varint 0.
@@ -17,16 +20,6 @@ const TRUE: &[u8] = &[0x10, 0x01];
 const FALSE: &[u8] = &[0x10, 0x00];
 /// `bool_value` true with unknown field 12 = varint 1.
 const TRUE_UNKNOWN: &[u8] = &[0x10, 0x01, 0x60, 0x01];
-
-fn varint(mut v: u64) -> Vec<u8> {
-    let mut out = vec![];
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-    out
-}
 
 /// A length-delimited field: `tag`, the length, `content`.
 fn ld(tag: u8, content: &[u8]) -> Vec<u8> {

@@ -19,33 +19,14 @@ fn read_json(path: PathBuf) -> Json {
     serde_json::from_str(&text).expect("JSON")
 }
 
-fn spec_ids() -> Vec<String> {
-    read_json(repo().join("spec/checkpoint-rules-v1.json"))["rules"]
+/// The rule ids of the rules file spec/<name>, in its order.
+fn spec_ids(name: &str) -> Vec<String> {
+    read_json(repo().join("spec").join(name))["rules"]
         .as_array()
         .expect("rules")
         .iter()
         .map(|rule| rule["id"].as_str().expect("id").to_string())
         .collect()
-}
-
-/// The `pub const NAME: &str = "id";` lines of src/rules.rs, as (NAME, id).
-fn constants() -> Vec<(String, String)> {
-    constants_of("rules.rs")
-}
-
-#[test]
-fn constants_are_the_ids_of_the_spec() {
-    let ids = spec_ids();
-    assert_eq!(ids.len(), 47);
-    let constants = constants();
-    for (name, id) in &constants {
-        assert_eq!(*name, id.to_uppercase().replace('.', "_"), "{id}");
-    }
-    let declared: BTreeSet<&str> = constants.iter().map(|(_, id)| id.as_str()).collect();
-    assert_eq!(declared.len(), constants.len(), "an id declared twice");
-    let expected: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
-    assert_eq!(declared, expected);
-    assert_eq!(rules::ALL, ids.as_slice());
 }
 
 /// The `pub const NAME: &str = "id";` lines of `file` (under src/), as
@@ -66,17 +47,13 @@ fn constants_of(file: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn delta_constants_are_the_ids_of_the_delta_spec() {
-    let spec = read_json(repo().join("spec/delta-rules-v1.json"));
-    let ids: Vec<String> = spec["rules"]
-        .as_array()
-        .expect("rules")
-        .iter()
-        .map(|rule| rule["id"].as_str().expect("id").to_string())
-        .collect();
-    assert_eq!(ids.len(), 7);
-    let constants = constants_of("delta_rules.rs");
+/// Checks that the constants of src/<file> are the `count` ids of the rules
+/// file spec/<spec>, once each and named after their id, and that `all`
+/// lists those ids in the spec's order.
+fn assert_constants_are_the_spec_ids(file: &str, spec: &str, count: usize, all: &[&str]) {
+    let ids = spec_ids(spec);
+    assert_eq!(ids.len(), count);
+    let constants = constants_of(file);
     for (name, id) in &constants {
         assert_eq!(*name, id.to_uppercase().replace('.', "_"), "{id}");
     }
@@ -84,7 +61,17 @@ fn delta_constants_are_the_ids_of_the_delta_spec() {
     assert_eq!(declared.len(), constants.len(), "an id declared twice");
     let expected: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
     assert_eq!(declared, expected);
-    assert_eq!(delta_rules::ALL, ids.as_slice());
+    assert_eq!(all, ids.as_slice());
+}
+
+#[test]
+fn constants_are_the_ids_of_the_spec() {
+    assert_constants_are_the_spec_ids("rules.rs", "checkpoint-rules-v1.json", 47, rules::ALL);
+}
+
+#[test]
+fn delta_constants_are_the_ids_of_the_delta_spec() {
+    assert_constants_are_the_spec_ids("delta_rules.rs", "delta-rules-v1.json", 7, delta_rules::ALL);
     // No delta rule shares an id with a checkpoint rule.
     assert!(delta_rules::ALL.iter().all(|id| !rules::ALL.contains(id)));
 }

@@ -370,6 +370,30 @@ function readChild(
 
 type ValueReader = (r: Reader, end: number) => unknown;
 
+/** A varint field's wire type and reader: `of` maps the varint's low and high 32 bits to the value. */
+function varintReader(of: (lo: number, hi: number) => unknown): [WireType, ValueReader] {
+  return [
+    WireType.Varint,
+    (r, end) => {
+      r.varint(end);
+      return of(r.lo, r.hi);
+    },
+  ];
+}
+
+/** A length-delimited field's wire type and reader: `of` maps a view of the field's bytes to the value. */
+function lengthDelimitedReader(of: (bytes: Uint8Array) => unknown): [WireType, ValueReader] {
+  return [
+    WireType.LengthDelimited,
+    (r, end) => {
+      const n = r.length(end);
+      const start = r.pos;
+      r.pos += n;
+      return of(r.buf.subarray(start, start + n));
+    },
+  ];
+}
+
 function scalarReader(scalar: ScalarType): [WireType, ValueReader] {
   switch (scalar) {
     case ScalarType.DOUBLE:
@@ -385,85 +409,31 @@ function scalarReader(scalar: ScalarType): [WireType, ValueReader] {
     case ScalarType.SFIXED32:
       return [WireType.Bit32, (r, end) => r.view.getInt32(r.fixed(4, end), true)];
     case ScalarType.BOOL:
-      return [
-        WireType.Varint,
-        (r, end) => {
-          r.varint(end);
-          return r.lo !== 0 || r.hi !== 0;
-        },
-      ];
+      return varintReader((lo, hi) => lo !== 0 || hi !== 0);
     case ScalarType.INT32:
-      return [
-        WireType.Varint,
-        (r, end) => {
-          r.varint(end);
-          return r.lo | 0;
-        },
-      ];
+      return varintReader((lo) => lo | 0);
     case ScalarType.UINT32:
-      return [
-        WireType.Varint,
-        (r, end) => {
-          r.varint(end);
-          return r.lo;
-        },
-      ];
+      return varintReader((lo) => lo);
     case ScalarType.SINT32:
-      return [
-        WireType.Varint,
-        (r, end) => {
-          r.varint(end);
-          return (r.lo >>> 1) ^ -(r.lo & 1);
-        },
-      ];
+      return varintReader((lo) => (lo >>> 1) ^ -(lo & 1));
     case ScalarType.INT64:
-      return [
-        WireType.Varint,
-        (r, end) => {
-          r.varint(end);
-          return protoInt64.dec(r.lo, r.hi);
-        },
-      ];
+      return varintReader((lo, hi) => protoInt64.dec(lo, hi));
     case ScalarType.UINT64:
-      return [
-        WireType.Varint,
-        (r, end) => {
-          r.varint(end);
-          return protoInt64.uDec(r.lo, r.hi);
-        },
-      ];
+      return varintReader((lo, hi) => protoInt64.uDec(lo, hi));
     case ScalarType.SINT64:
-      return [
-        WireType.Varint,
-        (r, end) => {
-          r.varint(end);
-          const u = protoInt64.uDec(r.lo, r.hi);
-          return (u >> 1n) ^ -(u & 1n);
-        },
-      ];
+      return varintReader((lo, hi) => {
+        const u = protoInt64.uDec(lo, hi);
+        return (u >> 1n) ^ -(u & 1n);
+      });
     case ScalarType.STRING:
-      return [
-        WireType.LengthDelimited,
-        (r, end) => {
-          const n = r.length(end);
-          const start = r.pos;
-          r.pos += n;
-          try {
-            return utf8.decode(r.buf.subarray(start, start + n));
-          } catch {
-            throw new WireError("string is not valid UTF-8");
-          }
-        },
-      ];
+      return lengthDelimitedReader((bytes) => {
+        try {
+          return utf8.decode(bytes);
+        } catch {
+          throw new WireError("string is not valid UTF-8");
+        }
+      });
     case ScalarType.BYTES:
-      return [
-        WireType.LengthDelimited,
-        (r, end) => {
-          const n = r.length(end);
-          const start = r.pos;
-          r.pos += n;
-          return r.buf.slice(start, start + n);
-        },
-      ];
+      return lengthDelimitedReader((bytes) => bytes.slice());
   }
 }
