@@ -16,10 +16,10 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageLite;
+import com.google.protobuf.Parser;
 import com.google.protobuf.Timestamp;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -64,7 +64,7 @@ public final class Checkpoints {
    */
   public static Checkpoint decode(byte[] bytes) throws ResumeMismatch {
     int body = Grammar.checkInput(bytes);
-    Checkpoint cp = parse(bytes, body);
+    Checkpoint cp = parse(Checkpoint.parser(), bytes, body);
     validate(cp);
     return cp;
   }
@@ -114,12 +114,13 @@ public final class Checkpoints {
     }
   }
 
-  private static Checkpoint parse(byte[] bytes, int bodyLength) throws ResumeMismatch {
+  /** The message in the first {@code bodyLength} bytes, which the grammar has accepted. */
+  static <T> T parse(Parser<T> parser, byte[] bytes, int bodyLength) throws ResumeMismatch {
     try {
-      return Checkpoint.parser().parseFrom(bytes, 0, bodyLength);
+      return parser.parseFrom(bytes, 0, bodyLength);
     } catch (InvalidProtocolBufferException e) {
       // The grammar accepted these bytes, and every byte string it accepts is a protobuf
-      // encoding of a Checkpoint that protobuf-java parses: reaching this is a bug of this
+      // encoding of the message that protobuf-java parses: reaching this is a bug of this
       // library, reported as the grammar's truncation rule at the top level.
       throw ResumeMismatch.shape(
           Rules.WIRE_TRUNCATED,
@@ -144,25 +145,13 @@ public final class Checkpoints {
     } catch (ResumeMismatch e) {
       throw new InvalidCheckpoint(e.field(), e.detail(), e.rule());
     }
-    int size = cp.getSerializedSize();
-    long total = (long) size + Grammar.TRAILER_BYTES;
     byte[] out;
     try {
-      Grammar.checkSize(total);
-      out = new byte[(int) total];
-      CodedOutputStream stream = CodedOutputStream.newInstance(out, 0, size);
-      stream.useDeterministicSerialization();
-      try {
-        cp.writeTo(stream);
-      } catch (IOException e) {
-        throw new UncheckedIOException("writing to a byte array failed", e);
-      }
-      stream.checkNoSpaceLeft();
-      Grammar.checkBody(out, size, total);
+      out = Grammar.encodeBody(cp);
     } catch (ResumeMismatch e) {
       throw new InvalidCheckpoint(e.field(), e.detail(), e.rule());
     }
-    Grammar.writeTrailer(out, size);
+    Grammar.writeTrailer(out, out.length - Grammar.TRAILER_BYTES);
     return out;
   }
 
@@ -177,75 +166,93 @@ public final class Checkpoints {
   public static byte[] termBytes(Term term) {
     try {
       checkTermText(term);
-    } catch (Bad bad) {
-      ResumeMismatch e = bad.toMismatch("term");
-      throw new InvalidCheckpoint(e.field(), e.detail(), e.rule());
+    } catch (TermRefusal bad) {
+      throw bad.toInvalid("term");
     }
     return canonicalBytes(term);
   }
 
   /** Refuses a lone surrogate anywhere in a Term, whatever else the Term breaks. */
-  private static void checkTermText(Term term) throws Bad {
+  private static void checkTermText(Term term) throws TermRefusal {
+    if (!term.hasMapValue()) {
+      checkStringsAndItems(term, Checkpoints::checkTermText);
+      return;
+    }
+    List<TermMapEntry> entries = term.getMapValue().getEntriesList();
+    for (int i = 0; i < entries.size(); i++) {
+      TermMapEntry entry = entries.get(i);
+      try {
+        if (entry.hasKey()) {
+          checkAt(entry.getKey(), ".key", Checkpoints::checkTermText);
+        }
+        if (entry.hasValue()) {
+          checkAt(entry.getValue(), ".value", Checkpoints::checkTermText);
+        }
+      } catch (TermRefusal bad) {
+        throw bad.at(".map_value.entries[" + i + "]");
+      }
+    }
+  }
+
+  /** A check of one Term, refusing it with its path below that Term. */
+  private interface TermCheck {
+    void check(Term term) throws TermRefusal;
+  }
+
+  /** Applies {@code each} to {@code term}, a refusal's path then going through {@code part}. */
+  private static void checkAt(Term term, String part, TermCheck each) throws TermRefusal {
+    try {
+      each.check(term);
+    } catch (TermRefusal bad) {
+      throw bad.at(part);
+    }
+  }
+
+  /**
+   * Refuses a {@code string_value} or {@code atom_value} holding a lone surrogate and applies
+   * {@code each} to the items of a {@code list_value} or {@code tuple_value}; other kinds pass.
+   */
+  private static void checkStringsAndItems(Term term, TermCheck each) throws TermRefusal {
     switch (term.getKindCase()) {
       case STRING_VALUE:
         if (!wellFormed(term.getStringValue())) {
-          throw new Bad(Rules.WIRE_UTF8, LONE_SURROGATE).at(".string_value");
+          throw new TermRefusal(Rules.WIRE_UTF8, LONE_SURROGATE).at(".string_value");
         }
         break;
       case ATOM_VALUE:
         if (!wellFormed(term.getAtomValue())) {
-          throw new Bad(Rules.WIRE_UTF8, LONE_SURROGATE).at(".atom_value");
+          throw new TermRefusal(Rules.WIRE_UTF8, LONE_SURROGATE).at(".atom_value");
         }
         break;
       case LIST_VALUE:
-        checkItemsText(term.getListValue(), ".list_value");
+        checkItems(term.getListValue(), ".list_value", each);
         break;
       case TUPLE_VALUE:
-        checkItemsText(term.getTupleValue(), ".tuple_value");
-        break;
-      case MAP_VALUE:
-        List<TermMapEntry> entries = term.getMapValue().getEntriesList();
-        for (int i = 0; i < entries.size(); i++) {
-          TermMapEntry entry = entries.get(i);
-          try {
-            if (entry.hasKey()) {
-              try {
-                checkTermText(entry.getKey());
-              } catch (Bad bad) {
-                throw bad.at(".key");
-              }
-            }
-            if (entry.hasValue()) {
-              try {
-                checkTermText(entry.getValue());
-              } catch (Bad bad) {
-                throw bad.at(".value");
-              }
-            }
-          } catch (Bad bad) {
-            throw bad.at(".map_value.entries[" + i + "]");
-          }
-        }
+        checkItems(term.getTupleValue(), ".tuple_value", each);
         break;
       default:
         break;
     }
   }
 
-  private static void checkItemsText(TermList list, String kind) throws Bad {
+  /** Applies {@code each} to every item of {@code list}, a refusal's path going through it. */
+  private static void checkItems(TermList list, String kind, TermCheck each) throws TermRefusal {
     List<Term> items = list.getItemsList();
     for (int i = 0; i < items.size(); i++) {
-      try {
-        checkTermText(items.get(i));
-      } catch (Bad bad) {
-        throw bad.at(kind + ".items[" + i + "]");
-      }
+      checkAt(items.get(i), kind + ".items[" + i + "]", each);
     }
   }
 
   private static byte[] canonicalBytes(MessageLite message) {
-    byte[] out = new byte[message.getSerializedSize()];
-    CodedOutputStream stream = CodedOutputStream.newInstance(out);
+    int size = message.getSerializedSize();
+    byte[] out = new byte[size];
+    writeDeterministic(message, out, size);
+    return out;
+  }
+
+  /** Writes {@code message}, {@code size} bytes long, deterministically from {@code out[0]}. */
+  static void writeDeterministic(MessageLite message, byte[] out, int size) {
+    CodedOutputStream stream = CodedOutputStream.newInstance(out, 0, size);
     stream.useDeterministicSerialization();
     try {
       message.writeTo(stream);
@@ -253,7 +260,6 @@ public final class Checkpoints {
       throw new UncheckedIOException("writing to a byte array failed", e);
     }
     stream.checkNoSpaceLeft();
-    return out;
   }
 
   /**
@@ -514,7 +520,7 @@ public final class Checkpoints {
   public static void checkTerm(Term term, String path) throws ResumeMismatch {
     try {
       check(term, 1);
-    } catch (Bad bad) {
+    } catch (TermRefusal bad) {
       throw bad.toMismatch(path);
     }
   }
@@ -527,123 +533,71 @@ public final class Checkpoints {
   public static void checkTermMap(TermMap map, String path) throws ResumeMismatch {
     try {
       checkMap(map, 2);
-    } catch (Bad bad) {
+    } catch (TermRefusal bad) {
       throw bad.toMismatch(path);
     }
   }
 
-  /** A refusal on its way up the Term tree: each level prepends its part of the path. */
-  private static final class Bad extends Exception {
-    private static final long serialVersionUID = 1L;
-    private final String rule;
-    private final String detail;
-    private final transient List<String> parts = new ArrayList<>();
-
-    Bad(String rule, String detail) {
-      super(detail, null, false, false);
-      this.rule = rule;
-      this.detail = detail;
-    }
-
-    Bad at(String part) {
-      parts.add(part);
-      return this;
-    }
-
-    ResumeMismatch toMismatch(String root) {
-      StringBuilder field = new StringBuilder(root);
-      for (int i = parts.size() - 1; i >= 0; i--) {
-        field.append(parts.get(i));
-      }
-      return ResumeMismatch.shape(rule, field.toString(), detail);
-    }
-  }
-
-  private static void check(Term term, int depth) throws Bad {
+  private static void check(Term term, int depth) throws TermRefusal {
     if (depth > MAX_TERM_DEPTH) {
-      throw new Bad(Rules.TERM_DEPTH, "nesting deeper than " + MAX_TERM_DEPTH);
+      throw new TermRefusal(Rules.TERM_DEPTH, "nesting deeper than " + MAX_TERM_DEPTH);
     }
     switch (term.getKindCase()) {
       case KIND_NOT_SET:
-        throw new Bad(Rules.TERM_KIND, "term has no kind");
+        throw new TermRefusal(Rules.TERM_KIND, "term has no kind");
       case FLOAT_VALUE:
         if (Double.isNaN(term.getFloatValue())) {
-          throw new Bad(Rules.FLOAT_NAN, "NaN is not allowed").at(".float_value");
+          throw new TermRefusal(Rules.FLOAT_NAN, "NaN is not allowed").at(".float_value");
         }
         break;
       case BIGINT_VALUE:
         String problem = bigintProblem(term.getBigintValue());
         if (problem != null) {
-          throw new Bad(Rules.TERM_BIGINT, problem).at(".bigint_value");
+          throw new TermRefusal(Rules.TERM_BIGINT, problem).at(".bigint_value");
         }
-        break;
-      case STRING_VALUE:
-        if (!wellFormed(term.getStringValue())) {
-          throw new Bad(Rules.WIRE_UTF8, LONE_SURROGATE).at(".string_value");
-        }
-        break;
-      case ATOM_VALUE:
-        if (!wellFormed(term.getAtomValue())) {
-          throw new Bad(Rules.WIRE_UTF8, LONE_SURROGATE).at(".atom_value");
-        }
-        break;
-      case LIST_VALUE:
-        checkItems(term.getListValue(), depth, ".list_value");
-        break;
-      case TUPLE_VALUE:
-        checkItems(term.getTupleValue(), depth, ".tuple_value");
         break;
       case MAP_VALUE:
         try {
           checkMap(term.getMapValue(), depth + 1);
-        } catch (Bad bad) {
+        } catch (TermRefusal bad) {
           throw bad.at(".map_value");
         }
         break;
       default:
+        checkStringsAndItems(term, item -> check(item, depth + 1));
         break;
     }
   }
 
-  private static void checkItems(TermList list, int depth, String kind) throws Bad {
-    List<Term> items = list.getItemsList();
-    for (int i = 0; i < items.size(); i++) {
-      try {
-        check(items.get(i), depth + 1);
-      } catch (Bad bad) {
-        throw bad.at(kind + ".items[" + i + "]");
-      }
-    }
-  }
-
-  private static void checkMap(TermMap map, int depth) throws Bad {
+  private static void checkMap(TermMap map, int depth) throws TermRefusal {
     byte[] previous = null;
     List<TermMapEntry> entries = map.getEntriesList();
     for (int i = 0; i < entries.size(); i++) {
       try {
         previous = checkEntry(entries.get(i), depth, previous);
-      } catch (Bad bad) {
+      } catch (TermRefusal bad) {
         throw bad.at(".entries[" + i + "]");
       }
     }
   }
 
   /** Checks one map entry; returns the canonical bytes of its key. */
-  private static byte[] checkEntry(TermMapEntry entry, int depth, byte[] previous) throws Bad {
+  private static byte[] checkEntry(TermMapEntry entry, int depth, byte[] previous)
+      throws TermRefusal {
     if (!entry.hasKey()) {
-      throw new Bad(Rules.TERM_MAP_KEY_REQUIRED, "map entry has no key");
+      throw new TermRefusal(Rules.TERM_MAP_KEY_REQUIRED, "map entry has no key");
     }
     try {
       check(entry.getKey(), depth);
-    } catch (Bad bad) {
+    } catch (TermRefusal bad) {
       throw bad.at(".key");
     }
     if (!entry.hasValue()) {
-      throw new Bad(Rules.TERM_MAP_VALUE_REQUIRED, "map entry has no value");
+      throw new TermRefusal(Rules.TERM_MAP_VALUE_REQUIRED, "map entry has no value");
     }
     try {
       check(entry.getValue(), depth);
-    } catch (Bad bad) {
+    } catch (TermRefusal bad) {
       throw bad.at(".value");
     }
     byte[] keyBytes = canonicalBytes(entry.getKey()); // checked above
@@ -651,7 +605,7 @@ public final class Checkpoints {
       int order = Arrays.compareUnsigned(keyBytes, previous);
       if (order <= 0) {
         String problem = order == 0 ? "duplicate map key" : "keys are not sorted";
-        throw new Bad(Rules.TERM_MAP_ORDER, problem).at(".key");
+        throw new TermRefusal(Rules.TERM_MAP_ORDER, problem).at(".key");
       }
     }
     return keyBytes;

@@ -4,12 +4,8 @@ import com.dsxir.optimizer_session.v1.Checkpoint;
 import com.dsxir.optimizer_session.v1.CheckpointDelta;
 import com.dsxir.optimizer_session.v1.Progress;
 import com.dsxir.optimizer_session.v1.TrialLogEntry;
-import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.Descriptors.FieldDescriptor;
-import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
@@ -52,22 +48,12 @@ public final class Deltas {
    * @throws InvalidDelta naming the first broken rule and its path
    */
   public static CheckpointDelta decode(byte[] bytes) throws InvalidDelta {
-    int body;
-    try {
-      body = Grammar.checkDeltaInput(bytes);
-    } catch (ResumeMismatch e) {
-      throw new InvalidDelta(e.rule(), e.field(), e.detail());
-    }
     CheckpointDelta delta;
     try {
-      delta = CheckpointDelta.parser().parseFrom(bytes, 0, body);
-    } catch (InvalidProtocolBufferException e) {
-      // Every byte string the grammar accepts is a protobuf encoding of a CheckpointDelta that
-      // protobuf-java parses: reaching this is a bug of this library.
-      throw new InvalidDelta(
-          Rules.WIRE_TRUNCATED,
-          "<input>",
-          "protobuf-java refused bytes the grammar accepted (a bug): " + e.getMessage());
+      int body = Grammar.checkDeltaInput(bytes);
+      delta = Checkpoints.parse(CheckpointDelta.parser(), bytes, body);
+    } catch (ResumeMismatch e) {
+      throw new InvalidDelta(e.rule(), e.field(), e.detail());
     }
     check(delta);
     return delta;
@@ -105,21 +91,9 @@ public final class Deltas {
       throw new InvalidCheckpoint(
           bad, "string has a lone surrogate: no UTF-8 form", Rules.WIRE_UTF8);
     }
-    int size = delta.getSerializedSize();
-    long total = (long) size + Grammar.TRAILER_BYTES;
     byte[] out;
     try {
-      Grammar.checkSize(total);
-      out = new byte[(int) total];
-      CodedOutputStream stream = CodedOutputStream.newInstance(out, 0, size);
-      stream.useDeterministicSerialization();
-      try {
-        delta.writeTo(stream);
-      } catch (IOException e) {
-        throw new UncheckedIOException("writing to a byte array failed", e);
-      }
-      stream.checkNoSpaceLeft();
-      Grammar.checkDeltaBody(out, size, total);
+      out = Grammar.encodeBody(delta);
     } catch (ResumeMismatch e) {
       throw new InvalidCheckpoint(e.field(), e.detail(), e.rule());
     }
@@ -128,7 +102,7 @@ public final class Deltas {
     } catch (InvalidDelta e) {
       throw new InvalidCheckpoint(e.field(), e.detail(), e.rule());
     }
-    Grammar.writeTrailer(out, size);
+    Grammar.writeTrailer(out, out.length - Grammar.TRAILER_BYTES);
     return out;
   }
 
@@ -181,34 +155,18 @@ public final class Deltas {
     }
   }
 
-  /** Whether field {@code k} of the head appears in its canonical bytes. */
+  /** Whether field {@code k} of the head, one a delta may keep, appears in its canonical bytes. */
   private static boolean holds(Checkpoint head, int k) {
-    switch (k) {
-      case Checkpoint.OPTIMIZER_FIELD_NUMBER:
-        return !head.getOptimizer().isEmpty();
-      case Checkpoint.OPTIMIZER_OPTS_FIELD_NUMBER:
-        return head.getOptimizerOptsCount() > 0;
-      case Checkpoint.PROGRAM_MODULE_FIELD_NUMBER:
-        return head.hasProgramModule();
-      case Checkpoint.TRAINSET_HASH_FIELD_NUMBER:
-        return !head.getTrainsetHash().isEmpty();
-      case Checkpoint.CREATED_AT_FIELD_NUMBER:
-        return head.hasCreatedAt();
-      case Checkpoint.BEST_PROGRAM_ARTIFACT_FIELD_NUMBER:
-        return head.hasBestProgramArtifact();
-      case Checkpoint.SAMPLER_BLOB_FIELD_NUMBER:
-        return !head.getSamplerBlob().isEmpty();
-      case Checkpoint.SAMPLER_FORMAT_FIELD_NUMBER:
-        return head.hasSamplerFormat();
-      case Checkpoint.STATUS_FIELD_NUMBER:
-        return head.getStatusValue() != 0;
-      case Checkpoint.TERMINAL_REASON_FIELD_NUMBER:
-        return head.hasTerminalReason();
-      case Checkpoint.DIRECTION_FIELD_NUMBER:
-        return head.getDirectionValue() != 0;
-      default:
-        throw new IllegalArgumentException("field " + k + " cannot be kept");
+    FieldDescriptor field = keepable(k);
+    return field.isRepeated() ? head.getRepeatedFieldCount(field) > 0 : head.hasField(field);
+  }
+
+  /** The Checkpoint field numbered {@code k}; refused unless a delta may keep it. */
+  private static FieldDescriptor keepable(int k) {
+    if ((KEEPABLE & (1 << k)) == 0) {
+      throw new IllegalArgumentException("field " + k + " cannot be kept");
     }
+    return Checkpoint.getDescriptor().findFieldByNumber(k);
   }
 
   /**
@@ -252,13 +210,7 @@ public final class Deltas {
     check(delta);
     checkBase(base, base.getProgress().getTrialLogCount(), delta);
     Checkpoint head = delta.getHead();
-    Checkpoint.Builder out = head.toBuilder();
-    int kept = delta.getKept();
-    for (int k = 0; k < 32; k++) {
-      if ((kept & (1 << k)) != 0) {
-        keep(out, base, k);
-      }
-    }
+    Checkpoint.Builder out = headKeeping(base, delta);
     if (head.hasProgress()) {
       Progress.Builder progress = head.getProgress().toBuilder();
       progress.clearTrialLog();
@@ -323,13 +275,7 @@ public final class Deltas {
       Checkpoint base, List<TrialLogEntry> log, CheckpointDelta delta) throws InvalidDelta {
     checkBase(base, log.size(), delta);
     Checkpoint head = delta.getHead();
-    Checkpoint.Builder out = head.toBuilder();
-    int kept = delta.getKept();
-    for (int k = 0; k < 32; k++) {
-      if ((kept & (1 << k)) != 0) {
-        keep(out, base, k);
-      }
-    }
+    Checkpoint.Builder out = headKeeping(base, delta);
     if (head.hasProgress()) {
       log.addAll(head.getProgress().getTrialLogList());
       out.setProgress(head.getProgress().toBuilder().clearTrialLog());
@@ -339,65 +285,21 @@ public final class Deltas {
     return out.build();
   }
 
-  /** Sets field {@code k} of {@code out} to the base's value, or clears it if the base has none. */
-  private static void keep(Checkpoint.Builder out, Checkpoint base, int k) {
-    switch (k) {
-      case Checkpoint.OPTIMIZER_FIELD_NUMBER:
-        out.setOptimizer(base.getOptimizer());
-        break;
-      case Checkpoint.OPTIMIZER_OPTS_FIELD_NUMBER:
-        out.clearOptimizerOpts().addAllOptimizerOpts(base.getOptimizerOptsList());
-        break;
-      case Checkpoint.PROGRAM_MODULE_FIELD_NUMBER:
-        if (base.hasProgramModule()) {
-          out.setProgramModule(base.getProgramModule());
+  /** The head of {@code delta} with every field it keeps set to the base's value, or cleared. */
+  private static Checkpoint.Builder headKeeping(Checkpoint base, CheckpointDelta delta) {
+    Checkpoint.Builder out = delta.getHead().toBuilder();
+    int kept = delta.getKept();
+    for (int k = 0; k < 32; k++) {
+      if ((kept & (1 << k)) != 0) {
+        FieldDescriptor field = keepable(k);
+        if (field.isRepeated() || base.hasField(field)) {
+          out.setField(field, base.getField(field));
         } else {
-          out.clearProgramModule();
+          out.clearField(field);
         }
-        break;
-      case Checkpoint.TRAINSET_HASH_FIELD_NUMBER:
-        out.setTrainsetHash(base.getTrainsetHash());
-        break;
-      case Checkpoint.CREATED_AT_FIELD_NUMBER:
-        if (base.hasCreatedAt()) {
-          out.setCreatedAt(base.getCreatedAt());
-        } else {
-          out.clearCreatedAt();
-        }
-        break;
-      case Checkpoint.BEST_PROGRAM_ARTIFACT_FIELD_NUMBER:
-        if (base.hasBestProgramArtifact()) {
-          out.setBestProgramArtifact(base.getBestProgramArtifact());
-        } else {
-          out.clearBestProgramArtifact();
-        }
-        break;
-      case Checkpoint.SAMPLER_BLOB_FIELD_NUMBER:
-        out.setSamplerBlob(base.getSamplerBlob());
-        break;
-      case Checkpoint.SAMPLER_FORMAT_FIELD_NUMBER:
-        if (base.hasSamplerFormat()) {
-          out.setSamplerFormat(base.getSamplerFormat());
-        } else {
-          out.clearSamplerFormat();
-        }
-        break;
-      case Checkpoint.STATUS_FIELD_NUMBER:
-        out.setStatusValue(base.getStatusValue());
-        break;
-      case Checkpoint.TERMINAL_REASON_FIELD_NUMBER:
-        if (base.hasTerminalReason()) {
-          out.setTerminalReason(base.getTerminalReason());
-        } else {
-          out.clearTerminalReason();
-        }
-        break;
-      case Checkpoint.DIRECTION_FIELD_NUMBER:
-        out.setDirectionValue(base.getDirectionValue());
-        break;
-      default:
-        throw new IllegalArgumentException("field " + k + " cannot be kept");
+      }
     }
+    return out;
   }
 
   /**

@@ -11,6 +11,7 @@ import com.dsxir.optimizer_session.v1.TrialLogEntry;
 import com.google.protobuf.Descriptors.Descriptor;
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Descriptors.OneofDescriptor;
+import com.google.protobuf.MessageLite;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -317,17 +318,26 @@ final class Grammar {
   }
 
   /**
-   * Checks the first {@code bodyLength} bytes of {@code data} as the body of a Checkpoint by the
-   * grammar of §2.2, then the weight of §2.4 against an input of {@code inputLength} bytes.
+   * The deterministic encoding of a Checkpoint followed by room for its trailer ({@link
+   * #writeTrailer}), refused by the size limit, then by the grammar of §2.2 and the weight of §2.4.
    */
-  static void checkBody(byte[] data, int bodyLength, long inputLength) throws ResumeMismatch {
-    checkBody(data, bodyLength, inputLength, CHECKPOINT);
+  static byte[] encodeBody(Checkpoint cp) throws ResumeMismatch {
+    return encodeBody(cp, CHECKPOINT);
   }
 
-  /** {@link #checkBody(byte[], int, long)} for the body of a CheckpointDelta (FORMAT.md §13). */
-  static void checkDeltaBody(byte[] data, int bodyLength, long inputLength)
-      throws ResumeMismatch {
-    checkBody(data, bodyLength, inputLength, DELTA);
+  /** {@link #encodeBody(Checkpoint)} for a CheckpointDelta (FORMAT.md §13). */
+  static byte[] encodeBody(CheckpointDelta delta) throws ResumeMismatch {
+    return encodeBody(delta, DELTA);
+  }
+
+  private static byte[] encodeBody(MessageLite message, Layout root) throws ResumeMismatch {
+    int size = message.getSerializedSize();
+    long total = (long) size + TRAILER_BYTES;
+    checkSize(total);
+    byte[] out = new byte[(int) total];
+    Checkpoints.writeDeterministic(message, out, size);
+    checkBody(out, size, total, root);
+    return out;
   }
 
   private static void checkBody(byte[] data, int bodyLength, long inputLength, Layout root)

@@ -477,9 +477,7 @@ public final class Sessions {
 
   /** {@link #recordTrial(Checkpoint.Builder, Trial)} on a copy of {@code cp}, returned. */
   public static Checkpoint recordTrial(Checkpoint cp, Trial trial) throws AlreadyTerminal {
-    Checkpoint.Builder out = cp.toBuilder();
-    recordTrial(out, trial);
-    return out.build();
+    return changed(cp, out -> recordTrial(out, trial));
   }
 
   /**
@@ -495,9 +493,7 @@ public final class Sessions {
 
   /** {@link #pause(Checkpoint.Builder)} on a copy of {@code cp}, returned. */
   public static Checkpoint pause(Checkpoint cp) throws AlreadyTerminal {
-    Checkpoint.Builder out = cp.toBuilder();
-    pause(out);
-    return out.build();
+    return changed(cp, out -> pause(out));
   }
 
   /**
@@ -513,9 +509,7 @@ public final class Sessions {
 
   /** {@link #resume(Checkpoint.Builder)} on a copy of {@code cp}, returned. */
   public static Checkpoint resume(Checkpoint cp) throws AlreadyTerminal {
-    Checkpoint.Builder out = cp.toBuilder();
-    resume(out);
-    return out.build();
+    return changed(cp, out -> resume(out));
   }
 
   /**
@@ -533,9 +527,7 @@ public final class Sessions {
 
   /** {@link #cancel(Checkpoint.Builder, Object)} on a copy of {@code cp}, returned. */
   public static Checkpoint cancel(Checkpoint cp, Object reason) throws AlreadyTerminal {
-    Checkpoint.Builder out = cp.toBuilder();
-    cancel(out, reason);
-    return out.build();
+    return changed(cp, out -> cancel(out, reason));
   }
 
   /**
@@ -552,9 +544,7 @@ public final class Sessions {
 
   /** {@link #complete(Checkpoint.Builder, Object)} on a copy of {@code cp}, returned. */
   public static Checkpoint complete(Checkpoint cp, Object reason) throws AlreadyTerminal {
-    Checkpoint.Builder out = cp.toBuilder();
-    complete(out, reason);
-    return out.build();
+    return changed(cp, out -> complete(out, reason));
   }
 
   /**
@@ -571,8 +561,18 @@ public final class Sessions {
 
   /** {@link #fail(Checkpoint.Builder, Object)} on a copy of {@code cp}, returned. */
   public static Checkpoint fail(Checkpoint cp, Object reason) throws AlreadyTerminal {
+    return changed(cp, out -> fail(out, reason));
+  }
+
+  /** A change made in place to a checkpoint's builder. */
+  private interface Change {
+    void apply(Checkpoint.Builder cp) throws AlreadyTerminal;
+  }
+
+  /** {@code change} made to a copy of {@code cp}, returned; {@code cp} is left as it was. */
+  private static Checkpoint changed(Checkpoint cp, Change change) throws AlreadyTerminal {
     Checkpoint.Builder out = cp.toBuilder();
-    fail(out, reason);
+    change.apply(out);
     return out.build();
   }
 

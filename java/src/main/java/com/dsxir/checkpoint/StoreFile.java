@@ -461,30 +461,13 @@ public final class StoreFile {
     return new CorruptStoreFile(kind, detail);
   }
 
-  private static String statusName(Checkpoint cp) {
-    switch (cp.getStatus()) {
-      case SESSION_STATUS_RUNNING:
-        return "running";
-      case SESSION_STATUS_PAUSED:
-        return "paused";
-      case SESSION_STATUS_COMPLETED:
-        return "completed";
-      case SESSION_STATUS_FAILED:
-        return "failed";
-      case SESSION_STATUS_CANCELLED:
-        return "cancelled";
-      default:
-        return "unspecified";
-    }
-  }
-
   private static Summary summaryOf(Checkpoint cp) {
     Progress progress = cp.getProgress();
     Timestamp stamp = cp.getUpdatedAt();
     return new Summary(
         cp.getSessionId(),
         cp.getOptimizer(),
-        statusName(cp),
+        Sessions.statusName(cp),
         stamp.getSeconds(),
         stamp.getNanos(),
         progress.hasBestScore()

@@ -68,41 +68,6 @@ public final class Terms {
 
   private Terms() {}
 
-  /**
-   * A refusal on its way up: each level prepends its part of the path. {@code rule} is the id of
-   * the broken rule of the format, or null for a value that breaks none (no Term form, a lone
-   * surrogate).
-   */
-  private static final class Bad extends Exception {
-    private static final long serialVersionUID = 1L;
-    private final String rule;
-    private final String detail;
-    private final transient List<String> parts = new ArrayList<>();
-
-    Bad(String rule, String detail) {
-      super(detail, null, false, false);
-      this.rule = rule;
-      this.detail = detail;
-    }
-
-    Bad at(String part) {
-      parts.add(part);
-      return this;
-    }
-
-    String path(String root) {
-      StringBuilder path = new StringBuilder(root);
-      for (int i = parts.size() - 1; i >= 0; i--) {
-        path.append(parts.get(i));
-      }
-      return path.toString();
-    }
-
-    InvalidCheckpoint refusal(String root) {
-      return new InvalidCheckpoint(path(root), detail, rule);
-    }
-  }
-
   // --- Java values to Terms ------------------------------------------------------------------
 
   /**
@@ -123,8 +88,8 @@ public final class Terms {
   public static Term toTerm(Object value, String root) {
     try {
       return encode(value, 1);
-    } catch (Bad bad) {
-      throw bad.refusal(root);
+    } catch (TermRefusal bad) {
+      throw bad.toInvalid(root);
     }
   }
 
@@ -139,11 +104,11 @@ public final class Terms {
   public static TermMap toTermMap(Object value, String root) {
     try {
       if (!(value instanceof Map<?, ?> || isRecord(value) || value instanceof TermMap)) {
-        throw new Bad(null, typeName(value) + " is not a mapping");
+        throw new TermRefusal(null, typeName(value) + " is not a mapping");
       }
       return value instanceof TermMap map ? canonicalMap(map, 2) : encodeMap(value, 2);
-    } catch (Bad bad) {
-      throw bad.refusal(root);
+    } catch (TermRefusal bad) {
+      throw bad.toInvalid(root);
     }
   }
 
@@ -168,9 +133,9 @@ public final class Terms {
     return Checkpoints.termBytes(toTerm(value, root));
   }
 
-  private static Term encode(Object value, int depth) throws Bad {
+  private static Term encode(Object value, int depth) throws TermRefusal {
     if (depth > MAX_TERM_DEPTH) {
-      throw new Bad(Rules.TERM_DEPTH, "nesting deeper than " + MAX_TERM_DEPTH);
+      throw new TermRefusal(Rules.TERM_DEPTH, "nesting deeper than " + MAX_TERM_DEPTH);
     }
     if (value == null) {
       return NULL_TERM;
@@ -190,13 +155,13 @@ public final class Terms {
     if (value instanceof Double || value instanceof Float) {
       double d = ((Number) value).doubleValue();
       if (Double.isNaN(d)) {
-        throw new Bad(Rules.FLOAT_NAN, "NaN is not allowed");
+        throw new TermRefusal(Rules.FLOAT_NAN, "NaN is not allowed");
       }
       return Term.newBuilder().setFloatValue(d).build();
     }
     if (value instanceof String s) {
       if (!isValidUnicode(s)) {
-        throw new Bad(null, "string is not valid Unicode (lone surrogate)");
+        throw new TermRefusal(null, "string is not valid Unicode (lone surrogate)");
       }
       return Term.newBuilder().setStringValue(s).build();
     }
@@ -208,7 +173,7 @@ public final class Terms {
     }
     if (value instanceof Atom atom) {
       if (!isValidUnicode(atom.name())) {
-        throw new Bad(null, "atom name is not valid Unicode (lone surrogate)");
+        throw new TermRefusal(null, "atom name is not valid Unicode (lone surrogate)");
       }
       return Term.newBuilder().setAtomValue(atom.name()).build();
     }
@@ -227,7 +192,7 @@ public final class Terms {
     if (value instanceof Map<?, ?> || isRecord(value)) {
       return Term.newBuilder().setMapValue(encodeMap(value, depth + 1)).build();
     }
-    throw new Bad(null, typeName(value) + " has no Term form");
+    throw new TermRefusal(null, typeName(value) + " has no Term form");
   }
 
   /** An integer: int_value in the int64 range, otherwise the minimal bigint_value. */
@@ -239,13 +204,13 @@ public final class Terms {
     return Term.newBuilder().setBigintValue(ByteString.copyFrom(n.toByteArray())).build();
   }
 
-  private static TermList items(List<?> list, int depth) throws Bad {
+  private static TermList items(List<?> list, int depth) throws TermRefusal {
     TermList.Builder out = TermList.newBuilder();
     int i = 0;
     for (Object item : list) {
       try {
         out.addItems(encode(item, depth));
-      } catch (Bad bad) {
+      } catch (TermRefusal bad) {
         throw bad.at("[" + i + "]");
       }
       i++;
@@ -257,7 +222,7 @@ public final class Terms {
   private record Keyed(byte[] key, TermMapEntry entry) {}
 
   /** The TermMap of a Map or a record whose keys and values are at {@code depth}. */
-  private static TermMap encodeMap(Object value, int depth) throws Bad {
+  private static TermMap encodeMap(Object value, int depth) throws TermRefusal {
     List<Keyed> entries = new ArrayList<>();
     for (Map.Entry<?, ?> pair : pairs(value)) {
       Object key = pair.getKey();
@@ -266,7 +231,7 @@ public final class Terms {
       try {
         keyTerm = encode(key, depth);
         valueTerm = encode(pair.getValue(), depth);
-      } catch (Bad bad) {
+      } catch (TermRefusal bad) {
         throw bad.at("[" + keyText(key) + "]");
       }
       entries.add(
@@ -279,7 +244,7 @@ public final class Terms {
     byte[] previous = null;
     for (Keyed keyed : entries) {
       if (previous != null && Arrays.equals(previous, keyed.key())) {
-        throw new Bad(
+        throw new TermRefusal(
             Rules.TERM_MAP_ORDER,
             "duplicate map key (canonical bytes " + HexFormat.of().formatHex(keyed.key()) + ")");
       }
@@ -290,7 +255,7 @@ public final class Terms {
   }
 
   /** The (key, value) pairs of a Map, or of a record: its components by name, in order. */
-  private static Iterable<? extends Map.Entry<?, ?>> pairs(Object value) throws Bad {
+  private static Iterable<? extends Map.Entry<?, ?>> pairs(Object value) throws TermRefusal {
     if (value instanceof Map<?, ?> map) {
       return map.entrySet();
     }
@@ -303,7 +268,8 @@ public final class Terms {
         accessor.trySetAccessible();
         item = accessor.invoke(value);
       } catch (IllegalAccessException | InvocationTargetException | RuntimeException e) {
-        throw new Bad(null, "cannot read record component " + component.getName() + ": " + e)
+        throw new TermRefusal(
+                null, "cannot read record component " + component.getName() + ": " + e)
             .at("[" + keyText(component.getName()) + "]");
       }
       out.add(new AbstractMap.SimpleImmutableEntry<>(component.getName(), item));
@@ -394,8 +360,8 @@ public final class Terms {
   public static Term canonicalTerm(Term term, String root) {
     try {
       return canonical(term, 1);
-    } catch (Bad bad) {
-      throw bad.refusal(root);
+    } catch (TermRefusal bad) {
+      throw bad.toInvalid(root);
     }
   }
 
@@ -403,17 +369,17 @@ public final class Terms {
   static Term canonicalOrShape(Term term, String root) throws ResumeMismatch {
     try {
       return canonical(term, 1);
-    } catch (Bad bad) {
-      throw ResumeMismatch.shape(bad.rule, bad.path(root), bad.detail);
+    } catch (TermRefusal bad) {
+      throw bad.toMismatch(root);
     }
   }
 
-  private static Term canonical(Term term, int depth) throws Bad {
+  private static Term canonical(Term term, int depth) throws TermRefusal {
     if (term == null) {
-      throw new Bad(null, "null Term");
+      throw new TermRefusal(null, "null Term");
     }
     if (depth > MAX_TERM_DEPTH) {
-      throw new Bad(Rules.TERM_DEPTH, "nesting deeper than " + MAX_TERM_DEPTH);
+      throw new TermRefusal(Rules.TERM_DEPTH, "nesting deeper than " + MAX_TERM_DEPTH);
     }
     Term.Builder out = Term.newBuilder();
     switch (term.getKindCase()) {
@@ -426,24 +392,25 @@ public final class Terms {
       case BIGINT_VALUE:
         String problem = Checkpoints.bigintProblem(term.getBigintValue());
         if (problem != null) {
-          throw new Bad(Rules.TERM_BIGINT, problem).at(".bigint_value");
+          throw new TermRefusal(Rules.TERM_BIGINT, problem).at(".bigint_value");
         }
         return out.setBigintValue(term.getBigintValue()).build();
       case FLOAT_VALUE:
         if (Double.isNaN(term.getFloatValue())) {
-          throw new Bad(Rules.FLOAT_NAN, "NaN is not allowed").at(".float_value");
+          throw new TermRefusal(Rules.FLOAT_NAN, "NaN is not allowed").at(".float_value");
         }
         return out.setFloatValue(term.getFloatValue()).build();
       case STRING_VALUE:
         if (!isValidUnicode(term.getStringValue())) {
-          throw new Bad(null, "string is not valid Unicode (lone surrogate)").at(".string_value");
+          throw new TermRefusal(null, "string is not valid Unicode (lone surrogate)")
+              .at(".string_value");
         }
         return out.setStringValue(term.getStringValue()).build();
       case BYTES_VALUE:
         return out.setBytesValue(term.getBytesValue()).build();
       case ATOM_VALUE:
         if (!isValidUnicode(term.getAtomValue())) {
-          throw new Bad(null, "atom name is not valid Unicode (lone surrogate)")
+          throw new TermRefusal(null, "atom name is not valid Unicode (lone surrogate)")
               .at(".atom_value");
         }
         return out.setAtomValue(term.getAtomValue()).build();
@@ -455,21 +422,21 @@ public final class Terms {
       case MAP_VALUE:
         try {
           return out.setMapValue(canonicalMap(term.getMapValue(), depth + 1)).build();
-        } catch (Bad bad) {
+        } catch (TermRefusal bad) {
           throw bad.at(".map_value");
         }
       default:
-        throw new Bad(Rules.TERM_KIND, "term has no kind");
+        throw new TermRefusal(Rules.TERM_KIND, "term has no kind");
     }
   }
 
-  private static TermList canonicalItems(TermList list, int depth, String kind) throws Bad {
+  private static TermList canonicalItems(TermList list, int depth, String kind) throws TermRefusal {
     TermList.Builder out = TermList.newBuilder();
     List<Term> items = list.getItemsList();
     for (int i = 0; i < items.size(); i++) {
       try {
         out.addItems(canonical(items.get(i), depth + 1));
-      } catch (Bad bad) {
+      } catch (TermRefusal bad) {
         throw bad.at(kind + ".items[" + i + "]");
       }
     }
@@ -477,7 +444,7 @@ public final class Terms {
   }
 
   /** A TermMap whose keys and values are at {@code depth}, checked, its entries sorted. */
-  private static TermMap canonicalMap(TermMap map, int depth) throws Bad {
+  private static TermMap canonicalMap(TermMap map, int depth) throws TermRefusal {
     List<Keyed> entries = new ArrayList<>(map.getEntriesCount());
     Set<ByteString> seen = new HashSet<>();
     List<TermMapEntry> given = map.getEntriesList();
@@ -485,30 +452,30 @@ public final class Terms {
       TermMapEntry entry = given.get(i);
       try {
         if (!entry.hasKey()) {
-          throw new Bad(Rules.TERM_MAP_KEY_REQUIRED, "map entry has no key");
+          throw new TermRefusal(Rules.TERM_MAP_KEY_REQUIRED, "map entry has no key");
         }
         Term key;
         try {
           key = canonical(entry.getKey(), depth);
-        } catch (Bad bad) {
+        } catch (TermRefusal bad) {
           throw bad.at(".key");
         }
         if (!entry.hasValue()) {
-          throw new Bad(Rules.TERM_MAP_VALUE_REQUIRED, "map entry has no value");
+          throw new TermRefusal(Rules.TERM_MAP_VALUE_REQUIRED, "map entry has no value");
         }
         Term value;
         try {
           value = canonical(entry.getValue(), depth);
-        } catch (Bad bad) {
+        } catch (TermRefusal bad) {
           throw bad.at(".value");
         }
         byte[] keyBytes = Checkpoints.termBytes(key);
         if (!seen.add(ByteString.copyFrom(keyBytes))) {
-          throw new Bad(Rules.TERM_MAP_ORDER, "duplicate map key").at(".key");
+          throw new TermRefusal(Rules.TERM_MAP_ORDER, "duplicate map key").at(".key");
         }
         entries.add(
             new Keyed(keyBytes, TermMapEntry.newBuilder().setKey(key).setValue(value).build()));
-      } catch (Bad bad) {
+      } catch (TermRefusal bad) {
         throw bad.at(".entries[" + i + "]");
       }
     }
@@ -556,8 +523,8 @@ public final class Terms {
     }
     try {
       return plainMap(canonicalMap(map, 2));
-    } catch (Bad bad) {
-      throw bad.refusal(root);
+    } catch (TermRefusal bad) {
+      throw bad.toInvalid(root);
     }
   }
 

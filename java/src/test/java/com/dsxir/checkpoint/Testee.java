@@ -18,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HexFormat;
+import java.util.function.Function;
 
 /**
  * Conformance testee of the Java binding (see tests/conformance). It is a test source, so the
@@ -67,51 +68,31 @@ public final class Testee {
   /** Runs the testee; returns its exit code. */
   static int run(String[] args, InputStream in, OutputStream out, PrintStream err) {
     if (args.length == 1 && args[0].equals("reencode")) {
-      return reencode(in, out, err);
+      return answerStdin(in, out, err, Testee::reencodeAnswer);
     }
     if (args.length == 1 && args[0].equals("read-store-file")) {
-      return readStoreFile(in, out, err);
+      return answerStdin(in, out, err, Testee::storeFileAnswer);
     }
     if (args.length == 1 && args[0].equals("hash-trainset")) {
-      return hashTrainset(in, out, err);
+      return answerStdin(in, out, err, Testee::hashTrainsetAnswer);
     }
     if (args.length == 1
         && (args[0].equals("hash-trainset-json") || args[0].equals("hash-trainset-jsonl"))) {
-      byte[] input;
-      try {
-        input = in.readAllBytes();
-      } catch (IOException e) {
-        err.println("testee: cannot read stdin: " + e.getMessage());
-        return 2;
-      }
-      return answer(hashTrainsetJsonAnswer(args[0].endsWith("jsonl"), input), out, err);
+      boolean lines = args[0].endsWith("jsonl");
+      return answerStdin(in, out, err, input -> hashTrainsetJsonAnswer(lines, input));
     }
     if (args.length == 1 && args[0].equals("reencode-delta")) {
-      byte[] input;
-      try {
-        input = in.readAllBytes();
-      } catch (IOException e) {
-        err.println("testee: cannot read stdin: " + e.getMessage());
-        return 2;
-      }
-      return answer(reencodeDeltaAnswer(input), out, err);
+      return answerStdin(in, out, err, Testee::reencodeDeltaAnswer);
     }
     if (args.length == 2 && args[0].equals("apply-delta")) {
       byte[] base;
-      byte[] input;
       try {
         base = Files.readAllBytes(Path.of(args[1]));
       } catch (IOException e) {
         err.println("testee: cannot read " + args[1] + ": " + e.getMessage());
         return 2;
       }
-      try {
-        input = in.readAllBytes();
-      } catch (IOException e) {
-        err.println("testee: cannot read stdin: " + e.getMessage());
-        return 2;
-      }
-      return answer(applyDeltaAnswer(base, input), out, err);
+      return answerStdin(in, out, err, input -> applyDeltaAnswer(base, input));
     }
     if (args.length == 1 && args[0].equals("serve")) {
       try {
@@ -126,7 +107,9 @@ public final class Testee {
     return 2;
   }
 
-  private static int reencode(InputStream in, OutputStream out, PrintStream err) {
+  /** Reads all of stdin and writes {@code answering}'s answer to it; returns the exit code. */
+  private static int answerStdin(
+      InputStream in, OutputStream out, PrintStream err, Function<byte[], Answer> answering) {
     byte[] input;
     try {
       input = in.readAllBytes();
@@ -134,7 +117,7 @@ public final class Testee {
       err.println("testee: cannot read stdin: " + e.getMessage());
       return 2;
     }
-    return answer(reencodeAnswer(input), out, err);
+    return answer(answering.apply(input), out, err);
   }
 
   /**
@@ -230,17 +213,6 @@ public final class Testee {
     }
   }
 
-  private static int hashTrainset(InputStream in, OutputStream out, PrintStream err) {
-    byte[] input;
-    try {
-      input = in.readAllBytes();
-    } catch (IOException e) {
-      err.println("testee: cannot read stdin: " + e.getMessage());
-      return 2;
-    }
-    return answer(hashTrainsetAnswer(input), out, err);
-  }
-
   /** JSON or JSON Lines text: the digest, or a refusal of kind {@code trainset_json}. */
   private static Answer hashTrainsetJsonAnswer(boolean lines, byte[] input) {
     try {
@@ -269,17 +241,6 @@ public final class Testee {
       return 2;
     }
     return 0;
-  }
-
-  private static int readStoreFile(InputStream in, OutputStream out, PrintStream err) {
-    byte[] input;
-    try {
-      input = in.readAllBytes();
-    } catch (IOException e) {
-      err.println("testee: cannot read stdin: " + e.getMessage());
-      return 2;
-    }
-    return answer(storeFileAnswer(input), out, err);
   }
 
   /** The answer to one request of the serve loop. */
