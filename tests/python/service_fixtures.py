@@ -21,9 +21,13 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import psycopg
+from google.rpc import error_details_pb2  # type: ignore[import-untyped]
+from grpc_status import rpc_status  # type: ignore[import-untyped]
 
 from dsxir.service import CheckpointServer, ServerConfig
 from dsxir.store import FileStore, MemoryStore, Store
@@ -139,3 +143,32 @@ def wait_until(condition: object, timeout: float, message: str) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s: {message}")
+
+
+@dataclass
+class Refusal:
+    """What a failed call said: its code, message, ErrorInfo and BadRequest fields."""
+
+    code: grpc.StatusCode
+    details: str
+    reason: str | None
+    metadata: dict[str, str]
+    fields: list[str]
+    trailers: list[tuple[str, bytes | str]]
+
+
+def refusal_of(error: grpc.RpcError) -> Refusal:
+    """What ``error`` said, with the details the service attaches (ErrorInfo, BadRequest)."""
+    reason, metadata, fields = None, {}, []
+    status = rpc_status.from_call(error)
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, metadata = info.reason, dict(info.metadata)
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields += [violation.field for violation in bad.field_violations]
+    trailers = [(key, value) for key, value in error.trailing_metadata() or ()]
+    return Refusal(error.code(), error.details() or "", reason, metadata, fields, trailers)

@@ -9,6 +9,7 @@ from typing import Any
 
 from dsxir.optimizer_session import checkpoint
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
+from dsxir.session import Session, open_session
 
 TRAINSET_HASH = hashlib.sha256(b"store tests").digest()
 
@@ -136,3 +137,18 @@ def counting_checks(monkeypatch: Any) -> list[object]:
 
     monkeypatch.setattr(grammar, "_alongside", counted)
     return started
+
+
+def session_on(store: Any, session_id: str = "s1") -> Session:
+    """``open_session`` of ``session_id`` on ``store`` as the store tests open one.
+
+    Signals are left alone (``handle_signals=False``).
+    """
+    return open_session(
+        store,
+        session_id,
+        optimizer="opt.O",
+        sampler_format=("opt.S", 1),
+        trainset_hash=TRAINSET_HASH,
+        handle_signals=False,
+    )

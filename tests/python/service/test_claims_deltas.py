@@ -8,20 +8,17 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2  # type: ignore[import-untyped]
-from grpc_status import rpc_status  # type: ignore[import-untyped]
 
 from dsxir.errors import IllegalHistory
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.wire import varint
 from dsxir.service import CheckpointServer
-from dsxir.session import open_session
 from dsxir.store import FileStore, framing, records
 from dsxir.store.grpc import GrpcStore
 from dsxir.store.grpc.protocol import SERVICE_NAME
-from service_fixtures import serve_in_thread
-from store_util import TRAINSET_HASH, make_cp, one_more
+from service_fixtures import refusal_of, serve_in_thread
+from store_util import make_cp, one_more, session_on
 
 PUT_DELTA = f"/{SERVICE_NAME}/PutCheckpointDelta"
 
@@ -71,21 +68,6 @@ def _refused(server: CheckpointServer, delta: bytes) -> grpc.RpcError:
     return refused.value
 
 
-def _refusal(error: grpc.RpcError) -> tuple[Any, str | None, dict[str, str], list[str]]:
-    reason, metadata, fields = None, {}, []
-    status = rpc_status.from_call(error)
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason, metadata = info.reason, dict(info.metadata)
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields += [violation.field for violation in bad.field_violations]
-    return error.code(), reason, metadata, fields
-
-
 def test_a_result_that_breaks_a_rule_is_named_under_checkpoint(served: Any) -> None:
     """docs/service.md, The API: a new checkpoint that breaks a rule, under ``checkpoint.``."""
     server, client, folder = served
@@ -94,7 +76,8 @@ def test_a_result_that_breaks_a_rule_is_named_under_checkpoint(served: Any) -> N
     before = (folder / "s1.dsxckpt").read_bytes()
     broken = dl.diff(cp, one_more(cp), base_generation=1)
     broken.head.progress.trial_log[0].trial_idx = 9
-    code, reason, metadata, fields = _refusal(_refused(server, dl.encode_delta(broken)))
+    said = refusal_of(_refused(server, dl.encode_delta(broken)))
+    code, reason, metadata, fields = said.code, said.reason, said.metadata, said.fields
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_CHECKPOINT")
     assert fields == ["checkpoint.progress.trial_log[3].trial_idx"]
     assert metadata["field"] == "progress.trial_log[3].trial_idx"
@@ -111,7 +94,8 @@ def test_an_illegal_successor_is_illegal_history(served: Any) -> None:
     other = one_more(cp)
     other.optimizer = "another.Optimizer"
     delta = dl.encode_delta(dl.diff(cp, other, base_generation=1))
-    code, reason, metadata, _ = _refusal(_refused(server, delta))
+    said = refusal_of(_refused(server, delta))
+    code, reason, metadata = said.code, said.reason, said.metadata
     assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "ILLEGAL_HISTORY")
     assert metadata["rule"] == "history.optimizer"
     with pytest.raises(IllegalHistory):
@@ -122,25 +106,11 @@ def test_an_illegal_successor_is_illegal_history(served: Any) -> None:
 def test_a_session_over_the_service_commits_every_transition_as_a_delta(served: Any) -> None:
     """docs/service.md, The API: a session over the service commits every transition that way."""
     _, client, folder = served
-    with open_session(
-        client,
-        "s1",
-        optimizer="opt.O",
-        sampler_format=("opt.S", 1),
-        trainset_hash=TRAINSET_HASH,
-        handle_signals=False,
-    ) as session:
+    with session_on(client) as session:
         for i in range(3):
             session.record_trial(score=i / 4)
         session.pause()
-    with open_session(
-        client,
-        "s1",
-        optimizer="opt.O",
-        sampler_format=("opt.S", 1),
-        trainset_hash=TRAINSET_HASH,
-        handle_signals=False,
-    ) as session:
+    with session_on(client) as session:
         session.record_trial(score=0.9)
         session.complete()
     found = _records(folder / "s1.dsxckpt")

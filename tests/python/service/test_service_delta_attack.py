@@ -19,8 +19,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2  # type: ignore[import-untyped]
-from grpc_status import rpc_status  # type: ignore[import-untyped]
 
 from dsxir.checkpoint_store.v1 import service_pb2 as pb
 from dsxir.optimizer_session import checkpoint, grammar
@@ -32,7 +30,7 @@ from dsxir.store import FileStore
 from dsxir.store.grpc import WatchEvent, WatchStream
 from dsxir.store.grpc.protocol import SERVICE_NAME
 from dsxir.store.postgres import PostgresStore
-from service_fixtures import serve_in_thread, sql, wait_until
+from service_fixtures import Refusal, refusal_of, serve_in_thread, sql, wait_until
 from store_util import make_cp
 
 PUT = f"/{SERVICE_NAME}/PutCheckpoint"
@@ -75,40 +73,12 @@ def _next_trial(cp: Checkpoint, generation: int, candidate: str, pad: str = "") 
     return dl.diff(base, cp, base_generation=generation)
 
 
-@dataclass
-class Refusal:
-    """What a failed call said: its code, message, ErrorInfo and BadRequest fields."""
-
-    code: grpc.StatusCode
-    details: str
-    reason: str | None
-    metadata: dict[str, str]
-    fields: list[str]
-    trailers: list[tuple[str, bytes | str]]
-
-
-def _refusal(error: grpc.RpcError) -> Refusal:
-    reason, metadata, fields = None, {}, []
-    status = rpc_status.from_call(error)
-    for detail in status.details if status is not None else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason, metadata = info.reason, dict(info.metadata)
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields += [violation.field for violation in bad.field_violations]
-    trailers = [(key, value) for key, value in error.trailing_metadata() or ()]
-    return Refusal(error.code(), error.details() or "", reason, metadata, fields, trailers)
-
-
 def _call(channel: grpc.Channel, method: str, request: bytes) -> bytes | Refusal:
     """The response's bytes, or the refusal."""
     try:
         response: bytes = channel.unary_unary(method)(request, timeout=30)
     except grpc.RpcError as exc:
-        return _refusal(exc)
+        return refusal_of(exc)
     return response
 
 
@@ -510,7 +480,7 @@ def _flood(channels: list[grpc.Channel], session_id: str) -> tuple[dict[int, str
             assert generation not in won, f"generation {generation} committed twice"
             won[generation] = candidate
         else:
-            refusals.append(_refusal(error))
+            refusals.append(refusal_of(error))
     return won, refusals
 
 
@@ -575,7 +545,7 @@ def test_an_unknown_view_is_refused_naming_view(served: Served, view: int) -> No
     request = _field1(b"s") + b"\x10" + varint(number)
     with pytest.raises(grpc.RpcError) as info:
         next(served.channel.unary_stream(WATCH)(request, timeout=30))
-    refusal = _refusal(info.value)
+    refusal = refusal_of(info.value)
     assert refusal.code == grpc.StatusCode.INVALID_ARGUMENT, refusal
     assert (refusal.reason, refusal.fields) == ("INVALID_REQUEST", ["view"]), refusal
     assert "view" in refusal.details
@@ -618,7 +588,7 @@ def test_twenty_checkpoint_watchers_of_a_large_session(tmp_path: Path) -> None:
     read_all(1)  # every watcher has its slot
     with pytest.raises(grpc.RpcError) as info:  # one more than the server allows
         next(channel.unary_stream(WATCH)(raw, timeout=30))
-    assert _refusal(info.value).reason == "TOO_MANY_WATCHERS"
+    assert refusal_of(info.value).reason == "TOO_MANY_WATCHERS"
     generation = 1
     for turn in range(5):
         if turn == 3:  # a whole checkpoint in the middle

@@ -14,12 +14,11 @@ from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session import grammar
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
-from dsxir.session import open_session
 from dsxir.store import FileStore, MemoryStore, framing, records
 from dsxir.store.postgres import PostgresStore
 from dsxir.store.summary import encode_summary
 from service_fixtures import sql
-from store_util import TRAINSET_HASH, make_cp, one_more
+from store_util import make_cp, one_more, session_on
 
 FILE_HEADER = struct.Struct(">8sHHQIQIII")
 RECORD_HEADER = struct.Struct(">4sQIIII")
@@ -207,14 +206,7 @@ def test_a_compaction_writes_a_snapshot_of_the_next_generation(tmp_path: Path) -
 
 
 def _session_run(store: Any) -> None:
-    with open_session(
-        store,
-        "s1",
-        optimizer="opt.O",
-        sampler_format=("opt.S", 1),
-        trainset_hash=TRAINSET_HASH,
-        handle_signals=False,
-    ) as session:
+    with session_on(store) as session:
         for i in range(4):
             session.record_trial(score=i / 5)
         session.complete()

@@ -19,11 +19,10 @@ from dsxir.errors import Conflict, CorruptStore, IllegalHistory
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session.v1.checkpoint_pb2 import Checkpoint
-from dsxir.session import open_session
 from dsxir.store import FileStore, framing, records
 from dsxir.store import file as file_store
 from dsxir.store.summary import encode_summary
-from store_util import TRAINSET_HASH, make_cp
+from store_util import make_cp, session_on
 
 
 def _copy(cp: Checkpoint) -> Checkpoint:
@@ -40,14 +39,7 @@ def _grown(cp: Checkpoint, pad: int = 0, blob: bytes | None = None) -> Checkpoin
 
 
 def test_the_runner_keeps_the_baseline_of_what_it_committed(tmp_path: Path) -> None:
-    with open_session(
-        FileStore(tmp_path / "s"),
-        "s1",
-        optimizer="opt.O",
-        sampler_format=("opt.S", 1),
-        trainset_hash=TRAINSET_HASH,
-        handle_signals=False,
-    ) as session:
+    with session_on(FileStore(tmp_path / "s")) as session:
         for i in range(5):
             session.record_trial(score=i / 5, sampler_blob=b"b%d" % (i // 2))
             assert session._baseline == dl.Baseline.of(session.checkpoint)
