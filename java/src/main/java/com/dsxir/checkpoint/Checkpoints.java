@@ -563,8 +563,13 @@ public final class Checkpoints {
           throw bad.at(".map_value");
         }
         break;
-      default:
+      case STRING_VALUE:
+      case ATOM_VALUE:
+      case LIST_VALUE:
+      case TUPLE_VALUE:
         checkStringsAndItems(term, item -> check(item, depth + 1));
+        break;
+      default:
         break;
     }
   }
