@@ -9,7 +9,7 @@ from typing import Any
 import google_crc32c
 import pytest
 
-from dsxir.errors import CorruptStore
+from dsxir.errors import Conflict, CorruptStore
 from dsxir.optimizer_session import checkpoint as ck
 from dsxir.optimizer_session import delta as dl
 from dsxir.optimizer_session import grammar
@@ -270,3 +270,20 @@ def test_postgres_compacts_past_its_threshold(
         spent += size
         assert len(rows) == generation - 1
     assert spent > limit - 1000  # the rows came within one delta of the limit
+
+
+def test_put_delta_finds_the_session_its_head_names(
+    tmp_path: Path, pg_store: PostgresStore
+) -> None:
+    """docs/stores.md, Delta commits: the session is the one ``head.session_id`` names, so
+    ``put_delta`` never refuses ``delta.session``: a delta naming a session that does not
+    exist is a ``Conflict``, and the named session is left as it was."""
+    for store in (FileStore(tmp_path / "s"), pg_store):
+        cp = make_cp("s1", trials=2)
+        store.put(cp)
+        delta = dl.diff(cp, one_more(cp), base_generation=1)
+        delta.head.session_id = "s2"
+        with pytest.raises(Conflict):
+            store.put_delta(delta)
+        assert store.get("s1").generation == 1
+        assert [listing.session_id for listing in store.list()] == ["s1"]
