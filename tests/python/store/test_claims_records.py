@@ -44,6 +44,18 @@ def _commits(store: Any, cp: Checkpoint, count: int, pad: int = 0) -> list[tuple
     return done
 
 
+def _with_records(tmp_path: Path, count: int) -> tuple[Path, FileStore, Checkpoint, list[Any]]:
+    """Session s1 in a new folder: a 2-trial snapshot, then ``count`` records.
+
+    Returns the folder, its store, the snapshot's checkpoint and :func:`_commits`' list.
+    """
+    folder = tmp_path / "s"
+    store = FileStore(folder)
+    cp = make_cp("s1", trials=2)
+    store.put(cp)
+    return folder, store, cp, _commits(store, cp, count)
+
+
 def _parsed(data: bytes) -> tuple[tuple[Any, ...], list[tuple[Any, ...]], int]:
     """The file header's fields, each record's (header fields, summary, delta), the end read."""
     header = FILE_HEADER.unpack_from(data)
@@ -147,11 +159,7 @@ def test_a_damaged_record_is_reported_before_any_record_is_applied(tmp_path: Pat
 
 def test_only_the_last_records_summary_is_compared(tmp_path: Path) -> None:
     """docs/store-file.md §9.2 step 11: the other records' summaries are covered by CRCs only."""
-    folder = tmp_path / "s"
-    store = FileStore(folder)
-    cp = make_cp("s1", trials=2)
-    store.put(cp)
-    commits = _commits(store, cp, 3)
+    folder, _, cp, commits = _with_records(tmp_path, 3)
     path = folder / "s1.dsxckpt"
     good = path.read_bytes()
     stale = encode_summary(cp)  # the summary of generation 1, in the first record
@@ -165,11 +173,7 @@ def test_only_the_last_records_summary_is_compared(tmp_path: Path) -> None:
 
 def test_the_next_writer_cuts_a_torn_tail_off(tmp_path: Path) -> None:
     """docs/store-file.md §9.2 (a torn tail is ignored), §9.3 step 2 (the next writer cuts it)."""
-    folder = tmp_path / "s"
-    store = FileStore(folder)
-    cp = make_cp("s1", trials=2)
-    store.put(cp)
-    commits = _commits(store, cp, 2)
+    folder, _, _, commits = _with_records(tmp_path, 2)
     path = folder / "s1.dsxckpt"
     good = path.read_bytes()
     last, generation, _ = commits[-1]
@@ -187,11 +191,7 @@ def test_the_next_writer_cuts_a_torn_tail_off(tmp_path: Path) -> None:
 
 def test_a_compaction_writes_a_snapshot_of_the_next_generation(tmp_path: Path) -> None:
     """docs/store-file.md §9.3 and docs/stores.md Commit: a new snapshot, flags 1, no record."""
-    folder = tmp_path / "s"
-    store = FileStore(folder)
-    cp = make_cp("s1", trials=2)
-    store.put(cp)
-    commits = _commits(store, cp, 2)
+    folder, store, _, commits = _with_records(tmp_path, 2)
     last, generation, _ = commits[-1]
     big = one_more(last, stats={"pad": "y" * 9000})  # its record alone passes 8 KiB
     assert store.put_delta(dl.diff(last, big, base_generation=generation)) == generation + 1
