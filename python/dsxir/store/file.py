@@ -314,7 +314,8 @@ class FileStore:
             log = check_put(state.checkpoint, state.log, cp, body)
             delta = dl.diff(state.checkpoint, cp, base_generation=state.generation)
             data = _diff_bytes(delta)
-            self._write(session_id, state, generation, delta, delta.head, data, body, log)
+            summary = encode_summary(cp)
+            self._write(session_id, state, delta, delta.head, data, summary, body, log)
         return generation
 
     def put_delta(self, delta: CheckpointDelta) -> int:
@@ -330,18 +331,61 @@ class FileStore:
         the bytes written grow with the delta, not with the session, apart
         from a compaction now and then (docs/store-file.md §9).
         """
-        if not isinstance(delta, CheckpointDelta):
-            raise TypeError(f"put_delta takes a CheckpointDelta, not {type(delta).__name__}")
-        session_id = check_session_id(delta.head.session_id)
+        session_id = _delta_session("put_delta", delta)
         data = dl.encode_delta(delta)
         self._make_folder()
         with self._locked(session_id):
             state = self._state(session_id, delta.base_generation)
-            generation = delta.base_generation + 1
-            probe = dl.checked_probe(state.checkpoint, delta)
-            check_successor(state.checkpoint, probe, appended=True)
-            self._write(session_id, state, generation, delta, probe, data, None, None)
-        return generation
+            self._write_delta(session_id, state, delta, data, may_compact=True)
+        return delta.base_generation + 1
+
+    def try_put_delta(self, delta: CheckpointDelta) -> int | None:
+        """:meth:`put_delta` when it commits without waiting; else None, with nothing written.
+
+        It commits only by appending one record (no compaction) to the file
+        of a session this store remembers (:data:`REMEMBERED_SESSIONS`),
+        while that file is the one it wrote and the session's lock is free.
+        When one of these does not hold it returns None, having written and
+        changed nothing, and :meth:`put_delta` commits the delta (it may
+        wait for the lock, read the file or compact it). Its refusals are
+        :meth:`put_delta`'s. For callers that must not wait, such as the
+        server's event loop: the one wait left is the append's ``fsync``.
+        """
+        session_id = _delta_session("try_put_delta", delta)
+        with self._states_lock:
+            if session_id not in self._states:
+                return None
+        data = dl.encode_delta(delta)
+        self._make_folder()
+        with self._locked(session_id, blocking=False) as held:
+            if not held:
+                return None
+            state = self._known_state(session_id, delta.base_generation)
+            if state is None:
+                return None
+            if not self._write_delta(session_id, state, delta, data, may_compact=False):
+                return None
+        return delta.base_generation + 1
+
+    def _write_delta(
+        self,
+        session_id: str,
+        state: _State,
+        delta: CheckpointDelta,
+        data: bytes,
+        *,
+        may_compact: bool,
+    ) -> bool:
+        """Check ``delta`` on ``state`` and commit it (see :meth:`_write`)."""
+        probe = dl.checked_probe(state.checkpoint, delta)
+        check_successor(state.checkpoint, probe, appended=True)
+        # The summary of the checkpoint merge will make: the probe's fields, its
+        # trial entries after the stored ones (a probe without progress has none).
+        earlier = len(state.checkpoint.progress.trial_log) if probe.HasField("progress") else 0
+        summary = encode_summary(probe, earlier_trials=earlier)
+        return self._write(
+            session_id, state, delta, probe, data, summary, None, None, may_compact=may_compact
+        )
 
     def get(self, session_id: str) -> Stored:
         """The latest committed checkpoint; ``NotFound``, or ``CorruptStore`` naming the file."""
@@ -736,6 +780,9 @@ class FileStore:
         headers: the CAS rule comes before any damage further in), then the
         file is read and checked whole.
         """
+        known = self._known_state(session_id, expected)
+        if known is not None:
+            return known
         path = os.path.join(self.path, session_id + SUFFIX)
         opened = _open_store_file(path)
         if opened is None:
@@ -745,12 +792,6 @@ class FileStore:
         handle, size = opened
         with handle:
             info = os.fstat(handle.fileno())
-            with self._states_lock:
-                known = self._states.get(session_id)
-            if known is not None and known.file == _identity(info):
-                next_generation(session_id, known.generation, expected)
-                _not_last(path, expected)
-                return known
             next_generation(session_id, _generation_of(handle, size, path), expected)
             _not_last(path, expected)
             stored = _read_file(handle, size, session_id, path)
@@ -766,34 +807,63 @@ class FileStore:
         self._remember(session_id, state)
         return state
 
+    def _known_state(self, session_id: str, expected: int) -> _State | None:
+        """The state this store remembers while the file is the one it wrote, else None.
+
+        The caller holds the session's lock. ``Conflict`` when that state's
+        generation is not ``expected``.
+        """
+        with self._states_lock:
+            known = self._states.get(session_id)
+        if known is None:
+            return None
+        path = os.path.join(self.path, session_id + SUFFIX)
+        try:
+            named = os.stat(path, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(named.st_mode) or _identity(named) != known.file:
+            return None
+        next_generation(session_id, known.generation, expected)
+        _not_last(path, expected)
+        return known
+
     def _write(
         self,
         session_id: str,
         state: _State,
-        generation: int,
         delta: CheckpointDelta,
         head: Checkpoint,
         data: bytes,
+        summary: bytes,
         body: bytes | None,
         log: bytes | None,
-    ) -> None:
-        """Commit ``generation``: one record appended, or a new snapshot when it is due.
+        *,
+        may_compact: bool = True,
+    ) -> bool:
+        """Commit ``delta``: one record appended, or a new snapshot when it is due.
 
         ``state`` becomes the new checkpoint (``head`` merged with the kept
-        fields of ``delta``); ``data`` is the delta's bytes, ``body`` the
-        new checkpoint's when the caller has them and ``log`` the bytes of
-        its trial entries (:func:`.successor.trial_log_bytes`) or ``None``.
-        Any failure forgets the state, so the next commit reads the file again.
+        fields of ``delta``); ``data`` is the delta's bytes, ``summary``
+        the new checkpoint's, ``body`` its bytes when the caller has them
+        and ``log`` the bytes of its trial entries
+        (:func:`.successor.trial_log_bytes`) or ``None``. Returns False,
+        having changed nothing, when a new snapshot is due and
+        ``may_compact`` is false. Any failure forgets the state, so the
+        next commit reads the file again.
         """
+        generation = delta.base_generation + 1
+        record = records.record(generation, summary, data)
+        spent = state.records_bytes + len(record)
+        due = spent > max(state.snapshot // COMPACT_SHARE, COMPACT_MIN_BYTES) or (
+            state.snapshot + spent > MAX_APPENDED_BYTES
+        )
+        if due and not may_compact:
+            return False
         try:
             state.log = None
             dl.merge(state.checkpoint, head, delta.kept)
-            summary = encode_summary(state.checkpoint)
-            record = records.record(generation, summary, data)
-            spent = state.records_bytes + len(record)
-            if spent > max(state.snapshot // COMPACT_SHARE, COMPACT_MIN_BYTES) or (
-                state.snapshot + spent > MAX_APPENDED_BYTES
-            ):
+            if due:
                 if body is None:
                     body = checkpoint.encode(state.checkpoint)
                 self._compact(session_id, state, generation, summary, body)
@@ -806,6 +876,7 @@ class FileStore:
             self._forget(session_id)
             raise
         self._remember(session_id, state)  # the latest committed: evicted last
+        return True
 
     def _append(self, session_id: str, state: _State, record: bytes) -> None:
         """Append one record after the intact ones (a torn tail cut off first), then fsync."""
@@ -997,6 +1068,13 @@ def _diff_bytes(delta: CheckpointDelta) -> bytes:
         return sealed(delta.SerializeToString(deterministic=True), delta=True)
     except GrammarError as exc:
         raise InvalidDelta(exc.path, exc.detail, exc.rule) from None
+
+
+def _delta_session(method: str, delta: CheckpointDelta) -> str:
+    """The session id of a delta to commit, checked; ``TypeError`` for another type."""
+    if not isinstance(delta, CheckpointDelta):
+        raise TypeError(f"{method} takes a CheckpointDelta, not {type(delta).__name__}")
+    return check_session_id(delta.head.session_id)
 
 
 def _not_last(path: str, generation: int) -> None:

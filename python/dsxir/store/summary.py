@@ -52,8 +52,12 @@ _KEYS = frozenset(
 )
 
 
-def encode_summary(cp: Checkpoint) -> bytes:
-    """The summary bytes of a valid checkpoint."""
+def encode_summary(cp: Checkpoint, *, earlier_trials: int = 0) -> bytes:
+    """The summary bytes of a valid checkpoint.
+
+    ``earlier_trials`` trial entries are counted before ``cp``'s own (a
+    store's probe holds only the entries a delta appends).
+    """
     progress = cp.progress
     best = progress.best_score if progress.HasField("best_score") else None
     listing = listing_of(cp, 0)
@@ -68,7 +72,7 @@ def encode_summary(cp: Checkpoint) -> bytes:
         "attempts": progress.attempts,
         "completed": progress.completed,
         "errors": progress.errors,
-        "trials": len(progress.trial_log),
+        "trials": earlier_trials + len(progress.trial_log),
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
