@@ -2,8 +2,9 @@
 
 :class:`CheckpointServer` runs in the calling process: the calls are
 handled on an asyncio loop in a background thread (one loop for every server
-of the process), store work on a pool of ``workers`` threads. :func:`serve`
-runs one until SIGTERM or SIGINT and then shuts down gracefully: health
+of the process), store work on a pool of ``workers`` threads (but the
+small deltas a file store appends at once: :mod:`dsxir.service.inline`).
+:func:`serve` runs one until SIGTERM or SIGINT and then shuts down gracefully: health
 turns NOT_SERVING, new calls are refused, watch streams end with
 UNAVAILABLE, and calls in flight (commits included) get ``grace`` seconds to
 finish before the store is closed.

@@ -5,11 +5,13 @@ request stream, so they decide when, and how long, to wait for the request
 message: a call whose message has not arrived within the read timeout is
 ended, and no thread ever waits for a client. Each request is then charged
 to the memory budget (:func:`~dsxir.service.limits.request_cost`) and
-handed as raw bytes to a worker thread, which parses it itself: a request
-that is not valid protobuf is answered with INVALID_ARGUMENT (gRPC would
-answer INTERNAL), and checkpoints are validated by the store's ``put`` with
-the rules of ``checkpoint.encode``/``decode``: nothing a reader would
-refuse is ever stored. Store errors become status codes through
+handed as raw bytes to a worker thread, which parses it itself (a small
+delta the store can append at once is committed on the loop instead:
+:mod:`dsxir.service.inline`): a request that is not valid protobuf is
+answered with INVALID_ARGUMENT (gRPC would answer INTERNAL), and
+checkpoints are validated by the store's ``put`` with the rules of
+``checkpoint.encode``/``decode``: nothing a reader would refuse is ever
+stored. Store errors become status codes through
 :func:`~dsxir.service.failures.failure_of`.
 
 Watch events come from the store when it is a
@@ -48,6 +50,7 @@ import inspect
 import json
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Executor
@@ -74,6 +77,7 @@ from dsxir.optimizer_session.v1.checkpoint_pb2 import CheckpointDelta
 from dsxir.optimizer_session.validate import seal_body
 from dsxir.optimizer_session.wire import varint
 from dsxir.service.failures import RpcFailure, abort, failure_of
+from dsxir.service.inline import LoopCommits
 from dsxir.service.limits import (
     MemoryBudget,
     Slots,
@@ -124,6 +128,8 @@ _MAX_PAGE_TOKEN_CHARS = 1024
 _GIVE_BACK_AFTER = 1024 * 1024
 MAX_SMALL_REQUEST_BYTES = 64 * 1024
 """The longest WatchSession or health request: they are parsed on the loop, not charged."""
+MAX_LOOP_COMMIT_BYTES = 8 * 1024
+"""The longest PutCheckpointDelta request that may be committed on the loop (:mod:`.inline`)."""
 _MIB = 1024 * 1024
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _log = logging.getLogger("dsxir.service")
@@ -265,6 +271,11 @@ class CheckpointStoreServicer:
         self._delta_bytes: Callable[[str, int], bytes | None] | None = getattr(
             store, "delta_bytes", None
         )
+        self._try_put_delta: Callable[[CheckpointDelta], int | None] | None = getattr(
+            store, "try_put_delta", None
+        )
+        self.loop_commits = LoopCommits()
+        """Whether commits run on the event loop now (:mod:`dsxir.service.inline`)."""
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The generic handler to add to a ``grpc.aio.Server``."""
@@ -274,7 +285,11 @@ class CheckpointStoreServicer:
             {
                 "PutCheckpoint": unary(self._unary("PutCheckpoint", self.put_checkpoint)),
                 "PutCheckpointDelta": unary(
-                    self._unary("PutCheckpointDelta", self.put_checkpoint_delta)
+                    self._unary(
+                        "PutCheckpointDelta",
+                        self.put_checkpoint_delta,
+                        at_once=self.put_checkpoint_delta_at_once if self._try_put_delta else None,
+                    )
                 ),
                 "GetCheckpoint": unary(self._unary("GetCheckpoint", self.get_checkpoint)),
                 "ListSessions": unary(self._unary("ListSessions", self.list_sessions)),
@@ -326,6 +341,19 @@ class CheckpointStoreServicer:
 
     def put_checkpoint_delta(self, data: bytes) -> bytes:
         """Commit a delta under the CAS rule (see the .proto)."""
+        response = self._put_delta(data, at_once=False)
+        assert response is not None  # the store waits when it must
+        return response
+
+    def put_checkpoint_delta_at_once(self, data: bytes) -> bytes | None:
+        """:meth:`put_checkpoint_delta` when the store commits without waiting, else None.
+
+        None when the store's ``try_put_delta`` or the session's stripe would
+        wait: nothing is committed then. For the event loop (:mod:`.inline`).
+        """
+        return self._put_delta(data, at_once=True)
+
+    def _put_delta(self, data: bytes, *, at_once: bool) -> bytes | None:
         try:
             raw, rest = split_checkpoint(data)
         except ValueError as exc:
@@ -342,17 +370,28 @@ class CheckpointStoreServicer:
             session_id = check_session_id(delta.head.session_id)
         except Exception as exc:
             raise failure_of(exc, field_prefix="delta.head.") from None
+        commit = self._try_put_delta if at_once else self._commit_delta
+        assert commit is not None
         try:
             if not self._publish:
-                generation = self._commit_delta(delta)
+                generation = commit(delta)
             else:
-                with self._stripe(session_id):
-                    generation = self._commit_delta(delta)
+                stripe = self._stripe(session_id)
+                if not stripe.acquire(blocking=not at_once):
+                    return None
+                try:
+                    generation = commit(delta)
+                    if generation is None:
+                        return None
                     listing = self._listing(session_id)
                     carried = None
                     if listing.generation == generation and self.hub.wants_state(session_id):
                         carried = raw  # the delta's sealed bytes, as decode_delta read them
                     self.hub.publish(CommitEvent(session_id, listing, delta=carried))
+                finally:
+                    stripe.release()
+            if generation is None:
+                return None
         except InvalidCheckpoint as exc:
             if not exc.path.startswith("head."):  # the new checkpoint's field
                 raise failure_of(exc, field_prefix="checkpoint.") from exc
@@ -483,8 +522,19 @@ class CheckpointStoreServicer:
     # --- the asyncio side ----------------------------------------------------------
 
     def _unary(
-        self, name: str, method: Callable[[bytes], bytes]
+        self,
+        name: str,
+        method: Callable[[bytes], bytes],
+        *,
+        at_once: Callable[[bytes], bytes | None] | None = None,
     ) -> Callable[[Any, _Context], Awaitable[bytes]]:
+        """The handler of a unary method: ``method`` runs on a worker thread.
+
+        With ``at_once``, a small request is first tried on the loop while
+        :attr:`loop_commits` allows it (:mod:`.inline`); ``method`` runs on a
+        worker only when ``at_once`` returns None.
+        """
+
         async def call(request_iterator: Any, context: _Context) -> bytes:
             limits = self.limits
             if not limits.calls.try_acquire():
@@ -504,6 +554,11 @@ class CheckpointStoreServicer:
                 if refusal is not None:
                     del data  # freed before the memory is given back
                     await abort(context, refusal)
+                if at_once is not None and size <= MAX_LOOP_COMMIT_BYTES:
+                    done = self._at_once(at_once, data)
+                    if done is not None:
+                        limits.memory.release(cost)
+                        return await _answer(context, done)
                 work = asyncio.get_running_loop().run_in_executor(
                     self._executor, _run, method, data
                 )
@@ -517,11 +572,20 @@ class CheckpointStoreServicer:
                 if not handed_over:
                     limits.calls.release()
                     self._give_back(size)
-            if isinstance(outcome, RpcFailure):
-                await abort(context, outcome)
-            return outcome
+            return await _answer(context, outcome)
 
         return call
+
+    def _at_once(
+        self, method: Callable[[bytes], bytes | None], data: bytes
+    ) -> bytes | RpcFailure | None:
+        """``method`` run on the loop and timed, when :attr:`loop_commits` allows it."""
+        if not self.loop_commits.allowed():
+            return None
+        began = time.perf_counter()
+        outcome = _run(method, data)
+        self.loop_commits.took(time.perf_counter() - began)
+        return outcome
 
     def _done(self, cost: int, size: int) -> None:
         self.limits.calls.release()
@@ -760,8 +824,16 @@ class CheckpointStoreServicer:
         return rows[:size], len(rows) > size
 
 
-def _run(method: Callable[[bytes], bytes], data: bytes) -> bytes | RpcFailure:
-    """Run ``method`` on a worker thread; its failure is returned, not raised.
+async def _answer(context: _Context, outcome: bytes | RpcFailure) -> bytes:
+    """The response bytes to send; a failure ends the call instead."""
+    if isinstance(outcome, RpcFailure):
+        await abort(context, outcome)
+    assert isinstance(outcome, bytes)
+    return outcome
+
+
+def _run(method: Callable[[bytes], _T], data: bytes) -> _T | RpcFailure:
+    """Run ``method`` (on a worker thread, or on the loop); its failure is returned, not raised.
 
     The failure goes without its traceback and causes: their frames hold the
     parsed request, which must be freed now, not when a garbage collection
