@@ -198,7 +198,7 @@ _MAX_EXPIRY_US = 253402300799999999  # 9999-12-31T23:59:59.999999Z
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_APPEND_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_APPEND_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _FIRST_POLL = 0.0005
 _LAST_POLL = 0.02
 _REPAIRS = 8
@@ -882,7 +882,12 @@ class FileStore:
         """Append one record after the intact ones (a torn tail cut off first), then fsync."""
         path = os.path.join(self.path, session_id + SUFFIX)
         _unlink(self._temp_path(session_id))  # left by a writer killed mid-compaction
-        fd = os.open(path, _APPEND_FLAGS)
+        try:  # O_NONBLOCK: a FIFO swapped in meanwhile is refused, never waited on
+            fd = os.open(path, _APPEND_FLAGS)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENXIO, errno.ENODEV, errno.EISDIR):
+                raise CorruptStore(path, "is not the regular file it was") from None
+            raise
         try:
             info = os.fstat(fd)
             if (info.st_dev, info.st_ino) != state.file[:2]:
