@@ -554,20 +554,22 @@ class CheckpointStoreServicer:
                 if refusal is not None:
                     del data  # freed before the memory is given back
                     await abort(context, refusal)
+                done = None
                 if at_once is not None and size <= MAX_LOOP_COMMIT_BYTES:
                     done = self._at_once(at_once, data)
-                    if done is not None:
-                        limits.memory.release(cost)
-                        return await _answer(context, done)
-                work = asyncio.get_running_loop().run_in_executor(
-                    self._executor, _run, method, data
-                )
-                del data
-                # The slot and the charge are given back when the work is done, even
-                # when the client has gone away before.
-                work.add_done_callback(lambda _: self._done(cost, size))
-                handed_over = True
-                outcome = await asyncio.shield(work)
+                if done is not None:  # the slot is given back below, before the answer
+                    limits.memory.release(cost)
+                    outcome = done
+                else:
+                    work = asyncio.get_running_loop().run_in_executor(
+                        self._executor, _run, method, data
+                    )
+                    del data
+                    # The slot and the charge are given back when the work is done,
+                    # even when the client has gone away before.
+                    work.add_done_callback(lambda _: self._done(cost, size))
+                    handed_over = True
+                    outcome = await asyncio.shield(work)
             finally:
                 if not handed_over:
                     limits.calls.release()
