@@ -30,7 +30,8 @@ def _copy(cp: Checkpoint) -> Checkpoint:
 
 
 def _grown(cp: Checkpoint, pad: int = 0, blob: bytes | None = None) -> Checkpoint:
-    new = _copy(cp)
+    new = Checkpoint()
+    new.CopyFrom(cp)  # not encoded again: the 128 MiB session would take minutes in pure Python
     ck.record_trial(new, score=0.5, stats={"pad": "x" * pad}, sampler_blob=blob)
     return new
 
